@@ -1,0 +1,45 @@
+# adar_pyg set-up. Two commands for a fresh machine:
+#   make run    creates .venv if missing, installs, runs examples/lightgcn_beauty.py
+#   make test   same environment, runs the test suite
+# torch is pinned to the CPU build that sits on this machine's disk (pip finds it
+# through its find-links); an unpinned torch could pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+WHEELS ?= ../shared/wheels
+MIRROR ?= ../shared/datasets
+ARGS ?=
+PYTEST_ARGS ?= -q
+# Optional accelerators (torch-scatter / torch-sparse): prebuilt wheels when
+# present, else compiled from source (10+ minutes each).
+FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS),)
+EXTRAS ?= test,sparse
+PIP = $(VENV)/bin/python -m pip
+export ADAR_PYG_MIRROR ?= $(if $(wildcard $(MIRROR)),$(abspath $(MIRROR)),)
+
+.PHONY: install run test test-pure clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q --no-build-isolation $(FIND_LINKS) -e ".[$(EXTRAS)]"
+	touch $@
+
+comma := ,
+install: $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+
+run: install
+	$(VENV)/bin/python examples/lightgcn_beauty.py $(ARGS)
+
+test: install
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The pure-PyTorch path: a second environment without torch-scatter/torch-sparse.
+test-pure:
+	$(MAKE) test VENV=.venv-pure EXTRAS=test
+
+clean:
+	rm -rf .venv .venv-pure *.egg-info .pytest_cache

@@ -1,0 +1,53 @@
+from typing import Optional
+
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def d_bpr_loss(
+    user_emb: Tensor,
+    pos_emb: Tensor,
+    neg_emb: Tensor,
+    gen_emb: Optional[Tensor] = None,
+    weight: float = 0.0,
+) -> Tensor:
+    r"""The diffusion-augmented Bayesian personalized ranking loss (D-BPR)
+    from Eq. (12) of the `"Adaptive Diffusion-based Augmentation for
+    Recommendation" <https://arxiv.org/abs/2601.01448>`_ paper
+
+    .. math::
+        \mathcal{L}_{\textrm{d-bpr}} = - \frac{1}{|\mathcal{B}|}
+        \sum_{(u, i, j, d) \in \mathcal{B}} \ln \sigma \left(
+        \mathbf{e}_u^{\top} \mathbf{e}_i - (\mathbf{e}_u^{\top} \mathbf{e}_j +
+        \lambda \, \mathbf{e}_u^{\top} \mathbf{e}_d) \right),
+
+    where :math:`\mathbf{e}_j` is a sampled negative and :math:`\mathbf{e}_d`
+    the generated one. The loss is averaged over the batch (Eq. (12) writes a
+    sum). With :obj:`gen_emb=None` or :obj:`weight=0`, it is exactly the BPR
+    loss (computed as :math:`\textrm{softplus}(\mathbf{e}_u^{\top}
+    \mathbf{e}_j - \mathbf{e}_u^{\top} \mathbf{e}_i)`), so it also serves as
+    the plain BPR loss.
+
+    :math:`\mathbf{e}_d` is treated as a constant (it is detached): the
+    gradient of the generated term reaches :math:`\mathbf{e}_u` only, and
+    never the diffusion model.
+
+    Args:
+        user_emb (torch.Tensor): User embeddings :math:`\mathbf{e}_u` of shape
+            :obj:`[N, d]`.
+        pos_emb (torch.Tensor): Positive item embeddings :math:`\mathbf{e}_i`
+            of shape :obj:`[N, d]`.
+        neg_emb (torch.Tensor): Sampled negative item embeddings
+            :math:`\mathbf{e}_j` of shape :obj:`[N, d]`.
+        gen_emb (torch.Tensor, optional): Generated negatives
+            :math:`\mathbf{e}_d` of shape :obj:`[N, d]`. (default: :obj:`None`)
+        weight (float, optional): The weight :math:`\lambda` of the generated
+            negatives (the paper searches :math:`\lambda \in [0, 1]`).
+            (default: :obj:`0.0`)
+    """
+    pos_score = (user_emb * pos_emb).sum(dim=-1)
+    neg_score = (user_emb * neg_emb).sum(dim=-1)
+    if gen_emb is not None and weight != 0:
+        gen_score = (user_emb * gen_emb.detach()).sum(dim=-1)
+        neg_score = neg_score + weight * gen_score
+    return F.softplus(neg_score - pos_score).mean()

@@ -1,0 +1,348 @@
+import math
+from typing import Callable, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from adar_pyg.augment.schedule import beta_schedule
+
+TimeStep = Union[int, Tensor]
+
+
+def timestep_embedding(
+    t: TimeStep,
+    dim: int,
+    max_period: float = 10000.0,
+) -> Tensor:
+    r"""The sinusoidal time embedding :math:`\mathbf{e}_t = \textrm{PE}(t)`
+    from Eq. (6) of the `"Adaptive Diffusion-based Augmentation for
+    Recommendation" <https://arxiv.org/abs/2601.01448>`_ paper
+
+    .. math::
+        \textrm{PE}(t)_{2i} = \sin(t \cdot 10000^{-2i / d_t}), \qquad
+        \textrm{PE}(t)_{2i + 1} = \cos(t \cdot 10000^{-2i / d_t}),
+
+    *i.e.* the positional encoding of Transformers (and DDPM), with sine and
+    cosine interleaved along the :math:`d_t` dimensions and
+    :math:`i` running over the pairs of dimensions (Eq. (6) writes :math:`i`
+    for the dimension index itself).
+
+    Args:
+        t (int or torch.Tensor): The time steps, an integer or a tensor of
+            shape :obj:`[]` or :obj:`[N]`.
+        dim (int): The embedding size :math:`d_t` (can be odd).
+        max_period (float, optional): The base of the frequencies.
+            (default: :obj:`10000.0`)
+
+    Returns:
+        A tensor of shape :obj:`[N, dim]` (:obj:`[1, dim]` for a scalar
+        :obj:`t`), in the default floating point type.
+    """
+    if dim < 1:
+        raise ValueError(f"'dim' must be at least 1 (got {dim})")
+    if not isinstance(t, Tensor):
+        t = torch.tensor([t])
+    t = t.reshape(-1).to(torch.get_default_dtype())
+    half = (dim + 1) // 2
+    exponent = torch.arange(half, device=t.device, dtype=t.dtype) * (-2 / dim)
+    freqs = torch.exp(exponent * math.log(max_period))
+    args = t.view(-1, 1) * freqs.view(1, -1)
+    out = torch.stack([args.sin(), args.cos()], dim=-1).view(t.numel(), -1)
+    return out[:, :dim]
+
+
+class GaussianDiffusion(torch.nn.Module):
+    r"""The Gaussian diffusion process of the `"Denoising Diffusion
+    Probabilistic Models" <https://arxiv.org/abs/2006.11239>`_ paper (DDPM),
+    in the notation of the `"Adaptive Diffusion-based Augmentation for
+    Recommendation" <https://arxiv.org/abs/2601.01448>`_ paper (ADAR).
+
+    It holds the schedule :math:`\beta_t`, :math:`\alpha_t = 1 - \beta_t` and
+    :math:`\bar{\alpha}_t = \prod_{s=1}^t \alpha_s` as buffers and implements
+    the forward (noising) process of Eq. (1–2)
+
+    .. math::
+        \mathbf{x}_t = \sqrt{\bar{\alpha}_t} \mathbf{x}_0 +
+        \sqrt{1 - \bar{\alpha}_t} \boldsymbol{\epsilon}, \qquad
+        \boldsymbol{\epsilon} \sim \mathcal{N}(\mathbf{0}, \mathbf{I}),
+
+    and the reverse (denoising) step of Eq. (9–10) for a noise prediction
+    :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`
+
+    .. math::
+        \mathbf{x}_{t-1} = \frac{1}{\sqrt{\alpha_t}} \left( \mathbf{x}_t -
+        \frac{1 - \alpha_t}{\sqrt{1 - \bar{\alpha}_t}}
+        \boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t) \right) +
+        \sigma_t \mathbf{z}, \qquad \sigma_t^2 = \beta_t,
+
+    with :math:`\mathbf{z} \sim \mathcal{N}(\mathbf{0}, \mathbf{I})` for
+    :math:`t > 1` and :math:`\mathbf{z} = \mathbf{0}` for :math:`t = 1`
+    (Eq. (11) and Algorithm 2 of DDPM).
+
+    .. note::
+
+        Eq. (10) of the ADAR paper prints :math:`\sqrt{1 - \alpha_t}` in the
+        denominator, and its Algorithm 1 (line 11) prints
+        :math:`\bar{\alpha}_t` in place of every :math:`\alpha_t`; both are
+        typos of the DDPM step above (also Eq. (4) of the ADAR paper), which
+        is what is implemented.
+        Eq. (10) further prints only the mean of the step; the
+        :math:`\sigma_t \mathbf{z}` term of DDPM can be switched off via
+        :obj:`posterior_noise=False`.
+
+    Time steps :math:`t` run over :math:`1, \ldots, T`: :math:`t = 0` is the
+    clean sample :math:`\mathbf{x}_0` and buffer entry :obj:`t - 1` holds the
+    value for step :math:`t` (*e.g.*, :obj:`alphas_cumprod[t - 1]` is
+    :math:`\bar{\alpha}_t`). Wherever a method takes :obj:`t`, it accepts an
+    integer (the same step for all rows) or a :obj:`torch.long` tensor of
+    shape :obj:`[N]` (one step per row); tensor values are not range-checked.
+
+    Args:
+        num_steps (int, optional): The number of diffusion steps :math:`T`.
+            (default: :obj:`50`)
+        schedule (str or torch.Tensor, optional): The noise schedule
+            (:obj:`"linear"`, :obj:`"cosine"` or :obj:`"sigmoid"`), or a tensor
+            of :math:`T` betas, see
+            :func:`~adar_pyg.augment.beta_schedule`. (default: :obj:`"linear"`)
+    """
+    betas: Tensor
+    alphas: Tensor
+    alphas_cumprod: Tensor
+    alphas_cumprod_prev: Tensor
+    sqrt_alphas_cumprod: Tensor
+    sqrt_one_minus_alphas_cumprod: Tensor
+    sqrt_recip_alphas_cumprod: Tensor
+    sqrt_recipm1_alphas_cumprod: Tensor
+    sqrt_recip_alphas: Tensor
+    eps_coef: Tensor
+    posterior_variance: Tensor
+    posterior_mean_coef1: Tensor
+    posterior_mean_coef2: Tensor
+
+    def __init__(
+        self,
+        num_steps: int = 50,
+        schedule: Union[str, Tensor] = 'linear',
+    ) -> None:
+        super().__init__()
+        betas = beta_schedule(schedule, num_steps)  # Validates, in float64.
+        self.num_steps = num_steps
+        self.schedule = schedule if isinstance(schedule, str) else 'custom'
+
+        alphas = 1.0 - betas
+        alphas_cumprod = torch.cumprod(alphas, dim=0)
+        alphas_cumprod_prev = torch.cat(
+            [betas.new_ones(1), alphas_cumprod[:-1]])
+
+        buffers = {
+            'betas': betas,
+            'alphas': alphas,
+            'alphas_cumprod': alphas_cumprod,
+            'alphas_cumprod_prev': alphas_cumprod_prev,
+            'sqrt_alphas_cumprod': alphas_cumprod.sqrt(),
+            'sqrt_one_minus_alphas_cumprod': (1.0 - alphas_cumprod).sqrt(),
+            'sqrt_recip_alphas_cumprod': alphas_cumprod.rsqrt(),
+            'sqrt_recipm1_alphas_cumprod': (1.0 / alphas_cumprod - 1).sqrt(),
+            # Reverse step (DDPM Eq. (11)):
+            'sqrt_recip_alphas': alphas.rsqrt(),
+            'eps_coef': betas / (1.0 - alphas_cumprod).sqrt(),
+            # Posterior q(x_{t-1} | x_t, x_0) (DDPM Eq. (6-7)):
+            'posterior_variance':
+            betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod),
+            'posterior_mean_coef1':
+            betas * alphas_cumprod_prev.sqrt() / (1.0 - alphas_cumprod),
+            'posterior_mean_coef2':
+            (1.0 - alphas_cumprod_prev) * alphas.sqrt() /
+            (1.0 - alphas_cumprod),
+        }
+        for name, value in buffers.items():
+            self.register_buffer(name, value.to(torch.float32))
+
+    def extract(self, buf: Tensor, t: TimeStep, x: Tensor) -> Tensor:
+        r"""Gathers the schedule values :obj:`buf[t - 1]` (*e.g.*,
+        :obj:`extract(self.alphas_cumprod, t, x)` for
+        :math:`\bar{\alpha}_t`), shaped to broadcast against :obj:`x` of
+        shape :obj:`[N, ...]`."""
+        if isinstance(t, Tensor) and t.dim() > 0:
+            out = buf.to(x.device)[t.to(x.device) - 1]
+            return out.view(-1, *([1] * (x.dim() - 1)))
+        t = int(t)
+        if not 1 <= t <= self.num_steps:
+            raise ValueError(f"Time step 't={t}' is out of range "
+                             f"[1, {self.num_steps}]")
+        return buf[t - 1].to(x.device)
+
+    def sample_timesteps(self, num: int,
+                         device: Optional[torch.device] = None) -> Tensor:
+        r"""Draws :obj:`num` time steps uniformly from
+        :math:`\{1, \ldots, T\}`."""
+        return torch.randint(1, self.num_steps + 1, (num, ), device=device)
+
+    def q_sample(self, x0: Tensor, t: TimeStep,
+                 noise: Optional[Tensor] = None) -> Tensor:
+        r"""Draws :math:`\mathbf{x}_t \sim q(\mathbf{x}_t \mid \mathbf{x}_0)`
+        via Eq. (2).
+
+        Args:
+            x0 (torch.Tensor): The clean samples :math:`\mathbf{x}_0` of shape
+                :obj:`[N, d]`.
+            t (int or torch.Tensor): The time steps.
+            noise (torch.Tensor, optional): The noise
+                :math:`\boldsymbol{\epsilon}`. If set to :obj:`None`, will be
+                drawn from :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})`.
+                (default: :obj:`None`)
+        """
+        if noise is None:
+            noise = torch.randn_like(x0)
+        return (self.extract(self.sqrt_alphas_cumprod, t, x0) * x0 +
+                self.extract(self.sqrt_one_minus_alphas_cumprod, t, x0) *
+                noise)
+
+    def predict_x0(self, x_t: Tensor, t: TimeStep, eps: Tensor) -> Tensor:
+        r"""Inverts Eq. (2) for :math:`\mathbf{x}_0`, given a (predicted)
+        noise :math:`\boldsymbol{\epsilon}`:
+        :math:`\hat{\mathbf{x}}_0 = (\mathbf{x}_t - \sqrt{1 - \bar{\alpha}_t}
+        \boldsymbol{\epsilon}) / \sqrt{\bar{\alpha}_t}`."""
+        return (self.extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t -
+                self.extract(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps)
+
+    def predict_eps(self, x_t: Tensor, t: TimeStep, x0: Tensor) -> Tensor:
+        r"""Inverts Eq. (2) for :math:`\boldsymbol{\epsilon}`, given a
+        (predicted) :math:`\mathbf{x}_0`."""
+        return ((self.extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t -
+                 x0) / self.extract(self.sqrt_recipm1_alphas_cumprod, t, x_t))
+
+    def q_posterior(self, x0: Tensor, x_t: Tensor,
+                    t: TimeStep) -> Tuple[Tensor, Tensor]:
+        r"""Returns the mean and variance of the forward process posterior
+        :math:`q(\mathbf{x}_{t-1} \mid \mathbf{x}_t, \mathbf{x}_0)`
+        (Eq. (6–7) of DDPM), with variance
+        :math:`\tilde{\beta}_t = \frac{1 - \bar{\alpha}_{t-1}}{1 -
+        \bar{\alpha}_t} \beta_t`."""
+        mean = (self.extract(self.posterior_mean_coef1, t, x_t) * x0 +
+                self.extract(self.posterior_mean_coef2, t, x_t) * x_t)
+        var = self.extract(self.posterior_variance, t, x_t)
+        return mean, var
+
+    def p_mean_variance(self, x_t: Tensor, t: TimeStep,
+                        eps: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Returns the mean :math:`\boldsymbol{\mu}_{\theta}(\mathbf{x}_t,
+        t)` of the reverse step (Eq. (4), and Eq. (10) corrected) and its
+        variance :math:`\sigma_t^2 = \beta_t`, given the predicted noise
+        :obj:`eps`. The mean equals the posterior mean of
+        :meth:`q_posterior` at :math:`\hat{\mathbf{x}}_0` of
+        :meth:`predict_x0`."""
+        mean = self.extract(self.sqrt_recip_alphas, t, x_t) * (
+            x_t - self.extract(self.eps_coef, t, x_t) * eps)
+        return mean, self.extract(self.betas, t, x_t)
+
+    def p_step(
+        self,
+        x_t: Tensor,
+        t: TimeStep,
+        eps: Tensor,
+        posterior_noise: bool = True,
+        noise: Optional[Tensor] = None,
+    ) -> Tensor:
+        r"""One reverse step :math:`\mathbf{x}_t \to \mathbf{x}_{t-1}`
+        (Eq. (10), corrected; see the class description).
+
+        Args:
+            x_t (torch.Tensor): The current states of shape :obj:`[N, d]`.
+            t (int or torch.Tensor): The current time steps.
+            eps (torch.Tensor): The predicted noise
+                :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`.
+            posterior_noise (bool, optional): If set to :obj:`False`, returns
+                the mean only (as printed in Eq. (10)). (default: :obj:`True`)
+            noise (torch.Tensor, optional): The noise :math:`\mathbf{z}`. If
+                set to :obj:`None`, will be drawn from
+                :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})`. It is not added
+                to rows with :math:`t = 1`. (default: :obj:`None`)
+        """
+        mean, var = self.p_mean_variance(x_t, t, eps)
+        if not posterior_noise:
+            return mean
+        if isinstance(t, Tensor) and t.dim() > 0:
+            nonzero = (t.to(x_t.device) > 1).view(-1, *([1] *
+                                                         (x_t.dim() - 1)))
+        elif int(t) > 1:
+            nonzero = None
+        else:
+            return mean
+        if noise is None:
+            noise = torch.randn_like(x_t)
+        out = var.sqrt() * noise
+        if nonzero is not None:
+            out = out * nonzero
+        return mean + out
+
+    def sample_at(
+        self,
+        denoise_fn: Callable[[Tensor, int], Tensor],
+        x_T: Tensor,
+        t_collect: Tensor,
+        posterior_noise: bool = True,
+    ) -> Tensor:
+        r"""Runs the reverse chain from :math:`\mathbf{x}_T` and returns, per
+        row, the states at the requested time steps.
+
+        The chain only runs down to the smallest requested step, and the
+        states are collected as the chain passes them, so that no list of all
+        :math:`T` states is kept. Run it under :obj:`torch.no_grad()` unless
+        gradients through the chain are wanted.
+
+        Args:
+            denoise_fn (callable): Maps :obj:`(x_t, t)` (a tensor
+                :obj:`[N, d]` and an integer step) to the predicted noise
+                :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`.
+            x_T (torch.Tensor): The initial states :math:`\mathbf{x}_T` of
+                shape :obj:`[N, d]`, usually
+                :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})` noise (Eq. (9)).
+            t_collect (torch.Tensor): The steps to collect, in
+                :math:`\{0, \ldots, T\}`, of shape :obj:`[N]` or :obj:`[N, K]`
+                (:math:`K` states per row). :math:`t = T` is :obj:`x_T`
+                itself, :math:`t = 0` the end of the chain.
+            posterior_noise (bool, optional): Whether to add
+                :math:`\sigma_t \mathbf{z}` in every step, see :meth:`p_step`.
+                (default: :obj:`True`)
+
+        Returns:
+            A tensor of shape :obj:`[N, d]` or :obj:`[N, K, d]`.
+        """
+        if x_T.dim() != 2:
+            raise ValueError(f"'x_T' must be of shape [N, d] "
+                             f"(got {tuple(x_T.shape)})")
+        if t_collect.dim() not in (1, 2) or t_collect.size(0) != x_T.size(0):
+            raise ValueError(f"'t_collect' must be of shape [N] or [N, K] "
+                             f"with N={x_T.size(0)} "
+                             f"(got {tuple(t_collect.shape)})")
+        squeeze = t_collect.dim() == 1
+        t_collect = t_collect.to(x_T.device)
+        if squeeze:
+            t_collect = t_collect.view(-1, 1)
+
+        if t_collect.numel() == 0:
+            out = x_T.new_empty(x_T.size(0), t_collect.size(1), x_T.size(1))
+            return out.squeeze(1) if squeeze else out
+
+        t_min, t_max = (int(v) for v in torch.stack(
+            [t_collect.min(), t_collect.max()]).tolist())
+        if t_min < 0 or t_max > self.num_steps:
+            raise ValueError(f"'t_collect' must lie in [0, {self.num_steps}] "
+                             f"(got values in [{t_min}, {t_max}])")
+
+        out = x_T.new_zeros(t_collect.size(0), t_collect.size(1), x_T.size(1))
+        x = x_T
+        for t in range(self.num_steps, t_min - 1, -1):
+            mask = (t_collect == t).unsqueeze(-1)
+            out = torch.where(mask, x.unsqueeze(1), out)
+            if t == t_min:
+                break
+            eps = denoise_fn(x, t)
+            x = self.p_step(x, t, eps, posterior_noise=posterior_noise)
+
+        return out.squeeze(1) if squeeze else out
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(num_steps={self.num_steps}, '
+                f'schedule={self.schedule!r})')

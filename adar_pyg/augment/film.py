@@ -1,0 +1,124 @@
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear, Sequential, SiLU
+
+from adar_pyg.augment.diffusion import timestep_embedding
+
+
+class FiLMDenoiser(torch.nn.Module):
+    r"""The conditional noise prediction model :math:`\tau` from the
+    `"Adaptive Diffusion-based Augmentation for Recommendation"
+    <https://arxiv.org/abs/2601.01448>`_ paper (Eq. (5) and (7)), built on
+    feature-wise linear modulation (`FiLM <https://arxiv.org/abs/1709.07871>`_)
+
+    .. math::
+        \boldsymbol{\epsilon}_{t, \theta} =
+        \gamma(\mathbf{e}_t, \mathbf{e}_u; \theta_{\gamma}) \odot \mathbf{x}_t
+        + \eta(\mathbf{e}_t, \mathbf{e}_u; \theta_{\eta}),
+
+    where :math:`\mathbf{e}_t = \textrm{PE}(t)` is the sinusoidal time
+    embedding of Eq. (6) (see :func:`~adar_pyg.augment.timestep_embedding`),
+    :math:`\mathbf{e}_u` the conditioning (user) embedding, and the scale
+    :math:`\gamma` and the offset :math:`\eta` are two MLPs
+    :math:`\textrm{Linear} \to \textrm{SiLU} \to \textrm{Linear}` applied to
+    the concatenation :math:`[\mathbf{e}_t \, \| \, \mathbf{e}_u]`.
+
+    Args:
+        embedding_dim (int): The size :math:`d` of the noised samples
+            :math:`\mathbf{x}_t` (and of the output).
+        hidden_channels (int, optional): The hidden size of both MLPs.
+            (default: :obj:`128`)
+        time_dim (int, optional): The size of the time embedding. If set to
+            :obj:`None`, will be :obj:`embedding_dim`. (default: :obj:`None`)
+        cond_dim (int, optional): The size of the conditioning embedding. If
+            set to :obj:`None`, will be :obj:`embedding_dim`.
+            (default: :obj:`None`)
+
+    Shapes:
+        - **input:** noised samples :math:`(N, d)`, time steps :math:`(N)` or
+          an integer, conditioning :math:`(N, d_c)`
+        - **output:** predicted noise :math:`(N, d)`
+    """
+    def __init__(
+        self,
+        embedding_dim: int,
+        hidden_channels: int = 128,
+        time_dim: Optional[int] = None,
+        cond_dim: Optional[int] = None,
+    ) -> None:
+        super().__init__()
+        for name, value in (('embedding_dim', embedding_dim),
+                            ('hidden_channels', hidden_channels),
+                            ('time_dim', time_dim), ('cond_dim', cond_dim)):
+            if value is not None and value < 1:
+                raise ValueError(f"'{name}' must be at least 1 (got {value})")
+
+        self.embedding_dim = embedding_dim
+        self.hidden_channels = hidden_channels
+        self.time_dim = time_dim or embedding_dim
+        self.cond_dim = cond_dim or embedding_dim
+
+        in_channels = self.time_dim + self.cond_dim
+        self.gamma = Sequential(
+            Linear(in_channels, hidden_channels),
+            SiLU(),
+            Linear(hidden_channels, embedding_dim),
+        )
+        self.eta = Sequential(
+            Linear(in_channels, hidden_channels),
+            SiLU(),
+            Linear(hidden_channels, embedding_dim),
+        )
+
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Resets all learnable parameters of the module."""
+        for mlp in (self.gamma, self.eta):
+            for layer in mlp:
+                if isinstance(layer, Linear):
+                    layer.reset_parameters()
+
+    def forward(self, x: Tensor, t: Union[int, Tensor],
+                cond: Tensor) -> Tensor:
+        r"""Predicts the noise in :obj:`x` at step(s) :obj:`t`, conditioned on
+        :obj:`cond`.
+
+        Args:
+            x (torch.Tensor): The noised samples :math:`\mathbf{x}_t`.
+            t (int or torch.Tensor): The time step(s), shared (an integer) or
+                one per row (a tensor of shape :obj:`[N]`).
+            cond (torch.Tensor): The conditioning embeddings
+                :math:`\mathbf{e}_u`.
+        """
+        if isinstance(t, Tensor) and t.numel() > 1:
+            e_t = timestep_embedding(t.to(x.device), self.time_dim)
+            h = torch.cat([e_t.to(x.dtype), cond], dim=-1)
+            return self.gamma(h) * x + self.eta(h)
+
+        # A step shared by all rows (as in the reverse chain): the first layer
+        # W [e_t || e_u] + b is split into W_t e_t + b, computed once, and
+        # W_u e_u, which halves its cost:
+        if not isinstance(t, Tensor):
+            t = torch.full((1, ), t, device=x.device)
+        e_t = timestep_embedding(t.to(x.device), self.time_dim).to(x.dtype)
+        gamma = self._shared_step_mlp(self.gamma, e_t, cond)
+        eta = self._shared_step_mlp(self.eta, e_t, cond)
+        return gamma * x + eta
+
+    def _shared_step_mlp(self, mlp: Sequential, e_t: Tensor,
+                         cond: Tensor) -> Tensor:
+        lin = mlp[0]
+        w_t, w_u = lin.weight.split([self.time_dim, self.cond_dim], dim=1)
+        h = F.linear(cond, w_u) + F.linear(e_t, w_t, lin.bias)
+        for layer in mlp[1:]:
+            h = layer(h)
+        return h
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.embedding_dim}, '
+                f'hidden_channels={self.hidden_channels}, '
+                f'time_dim={self.time_dim}, cond_dim={self.cond_dim})')

@@ -1,0 +1,87 @@
+import hashlib
+import os
+import os.path as osp
+from typing import Optional
+
+#: Environment variable naming a local mirror of the dataset files.
+MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
+
+
+class DatasetFormatError(ValueError):
+    r"""Raised when a raw dataset file does not follow its expected format.
+
+    The message reads :obj:`"<file name>:<line number>: <what is wrong>"`.
+    """
+
+
+class ChecksumError(RuntimeError):
+    r"""Raised when a fetched dataset file does not have the expected MD5
+    checksum.
+    """
+
+
+def md5sum(path: str, chunk_size: int = 1 << 20) -> str:
+    r"""Returns the hexadecimal MD5 digest of the file at :obj:`path`.
+
+    Args:
+        path (str): The file.
+        chunk_size (int, optional): Number of bytes read at a time.
+            (default: :obj:`1048576`)
+    """
+    md5 = hashlib.md5()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(chunk_size), b''):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
+def check_md5(path: str, expected: str, name: Optional[str] = None) -> None:
+    r"""Verifies the MD5 checksum of the file at :obj:`path`.
+    On mismatch, the file is deleted and a :class:`ChecksumError` naming the
+    file, the expected and the actual checksum is raised.
+
+    Args:
+        path (str): The file to verify.
+        expected (str): The expected hexadecimal MD5 digest.
+        name (str, optional): The file name used in the error message.
+            If set to :obj:`None`, will use the base name of :obj:`path`.
+            (default: :obj:`None`)
+    """
+    actual = md5sum(path)
+    if actual != expected.lower():
+        os.remove(path)
+        name = name or osp.basename(path)
+        raise ChecksumError(
+            f"MD5 mismatch for '{name}': expected {expected}, got {actual}. "
+            f"The corrupted copy '{path}' has been deleted; fetch the "
+            f"file again from an intact source")
+
+
+def resolve_mirror(mirror: Optional[str] = None) -> Optional[str]:
+    r"""Returns :obj:`mirror` if given, else the value of the environment
+    variable :obj:`ADAR_PYG_MIRROR` if set and non-empty, else :obj:`None`.
+
+    Args:
+        mirror (str, optional): An explicit mirror folder.
+            (default: :obj:`None`)
+    """
+    if mirror is not None:
+        return str(mirror)
+    return os.environ.get(MIRROR_ENV_VAR) or None
+
+
+def default_mirror() -> Optional[str]:
+    r"""Returns the local dataset mirror to use by default:
+    the environment variable :obj:`ADAR_PYG_MIRROR` if set, else the folder
+    :obj:`<repository root>/../shared/datasets` if it exists, else
+    :obj:`None`.
+
+    A mirror is laid out as :obj:`<mirror>/<folder>/<file>`, *e.g.*,
+    :obj:`<mirror>/amazon-beauty/Beauty.txt`.
+    """
+    mirror = resolve_mirror(None)
+    if mirror is not None:
+        return mirror
+    repo_root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    path = osp.normpath(osp.join(repo_root, '..', 'shared', 'datasets'))
+    return path if osp.isdir(path) else None

@@ -1,0 +1,212 @@
+r"""Command-line plumbing shared by the examples and benchmarks: the common flags
+(:obj:`--device`, :obj:`--seed`, :obj:`--epochs`, :obj:`--data-root`,
+:obj:`--json`, ...), dataset loading and the collaborative-filtering run from
+data to test metrics. Library users do not need this module; it only keeps the
+scripts from repeating each other."""
+import argparse
+import json
+import os
+import platform
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+
+from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys, Yelp,
+                               default_mirror)
+from adar_pyg.transforms import PerUserRandomSplit
+
+DATASETS = {
+    'beauty': AmazonBeauty,
+    'toys': AmazonToys,
+    'sports': AmazonSports,
+    'yelp': Yelp,
+}
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EDGE = ('user', 'rates', 'item')
+
+
+def default_device() -> str:
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    r"""The flags every script takes."""
+    parser.add_argument('--device', default=default_device(),
+                        choices=['cpu', 'cuda'],
+                        help='default: cuda when available')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--epochs', type=int, default=1000,
+                        help='maximum number of training epochs')
+    parser.add_argument('--data-root', default=os.path.join(
+        REPO_ROOT, 'datasets'), help='download / processed-cache folder')
+    parser.add_argument('--mirror', default=None,
+                        help='local mirror folder laid out like '
+                        '../shared/datasets (default: $ADAR_PYG_MIRROR, else '
+                        '../shared/datasets when present, else download)')
+    parser.add_argument('--json', default=None, metavar='PATH',
+                        help='write the final metrics and timings here')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch CPU threads (default: torch decides)')
+
+
+def add_cf_args(parser: argparse.ArgumentParser) -> None:
+    r"""Flags of a collaborative-filtering run."""
+    parser.add_argument('--dataset', default='beauty', choices=list(DATASETS))
+    parser.add_argument('--val-ratio', type=float, default=0.1,
+                        help="share of each user's training part held out "
+                        "for early stopping; 0 = the paper's literal protocol")
+    parser.add_argument('--test-ratio', type=float, default=0.2)
+    parser.add_argument('--select-on', default='val', choices=['val', 'test'],
+                        help="'test' selects the epoch on the test set "
+                        "(optimistic; the literal protocol of the paper)")
+    parser.add_argument('--split-seed', type=int, default=None,
+                        help='seed of the split (default: --seed)')
+    parser.add_argument('--dim', type=int, default=64)
+    parser.add_argument('--layers', type=int, default=3)
+    parser.add_argument('--batch-size', type=int, default=2048)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--l2', type=float, default=1e-4)
+    parser.add_argument('--eval-every', type=int, default=1)
+    parser.add_argument('--patience', type=int, default=10,
+                        help='evaluations without improvement before stopping')
+    parser.add_argument('--sampler', default='uniform')
+    parser.add_argument('--checkpoint', default=None,
+                        help='write the best state here (atomically)')
+    parser.add_argument('--no-progress', action='store_true')
+    add_augmenter_args(parser)
+
+
+def add_augmenter_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--augmenter', default='none', choices=['none', 'adar'])
+    parser.add_argument('--adar-weight', type=float, default=0.5,
+                        help='lambda of Eq. 12')
+    parser.add_argument('--adar-steps', type=int, default=50,
+                        help='diffusion steps T')
+    parser.add_argument('--adar-strategy', default='adaptive',
+                        choices=['adaptive', 'random', 'fixed', 'mixed'])
+    parser.add_argument('--adar-schedule', default='linear',
+                        choices=['linear', 'cosine', 'sigmoid'])
+    parser.add_argument('--adar-omega', type=float, default=1.0)
+    parser.add_argument('--adar-k', type=float, default=1.0)
+    parser.add_argument('--adar-lr', type=float, default=1e-3)
+
+
+def setup(args: argparse.Namespace) -> torch.device:
+    r"""Seeds, threads and the device (with a clear error for a missing GPU)."""
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda was asked for but CUDA is not '
+                         'available; use --device cpu')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    return torch.device(args.device)
+
+
+def load_dataset(name: str, root: str, mirror: Optional[str] = None):
+    r"""The dataset :obj:`name` under :obj:`root/<name>`, from :obj:`mirror`
+    (default: :func:`adar_pyg.datasets.default_mirror`) or its canonical URL."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}' (choose from "
+                         f"{sorted(DATASETS)})")
+    mirror = mirror or default_mirror()
+    return DATASETS[name](os.path.join(root, name), mirror=mirror)
+
+
+def load_cf_splits(args: argparse.Namespace) -> Tuple[Any, Any, Any, Dict]:
+    r"""Loads :obj:`args.dataset` and applies the per-user random split."""
+    dataset = load_dataset(args.dataset, args.data_root, args.mirror)
+    data = dataset[0]
+    seed = args.seed if args.split_seed is None else args.split_seed
+    split = PerUserRandomSplit(test_ratio=args.test_ratio,
+                               val_ratio=args.val_ratio, seed=seed)
+    train, val, test = split(data)
+    stats = {
+        'dataset': args.dataset,
+        'users': int(data['user'].num_nodes),
+        'items': int(data['item'].num_nodes),
+        'interactions': int(data[EDGE].edge_index.size(1)),
+        'train': int(train[EDGE].edge_label_index.size(1)),
+        'val': int(val[EDGE].edge_label_index.size(1)),
+        'test': int(test[EDGE].edge_label_index.size(1)),
+        'split': repr(split),
+    }
+    return train, val, test, stats
+
+
+def build_augmenter(args: argparse.Namespace, embedding_dim: int):
+    r"""The augmenter asked for by :obj:`--augmenter` (or :obj:`None`)."""
+    if args.augmenter == 'none':
+        return None
+    from adar_pyg.augment import NegativeAugmenter
+    return NegativeAugmenter(embedding_dim, num_steps=args.adar_steps,
+                             weight=args.adar_weight,
+                             strategy=args.adar_strategy,
+                             omega=args.adar_omega, k=args.adar_k,
+                             schedule=args.adar_schedule, lr=args.adar_lr)
+
+
+def augmenter_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    if args.augmenter == 'none':
+        return {'augmenter': 'none'}
+    return {'augmenter': args.augmenter, 'weight': args.adar_weight,
+            'num_steps': args.adar_steps, 'strategy': args.adar_strategy,
+            'schedule': args.adar_schedule, 'omega': args.adar_omega,
+            'k': args.adar_k, 'lr': args.adar_lr}
+
+
+def run_cf(args: argparse.Namespace, model_factory) -> Dict[str, Any]:
+    r"""Loads data, builds :obj:`model_factory(num_users, num_items, args)`,
+    trains with :class:`~adar_pyg.train.Trainer` and returns a JSON-able dict
+    with the statistics, the test metrics of the selected epoch and timings."""
+    from adar_pyg.train import CFTask, Trainer
+    device = setup(args)
+    t0 = time.perf_counter()
+    train, val, test, stats = load_cf_splits(args)
+    load_seconds = time.perf_counter() - t0
+    model = model_factory(stats['users'], stats['items'], args)
+    task = CFTask(model, train, val, test, sampler=args.sampler,
+                  batch_size=args.batch_size, device=device)
+    augmenter = build_augmenter(args, model.embedding_dim)
+    trainer = Trainer(task, augmenter, lr=args.lr, l2=args.l2,
+                      epochs=args.epochs, eval_every=args.eval_every,
+                      patience=args.patience, select_on=args.select_on,
+                      seed=args.seed, progress=not args.no_progress,
+                      checkpoint=args.checkpoint)
+    result = trainer.fit()
+    protocol = ('validation-selected' if result.selected_on == 'val' else
+                'test-selected (optimistic: epoch chosen on the test set)')
+    return {
+        'statistics': stats,
+        'model': repr(model),
+        **augmenter_settings(args),
+        'protocol': protocol,
+        'test': result.test,
+        'val': result.val,
+        'best_epoch': result.best_epoch,
+        'epochs_run': result.epochs_run,
+        'stopped_early': result.stopped_early,
+        'seconds_per_epoch': result.seconds_per_epoch,
+        'seconds_per_eval': result.seconds_per_eval,
+        'seconds_load': load_seconds,
+        'seed': args.seed,
+        'device': str(device),
+        'torch': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'host': platform.node(),
+        'history': result.history,
+        'args': vars(args),
+    }
+
+
+def write_json(obj: Any, path: Optional[str]) -> None:
+    r"""Writes :obj:`obj` as indented JSON to :obj:`path` (atomically)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+        f.write('\n')
+    os.replace(tmp, path)

@@ -1,0 +1,3 @@
+from adar_pyg.metrics.ranking import FullRankingEvaluator
+
+__all__ = ['FullRankingEvaluator']

@@ -1,0 +1,178 @@
+import math
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import Tensor
+
+
+def _csr(edge_index: Tensor, num_rows: int, num_cols: int) -> tuple:
+    r"""(indptr, indices) of the unique pairs in :obj:`edge_index`, rows sorted."""
+    key = torch.unique(edge_index[0] * num_cols + edge_index[1])
+    row, col = key // num_cols, key % num_cols
+    indptr = torch.zeros(num_rows + 1, dtype=torch.long,
+                         device=edge_index.device)
+    indptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_rows), 0)
+    return indptr, col
+
+
+def _block_coords(indptr: Tensor, indices: Tensor, rows: Tensor) -> tuple:
+    r"""Flattened (local row, column) coordinates of the CSR entries of
+    :obj:`rows` (vectorised; no loop over rows)."""
+    start, end = indptr[rows], indptr[rows + 1]
+    count = end - start
+    local = torch.repeat_interleave(
+        torch.arange(rows.numel(), device=rows.device), count)
+    offset = torch.arange(int(count.sum()), device=rows.device)
+    offset = offset - torch.repeat_interleave(torch.cumsum(count, 0) - count,
+                                              count)
+    return local, indices[start[local] + offset]
+
+
+class FullRankingEvaluator:
+    r"""Full-ranking top-:math:`K` evaluation of inner-product recommenders:
+    every user with at least one held-out item is scored against **all** items,
+    the items in :obj:`exclude_edge_index` (the user's training items and, for
+    the test set, validation items) are masked, and
+
+    .. math::
+        \mathrm{Recall@}K(u) = \frac{|\mathrm{top}_K(u) \cap \mathcal{T}_u|}
+        {|\mathcal{T}_u|}, \qquad
+        \mathrm{NDCG@}K(u) = \frac{\sum_{r=1}^{K}
+        \mathbb{1}[\mathrm{top}_K(u)_r \in \mathcal{T}_u] / \log_2(r + 1)}
+        {\sum_{r=1}^{\min(|\mathcal{T}_u|, K)} 1 / \log_2(r + 1)}
+
+    are averaged over users — the definitions of the LightGCN and AHNS
+    reference code (users without held-out items are skipped). Users are
+    processed in blocks: one score matmul, one masked :func:`torch.topk` and one
+    gather per block, no Python loop over users. Index structures are built
+    once at construction, so calling the evaluator every epoch is cheap.
+
+    Args:
+        target_edge_index (torch.Tensor): Held-out (user, item) pairs
+            :obj:`[2, E]` (0-based ids).
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        exclude_edge_index (torch.Tensor or list, optional): Pairs never to
+            rank (e.g. training edges), one tensor or a list of tensors.
+            (default: :obj:`None`)
+        ks (Sequence[int], optional): Cut-offs. (default: :obj:`(10, 20)`)
+        batch_size (int, optional): Users per block. (default: :obj:`2048`)
+    """
+    def __init__(
+        self,
+        target_edge_index: Tensor,
+        num_users: int,
+        num_items: int,
+        exclude_edge_index: Optional[Union[Tensor, List[Tensor]]] = None,
+        ks: Sequence[int] = (10, 20),
+        batch_size: int = 2048,
+    ) -> None:
+        ks = sorted({int(k) for k in ks})
+        if not ks or ks[0] < 1:
+            raise ValueError(f"'ks' must hold positive cut-offs (got {ks})")
+        if ks[-1] > num_items:
+            raise ValueError(f"cut-off {ks[-1]} exceeds the number of items "
+                             f"({num_items})")
+        if batch_size < 1:
+            raise ValueError(f"'batch_size' must be positive (got {batch_size})")
+        self.num_users, self.num_items = int(num_users), int(num_items)
+        self.ks, self.batch_size = ks, int(batch_size)
+        self._check(target_edge_index, 'target_edge_index')
+        self.target = _csr(target_edge_index, self.num_users, self.num_items)
+        if exclude_edge_index is None:
+            exclude_edge_index = []
+        elif isinstance(exclude_edge_index, Tensor):
+            exclude_edge_index = [exclude_edge_index]
+        for e in exclude_edge_index:
+            self._check(e, 'exclude_edge_index')
+        exclude = (torch.cat(list(exclude_edge_index), dim=1)
+                   if len(exclude_edge_index) else
+                   target_edge_index.new_empty((2, 0)))
+        self.exclude = _csr(exclude, self.num_users, self.num_items)
+        self.num_targets = self.target[0].diff()
+        self.users = self.num_targets.nonzero().view(-1)
+        max_k = ks[-1]
+        discount = 1.0 / torch.log2(torch.arange(2, max_k + 2,
+                                                 dtype=torch.float))
+        self.discount = discount
+        self.idcg = torch.cat([torch.zeros(1), discount.cumsum(0)])
+        self._device = torch.device('cpu')
+
+    def _check(self, edge_index: Tensor, name: str) -> None:
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'{name}' must have shape [2, E] "
+                             f"(got {list(edge_index.shape)})")
+        if edge_index.numel() == 0:
+            return
+        if int(edge_index[0].min()) < 0 or int(
+                edge_index[0].max()) >= self.num_users:
+            raise ValueError(f"'{name}' has user ids outside "
+                             f"[0, {self.num_users - 1}]")
+        if int(edge_index[1].min()) < 0 or int(
+                edge_index[1].max()) >= self.num_items:
+            raise ValueError(f"'{name}' has item ids outside "
+                             f"[0, {self.num_items - 1}]")
+
+    def to(self, device: Union[str, torch.device]) -> 'FullRankingEvaluator':
+        device = torch.device(device)
+        self.target = tuple(t.to(device) for t in self.target)
+        self.exclude = tuple(t.to(device) for t in self.exclude)
+        self.num_targets = self.num_targets.to(device)
+        self.users = self.users.to(device)
+        self.discount = self.discount.to(device)
+        self.idcg = self.idcg.to(device)
+        self._device = device
+        return self
+
+    @property
+    def num_eval_users(self) -> int:
+        return int(self.users.numel())
+
+    @torch.no_grad()
+    def topk(self, user_emb: Tensor, item_emb: Tensor,
+             users: Tensor) -> Tensor:
+        r"""Top-:math:`K_{max}` item ids for :obj:`users` with excluded pairs
+        masked."""
+        scores = user_emb[users] @ item_emb.t()
+        local, col = _block_coords(*self.exclude, users)
+        scores[local, col] = -math.inf
+        return scores.topk(self.ks[-1], dim=1).indices
+
+    @torch.no_grad()
+    def __call__(self, user_emb: Tensor, item_emb: Tensor) -> Dict[str, float]:
+        r"""Returns :obj:`{'recall@K': ..., 'ndcg@K': ...}` (fractions) for the
+        final user embeddings :obj:`[num_users, F]` and item embeddings
+        :obj:`[num_items, F]`."""
+        if user_emb.size(0) != self.num_users or item_emb.size(
+                0) != self.num_items:
+            raise ValueError(
+                f"expected {self.num_users} user and {self.num_items} item "
+                f"embeddings (got {user_emb.size(0)} and {item_emb.size(0)})")
+        if user_emb.size(-1) != item_emb.size(-1):
+            raise ValueError("user and item embeddings differ in size "
+                             f"({user_emb.size(-1)} vs {item_emb.size(-1)})")
+        if user_emb.device != self._device:
+            self.to(user_emb.device)
+        sums = {f'{m}@{k}': 0.0 for k in self.ks for m in ('recall', 'ndcg')}
+        max_k = self.ks[-1]
+        for start in range(0, self.users.numel(), self.batch_size):
+            users = self.users[start:start + self.batch_size]
+            top = self.topk(user_emb, item_emb, users)
+            truth = torch.zeros(users.numel(), self.num_items, dtype=torch.bool,
+                                device=top.device)
+            local, col = _block_coords(*self.target, users)
+            truth[local, col] = True
+            hits = truth.gather(1, top).to(user_emb.dtype)
+            n = self.num_targets[users].to(user_emb.dtype)
+            hits_cum = hits.cumsum(1)
+            dcg_cum = (hits * self.discount[:max_k]).cumsum(1)
+            for k in self.ks:
+                sums[f'recall@{k}'] += float((hits_cum[:, k - 1] / n).sum())
+                idcg = self.idcg[n.long().clamp(max=k)]
+                sums[f'ndcg@{k}'] += float((dcg_cum[:, k - 1] / idcg).sum())
+        count = max(self.users.numel(), 1)
+        return {key: value / count for key, value in sums.items()}
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(users={self.num_eval_users}, '
+                f'items={self.num_items}, ks={self.ks})')

@@ -1,0 +1,3 @@
+from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
+
+__all__ = ['LightGCNConv']

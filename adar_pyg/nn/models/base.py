@@ -1,0 +1,42 @@
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+
+class BipartiteRecommender(torch.nn.Module):
+    r"""Interface of a collaborative-filtering backbone on a user-item bipartite
+    graph, as used by :class:`adar_pyg.train.Trainer`, the samplers and the
+    augmenters.
+
+    Subclasses hold user and item layer-0 ("ego") embeddings and implement
+    :meth:`forward`, which maps the training graph to final user and item
+    representations scored by inner product.
+
+    Args:
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        embedding_dim (int): Size of the layer-0 embeddings.
+    """
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int) -> None:
+        super().__init__()
+        for name, value in [('num_users', num_users),
+                            ('num_items', num_items),
+                            ('embedding_dim', embedding_dim)]:
+            if int(value) < 1:
+                raise ValueError(f"'{name}' must be positive (got {value})")
+        self.num_users = int(num_users)
+        self.num_items = int(num_items)
+        self.embedding_dim = int(embedding_dim)
+
+    def forward(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Returns the final user embeddings :obj:`[num_users, F]` and item
+        embeddings :obj:`[num_items, F]` given the user-item training edges
+        :obj:`edge_index` of shape :obj:`[2, E]`."""
+        raise NotImplementedError
+
+    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
+        r"""Returns the layer-0 user and item embedding tables (the ones that
+        the L2 regulariser acts on)."""
+        raise NotImplementedError

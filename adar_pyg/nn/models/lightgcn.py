@@ -1,0 +1,137 @@
+from typing import Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Embedding, ModuleList
+
+from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
+from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_norm_adj
+
+
+class LightGCN(BipartiteRecommender):
+    r"""The LightGCN model from the `"LightGCN: Simplifying and Powering Graph
+    Convolution Network for Recommendation" <https://arxiv.org/abs/2002.02126>`_
+    paper, on a user-item bipartite graph.
+
+    Layer :math:`l + 1` propagates with the symmetric-normalised adjacency
+    (Eq. 3 of the paper, :class:`~adar_pyg.nn.conv.LightGCNConv`)
+
+    .. math::
+        \mathbf{E}^{(l+1)} = \mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}
+        \mathbf{E}^{(l)},
+
+    and the final representation is the layer mean (Eq. 4 there)
+
+    .. math::
+        \mathbf{E} = \sum_{l=0}^{L} \alpha_l \mathbf{E}^{(l)}, \qquad
+        \alpha_l = \frac{1}{L + 1}.
+
+    The normalised adjacency is built once per training graph and cached (as
+    :obj:`cached=True` does in :class:`torch_geometric.nn.conv.GCNConv`) as a
+    :class:`~adar_pyg.nn.BipartiteAdjacency`; the :math:`L` propagations of
+    :class:`~adar_pyg.nn.conv.LightGCNConv` and the layer mean then run fused
+    (:meth:`~adar_pyg.nn.BipartiteAdjacency.propagate`), with a backward that
+    reuses the same symmetric matrix. A :obj:`torch.sparse` adjacency goes
+    through the conv layers one by one. The result equals
+    :class:`torch_geometric.nn.models.LightGCN` on the homogeneous graph with
+    users first and items after them.
+
+    Args:
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        embedding_dim (int, optional): Embedding size. (default: :obj:`64`)
+        num_layers (int, optional): Number of propagation layers :math:`L`.
+            (default: :obj:`3`)
+        alpha (float or torch.Tensor, optional): Layer weights; :obj:`None`
+            means :math:`1/(L+1)` each. (default: :obj:`None`)
+        cached (bool, optional): Cache the normalised adjacency of the last
+            :obj:`edge_index` seen (set to :obj:`False` if the graph changes
+            between calls, e.g. with sampled subgraphs). (default: :obj:`True`)
+    """
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        embedding_dim: int = 64,
+        num_layers: int = 3,
+        alpha: Optional[Union[float, Tensor]] = None,
+        cached: bool = True,
+    ) -> None:
+        super().__init__(num_users, num_items, embedding_dim)
+        if num_layers < 0:
+            raise ValueError(f"'num_layers' must be >= 0 (got {num_layers})")
+        self.num_layers = num_layers
+        self.cached = cached
+        if alpha is None:
+            alpha = 1. / (num_layers + 1)
+        if isinstance(alpha, Tensor):
+            if alpha.numel() != num_layers + 1:
+                raise ValueError(f"'alpha' needs {num_layers + 1} entries "
+                                 f"(got {alpha.numel()})")
+            alpha = alpha.to(torch.float)
+        else:
+            alpha = torch.full((num_layers + 1, ), float(alpha))
+        self.register_buffer('alpha', alpha)
+        self.embedding = Embedding(num_users + num_items, embedding_dim)
+        self.convs = ModuleList(
+            [LightGCNConv(symmetric=True) for _ in range(num_layers)])
+        self._cache_key: Optional[tuple] = None
+        self._cache_adj: Optional[Tensor] = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Xavier-uniform initialisation of the embeddings (as in the paper)."""
+        torch.nn.init.xavier_uniform_(self.embedding.weight)
+        for conv in self.convs:
+            conv.reset_parameters()
+        self._cache_key = self._cache_adj = None
+
+    def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
+        r"""Returns the (cached) normalised adjacency of the user-item edges
+        :obj:`edge_index`."""
+        key = (edge_index.data_ptr(), tuple(edge_index.shape),
+               edge_index.device, edge_index._version)
+        if self.cached and self._cache_key == key:
+            return self._cache_adj
+        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items)
+        if self.cached:
+            self._cache_key, self._cache_adj = key, adj
+        return adj
+
+    def propagate_all(self, x: Tensor,
+                      adj: Union[Tensor, BipartiteAdjacency]) -> Tensor:
+        r"""Layer mean of the propagated node features :obj:`x` of shape
+        :obj:`[N, F]` given a normalised sparse adjacency."""
+        if isinstance(adj, BipartiteAdjacency):  # fused fast path
+            return torch.cat(adj.propagate(x, self.alpha.tolist()), dim=0)
+        out = x * self.alpha[0]
+        for i, conv in enumerate(self.convs):
+            x = conv(x, adj)
+            out = out + x * self.alpha[i + 1]
+        return out
+
+    def forward(
+        self,
+        edge_index: Union[Tensor, BipartiteAdjacency],
+    ) -> Tuple[Tensor, Tensor]:
+        r"""Final user and item embeddings for the user-item training edges
+        :obj:`edge_index` (row 0 users, row 1 items), or for an
+        already-normalised adjacency."""
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+            adj = self.adjacency(edge_index)
+        else:
+            adj = edge_index
+        if isinstance(adj, BipartiteAdjacency):  # fused fast path
+            return adj.propagate(self.embedding.weight, self.alpha.tolist())
+        out = self.propagate_all(self.embedding.weight, adj)
+        return out[:self.num_users], out[self.num_users:]
+
+    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
+        w = self.embedding.weight
+        return w[:self.num_users], w[self.num_users:]
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(users={self.num_users}, '
+                f'items={self.num_items}, dim={self.embedding_dim}, '
+                f'num_layers={self.num_layers})')

@@ -1,0 +1,78 @@
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+class NegativeSampler:
+    r"""Base class of negative samplers for collaborative filtering: given a
+    batch of users (and their positive items), return negative item ids that
+    are never among the user's training positives.
+
+    Membership of a (user, item) pair in the training set is answered by a
+    binary search over sorted keys :math:`u \cdot |\mathcal{I}| + i` (no dense
+    matrix, no Python loop).
+
+    Args:
+        edge_index (torch.Tensor): Training (user, item) pairs :obj:`[2, E]`.
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+    """
+    def __init__(self, edge_index: Tensor, num_users: int,
+                 num_items: int) -> None:
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'edge_index' must have shape [2, E] "
+                             f"(got {list(edge_index.shape)})")
+        self.num_users, self.num_items = int(num_users), int(num_items)
+        self.keys = torch.unique(edge_index[0] * self.num_items +
+                                 edge_index[1])
+        deg = torch.bincount(edge_index[0], minlength=self.num_users)
+        if edge_index.numel() and int(deg.max()) >= self.num_items:
+            u = int(deg.argmax())
+            raise ValueError(f"user {u} interacted with every item: no "
+                             f"negative can be sampled for it")
+
+    def to(self, device) -> 'NegativeSampler':
+        self.keys = self.keys.to(device)
+        return self
+
+    def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
+        r"""Boolean mask: is :obj:`(users[k], items[k])` a training pair?"""
+        query = users * self.num_items + items
+        pos = torch.searchsorted(self.keys, query).clamp_(
+            max=max(self.keys.numel() - 1, 0))
+        if self.keys.numel() == 0:
+            return torch.zeros_like(query, dtype=torch.bool)
+        return self.keys[pos] == query
+
+    def random_negatives(self, users: Tensor, num: int = 1,
+                         generator: Optional[torch.Generator] = None,
+                         max_rounds: int = 100) -> Tensor:
+        r"""Uniform items for each user, :obj:`[B, num]`, resampling the
+        entries that hit a training positive until none does."""
+        if self.keys.device != users.device:
+            self.to(users.device)
+        users = users.view(-1, 1).expand(-1, num)
+        items = torch.randint(self.num_items, users.shape,
+                              device=users.device, generator=generator)
+        for _ in range(max_rounds):
+            bad = self.is_positive(users, items)
+            if not bool(bad.any()):
+                return items
+            items[bad] = torch.randint(self.num_items, (int(bad.sum()), ),
+                                       device=users.device,
+                                       generator=generator)
+        raise RuntimeError(f"could not draw negatives avoiding the training "
+                           f"positives in {max_rounds} rounds")
+
+    def sample(self, users: Tensor, pos_items: Tensor,
+               user_emb: Optional[Tensor] = None,
+               item_emb: Optional[Tensor] = None,
+               generator: Optional[torch.Generator] = None) -> Tensor:
+        r"""Returns one negative item id per row of :obj:`users`. Score-aware
+        samplers use the current :obj:`user_emb`/:obj:`item_emb`."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(users={self.num_users}, '
+                f'items={self.num_items})')

@@ -1,0 +1,133 @@
+from typing import Dict, Iterator, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+
+from adar_pyg.metrics import FullRankingEvaluator
+from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.sampling import SAMPLERS, NegativeSampler
+from adar_pyg.train.task import BatchOutput, RecTask
+
+EdgeType = Tuple[str, str, str]
+
+
+class CFTask(RecTask):
+    r"""Collaborative filtering with BPR-style triplets on a user-item bipartite
+    graph: each epoch shuffles the training interactions into mini-batches of
+    (user, positive item), a :class:`~adar_pyg.sampling.NegativeSampler` adds
+    one negative per row, and the backbone propagates over the training graph.
+
+    The three :class:`~torch_geometric.data.HeteroData` objects are those of
+    :class:`~adar_pyg.transforms.PerUserRandomSplit`: the message-passing
+    :obj:`edge_index` holds the training edges, each split's
+    :obj:`edge_label_index` its positives. Validation is ranked with training
+    items masked; test with training and validation items masked.
+
+    Args:
+        model (BipartiteRecommender): The backbone.
+        train_data (HeteroData): Training split.
+        val_data (HeteroData): Validation split (may hold no edges).
+        test_data (HeteroData): Test split.
+        sampler (str or NegativeSampler, optional): Negative sampler or its
+            name. (default: :obj:`'uniform'`)
+        batch_size (int, optional): Training batch size. (default: :obj:`2048`)
+        eval_batch_size (int, optional): Users per evaluation block.
+            (default: :obj:`2048`)
+        ks (tuple, optional): Metric cut-offs. (default: :obj:`(10, 20)`)
+        edge_type (tuple, optional): The user-item edge type.
+            (default: :obj:`('user', 'rates', 'item')`)
+        device (str or torch.device, optional): Device. (default: :obj:`'cpu'`)
+    """
+    def __init__(
+        self,
+        model: BipartiteRecommender,
+        train_data: HeteroData,
+        val_data: HeteroData,
+        test_data: HeteroData,
+        sampler: Union[str, NegativeSampler] = 'uniform',
+        batch_size: int = 2048,
+        eval_batch_size: int = 2048,
+        ks: Tuple[int, ...] = (10, 20),
+        edge_type: EdgeType = ('user', 'rates', 'item'),
+        device: Union[str, torch.device] = 'cpu',
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"'batch_size' must be positive (got {batch_size})")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.batch_size = batch_size
+        src, _, dst = edge_type
+        num_users, num_items = train_data[src].num_nodes, train_data[dst].num_nodes
+        if (num_users, num_items) != (model.num_users, model.num_items):
+            raise ValueError(
+                f"model is built for {model.num_users} users and "
+                f"{model.num_items} items but the data has {num_users} and "
+                f"{num_items}")
+        self.num_users, self.num_items = num_users, num_items
+        train = train_data[edge_type].edge_label_index
+        val = val_data[edge_type].edge_label_index
+        test = test_data[edge_type].edge_label_index
+        self.edge_index = train_data[edge_type].edge_index.to(self.device)
+        self.train_pairs = train.to(self.device)
+        if isinstance(sampler, str):
+            if sampler not in SAMPLERS:
+                raise ValueError(f"unknown sampler '{sampler}' (choose from "
+                                 f"{sorted(SAMPLERS)})")
+            sampler = SAMPLERS[sampler](train, num_users, num_items)
+        self.sampler = sampler.to(self.device)
+        self.sizes = {'train': train.size(1), 'val': val.size(1),
+                      'test': test.size(1)}
+        self.evaluators: Dict[str, FullRankingEvaluator] = {}
+        if val.size(1) > 0:
+            self.evaluators['val'] = FullRankingEvaluator(
+                val, num_users, num_items, [train], ks,
+                eval_batch_size).to(self.device)
+        self.evaluators['test'] = FullRankingEvaluator(
+            test, num_users, num_items, [train, val], ks,
+            eval_batch_size).to(self.device)
+
+    def num_batches(self) -> int:
+        return -(-self.train_pairs.size(1) // self.batch_size)
+
+    def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
+        perm = torch.randperm(self.train_pairs.size(1), generator=generator)
+        perm = perm.to(self.device)
+        for start in range(0, perm.numel(), self.batch_size):
+            yield self.train_pairs[:, perm[start:start + self.batch_size]]
+
+    def forward(self, batch: Tensor,
+                generator: Optional[torch.Generator] = None) -> BatchOutput:
+        users, pos = batch[0], batch[1]
+        user_emb, item_emb = self.model(self.edge_index)
+        neg = self.sampler.sample(users, pos, user_emb, item_emb, generator)
+        user0, item0 = self.model.ego_embeddings()
+        reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
+                     item0[neg].square().sum()) / users.numel()
+        return BatchOutput(user_emb[users], item_emb[pos], item_emb[neg], reg)
+
+    def has_split(self, split: str) -> bool:
+        return split in self.evaluators
+
+    @torch.no_grad()
+    def embeddings(self) -> Tuple[Tensor, Tensor]:
+        r"""Final user and item embeddings in eval mode."""
+        training = self.model.training
+        self.model.eval()
+        out = self.model(self.edge_index)
+        self.model.train(training)
+        return out
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        if split not in self.evaluators:
+            raise ValueError(f"split '{split}' has no held-out interactions")
+        return self.evaluators[split](*self.embeddings())
+
+    def statistics(self) -> Dict[str, int]:
+        return {'users': self.num_users, 'items': self.num_items,
+                **{f'{k}_interactions': v for k, v in self.sizes.items()}}
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.model}, sampler='
+                f'{self.sampler.__class__.__name__}, '
+                f'batch_size={self.batch_size})')

@@ -1,0 +1,63 @@
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Optional
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class BatchOutput:
+    r"""What a task hands to the training loop for one mini-batch.
+
+    Attributes:
+        user (torch.Tensor): User representations :obj:`[B, F]` (with grad).
+        pos (torch.Tensor): Positive item representations :obj:`[B, F]`.
+        neg (torch.Tensor): Negative item representations :obj:`[B, F]`.
+        reg (torch.Tensor): Unweighted L2 term of the batch's layer-0
+            embeddings (scalar), multiplied by the loop's :obj:`l2` weight.
+        extra (torch.Tensor, optional): Any further (already weighted) loss
+            term of the backbone, e.g. a contrastive loss. (default: :obj:`None`)
+    """
+    user: Tensor
+    pos: Tensor
+    neg: Tensor
+    reg: Tensor
+    extra: Optional[Tensor] = None
+
+
+class RecTask:
+    r"""The part of training that depends on the kind of recommender
+    (collaborative filtering on a graph, sequential models, ...): how batches
+    are drawn, how a batch becomes (user, positive, negative) representations,
+    and how a split is evaluated. :class:`adar_pyg.train.Trainer` is the one
+    loop that drives every task, with or without an augmenter.
+
+    Attributes:
+        model (torch.nn.Module): The trainable backbone.
+    """
+    model: torch.nn.Module
+
+    def num_batches(self) -> int:
+        raise NotImplementedError
+
+    def batches(self, generator: torch.Generator) -> Iterator[Any]:
+        r"""Yields the mini-batches of one epoch."""
+        raise NotImplementedError
+
+    def forward(self, batch: Any,
+                generator: Optional[torch.Generator] = None) -> BatchOutput:
+        r"""Computes the representations of one mini-batch."""
+        raise NotImplementedError
+
+    def has_split(self, split: str) -> bool:
+        r"""Whether :obj:`split` (:obj:`'val'` or :obj:`'test'`) has held-out
+        interactions."""
+        raise NotImplementedError
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        r"""Full-ranking metrics of :obj:`split`."""
+        raise NotImplementedError
+
+    def statistics(self) -> Dict[str, int]:
+        r"""Sizes to report (users, items, interactions per split)."""
+        return {}

@@ -1,0 +1,164 @@
+r"""Training-epoch and evaluation speed of adar_pyg's LightGCN, side by side in one
+run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
+
+    python benchmarks/train_speed.py --json benchmarks/results/train_speed.json
+
+* train: one epoch of our product path (``Trainer.train_epoch``: batching, uniform
+  negatives with rejection, propagation, BPR + L2, Adam) vs. PyG's ``LightGCN``
+  trained on the *same* triplets (same batch plan and negatives, pre-drawn so
+  PyG's time excludes sampling — in its favour) with the same loss and optimiser.
+* eval: our full-ranking evaluation of every test user (masking, top-K, Recall
+  and NDCG@10/20) vs. the bare score matmul + top-20 on the same embeddings.
+"""
+import argparse
+import resource
+import sys
+import time
+
+import torch
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.experiment import (EDGE, add_common_args, load_cf_splits, setup,
+                                 write_json)
+from adar_pyg.nn import LightGCN
+from adar_pyg.train import CFTask, Trainer
+
+
+def peak_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    add_common_args(parser)
+    parser.add_argument('--dataset', default='beauty')
+    parser.add_argument('--batch-size', type=int, default=2048)
+    parser.add_argument('--pyg-batches', type=int, default=0,
+                        help='time only this many PyG batches and extrapolate '
+                        'to the epoch (0 = the whole epoch)')
+    parser.add_argument('--repeats', type=int, default=3,
+                        help='timed repetitions of the evaluation')
+    parser.set_defaults(epochs=1)
+    args = parser.parse_args()
+    args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
+    device = setup(args)
+    train, val, test, stats = load_cf_splits(args)
+    U, I = stats['users'], stats['items']
+    print(f"{stats['dataset']}: {U} users, {I} items, {stats['train']} "
+          f"training pairs, batch {args.batch_size}, device {device}, "
+          f"{torch.get_num_threads()} threads", flush=True)
+
+    # --- ours: the real training epoch ---------------------------------------
+    model = LightGCN(U, I)
+    task = CFTask(model, train, val, test, batch_size=args.batch_size,
+                  device=device)
+    trainer = Trainer(task, progress=False, seed=args.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(args.seed)
+    trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)  # warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(args.epochs):
+        trainer.train_epoch(opt, gen, 1)
+    sync(device)
+    ours_epoch = (time.perf_counter() - t0) / args.epochs
+    ours_mem = peak_mb(device)
+    print(f'ours  : {ours_epoch:8.2f} s/epoch ({task.num_batches()} batches)',
+          flush=True)
+
+    # --- PyG's stock LightGCN on the same triplets -----------------------------
+    gen = torch.Generator().manual_seed(args.seed)
+    batches = []
+    for batch in task.batches(gen):
+        neg = task.sampler.sample(batch[0], batch[1], generator=gen)
+        batches.append((batch[0], batch[1], neg))
+    edge = train[EDGE].edge_index.to(device)
+    homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
+                      torch.stack([edge[1] + U, edge[0]])], dim=1)
+    pyg = PyGLightGCN(U + I, 64, 3).to(device)
+    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=1e-3)
+
+    def pyg_step(users, pos, neg) -> None:
+        emb = pyg.get_embedding(homo)
+        w = pyg.embedding.weight
+        loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
+        reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
+                     w[U + neg].square().sum()) / users.numel()
+        loss = loss + 1e-4 * reg
+        pyg_opt.zero_grad()
+        loss.backward()
+        pyg_opt.step()
+
+    pyg_step(*batches[0])  # warm-up
+    n = len(batches) if args.pyg_batches <= 0 else min(args.pyg_batches,
+                                                       len(batches))
+    sync(device)
+    t0 = time.perf_counter()
+    for b in batches[:n]:
+        pyg_step(*b)
+    sync(device)
+    pyg_batch = (time.perf_counter() - t0) / n
+    pyg_epoch = pyg_batch * len(batches)
+    pyg_mem = peak_mb(device)
+    print(f'PyG   : {pyg_epoch:8.2f} s/epoch ({pyg_batch * 1e3:.1f} ms/batch, '
+          f'{n} of {len(batches)} batches timed)', flush=True)
+
+    # --- evaluation -------------------------------------------------------------
+    user_emb, item_emb = task.embeddings()
+    evaluator = task.evaluators['test']
+    evaluator(user_emb, item_emb)  # warm-up
+    eval_times, bare_times = [], []
+    users = torch.arange(U, device=device)
+    for _ in range(args.repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        evaluator(user_emb, item_emb)
+        sync(device)
+        eval_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for s in range(0, U, evaluator.batch_size):
+            (user_emb[users[s:s + evaluator.batch_size]] @ item_emb.t()).topk(
+                max(evaluator.ks), dim=1)
+        sync(device)
+        bare_times.append(time.perf_counter() - t0)
+    ev, bare = min(eval_times), min(bare_times)
+    print(f'eval  : {ev:8.3f} s for {evaluator.num_eval_users} users; bare '
+          f'matmul + top-{max(evaluator.ks)} for {U} users {bare:.3f} s',
+          flush=True)
+
+    out = {
+        'statistics': stats,
+        'device': str(device),
+        'threads': torch.get_num_threads(),
+        'torch': torch.__version__,
+        'batches_per_epoch': len(batches),
+        'ours_seconds_per_epoch': ours_epoch,
+        'pyg_seconds_per_epoch': pyg_epoch,
+        'pyg_batches_timed': n,
+        'train_speedup_vs_pyg': pyg_epoch / ours_epoch,
+        'eval_seconds': ev,
+        'bare_matmul_topk_seconds': bare,
+        'eval_overhead_vs_bare': ev / bare,
+        'peak_memory_mb_after_ours': ours_mem,
+        'peak_memory_mb_after_pyg': pyg_mem,
+        'command': ' '.join(['python'] + sys.argv),
+    }
+    print(f"\n| measure | ours | reference | ratio |\n|---|---|---|---|\n"
+          f"| train epoch (s) | {ours_epoch:.2f} | {pyg_epoch:.2f} (PyG LightGCN)"
+          f" | {out['train_speedup_vs_pyg']:.1f}x faster |\n"
+          f"| full eval (s) | {ev:.3f} | {bare:.3f} (bare matmul+top-k) | "
+          f"{out['eval_overhead_vs_bare']:.2f}x |\n"
+          f"| peak memory (MB) | {ours_mem:.0f} | {pyg_mem:.0f} (after PyG) | |")
+    write_json(out, args.json)
+
+
+if __name__ == '__main__':
+    main()

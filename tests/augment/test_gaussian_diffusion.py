@@ -1,0 +1,215 @@
+import math
+
+import pytest
+import torch
+
+from adar_pyg.augment import GaussianDiffusion, timestep_embedding
+
+
+def test_timestep_embedding():
+    t = torch.tensor([0, 1, 7, 50])
+
+    def naive(dim):
+        out = torch.empty(4, dim)
+        for n, step in enumerate(t.tolist()):
+            for j in range(dim):  # sin at 2i, cos at 2i + 1:
+                freq = 10000**(-2 * (j // 2) / dim)
+                fn = math.sin if j % 2 == 0 else math.cos
+                out[n, j] = fn(step * freq)
+        return out
+
+    out = timestep_embedding(t, 6)
+    assert out.size() == (4, 6) and out.dtype == torch.float32
+    assert torch.allclose(out, naive(6), atol=1e-5)
+    assert torch.allclose(timestep_embedding(7, 6), out[2:3])
+    assert torch.allclose(timestep_embedding(t, 5), naive(5), atol=1e-5)
+    with pytest.raises(ValueError, match="'dim' must be at least 1"):
+        timestep_embedding(t, 0)
+
+
+@pytest.mark.parametrize('schedule', ['linear', 'cosine', 'sigmoid'])
+def test_gaussian_diffusion_buffers(schedule):
+    diffusion = GaussianDiffusion(20, schedule)
+    assert str(diffusion) == (f"GaussianDiffusion(num_steps=20, "
+                              f"schedule='{schedule}')")
+    for name, buf in diffusion.named_buffers():
+        assert buf.size() == (20, ) and buf.dtype == torch.float32, name
+    assert torch.allclose(diffusion.alphas, 1 - diffusion.betas)
+    assert torch.allclose(diffusion.alphas_cumprod,
+                          torch.cumprod(diffusion.alphas, dim=0))
+    assert diffusion.alphas_cumprod_prev[0] == 1
+
+    betas = torch.linspace(0.01, 0.2, 8)
+    assert str(GaussianDiffusion(8, betas)) == (
+        "GaussianDiffusion(num_steps=8, schedule='custom')")
+
+
+def test_extract():
+    diffusion = GaussianDiffusion(10)
+    x = torch.randn(3, 4)
+    # t runs over 1..T and buffer entry t - 1 holds step t:
+    assert diffusion.extract(diffusion.betas, 1, x) == diffusion.betas[0]
+    out = diffusion.extract(diffusion.betas, torch.tensor([1, 5, 10]), x)
+    assert out.size() == (3, 1)
+    assert torch.equal(out.view(-1), diffusion.betas[[0, 4, 9]])
+    for t in (0, 11):
+        with pytest.raises(ValueError, match=r'out of range \[1, 10\]'):
+            diffusion.extract(diffusion.betas, t, x)
+
+
+@pytest.mark.parametrize('schedule', ['linear', 'cosine'])
+@pytest.mark.parametrize('t', [1, 10, 25, 50])
+def test_forward_process_statistics(schedule, t):
+    torch.manual_seed(12345)
+    diffusion = GaussianDiffusion(50, schedule)
+    x0 = torch.tensor([2.0, -1.0, 0.5, 0.0])
+    x_t = diffusion.q_sample(x0.expand(40000, -1), t)
+
+    alpha_cumprod = diffusion.alphas_cumprod[t - 1]
+    assert torch.allclose(x_t.mean(dim=0), alpha_cumprod.sqrt() * x0,
+                          atol=0.02)
+    assert torch.allclose(x_t.var(dim=0), (1 - alpha_cumprod).expand(4),
+                          rtol=0.05, atol=1e-4)
+
+
+def test_q_sample_and_inverse():
+    diffusion = GaussianDiffusion(50).double()
+    x0 = torch.randn(6, 4, dtype=torch.float64)
+    noise = torch.randn_like(x0)
+    t = torch.tensor([1, 2, 10, 25, 49, 50])
+
+    x_t = diffusion.q_sample(x0, t, noise)
+    ab = diffusion.alphas_cumprod[t - 1].view(-1, 1)
+    assert torch.allclose(x_t, ab.sqrt() * x0 + (1 - ab).sqrt() * noise)
+
+    # Buffers are float32, amplified by up to 1 / sqrt(alpha_cumprod_T):
+    assert torch.allclose(diffusion.predict_x0(x_t, t, noise), x0,
+                          atol=1e-4)
+    assert torch.allclose(diffusion.predict_eps(x_t, t, x0), noise)
+
+    # An integer t applies to all rows:
+    assert torch.allclose(diffusion.q_sample(x0, 10, noise),
+                          diffusion.q_sample(x0, t.new_full((6, ), 10), noise))
+
+
+@pytest.mark.parametrize('schedule', ['linear', 'cosine', 'sigmoid'])
+def test_reverse_step_is_ddpm(schedule):
+    diffusion = GaussianDiffusion(20, schedule).double()
+    x_t = torch.randn(5, 3, dtype=torch.float64)
+    eps = torch.randn_like(x_t)
+    z = torch.randn_like(x_t)
+
+    for t in (1, 2, 10, 20):
+        beta = diffusion.betas[t - 1].item()
+        alpha = 1 - beta
+        alpha_cumprod = math.prod(1 - b for b in diffusion.betas[:t].tolist())
+        # DDPM, Algorithm 2 (Eq. (10) of ADAR with its typos corrected):
+        mean = (x_t - (1 - alpha) / math.sqrt(1 - alpha_cumprod) * eps)
+        mean = mean / math.sqrt(alpha)
+        expected = mean + (math.sqrt(beta) * z if t > 1 else 0)
+
+        out = diffusion.p_step(x_t, t, eps, noise=z)
+        assert torch.allclose(out, expected)
+        out = diffusion.p_step(x_t, t, eps, posterior_noise=False, noise=z)
+        assert torch.allclose(out, mean)
+
+        # The mean equals the posterior mean at x0_hat:
+        x0_hat = diffusion.predict_x0(x_t, t, eps)
+        posterior_mean, _ = diffusion.q_posterior(x0_hat, x_t, t)
+        assert torch.allclose(posterior_mean, mean)
+
+    # Per-row steps; no noise on rows with t = 1:
+    t = torch.tensor([1, 2, 1, 20, 5])
+    out = diffusion.p_step(x_t, t, eps, noise=z)
+    for n in range(5):
+        expected = diffusion.p_step(x_t[n:n + 1], int(t[n]), eps[n:n + 1],
+                                    noise=z[n:n + 1])
+        assert torch.allclose(out[n:n + 1], expected)
+
+
+def test_q_posterior_variance():
+    diffusion = GaussianDiffusion(10).double()
+    x = torch.zeros(1, 1, dtype=torch.float64)
+    _, var = diffusion.q_posterior(x, x, 1)
+    assert var == 0  # \tilde{beta}_1 = 0.
+    _, var = diffusion.q_posterior(x, x, 5)
+    ab = diffusion.alphas_cumprod
+    assert torch.isclose(var, diffusion.betas[4] * (1 - ab[3]) / (1 - ab[4]))
+
+
+def naive_chain(diffusion, denoise_fn, x_T, posterior_noise):
+    # Keeps all T + 1 states; noise is drawn in the same order as `sample_at`:
+    states = {diffusion.num_steps: x_T}
+    x = x_T
+    for t in range(diffusion.num_steps, 0, -1):
+        eps = denoise_fn(x, t)
+        mean = (x - diffusion.betas[t - 1] /
+                (1 - diffusion.alphas_cumprod[t - 1]).sqrt() * eps)
+        x = mean / diffusion.alphas[t - 1].sqrt()
+        if posterior_noise and t > 1:
+            x = x + diffusion.betas[t - 1].sqrt() * torch.randn_like(x)
+        states[t - 1] = x
+    return states
+
+
+@pytest.mark.parametrize('posterior_noise', [True, False])
+@pytest.mark.parametrize('shape', [(7, ), (7, 3)])
+def test_sample_at_equals_naive_chain(posterior_noise, shape):
+    torch.manual_seed(0)
+    diffusion = GaussianDiffusion(12, 'cosine')
+    weight = torch.eye(4) + torch.randn(4, 4) * 0.1
+
+    def denoise_fn(x, t):
+        return x @ weight + 0.01 * t
+
+    t_collect = torch.randint(2, 13, shape)
+    t_collect[0] = 12  # x_T itself.
+    x_T = torch.randn(7, 4)
+
+    torch.manual_seed(1)
+    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise)
+    torch.manual_seed(1)
+    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise)
+
+    assert out.size() == shape + (4, )
+    expected = torch.stack([
+        torch.stack([states[int(t)][n] for t in t_collect[n].view(-1)])
+        for n in range(7)
+    ]).view(out.size())
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert torch.equal(out[0].view(-1, 4)[0], x_T[0])
+
+    # Down to the end of the chain:
+    t_collect = torch.zeros(7, dtype=torch.long)
+    torch.manual_seed(1)
+    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise)
+    assert torch.allclose(out, states[0], rtol=1e-5, atol=1e-6)
+
+
+def test_sample_at_stops_at_smallest_step():
+    diffusion = GaussianDiffusion(10)
+    calls = []
+
+    def denoise_fn(x, t):
+        calls.append(t)
+        return torch.zeros_like(x)
+
+    diffusion.sample_at(denoise_fn, torch.randn(3, 2), torch.tensor([9, 6, 8]))
+    assert calls == [10, 9, 8, 7]
+
+
+def test_sample_at_bad_input():
+    diffusion = GaussianDiffusion(10)
+
+    def denoise_fn(x, t):
+        return x
+
+    x_T = torch.randn(3, 2)
+    with pytest.raises(ValueError, match=r'must lie in \[0, 10\]'):
+        diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 11, 3]))
+    with pytest.raises(ValueError, match=r'must lie in \[0, 10\]'):
+        diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, -1, 3]))
+    with pytest.raises(ValueError, match='N=3'):
+        diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r'\[N, d\]'):
+        diffusion.sample_at(denoise_fn, x_T.view(-1), torch.tensor([1, 2]))

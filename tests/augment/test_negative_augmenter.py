@@ -1,0 +1,381 @@
+import math
+
+import pytest
+import torch
+
+from adar_pyg.augment import NegativeAugmenter
+
+STRATEGIES = ['adaptive', 'random', 'fixed', 'mixed']
+
+
+def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(3, num, dim, generator=gen, dtype=dtype).unbind(0)
+
+
+def test_repr():
+    aug = NegativeAugmenter(64)
+    assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
+                        "strategy='adaptive', weight=0.5, schedule='linear')")
+    aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
+                            schedule='cosine')
+    assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
+                        "weight=0.1, schedule='cosine')")
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('posterior_noise', [True, False])
+@pytest.mark.parametrize('schedule', ['linear', 'cosine', 'sigmoid'])
+def test_forward(strategy, posterior_noise, schedule):
+    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+                            schedule=schedule, hidden_channels=16,
+                            posterior_noise=posterior_noise)
+    u, i, _ = embeddings()
+    u.requires_grad_()
+    i.requires_grad_()
+    out = aug(u, i)
+    assert out.size() == (16, 8) and out.dtype == torch.float32
+    assert not out.requires_grad
+    assert bool(torch.isfinite(out).all())
+    t_star = aug.last_t_star
+    assert t_star.dtype == torch.long
+    assert t_star.size() == ((16, 4) if strategy == 'mixed' else (16, ))
+    assert int(t_star.min()) >= 1 and int(t_star.max()) <= 20
+
+
+def test_forward_dtype():
+    aug = NegativeAugmenter(8, hidden_channels=16)
+    u, i, _ = embeddings(dtype=torch.float64)
+    assert aug(u, i).dtype == torch.float64
+    assert aug.step(u, i) > 0
+
+
+@pytest.mark.parametrize('num_steps', [20, 21, 50])
+def test_adaptive_transition_step(num_steps):
+    aug = NegativeAugmenter(8, num_steps=num_steps)
+    pos_score = torch.linspace(-20, 20, 401)
+    t_star = aug.transition_step(pos_score)
+    assert torch.equal(aug.last_t_star, t_star)
+    assert t_star.dtype == torch.long and t_star.size() == (401, )
+    assert bool((t_star[1:] >= t_star[:-1]).all())  # Monotone in p_s.
+    assert int(t_star.min()) >= math.floor(num_steps / 2 + 0.5)  # > T / 2.
+    assert int(t_star.max()) == num_steps
+
+    # Eq. (11), with omega = k = 1 and rounding half up:
+    for p_s in (-3.0, -0.5, 0.0, 0.3, 1.0, 2.0):
+        expected = math.floor(
+            1 / (1 + math.exp(-math.exp(p_s))) * num_steps + 0.5)
+        assert int(aug.transition_step(torch.tensor([p_s]))) == expected
+
+
+def test_adaptive_transition_step_omega_k():
+    pos_score = torch.tensor([-1.0, 0.0, 0.5])
+    aug = NegativeAugmenter(8, num_steps=50, omega=0.5, k=2.0)
+    expected = [
+        math.floor(50 / (1 + math.exp(-0.5 * math.exp(2 * p))) + 0.5)
+        for p in pos_score.tolist()
+    ]
+    assert aug.transition_step(pos_score).tolist() == expected
+
+
+def test_adaptive_transition_step_overflow():
+    aug = NegativeAugmenter(8, num_steps=50, omega=1e30, k=100.0)
+    pos_score = torch.tensor([-1e4, -1.0, 0.0, 1e4, float('inf'),
+                              float('-inf')])
+    t_star = aug.transition_step(pos_score)
+    assert int(t_star.min()) >= 25 and int(t_star.max()) <= 50
+    assert t_star[3] == 50 and t_star[4] == 50
+
+    aug = NegativeAugmenter(8, num_steps=50)
+    t_star = aug.transition_step(pos_score.half())
+    assert t_star.tolist() == [25, 30, 37, 50, 50, 25]
+
+
+@pytest.mark.parametrize('num_steps', [1, 3, 20, 50])
+def test_fixed_and_mixed_transition_step(num_steps):
+    pos_score = torch.randn(5)
+    aug = NegativeAugmenter(8, num_steps=num_steps, strategy='fixed')
+    half = max(1, math.floor(num_steps / 2 + 0.5))
+    assert aug.transition_step(pos_score).tolist() == [half] * 5
+
+    aug = NegativeAugmenter(8, num_steps=num_steps, strategy='mixed')
+    t_star = aug.transition_step(pos_score)
+    steps = [max(1, math.floor(num_steps / m + 0.5)) for m in (2, 4, 8, 10)]
+    assert aug.mixed_steps == tuple(steps)
+    assert t_star.tolist() == [steps] * 5
+    if num_steps == 50:
+        assert steps == [25, 13, 6, 5]
+
+
+def test_random_transition_step():
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, num_steps=10, strategy='random')
+    t_star = aug.transition_step(torch.zeros(2000))
+    assert set(t_star.tolist()) == set(range(1, 11))
+
+
+def naive_forward(aug, u, i):
+    # Runs the full reverse chain, keeping all T + 1 states:
+    D, T = aug.diffusion, aug.num_steps
+    t_star = aug.transition_step((u * i).sum(-1))
+    x = torch.randn_like(u)
+    states = [None] * (T + 1)
+    states[T] = x
+    for t in range(T, 0, -1):
+        eps = aug.denoiser(x, torch.full((u.size(0), ), t), u)
+        x = (x - D.betas[t - 1] / (1 - D.alphas_cumprod[t - 1]).sqrt() * eps)
+        x = x / D.alphas[t - 1].sqrt()
+        if aug.posterior_noise and t > 1:
+            x = x + D.betas[t - 1].sqrt() * torch.randn_like(x)
+        states[t - 1] = x
+    states = torch.stack(states, dim=1)  # [N, T + 1, d]
+    if t_star.dim() == 1:
+        return states[torch.arange(u.size(0)), t_star]
+    return torch.stack([states[:, t] for t in t_star[0].tolist()]).mean(0)
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('posterior_noise', [True, False])
+def test_forward_equals_naive_chain(strategy, posterior_noise):
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+                            hidden_channels=16,
+                            posterior_noise=posterior_noise)
+    u, i, _ = embeddings(num=32)
+    for _ in range(3):
+        aug.step(u, i)
+
+    torch.manual_seed(1)
+    out = aug(u, i)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        expected = naive_forward(aug, u, i)
+    assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('num_steps,schedule', [
+    (50, 'linear'),
+    (50, 'cosine'),
+    (20, 'linear'),
+])
+def test_trained_chain_recovers_items(num_steps, schedule):
+    # 4 users, each mapped to a fixed item: the conditional reverse chain
+    # should end close to the user's item, and much closer than noise is.
+    torch.manual_seed(0)
+    users, items = torch.randn(4, 8), torch.randn(4, 8)
+    aug = NegativeAugmenter(8, num_steps=num_steps, schedule=schedule,
+                            hidden_channels=64)
+    for _ in range(300):
+        index = torch.randint(0, 4, (256, ))
+        aug.step(users[index], items[index])
+
+    index = torch.arange(4).repeat(64)
+    with torch.no_grad():
+        x0 = aug.diffusion.sample_at(
+            lambda x, t: aug.denoiser(x, t, users[index]),
+            torch.randn(index.numel(), 8),
+            torch.zeros(index.numel(), dtype=torch.long),
+        )
+    dist = (x0 - items[index]).norm(dim=-1).mean()
+    noise_dist = (torch.randn(index.numel(), 8) -
+                  items[index]).norm(dim=-1).mean()
+    assert dist < 0.6 * noise_dist
+
+
+def test_diffusion_loss():
+    torch.manual_seed(0)
+    u, i, _ = embeddings(dtype=torch.float64)
+    for max_x0_weight in (None, 1.0, 0.0):
+        aug = NegativeAugmenter(8, hidden_channels=16,
+                                max_x0_weight=max_x0_weight).double()
+        torch.manual_seed(1)
+        loss = aug.diffusion_loss(u, i)
+
+        # Eq. (8) through the forward equation, with the same draws:
+        torch.manual_seed(1)
+        D = aug.diffusion
+        t = D.sample_timesteps(16)
+        noise = torch.randn_like(i)
+        x_t = D.q_sample(i, t, noise)
+        eps = aug.denoiser(x_t, t, u)
+        x0_hat = D.predict_x0(x_t, t, eps)
+        eps_term = (noise - eps).pow(2).sum(-1)
+        x0_term = (i - x0_hat).pow(2).sum(-1)
+        if max_x0_weight is not None:
+            w = (1 - D.alphas_cumprod[t - 1]) / D.alphas_cumprod[t - 1]
+            x0_term = torch.where(w > max_x0_weight,
+                                  max_x0_weight * eps_term, x0_term)
+        expected = (eps_term + x0_term).mean()
+        assert torch.allclose(loss, expected, rtol=1e-3)
+
+
+def test_gradient_flow():
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, hidden_channels=16, weight=0.5)
+    u, i, j = embeddings()
+    for x in (u, i, j):
+        x.requires_grad_()
+
+    # L_diff reaches the diffusion model, but not the encoder:
+    aug.diffusion_loss(u, i).backward()
+    assert u.grad is None and i.grad is None
+    assert all(p.grad is not None for p in aug.denoiser.parameters())
+    aug.step(u, i)
+    assert u.grad is None and i.grad is None
+
+    # D-BPR reaches the encoder, but not the diffusion model:
+    aug.denoiser.zero_grad(set_to_none=True)
+    neg_gen = aug(u, i)
+    aug.loss(u, i, j, neg_gen).backward()
+    assert all(p.grad is None for p in aug.denoiser.parameters())
+    with torch.no_grad():
+        neg = (u * j).sum(-1) + 0.5 * (u * neg_gen).sum(-1)
+        s = torch.sigmoid(neg - (u * i).sum(-1)).view(-1, 1)
+        # Including the lambda * e_u^T e_d term:
+        expected = s * (j + 0.5 * neg_gen - i) / 16
+    assert torch.allclose(u.grad, expected, atol=1e-6)
+    assert not torch.allclose(u.grad, s * (j - i) / 16, atol=1e-6)
+
+
+def test_loss_is_bpr_without_generated():
+    aug = NegativeAugmenter(8, weight=0.0)
+    u, i, j = embeddings()
+    d = torch.randn(16, 8)
+    bpr = -torch.nn.functional.logsigmoid((u * i).sum(-1) -
+                                          (u * j).sum(-1)).mean()
+    assert torch.allclose(aug.loss(u, i, j, d), bpr)
+    assert torch.allclose(NegativeAugmenter(8).loss(u, i, j), bpr)
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_determinism(strategy):
+    u, i, _ = embeddings()
+
+    def run():
+        torch.manual_seed(42)
+        aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+                                hidden_channels=16)
+        losses = [aug.step(u, i) for _ in range(3)]
+        return losses, aug(u, i)
+
+    losses1, out1 = run()
+    losses2, out2 = run()
+    assert losses1 == losses2
+    assert torch.equal(out1, out2)
+
+
+def test_step_trains():
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, hidden_channels=16)
+    assert aug.optimizer is None
+    u, i, _ = embeddings(num=64)
+    before = [p.clone() for p in aug.denoiser.parameters()]
+    loss = aug.step(u, i)
+    assert isinstance(loss, float) and loss > 0
+    assert isinstance(aug.optimizer, torch.optim.Adam)
+    after = list(aug.denoiser.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))
+
+    with torch.no_grad():  # Works within no_grad() too.
+        aug.step(u, i)
+
+    aug.double()  # Moving the module re-creates the optimizer.
+    assert aug.optimizer is None
+    aug.step(u.double(), i.double())
+
+
+def test_reset_parameters():
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, hidden_channels=16)
+    u, i, _ = embeddings()
+    torch.manual_seed(1)
+    aug.reset_parameters()
+    state = {k: v.clone() for k, v in aug.state_dict().items()}
+
+    for _ in range(3):
+        aug.step(u, i)
+    aug(u, i)
+    assert aug.optimizer is not None and aug.last_t_star is not None
+    assert not torch.equal(aug.state_dict()['denoiser.eta.0.weight'],
+                           state['denoiser.eta.0.weight'])
+
+    torch.manual_seed(1)
+    aug.reset_parameters()
+    assert aug.optimizer is None and aug.last_t_star is None
+    for k, v in aug.state_dict().items():
+        assert torch.equal(v, state[k]), k
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(embedding_dim=0), "'embedding_dim' must be a positive integer"),
+    (dict(num_steps=0), "'num_steps' must be an integer of at least 1"),
+    (dict(num_steps=2.5), "'num_steps' must be an integer of at least 1"),
+    (dict(weight=-0.1), r"'weight' must be in \[0, 1\]"),
+    (dict(weight=1.5), r"'weight' must be in \[0, 1\]"),
+    (dict(strategy='hard'),
+     "'adaptive', 'random', 'fixed', 'mixed'"),
+    (dict(schedule='quadratic'), "'linear', 'cosine', 'sigmoid'"),
+    (dict(omega=0.0), "'omega' must be a positive number"),
+    (dict(k=-1.0), "'k' must be a positive number"),
+    (dict(lr=0.0), "'lr' must be a positive number"),
+    (dict(max_x0_weight=-1.0), "'max_x0_weight' must be non-negative"),
+])
+def test_bad_arguments(kwargs, match):
+    kwargs = {'embedding_dim': 8, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        NegativeAugmenter(**kwargs)
+
+
+def test_bad_embeddings():
+    aug = NegativeAugmenter(8)
+    u, i, j = embeddings()
+
+    for method in (aug, aug.diffusion_loss, aug.step):
+        with pytest.raises(ValueError, match=r"'pos_emb' must be of shape "
+                           r"\[N, embedding_dim=8\] \(got \[16, 4\]\)"):
+            method(u, i[:, :4])
+        with pytest.raises(ValueError, match=r"'user_emb' must be of shape "
+                           r"\[N, embedding_dim=8\] \(got \[16, 16\]\)"):
+            method(torch.randn(16, 16), torch.randn(16, 16))
+        with pytest.raises(ValueError, match='same batch size'):
+            method(u, i[:10])
+        with pytest.raises(ValueError, match='must be of shape'):
+            method(u.view(-1), i.view(-1))
+        with pytest.raises(TypeError, match='floating point tensor'):
+            method(u.long(), i)
+    with pytest.raises(ValueError, match="'neg_gen' must be of shape"):
+        aug.loss(u, i, j, j[:, :4])
+    with pytest.raises(ValueError, match='same batch size'):
+        aug.loss(u, i, j[:8])
+
+    for bad in (float('nan'), float('inf')):
+        aug = NegativeAugmenter(8)
+        i_bad = i.clone()
+        i_bad[3, 2] = bad
+        with pytest.raises(ValueError, match="'pos_emb' contains NaN or inf"):
+            aug(u, i_bad)
+        with pytest.raises(ValueError, match="'user_emb' contains NaN"):
+            aug.step(i_bad.flip(0), u)
+
+
+def test_empty_batch():
+    aug = NegativeAugmenter(8)
+    out = aug(torch.randn(0, 8), torch.randn(0, 8))
+    assert out.size() == (0, 8)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA not available')
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_negative_augmenter_cuda(strategy):
+    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy).cuda()
+    u, i, j = (x.cuda() for x in embeddings())
+    u.requires_grad_()
+    loss = aug.step(u, i)
+    assert math.isfinite(loss)
+    neg_gen = aug(u, i)
+    assert neg_gen.is_cuda and neg_gen.size() == (16, 8)
+    assert aug.last_t_star.is_cuda
+    aug.loss(u, i, j, neg_gen).backward()
+    assert u.grad is not None and u.grad.is_cuda
+    aug.cpu()  # The optimizer follows the module.
+    aug.step(u.detach().cpu(), i.cpu())

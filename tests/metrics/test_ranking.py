@@ -1,0 +1,122 @@
+import math
+
+import pytest
+import torch
+from torch_geometric.metrics import LinkPredNDCG, LinkPredRecall
+
+from adar_pyg.metrics import FullRankingEvaluator
+
+
+def random_problem(U=30, I=40, F=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    key = torch.randperm(U * I, generator=g)[:U * I // 4]
+    pairs = torch.stack([key // I, key % I])
+    n = pairs.size(1)
+    train, target = pairs[:, :n * 2 // 3], pairs[:, n * 2 // 3:]
+    # a few users end up with no held-out item: they must be skipped
+    target = target[:, target[0] % 7 != 3]
+    user = torch.randn(U, F, generator=g)
+    item = torch.randn(I, F, generator=g)
+    return train, target, user, item
+
+
+def naive(user, item, train, target, ks):
+    """Per-user Python loop, the AHNS / LightGCN reference definitions."""
+    U, I = user.size(0), item.size(0)
+    out = {f'{m}@{k}': [] for k in ks for m in ('recall', 'ndcg')}
+    for u in range(U):
+        truth = set(target[1, target[0] == u].tolist())
+        if not truth:
+            continue
+        seen = set(train[1, train[0] == u].tolist())
+        scores = [(float(user[u] @ item[i]), -i) for i in range(I)
+                  if i not in seen]
+        ranked = [-i for _, i in sorted(scores, reverse=True)]
+        for k in ks:
+            top = ranked[:k]
+            hits = [1.0 if i in truth else 0.0 for i in top]
+            out[f'recall@{k}'].append(sum(hits) / len(truth))
+            dcg = sum(h / math.log2(r + 2) for r, h in enumerate(hits))
+            idcg = sum(1 / math.log2(r + 2) for r in range(min(len(truth), k)))
+            out[f'ndcg@{k}'].append(dcg / idcg)
+    return {key: sum(v) / len(v) for key, v in out.items()}
+
+
+@pytest.mark.parametrize('batch_size', [1, 7, 2048])
+@pytest.mark.parametrize('ks', [(10, 20), (1, 5, 10)])
+def test_matches_naive_loop(batch_size, ks):
+    train, target, user, item = random_problem()
+    ev = FullRankingEvaluator(target, 30, 40, train, ks=ks,
+                              batch_size=batch_size)
+    out = ev(user, item)
+    ref = naive(user, item, train, target, ks)
+    assert set(out) == set(ref)
+    for key in ref:
+        assert out[key] == pytest.approx(ref[key], abs=1e-6), key
+    assert ev.num_eval_users == len(set(target[0].tolist()))
+
+
+def test_matches_pyg_linkpred_metrics():
+    train, target, user, item = random_problem(seed=1)
+    ev = FullRankingEvaluator(target, 30, 40, [train], ks=(10, 20))
+    out = ev(user, item)
+    top = ev.topk(user, item, ev.users)
+    # ground truth in PyG's format: row = position in the evaluated batch
+    local = torch.full((30, ), -1, dtype=torch.long)
+    local[ev.users] = torch.arange(ev.users.numel())
+    label = torch.stack([local[target[0]], target[1]])
+    for k in (10, 20):
+        rec, ndcg = LinkPredRecall(k), LinkPredNDCG(k)
+        rec.update(top[:, :k], label)
+        ndcg.update(top[:, :k], label)
+        assert out[f'recall@{k}'] == pytest.approx(float(rec.compute()),
+                                                   abs=1e-6)
+        assert out[f'ndcg@{k}'] == pytest.approx(float(ndcg.compute()),
+                                                 abs=1e-6)
+
+
+def test_masking_and_duplicates():
+    # user 0's best items are in its training set: they must not be ranked
+    item = torch.eye(4)
+    user = torch.tensor([[4., 3., 2., 1.]])
+    train = torch.tensor([[0, 0], [0, 1]])
+    target = torch.tensor([[0, 0], [2, 2]])  # repeated pair counts once
+    ev = FullRankingEvaluator(target, 1, 4, train, ks=(1, 2))
+    out = ev(user, item)
+    assert out['recall@1'] == 1.0 and out['ndcg@1'] == 1.0
+    assert ev.topk(user, item, torch.tensor([0]))[0].tolist() == [2, 3]
+
+
+def test_perfect_and_worst_scores():
+    U, I = 5, 12
+    target = torch.stack([torch.arange(U), torch.arange(U)])
+    user = torch.eye(U, I)  # each user scores its own target highest
+    ev = FullRankingEvaluator(target, U, I, ks=(1, 10))
+    assert all(v == pytest.approx(1.0) for v in ev(user, torch.eye(I)).values())
+    # -user: each target is ranked last of 12, outside the top 10
+    assert all(v == 0.0 for v in ev(-user, torch.eye(I)).values())
+
+
+def test_bad_input():
+    target = torch.tensor([[0], [1]])
+    with pytest.raises(ValueError, match='exceeds'):
+        FullRankingEvaluator(target, 2, 3, ks=(10, ))
+    with pytest.raises(ValueError, match='user ids'):
+        FullRankingEvaluator(torch.tensor([[5], [1]]), 2, 3, ks=(1, ))
+    with pytest.raises(ValueError, match='item ids'):
+        FullRankingEvaluator(target, 2, 3, torch.tensor([[0], [3]]), ks=(1, ))
+    ev = FullRankingEvaluator(target, 2, 3, ks=(1, ))
+    with pytest.raises(ValueError, match='expected 2 user'):
+        ev(torch.randn(3, 4), torch.randn(3, 4))
+    with pytest.raises(ValueError, match='differ in size'):
+        ev(torch.randn(2, 4), torch.randn(3, 5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA not available')
+def test_cuda_matches_cpu():
+    train, target, user, item = random_problem()
+    ev = FullRankingEvaluator(target, 30, 40, train)
+    cpu = ev(user, item)
+    gpu = ev(user.cuda(), item.cuda())
+    for key in cpu:
+        assert gpu[key] == pytest.approx(cpu[key], abs=1e-5)

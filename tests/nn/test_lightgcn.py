@@ -1,0 +1,132 @@
+import pytest
+import torch
+from torch_geometric.nn import LGConv
+from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+from adar_pyg.nn import LightGCN, LightGCNConv, bipartite_norm_adj
+from adar_pyg.nn.sparse import is_symmetric
+
+
+def random_bipartite(num_users=7, num_items=9, num_edges=25, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    user = torch.randint(num_users, (num_edges, ), generator=g)
+    item = torch.randint(num_items, (num_edges, ), generator=g)
+    return torch.stack([user, item])
+
+
+def homogeneous(edge_index, num_users):
+    u, i = edge_index[0], edge_index[1] + num_users
+    ei = torch.cat([torch.stack([u, i]), torch.stack([i, u])], dim=1)
+    return torch.unique(ei, dim=1)  # merge repeated pairs, as we do
+
+
+def test_norm_adj_matches_dense_reference():
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I)
+    adj = bipartite_norm_adj(edge_index, U, I).to_sparse()
+    assert is_symmetric(adj)
+    A = torch.zeros(U + I, U + I)
+    A[edge_index[0], edge_index[1] + U] = 1
+    A[edge_index[1] + U, edge_index[0]] = 1
+    deg = A.sum(1)
+    dinv = torch.where(deg > 0, deg.pow(-0.5), torch.zeros_like(deg))
+    ref = dinv[:, None] * A * dinv[None, :]
+    assert torch.allclose(adj.to_dense(), ref, atol=1e-6)
+
+
+def test_norm_adj_bad_input():
+    with pytest.raises(ValueError, match='shape'):
+        bipartite_norm_adj(torch.zeros(3, 4, dtype=torch.long), 2, 2)
+    with pytest.raises(ValueError, match='item ids'):
+        bipartite_norm_adj(torch.tensor([[0], [5]]), 2, 3)
+    with pytest.raises(ValueError, match='user ids'):
+        bipartite_norm_adj(torch.tensor([[-1], [0]]), 2, 3)
+
+
+@pytest.mark.parametrize('form', ['edge_index', 'bipartite', 'coo', 'csr'])
+def test_conv_equals_lgconv(form):
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I)
+    homo = homogeneous(edge_index, U)
+    x = torch.randn(U + I, 5, requires_grad=True)
+    conv = LightGCNConv()
+    adj = {
+        'edge_index': lambda: homo,
+        'bipartite': lambda: bipartite_norm_adj(edge_index, U, I),
+        'coo': lambda: bipartite_norm_adj(edge_index, U, I).to_sparse(),
+        'csr': lambda: bipartite_norm_adj(edge_index, U, I).to_sparse()
+        .to_sparse_csr(),
+    }[form]()
+    out = conv(x, adj)
+    ref = LGConv()(x, homo)
+    assert torch.allclose(out, ref, atol=1e-6)
+    # Gradient through the symmetric backward equals autograd of the reference
+    w = torch.randn_like(out)
+    g1, = torch.autograd.grad((out * w).sum(), x)
+    g2, = torch.autograd.grad((ref * w).sum(), x)
+    assert torch.allclose(g1, g2, atol=1e-6)
+    assert 'LightGCNConv' in repr(conv)
+
+
+@pytest.mark.parametrize('num_layers', [0, 1, 3])
+def test_lightgcn_equals_pyg(num_layers):
+    U, I, F = 11, 13, 8
+    edge_index = random_bipartite(U, I, 40, seed=num_layers)
+    ours = LightGCN(U, I, embedding_dim=F, num_layers=num_layers)
+    pyg = PyGLightGCN(U + I, F, num_layers)
+    pyg.embedding.weight.data.copy_(ours.embedding.weight.data)
+    user, item = ours(edge_index)
+    ref = pyg.get_embedding(homogeneous(edge_index, U))
+    assert user.shape == (U, F) and item.shape == (I, F)
+    assert torch.allclose(torch.cat([user, item]), ref, atol=1e-5)
+    # Same gradients for a BPR-like objective on a batch
+    users, pos, neg = torch.tensor([0, 3, 5]), torch.tensor([1, 2, 12]), \
+        torch.tensor([4, 0, 7])
+    loss = -((user[users] * (item[pos] - item[neg])).sum(-1)).sigmoid().log(
+    ).mean()
+    loss.backward()
+    loss_ref = -((ref[users] * (ref[U + pos] - ref[U + neg])).sum(-1)
+                 ).sigmoid().log().mean()
+    loss_ref.backward()
+    assert torch.allclose(ours.embedding.weight.grad,
+                          pyg.embedding.weight.grad, atol=1e-6)
+
+
+def test_lightgcn_cache_and_reset():
+    U, I = 5, 6
+    edge_index = random_bipartite(U, I, 15)
+    model = LightGCN(U, I, embedding_dim=4, num_layers=2)
+    a1 = model.adjacency(edge_index)
+    assert model.adjacency(edge_index) is a1  # cached
+    other = random_bipartite(U, I, 15, seed=3)
+    assert model.adjacency(other) is not a1  # a new graph is noticed
+    nocache = LightGCN(U, I, embedding_dim=4, cached=False)
+    assert nocache.adjacency(edge_index) is not nocache.adjacency(edge_index)
+    w = model.embedding.weight.detach().clone()
+    model.reset_parameters()
+    assert not torch.equal(w, model.embedding.weight)
+    # Xavier-uniform bound
+    bound = (6 / (U + I + 4))**0.5
+    assert float(model.embedding.weight.abs().max()) <= bound
+    assert repr(model) == 'LightGCN(users=5, items=6, dim=4, num_layers=2)'
+
+
+def test_lightgcn_bad_input():
+    with pytest.raises(ValueError, match='num_users'):
+        LightGCN(0, 5)
+    with pytest.raises(ValueError, match='alpha'):
+        LightGCN(3, 5, num_layers=2, alpha=torch.ones(2))
+    with pytest.raises(ValueError, match='item ids'):
+        LightGCN(3, 5)(torch.tensor([[0, 1], [2, 9]]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA not available')
+def test_lightgcn_cuda_matches_cpu():
+    U, I = 11, 13
+    edge_index = random_bipartite(U, I, 40)
+    model = LightGCN(U, I, embedding_dim=8)
+    cpu = torch.cat(model(edge_index))
+    model = model.cuda()
+    gpu = torch.cat(model(edge_index.cuda()))
+    gpu.sum().backward()
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)
