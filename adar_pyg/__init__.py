@@ -1,0 +1,12 @@
+r"""adar_pyg: diffusion-generated hard negatives for recommendation on PyTorch
+Geometric.
+
+.. code-block:: python
+
+    from adar_pyg import NegativeAugmenter
+"""
+from adar_pyg.augment import NegativeAugmenter, d_bpr_loss
+
+__version__ = '0.1.0'
+
+__all__ = ['NegativeAugmenter', 'd_bpr_loss', '__version__']

@@ -7,6 +7,8 @@ run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
   negatives with rejection, propagation, BPR + L2, Adam) vs. PyG's ``LightGCN``
   trained on the *same* triplets (same batch plan and negatives, pre-drawn so
   PyG's time excludes sampling — in its favour) with the same loss and optimiser.
+* +ADAR: the same epoch of LightGCN + ``NegativeAugmenter`` (diffusion step,
+  reverse chain, D-BPR), for the ADAR-overhead target (<= 1.5x the base epoch).
 * eval: our full-ranking evaluation of every test user (masking, top-K, Recall
   and NDCG@10/20) vs. the bare score matmul + top-20 on the same embeddings.
 """
@@ -18,6 +20,7 @@ import time
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
+from adar_pyg import NegativeAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.experiment import (EDGE, add_common_args, load_cf_splits, setup,
                                  write_json)
@@ -46,6 +49,8 @@ def main() -> None:
                         'to the epoch (0 = the whole epoch)')
     parser.add_argument('--repeats', type=int, default=3,
                         help='timed repetitions of the evaluation')
+    parser.add_argument('--no-adar', action='store_true',
+                        help='skip timing the LightGCN + ADAR epoch')
     parser.set_defaults(epochs=1)
     args = parser.parse_args()
     args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
@@ -73,6 +78,28 @@ def main() -> None:
     ours_mem = peak_mb(device)
     print(f'ours  : {ours_epoch:8.2f} s/epoch ({task.num_batches()} batches)',
           flush=True)
+
+    # --- ours + ADAR (same start, same warm-up) -----------------------------
+    adar_epoch = None
+    if not args.no_adar:
+        torch.manual_seed(args.seed)
+        model_a = LightGCN(U, I)
+        task_a = CFTask(model_a, train, val, test, batch_size=args.batch_size,
+                        device=device)
+        trainer_a = Trainer(task_a, NegativeAugmenter(64), progress=False,
+                            seed=args.seed)
+        opt_a = torch.optim.Adam(model_a.parameters(), lr=1e-3)
+        trainer_a.train_epoch(opt_a, torch.Generator().manual_seed(99), 0)
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(args.epochs):
+            trainer_a.train_epoch(opt_a, torch.Generator().manual_seed(
+                args.seed), 1)
+        sync(device)
+        adar_epoch = (time.perf_counter() - t0) / args.epochs
+        print(f'+ADAR : {adar_epoch:8.2f} s/epoch (mean t* '
+              f"{trainer_a.epoch_diagnostics.get('t_star', 0):.1f} of 50)",
+              flush=True)
 
     # --- PyG's stock LightGCN on the same triplets -----------------------------
     gen = torch.Generator().manual_seed(args.seed)
@@ -147,6 +174,9 @@ def main() -> None:
         'eval_seconds': ev,
         'bare_matmul_topk_seconds': bare,
         'eval_overhead_vs_bare': ev / bare,
+        'adar_seconds_per_epoch': adar_epoch,
+        'adar_epoch_ratio_vs_base': (None if adar_epoch is None else
+                                     adar_epoch / ours_epoch),
         'peak_memory_mb_after_ours': ours_mem,
         'peak_memory_mb_after_pyg': pyg_mem,
         'command': ' '.join(['python'] + sys.argv),
@@ -154,7 +184,9 @@ def main() -> None:
     print(f"\n| measure | ours | reference | ratio |\n|---|---|---|---|\n"
           f"| train epoch (s) | {ours_epoch:.2f} | {pyg_epoch:.2f} (PyG LightGCN)"
           f" | {out['train_speedup_vs_pyg']:.1f}x faster |\n"
-          f"| full eval (s) | {ev:.3f} | {bare:.3f} (bare matmul+top-k) | "
+          + (f"| +ADAR epoch (s) | {adar_epoch:.2f} | {ours_epoch:.2f} (ours, "
+             f"base) | {adar_epoch / ours_epoch:.2f}x |\n" if adar_epoch else '')
+          + f"| full eval (s) | {ev:.3f} | {bare:.3f} (bare matmul+top-k) | "
           f"{out['eval_overhead_vs_bare']:.2f}x |\n"
           f"| peak memory (MB) | {ours_mem:.0f} | {pyg_mem:.0f} (after PyG) | |")
     write_json(out, args.json)

@@ -1,4 +1,4 @@
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -82,8 +82,18 @@ class FiLMDenoiser(torch.nn.Module):
                 if isinstance(layer, Linear):
                     layer.reset_parameters()
 
-    def forward(self, x: Tensor, t: Union[int, Tensor],
-                cond: Tensor) -> Tensor:
+    def condition(self, cond: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Projects the conditioning embeddings through the conditioning
+        part of the first layers of :math:`\gamma` and :math:`\eta`; the
+        result can be passed to :meth:`forward` as :obj:`cond_proj` for every
+        step of a reverse chain (the condition does not change along it), so
+        that each step costs only the time part and the second layers."""
+        return tuple(  # type: ignore
+            F.linear(cond, mlp[0].weight[:, self.time_dim:])
+            for mlp in (self.gamma, self.eta))
+
+    def forward(self, x: Tensor, t: Union[int, Tensor], cond: Tensor,
+                cond_proj: Optional[Tuple[Tensor, Tensor]] = None) -> Tensor:
         r"""Predicts the noise in :obj:`x` at step(s) :obj:`t`, conditioned on
         :obj:`cond`.
 
@@ -93,6 +103,8 @@ class FiLMDenoiser(torch.nn.Module):
                 one per row (a tensor of shape :obj:`[N]`).
             cond (torch.Tensor): The conditioning embeddings
                 :math:`\mathbf{e}_u`.
+            cond_proj (tuple, optional): :meth:`condition` of :obj:`cond`,
+                reused across the steps of a chain. (default: :obj:`None`)
         """
         if isinstance(t, Tensor) and t.numel() > 1:
             e_t = timestep_embedding(t.to(x.device), self.time_dim)
@@ -100,20 +112,21 @@ class FiLMDenoiser(torch.nn.Module):
             return self.gamma(h) * x + self.eta(h)
 
         # A step shared by all rows (as in the reverse chain): the first layer
-        # W [e_t || e_u] + b is split into W_t e_t + b, computed once, and
-        # W_u e_u, which halves its cost:
+        # W [e_t || e_u] + b is split into W_t e_t + b, computed once for all
+        # rows, and W_u e_u, computed once per chain (see `condition`):
         if not isinstance(t, Tensor):
             t = torch.full((1, ), t, device=x.device)
         e_t = timestep_embedding(t.to(x.device), self.time_dim).to(x.dtype)
-        gamma = self._shared_step_mlp(self.gamma, e_t, cond)
-        eta = self._shared_step_mlp(self.eta, e_t, cond)
-        return gamma * x + eta
+        if cond_proj is None:
+            cond_proj = self.condition(cond)
+        gamma = self._shared_step_mlp(self.gamma, e_t, cond_proj[0])
+        eta = self._shared_step_mlp(self.eta, e_t, cond_proj[1])
+        return torch.addcmul(eta, gamma, x)
 
     def _shared_step_mlp(self, mlp: Sequential, e_t: Tensor,
-                         cond: Tensor) -> Tensor:
+                         h_cond: Tensor) -> Tensor:
         lin = mlp[0]
-        w_t, w_u = lin.weight.split([self.time_dim, self.cond_dim], dim=1)
-        h = F.linear(cond, w_u) + F.linear(e_t, w_t, lin.bias)
+        h = h_cond + F.linear(e_t, lin.weight[:, :self.time_dim], lin.bias)
         for layer in mlp[1:]:
             h = layer(h)
         return h

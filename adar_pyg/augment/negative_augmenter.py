@@ -109,6 +109,18 @@ class NegativeAugmenter(torch.nn.Module):
             that the :math:`\mathbf{x}_0` term of Eq. (8) puts on the noise
             error, see :meth:`diffusion_loss`. If set to :obj:`None`, Eq. (8)
             is used as printed. (default: :obj:`1.0`)
+        normalize (bool, optional): Whether the diffusion works on
+            embeddings divided by their batch root-mean-square
+            :math:`s = \sqrt{\textrm{mean}(\mathbf{e}^2)}` (users and
+            positives separately), with the generated negative mapped back
+            as :math:`\mathbf{e}_d = s_i \, \mathbf{x}_{d, t^*}`. The paper
+            is silent on scale; without this, :math:`\mathbf{x}_{d, T} \sim
+            \mathcal{N}(\mathbf{0}, \mathbf{I})` (norm
+            :math:`\approx \sqrt{d}`) is orders of magnitude larger than
+            recommender embeddings (Xavier init gives :math:`\approx 10^{-2}`
+            per entry), and :math:`\lambda \mathbf{e}_u^{\top}
+            \mathbf{e}_d` swamps the BPR signal. :obj:`False` is the
+            paper-literal variant. (default: :obj:`True`)
     """
     def __init__(
         self,
@@ -124,6 +136,7 @@ class NegativeAugmenter(torch.nn.Module):
         lr: float = 1e-3,
         posterior_noise: bool = True,
         max_x0_weight: Optional[float] = 1.0,
+        normalize: bool = True,
     ) -> None:
         super().__init__()
 
@@ -162,6 +175,7 @@ class NegativeAugmenter(torch.nn.Module):
         self.lr = float(lr)
         self.posterior_noise = posterior_noise
         self.max_x0_weight = max_x0_weight
+        self.normalize = normalize
 
         self.diffusion = GaussianDiffusion(num_steps, schedule)
         self.denoiser = FiLMDenoiser(embedding_dim, hidden_channels, time_dim)
@@ -269,17 +283,29 @@ class NegativeAugmenter(torch.nn.Module):
             pos_score = (user_emb.detach() * pos_emb.detach()).sum(dim=-1)
             t_star = self.transition_step(pos_score)
 
-            cond = user_emb.detach().to(dtype)
+            cond = self._standardize(user_emb)[0]
+            scale = self._standardize(pos_emb)[1]
+            cond_proj = self.denoiser.condition(cond)  # once per chain
             x_T = torch.randn_like(cond)  # Eq. (9).
             out = self.diffusion.sample_at(
-                lambda x, t: self.denoiser(x, t, cond),
+                lambda x, t: self.denoiser(x, t, cond, cond_proj),
                 x_T,
                 t_star,
                 posterior_noise=self.posterior_noise,
             )
             if out.dim() == 3:  # mixed:
                 out = out.mean(dim=1)
-        return out.to(pos_emb.dtype)
+        return (out * scale).to(pos_emb.dtype)
+
+    def _standardize(self, emb: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Detached embeddings divided by their batch root-mean-square (when
+        :obj:`normalize=True`), and that scale."""
+        dtype = self.diffusion.betas.dtype
+        emb = emb.detach().to(dtype)
+        if not self.normalize:
+            return emb, emb.new_ones(())
+        scale = emb.pow(2).mean().sqrt().clamp(min=1e-12)
+        return emb / scale, scale
 
     def diffusion_loss(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
         r"""The diffusion loss :math:`\mathcal{L}_{\textrm{diff}}` of Eq. (8),
@@ -318,8 +344,8 @@ class NegativeAugmenter(torch.nn.Module):
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
         dtype = self.diffusion.betas.dtype
-        x0 = pos_emb.detach().to(dtype)
-        cond = user_emb.detach().to(dtype)
+        x0 = self._standardize(pos_emb)[0]
+        cond = self._standardize(user_emb)[0]
 
         t = self.diffusion.sample_timesteps(x0.size(0), device=x0.device)
         noise = torch.randn_like(x0)
@@ -382,4 +408,5 @@ class NegativeAugmenter(torch.nn.Module):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_steps={self.num_steps}, strategy={self.strategy!r}, '
-                f'weight={self.weight}, schedule={self.diffusion.schedule!r})')
+                f'weight={self.weight}, schedule={self.diffusion.schedule!r}, '
+                f'normalize={self.normalize})')

@@ -96,6 +96,13 @@ def read_s3rec(path: str) -> HeteroData:
     if len(users) == 0:
         raise DatasetFormatError(f"{name}:1: file contains no users")
 
+    if max(users) != len(users):  # ids are 1..U: a gap is a user without items
+        missing = min(set(range(1, len(users) + 1)) - set(users))
+        raise DatasetFormatError(
+            f"{name}:{end}: user ids must be 1..{len(users)} without gaps, "
+            f"but user {missing} has no line (largest id {max(users)}); "
+            f"a user with no items is not allowed")
+
     user = torch.tensor(users, dtype=torch.long)
     length = torch.tensor(lengths, dtype=torch.long)
     col = torch.tensor(items, dtype=torch.long) - 1

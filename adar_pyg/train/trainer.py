@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from adar_pyg.augment.dbpr import d_bpr_loss
@@ -105,6 +106,7 @@ class Trainer:
         self.monitor, self.select_on, self.seed = monitor, select_on, seed
         self.progress, self.checkpoint = progress, checkpoint
         self.log = log or tqdm.write
+        self.epoch_diagnostics: Dict[str, float] = {}
         if augmenter is not None:
             device = next(task.model.parameters()).device
             augmenter.to(device)
@@ -128,6 +130,7 @@ class Trainer:
         if aug is not None and hasattr(aug, 'set_epoch'):
             aug.set_epoch(epoch, self.epochs)
         total, count = 0.0, 0
+        stats: Dict[str, float] = {}
         bar = tqdm(task.batches(generator), total=task.num_batches(),
                    desc=f'epoch {epoch}', leave=False,
                    disable=not self.progress)
@@ -138,6 +141,7 @@ class Trainer:
                 aug.step(user, pos)
                 gen = aug(user, pos)
                 loss = aug.loss(out.user, out.pos, out.neg, gen)
+                self._accumulate(stats, user, pos, out.neg.detach(), gen)
             else:
                 loss = d_bpr_loss(out.user, out.pos, out.neg)
             loss = loss + self.l2 * out.reg
@@ -154,7 +158,30 @@ class Trainer:
             total, count = total + value, count + 1
             if count % 10 == 0:
                 bar.set_postfix(loss=f'{total / count:.4f}')
+        self.epoch_diagnostics = {k: v / max(count, 1) for k, v in stats.items()}
         return total / max(count, 1)
+
+    def _accumulate(self, stats: Dict[str, float], user: Tensor, pos: Tensor,
+                    neg: Tensor, gen: Tensor) -> None:
+        r"""Diagnostics of generated negatives: mean scores of the positive,
+        sampled and generated items, the share of generated negatives scored
+        above the positive, and the mean transition step :math:`t^*`."""
+        with torch.no_grad():
+            s_pos = (user * pos).sum(-1)
+            s_gen = (user * gen).sum(-1)
+            values = {
+                'score_pos': s_pos.mean(),
+                'score_neg': (user * neg).sum(-1).mean(),
+                'score_gen': s_gen.mean(),
+                'gen_above_pos': (s_gen > s_pos).float().mean(),
+                'gen_norm_ratio': gen.norm(dim=-1).mean() /
+                pos.norm(dim=-1).mean().clamp(min=1e-12),
+            }
+            t_star = getattr(self.augmenter, 'last_t_star', None)
+            if t_star is not None:
+                values['t_star'] = t_star.float().mean()
+        for key, value in values.items():
+            stats[key] = stats.get(key, 0.0) + float(value)
 
     def fit(self) -> TrainResult:
         r"""Trains until :obj:`epochs` or early stopping and returns the metrics
@@ -179,14 +206,19 @@ class Trainer:
             eval_times.append(time.perf_counter() - t0)
             score = metrics[self.select_on][self.monitor]
             history.append({'epoch': epoch, 'loss': loss,
-                            'seconds': train_times[-1], **{
+                            'seconds': train_times[-1],
+                            **{f'aug_{k}': v for k, v in
+                               self.epoch_diagnostics.items()}, **{
                                 f'{split}_{k}': v
                                 for split, m in metrics.items()
                                 for k, v in m.items()}})
             improved = score > best_score
             self.log(f'epoch {epoch:4d} | loss {loss:.4f} | '
                      f'{self.select_on} {self.monitor} {score:.4f} | '
-                     f'{train_times[-1]:.2f}s/epoch' +
+                     f'{train_times[-1]:.2f}s/epoch' + ''.join(
+                         f' | {k} {self.epoch_diagnostics[k]:.3g}'
+                         for k in ('t_star', 'gen_above_pos')
+                         if k in self.epoch_diagnostics) +
                      (' *' if improved else ''))
             if improved:
                 best_score, best_epoch, best_metrics = score, epoch, metrics

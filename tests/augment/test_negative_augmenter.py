@@ -16,11 +16,12 @@ def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
 def test_repr():
     aug = NegativeAugmenter(64)
     assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
-                        "strategy='adaptive', weight=0.5, schedule='linear')")
+                        "strategy='adaptive', weight=0.5, schedule='linear', "
+                        "normalize=True)")
     aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
                             schedule='cosine')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
-                        "weight=0.1, schedule='cosine')")
+                        "weight=0.1, schedule='cosine', normalize=True)")
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
@@ -118,6 +119,9 @@ def naive_forward(aug, u, i):
     # Runs the full reverse chain, keeping all T + 1 states:
     D, T = aug.diffusion, aug.num_steps
     t_star = aug.transition_step((u * i).sum(-1))
+    scale = i.pow(2).mean().sqrt() if aug.normalize else 1.0
+    if aug.normalize:  # the diffusion sees unit-RMS embeddings
+        u = u / u.pow(2).mean().sqrt()
     x = torch.randn_like(u)
     states = [None] * (T + 1)
     states[T] = x
@@ -128,7 +132,7 @@ def naive_forward(aug, u, i):
         if aug.posterior_noise and t > 1:
             x = x + D.betas[t - 1].sqrt() * torch.randn_like(x)
         states[t - 1] = x
-    states = torch.stack(states, dim=1)  # [N, T + 1, d]
+    states = torch.stack(states, dim=1) * scale  # [N, T + 1, d]
     if t_star.dim() == 1:
         return states[torch.arange(u.size(0)), t_star]
     return torch.stack([states[:, t] for t in t_star[0].tolist()]).mean(0)
@@ -136,12 +140,15 @@ def naive_forward(aug, u, i):
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
 @pytest.mark.parametrize('posterior_noise', [True, False])
-def test_forward_equals_naive_chain(strategy, posterior_noise):
+@pytest.mark.parametrize('normalize', [True, False])
+def test_forward_equals_naive_chain(strategy, posterior_noise, normalize):
     torch.manual_seed(0)
     aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
                             hidden_channels=16,
-                            posterior_noise=posterior_noise)
+                            posterior_noise=posterior_noise,
+                            normalize=normalize)
     u, i, _ = embeddings(num=32)
+    u, i = u * 0.05, i * 0.03  # recommender-sized embeddings
     for _ in range(3):
         aug.step(u, i)
 
@@ -379,3 +386,21 @@ def test_negative_augmenter_cuda(strategy):
     assert u.grad is not None and u.grad.is_cuda
     aug.cpu()  # The optimizer follows the module.
     aug.step(u.detach().cpu(), i.cpu())
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_normalize_keeps_the_embedding_scale(strategy):
+    torch.manual_seed(0)
+    u, i, _ = embeddings(num=256, dim=16)
+    u, i = u * 0.01, i * 0.02  # Xavier-sized embeddings
+    rms = {}
+    for normalize in (True, False):
+        aug = NegativeAugmenter(16, strategy=strategy, normalize=normalize)
+        for _ in range(200):  # as in training: steps before generating
+            aug.step(u, i)
+        rms[normalize] = float(aug(u, i).pow(2).mean().sqrt())
+    # the generated negatives live on the positives' scale (x_t has per-entry
+    # variance <= 1 in the standardised space) ...
+    assert 0.002 < rms[True] < 0.04
+    # ... while the paper-literal chain from N(0, I) is ~50x larger
+    assert rms[False] > 10 * rms[True]

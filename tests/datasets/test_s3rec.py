@@ -116,6 +116,7 @@ def test_download_from_url(tmp_path, monkeypatch):
     ('1 2 0\n', 1, 'item id (token 3) must be >= 1 (ids are 1-based), got 0'),
     ('1 2 3\n2 4\n1 5\n', 3, 'duplicated user id 1 (first seen on line 1)'),
     ('1 2 3\n\n2 4\n', 2, 'blank line'),
+    ('1 2 3\n3 4 5\n', 2, 'user 2 has no line'),
 ])
 def test_format_error(tmp_path, monkeypatch, content, lineno, message):
     mirror, path = write_mirror(tmp_path, content)

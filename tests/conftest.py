@@ -4,7 +4,8 @@ import torch
 
 @pytest.fixture(autouse=True)
 def single_thread():
-    # The tests are tiny: threads only add overhead on a shared machine.
+    # Unit tests work on tiny graphs: threads only add overhead (and noise)
+    # on a shared 2-core machine. Subprocess tests set their own threads.
     num_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
