@@ -74,7 +74,42 @@ def add_cf_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', default=None,
                         help='write the best state here (atomically)')
     parser.add_argument('--no-progress', action='store_true')
+    add_sampler_args(parser)
     add_augmenter_args(parser)
+
+
+def add_sampler_args(parser: argparse.ArgumentParser) -> None:
+    r"""Hyper-parameters of the score-aware samplers of
+    :mod:`adar_pyg.sampling` (used by :func:`build_sampler`)."""
+    parser.add_argument('--num-candidates', type=int, default=None,
+                        help='candidates per row of dns / mixgcf / ahns '
+                        "(default: the sampler's, 32 for dns and ahns, 16 "
+                        'for mixgcf)')
+    parser.add_argument('--ahns-alpha', type=float, default=1.0)
+    parser.add_argument('--ahns-beta', type=float, default=0.1)
+    parser.add_argument('--ahns-p', type=float, default=-2.0)
+
+
+def build_sampler(args: argparse.Namespace, train_data, num_users: int,
+                  num_items: int):
+    r"""The :class:`~adar_pyg.sampling.NegativeSampler` named by
+    :obj:`--sampler`, with the flags of :func:`add_sampler_args`, on the
+    training positives of :obj:`train_data`."""
+    from adar_pyg.sampling import SAMPLERS
+    name = args.sampler
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown sampler '{name}' (choose from "
+                         f"{sorted(SAMPLERS)})")
+    kwargs: Dict[str, Any] = {}
+    num = getattr(args, 'num_candidates', None)
+    if num is not None and name in ('dns', 'mixgcf', 'ahns'):
+        kwargs['num_candidates'] = num
+    if name == 'ahns':
+        kwargs.update(alpha=getattr(args, 'ahns_alpha', 1.0),
+                      beta=getattr(args, 'ahns_beta', 0.1),
+                      p=getattr(args, 'ahns_p', -2.0))
+    return SAMPLERS[name](train_data[EDGE].edge_label_index, num_users,
+                          num_items, **kwargs)
 
 
 def add_augmenter_args(parser: argparse.ArgumentParser) -> None:
@@ -155,19 +190,26 @@ def augmenter_settings(args: argparse.Namespace) -> Dict[str, Any]:
             'k': args.adar_k, 'lr': args.adar_lr}
 
 
-def run_cf(args: argparse.Namespace, model_factory) -> Dict[str, Any]:
-    r"""Loads data, builds :obj:`model_factory(num_users, num_items, args)`,
-    trains with :class:`~adar_pyg.train.Trainer` and returns a JSON-able dict
-    with the statistics, the test metrics of the selected epoch and timings."""
+def run_cf(args: argparse.Namespace, model_factory,
+           splits: Optional[Tuple[Any, Any, Any, Dict]] = None
+           ) -> Dict[str, Any]:
+    r"""Loads data (or takes :obj:`splits`, a :obj:`(train, val, test,
+    statistics)` tuple as returned by :func:`load_cf_splits`), builds
+    :obj:`model_factory(num_users, num_items, args)`, trains with
+    :class:`~adar_pyg.train.Trainer` and returns a JSON-able dict with the
+    statistics, the test metrics of the selected epoch and timings."""
     from adar_pyg.train import CFTask, Trainer
     device = setup(args)
     t0 = time.perf_counter()
-    train, val, test, stats = load_cf_splits(args)
+    train, val, test, stats = splits or load_cf_splits(args)
     load_seconds = time.perf_counter() - t0
     model = model_factory(stats['users'], stats['items'], args)
-    task = CFTask(model, train, val, test, sampler=args.sampler,
+    sampler = build_sampler(args, train, stats['users'], stats['items'])
+    task = CFTask(model, train, val, test, sampler=sampler,
                   batch_size=args.batch_size, device=device)
-    augmenter = build_augmenter(args, model.embedding_dim)
+    # the augmenter works on the final representations (NGCF: F * (L + 1))
+    augmenter = build_augmenter(
+        args, getattr(model, 'out_channels', model.embedding_dim))
     trainer = Trainer(task, augmenter, lr=args.lr, l2=args.l2,
                       epochs=args.epochs, eval_every=args.eval_every,
                       patience=args.patience, select_on=args.select_on,
@@ -179,6 +221,7 @@ def run_cf(args: argparse.Namespace, model_factory) -> Dict[str, Any]:
     return {
         'statistics': stats,
         'model': repr(model),
+        'sampler': repr(sampler),
         **augmenter_settings(args),
         'protocol': protocol,
         'test': result.test,

@@ -1,4 +1,4 @@
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -13,11 +13,22 @@ class NegativeSampler:
     binary search over sorted keys :math:`u \cdot |\mathcal{I}| + i` (no dense
     matrix, no Python loop).
 
+    :class:`~adar_pyg.train.CFTask` asks a sampler for negative
+    *representations* through :meth:`negative_embeddings`, which by default
+    gathers the rows of the item ids returned by :meth:`sample`. A sampler
+    that synthesises negatives from the backbone's per-layer representations
+    (e.g. :class:`~adar_pyg.sampling.MixGCFSampler`) sets
+    :obj:`requires_layers = True` and overrides :meth:`negative_embeddings`.
+
     Args:
         edge_index (torch.Tensor): Training (user, item) pairs :obj:`[2, E]`.
         num_users (int): Number of users.
         num_items (int): Number of items.
     """
+    #: Whether :meth:`negative_embeddings` needs the per-layer item
+    #: representations :obj:`item_layers` (and :obj:`pool`) of the backbone.
+    requires_layers: bool = False
+
     def __init__(self, edge_index: Tensor, num_users: int,
                  num_items: int) -> None:
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -72,6 +83,41 @@ class NegativeSampler:
         r"""Returns one negative item id per row of :obj:`users`. Score-aware
         samplers use the current :obj:`user_emb`/:obj:`item_emb`."""
         raise NotImplementedError
+
+    def negative_embeddings(
+        self,
+        users: Tensor,
+        pos_items: Tensor,
+        user_emb: Tensor,
+        item_emb: Tensor,
+        item_ego: Tensor,
+        generator: Optional[torch.Generator] = None,
+        item_layers: Optional[Tensor] = None,
+        pool: Optional[Callable[[Tensor], Tensor]] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        r"""Returns, for each row of :obj:`users`, the negative representation
+        entering the loss, :obj:`[B, F]`, and the layer-0 embedding that the L2
+        term regularises, :obj:`[B, F_0]`. The default gathers
+        :obj:`item_emb` and :obj:`item_ego` at the item ids of :meth:`sample`.
+
+        Args:
+            users (torch.Tensor): Users of the batch :obj:`[B]`.
+            pos_items (torch.Tensor): Their positive items :obj:`[B]`.
+            user_emb (torch.Tensor): Final user representations
+                :obj:`[U, F]`.
+            item_emb (torch.Tensor): Final item representations
+                :obj:`[I, F]`.
+            item_ego (torch.Tensor): Layer-0 item embeddings :obj:`[I, F_0]`.
+            generator (torch.Generator, optional): Source of randomness.
+            item_layers (torch.Tensor, optional): Per-layer item
+                representations :obj:`[I, L + 1, F]`, given when
+                :obj:`requires_layers` is set.
+            pool (callable, optional): The backbone's map from per-layer
+                representations :obj:`[*, L + 1, F]` to final ones
+                :obj:`[*, F]`, given with :obj:`item_layers`.
+        """
+        neg = self.sample(users, pos_items, user_emb, item_emb, generator)
+        return item_emb[neg], item_ego[neg]
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_users}, '

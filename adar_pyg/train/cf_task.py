@@ -1,4 +1,4 @@
-from typing import Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -23,6 +23,16 @@ class CFTask(RecTask):
     :obj:`edge_index` holds the training edges, each split's
     :obj:`edge_label_index` its positives. Validation is ranked with training
     items masked; test with training and validation items masked.
+
+    The negative representation of a row comes from the sampler's
+    :meth:`~adar_pyg.sampling.NegativeSampler.negative_embeddings` (by default
+    the final representation of a sampled item id). A sampler with
+    :obj:`requires_layers` (MixGCF) is given the backbone's per-layer item
+    representations, so the backbone must then provide
+    :meth:`layer_embeddings` and :meth:`pool_layers` (as
+    :class:`~adar_pyg.nn.LightGCN` does). The L2 term acts on the layer-0
+    embeddings of the user, the positive and the negative (for a synthesised
+    negative, the layer-0 embedding the sampler returns).
 
     Args:
         model (BipartiteRecommender): The backbone.
@@ -76,6 +86,13 @@ class CFTask(RecTask):
                                  f"{sorted(SAMPLERS)})")
             sampler = SAMPLERS[sampler](train, num_users, num_items)
         self.sampler = sampler.to(self.device)
+        if sampler.requires_layers and not (
+                hasattr(model, 'layer_embeddings')
+                and hasattr(model, 'pool_layers')):
+            raise ValueError(
+                f"sampler '{sampler.__class__.__name__}' needs per-layer "
+                f"representations, which '{model.__class__.__name__}' does "
+                f"not provide ('layer_embeddings' and 'pool_layers')")
         self.sizes = {'train': train.size(1), 'val': val.size(1),
                       'test': test.size(1)}
         self.evaluators: Dict[str, FullRankingEvaluator] = {}
@@ -99,12 +116,22 @@ class CFTask(RecTask):
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
         users, pos = batch[0], batch[1]
-        user_emb, item_emb = self.model(self.edge_index)
-        neg = self.sampler.sample(users, pos, user_emb, item_emb, generator)
         user0, item0 = self.model.ego_embeddings()
+        if self.sampler.requires_layers:
+            model: Any = self.model
+            user_layers, item_layers = model.layer_embeddings(self.edge_index)
+            pool = model.pool_layers
+            user_emb, item_emb = pool(user_layers), pool(item_layers)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator,
+                item_layers=item_layers, pool=pool)
+        else:
+            user_emb, item_emb = self.model(self.edge_index)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator)
         reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
-                     item0[neg].square().sum()) / users.numel()
-        return BatchOutput(user_emb[users], item_emb[pos], item_emb[neg], reg)
+                     neg0.square().sum()) / users.numel()
+        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg)
 
     def has_split(self, split: str) -> bool:
         return split in self.evaluators

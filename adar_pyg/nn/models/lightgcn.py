@@ -111,6 +111,11 @@ class LightGCN(BipartiteRecommender):
             out = out + x * self.alpha[i + 1]
         return out
 
+    def _resolve(self, edge_index: Union[Tensor, BipartiteAdjacency]):
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+            return self.adjacency(edge_index)
+        return edge_index
+
     def forward(
         self,
         edge_index: Union[Tensor, BipartiteAdjacency],
@@ -118,14 +123,44 @@ class LightGCN(BipartiteRecommender):
         r"""Final user and item embeddings for the user-item training edges
         :obj:`edge_index` (row 0 users, row 1 items), or for an
         already-normalised adjacency."""
-        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
-            adj = self.adjacency(edge_index)
-        else:
-            adj = edge_index
+        adj = self._resolve(edge_index)
         if isinstance(adj, BipartiteAdjacency):  # fused fast path
             return adj.propagate(self.embedding.weight, self.alpha.tolist())
         out = self.propagate_all(self.embedding.weight, adj)
         return out[:self.num_users], out[self.num_users:]
+
+    def layer_embeddings(
+        self,
+        edge_index: Union[Tensor, BipartiteAdjacency],
+    ) -> Tuple[Tensor, Tensor]:
+        r"""The per-layer representations
+        :math:`\mathbf{E}^{(0)}, \dots, \mathbf{E}^{(L)}` stacked as user
+        :obj:`[U, L + 1, F]` and item :obj:`[I, L + 1, F]` tensors, for
+        samplers that work layer by layer (e.g.
+        :class:`~adar_pyg.sampling.MixGCFSampler`);
+        :obj:`pool_layers(layer_embeddings(edge_index))` equals
+        :meth:`forward`. With a :class:`~adar_pyg.nn.BipartiteAdjacency`
+        the layers are written by blocks into the two stacked outputs, and the
+        backward is the Horner scheme of :meth:`forward` with each layer's own
+        gradient, :math:`\nabla_{\mathbf{X}} = \mathbf{G}_0 +
+        \tilde{\mathbf{A}}(\mathbf{G}_1 + \tilde{\mathbf{A}}(\dots))`."""
+        adj = self._resolve(edge_index)
+        if isinstance(adj, BipartiteAdjacency):
+            return _PropagateLayers.apply(adj, self.embedding.weight,
+                                          self.num_layers)
+        x = self.embedding.weight
+        xs = [x]
+        for conv in self.convs:
+            x = conv(x, adj)
+            xs.append(x)
+        out = torch.stack(xs, dim=1)
+        return out[:self.num_users], out[self.num_users:]
+
+    def pool_layers(self, layers: Tensor) -> Tensor:
+        r"""The layer combination :math:`\sum_l \alpha_l \mathbf{e}^{(l)}`
+        (Eq. 4) of per-layer representations of shape :obj:`[*, L + 1, F]`,
+        giving :obj:`[*, F]`."""
+        return torch.einsum('...lf,l->...f', layers, self.alpha)
 
     def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
         w = self.embedding.weight
@@ -135,3 +170,35 @@ class LightGCN(BipartiteRecommender):
         return (f'{self.__class__.__name__}(users={self.num_users}, '
                 f'items={self.num_items}, dim={self.embedding_dim}, '
                 f'num_layers={self.num_layers})')
+
+
+class _PropagateLayers(torch.autograd.Function):
+    r"""All layers :math:`\tilde{\mathbf{A}}^l\mathbf{X}`, :math:`l = 0..L`,
+    as stacked user :obj:`[U, L + 1, F]` and item :obj:`[I, L + 1, F]`
+    outputs; nothing but the (shared) adjacency is saved for the backward."""
+    @staticmethod
+    def forward(ctx, adj: BipartiteAdjacency, x: Tensor,  # type: ignore
+                num_layers: int) -> Tuple[Tensor, Tensor]:
+        ctx.adj = adj
+        U, F = adj.num_users, x.size(1)
+        xu, xi = x[:U], x[U:]
+        out_u = x.new_empty(U, num_layers + 1, F)
+        out_i = x.new_empty(x.size(0) - U, num_layers + 1, F)
+        out_u[:, 0], out_i[:, 0] = xu, xi
+        for layer in range(1, num_layers + 1):
+            xu, xi = (torch.sparse.mm(adj.user_item, xi),
+                      torch.sparse.mm(adj.item_user, xu))
+            out_u[:, layer], out_i[:, layer] = xu, xi
+        return out_u, out_i
+
+    @staticmethod
+    def backward(ctx, grad_u: Tensor, grad_i: Tensor):  # type: ignore
+        adj = ctx.adj
+        del ctx.adj
+        hu, hi = grad_u[:, -1].contiguous(), grad_i[:, -1].contiguous()
+        for layer in range(grad_u.size(1) - 2, -1, -1):
+            hu, hi = (torch.sparse.mm(adj.user_item, hi),
+                      torch.sparse.mm(adj.item_user, hu))
+            hu.add_(grad_u[:, layer])
+            hi.add_(grad_i[:, layer])
+        return None, torch.cat([hu, hi], dim=0), None

@@ -1,0 +1,236 @@
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.typing import Adj, OptTensor
+from torch_geometric.utils import is_torch_sparse_tensor, spmm
+
+from adar_pyg.nn.sparse import BipartiteAdjacency
+
+
+class NGCFConv(MessagePassing):
+    r"""The embedding propagation layer from the `"Neural Graph Collaborative
+    Filtering" <https://arxiv.org/abs/1905.08108>`_ paper (Eqs. 3-5 there):
+    a neighbour :math:`j` sends node :math:`i` the message
+    :math:`\frac{1}{\sqrt{|\mathcal{N}(i)||\mathcal{N}(j)|}}(\mathbf{W}_1
+    \mathbf{x}_j + \mathbf{W}_2(\mathbf{x}_j \odot \mathbf{x}_i))`, the node
+    itself :math:`\mathbf{W}_1\mathbf{x}_i`, and
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \mathrm{LeakyReLU}\Big(\mathbf{W}_1
+        \mathbf{x}_i + \sum_{j \in \mathcal{N}(i)}
+        \frac{1}{\sqrt{|\mathcal{N}(i)||\mathcal{N}(j)|}}
+        \big(\mathbf{W}_1\mathbf{x}_j + \mathbf{W}_2(\mathbf{x}_j \odot
+        \mathbf{x}_i)\big) + \mathbf{b}\Big),
+
+    or in the matrix form of Eq. 7 there (row-vector convention),
+
+    .. math::
+        \mathbf{X}^{\prime} = \mathrm{LeakyReLU}\big(
+        (\tilde{\mathbf{A}} + \mathbf{I})\mathbf{X}\mathbf{W}_1 +
+        (\tilde{\mathbf{A}}\mathbf{X} \odot \mathbf{X})\mathbf{W}_2 +
+        \mathbf{b}\big), \qquad \tilde{\mathbf{A}} =
+        \mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}.
+
+    The bias :math:`\mathbf{b}` stands for the two biases of the reference
+    code (:math:`\mathbf{b}_1 + \mathbf{b}_2`; the paper has none).
+
+    Given an :obj:`edge_index` tensor the layer normalises it (without
+    self-loops, as :class:`torch_geometric.nn.conv.LGConv`) and passes the
+    per-edge messages above. Given a normalised adjacency — a cached
+    :class:`~adar_pyg.nn.BipartiteAdjacency` (whose :meth:`matmul` may also be
+    that of an edge-dropped copy, see :class:`~adar_pyg.nn.models.NGCF`) or a
+    :obj:`torch.sparse` matrix — it computes the matrix form with one sparse
+    product :math:`\mathbf{H} = \tilde{\mathbf{A}}\mathbf{X}`, using
+    :math:`\sum_j \tilde{a}_{ij}(\mathbf{x}_j \odot \mathbf{x}_i) =
+    \mathbf{h}_i \odot \mathbf{x}_i`.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each output sample.
+        negative_slope (float, optional): LeakyReLU slope (as in the
+            reference code). (default: :obj:`0.2`)
+        bias (bool, optional): Learn the additive bias :math:`\mathbf{b}`.
+            (default: :obj:`True`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+    """
+    def __init__(self, in_channels: int, out_channels: int,
+                 negative_slope: float = 0.2, bias: bool = True,
+                 **kwargs) -> None:
+        kwargs.setdefault('aggr', 'add')
+        super().__init__(**kwargs)
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.negative_slope = negative_slope
+        self.lin1 = Linear(in_channels, out_channels, bias=False,
+                           weight_initializer='glorot')
+        self.lin2 = Linear(in_channels, out_channels, bias=False,
+                           weight_initializer='glorot')
+        if bias:
+            self.bias = Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter('bias', None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Xavier-uniform :math:`\mathbf{W}_1, \mathbf{W}_2` (as in the
+        paper), zero bias."""
+        super().reset_parameters()
+        self.lin1.reset_parameters()
+        self.lin2.reset_parameters()
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(
+        self,
+        x: Union[Tensor, Tuple[Tensor, Tensor]],
+        edge_index: Union[Adj, BipartiteAdjacency],
+        edge_weight: OptTensor = None,
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        r"""Node features :obj:`x` :obj:`[N, F]` (users first) and the graph.
+        With a :class:`~adar_pyg.nn.BipartiteAdjacency`, :obj:`x` may also be
+        the pair (user rows, item rows), returned as a pair likewise: this
+        never concatenates or slices :obj:`[N, F]` tensors (whose backward
+        would allocate and fill full-size gradients)."""
+        if isinstance(x, (tuple, list)):
+            if not isinstance(edge_index, BipartiteAdjacency):
+                raise ValueError("a (user, item) feature pair needs a "
+                                 "'BipartiteAdjacency'")
+            hu, hi = bipartite_spmm(edge_index, x[0], x[1])
+            return self._combine(x[0], hu), self._combine(x[1], hi)
+        if isinstance(edge_index, BipartiteAdjacency):
+            return self._combine(x, edge_index.matmul(x))
+        if is_torch_sparse_tensor(edge_index):
+            return self._combine(x, spmm(edge_index, x, reduce='sum'))
+        edge_index, edge_weight = gcn_norm(edge_index, edge_weight,
+                                           x.size(self.node_dim),
+                                           add_self_loops=False,
+                                           flow=self.flow, dtype=x.dtype)
+        # sum_j a_ij (W1 x_j + W2 (x_j * x_i)) by messages, then W1 x_i:
+        out = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+        return self._activate(out + self.lin1(x))
+
+    def _combine(self, x: Tensor, h: Tensor) -> Tensor:
+        # the matrix form given H = A X
+        return self._activate(self.lin1(x + h) + self.lin2(x * h))
+
+    def _activate(self, out: Tensor) -> Tensor:
+        if self.bias is not None:
+            out = out + self.bias
+        return F.leaky_relu(out, self.negative_slope)
+
+    def message(self, x_i: Tensor, x_j: Tensor, edge_weight: Tensor) -> Tensor:
+        return edge_weight.view(-1, 1) * (self.lin1(x_j) +
+                                          self.lin2(x_j * x_i))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'{self.out_channels}, negative_slope={self.negative_slope})')
+
+
+class DroppedBipartiteAdjacency(BipartiteAdjacency):
+    r"""A :class:`~adar_pyg.nn.BipartiteAdjacency` whose entries were dropped
+    independently in its two blocks: no longer symmetric, so it carries its
+    transpose :obj:`transpose` (same sparsity, other values), by which the
+    backward of :meth:`matmul` and of :func:`bipartite_spmm` multiplies."""
+    def __init__(self, user_item: Tensor, item_user: Tensor,
+                 transpose: BipartiteAdjacency) -> None:
+        super().__init__(user_item, item_user)
+        self.transpose = transpose
+
+    def matmul(self, x: Tensor) -> Tensor:
+        return _SpMM.apply(self, x)
+
+
+def bipartite_spmm(adj: BipartiteAdjacency, x_user: Tensor,
+                   x_item: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""The product :math:`\tilde{\mathbf{A}}\mathbf{X}` by blocks: returns
+    :math:`(\tilde{\mathbf{R}}\mathbf{X}_{\mathcal{I}},
+    \tilde{\mathbf{R}}^{\top}\mathbf{X}_{\mathcal{U}})` for the user rows
+    :obj:`x_user` and item rows :obj:`x_item`, differentiable in both; the
+    backward multiplies by the same blocks (or, for a
+    :class:`DroppedBipartiteAdjacency`, by those of its transpose)."""
+    adj_t = getattr(adj, 'transpose', adj)
+    return _BlockSpMM.apply(adj, adj_t, x_user, x_item)
+
+
+class _BlockSpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adj, adj_t, xu: Tensor,  # type: ignore
+                xi: Tensor) -> Tuple[Tensor, Tensor]:
+        ctx.adj_t = adj_t
+        return (torch.sparse.mm(adj.user_item, xi),
+                torch.sparse.mm(adj.item_user, xu))
+
+    @staticmethod
+    def backward(ctx, gu: Tensor, gi: Tensor):  # type: ignore
+        adj_t = ctx.adj_t
+        del ctx.adj_t
+        # y_u = R x_i, y_i = Q x_u  =>  dx_i = R^T g_u, dx_u = Q^T g_i, and
+        # the transpose's blocks are (Q^T, R^T).
+        return (None, None, torch.sparse.mm(adj_t.user_item, gi.contiguous()),
+                torch.sparse.mm(adj_t.item_user, gu.contiguous()))
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, adj: DroppedBipartiteAdjacency,  # type: ignore
+                x: Tensor) -> Tensor:
+        ctx.adj_t = adj.transpose
+        return adj._mm(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore
+        adj_t = ctx.adj_t
+        del ctx.adj_t
+        return None, adj_t._mm(grad_out.contiguous())
+
+
+def transpose_perm(adj: BipartiteAdjacency) -> Tensor:
+    r"""For each stored entry of :obj:`adj.item_user` (CSR order), the position
+    of the same interaction in :obj:`adj.user_item`."""
+    crow = adj.user_item.crow_indices().long()
+    col = adj.user_item.col_indices().long()
+    row = torch.repeat_interleave(
+        torch.arange(adj.num_users, device=crow.device), crow.diff())
+    return torch.argsort(col * adj.num_users + row)
+
+
+def _with_values(csr: Tensor, values: Tensor) -> Tensor:
+    return torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(),
+                                   values, csr.shape, check_invariants=False)
+
+
+def edge_dropout(adj: BipartiteAdjacency, p: float,
+                 perm: Optional[Tensor] = None) -> DroppedBipartiteAdjacency:
+    r"""NGCF's node dropout as implemented in the reference code: every stored
+    entry of the (symmetric) :obj:`adj` — each direction of an interaction
+    independently — is zeroed with probability :obj:`p`, the others scaled by
+    :math:`1/(1-p)`. Only values change; the sparsity structure is shared.
+
+    Args:
+        adj (BipartiteAdjacency): The normalised adjacency.
+        p (float): Drop probability.
+        perm (torch.Tensor, optional): :func:`transpose_perm` of :obj:`adj`
+            (computed when not given).
+    """
+    if perm is None:
+        perm = transpose_perm(adj)
+    v_ui, v_iu = adj.user_item.values(), adj.item_user.values()
+    scale = 1.0 / (1.0 - p)
+    # Masks of the user->item and item->user entries, both in user_item order
+    keep = (torch.rand((2, v_ui.numel()), device=v_ui.device) >= p)
+    keep = keep.to(v_ui.dtype) * scale
+    fwd_ui, back_ui = v_ui * keep[0], v_ui * keep[1]
+    fwd_iu, back_iu = v_iu * keep[1][perm], v_iu * keep[0][perm]
+    transpose = BipartiteAdjacency(_with_values(adj.user_item, back_ui),
+                                   _with_values(adj.item_user, back_iu))
+    return DroppedBipartiteAdjacency(_with_values(adj.user_item, fwd_ui),
+                                     _with_values(adj.item_user, fwd_iu),
+                                     transpose)
