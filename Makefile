@@ -15,6 +15,8 @@ PYTEST_ARGS ?= -q
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS),)
 EXTRAS ?= test,sparse
 PIP = $(VENV)/bin/python -m pip
+comma := ,
+STAMP = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export ADAR_PYG_MIRROR ?= $(if $(wildcard $(MIRROR)),$(abspath $(MIRROR)),)
 
 .PHONY: install run test test-pure clean
@@ -22,14 +24,13 @@ export ADAR_PYG_MIRROR ?= $(if $(wildcard $(MIRROR)),$(abspath $(MIRROR)),)
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)): pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q --upgrade pip setuptools wheel
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q "setuptools>=64" wheel
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q --no-build-isolation $(FIND_LINKS) -e ".[$(EXTRAS)]"
 	touch $@
 
-comma := ,
-install: $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+install: $(STAMP)
 
 run: install
 	$(VENV)/bin/python examples/lightgcn_beauty.py $(ARGS)

@@ -198,7 +198,7 @@ def run_cf(args: argparse.Namespace, model_factory,
     :obj:`model_factory(num_users, num_items, args)`, trains with
     :class:`~adar_pyg.train.Trainer` and returns a JSON-able dict with the
     statistics, the test metrics of the selected epoch and timings."""
-    from adar_pyg.train import CFTask, Trainer
+    from adar_pyg.train import CFTask
     device = setup(args)
     t0 = time.perf_counter()
     train, val, test, stats = splits or load_cf_splits(args)
@@ -210,6 +210,17 @@ def run_cf(args: argparse.Namespace, model_factory,
     # the augmenter works on the final representations (NGCF: F * (L + 1))
     augmenter = build_augmenter(
         args, getattr(model, 'out_channels', model.embedding_dim))
+    return fit_and_report(args, task, augmenter, model, stats, load_seconds,
+                          device)
+
+
+def fit_and_report(args: argparse.Namespace, task, augmenter, model,
+                   stats: Dict[str, Any], load_seconds: float,
+                   device: torch.device, protocol_note: str = '',
+                   **extra: Any) -> Dict[str, Any]:
+    r"""Trains :obj:`task` with :class:`~adar_pyg.train.Trainer` (flags of
+    :obj:`args`) and returns the JSON-able report shared by every script."""
+    from adar_pyg.train import Trainer
     trainer = Trainer(task, augmenter, lr=args.lr, l2=args.l2,
                       epochs=args.epochs, eval_every=args.eval_every,
                       patience=args.patience, select_on=args.select_on,
@@ -221,9 +232,9 @@ def run_cf(args: argparse.Namespace, model_factory,
     return {
         'statistics': stats,
         'model': repr(model),
-        'sampler': repr(sampler),
+        'sampler': repr(task.sampler),
         **augmenter_settings(args),
-        'protocol': protocol,
+        'protocol': protocol + protocol_note,
         'test': result.test,
         'val': result.val,
         'best_epoch': result.best_epoch,
@@ -232,6 +243,7 @@ def run_cf(args: argparse.Namespace, model_factory,
         'seconds_per_epoch': result.seconds_per_epoch,
         'seconds_per_eval': result.seconds_per_eval,
         'seconds_load': load_seconds,
+        **extra,
         'seed': args.seed,
         'device': str(device),
         'torch': torch.__version__,
@@ -240,6 +252,17 @@ def run_cf(args: argparse.Namespace, model_factory,
         'history': result.history,
         'args': vars(args),
     }
+
+
+def print_summary(out: Dict[str, Any], data_line: str) -> None:
+    r"""The closing lines of an example: data, model, protocol, test metrics,
+    timings."""
+    print(data_line)
+    print(f"{out['model']} + {out['augmenter']}, {out['protocol']}, "
+          f"best epoch {out['best_epoch']} of {out['epochs_run']}")
+    print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in out['test'].items()))
+    print(f"{out['seconds_per_epoch']:.2f} s/epoch, "
+          f"{out['seconds_per_eval']:.2f} s/evaluation")
 
 
 def write_json(obj: Any, path: Optional[str]) -> None:

@@ -10,6 +10,7 @@ statistics, the test Recall/NDCG@10/20 at the selected epoch and the timings.
 import argparse
 
 from adar_pyg.experiment import (add_cf_args, add_common_args, run_cf,
+                                 print_summary,
                                  write_json)
 from adar_pyg.nn import LightGCN
 
@@ -26,14 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     out = run_cf(args, make_model)
     s = out['statistics']
-    print(f"{s['dataset']}: {s['users']} users, {s['items']} items, "
+    print_summary(
+        out, f"{s['dataset']}: {s['users']} users, {s['items']} items, "
           f"{s['interactions']} interactions "
           f"(train {s['train']} / val {s['val']} / test {s['test']})")
-    print(f"{out['model']} + {out['augmenter']}, {out['protocol']}, "
-          f"best epoch {out['best_epoch']} of {out['epochs_run']}")
-    print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in out['test'].items()))
-    print(f"{out['seconds_per_epoch']:.2f} s/epoch, "
-          f"{out['seconds_per_eval']:.2f} s/evaluation")
     write_json(out, args.json)
 
 

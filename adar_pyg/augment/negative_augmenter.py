@@ -278,7 +278,6 @@ class NegativeAugmenter(torch.nn.Module):
             A detached tensor of shape :obj:`[N, d]`.
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
-        dtype = self.diffusion.betas.dtype
         with torch.no_grad():
             pos_score = (user_emb.detach() * pos_emb.detach()).sum(dim=-1)
             t_star = self.transition_step(pos_score)
@@ -343,7 +342,6 @@ class NegativeAugmenter(torch.nn.Module):
                 :obj:`[N, d]`.
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
-        dtype = self.diffusion.betas.dtype
         x0 = self._standardize(pos_emb)[0]
         cond = self._standardize(user_emb)[0]
 

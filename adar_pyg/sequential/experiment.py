@@ -12,14 +12,12 @@ need this module; it only keeps the scripts from repeating each other.
     out = run_sr(args)        # JSON-able dict, like run_cf's
 """
 import argparse
-import platform
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
-import torch
-
 from adar_pyg.experiment import (DATASETS, EDGE, add_augmenter_args,
-                                 augmenter_settings, build_augmenter,
+                                 fit_and_report,
+                                 build_augmenter,
                                  load_dataset, setup)
 from adar_pyg.sequential.base import SequentialRecommender
 from adar_pyg.sequential.cl4srec import CL4SRec
@@ -138,7 +136,6 @@ def run_sr(
     the statistics, the test metrics of the selected epoch and timings (the
     keys of :func:`adar_pyg.experiment.run_cf`)."""
     from adar_pyg.sequential.task import SRTask
-    from adar_pyg.train import Trainer
     model_factory = model_factory or build_sr_model
     device = setup(args)
     t0 = time.perf_counter()
@@ -150,36 +147,7 @@ def run_sr(
                   mask_history=not args.no_mask_history,
                   max_batches=args.max_batches, device=device)
     augmenter = build_augmenter(args, model.embedding_dim)
-    trainer = Trainer(task, augmenter, lr=args.lr, l2=args.l2,
-                      epochs=args.epochs, eval_every=args.eval_every,
-                      patience=args.patience, select_on=args.select_on,
-                      seed=args.seed, progress=not args.no_progress,
-                      checkpoint=args.checkpoint)
-    result = trainer.fit()
-    protocol = ('validation-selected' if result.selected_on == 'val' else
-                'test-selected (optimistic: epoch chosen on the test set)')
-    protocol += (', full ranking, history masked' if not args.no_mask_history
-                 else ', full ranking, history not masked')
-    return {
-        'statistics': stats,
-        'model': repr(model),
-        'sampler': repr(task.sampler),
-        **augmenter_settings(args),
-        'protocol': protocol,
-        'test': result.test,
-        'val': result.val,
-        'best_epoch': result.best_epoch,
-        'epochs_run': result.epochs_run,
-        'stopped_early': result.stopped_early,
-        'seconds_per_epoch': result.seconds_per_epoch,
-        'seconds_per_eval': result.seconds_per_eval,
-        'seconds_load': load_seconds,
-        'batches_per_epoch': task.num_batches(),
-        'seed': args.seed,
-        'device': str(device),
-        'torch': torch.__version__,
-        'threads': torch.get_num_threads(),
-        'host': platform.node(),
-        'history': result.history,
-        'args': vars(args),
-    }
+    note = (', full ranking, history masked' if not args.no_mask_history
+            else ', full ranking, history not masked')
+    return fit_and_report(args, task, augmenter, model, stats, load_seconds,
+                          device, note, batches_per_epoch=task.num_batches())

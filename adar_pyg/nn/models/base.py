@@ -1,7 +1,9 @@
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
+
+from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_norm_adj
 
 
 class BipartiteRecommender(torch.nn.Module):
@@ -29,6 +31,22 @@ class BipartiteRecommender(torch.nn.Module):
         self.num_users = int(num_users)
         self.num_items = int(num_items)
         self.embedding_dim = int(embedding_dim)
+        self.cached = True
+        self._cache_key: Optional[tuple] = None
+        self._cache_adj: Optional[BipartiteAdjacency] = None
+
+    def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
+        r"""Returns the normalised adjacency of the user-item edges
+        :obj:`edge_index`, cached (when :obj:`self.cached`) for as long as the
+        same, unmodified tensor is passed."""
+        key = (edge_index.data_ptr(), tuple(edge_index.shape),
+               edge_index.device, edge_index._version)
+        if self.cached and self._cache_key == key:
+            return self._cache_adj
+        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items)
+        if self.cached:
+            self._cache_key, self._cache_adj = key, adj
+        return adj
 
     def forward(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
         r"""Returns the final user embeddings :obj:`[num_users, F]` and item

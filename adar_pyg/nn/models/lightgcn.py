@@ -6,7 +6,7 @@ from torch.nn import Embedding, ModuleList
 
 from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
 from adar_pyg.nn.models.base import BipartiteRecommender
-from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_norm_adj
+from adar_pyg.nn.sparse import BipartiteAdjacency
 
 
 class LightGCN(BipartiteRecommender):
@@ -76,8 +76,6 @@ class LightGCN(BipartiteRecommender):
         self.embedding = Embedding(num_users + num_items, embedding_dim)
         self.convs = ModuleList(
             [LightGCNConv(symmetric=True) for _ in range(num_layers)])
-        self._cache_key: Optional[tuple] = None
-        self._cache_adj: Optional[Tensor] = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -86,18 +84,6 @@ class LightGCN(BipartiteRecommender):
         for conv in self.convs:
             conv.reset_parameters()
         self._cache_key = self._cache_adj = None
-
-    def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
-        r"""Returns the (cached) normalised adjacency of the user-item edges
-        :obj:`edge_index`."""
-        key = (edge_index.data_ptr(), tuple(edge_index.shape),
-               edge_index.device, edge_index._version)
-        if self.cached and self._cache_key == key:
-            return self._cache_adj
-        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items)
-        if self.cached:
-            self._cache_key, self._cache_adj = key, adj
-        return adj
 
     def propagate_all(self, x: Tensor,
                       adj: Union[Tensor, BipartiteAdjacency]) -> Tensor:

@@ -8,7 +8,7 @@ from torch.nn import Embedding, ModuleList
 from adar_pyg.nn.conv.ngcf_conv import (NGCFConv, edge_dropout,
                                         transpose_perm)
 from adar_pyg.nn.models.base import BipartiteRecommender
-from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_norm_adj
+from adar_pyg.nn.sparse import BipartiteAdjacency
 
 
 class NGCF(BipartiteRecommender):
@@ -101,9 +101,7 @@ class NGCF(BipartiteRecommender):
             NGCFConv(embedding_dim, embedding_dim, negative_slope)
             for _ in range(num_layers)
         ])
-        self._cache_key: Optional[tuple] = None
-        self._cache_adj: Optional[BipartiteAdjacency] = None
-        self._cache_perm: Optional[Tensor] = None
+        self._cache_perm: Optional[Tuple[BipartiteAdjacency, Tensor]] = None
         self.reset_parameters()
 
     @property
@@ -117,19 +115,6 @@ class NGCF(BipartiteRecommender):
         torch.nn.init.xavier_uniform_(self.embedding.weight)
         for conv in self.convs:
             conv.reset_parameters()
-
-    def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
-        r"""Returns the (cached) normalised adjacency of the user-item edges
-        :obj:`edge_index`."""
-        key = (edge_index.data_ptr(), tuple(edge_index.shape),
-               edge_index.device, edge_index._version)
-        if self.cached and self._cache_key == key:
-            return self._cache_adj
-        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items)
-        if self.cached:
-            self._cache_key, self._cache_adj = key, adj
-            self._cache_perm = None
-        return adj
 
     def forward(
         self,
@@ -172,10 +157,10 @@ class NGCF(BipartiteRecommender):
         return F.normalize(x, p=2., dim=-1) if self.normalize else x
 
     def _perm(self, adj: BipartiteAdjacency) -> Tensor:
-        if adj is self._cache_adj:
-            if self._cache_perm is None:
-                self._cache_perm = transpose_perm(adj)
-            return self._cache_perm
+        if adj is self._cache_adj:  # one transpose per cached adjacency
+            if self._cache_perm is None or self._cache_perm[0] is not adj:
+                self._cache_perm = (adj, transpose_perm(adj))
+            return self._cache_perm[1]
         return transpose_perm(adj)
 
     def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
