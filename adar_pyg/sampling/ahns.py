@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 
 from adar_pyg.sampling.base import NegativeSampler
-from adar_pyg.sampling.dns import candidate_scores
+from adar_pyg.sampling.base import candidate_scores
 
 
 class AHNSSampler(NegativeSampler):
@@ -76,12 +76,8 @@ class AHNSSampler(NegativeSampler):
                user_emb: Optional[Tensor] = None,
                item_emb: Optional[Tensor] = None,
                generator: Optional[torch.Generator] = None) -> Tensor:
-        if user_emb is None or item_emb is None:
-            raise ValueError(f"'{self.__class__.__name__}' scores candidates "
-                             f"and needs 'user_emb' and 'item_emb'")
-        candidates = self.random_negatives(users, self.num_candidates,
-                                           generator)
-        neg_scores = candidate_scores(users, candidates, user_emb, item_emb)
+        candidates, neg_scores = self.scored_candidates(
+            users, self.num_candidates, user_emb, item_emb, generator)
         pos_scores = candidate_scores(users, pos_items.view(-1, 1), user_emb,
                                       item_emb)
         target = self.target(pos_scores)

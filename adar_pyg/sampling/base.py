@@ -4,6 +4,16 @@ import torch
 from torch import Tensor
 
 
+def candidate_scores(users: Tensor, candidates: Tensor, user_emb: Tensor,
+                     item_emb: Tensor) -> Tensor:
+    r"""Inner-product scores :math:`\mathbf{e}_u^{\top}\mathbf{e}_j` of the
+    candidate items :obj:`candidates` :obj:`[B, M]` of each user of
+    :obj:`users` :obj:`[B]`, computed without gradient, :obj:`[B, M]`."""
+    with torch.no_grad():
+        u = user_emb.detach()[users]
+        return torch.einsum('bmf,bf->bm', item_emb.detach()[candidates], u)
+
+
 class NegativeSampler:
     r"""Base class of negative samplers for collaborative filtering: given a
     batch of users (and their positive items), return negative item ids that
@@ -75,6 +85,25 @@ class NegativeSampler:
                                        generator=generator)
         raise RuntimeError(f"could not draw negatives avoiding the training "
                            f"positives in {max_rounds} rounds")
+
+    def scored_candidates(
+        self,
+        users: Tensor,
+        num: int,
+        user_emb: Optional[Tensor],
+        item_emb: Optional[Tensor],
+        generator: Optional[torch.Generator] = None,
+    ) -> Tuple[Tensor, Tensor]:
+        r"""Draws :obj:`num` candidate negatives per user (rejecting training
+        positives) and scores them by inner product without gradient; returns
+        :obj:`(candidates, scores)`, both :obj:`[B, num]`. Shared by the
+        score-aware samplers (DNS, AHNS)."""
+        if user_emb is None or item_emb is None:
+            raise ValueError(f"'{self.__class__.__name__}' scores candidates "
+                             f"and needs 'user_emb' and 'item_emb'")
+        candidates = self.random_negatives(users, num, generator)
+        return candidates, candidate_scores(users, candidates, user_emb,
+                                            item_emb)
 
     def sample(self, users: Tensor, pos_items: Tensor,
                user_emb: Optional[Tensor] = None,

@@ -6,16 +6,6 @@ from torch import Tensor
 from adar_pyg.sampling.base import NegativeSampler
 
 
-def candidate_scores(users: Tensor, candidates: Tensor, user_emb: Tensor,
-                     item_emb: Tensor) -> Tensor:
-    r"""Inner-product scores :math:`\mathbf{e}_u^{\top}\mathbf{e}_j` of the
-    candidate items :obj:`candidates` :obj:`[B, M]` of each user of
-    :obj:`users` :obj:`[B]`, computed without gradient, :obj:`[B, M]`."""
-    with torch.no_grad():
-        u = user_emb.detach()[users]
-        return torch.einsum('bmf,bf->bm', item_emb.detach()[candidates], u)
-
-
 class DNSSampler(NegativeSampler):
     r"""Dynamic negative sampling from the `"Optimizing Top-N Collaborative
     Filtering via Dynamic Negative Item Sampling"
@@ -51,12 +41,8 @@ class DNSSampler(NegativeSampler):
                user_emb: Optional[Tensor] = None,
                item_emb: Optional[Tensor] = None,
                generator: Optional[torch.Generator] = None) -> Tensor:
-        if user_emb is None or item_emb is None:
-            raise ValueError(f"'{self.__class__.__name__}' scores candidates "
-                             f"and needs 'user_emb' and 'item_emb'")
-        candidates = self.random_negatives(users, self.num_candidates,
-                                           generator)
-        scores = candidate_scores(users, candidates, user_emb, item_emb)
+        candidates, scores = self.scored_candidates(
+            users, self.num_candidates, user_emb, item_emb, generator)
         return candidates.gather(1, scores.argmax(dim=1, keepdim=True)).view(-1)
 
     def __repr__(self) -> str:
