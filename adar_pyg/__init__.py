@@ -3,10 +3,12 @@ Geometric.
 
 .. code-block:: python
 
-    from adar_pyg import NegativeAugmenter
+    from adar_pyg import NegativeAugmenter, CausalNegativeAugmenter
 """
-from adar_pyg.augment import NegativeAugmenter, d_bpr_loss
+from adar_pyg.augment import (CausalNegativeAugmenter, NegativeAugmenter,
+                              d_bpr_loss)
 
 __version__ = '0.1.0'
 
-__all__ = ['NegativeAugmenter', 'd_bpr_loss', '__version__']
+__all__ = ['NegativeAugmenter', 'CausalNegativeAugmenter', 'd_bpr_loss',
+           '__version__']

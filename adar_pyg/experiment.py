@@ -8,12 +8,12 @@ import json
 import os
 import platform
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
-from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys, Yelp,
-                               default_mirror)
+from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
+                               OODFood, OODYelp2018, Yelp, default_mirror)
 from adar_pyg.transforms import PerUserRandomSplit
 
 DATASETS = {
@@ -22,6 +22,18 @@ DATASETS = {
     'sports': AmazonSports,
     'yelp': Yelp,
 }
+#: Datasets with published splits (train, IID validation and test, OOD test)
+OOD_DATASETS = {
+    'ood-food': OODFood,
+    'ood-yelp2018': OODYelp2018,
+}
+#: Flag defaults of the OOD scripts: the CNSDiff reference configuration
+#: (2-layer LightGCN, dim 64, batches of 2048, Adam lr 0.01, L2 1e-4, 120
+#: epochs), evaluated every epoch without early stopping, so that the
+#: easy-to-hard curriculum runs to its end; the epoch is selected on the IID
+#: validation set.
+OOD_DEFAULTS = dict(layers=2, dim=64, batch_size=2048, lr=0.01, l2=1e-4,
+                    epochs=120, eval_every=1, patience=120)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EDGE = ('user', 'rates', 'item')
 
@@ -50,9 +62,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
                         help='torch CPU threads (default: torch decides)')
 
 
-def add_cf_args(parser: argparse.ArgumentParser) -> None:
-    r"""Flags of a collaborative-filtering run."""
-    parser.add_argument('--dataset', default='beauty', choices=list(DATASETS))
+def add_cf_args(parser: argparse.ArgumentParser,
+                datasets: Optional[Sequence[str]] = None) -> None:
+    r"""Flags of a collaborative-filtering run; :obj:`--dataset` chooses
+    from :obj:`datasets` (default: :obj:`DATASETS`), the first by default."""
+    datasets = list(datasets or DATASETS)
+    parser.add_argument('--dataset', default=datasets[0], choices=datasets)
     parser.add_argument('--val-ratio', type=float, default=0.1,
                         help="share of each user's training part held out "
                         "for early stopping; 0 = the paper's literal protocol")
@@ -113,7 +128,9 @@ def build_sampler(args: argparse.Namespace, train_data, num_users: int,
 
 
 def add_augmenter_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--augmenter', default='none', choices=['none', 'adar'])
+    parser.add_argument('--augmenter', default='none',
+                        choices=['none', 'adar', 'cnsdiff'])
+    add_cnsdiff_args(parser)
     parser.add_argument('--adar-weight', type=float, default=0.5,
                         help='lambda of Eq. 12')
     parser.add_argument('--adar-steps', type=int, default=50,
@@ -125,6 +142,69 @@ def add_augmenter_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--adar-omega', type=float, default=1.0)
     parser.add_argument('--adar-k', type=float, default=1.0)
     parser.add_argument('--adar-lr', type=float, default=1e-3)
+    parser.add_argument('--adar-score', default='cosine',
+                        choices=['cosine', 'dot'],
+                        help='positive score p_s of Eq. 11 (dot: as printed; '
+                        'cosine: scale-free, the default)')
+    parser.add_argument('--adar-clip-x0', type=float, default=5.0,
+                        help='clamp of the predicted x_0 in reverse steps '
+                        '(<= 0: none, as printed)')
+
+
+def add_cnsdiff_args(parser: argparse.ArgumentParser) -> None:
+    r"""Hyper-parameters of :class:`~adar_pyg.CausalNegativeAugmenter`
+    (:obj:`--augmenter cnsdiff`); the defaults are the reference code's."""
+    parser.add_argument('--cnsdiff-steps', type=int, default=20,
+                        help='diffusion steps T (linear-variance schedule)')
+    parser.add_argument('--cnsdiff-start-steps', type=int, nargs='+',
+                        default=[10, 14, 18],
+                        help='start steps of the hardness levels')
+    parser.add_argument('--cnsdiff-hidden', type=int, default=64,
+                        help='hidden size of the denoiser MLP')
+    parser.add_argument('--cnsdiff-cl-weight', type=float, default=0.3)
+    parser.add_argument('--cnsdiff-temperature', type=float, default=2.0,
+                        help='temperature of the contrastive loss')
+    parser.add_argument('--cnsdiff-causal-weight', type=float, default=0.1,
+                        help='weight of the KL term of the diffusion loss')
+    parser.add_argument('--cnsdiff-diff-weight', type=float, default=1e-6,
+                        help="weight of the diffusion loss in the encoder's "
+                        'loss')
+    parser.add_argument('--cnsdiff-lr', type=float, default=1e-3,
+                        help="learning rate of the denoiser's Adam")
+    parser.add_argument('--cnsdiff-curriculum-epochs', type=int, default=None,
+                        help='epochs of the easy-to-hard curriculum '
+                        '(default: --epochs)')
+    parser.add_argument('--cnsdiff-frozen-denoiser', action='store_true',
+                        help='never train the denoiser (as the reference '
+                        'code, whose optimiser is never stepped): ablation')
+
+
+def build_cnsdiff(args: argparse.Namespace, embedding_dim: int):
+    r"""The :class:`~adar_pyg.CausalNegativeAugmenter` of the
+    :obj:`--cnsdiff-*` flags."""
+    from adar_pyg.augment import CausalNegativeAugmenter
+    return CausalNegativeAugmenter(
+        embedding_dim, num_steps=args.cnsdiff_steps,
+        start_steps=args.cnsdiff_start_steps,
+        hidden_channels=args.cnsdiff_hidden,
+        curriculum_epochs=args.cnsdiff_curriculum_epochs,
+        cl_weight=args.cnsdiff_cl_weight,
+        cl_temperature=args.cnsdiff_temperature,
+        causal_weight=args.cnsdiff_causal_weight,
+        diff_weight=args.cnsdiff_diff_weight, lr=args.cnsdiff_lr,
+        train_denoiser=not args.cnsdiff_frozen_denoiser)
+
+
+def cnsdiff_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    return {'augmenter': 'cnsdiff', 'num_steps': args.cnsdiff_steps,
+            'start_steps': list(args.cnsdiff_start_steps),
+            'hidden': args.cnsdiff_hidden,
+            'cl_weight': args.cnsdiff_cl_weight,
+            'temperature': args.cnsdiff_temperature,
+            'causal_weight': args.cnsdiff_causal_weight,
+            'diff_weight': args.cnsdiff_diff_weight, 'lr': args.cnsdiff_lr,
+            'curriculum_epochs': args.cnsdiff_curriculum_epochs,
+            'train_denoiser': not args.cnsdiff_frozen_denoiser}
 
 
 def setup(args: argparse.Namespace) -> torch.device:
@@ -139,13 +219,15 @@ def setup(args: argparse.Namespace) -> torch.device:
 
 
 def load_dataset(name: str, root: str, mirror: Optional[str] = None):
-    r"""The dataset :obj:`name` under :obj:`root/<name>`, from :obj:`mirror`
-    (default: :func:`adar_pyg.datasets.default_mirror`) or its canonical URL."""
-    if name not in DATASETS:
+    r"""The dataset :obj:`name` (of :obj:`DATASETS` or :obj:`OOD_DATASETS`)
+    under :obj:`root/<name>`, from :obj:`mirror` (default:
+    :func:`adar_pyg.datasets.default_mirror`) or its canonical URL."""
+    registry = {**DATASETS, **OOD_DATASETS}
+    if name not in registry:
         raise ValueError(f"unknown dataset '{name}' (choose from "
-                         f"{sorted(DATASETS)})")
+                         f"{sorted(registry)})")
     mirror = mirror or default_mirror()
-    return DATASETS[name](os.path.join(root, name), mirror=mirror)
+    return registry[name](os.path.join(root, name), mirror=mirror)
 
 
 def load_cf_splits(args: argparse.Namespace) -> Tuple[Any, Any, Any, Dict]:
@@ -169,35 +251,74 @@ def load_cf_splits(args: argparse.Namespace) -> Tuple[Any, Any, Any, Dict]:
     return train, val, test, stats
 
 
+def load_ood_splits(
+        args: argparse.Namespace) -> Tuple[Any, Any, Any, Dict, Dict]:
+    r"""Loads the published splits of the OOD dataset :obj:`args.dataset`
+    (see :obj:`OOD_DATASETS`): returns the training, IID validation and IID
+    test splits and the statistics, as :func:`load_cf_splits` does, and the
+    further test splits :obj:`{'test_ood': ...}` for :func:`run_cf`'s
+    :obj:`extra_tests`."""
+    if args.dataset not in OOD_DATASETS:
+        raise ValueError(f"unknown OOD dataset '{args.dataset}' (choose from "
+                         f"{sorted(OOD_DATASETS)})")
+    dataset = load_dataset(args.dataset, args.data_root, args.mirror)
+    views = dataset.splits()
+    sizes = {key: int(data[EDGE].edge_label_index.size(1))
+             for key, data in views.items()}
+    stats = {
+        'dataset': args.dataset,
+        'users': int(views['train']['user'].num_nodes),
+        'items': int(views['train']['item'].num_nodes),
+        'interactions': sum(sizes.values()),
+        **sizes,
+        'split': f'published ({dataset.__class__.__name__}: train, IID '
+        f'validation and test, OOD test with a {dataset.shift} shift)',
+        'skipped_lines': list(dataset[0].skipped_lines),
+    }
+    return (views['train'], views['val'], views['test'], stats,
+            {'test_ood': views['test_ood']})
+
+
 def build_augmenter(args: argparse.Namespace, embedding_dim: int):
     r"""The augmenter asked for by :obj:`--augmenter` (or :obj:`None`)."""
     if args.augmenter == 'none':
         return None
+    if args.augmenter == 'cnsdiff':
+        return build_cnsdiff(args, embedding_dim)
     from adar_pyg.augment import NegativeAugmenter
     return NegativeAugmenter(embedding_dim, num_steps=args.adar_steps,
                              weight=args.adar_weight,
                              strategy=args.adar_strategy,
                              omega=args.adar_omega, k=args.adar_k,
-                             schedule=args.adar_schedule, lr=args.adar_lr)
+                             schedule=args.adar_schedule, lr=args.adar_lr,
+                             score=args.adar_score,
+                             clip_x0=(args.adar_clip_x0
+                                      if args.adar_clip_x0 > 0 else None))
 
 
 def augmenter_settings(args: argparse.Namespace) -> Dict[str, Any]:
     if args.augmenter == 'none':
         return {'augmenter': 'none'}
+    if args.augmenter == 'cnsdiff':
+        return cnsdiff_settings(args)
     return {'augmenter': args.augmenter, 'weight': args.adar_weight,
             'num_steps': args.adar_steps, 'strategy': args.adar_strategy,
             'schedule': args.adar_schedule, 'omega': args.adar_omega,
-            'k': args.adar_k, 'lr': args.adar_lr}
+            'k': args.adar_k, 'lr': args.adar_lr, 'score': args.adar_score,
+            'clip_x0': args.adar_clip_x0}
 
 
 def run_cf(args: argparse.Namespace, model_factory,
-           splits: Optional[Tuple[Any, Any, Any, Dict]] = None
-           ) -> Dict[str, Any]:
+           splits: Optional[Tuple[Any, Any, Any, Dict]] = None,
+           extra_tests: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     r"""Loads data (or takes :obj:`splits`, a :obj:`(train, val, test,
     statistics)` tuple as returned by :func:`load_cf_splits`), builds
     :obj:`model_factory(num_users, num_items, args)`, trains with
     :class:`~adar_pyg.train.Trainer` and returns a JSON-able dict with the
-    statistics, the test metrics of the selected epoch and timings."""
+    statistics, the test metrics of the selected epoch and timings, and
+    the metrics of each further test split of :obj:`extra_tests` (by name,
+    *e.g.*, :obj:`'test_ood'` of :func:`load_ood_splits`) at the same
+    epoch."""
     from adar_pyg.train import CFTask
     device = setup(args)
     t0 = time.perf_counter()
@@ -206,7 +327,8 @@ def run_cf(args: argparse.Namespace, model_factory,
     model = model_factory(stats['users'], stats['items'], args)
     sampler = build_sampler(args, train, stats['users'], stats['items'])
     task = CFTask(model, train, val, test, sampler=sampler,
-                  batch_size=args.batch_size, device=device)
+                  batch_size=args.batch_size, device=device,
+                  extra_test_data=extra_tests)
     # the augmenter works on the final representations (NGCF: F * (L + 1))
     augmenter = build_augmenter(
         args, getattr(model, 'out_channels', model.embedding_dim))
@@ -226,7 +348,9 @@ def fit_and_report(args: argparse.Namespace, task, augmenter, model,
                       patience=args.patience, select_on=args.select_on,
                       seed=args.seed, progress=not args.no_progress,
                       checkpoint=args.checkpoint)
-    result = trainer.fit()
+    result = trainer.fit()  # The model now holds the selected epoch's state.
+    extra_tests = {name: task.evaluate(name)
+                   for name in getattr(task, 'extra_test_splits', [])}
     protocol = ('validation-selected' if result.selected_on == 'val' else
                 'test-selected (optimistic: epoch chosen on the test set)')
     return {
@@ -236,6 +360,7 @@ def fit_and_report(args: argparse.Namespace, task, augmenter, model,
         **augmenter_settings(args),
         'protocol': protocol + protocol_note,
         'test': result.test,
+        **extra_tests,
         'val': result.val,
         'best_epoch': result.best_epoch,
         'epochs_run': result.epochs_run,

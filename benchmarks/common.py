@@ -65,23 +65,27 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> float:
 
 def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
               base: str, seeds: Sequence[int],
-              key: Callable[[str, int], str]) -> List[Dict[str, Any]]:
+              key: Callable[[str, int], str],
+              split: str = 'test') -> List[Dict[str, Any]]:
     r"""Mean ± std per group over :obj:`seeds`, and the relative improvement and
     paired t-test p-value of each group against :obj:`base` (seeds present in
-    both)."""
+    both), on the metrics of :obj:`split` (a key of each cell, e.g.
+    :obj:`'test'` or :obj:`'test_ood'`)."""
     rows = []
     for group in groups:
         row: Dict[str, Any] = {'group': group}
         done = [s for s in seeds if key(group, s) in cells]
         row['seeds'] = done
         for m in METRICS:
-            vals = [cells[key(group, s)]['test'][m] for s in done]
+            vals = [cells[key(group, s)][split][m] for s in done]
             row[m] = mean_std(vals)
             common = [s for s in done if key(base, s) in cells]
             if group != base and common:
-                a = [cells[key(base, s)]['test'][m] for s in common]
-                b = [cells[key(group, s)]['test'][m] for s in common]
-                row[f'{m}_relimp'] = (sum(b) / len(b)) / (sum(a) / len(a)) - 1
+                a = [cells[key(base, s)][split][m] for s in common]
+                b = [cells[key(group, s)][split][m] for s in common]
+                mean_a = sum(a) / len(a)  # 0 for untrained (--quick) models
+                row[f'{m}_relimp'] = ((sum(b) / len(b)) / mean_a - 1
+                                      if mean_a > 0 else math.nan)
                 row[f'{m}_p'] = paired_ttest(a, b)
         row['seconds_per_epoch'] = mean_std(
             [cells[key(group, s)]['seconds_per_epoch'] for s in done])
@@ -108,7 +112,8 @@ def markdown(rows: List[Dict[str, Any]], title: str,
             mean, std = r[m]
             cells.append(f'{100 * mean:.2f} ± {100 * std:.2f}')
         rel = r.get('recall@20_relimp')
-        cells.append('' if rel is None else f'{100 * rel:+.2f}%')
+        cells.append('' if rel is None or math.isnan(rel) else
+                     f'{100 * rel:+.2f}%')
         for m in ('recall@20', 'ndcg@20'):
             p = r.get(f'{m}_p')
             cells.append('' if p is None or math.isnan(p) else f'{p:.3g}')

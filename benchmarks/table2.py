@@ -5,15 +5,25 @@ paired t-test across seeds; test metrics at the validation-selected epoch
 
     python benchmarks/table2.py --task cf --seeds 0 1 2 3 4 \
         --out benchmarks/results/table2_cf
+    python benchmarks/table2.py --task sr --seeds 0 1 2 3 4 \
+        --out benchmarks/results/table2_sr
 
-CF models: ``lightgcn``, ``ngcf`` (uniform negatives), ``mixgcf`` (LightGCN
-backbone + MixGCF sampler), ``ahns`` (LightGCN backbone + AHNS sampler); the
-+ADAR variant adds the generated negative of Eq. 12 to the sampler's.
+CF models (``--task cf``): ``lightgcn``, ``ngcf`` (uniform negatives),
+``mixgcf`` (LightGCN backbone + MixGCF sampler), ``ahns`` (LightGCN backbone +
+AHNS sampler); per-user random split 80/20 seeded by the seed. SR models
+(``--task sr``): ``gru4rec``, ``sasrec``, ``cl4srec`` (BPR with one uniform
+negative per position), leave-one-out split loaded once per dataset, ADAR with
+T = 20 diffusion steps (the paper's SR setting). The +ADAR variant adds the
+generated negative of Eq. 12 to the sampler's. The flags of a task are those of
+``examples/`` (``--task sr --help`` lists the SR ones).
+
 Resumable: finished ``dataset/model/variant/seedN`` cells of ``<out>.json``
-are reused. ``--quick`` runs a tiny configuration (1 epoch of batches of 8192,
-1 seed, Beauty, LightGCN and NGCF, base and +ADAR) for the test suite.
+are reused (the file records its task; the default ``<out>`` is
+``benchmarks/results/table2_<task>``). ``--quick`` runs a tiny configuration
+for the test suite: 1 epoch, 1 seed, Beauty; CF: LightGCN and NGCF with
+batches of 8192; SR: the three models on the first 1000 users.
 
-``--ahns-split`` instead trains MF (LightGCN with 0 layers) + AHNS on the
+``--ahns-split`` (CF) instead trains MF (LightGCN with 0 layers) + AHNS on the
 split published with the AHNS code (Amazon-Sports, no validation file, so the
 epoch is selected on the test set as the authors do), to compare with their
 Recall@20 = 0.0846, NDCG@20 = 0.0460.
@@ -24,7 +34,8 @@ import datetime
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, List, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,6 +46,10 @@ from adar_pyg.datasets.ahns_split import read_ahns_split  # noqa: E402
 from adar_pyg.experiment import (EDGE, add_cf_args, add_common_args,  # noqa
                                  run_cf, write_json)
 from adar_pyg.nn import NGCF, LightGCN  # noqa: E402
+from adar_pyg.sequential.data import SequenceSplit  # noqa: E402
+from adar_pyg.sequential.experiment import (add_sr_args,  # noqa: E402
+                                            build_sr_model, load_sr_split,
+                                            run_sr)
 
 BACKBONES: Dict[str, Callable] = {
     'lightgcn': lambda U, I, a: LightGCN(U, I, embedding_dim=a.dim,
@@ -52,12 +67,16 @@ CF_MODELS = {
     'mixgcf': ('lightgcn', 'mixgcf'),
     'ahns': ('lightgcn', 'ahns'),
 }
+#: SR models of the table (built by :func:`build_sr_model`), paper order
+SR_MODELS = ('gru4rec', 'sasrec', 'cl4srec')
 CF_DATASETS = ('beauty', 'toys', 'sports', 'yelp')
+DATASETS = CF_DATASETS  # the same four for SR
 VARIANTS = ('base', 'adar')
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'mixgcf': 'MixGCF',
-         'ahns': 'AHNS', 'beauty': 'Amazon-Beauty', 'toys': 'Amazon-Toys',
-         'sports': 'Amazon-Sport', 'yelp': 'Yelp', 'base': 'base',
-         'adar': '+ADAR'}
+         'ahns': 'AHNS', 'gru4rec': 'GRU4Rec', 'sasrec': 'SASRec',
+         'cl4srec': 'CL4SRec', 'beauty': 'Amazon-Beauty',
+         'toys': 'Amazon-Toys', 'sports': 'Amazon-Sport', 'yelp': 'Yelp',
+         'base': 'base', 'adar': '+ADAR'}
 # Table 2 of the paper, CF rows: (R@10, R@20, N@10) in %
 _PAPER_ROWS = {
     ('ngcf', 'base'): [(6.37, 9.50, 4.11), (5.94, 8.50, 3.92),
@@ -89,31 +108,138 @@ _PAPER_RELIMP = {
     'ahns': [(4.04, 4.00, 5.84), (2.92, 2.87, 2.48), (2.24, 1.55, 2.96),
              (5.24, 3.49, 5.56)],
 }
+# Table 2 of the paper, SR rows (models trained on DR4SR-regenerated data)
+_PAPER_SR_ROWS = {
+    ('gru4rec', 'base'): [(2.79, 4.87, 1.37), (2.24, 3.71, 1.08),
+                          (1.81, 3.17, 0.90), (2.30, 3.88, 1.14)],
+    ('gru4rec', 'adar'): [(4.34, 6.96, 2.17), (3.78, 5.84, 1.89),
+                          (2.55, 4.09, 1.39), (3.21, 5.17, 1.59)],
+    ('sasrec', 'base'): [(5.99, 8.82, 3.20), (7.27, 9.95, 4.13),
+                         (2.97, 4.72, 1.58), (2.99, 4.99, 1.50)],
+    ('sasrec', 'adar'): [(6.32, 9.69, 3.27), (7.72, 10.52, 4.50),
+                         (3.62, 5.71, 1.89), (3.30, 5.58, 1.66)],
+    ('cl4srec', 'base'): [(7.24, 10.26, 4.20), (7.80, 10.59, 4.54),
+                          (4.33, 6.19, 2.37), (3.27, 5.58, 1.60)],
+    ('cl4srec', 'adar'): [(7.44, 10.65, 4.31), (8.12, 11.13, 4.73),
+                          (4.46, 6.35, 2.50), (3.69, 5.86, 1.82)],
+}
+_PAPER_SR_RELIMP = {
+    'gru4rec': [(55.6, 42.9, 58.4), (68.8, 57.4, 73.4), (40.9, 29.0, 54.4),
+                (39.6, 33.2, 39.5)],
+    'sasrec': [(5.51, 9.87, 2.19), (6.19, 5.73, 8.96), (21.9, 21.0, 19.6),
+               (10.4, 11.8, 10.7)],
+    'cl4srec': [(2.76, 3.80, 2.62), (4.10, 5.10, 4.19), (3.00, 2.58, 5.49),
+                (12.8, 5.02, 13.8)],
+}
 PAPER_METRICS = ('recall@10', 'recall@20', 'ndcg@10')
+PaperTable = Dict[str, Dict[str, Dict[str, Dict[str, float]]]]
+
+
+def _paper_table(rows: Dict[Tuple[str, str], List[Tuple[float, ...]]],
+                 relimp: Dict[str, List[Tuple[float, ...]]]) -> PaperTable:
+    models = list(relimp)
+    return {
+        d: {m: {**{v: dict(zip(PAPER_METRICS, rows[(m, v)][k]))
+                   for v in VARIANTS},
+                'relimp': dict(zip(PAPER_METRICS, relimp[m][k]))}
+            for m in models}
+        for k, d in enumerate(DATASETS)
+    }
+
+
 #: PAPER_CF[dataset][model][version][metric] in %, version in
 #: base / adar / relimp (as printed)
-PAPER_CF: Dict[str, Dict[str, Dict[str, Dict[str, float]]]] = {
-    d: {m: {**{v: dict(zip(PAPER_METRICS, _PAPER_ROWS[(m, v)][k]))
-               for v in VARIANTS},
-            'relimp': dict(zip(PAPER_METRICS, _PAPER_RELIMP[m][k]))}
-        for m in CF_MODELS}
-    for k, d in enumerate(CF_DATASETS)
-}
+PAPER_CF: PaperTable = _paper_table(_PAPER_ROWS, _PAPER_RELIMP)
+#: The same for the SR rows; the paper trained them on DR4SR-regenerated data
+#: (not available), so they are not comparable with runs on the original data.
+PAPER_SR: PaperTable = _paper_table(_PAPER_SR_ROWS, _PAPER_SR_RELIMP)
+SR_PAPER_LABEL = 'paper (DR4SR data)'
+SR_PAPER_NOTE = (
+    '**The paper column is not comparable.** The paper trained its SR models '
+    'on datasets regenerated by DR4SR (Yin et al., KDD 2024), which are not '
+    'available; these runs use the original data. Its numbers are shown, '
+    f'labelled "{SR_PAPER_LABEL}", only for reference. Compare the base rows '
+    'with numbers commonly reported on the original data instead: SASRec on '
+    'the original Amazon-Beauty, leave-one-out, full ranking, '
+    'R@20 (= HR@20) ≈ 8–10% (a rough range; it depends on the loss, '
+    'cross-entropy over all items being on the high side, and on whether the '
+    'history is masked). No such reference is given per cell.')
 AHNS_PAPER = {'recall@20': 0.0846, 'ndcg@20': 0.0460}
 
 
-def cf_key(dataset: str, model: str, variant: str, seed: int) -> str:
+def cell_key(dataset: str, model: str, variant: str, seed: int) -> str:
+    r"""The name of a cell in the result file (CF and SR models have distinct
+    names; a file holds one task, see :func:`open_store`)."""
     return f'{dataset}/{model}/{variant}/seed{seed}'
+
+
+cf_key = sr_key = cell_key
+
+
+def cell_run_args(args: argparse.Namespace, dataset: str, variant: str,
+                  seed: int) -> argparse.Namespace:
+    r"""A copy of :obj:`args` for one cell: dataset, seed and augmenter."""
+    run_args = copy.copy(args)
+    run_args.dataset, run_args.seed = dataset, seed
+    run_args.augmenter = 'none' if variant == 'base' else 'adar'
+    return run_args
 
 
 def cf_run_args(args: argparse.Namespace, dataset: str, model: str,
                 variant: str, seed: int) -> argparse.Namespace:
-    r"""The arguments of one cell."""
-    run_args = copy.copy(args)
-    run_args.dataset, run_args.seed = dataset, seed
+    r"""The arguments of one CF cell (the model names the sampler)."""
+    run_args = cell_run_args(args, dataset, variant, seed)
     run_args.sampler = CF_MODELS[model][1]
-    run_args.augmenter = 'none' if variant == 'base' else 'adar'
     return run_args
+
+
+def sr_run_args(args: argparse.Namespace, dataset: str, model: str,
+                variant: str, seed: int) -> argparse.Namespace:
+    r"""The arguments of one SR cell (:obj:`--model` of
+    :func:`build_sr_model`)."""
+    run_args = cell_run_args(args, dataset, variant, seed)
+    run_args.model = model
+    return run_args
+
+
+def first_users(split: SequenceSplit, num_users: int) -> SequenceSplit:
+    r"""The leave-one-out data of the first :obj:`num_users` users (all items
+    stay candidates), for smoke tests."""
+    n = min(int(num_users), split.num_users)
+
+    def edges(edge_index):
+        return edge_index[:, edge_index[0] < n]
+
+    return SequenceSplit(
+        num_users=n, num_items=split.num_items, max_len=split.max_len,
+        train_seq=split.train_seq[:n], val_seq=split.val_seq[:n],
+        test_seq=split.test_seq[:n], val_target=split.val_target[:n],
+        test_target=split.test_target[:n],
+        train_edge_index=edges(split.train_edge_index),
+        val_edge_index=edges(split.val_edge_index),
+        test_edge_index=edges(split.test_edge_index))
+
+
+def load_sr_data(args: argparse.Namespace,
+                 dataset: str) -> Tuple[SequenceSplit, Dict[str, Any]]:
+    r"""The leave-one-out split of :obj:`dataset`, loaded once and shared by
+    all its SR cells (restricted to :obj:`--max-users` users if given)."""
+    load_args = copy.copy(args)
+    load_args.dataset = dataset
+    split, stats = load_sr_split(load_args)
+    if getattr(args, 'max_users', None):
+        split = first_users(split, args.max_users)
+        sizes = split.statistics()
+        stats = {**stats, 'users': sizes['users'],
+                 'interactions': (sizes['train_interactions'] +
+                                  sizes['val_interactions'] +
+                                  sizes['test_interactions']),
+                 'train': sizes['train_interactions'],
+                 'train_positions': sizes['train_positions'],
+                 'val': sizes['val_interactions'],
+                 'test': sizes['test_interactions'],
+                 'subset': f'first {sizes["users"]} users'}
+    return split, stats
 
 
 def _fmt(mean_std: Sequence[float]) -> str:
@@ -122,7 +248,7 @@ def _fmt(mean_std: Sequence[float]) -> str:
 
 
 def _rel(x) -> str:
-    return '' if x is None else f'{100 * x:+.2f}%'
+    return '' if x is None or math.isnan(x) else f'{100 * x:+.2f}%'
 
 
 def _p(x) -> str:
@@ -130,19 +256,23 @@ def _p(x) -> str:
 
 
 def dataset_table(dataset: str, models: List[str],
-                  rows: Dict[str, List[Dict[str, Any]]]) -> str:
+                  rows: Dict[str, List[Dict[str, Any]]],
+                  paper_table: Optional[PaperTable] = None,
+                  paper_label: str = 'paper') -> str:
     r"""One dataset: per model the base and +ADAR rows (mean ± std over
     seeds), the relative improvement and the paired t-test p-values, next to
-    the paper's numbers, with seconds per epoch."""
+    the paper's numbers (:obj:`paper_table`, default :obj:`PAPER_CF`, columns
+    headed :obj:`paper_label`), with seconds per epoch."""
+    paper_table = PAPER_CF if paper_table is None else paper_table
     head = (['Method', 'Version', 'seeds'] +
             [m.replace('recall', 'R').replace('ndcg', 'N') for m in METRICS] +
-            [f"paper {m.replace('recall', 'R').replace('ndcg', 'N')}"
+            [f"{paper_label} {m.replace('recall', 'R').replace('ndcg', 'N')}"
              for m in PAPER_METRICS] + ['s/epoch', 'best epoch'])
     lines = [f'### {NAMES[dataset]}', '', '| ' + ' | '.join(head) + ' |',
              '|' + '---|' * len(head)]
     for model in models:
         by_variant = {r['group']: r for r in rows[model]}
-        paper = PAPER_CF[dataset][model]
+        paper = paper_table[dataset][model]
         for variant in VARIANTS:
             r = by_variant.get(variant)
             if r is None:
@@ -170,9 +300,12 @@ def dataset_table(dataset: str, models: List[str],
 
 
 def overview_table(datasets: List[str], models: List[str],
-                   rows: Dict[str, Dict[str, List[Dict[str, Any]]]]) -> str:
+                   rows: Dict[str, Dict[str, List[Dict[str, Any]]]],
+                   paper_table: Optional[PaperTable] = None) -> str:
     r"""The paper's layout: datasets side by side (R@10, R@20, N@10), per model
-    the base, +ADAR and RelImp rows; our means, the paper's in brackets."""
+    the base, +ADAR and RelImp rows; our means, the paper's
+    (:obj:`paper_table`, default :obj:`PAPER_CF`) in brackets."""
+    paper_table = PAPER_CF if paper_table is None else paper_table
     head = ['Method', 'Version'] + [
         f"{NAMES[d]} {m.replace('recall', 'R').replace('ndcg', 'N')}"
         for d in datasets for m in PAPER_METRICS]
@@ -183,7 +316,7 @@ def overview_table(datasets: List[str], models: List[str],
                      'RelImp' if version == 'relimp' else NAMES[version]]
             for d in datasets:
                 by_variant = {r['group']: r for r in rows[d][model]}
-                paper = PAPER_CF[d][model]
+                paper = paper_table[d][model]
                 for m in PAPER_METRICS:
                     if version == 'relimp':
                         ours = by_variant.get('adar', {}).get(f'{m}_relimp')
@@ -215,42 +348,171 @@ def speed_table(datasets: List[str], models: List[str],
     return '\n'.join(lines) + '\n'
 
 
-def run_cf_table(args: argparse.Namespace) -> str:
-    r"""Trains the missing cells of the CF part of Table 2 and returns its
-    markdown."""
-    store = ResultStore(f'{args.out}.json', meta=_meta(args))
+@dataclass(frozen=True)
+class TableTask:
+    r"""What differs between the CF and SR parts of Table 2; the loop over
+    (dataset, model, variant, seed) cells, the result file and the markdown
+    are shared (:func:`run_table`)."""
+    name: str
+    title: str
+    models: Tuple[str, ...]
+    paper: PaperTable
+    #: adds the task's flags (those of the examples) to the parser
+    add_args: Callable[[argparse.ArgumentParser], None]
+    #: parser defaults of the table (override the examples')
+    defaults: Dict[str, Any]
+    #: --quick: the task's part of the tiny configuration
+    quick: Callable[[argparse.Namespace], None]
+    #: arguments of one cell (args, dataset, model, variant, seed)
+    run_args: Callable[..., argparse.Namespace]
+    #: trains one cell: (run_args, model, data of the dataset) -> report
+    run_cell: Callable[[argparse.Namespace, str, Any], Dict[str, Any]]
+    #: the protocol paragraph of the markdown
+    protocol: Callable[[argparse.Namespace], str]
+    #: data shared by all cells of a dataset, loaded at most once (only when
+    #: a cell of the dataset is missing); None: every cell loads its own
+    load: Optional[Callable[[argparse.Namespace, str], Any]] = None
+    paper_label: str = 'paper'
+    paper_note: str = ''
+
+
+def run_table(args: argparse.Namespace, task: TableTask) -> str:
+    r"""Trains the missing cells of :obj:`task`'s part of Table 2 and returns
+    its markdown."""
+    store = open_store(args, task.name)
     for dataset in args.datasets:
+        shared: List[Any] = []  # the dataset's data once loaded
+
+        def data(dataset: str = dataset, shared: List[Any] = shared) -> Any:
+            if task.load is None:
+                return None
+            if not shared:
+                shared.append(task.load(args, dataset))
+            return shared[0]
+
         for model in args.models:
-            factory = BACKBONES[CF_MODELS[model][0]]
             for variant in args.variants:
                 for seed in args.seeds:
-                    run_args = cf_run_args(args, dataset, model, variant, seed)
+                    run_args = task.run_args(args, dataset, model, variant,
+                                             seed)
                     store.get_or_run(
-                        cf_key(dataset, model, variant, seed),
-                        lambda: run_cf(run_args, factory))
+                        cell_key(dataset, model, variant, seed),
+                        lambda: task.run_cell(run_args, model,  # noqa: B023
+                                              data()))
     store.save()
     write_json(store.data, args.json)
     cells = store.data['cells']
     rows = {d: {m: summarize(cells, args.variants, 'base', args.seeds,
-                             lambda v, s: cf_key(d, m, v, s))  # noqa: B023
+                             lambda v, s: cell_key(d, m, v, s))  # noqa
                 for m in args.models} for d in args.datasets}
-    sections = [dataset_table(d, args.models, rows[d]) for d in args.datasets]
-    return ('# Table 2 (collaborative filtering)\n\n'
+    sections = [dataset_table(d, args.models, rows[d], task.paper,
+                              task.paper_label) for d in args.datasets]
+    note = f'{task.paper_note}\n\n' if task.paper_note else ''
+    return (f'# Table 2 ({task.title})\n\n'
             f"Command: `{store.data['meta']['command']}`  \n"
             f"Date: {store.data['meta']['updated']}  \n"
-            f'Protocol: per-user random split 80/20 (seeded by the seed), '
-            f'{100 * args.val_ratio:.0f}% of each user\'s training part held '
-            f'out for early stopping (evaluated every {args.eval_every} '
-            f'epochs, patience {args.patience}); test metrics in % at the '
-            f'validation-selected epoch, full ranking. Mean ± std over seeds; '
-            f'RelImp: relative improvement of the means; p: two-sided paired '
-            f't-test of +ADAR against base over seeds. s/epoch: training '
-            f"seconds per epoch on {store.data['meta']['device']}.\n\n"
-            '## Overview (ours, paper in brackets; its RelImp as printed)\n\n' +
-            overview_table(args.datasets, args.models, rows) +
+            f'{task.protocol(args)} Mean ± std over seeds; RelImp: relative '
+            f'improvement of the means; p: two-sided paired t-test of +ADAR '
+            f'against base over seeds. s/epoch: training seconds per epoch '
+            f"(mean over seeds) on {store.data['meta']['device']}.\n\n" +
+            note +
+            f'## Overview (ours, {task.paper_label} in brackets; its RelImp '
+            'as printed)\n\n' +
+            overview_table(args.datasets, args.models, rows, task.paper) +
             '\n## Seconds per training epoch (base / +ADAR)\n\n' +
             speed_table(args.datasets, args.models, rows) +
             '\n## Per dataset\n\n' + '\n'.join(sections))
+
+
+def _cf_args(parser: argparse.ArgumentParser) -> None:
+    add_cf_args(parser)
+    parser.add_argument('--ngcf-node-dropout', type=float, default=0.1)
+    parser.add_argument('--ngcf-message-dropout', type=float, default=0.1)
+    parser.add_argument('--ahns-split', action='store_true',
+                        help='MF + AHNS on the published AHNS split instead')
+    parser.add_argument('--ahns-split-root', default=None,
+                        help='folder of its train.txt / test.txt (default: '
+                        '<mirror>/amazon-sports-ahns)')
+
+
+def _cf_quick(args: argparse.Namespace) -> None:
+    # larger batches: fewer full-graph propagations
+    args.batch_size = 8192
+    args.models = ['lightgcn', 'ngcf']
+    args.variants = ['base'] if args.ahns_split else ['base', 'adar']
+
+
+def _cf_protocol(args: argparse.Namespace) -> str:
+    return ('Protocol: per-user random split 80/20 (seeded by the seed), '
+            f'{100 * args.val_ratio:.0f}% of each user\'s training part held '
+            f'out for early stopping (evaluated every {args.eval_every} '
+            f'epochs, patience {args.patience}); test metrics in % at the '
+            f'validation-selected epoch, full ranking. ADAR: T = '
+            f'{args.adar_steps}, λ = {args.adar_weight}.')
+
+
+def _sr_args(parser: argparse.ArgumentParser) -> None:
+    add_sr_args(parser)  # T = 20 diffusion steps for SR
+    parser.add_argument('--max-users', type=int, default=None,
+                        help='keep only the first N users (smoke tests)')
+
+
+def _sr_quick(args: argparse.Namespace) -> None:
+    args.max_users = args.max_users or 1000
+
+
+def _sr_protocol(args: argparse.Namespace) -> str:
+    mask = 'masked' if not args.no_mask_history else 'not masked'
+    every = ('every epoch' if args.eval_every == 1 else
+             f'every {args.eval_every} epochs')
+    subset = (f' Only the first {args.max_users} users of each dataset.'
+              if args.max_users else '')
+    return ('Protocol: leave-one-out on the original data (the last item of '
+            "each user's chronological sequence is the test target, the one "
+            'before it the validation target, the rest the training '
+            f'sequence; inputs are the latest N = {args.max_len} items), '
+            'loaded once per dataset for every cell; BPR with one uniform '
+            'negative per position (+ADAR adds the generated one of Eq. 12, '
+            f'T = {args.adar_steps}, λ = {args.adar_weight}); early stopping '
+            f'on validation R@20 (evaluated {every}, '
+            f'patience {args.patience}); test metrics in % at the selected '
+            f'epoch, full ranking over all items, user history {mask}.'
+            f'{subset}')
+
+
+def _run_sr_cell(run_args: argparse.Namespace, model: str,
+                 data: Any) -> Dict[str, Any]:
+    return run_sr(run_args, build_sr_model, data)
+
+
+#: --task -> its part of Table 2
+TASKS: Dict[str, TableTask] = {
+    'cf': TableTask(
+        name='cf', title='collaborative filtering', models=tuple(CF_MODELS),
+        paper=PAPER_CF, add_args=_cf_args,
+        defaults=dict(eval_every=5, patience=10, no_progress=True),
+        quick=_cf_quick, run_args=cf_run_args,
+        # the split depends on the seed: run_cf loads it per cell
+        run_cell=lambda a, model, _: run_cf(a, BACKBONES[CF_MODELS[model][0]]),
+        protocol=_cf_protocol),
+    'sr': TableTask(
+        name='sr', title='sequential recommendation', models=SR_MODELS,
+        paper=PAPER_SR, add_args=_sr_args,
+        defaults=dict(eval_every=1, patience=10, no_progress=True),
+        quick=_sr_quick, run_args=sr_run_args, run_cell=_run_sr_cell,
+        protocol=_sr_protocol, load=load_sr_data,
+        paper_label=SR_PAPER_LABEL, paper_note=SR_PAPER_NOTE),
+}
+
+
+def run_cf_table(args: argparse.Namespace) -> str:
+    r"""The CF part of Table 2 (markdown)."""
+    return run_table(args, TASKS['cf'])
+
+
+def run_sr_table(args: argparse.Namespace) -> str:
+    r"""The SR part of Table 2 (markdown)."""
+    return run_table(args, TASKS['sr'])
 
 
 def ahns_split_data(root: str):
@@ -279,7 +541,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
         raise SystemExit(f"no AHNS split under '{root}' (use "
                          f"--ahns-split-root)")
     splits = ahns_split_data(root)
-    store = ResultStore(f'{args.out}.json', meta=_meta(args))
+    store = open_store(args, 'ahns-split')
     key = lambda v, s: f'ahns-split/mf-ahns/{v}/seed{s}'  # noqa: E731
     for variant in args.variants:
         for seed in args.seeds:
@@ -313,52 +575,70 @@ def run_ahns_split(args: argparse.Namespace) -> str:
             'mean ± std over seeds.\n\n' + '\n'.join(lines) + '\n')
 
 
-def _meta(args: argparse.Namespace) -> Dict[str, Any]:
-    return {'command': ' '.join(['python'] + sys.argv),
+def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
+    return {'task': task, 'command': ' '.join(['python'] + sys.argv),
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
             'device': args.device, 'adar_weight': args.adar_weight,
             'adar_steps': args.adar_steps, 'epochs': args.epochs}
 
 
-#: --task -> function returning the markdown
-TASKS: Dict[str, Callable[[argparse.Namespace], str]] = {'cf': run_cf_table}
+def open_store(args: argparse.Namespace, task: str) -> ResultStore:
+    r"""The result file :obj:`<out>.json` of :obj:`task`; refuses a file
+    written by another task (files of older versions record no task)."""
+    store = ResultStore(f'{args.out}.json')
+    found = store.data['meta'].get('task')
+    if found is not None and found != task:
+        raise SystemExit(f"'{args.out}.json' holds '{found}' results, not "
+                         f"'{task}' ones (use another --out)")
+    store.data['meta'].update(_meta(args, task))
+    return store
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
+    r"""The flags of :obj:`task` (those of the examples) and of the table."""
+    spec = TASKS[task]
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        epilog='The model flags depend on --task (see --task sr --help).')
     add_common_args(parser)
-    add_cf_args(parser)
+    spec.add_args(parser)
     parser.add_argument('--task', default='cf', choices=list(TASKS))
-    parser.add_argument('--datasets', nargs='+', default=list(CF_DATASETS),
-                        choices=CF_DATASETS)
-    parser.add_argument('--models', nargs='+', default=list(CF_MODELS),
-                        choices=list(CF_MODELS))
+    parser.add_argument('--datasets', nargs='+', default=list(DATASETS),
+                        choices=DATASETS)
+    parser.add_argument('--models', nargs='+', default=list(spec.models),
+                        choices=list(spec.models))
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
                         choices=VARIANTS)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument('--ngcf-node-dropout', type=float, default=0.1)
-    parser.add_argument('--ngcf-message-dropout', type=float, default=0.1)
-    parser.add_argument('--ahns-split', action='store_true',
-                        help='MF + AHNS on the published AHNS split instead')
-    parser.add_argument('--ahns-split-root', default=None,
-                        help='folder of its train.txt / test.txt (default: '
-                        '<mirror>/amazon-sports-ahns)')
     parser.add_argument('--out', default=None,
                         help='writes <out>.json and <out>.md (default: '
                         'benchmarks/results/table2_<task> or ahns_split)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
-    parser.set_defaults(eval_every=5, patience=10, no_progress=True)
-    args = parser.parse_args()
+    parser.set_defaults(**spec.defaults)
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument('--task', default='cf', choices=list(TASKS))
+    task = pre.parse_known_args(argv)[0].task
+    args = build_parser(task).parse_args(argv)
+    args.ahns_split = getattr(args, 'ahns_split', False)
     if args.out is None:
         args.out = os.path.join('benchmarks', 'results', 'ahns_split' if
                                 args.ahns_split else f'table2_{args.task}')
-    if args.quick:  # larger batches: fewer full-graph propagations
+    if args.quick:
         args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
-        args.batch_size = 8192
-        args.datasets, args.models = ['beauty'], ['lightgcn', 'ngcf']
-        args.variants = ['base'] if args.ahns_split else ['base', 'adar']
-    text = run_ahns_split(args) if args.ahns_split else TASKS[args.task](args)
+        args.datasets = ['beauty']
+        TASKS[args.task].quick(args)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    text = (run_ahns_split(args) if args.ahns_split else
+            run_table(args, TASKS[args.task]))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(f'{args.out}.md', 'w') as f:
         f.write(text)

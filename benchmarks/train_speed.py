@@ -9,13 +9,17 @@ run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
   PyG's time excludes sampling — in its favour) with the same loss and optimiser.
 * +ADAR: the same epoch of LightGCN + ``NegativeAugmenter`` (diffusion step,
   reverse chain, D-BPR), for the ADAR-overhead target (<= 1.5x the base epoch).
+  Base and +ADAR epochs alternate (``--epochs`` pairs, after one warm-up epoch
+  each); the ratio is the median of the paired epochs' ratios.
 * eval: our full-ranking evaluation of every test user (masking, top-K, Recall
   and NDCG@10/20) vs. the bare score matmul + top-20 on the same embeddings.
 """
 import argparse
 import resource
+import statistics
 import sys
 import time
+from typing import Dict, List
 
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
@@ -51,7 +55,7 @@ def main() -> None:
                         help='timed repetitions of the evaluation')
     parser.add_argument('--no-adar', action='store_true',
                         help='skip timing the LightGCN + ADAR epoch')
-    parser.set_defaults(epochs=1)
+    parser.set_defaults(epochs=3)
     args = parser.parse_args()
     args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
     device = setup(args)
@@ -61,45 +65,47 @@ def main() -> None:
           f"training pairs, batch {args.batch_size}, device {device}, "
           f"{torch.get_num_threads()} threads", flush=True)
 
-    # --- ours: the real training epoch ---------------------------------------
-    model = LightGCN(U, I)
-    task = CFTask(model, train, val, test, batch_size=args.batch_size,
-                  device=device)
-    trainer = Trainer(task, progress=False, seed=args.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(args.seed)
-    trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)  # warm-up
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(args.epochs):
-        trainer.train_epoch(opt, gen, 1)
-    sync(device)
-    ours_epoch = (time.perf_counter() - t0) / args.epochs
-    ours_mem = peak_mb(device)
-    print(f'ours  : {ours_epoch:8.2f} s/epoch ({task.num_batches()} batches)',
-          flush=True)
-
-    # --- ours + ADAR (same start, same warm-up) -----------------------------
-    adar_epoch = None
-    if not args.no_adar:
+    # --- ours, and ours + ADAR: epochs alternate so that machine noise hits
+    # both; the same start and the same warm-up ------------------------------
+    def make_trainer(augmenter):
         torch.manual_seed(args.seed)
-        model_a = LightGCN(U, I)
-        task_a = CFTask(model_a, train, val, test, batch_size=args.batch_size,
-                        device=device)
-        trainer_a = Trainer(task_a, NegativeAugmenter(64), progress=False,
-                            seed=args.seed)
-        opt_a = torch.optim.Adam(model_a.parameters(), lr=1e-3)
-        trainer_a.train_epoch(opt_a, torch.Generator().manual_seed(99), 0)
+        model = LightGCN(U, I)
+        task = CFTask(model, train, val, test, batch_size=args.batch_size,
+                      device=device)
+        trainer = Trainer(task, augmenter, progress=False, seed=args.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)
+        return task, trainer, opt
+
+    def timed_epoch(trainer, opt, epoch) -> float:
         sync(device)
         t0 = time.perf_counter()
-        for _ in range(args.epochs):
-            trainer_a.train_epoch(opt_a, torch.Generator().manual_seed(
-                args.seed), 1)
+        trainer.train_epoch(opt, torch.Generator().manual_seed(
+            args.seed + epoch), epoch)
         sync(device)
-        adar_epoch = (time.perf_counter() - t0) / args.epochs
-        print(f'+ADAR : {adar_epoch:8.2f} s/epoch (mean t* '
-              f"{trainer_a.epoch_diagnostics.get('t_star', 0):.1f} of 50)",
-              flush=True)
+        return time.perf_counter() - t0
+
+    task, trainer, opt = make_trainer(None)
+    ours_mem = peak_mb(device)
+    runs = {'base': (trainer, opt)}
+    if not args.no_adar:
+        runs['adar'] = make_trainer(NegativeAugmenter(64))[1:]
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    for epoch in range(1, args.epochs + 1):
+        for name, (tr, op) in runs.items():
+            times[name].append(timed_epoch(tr, op, epoch))
+    ours_epoch = statistics.median(times['base'])
+    print(f'ours  : {ours_epoch:8.2f} s/epoch ({task.num_batches()} batches, '
+          f'median of {args.epochs})', flush=True)
+    adar_epoch = adar_ratio = None
+    if 'adar' in runs:
+        adar_epoch = statistics.median(times['adar'])
+        adar_ratio = statistics.median(
+            [a / b for a, b in zip(times['adar'], times['base'])])
+        diag = runs['adar'][0].epoch_diagnostics
+        print(f'+ADAR : {adar_epoch:8.2f} s/epoch ({adar_ratio:.2f}x base, '
+              f"median of paired epochs; mean t* {diag.get('t_star', 0):.1f} "
+              f'of 50)', flush=True)
 
     # --- PyG's stock LightGCN on the same triplets -----------------------------
     gen = torch.Generator().manual_seed(args.seed)
@@ -175,8 +181,8 @@ def main() -> None:
         'bare_matmul_topk_seconds': bare,
         'eval_overhead_vs_bare': ev / bare,
         'adar_seconds_per_epoch': adar_epoch,
-        'adar_epoch_ratio_vs_base': (None if adar_epoch is None else
-                                     adar_epoch / ours_epoch),
+        'adar_epoch_ratio_vs_base': adar_ratio,
+        'epoch_seconds': times,
         'peak_memory_mb_after_ours': ours_mem,
         'peak_memory_mb_after_pyg': pyg_mem,
         'command': ' '.join(['python'] + sys.argv),
@@ -185,7 +191,7 @@ def main() -> None:
           f"| train epoch (s) | {ours_epoch:.2f} | {pyg_epoch:.2f} (PyG LightGCN)"
           f" | {out['train_speedup_vs_pyg']:.1f}x faster |\n"
           + (f"| +ADAR epoch (s) | {adar_epoch:.2f} | {ours_epoch:.2f} (ours, "
-             f"base) | {adar_epoch / ours_epoch:.2f}x |\n" if adar_epoch else '')
+             f"base) | {adar_ratio:.2f}x |\n" if adar_epoch else '')
           + f"| full eval (s) | {ev:.3f} | {bare:.3f} (bare matmul+top-k) | "
           f"{out['eval_overhead_vs_bare']:.2f}x |\n"
           f"| peak memory (MB) | {ours_mem:.0f} | {pyg_mem:.0f} (after PyG) | |")

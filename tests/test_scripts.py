@@ -65,9 +65,11 @@ def test_train_speed_benchmark(tmp_path):
     out, stdout = run('benchmarks/train_speed.py', '--pyg-batches', '2',
                       '--repeats', '1', '--epochs', '1', tmp_path=tmp_path)
     for key in ('train_speedup_vs_pyg', 'eval_overhead_vs_bare',
-                'ours_seconds_per_epoch', 'pyg_seconds_per_epoch'):
+                'ours_seconds_per_epoch', 'pyg_seconds_per_epoch',
+                'adar_seconds_per_epoch', 'adar_epoch_ratio_vs_base'):
         assert out[key] > 0
-    assert '| train epoch (s) |' in stdout
+    assert len(out['epoch_seconds']['adar']) == 1
+    assert '| train epoch (s) |' in stdout and '| +ADAR epoch (s) |' in stdout
 
 
 @needs_mirror

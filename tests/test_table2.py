@@ -1,6 +1,7 @@
 """The Table 2 harness: markdown from synthetic cells (always), and --quick
 end to end on the real mirror (skipped without it)."""
 import argparse
+import math
 import importlib.util
 import json
 import os
@@ -125,3 +126,155 @@ def test_ahns_split_mode_on_a_tiny_split(tmp_path):
     assert cell['protocol'].startswith('test-selected')
     assert 'AHNSSampler' in cell['sampler'] and 'num_layers=0' in cell['model']
     assert '| MF + AHNS | base | 1 |' in stdout and '8.46 | 4.60' in stdout
+
+
+def test_sr_markdown_and_cell_arguments():
+    t2 = load_table2()
+    cells = {}
+    for seed, (base, adar) in enumerate([(0.08, 0.09), (0.082, 0.093)]):
+        cells[t2.cell_key('beauty', 'sasrec', 'base', seed)] = fake_cell(base)
+        cells[t2.cell_key('beauty', 'sasrec', 'adar', seed)] = fake_cell(adar)
+    rows = {'sasrec': t2.summarize(
+        cells, ['base', 'adar'], 'base', [0, 1],
+        lambda v, s: t2.cell_key('beauty', 'sasrec', v, s))}
+    md = t2.dataset_table('beauty', ['sasrec'], rows, t2.PAPER_SR,
+                          t2.SR_PAPER_LABEL)
+    assert '| SASRec | base | 2 | 4.05 ± 0.07 | 8.10 ± 0.14 |' in md
+    assert 'paper (DR4SR data) R@20' in md
+    assert '| 5.99 | 8.82 | 3.20 | 2.00 | 7 |' in md  # paper, s/epoch
+    assert '+9.87%' in md  # the paper's RelImp as printed
+    # the paper's SR rows of Table 2 (DR4SR data)
+    assert t2.PAPER_SR['beauty']['gru4rec']['adar']['recall@20'] == 6.96
+    assert t2.PAPER_SR['yelp']['cl4srec']['relimp']['ndcg@10'] == 13.8
+    assert 'DR4SR' in t2.SR_PAPER_NOTE and '8–10%' in t2.SR_PAPER_NOTE
+    # a base mean of 0 (untrained --quick models): rows without RelImp
+    zero = {t2.cell_key('beauty', 'sasrec', v, 0): fake_cell(r)
+            for v, r in (('base', 0.0), ('adar', 0.1))}
+    rows = t2.summarize(zero, ['base', 'adar'], 'base', [0],
+                        lambda v, s: t2.cell_key('beauty', 'sasrec', v, s))
+    assert [r['group'] for r in rows] == ['base', 'adar']
+    assert math.isnan(rows[1]['recall@20_relimp'])
+    md = t2.dataset_table('beauty', ['sasrec'], {'sasrec': rows}, t2.PAPER_SR,
+                          t2.SR_PAPER_LABEL)
+    assert 'nan' not in md
+    # a cell's arguments: --model and the augmenter; T = 20 for SR
+    args = t2.parse_args(['--task', 'sr'])
+    assert args.adar_steps == 20 and args.models == ['gru4rec', 'sasrec',
+                                                     'cl4srec']
+    assert args.out.endswith('table2_sr') and args.eval_every == 1
+    run = t2.sr_run_args(args, 'toys', 'cl4srec', 'adar', 3)
+    assert (run.dataset, run.model, run.seed, run.augmenter) == (
+        'toys', 'cl4srec', 3, 'adar')
+    assert args.model == 'sasrec' and args.augmenter == 'none'
+    cf = t2.parse_args([])
+    assert cf.task == 'cf' and cf.adar_steps == 50 and cf.eval_every == 5
+    quick = t2.parse_args(['--task', 'sr', '--quick', '--seeds', '3', '4'])
+    assert (quick.epochs, quick.seeds, quick.datasets, quick.max_users) == (
+        1, [3], ['beauty'], 1000)
+
+
+def test_first_users_restricts_the_split():
+    import torch
+    from torch_geometric.data import HeteroData
+
+    from adar_pyg.sequential import LeaveOneOutSplit
+    t2 = load_table2()
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = 4, 6
+    user = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3])
+    item = torch.tensor([0, 1, 2, 3, 1, 2, 4, 5, 0, 1, 2, 3, 4, 5])
+    data['user', 'rates', 'item'].edge_index = torch.stack([user, item])
+    full = LeaveOneOutSplit(max_len=3)(data)
+    sub = t2.first_users(full, 2)
+    assert sub.num_users == 2 and sub.num_items == 6
+    assert torch.equal(sub.train_seq, full.train_seq[:2])
+    assert torch.equal(sub.test_target, full.test_target[:2])
+    assert int(sub.train_edge_index[0].max()) == 1
+    assert sub.test_edge_index.size(1) == 2
+    assert sub.statistics()['train_interactions'] == 2 + 1
+
+
+def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
+    """The shared loop: one load per dataset, and only when a cell of it is
+    missing; finished cells are not recomputed."""
+    t2 = load_table2()
+    loads, runs = [], []
+
+    def load(args, dataset):
+        loads.append(dataset)
+        return f'split of {dataset}'
+
+    def run_cell(run_args, model, data):
+        runs.append((run_args.dataset, model, run_args.augmenter,
+                     run_args.seed, data))
+        base = run_args.augmenter == 'none'
+        seed = run_args.seed
+        return fake_cell(0.1 + 0.001 * seed if base else
+                         0.11 + 0.003 * seed**2)
+
+    task = t2.TableTask(
+        name='sr', title='sequential recommendation', models=t2.SR_MODELS,
+        paper=t2.PAPER_SR, add_args=lambda p: None, defaults={},
+        quick=lambda a: None, run_args=t2.sr_run_args, run_cell=run_cell,
+        protocol=lambda a: 'Protocol: fake.', load=load,
+        paper_label=t2.SR_PAPER_LABEL, paper_note=t2.SR_PAPER_NOTE)
+    args = argparse.Namespace(
+        out=str(tmp_path / 'sr'), json=None, datasets=['beauty', 'toys'],
+        models=['gru4rec', 'sasrec'], variants=['base', 'adar'], seeds=[0, 1],
+        device='cpu', adar_weight=0.5, adar_steps=20, epochs=1, model=None,
+        dataset=None, seed=None, augmenter=None)
+    md = t2.run_table(args, task)
+    assert loads == ['beauty', 'toys'] and len(runs) == 16
+    assert {r[4] for r in runs if r[0] == 'toys'} == {'split of toys'}
+    assert '# Table 2 (sequential recommendation)' in md
+    assert '| GRU4Rec | 2.00 / 2.00 |' in md  # seconds per epoch
+    assert 'not comparable' in md
+    with open(tmp_path / 'sr.json') as f:
+        stored = json.load(f)
+    assert stored['meta']['task'] == 'sr' and len(stored['cells']) == 16
+    # resumed: nothing is loaded or run again; a new seed loads once
+    loads.clear(), runs.clear()
+    t2.run_table(args, task)
+    assert loads == [] and runs == []
+    args.seeds, args.datasets = [0, 1, 2], ['beauty']
+    t2.run_table(args, task)
+    assert loads == ['beauty'] and len(runs) == 4
+    # a file of one task is not reused by another
+    with pytest.raises(SystemExit):
+        t2.open_store(args, 'cf')
+
+
+@needs_mirror
+def test_table2_sr_quick_end_to_end(tmp_path):
+    prefix = str(tmp_path / 'table2_sr')
+    out, stdout = run(tmp_path, '--task', 'sr', '--quick', '--out', prefix)
+    cells = out['cells']
+    models = ('gru4rec', 'sasrec', 'cl4srec')
+    assert set(cells) == {f'beauty/{m}/{v}/seed0' for m in models
+                          for v in ('base', 'adar')}
+    assert out['meta']['task'] == 'sr'
+    for key, cell in cells.items():
+        metrics = cell['test']
+        assert set(metrics) == {'recall@10', 'recall@20', 'ndcg@10',
+                                'ndcg@20'}
+        assert all(0 <= v <= 1 for v in metrics.values())
+        assert cell['seconds_per_epoch'] > 0 and cell['best_epoch'] == 1
+        assert cell['augmenter'] == ('none' if '/base/' in key else 'adar')
+        if cell['augmenter'] == 'adar':
+            assert cell['num_steps'] == 20  # T = 20 for SR
+        assert cell['protocol'].startswith('validation-selected')
+        model = key.split('/')[1]
+        assert cell['model'].lower().startswith(model)
+        assert cell['statistics']['users'] == 1000
+    with open(f'{prefix}.md') as f:
+        md = f.read()
+    assert md.strip() in stdout
+    for text in ('# Table 2 (sequential recommendation)', '### Amazon-Beauty',
+                 '| GRU4Rec | base | 1 |', '| SASRec | base | 1 |',
+                 '| CL4SRec | base | 1 |', '|  | +ADAR | 1 |', 'RelImp',
+                 '## Seconds per training epoch', 'paper (DR4SR data) R@20',
+                 'not comparable', '| 2.79 | 4.87 | 1.37 |'):
+        assert text in md
+    # resumable: nothing is recomputed
+    _, stdout = run(tmp_path, '--task', 'sr', '--quick', '--out', prefix)
+    assert stdout.count('[cached]') == 6 and '[run]' not in stdout

@@ -1,19 +1,27 @@
 r"""Diffusion-based negative augmentation: a reusable diffusion core
 (:func:`beta_schedule`, :func:`timestep_embedding`,
-:class:`GaussianDiffusion`, :class:`FiLMDenoiser`), the D-BPR loss and the
-ADAR :class:`NegativeAugmenter`."""
+:class:`GaussianDiffusion`, :class:`FiLMDenoiser`, :class:`MLPDenoiser`), the
+D-BPR and contrastive losses, the ADAR :class:`NegativeAugmenter` and the
+CNSDiff :class:`CausalNegativeAugmenter`."""
 
-from .schedule import beta_schedule
+from .schedule import beta_schedule, linear_variance_betas
 from .diffusion import GaussianDiffusion, timestep_embedding
 from .film import FiLMDenoiser
+from .mlp_denoiser import MLPDenoiser
 from .dbpr import d_bpr_loss
+from .contrastive import cosine_contrastive_loss
 from .negative_augmenter import NegativeAugmenter
+from .causal_negative_augmenter import CausalNegativeAugmenter
 
 __all__ = [
     'beta_schedule',
+    'linear_variance_betas',
     'timestep_embedding',
     'GaussianDiffusion',
     'FiLMDenoiser',
+    'MLPDenoiser',
     'd_bpr_loss',
+    'cosine_contrastive_loss',
     'NegativeAugmenter',
+    'CausalNegativeAugmenter',
 ]

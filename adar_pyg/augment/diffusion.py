@@ -224,17 +224,29 @@ class GaussianDiffusion(torch.nn.Module):
         var = self.extract(self.posterior_variance, t, x_t)
         return mean, var
 
-    def p_mean_variance(self, x_t: Tensor, t: TimeStep,
-                        eps: Tensor) -> Tuple[Tensor, Tensor]:
+    def p_mean_variance(self, x_t: Tensor, t: TimeStep, eps: Tensor,
+                        clip_x0: Optional[float] = None
+                        ) -> Tuple[Tensor, Tensor]:
         r"""Returns the mean :math:`\boldsymbol{\mu}_{\theta}(\mathbf{x}_t,
         t)` of the reverse step (Eq. (4), and Eq. (10) corrected) and its
         variance :math:`\sigma_t^2 = \beta_t`, given the predicted noise
         :obj:`eps`. The mean equals the posterior mean of
         :meth:`q_posterior` at :math:`\hat{\mathbf{x}}_0` of
-        :meth:`predict_x0`."""
+        :meth:`predict_x0`.
+
+        With :obj:`clip_x0=c`, the mean is computed in that posterior form
+        with :math:`\hat{\mathbf{x}}_0` clamped to :math:`[-c, c]` (DDPM's
+        "clipped denoising"): both posterior coefficients are at most
+        :math:`1`, so that an untrained noise predictor cannot blow the
+        states up through :math:`1 / \sqrt{\alpha_t}` (which is large where
+        :math:`\beta_t \to 1`, at the end of rescaled schedules)."""
+        var = self.extract(self.betas, t, x_t)
+        if clip_x0 is not None:
+            x0 = self.predict_x0(x_t, t, eps).clamp(-clip_x0, clip_x0)
+            return self.q_posterior(x0, x_t, t)[0], var
         mean = self.extract(self.sqrt_recip_alphas, t, x_t) * (
             x_t - self.extract(self.eps_coef, t, x_t) * eps)
-        return mean, self.extract(self.betas, t, x_t)
+        return mean, var
 
     def p_step(
         self,
@@ -243,6 +255,7 @@ class GaussianDiffusion(torch.nn.Module):
         eps: Tensor,
         posterior_noise: bool = True,
         noise: Optional[Tensor] = None,
+        clip_x0: Optional[float] = None,
     ) -> Tensor:
         r"""One reverse step :math:`\mathbf{x}_t \to \mathbf{x}_{t-1}`
         (Eq. (10), corrected; see the class description).
@@ -258,8 +271,11 @@ class GaussianDiffusion(torch.nn.Module):
                 set to :obj:`None`, will be drawn from
                 :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})`. It is not added
                 to rows with :math:`t = 1`. (default: :obj:`None`)
+            clip_x0 (float, optional): If set, clamps the predicted
+                :math:`\hat{\mathbf{x}}_0` to :math:`[-c, c]`, see
+                :meth:`p_mean_variance`. (default: :obj:`None`)
         """
-        mean, var = self.p_mean_variance(x_t, t, eps)
+        mean, var = self.p_mean_variance(x_t, t, eps, clip_x0)
         if not posterior_noise:
             return mean
         if isinstance(t, Tensor) and t.dim() > 0:
@@ -278,23 +294,32 @@ class GaussianDiffusion(torch.nn.Module):
 
     def sample_at(
         self,
-        denoise_fn: Callable[[Tensor, int], Tensor],
+        denoise_fn: Callable[[Tensor, int, Tensor], Tensor],
         x_T: Tensor,
         t_collect: Tensor,
         posterior_noise: bool = True,
+        clip_x0: Optional[float] = None,
     ) -> Tensor:
         r"""Runs the reverse chain from :math:`\mathbf{x}_T` and returns, per
         row, the states at the requested time steps.
 
-        The chain only runs down to the smallest requested step, and the
-        states are collected as the chain passes them, so that no list of all
-        :math:`T` states is kept. Run it under :obj:`torch.no_grad()` unless
-        gradients through the chain are wanted.
+        The chain only runs down to the smallest requested step, the states
+        are collected as the chain passes them, so that no list of all
+        :math:`T` states is kept, and a row leaves the chain once its last
+        requested state is collected: a step costs in proportion to the rows
+        that still need it. The noise :math:`\mathbf{z}` of every step is
+        drawn for all rows (and used for the active ones), so that each row
+        gets the same result as a chain over all rows to the end.
+        Run it under :obj:`torch.no_grad()` unless gradients through the
+        chain are wanted.
 
         Args:
-            denoise_fn (callable): Maps :obj:`(x_t, t)` (a tensor
-                :obj:`[N, d]` and an integer step) to the predicted noise
-                :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`.
+            denoise_fn (callable): Maps :obj:`(x_t, t, index)` to the
+                predicted noise
+                :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`, with
+                :obj:`x_t` the states of the rows :obj:`index` (a
+                :obj:`torch.long` tensor of row indices into :obj:`x_T`, for
+                gathering per-row conditions) and :obj:`t` an integer step.
             x_T (torch.Tensor): The initial states :math:`\mathbf{x}_T` of
                 shape :obj:`[N, d]`, usually
                 :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})` noise (Eq. (9)).
@@ -305,6 +330,9 @@ class GaussianDiffusion(torch.nn.Module):
             posterior_noise (bool, optional): Whether to add
                 :math:`\sigma_t \mathbf{z}` in every step, see :meth:`p_step`.
                 (default: :obj:`True`)
+            clip_x0 (float, optional): Clamps the predicted
+                :math:`\hat{\mathbf{x}}_0` of every step to :math:`[-c, c]`,
+                see :meth:`p_mean_variance`. (default: :obj:`None`)
 
         Returns:
             A tensor of shape :obj:`[N, d]` or :obj:`[N, K, d]`.
@@ -331,18 +359,125 @@ class GaussianDiffusion(torch.nn.Module):
             raise ValueError(f"'t_collect' must lie in [0, {self.num_steps}] "
                              f"(got values in [{t_min}, {t_max}])")
 
-        out = x_T.new_zeros(t_collect.size(0), t_collect.size(1), x_T.size(1))
+        # Rows sorted by their last requested step, so that the rows still in
+        # the chain at step t are a prefix of `order`:
+        t_stop, order = t_collect.min(dim=1).values.sort()
+        # Number of rows still in the chain after step t (t_stop < t), t=T..1:
+        steps = torch.arange(self.num_steps, 0, -1, device=x_T.device)
+        num_active = torch.searchsorted(t_stop, steps).tolist()
+
+        num_rows = x_T.size(0)
+        out = x_T.new_zeros(num_rows, t_collect.size(1), x_T.size(1))
+        everyone = torch.arange(num_rows, device=x_T.device)
         x = x_T
         for t in range(self.num_steps, t_min - 1, -1):
-            mask = (t_collect == t).unsqueeze(-1)
-            out = torch.where(mask, x.unsqueeze(1), out)
+            hit = (t_collect == t).unsqueeze(-1)
+            out = torch.where(hit, x.unsqueeze(1), out)
             if t == t_min:
                 break
-            eps = denoise_fn(x, t)
-            x = self.p_step(x, t, eps, posterior_noise=posterior_noise)
+            num = num_active[self.num_steps - t]
+            rows = everyone if num == num_rows else order[:num]
+            x_t = x if num == num_rows else x[rows]
+            noise = None
+            if posterior_noise and t > 1:  # Same draws as for all rows:
+                noise = torch.randn_like(x_T)
+                noise = noise if num == num_rows else noise[rows]
+            x_prev = self.p_step(x_t, t, denoise_fn(x_t, t, rows),
+                                 posterior_noise=posterior_noise, noise=noise,
+                                 clip_x0=clip_x0)
+            x = x_prev if num == num_rows else x.index_copy(0, rows, x_prev)
 
         return out.squeeze(1) if squeeze else out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_steps={self.num_steps}, '
                 f'schedule={self.schedule!r})')
+
+    def _table(self, values: Tensor, t: TimeStep, t0_value: float) -> Tensor:
+        # `values` over t = 1..T, with `t0_value` prepended for t = 0:
+        table = torch.cat([values.new_full((1, ), t0_value), values])
+        if isinstance(t, Tensor):
+            return table.to(t.device)[t]
+        if not 0 <= int(t) <= self.num_steps:
+            raise ValueError(f"Time step 't={t}' is out of range "
+                             f"[0, {self.num_steps}]")
+        return table[int(t)]
+
+    def snr(self, t: TimeStep) -> Tensor:
+        r"""The signal-to-noise ratio :math:`\textrm{SNR}(t) =
+        \bar{\alpha}_t / (1 - \bar{\alpha}_t)` of step :obj:`t` (`"Variational
+        Diffusion Models" <https://arxiv.org/abs/2107.00630>`_), for
+        :math:`t \in \{0, \ldots, T\}` with :math:`\textrm{SNR}(0) = \infty`,
+        as a tensor of the shape of :obj:`t` (computed from the square roots
+        of :math:`\bar{\alpha}_t` and :math:`1 - \bar{\alpha}_t`, so that it
+        is accurate also where :math:`\bar{\alpha}_t \approx 1`)."""
+        ratio = self.sqrt_alphas_cumprod / self.sqrt_one_minus_alphas_cumprod
+        return self._table(ratio.pow(2), t, math.inf)
+
+    def posterior_log_variance(self, t: TimeStep) -> Tensor:
+        r"""The log-variance :math:`\log \tilde{\beta}_t` of the forward
+        process posterior :math:`q(\mathbf{x}_{t-1} \mid \mathbf{x}_t,
+        \mathbf{x}_0)` (see :meth:`q_posterior`) for
+        :math:`t \in \{1, \ldots, T\}`, "clipped" as in the DDPM reference
+        code: :math:`\tilde{\beta}_1 = 0`, so step :math:`1` takes
+        :math:`\log \tilde{\beta}_2` (needs :math:`T \geq 2`). Returns a
+        tensor of the shape of :obj:`t`."""
+        if self.num_steps < 2:
+            raise ValueError("The clipped posterior log-variance needs at "
+                             "least 2 diffusion steps")
+        var = self.posterior_variance.clone()
+        var[0] = var[1]
+        if isinstance(t, Tensor):
+            return var.log().to(t.device)[t - 1]
+        return self.extract(var.log(), t, var)
+
+    def denoise_x0(
+        self,
+        x0_fn: Callable[[Tensor, int], Tensor],
+        x_t: Tensor,
+        t_start: Tensor,
+        posterior_noise: bool = False,
+    ) -> Tensor:
+        r"""Runs the reverse chain of a model that predicts the clean sample,
+        :math:`\hat{\mathbf{x}}_0 = f_{\theta}(\mathbf{x}_t, t)`, from
+        per-row start steps down to step :math:`0`: each step moves to the
+        mean of the posterior :math:`q(\mathbf{x}_{t-1} \mid \mathbf{x}_t,
+        \hat{\mathbf{x}}_0)` (see :meth:`q_posterior`), plus
+        :math:`\tilde{\beta}_t^{1/2} \mathbf{z}` for :math:`t > 1` with
+        :obj:`posterior_noise=True`. As :math:`\bar{\alpha}_0 = 1`, the last
+        step returns :math:`\hat{\mathbf{x}}_0 = f_{\theta}(\mathbf{x}_1, 1)`.
+        A row stays as it is until the chain reaches its start step; rows
+        with start step :math:`0` are returned unchanged.
+
+        Args:
+            x0_fn (callable): Maps :obj:`(x_t, t)` (a tensor :obj:`[N, d]` and
+                an integer step shared by all rows) to
+                :math:`\hat{\mathbf{x}}_0` of shape :obj:`[N, d]`.
+            x_t (torch.Tensor): The start states of shape :obj:`[N, d]`,
+                *e.g.*, :meth:`q_sample` at :obj:`t_start`.
+            t_start (torch.Tensor): The start steps in
+                :math:`\{0, \ldots, T\}`, a :obj:`torch.long` tensor of shape
+                :obj:`[N]`.
+            posterior_noise (bool, optional): Whether to sample the steps
+                instead of taking their means. (default: :obj:`False`)
+        """
+        if (x_t.dim() != 2 or t_start.dim() != 1
+                or t_start.numel() != x_t.size(0)):
+            raise ValueError(f"Need 'x_t' of shape [N, d] and 't_start' of "
+                             f"shape [N] (got {tuple(x_t.shape)} and "
+                             f"{tuple(t_start.shape)})")
+        if t_start.numel() == 0:
+            return x_t
+        t_start = t_start.to(x_t.device)
+        t_min, t_max = (int(v) for v in torch.stack(
+            [t_start.min(), t_start.max()]).tolist())
+        if t_min < 0 or t_max > self.num_steps:
+            raise ValueError(f"'t_start' must lie in [0, {self.num_steps}] "
+                             f"(got values in [{t_min}, {t_max}])")
+        x = x_t
+        for t in range(t_max, 0, -1):
+            mean, var = self.q_posterior(x0_fn(x, t), x, t)
+            if posterior_noise and t > 1:
+                mean = mean + var.sqrt() * torch.randn_like(mean)
+            x = torch.where((t_start >= t).unsqueeze(-1), mean, x)
+        return x

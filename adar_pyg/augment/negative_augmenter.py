@@ -10,6 +10,7 @@ from adar_pyg.augment.film import FiLMDenoiser
 from adar_pyg.augment.schedule import SCHEDULES
 
 STRATEGIES = ('adaptive', 'random', 'fixed', 'mixed')
+SCORES = ('cosine', 'dot')
 
 # The 'mixed' variant averages the states at T/2, T/4, T/8 and T/10:
 MIXED_DIVISORS = (2, 4, 8, 10)
@@ -51,8 +52,9 @@ class NegativeAugmenter(torch.nn.Module):
 
     .. math::
         t^* = \textrm{sigmoid}(\omega \cdot \exp(k \cdot p_s)) \cdot T,
-        \qquad p_s = \mathbf{e}_u^{\top} \mathbf{e}_i,
+        \qquad p_s = \mathbf{e}_u^{\top} \mathbf{e}_i
 
+    (by default, :math:`p_s` is the cosine instead, see :obj:`score`),
     rounded and clamped to :math:`\{1, \ldots, T\}`, and enters the
     recommendation loss via D-BPR (Eq. (12), see
     :func:`~adar_pyg.augment.d_bpr_loss`).
@@ -92,6 +94,19 @@ class NegativeAugmenter(torch.nn.Module):
         omega (float, optional): :math:`\omega > 0` of Eq. (11).
             (default: :obj:`1.0`)
         k (float, optional): :math:`k > 0` of Eq. (11). (default: :obj:`1.0`)
+        score (str, optional): The positive score :math:`p_s` of Eq. (11):
+            :obj:`"dot"` is :math:`\mathbf{e}_u^{\top} \mathbf{e}_i` as
+            printed, :obj:`"cosine"` is
+            :math:`\cos(\mathbf{e}_u, \mathbf{e}_i) \in [-1, 1]`. Eq. (11)
+            is not scale-free: trained recommender embeddings reach dot
+            scores of :math:`4` to :math:`5` on Amazon-Beauty (LightGCN,
+            :math:`d = 64`), where :math:`\textrm{sigmoid}(e^{p_s}) > 0.99`
+            and :math:`t^* = T` for nearly every row, *i.e.*,
+            :math:`\mathbf{e}_d` is the pure noise
+            :math:`\mathbf{x}_{d, T}` and the adaptive choice is gone. The
+            cosine keeps Eq. (11)'s monotonicity (Theorem 1) at any scale,
+            with :math:`t^* \in [0.59 T, 0.94 T]` for
+            :math:`\omega = k = 1`. (default: :obj:`"cosine"`)
         schedule (str or torch.Tensor, optional): The noise schedule, see
             :func:`~adar_pyg.augment.beta_schedule`.
             (default: :obj:`"linear"`)
@@ -121,6 +136,14 @@ class NegativeAugmenter(torch.nn.Module):
             per entry), and :math:`\lambda \mathbf{e}_u^{\top}
             \mathbf{e}_d` swamps the BPR signal. :obj:`False` is the
             paper-literal variant. (default: :obj:`True`)
+        clip_x0 (float, optional): Clamps the predicted
+            :math:`\hat{\mathbf{x}}_0` of every reverse step to
+            :math:`[-c, c]` (in the units of :obj:`normalize`), see
+            :meth:`~adar_pyg.augment.GaussianDiffusion.p_mean_variance`.
+            Without it, the untrained denoiser of the first batches yields
+            negatives thousands of times larger than the positives when
+            :math:`\beta_t \to 1` near :math:`T` (*e.g.*, :math:`T = 20`).
+            :obj:`None` is the paper-literal variant. (default: :obj:`5.0`)
     """
     def __init__(
         self,
@@ -130,6 +153,7 @@ class NegativeAugmenter(torch.nn.Module):
         strategy: str = 'adaptive',
         omega: float = 1.0,
         k: float = 1.0,
+        score: str = 'cosine',
         schedule: Union[str, Tensor] = 'linear',
         hidden_channels: int = 128,
         time_dim: Optional[int] = None,
@@ -137,6 +161,7 @@ class NegativeAugmenter(torch.nn.Module):
         posterior_noise: bool = True,
         max_x0_weight: Optional[float] = 1.0,
         normalize: bool = True,
+        clip_x0: Optional[float] = 5.0,
     ) -> None:
         super().__init__()
 
@@ -153,6 +178,12 @@ class NegativeAugmenter(torch.nn.Module):
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {strategy!r} (valid options: "
                              f"{', '.join(repr(s) for s in STRATEGIES)})")
+        if score not in SCORES:
+            raise ValueError(f"Unknown score {score!r} (valid options: "
+                             f"{', '.join(repr(s) for s in SCORES)})")
+        if clip_x0 is not None and not clip_x0 > 0:
+            raise ValueError(f"'clip_x0' must be positive or None "
+                             f"(got {clip_x0})")
         if isinstance(schedule, str) and schedule not in SCHEDULES:
             raise ValueError(f"Unknown noise schedule {schedule!r} (valid "
                              f"options: "
@@ -172,6 +203,8 @@ class NegativeAugmenter(torch.nn.Module):
         self.strategy = strategy
         self.omega = float(omega)
         self.k = float(k)
+        self.score = score
+        self.clip_x0 = clip_x0
         self.lr = float(lr)
         self.posterior_noise = posterior_noise
         self.max_x0_weight = max_x0_weight
@@ -242,9 +275,9 @@ class NegativeAugmenter(torch.nn.Module):
         :obj:`strategy="mixed"`. Also stored as :obj:`last_t_star`.
 
         Args:
-            pos_score (torch.Tensor): The positive scores
-                :math:`p_s = \mathbf{e}_u^{\top} \mathbf{e}_i` of shape
-                :obj:`[N]`.
+            pos_score (torch.Tensor): The positive scores :math:`p_s` of
+                shape :obj:`[N]` (see :obj:`score` and
+                :meth:`positive_score`).
         """
         pos_score = pos_score.detach().reshape(-1)
         num, device, T = pos_score.numel(), pos_score.device, self.num_steps
@@ -265,6 +298,15 @@ class NegativeAugmenter(torch.nn.Module):
         self.last_t_star = t_star
         return t_star
 
+    def positive_score(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
+        r"""The positive scores :math:`p_s` of Eq. (11), without gradient:
+        dot products or cosine similarities (see :obj:`score`)."""
+        user_emb, pos_emb = user_emb.detach(), pos_emb.detach()
+        if self.score == 'cosine':
+            return torch.nn.functional.cosine_similarity(
+                user_emb, pos_emb, dim=-1, eps=1e-12)
+        return (user_emb * pos_emb).sum(dim=-1)
+
     def forward(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
         r"""Generates one negative :math:`\mathbf{e}_d` per (user, positive
         item) row, without gradient.
@@ -279,18 +321,26 @@ class NegativeAugmenter(torch.nn.Module):
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
         with torch.no_grad():
-            pos_score = (user_emb.detach() * pos_emb.detach()).sum(dim=-1)
-            t_star = self.transition_step(pos_score)
+            t_star = self.transition_step(
+                self.positive_score(user_emb, pos_emb))
 
             cond = self._standardize(user_emb)[0]
             scale = self._standardize(pos_emb)[1]
             cond_proj = self.denoiser.condition(cond)  # once per chain
+
+            def denoise_fn(x: Tensor, t: int, rows: Tensor) -> Tensor:
+                if rows.numel() == cond.size(0):
+                    return self.denoiser(x, t, cond, cond_proj)
+                proj = tuple(h[rows] for h in cond_proj)
+                return self.denoiser(x, t, cond[rows], proj)
+
             x_T = torch.randn_like(cond)  # Eq. (9).
             out = self.diffusion.sample_at(
-                lambda x, t: self.denoiser(x, t, cond, cond_proj),
+                denoise_fn,
                 x_T,
                 t_star,
                 posterior_noise=self.posterior_noise,
+                clip_x0=self.clip_x0,
             )
             if out.dim() == 3:  # mixed:
                 out = out.mean(dim=1)
@@ -406,5 +456,6 @@ class NegativeAugmenter(torch.nn.Module):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
                 f'num_steps={self.num_steps}, strategy={self.strategy!r}, '
-                f'weight={self.weight}, schedule={self.diffusion.schedule!r}, '
-                f'normalize={self.normalize})')
+                f'score={self.score!r}, weight={self.weight}, '
+                f'schedule={self.diffusion.schedule!r}, '
+                f'normalize={self.normalize}, clip_x0={self.clip_x0})')

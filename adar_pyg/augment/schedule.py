@@ -4,7 +4,11 @@ from typing import Union
 import torch
 from torch import Tensor
 
-SCHEDULES = ('linear', 'cosine', 'sigmoid')
+SCHEDULES = ('linear', 'cosine', 'sigmoid', 'linear-variance')
+
+# The end points of 1 - alpha_bar_t of the "linear-variance" schedule (the
+# CNSDiff reference code: noise scale 0.1 times noise bounds 1e-4 and 0.02):
+LINEAR_VARIANCE_RANGE = (1e-5, 2e-3)
 
 
 def beta_schedule(
@@ -59,13 +63,26 @@ def beta_schedule(
     :math:`T = 20`, :obj:`"sigmoid"` has seven steps with
     :math:`\beta_t > 0.9` and a learned reverse chain may diverge, while
     :obj:`"linear"` has two and :obj:`"cosine"` one.
+
+    One named schedule is *not* rescaled and adds little noise on purpose:
+
+    * :obj:`"linear-variance"`: :math:`1 - \bar{\alpha}_t` linearly spaced
+      from :math:`10^{-5}` to :math:`2 \cdot 10^{-3}` for any :math:`T`
+      (see :func:`linear_variance_betas`), the schedule of the
+      `"Causal Negative Sampling via Diffusion Model for Out-of-Distribution
+      Recommendation" <https://arxiv.org/abs/2508.07243>`_ reference code
+      (CNSDiff, :math:`T = 20`), where the diffusion perturbs item embeddings
+      slightly instead of turning them into noise:
+      :math:`\bar{\alpha}_T = 0.998`.
+
     The named schedules are non-decreasing in :math:`t`, so
     :math:`\bar{\alpha}_t` strictly decreases within :math:`(0, 1)`.
 
     Args:
         schedule (str or torch.Tensor, optional): The name of the schedule
-            (:obj:`"linear"`, :obj:`"cosine"` or :obj:`"sigmoid"`), or a
-            user-given one-dimensional tensor of :math:`T` values
+            (:obj:`"linear"`, :obj:`"cosine"`, :obj:`"sigmoid"` or
+            :obj:`"linear-variance"`), or a user-given one-dimensional
+            tensor of :math:`T` values
             :math:`\beta_t \in (0, 1)`. (default: :obj:`"linear"`)
         num_steps (int, optional): The number of diffusion steps :math:`T`.
             (default: :obj:`50`)
@@ -100,6 +117,10 @@ def beta_schedule(
                          f"options: {', '.join(repr(s) for s in SCHEDULES)} "
                          f"or a tensor of betas)")
 
+    if schedule == 'linear-variance':
+        return linear_variance_betas(num_steps, *LINEAR_VARIANCE_RANGE,
+                                     max_beta=max_beta)
+
     scale = 1000.0 / num_steps
     beta_start, beta_end = 1e-4 * scale, 0.02 * scale
 
@@ -115,4 +136,56 @@ def beta_schedule(
         f = torch.cos((t + s) / (1 + s) * math.pi / 2).pow(2)
         betas = 1.0 - f[1:] / f[:-1]
 
+    return betas.clamp(max=max_beta)
+
+
+def linear_variance_betas(
+    num_steps: int = 20,
+    start: float = LINEAR_VARIANCE_RANGE[0],
+    end: float = LINEAR_VARIANCE_RANGE[1],
+    max_beta: float = 0.999,
+) -> Tensor:
+    r"""Returns the betas of a schedule whose noise variance
+    :math:`1 - \bar{\alpha}_t` is linearly spaced from :obj:`start` to
+    :obj:`end`, the :obj:`"linear-var"` schedule of the `"Diffusion
+    Recommender Model" <https://arxiv.org/abs/2304.04971>`_ code (DiffRec),
+    used with :math:`[10^{-5}, 2 \cdot 10^{-3}]` and :math:`T = 20` by the
+    `"Causal Negative Sampling via Diffusion Model for Out-of-Distribution
+    Recommendation" <https://arxiv.org/abs/2508.07243>`_ reference code
+
+    .. math::
+        1 - \bar{\alpha}_t = v_t = v_{\textrm{start}} + (t - 1)
+        \frac{v_{\textrm{end}} - v_{\textrm{start}}}{T - 1}, \qquad
+        \beta_1 = v_1, \quad
+        \beta_t = 1 - \frac{1 - v_t}{1 - v_{t - 1}} \ (t > 1),
+
+    each :math:`\beta_t` clipped to at most :obj:`max_beta`.
+
+    Args:
+        num_steps (int, optional): The number of diffusion steps :math:`T`.
+            (default: :obj:`20`)
+        start (float, optional): :math:`v_1 = 1 - \bar{\alpha}_1`.
+            (default: :obj:`1e-5`)
+        end (float, optional): :math:`v_T = 1 - \bar{\alpha}_T`.
+            (default: :obj:`2e-3`)
+        max_beta (float, optional): The upper bound of :math:`\beta_t`.
+            (default: :obj:`0.999`)
+
+    Returns:
+        A :obj:`torch.float64` tensor of shape :obj:`[num_steps]`.
+    """
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int):
+        raise TypeError(f"'num_steps' must be an int (got {num_steps!r})")
+    if num_steps < 1:
+        raise ValueError(f"'num_steps' must be at least 1 (got {num_steps})")
+    if not (0.0 < start < 1.0 and 0.0 < end < 1.0 and
+            (start < end or num_steps == 1)):
+        raise ValueError(f"Need 0 < start < end < 1 (got start={start}, "
+                         f"end={end}): every step must add noise")
+    if not 0.0 < max_beta < 1.0:
+        raise ValueError(f"'max_beta' must be in (0, 1) (got {max_beta})")
+    variance = torch.linspace(start, end, num_steps, dtype=torch.float64)
+    alphas_cumprod = 1.0 - variance
+    betas = 1.0 - alphas_cumprod / torch.cat(
+        [alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
     return betas.clamp(max=max_beta)

@@ -3,9 +3,11 @@ r"""Recommendation datasets as :class:`~torch_geometric.data.HeteroData`."""
 from .utils import (
     ChecksumError,
     DatasetFormatError,
+    DatasetFormatWarning,
     default_mirror,
     md5sum,
 )
+from .interactions import read_interactions, split_views
 from .s3rec import (
     read_s3rec,
     S3RecDataset,
@@ -14,6 +16,7 @@ from .s3rec import (
     AmazonSports,
     Yelp,
 )
+from .ood import OODDataset, OODFood, OODYelp2018
 
 __all__ = [
     'S3RecDataset',
@@ -21,9 +24,15 @@ __all__ = [
     'AmazonToys',
     'AmazonSports',
     'Yelp',
+    'OODDataset',
+    'OODFood',
+    'OODYelp2018',
     'read_s3rec',
+    'read_interactions',
+    'split_views',
     'default_mirror',
     'md5sum',
     'DatasetFormatError',
+    'DatasetFormatWarning',
     'ChecksumError',
 ]

@@ -1,46 +1,12 @@
 import os.path as osp
-from typing import List, Tuple
+from typing import Tuple
 
 import torch
-from torch import Tensor
 
 from torch_geometric.data import HeteroData
 
+from adar_pyg.datasets.interactions import read_interactions, split_views
 from adar_pyg.datasets.utils import DatasetFormatError
-
-EDGE_TYPE = ('user', 'rates', 'item')
-REV_EDGE_TYPE = ('item', 'rated_by', 'user')
-
-
-def _read_pairs(path: str) -> Tuple[Tensor, int]:
-    r"""Reads :obj:`u i1 i2 ...` lines into unique (user, item) pairs
-    :obj:`[2, E]` (sorted) and the number of repeated pairs removed."""
-    name = osp.basename(path)
-    users: List[int] = []
-    items: List[int] = []
-    with open(path, 'rb') as f:
-        for lineno, line in enumerate(f, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            try:
-                ids = [int(t) for t in tokens]
-            except ValueError:
-                bad = next(t for t in tokens if not t.lstrip(b'-').isdigit())
-                raise DatasetFormatError(
-                    f"{name}:{lineno}: token '{bad.decode(errors='replace')}'"
-                    f" is not an integer") from None
-            if min(ids) < 0:
-                raise DatasetFormatError(
-                    f"{name}:{lineno}: ids must be >= 0 (0-based), got "
-                    f"{min(ids)}")
-            users += [ids[0]] * (len(ids) - 1)
-            items += ids[1:]
-    pairs = torch.tensor([users, items], dtype=torch.long).view(2, -1)
-    num = pairs.size(1)
-    if num:
-        pairs = torch.unique(pairs, dim=1)
-    return pairs, num - pairs.size(1)
 
 
 def read_ahns_split(
@@ -75,20 +41,17 @@ def read_ahns_split(
     Raises:
         DatasetFormatError: On a non-integer token or a negative id.
     """
-    train, dup_train = _read_pairs(osp.join(root, train_file))
-    test, dup_test = _read_pairs(osp.join(root, test_file))
+    train, dup_train, _ = read_interactions(osp.join(root, train_file))
+    test, dup_test, _ = read_interactions(osp.join(root, test_file))
     both = torch.cat([train, test], dim=1)
     if both.size(1) == 0:
         raise DatasetFormatError(f"{train_file}:1: no interactions")
     num_users, num_items = (int(m) + 1 for m in both.max(dim=1).values)
-    out = []
-    for label in (train, train.new_empty(2, 0), test):
-        data = HeteroData()
-        data['user'].num_nodes = num_users
-        data['item'].num_nodes = num_items
-        data[EDGE_TYPE].edge_index = train
-        data[EDGE_TYPE].edge_label_index = label
-        data[REV_EDGE_TYPE].edge_index = train.flip([0])
+    views = split_views(num_users, num_items, train, {
+        'train': train,
+        'val': train.new_empty(2, 0),
+        'test': test
+    })
+    for data in views.values():
         data.num_duplicates_removed = dup_train + dup_test
-        out.append(data)
-    return out[0], out[1], out[2]
+    return views['train'], views['val'], views['test']

@@ -1,17 +1,13 @@
-import os
 import os.path as osp
-import shutil
-import urllib.error
 from typing import Callable, Dict, List, Optional
 
 import torch
 
-from torch_geometric.data import HeteroData, InMemoryDataset, download_url
+from torch_geometric.data import HeteroData, InMemoryDataset
 
 from adar_pyg.datasets.utils import (
-    MIRROR_ENV_VAR,
     DatasetFormatError,
-    check_md5,
+    fetch_file,
     resolve_mirror,
 )
 
@@ -240,38 +236,9 @@ class S3RecDataset(InMemoryDataset):
         return 'data.pt'
 
     def download(self) -> None:
-        os.makedirs(self.raw_dir, exist_ok=True)
-        path = osp.join(self.raw_dir, self.file_name)
-        tmp_path = f'{path}.part'  # Only verified files get the final name.
-        if osp.exists(tmp_path):
-            os.remove(tmp_path)
-
-        if self.mirror is not None:
-            src = osp.join(self.mirror, self.folder, self.file_name)
-            if not osp.isfile(src):
-                raise FileNotFoundError(
-                    f"'{self.__class__.__name__}' expected the file '{src}' "
-                    f"in the mirror '{self.mirror}' (given by the 'mirror' "
-                    f"argument or the {MIRROR_ENV_VAR} environment "
-                    f"variable), but it does not exist. Point 'mirror' or "
-                    f"{MIRROR_ENV_VAR} at a folder holding "
-                    f"'{self.folder}/{self.file_name}', or set neither to "
-                    f"download it from {self.url.format(self.file_name)}")
-            shutil.copyfile(src, tmp_path)
-        else:
-            url = self.url.format(self.file_name)
-            try:
-                download_url(url, self.raw_dir,
-                             filename=osp.basename(tmp_path))
-            except urllib.error.URLError as e:
-                raise RuntimeError(
-                    f"Could not download '{url}' ({e}). Without internet "
-                    f"access, pass 'mirror' or set {MIRROR_ENV_VAR} to a "
-                    f"local folder holding '{self.folder}/{self.file_name}'"
-                ) from e
-
-        check_md5(tmp_path, self.md5, name=self.file_name)
-        os.replace(tmp_path, path)
+        fetch_file(self.__class__.__name__, self.url.format(self.file_name),
+                   self.md5, self.raw_dir, self.file_name, self.mirror,
+                   osp.join(self.folder, self.file_name))
 
     def process(self) -> None:
         data = read_s3rec(self.raw_paths[0])

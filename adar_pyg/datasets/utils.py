@@ -1,7 +1,11 @@
 import hashlib
 import os
 import os.path as osp
+import shutil
+import urllib.error
 from typing import Optional
+
+from torch_geometric.data import download_url
 
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
@@ -11,6 +15,14 @@ class DatasetFormatError(ValueError):
     r"""Raised when a raw dataset file does not follow its expected format.
 
     The message reads :obj:`"<file name>:<line number>: <what is wrong>"`.
+    """
+
+
+class DatasetFormatWarning(UserWarning):
+    r"""Emitted when lines of a raw dataset file are skipped by an explicit
+    policy (see :func:`~adar_pyg.datasets.read_interactions`); the message
+    names each skipped line as :obj:`"<file name>:<line number>: <what is
+    wrong>"`.
     """
 
 
@@ -85,3 +97,61 @@ def default_mirror() -> Optional[str]:
     repo_root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     path = osp.normpath(osp.join(repo_root, '..', 'shared', 'datasets'))
     return path if osp.isdir(path) else None
+
+
+def fetch_file(
+    owner: str,
+    url: str,
+    md5: str,
+    raw_dir: str,
+    file_name: str,
+    mirror: Optional[str] = None,
+    mirror_path: Optional[str] = None,
+) -> str:
+    r"""Fetches a raw dataset file into :obj:`raw_dir`: copied from
+    :obj:`<mirror>/<mirror_path>` if :obj:`mirror` is set, else downloaded
+    from :obj:`url`. The file is written under a temporary name and only
+    gets its final name once its MD5 checksum is verified (see
+    :func:`check_md5`). Returns the path of the file.
+
+    Args:
+        owner (str): The dataset's name, for error messages.
+        url (str): The canonical URL of the file.
+        md5 (str): The expected hexadecimal MD5 digest.
+        raw_dir (str): The folder to write to.
+        file_name (str): The name of the file in :obj:`raw_dir`.
+        mirror (str, optional): A local mirror folder. (default: :obj:`None`)
+        mirror_path (str, optional): The path of the file within the mirror.
+            If set to :obj:`None`, will be :obj:`file_name`.
+            (default: :obj:`None`)
+    """
+    os.makedirs(raw_dir, exist_ok=True)
+    path = osp.join(raw_dir, file_name)
+    tmp_path = f'{path}.part'  # Only verified files get the final name.
+    if osp.exists(tmp_path):
+        os.remove(tmp_path)
+
+    if mirror is not None:
+        mirror_path = mirror_path or file_name
+        src = osp.join(mirror, mirror_path)
+        if not osp.isfile(src):
+            raise FileNotFoundError(
+                f"'{owner}' expected the file '{src}' in the mirror "
+                f"'{mirror}' (given by the 'mirror' argument or the "
+                f"{MIRROR_ENV_VAR} environment variable), but it does not "
+                f"exist. Point 'mirror' or {MIRROR_ENV_VAR} at a folder "
+                f"holding '{mirror_path}', or set neither to download it "
+                f"from {url}")
+        shutil.copyfile(src, tmp_path)
+    else:
+        try:
+            download_url(url, raw_dir, filename=osp.basename(tmp_path))
+        except urllib.error.URLError as e:
+            raise RuntimeError(
+                f"Could not download '{url}' ({e}). Without internet "
+                f"access, pass 'mirror' or set {MIRROR_ENV_VAR} to a local "
+                f"folder holding '{mirror_path or file_name}'") from e
+
+    check_md5(tmp_path, md5, name=file_name)
+    os.replace(tmp_path, path)
+    return path

@@ -22,7 +22,11 @@ class CFTask(RecTask):
     :class:`~adar_pyg.transforms.PerUserRandomSplit`: the message-passing
     :obj:`edge_index` holds the training edges, each split's
     :obj:`edge_label_index` its positives. Validation is ranked with training
-    items masked; test with training and validation items masked.
+    items masked; test with training and validation items masked. Further
+    test sets (*e.g.*, the out-of-distribution one of
+    :class:`~adar_pyg.datasets.OODFood`) are ranked like the test set, each
+    on its own (the items of the other test sets are not masked), and
+    evaluated by name via :meth:`evaluate`.
 
     The negative representation of a row comes from the sampler's
     :meth:`~adar_pyg.sampling.NegativeSampler.negative_embeddings` (by default
@@ -48,6 +52,10 @@ class CFTask(RecTask):
         edge_type (tuple, optional): The user-item edge type.
             (default: :obj:`('user', 'rates', 'item')`)
         device (str or torch.device, optional): Device. (default: :obj:`'cpu'`)
+        extra_test_data (Dict[str, HeteroData], optional): Further test
+            splits by name (not :obj:`'train'`, :obj:`'val'` or
+            :obj:`'test'`), in the form of :obj:`test_data`.
+            (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -61,6 +69,7 @@ class CFTask(RecTask):
         ks: Tuple[int, ...] = (10, 20),
         edge_type: EdgeType = ('user', 'rates', 'item'),
         device: Union[str, torch.device] = 'cpu',
+        extra_test_data: Optional[Dict[str, HeteroData]] = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"'batch_size' must be positive (got {batch_size})")
@@ -103,6 +112,17 @@ class CFTask(RecTask):
         self.evaluators['test'] = FullRankingEvaluator(
             test, num_users, num_items, [train, val], ks,
             eval_batch_size).to(self.device)
+        #: The names of the further test splits.
+        self.extra_test_splits = list(extra_test_data or {})
+        for name, data in (extra_test_data or {}).items():
+            if name in self.sizes:
+                raise ValueError(f"extra test split name '{name}' is taken "
+                                 f"(use another than {sorted(self.sizes)})")
+            label = data[edge_type].edge_label_index
+            self.sizes[name] = label.size(1)
+            self.evaluators[name] = FullRankingEvaluator(
+                label, num_users, num_items, [train, val], ks,
+                eval_batch_size).to(self.device)
 
     def num_batches(self) -> int:
         return -(-self.train_pairs.size(1) // self.batch_size)

@@ -165,7 +165,8 @@ class Trainer:
                     neg: Tensor, gen: Tensor) -> None:
         r"""Diagnostics of generated negatives: mean scores of the positive,
         sampled and generated items, the share of generated negatives scored
-        above the positive, and the mean transition step :math:`t^*`."""
+        above the positive, the mean transition step :math:`t^*`, and the
+        scalars in the augmenter's :obj:`last_diagnostics` dict, if any."""
         with torch.no_grad():
             s_pos = (user * pos).sum(-1)
             s_gen = (user * gen).sum(-1)
@@ -180,6 +181,8 @@ class Trainer:
             t_star = getattr(self.augmenter, 'last_t_star', None)
             if t_star is not None:
                 values['t_star'] = t_star.float().mean()
+            # Scalars the augmenter reports itself (e.g. its own losses):
+            values.update(getattr(self.augmenter, 'last_diagnostics', {}))
         for key, value in values.items():
             stats[key] = stats.get(key, 0.0) + float(value)
 

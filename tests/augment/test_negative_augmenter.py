@@ -16,12 +16,13 @@ def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
 def test_repr():
     aug = NegativeAugmenter(64)
     assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
-                        "strategy='adaptive', weight=0.5, schedule='linear', "
-                        "normalize=True)")
+                        "strategy='adaptive', score='cosine', weight=0.5, "
+                        "schedule='linear', normalize=True, clip_x0=5.0)")
     aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
-                            schedule='cosine')
+                            schedule='cosine', score='dot', clip_x0=None)
     assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
-                        "weight=0.1, schedule='cosine', normalize=True)")
+                        "score='dot', weight=0.1, schedule='cosine', "
+                        "normalize=True, clip_x0=None)")
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
@@ -118,7 +119,11 @@ def test_random_transition_step():
 def naive_forward(aug, u, i):
     # Runs the full reverse chain, keeping all T + 1 states:
     D, T = aug.diffusion, aug.num_steps
-    t_star = aug.transition_step((u * i).sum(-1))
+    if aug.score == 'dot':
+        t_star = aug.transition_step((u * i).sum(-1))
+    else:
+        t_star = aug.transition_step((u * i).sum(-1) / (u.norm(dim=-1) *
+                                                         i.norm(dim=-1)))
     scale = i.pow(2).mean().sqrt() if aug.normalize else 1.0
     if aug.normalize:  # the diffusion sees unit-RMS embeddings
         u = u / u.pow(2).mean().sqrt()
@@ -127,8 +132,16 @@ def naive_forward(aug, u, i):
     states[T] = x
     for t in range(T, 0, -1):
         eps = aug.denoiser(x, torch.full((u.size(0), ), t), u)
-        x = (x - D.betas[t - 1] / (1 - D.alphas_cumprod[t - 1]).sqrt() * eps)
-        x = x / D.alphas[t - 1].sqrt()
+        if aug.clip_x0 is None:
+            x = (x - D.betas[t - 1] / (1 - D.alphas_cumprod[t - 1]).sqrt() *
+                 eps)
+            x = x / D.alphas[t - 1].sqrt()
+        else:  # DDPM's clipped denoising, through the posterior mean:
+            ab, ab_prev = D.alphas_cumprod[t - 1], D.alphas_cumprod_prev[t - 1]
+            x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            x0 = x0.clamp(-aug.clip_x0, aug.clip_x0)
+            x = (D.betas[t - 1] * ab_prev.sqrt() * x0 +
+                 (1 - ab_prev) * D.alphas[t - 1].sqrt() * x) / (1 - ab)
         if aug.posterior_noise and t > 1:
             x = x + D.betas[t - 1].sqrt() * torch.randn_like(x)
         states[t - 1] = x
@@ -141,12 +154,15 @@ def naive_forward(aug, u, i):
 @pytest.mark.parametrize('strategy', STRATEGIES)
 @pytest.mark.parametrize('posterior_noise', [True, False])
 @pytest.mark.parametrize('normalize', [True, False])
-def test_forward_equals_naive_chain(strategy, posterior_noise, normalize):
+@pytest.mark.parametrize('score,clip_x0', [('cosine', 5.0), ('dot', None),
+                                            ('cosine', 0.5)])
+def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
+                                    score, clip_x0):
     torch.manual_seed(0)
     aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
                             hidden_channels=16,
                             posterior_noise=posterior_noise,
-                            normalize=normalize)
+                            normalize=normalize, score=score, clip_x0=clip_x0)
     u, i, _ = embeddings(num=32)
     u, i = u * 0.05, i * 0.03  # recommender-sized embeddings
     for _ in range(3):
@@ -179,7 +195,7 @@ def test_trained_chain_recovers_items(num_steps, schedule):
     index = torch.arange(4).repeat(64)
     with torch.no_grad():
         x0 = aug.diffusion.sample_at(
-            lambda x, t: aug.denoiser(x, t, users[index]),
+            lambda x, t, rows: aug.denoiser(x, t, users[index][rows]),
             torch.randn(index.numel(), 8),
             torch.zeros(index.numel(), dtype=torch.long),
         )
@@ -326,6 +342,8 @@ def test_reset_parameters():
     (dict(k=-1.0), "'k' must be a positive number"),
     (dict(lr=0.0), "'lr' must be a positive number"),
     (dict(max_x0_weight=-1.0), "'max_x0_weight' must be non-negative"),
+    (dict(score='l2'), "'cosine', 'dot'"),
+    (dict(clip_x0=0.0), "'clip_x0' must be positive or None"),
 ])
 def test_bad_arguments(kwargs, match):
     kwargs = {'embedding_dim': 8, **kwargs}
@@ -404,3 +422,40 @@ def test_normalize_keeps_the_embedding_scale(strategy):
     assert 0.002 < rms[True] < 0.04
     # ... while the paper-literal chain from N(0, I) is ~50x larger
     assert rms[False] > 10 * rms[True]
+
+
+def test_cosine_score_is_scale_free():
+    u, i, _ = embeddings(num=64, dim=8)
+    aug = NegativeAugmenter(8, num_steps=50)
+    t_small = aug.transition_step(aug.positive_score(u * 0.01, i))
+    t_large = aug.transition_step(aug.positive_score(u * 100.0, i))
+    assert torch.equal(t_small, t_large)
+    # cos in [-1, 1] maps to sigmoid(exp(cos)) * T in [0.59 T, 0.94 T]:
+    assert 29 <= int(t_small.min()) and int(t_small.max()) <= 47
+    # The printed dot score saturates at T for large embeddings:
+    dot = NegativeAugmenter(8, num_steps=50, score='dot')
+    pos = (u * i).sum(-1) > 0
+    t_dot = dot.transition_step(dot.positive_score(u * 100.0, i))
+    assert bool((t_dot[pos] == 50).all())
+
+
+@pytest.mark.parametrize('num_steps', [20, 50])
+def test_clip_x0_bounds_untrained_negatives(num_steps):
+    # The untrained denoiser of the first batches: without clipping, steps
+    # with beta_t close to 1 blow the states up; with it, they stay bounded.
+    torch.manual_seed(0)
+    u, i, _ = embeddings(num=512, dim=16)
+    u, i = u * 0.01, i * 0.02
+    ratios = {}
+    for clip_x0 in (None, 5.0):
+        aug = NegativeAugmenter(16, num_steps=num_steps, strategy='fixed',
+                                clip_x0=clip_x0)
+        torch.manual_seed(1)
+        with torch.no_grad():  # a large random last layer
+            for layer in (aug.denoiser.gamma[-1], aug.denoiser.eta[-1]):
+                layer.weight.normal_(0, 1.0)
+        gen = aug(u, i)
+        ratios[clip_x0] = float(gen.norm(dim=-1).mean() /
+                                i.norm(dim=-1).mean())
+    assert ratios[5.0] < 10.0
+    assert ratios[None] > 5 * ratios[5.0]

@@ -96,7 +96,7 @@ def test_download_from_url(tmp_path, monkeypatch):
             f_out.write(f_in.read())
         return path
 
-    monkeypatch.setattr('adar_pyg.datasets.s3rec.download_url',
+    monkeypatch.setattr('adar_pyg.datasets.utils.download_url',
                         fake_download_url)
     dataset = AmazonToys(str(tmp_path / 'root'))
     assert urls == [

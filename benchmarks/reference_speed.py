@@ -1,0 +1,493 @@
+r"""Training-epoch speed of every CF backbone of Table 2 against the design of
+the AHNS reference implementation, side by side in one run.
+
+    python benchmarks/reference_speed.py --threads 2 \
+        --json benchmarks/results/reference_speed.json
+
+The AHNS reference code (Lai et al., 2024), built on the MixGCF code base
+(Huang et al., 2021), builds the symmetric-normalised :math:`(U+I)\times(U+I)`
+adjacency once as a :obj:`torch.sparse` COO tensor and, for *every*
+mini-batch, propagates the whole graph with one :obj:`torch.sparse.mm(adj,
+all_embed)` per layer (whose backward multiplies by the transposed COO
+matrix), stacks the layers and gathers the batch rows.
+:class:`ReferenceLightGCN` and :class:`ReferenceNGCF` below write that design
+out literally; they are baselines of this benchmark, not library code.
+
+Ours (:class:`adar_pyg.nn.LightGCN` / :class:`adar_pyg.nn.NGCF`: cached CSR
+blocks, fused propagation, a backward that reuses the symmetric matrix) and
+the reference train through the *same* :class:`~adar_pyg.train.CFTask` +
+:class:`~adar_pyg.train.Trainer` (same sampler, batches, BPR + L2 loss, Adam),
+so the propagation design is the only difference. Rows: LightGCN (uniform
+sampler), NGCF (uniform), MixGCF (LightGCN backbone + ``mixgcf`` sampler),
+AHNS (LightGCN backbone + ``ahns`` sampler), on Amazon-Beauty by default.
+
+Per row, both models start from identical weights; a first-batch check (eval
+mode, i.e. no dropout; same batch and generator) requires the same final
+representations and reports the first-batch loss of both. After
+``--warmup-batches`` batches each, ``--epochs`` rounds alternate (so that
+machine noise hits both) a full epoch of ours with ``--ref-batches`` batches
+of the reference, whose time is extrapolated to the epoch (mean batch time x
+batches per epoch). Reported: medians over the rounds.
+"""
+import argparse
+import copy
+import itertools
+import platform
+import statistics
+import sys
+import time
+import warnings
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter, ParameterList
+
+from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.experiment import (EDGE, add_common_args, add_sampler_args,
+                                 build_sampler, load_cf_splits, setup,
+                                 write_json)
+from adar_pyg.nn import NGCF, LightGCN, bipartite_norm_adj
+from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.train import CFTask, Trainer
+
+# row of the table -> (name, backbone, sampler), as in benchmarks/table2.py
+ROWS = {
+    'lightgcn': ('LightGCN', 'lightgcn', 'uniform'),
+    'ngcf': ('NGCF', 'ngcf', 'uniform'),
+    'mixgcf': ('MixGCF', 'lightgcn', 'mixgcf'),
+    'ahns': ('AHNS', 'lightgcn', 'ahns'),
+}
+
+
+def norm_adj_coo(edge_index: Tensor, num_users: int, num_items: int) -> Tensor:
+    r"""The symmetric-normalised adjacency :math:`\mathbf{D}^{-1/2}
+    \mathbf{A}\mathbf{D}^{-1/2}` of the user-item graph (users first, no
+    self-loops) as one coalesced :obj:`[U + I, U + I]` sparse COO tensor, the
+    reference's :obj:`sparse_norm_adj` (its :obj:`_bi_norm_lap`)."""
+    adj = bipartite_norm_adj(edge_index, num_users, num_items)
+    with warnings.catch_warnings():  # "sparse invariant checks ... disabled"
+        warnings.simplefilter('ignore', UserWarning)
+        return adj.to_sparse()
+
+
+class ReferenceLightGCN(BipartiteRecommender):
+    r"""LightGCN as in the reference code (:obj:`modules/LightGCN.py` of MixGCF
+    / AHNS): user and item tables concatenated, :math:`L` whole-graph
+    :obj:`torch.sparse.mm` products with the COO adjacency, the layers stacked
+    as :obj:`[N, L + 1, F]`, mean pooling (the reference's :obj:`pool='mean'`;
+    edge and message dropout are off in its defaults). :obj:`edge_index` is
+    ignored: the adjacency is the one built at construction.
+
+    Args:
+        edge_index (torch.Tensor): Training user-item edges :obj:`[2, E]`.
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        embedding_dim (int, optional): Embedding size. (default: :obj:`64`)
+        num_layers (int, optional): Propagation layers. (default: :obj:`3`)
+    """
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
+                 embedding_dim: int = 64, num_layers: int = 3) -> None:
+        super().__init__(num_users, num_items, embedding_dim)
+        self.num_layers = num_layers
+        init = torch.nn.init.xavier_uniform_
+        self.user_embed = Parameter(init(torch.empty(num_users,
+                                                     embedding_dim)))
+        self.item_embed = Parameter(init(torch.empty(num_items,
+                                                     embedding_dim)))
+        self.register_buffer('sparse_norm_adj',
+                             norm_adj_coo(edge_index, num_users, num_items))
+
+    @classmethod
+    def from_model(cls, model: LightGCN,
+                   edge_index: Tensor) -> 'ReferenceLightGCN':
+        r"""The reference design of :obj:`model` (same sizes, same weights)."""
+        ref = cls(edge_index, model.num_users, model.num_items,
+                  model.embedding_dim, model.num_layers)
+        if not torch.allclose(model.alpha, model.alpha.mean()):
+            raise ValueError('the reference pools by the layer mean')
+        with torch.no_grad():
+            user, item = model.ego_embeddings()
+            ref.user_embed.copy_(user)
+            ref.item_embed.copy_(item)
+        return ref.to(user.device)
+
+    def gcn(self) -> Tuple[Tensor, Tensor]:
+        r"""Per-layer representations :obj:`[U, L + 1, F]`, :obj:`[I, L + 1,
+        F]` (the reference's :obj:`GraphConv.forward`)."""
+        all_embed = torch.cat([self.user_embed, self.item_embed], dim=0)
+        agg_embed = all_embed
+        embs = [all_embed]
+        for _ in range(self.num_layers):
+            agg_embed = torch.sparse.mm(self.sparse_norm_adj, agg_embed)
+            embs.append(agg_embed)
+        embs = torch.stack(embs, dim=1)
+        return embs[:self.num_users], embs[self.num_users:]
+
+    def layer_embeddings(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        return self.gcn()
+
+    def pool_layers(self, layers: Tensor) -> Tensor:
+        return layers.mean(dim=-2)
+
+    def forward(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        user, item = self.gcn()
+        return self.pool_layers(user), self.pool_layers(item)
+
+    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
+        return self.user_embed, self.item_embed
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(users={self.num_users}, '
+                f'items={self.num_items}, dim={self.embedding_dim}, '
+                f'num_layers={self.num_layers})')
+
+
+class ReferenceNGCF(BipartiteRecommender):
+    r"""NGCF as in the reference code (:obj:`modules/NGCF.py` of MixGCF / AHNS,
+    after NGCF-PyTorch): node dropout rebuilds a COO matrix from the kept
+    entries of the adjacency on every forward pass; each layer is one
+    whole-graph :obj:`side = torch.sparse.mm(A, ego)`, then :obj:`ego =
+    leaky_relu(W_gc(side) + W_bi(ego * side))`, message dropout, and the
+    L2-normalised layers are concatenated with the ego embeddings.
+
+    Two deviations make it compute the function of
+    :class:`adar_pyg.nn.NGCF` (the paper's Eq. 7), so that only the design
+    differs: the transformed sum also carries the self-connection,
+    :obj:`W_gc(side + ego)` (the reference's adjacency has no self-loops and
+    drops this term), and its two biases :obj:`b_gc + b_bi` are one bias.
+    Both cost one :obj:`[N, F]` addition per layer at most.
+
+    Args:
+        edge_index (torch.Tensor): Training user-item edges :obj:`[2, E]`.
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        embedding_dim (int, optional): Size of embeddings and layers.
+            (default: :obj:`64`)
+        num_layers (int, optional): Propagation layers. (default: :obj:`3`)
+        node_dropout (float, optional): Adjacency-entry dropout in training.
+            (default: :obj:`0.1`)
+        message_dropout (float, optional): Layer-output dropout in training.
+            (default: :obj:`0.1`)
+        negative_slope (float, optional): LeakyReLU slope.
+            (default: :obj:`0.2`)
+    """
+    def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
+                 embedding_dim: int = 64, num_layers: int = 3,
+                 node_dropout: float = 0.1, message_dropout: float = 0.1,
+                 negative_slope: float = 0.2) -> None:
+        super().__init__(num_users, num_items, embedding_dim)
+        self.num_layers = num_layers
+        self.node_dropout, self.message_dropout = node_dropout, message_dropout
+        self.negative_slope = negative_slope
+        init = torch.nn.init.xavier_uniform_
+        dim = embedding_dim
+        self.user_embed = Parameter(init(torch.empty(num_users, dim)))
+        self.item_embed = Parameter(init(torch.empty(num_items, dim)))
+        self.W_gc = ParameterList([Parameter(init(torch.empty(dim, dim)))
+                                   for _ in range(num_layers)])
+        self.W_bi = ParameterList([Parameter(init(torch.empty(dim, dim)))
+                                   for _ in range(num_layers)])
+        self.b = ParameterList([Parameter(torch.zeros(1, dim))
+                                for _ in range(num_layers)])
+        self.register_buffer('sparse_norm_adj',
+                             norm_adj_coo(edge_index, num_users, num_items))
+
+    @property
+    def out_channels(self) -> int:
+        return self.embedding_dim * (self.num_layers + 1)
+
+    @classmethod
+    def from_model(cls, model: NGCF, edge_index: Tensor) -> 'ReferenceNGCF':
+        r"""The reference design of :obj:`model` (same sizes, dropout rates and
+        weights)."""
+        if not model.normalize:
+            raise ValueError('the reference L2-normalises the layers')
+        conv0 = model.convs[0] if model.num_layers else None
+        ref = cls(edge_index, model.num_users, model.num_items,
+                  model.embedding_dim, model.num_layers, model.node_dropout,
+                  model.message_dropout,
+                  conv0.negative_slope if conv0 is not None else 0.2)
+        with torch.no_grad():
+            user, item = model.ego_embeddings()
+            ref.user_embed.copy_(user)
+            ref.item_embed.copy_(item)
+            for k, conv in enumerate(model.convs):
+                ref.W_gc[k].copy_(conv.lin1.weight.t())
+                ref.W_bi[k].copy_(conv.lin2.weight.t())
+                if conv.bias is not None:
+                    ref.b[k].copy_(conv.bias.view(1, -1))
+        return ref.to(user.device)
+
+    @staticmethod
+    def sparse_dropout(x: Tensor, rate: float) -> Tensor:
+        r"""The reference's :obj:`sparse_dropout`: a new COO matrix of the kept
+        entries, scaled by :math:`1 / (1 - p)`."""
+        random_tensor = 1 - rate
+        random_tensor += torch.rand(x._nnz(), device=x.device)
+        dropout_mask = torch.floor(random_tensor).type(torch.bool)
+        i = x._indices()[:, dropout_mask]
+        v = x._values()[dropout_mask]
+        out = torch.sparse_coo_tensor(i, v, x.shape, device=x.device)
+        return out * (1. / (1 - rate))
+
+    def forward(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        A_hat = self.sparse_norm_adj
+        if self.training and self.node_dropout > 0:
+            A_hat = self.sparse_dropout(A_hat, self.node_dropout)
+        ego = torch.cat([self.user_embed, self.item_embed], dim=0)
+        all_embeddings = [ego]
+        for k in range(self.num_layers):
+            side = torch.sparse.mm(A_hat, ego)
+            sum_embeddings = torch.matmul(side + ego, self.W_gc[k])
+            bi_embeddings = torch.matmul(ego * side, self.W_bi[k])
+            ego = F.leaky_relu(sum_embeddings + bi_embeddings + self.b[k],
+                               self.negative_slope)
+            ego = F.dropout(ego, self.message_dropout, self.training)
+            all_embeddings.append(F.normalize(ego, p=2, dim=1))
+        # the reference's stack + pool='concat' (a view of [N, L + 1, F])
+        out = torch.cat(all_embeddings, dim=1)
+        return out[:self.num_users], out[self.num_users:]
+
+    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
+        return self.user_embed, self.item_embed
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(users={self.num_users}, '
+                f'items={self.num_items}, dim={self.embedding_dim}, '
+                f'num_layers={self.num_layers}, '
+                f'node_dropout={self.node_dropout}, '
+                f'message_dropout={self.message_dropout})')
+
+
+def reference_of(model: BipartiteRecommender,
+                 edge_index: Tensor) -> BipartiteRecommender:
+    r"""The reference-design twin of our :obj:`model`, with its weights."""
+    if isinstance(model, NGCF):
+        return ReferenceNGCF.from_model(model, edge_index)
+    if isinstance(model, LightGCN):
+        return ReferenceLightGCN.from_model(model, edge_index)
+    raise TypeError(f'no reference design for {model.__class__.__name__}')
+
+
+class PartialEpochTask(CFTask):
+    r""":class:`~adar_pyg.train.CFTask` whose epoch may stop after
+    :obj:`max_batches` batches (the first ones of the same shuffle)."""
+    max_batches: Optional[int] = None
+
+    def batches_per_epoch(self) -> int:
+        return CFTask.num_batches(self)
+
+    def num_batches(self) -> int:
+        n = self.batches_per_epoch()
+        return n if self.max_batches is None else min(n, self.max_batches)
+
+    def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
+        return itertools.islice(super().batches(generator), self.num_batches())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def build_ours(backbone: str, num_users: int, num_items: int,
+               args: argparse.Namespace) -> BipartiteRecommender:
+    if backbone == 'ngcf':
+        return NGCF(num_users, num_items, embedding_dim=args.dim,
+                    num_layers=args.layers,
+                    node_dropout=args.ngcf_node_dropout,
+                    message_dropout=args.ngcf_message_dropout)
+    return LightGCN(num_users, num_items, embedding_dim=args.dim,
+                    num_layers=args.layers)
+
+
+@torch.no_grad()
+def first_batch_check(tasks: Dict[str, CFTask], l2: float,
+                      seed: int) -> Dict[str, Any]:
+    r"""Eval mode (no dropout), same first batch and generator: final
+    representations (must agree) and the first batch's BPR + L2 loss."""
+    batch = next(tasks['ours'].batches(torch.Generator().manual_seed(seed)))
+    reps, losses = {}, {}
+    for key, task in tasks.items():
+        task.model.eval()
+        reps[key] = task.model(task.edge_index)
+        out = task.forward(batch, torch.Generator().manual_seed(seed))
+        losses[key] = float(d_bpr_loss(out.user, out.pos, out.neg) +
+                            l2 * out.reg)
+        task.model.train()
+    diff = max(float((a - b).abs().max())
+               for a, b in zip(reps['ours'], reps['reference']))
+    close = all(torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+                for a, b in zip(reps['ours'], reps['reference']))
+    return {'representations_allclose': close,
+            'max_abs_diff_representations': diff,
+            'loss_ours': losses['ours'], 'loss_reference': losses['reference']}
+
+
+def run_row(row: str, args: argparse.Namespace, splits, device: torch.device,
+            log=print) -> Dict[str, Any]:
+    r"""Times one row of the table: ours (full epochs) against the reference
+    design (:obj:`args.ref_batches` batches per round, extrapolated)."""
+    train, val, test, stats = splits
+    name, backbone, sampler_name = ROWS[row]
+    U, I = stats['users'], stats['items']
+    torch.manual_seed(args.seed)
+    ours = build_ours(backbone, U, I, args)
+    models = {'ours': ours,
+              'reference': reference_of(ours, train[EDGE].edge_index)}
+    sampler_args = copy.copy(args)
+    sampler_args.sampler = sampler_name
+    tasks: Dict[str, PartialEpochTask] = {}
+    runs = {}
+    for key, model in models.items():
+        task = PartialEpochTask(
+            model, train, val, test,
+            sampler=build_sampler(sampler_args, train, U, I),
+            batch_size=args.batch_size, device=device)
+        trainer = Trainer(task, lr=args.lr, l2=args.l2, seed=args.seed,
+                          progress=False)
+        tasks[key] = task
+        runs[key] = (task, trainer,
+                     torch.optim.Adam(model.parameters(), lr=args.lr))
+    check = first_batch_check(tasks, args.l2, args.seed)
+    if not check['representations_allclose']:
+        raise SystemExit(f"{name}: ours and the reference design disagree at "
+                         f"initialisation (max |diff| "
+                         f"{check['max_abs_diff_representations']:.3g})")
+    num_batches = tasks['ours'].batches_per_epoch()
+    ref_batches = min(args.ref_batches, num_batches)
+
+    def timed(key: str, epoch: int, max_batches: Optional[int]) -> float:
+        task, trainer, opt = runs[key]
+        task.max_batches = max_batches
+        sync(device)
+        t0 = time.perf_counter()
+        trainer.train_epoch(opt, torch.Generator().manual_seed(
+            args.seed + epoch), epoch)
+        sync(device)
+        return time.perf_counter() - t0
+
+    for key in runs:  # warm-up: adjacency caches, allocator, kernels
+        timed(key, 0, args.warmup_batches)
+    ours_epochs: List[float] = []
+    ref_batch: List[float] = []
+    for epoch in range(1, args.epochs + 1):  # alternate: same noise for both
+        ours_epochs.append(timed('ours', epoch, None))
+        ref_batch.append(timed('reference', epoch, ref_batches) / ref_batches)
+    ours_epoch = statistics.median(ours_epochs)
+    ref_epoch = statistics.median(ref_batch) * num_batches
+    log(f'{name:8s}: ours {ours_epoch:7.2f} s/epoch | reference design '
+        f'{ref_epoch:7.2f} s/epoch ({statistics.median(ref_batch) * 1e3:.0f} '
+        f'ms/batch x {num_batches}) | {ref_epoch / ours_epoch:.1f}x | '
+        f'first-batch loss {check["loss_ours"]:.5f} / '
+        f'{check["loss_reference"]:.5f}')
+    return {
+        'name': name,
+        'backbone': backbone,
+        'sampler': repr(tasks['ours'].sampler),
+        'model': repr(ours),
+        'reference_model': repr(models['reference']),
+        'ours_seconds_per_epoch': ours_epoch,
+        'reference_seconds_per_epoch': ref_epoch,
+        'speedup': ref_epoch / ours_epoch,
+        'ours_epoch_seconds': ours_epochs,
+        'reference_batch_seconds': ref_batch,
+        'reference_batches_timed_per_round': ref_batches,
+        'first_batch_check': check,
+    }
+
+
+def markdown(rows: Dict[str, Dict[str, Any]]) -> str:
+    lines = ['| model | ours s/epoch | reference-design s/epoch | speed-up |',
+             '|---|---|---|---|']
+    for r in rows.values():
+        lines.append(f"| {r['name']} | {r['ours_seconds_per_epoch']:.2f} | "
+                     f"{r['reference_seconds_per_epoch']:.2f} | "
+                     f"{r['speedup']:.1f}x |")
+    return '\n'.join(lines)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=' '.join(__doc__.split('\n')[:2]))
+    add_common_args(parser)
+    parser.add_argument('--dataset', default='beauty',
+                        choices=['beauty', 'toys', 'sports', 'yelp'])
+    parser.add_argument('--models', nargs='+', default=None,
+                        choices=list(ROWS), help='rows of the table (default: '
+                        'all; with --quick: lightgcn mixgcf)')
+    parser.add_argument('--ref-batches', type=int, default=10,
+                        help='reference-design batches timed per round, '
+                        'extrapolated to the epoch')
+    parser.add_argument('--warmup-batches', type=int, default=2,
+                        help='untimed batches of each model first')
+    parser.add_argument('--batch-size', type=int, default=2048)
+    parser.add_argument('--dim', type=int, default=64)
+    parser.add_argument('--layers', type=int, default=3)
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--l2', type=float, default=1e-4)
+    parser.add_argument('--ngcf-node-dropout', type=float, default=0.1)
+    parser.add_argument('--ngcf-message-dropout', type=float, default=0.1)
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke test: 1 round, 2 reference batches, '
+                        'batch 8192, 1 warm-up batch, LightGCN and MixGCF '
+                        'rows unless --models is given')
+    add_sampler_args(parser)
+    parser.set_defaults(epochs=3)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.ref_batches = 1, 2
+        args.batch_size, args.warmup_batches = 8192, 1
+        args.models = args.models or ['lightgcn', 'mixgcf']
+    args.models = args.models or list(ROWS)
+    if args.ref_batches < 1 or args.epochs < 1 or args.warmup_batches < 0:
+        parser.error('need --ref-batches >= 1, --epochs >= 1 and '
+                     '--warmup-batches >= 0')
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
+    device = setup(args)
+    splits = load_cf_splits(args)
+    stats = splits[3]
+    num_batches = -(-stats['train'] // args.batch_size)
+    print(f"{stats['dataset']}: {stats['users']} users, {stats['items']} "
+          f"items, {stats['train']} training pairs, batch {args.batch_size} "
+          f"({num_batches} batches/epoch), device {device}, "
+          f"{torch.get_num_threads()} threads; median of {args.epochs} "
+          f"round(s): ours full epochs, reference design {args.ref_batches} "
+          f"batches per round extrapolated to {num_batches}", flush=True)
+    rows = {row: run_row(row, args, splits, device) for row in args.models}
+    table = markdown(rows)
+    note = (f'Ours: full epochs; reference design: {args.ref_batches} of '
+            f'{num_batches} batches timed per round and extrapolated to the '
+            f'epoch; median of {args.epochs} alternating round(s), after '
+            f'{args.warmup_batches} warm-up batch(es) each; same CFTask + '
+            f'Trainer, sampler, batches and weights; {device}, '
+            f'{torch.get_num_threads()} threads.')
+    print(f'\n{table}\n\n{note}')
+    write_json({
+        'statistics': stats,
+        'rows': rows,
+        'markdown': table,
+        'note': note,
+        'batches_per_epoch': num_batches,
+        'batch_size': args.batch_size,
+        'ref_batches': args.ref_batches,
+        'warmup_batches': args.warmup_batches,
+        'rounds': args.epochs,
+        'device': str(device),
+        'threads': torch.get_num_threads(),
+        'torch': torch.__version__,
+        'host': platform.node(),
+        'seed': args.seed,
+        'command': ' '.join(['python'] + sys.argv),
+    }, args.json)
+
+
+if __name__ == '__main__':
+    main()
