@@ -8,7 +8,7 @@ from adar_pyg.augment.contrastive import cosine_contrastive_loss
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.mlp_denoiser import MLPDenoiser
-from adar_pyg.augment.negative_augmenter import NegativeAugmenter
+from adar_pyg.augment.base import DiffusionAugmenter
 
 
 def _pair(name: str, value: Sequence[float]) -> Tuple[float, float]:
@@ -23,7 +23,7 @@ def _pair(name: str, value: Sequence[float]) -> Tuple[float, float]:
     return start, end
 
 
-class CausalNegativeAugmenter(torch.nn.Module):
+class CausalNegativeAugmenter(DiffusionAugmenter):
     r"""Curriculum-mixed diffusion negatives with a causal regulariser from
     the `"Causal Negative Sampling via Diffusion Model for Out-of-Distribution
     Recommendation" <https://arxiv.org/abs/2508.07243>`_ paper (CNSDiff).
@@ -241,16 +241,11 @@ class CausalNegativeAugmenter(torch.nn.Module):
         self.denoiser = MLPDenoiser(embedding_dim, hidden_channels, time_dim,
                                     dropout=dropout)
 
-        self.optimizer: Optional[torch.optim.Optimizer] = None
         self.progress = 0.0
         self.last_t_star: Optional[Tensor] = None
         self.last_diagnostics: Dict[str, Tensor] = {}
-        self._checked_finite = False
 
         self.reset_parameters()
-
-    # The embedding checks are those of ADAR (same arguments, same messages):
-    _check = NegativeAugmenter._check
 
     def reset_parameters(self) -> None:
         r"""Resets all learnable parameters of the module, its optimizer
@@ -260,11 +255,6 @@ class CausalNegativeAugmenter(torch.nn.Module):
         self.progress = 0.0
         self.last_t_star = None
         self.last_diagnostics = {}
-
-    def _apply(self, fn, *args, **kwargs):
-        # Moving or casting the module invalidates the optimizer state:
-        self.optimizer = None
-        return super()._apply(fn, *args, **kwargs)
 
     def set_epoch(self, epoch: int, num_epochs: int) -> None:
         r"""Sets the curriculum to epoch :obj:`epoch` (1-based) of
@@ -452,14 +442,7 @@ class CausalNegativeAugmenter(torch.nn.Module):
             with torch.no_grad():
                 loss = self.diffusion_loss(pos_emb)
         else:
-            if self.optimizer is None:
-                self.optimizer = torch.optim.Adam(self.denoiser.parameters(),
-                                                  lr=self.lr)
-            with torch.enable_grad():
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.diffusion_loss(pos_emb)
-                loss.backward()
-                self.optimizer.step()
+            loss = self._optimize(lambda: self.diffusion_loss(pos_emb))
         loss = loss.detach()
         self.last_diagnostics['diff_loss'] = loss
         return float(loss)

@@ -4,6 +4,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from adar_pyg.augment.base import DiffusionAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
@@ -24,7 +25,7 @@ def _round_step(value: float, num_steps: int) -> int:
     return min(max(int(math.floor(value + 0.5)), 1), num_steps)
 
 
-class NegativeAugmenter(torch.nn.Module):
+class NegativeAugmenter(DiffusionAugmenter):
     r"""Diffusion-generated hard negatives from the `"Adaptive Diffusion-based
     Augmentation for Recommendation" <https://arxiv.org/abs/2601.01448>`_
     paper (ADAR).
@@ -213,9 +214,7 @@ class NegativeAugmenter(torch.nn.Module):
         self.diffusion = GaussianDiffusion(num_steps, schedule)
         self.denoiser = FiLMDenoiser(embedding_dim, hidden_channels, time_dim)
 
-        self.optimizer: Optional[torch.optim.Optimizer] = None
         self.last_t_star: Optional[Tensor] = None
-        self._checked_finite = False
 
         self.reset_parameters()
 
@@ -226,46 +225,12 @@ class NegativeAugmenter(torch.nn.Module):
         self.optimizer = None
         self.last_t_star = None
 
-    def _apply(self, fn, *args, **kwargs):
-        # Moving or casting the module (`.to()`, `.cuda()`, `.double()`, ...)
-        # invalidates the optimizer state, so it is re-created lazily:
-        self.optimizer = None
-        return super()._apply(fn, *args, **kwargs)
-
     @property
     def mixed_steps(self) -> Tuple[int, ...]:
         r"""The steps averaged by the :obj:`"mixed"` strategy."""
         return tuple(
             _round_step(self.num_steps / m, self.num_steps)
             for m in MIXED_DIVISORS)
-
-    def _check(self, **embs: Optional[Tensor]) -> None:
-        size: Optional[int] = None
-        for name, x in embs.items():
-            if x is None:
-                continue
-            if not isinstance(x, Tensor) or not x.is_floating_point():
-                raise TypeError(f"'{name}' must be a floating point tensor "
-                                f"(got {type(x).__name__})")
-            if x.dim() != 2 or x.size(1) != self.embedding_dim:
-                raise ValueError(f"'{name}' must be of shape [N, "
-                                 f"embedding_dim={self.embedding_dim}] "
-                                 f"(got {list(x.shape)})")
-            if size is None:
-                size = x.size(0)
-            elif x.size(0) != size:
-                sizes = {
-                    key: list(value.shape)
-                    for key, value in embs.items() if value is not None
-                }
-                raise ValueError(f"All embeddings must have the same batch "
-                                 f"size (got {sizes})")
-        if not self._checked_finite:  # Only at the first call (it syncs):
-            for name, x in embs.items():
-                if x is not None and not bool(torch.isfinite(x).all()):
-                    raise ValueError(f"'{name}' contains NaN or infinite "
-                                     f"values")
-            self._checked_finite = True
 
     def transition_step(self, pos_score: Tensor) -> Tensor:
         r"""Returns the transition steps :math:`t^*` for the positive scores
@@ -418,15 +383,9 @@ class NegativeAugmenter(torch.nn.Module):
             pos_emb (torch.Tensor): Positive item embeddings of shape
                 :obj:`[N, d]`.
         """
-        if self.optimizer is None:
-            self.optimizer = torch.optim.Adam(self.denoiser.parameters(),
-                                              lr=self.lr)
-        with torch.enable_grad():
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.diffusion_loss(user_emb, pos_emb)
-            loss.backward()
-            self.optimizer.step()
-        return float(loss.detach())
+        loss = self._optimize(
+            lambda: self.diffusion_loss(user_emb, pos_emb))
+        return float(loss)
 
     def loss(
         self,

@@ -1,0 +1,71 @@
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+
+class DiffusionAugmenter(torch.nn.Module):
+    r"""Shared plumbing of the diffusion-based negative augmenters
+    (:class:`~adar_pyg.augment.NegativeAugmenter`,
+    :class:`~adar_pyg.augment.CausalNegativeAugmenter`): checks of the
+    embeddings they are given, and the diffusion model's own Adam optimizer,
+    stepped by the augmenter (the alternating optimisation of Algorithm 1 of
+    ADAR), created lazily and dropped on device moves and resets.
+
+    Subclasses set :obj:`embedding_dim`, :obj:`lr` and :obj:`denoiser`.
+    """
+    embedding_dim: int
+    lr: float
+    denoiser: torch.nn.Module
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.optimizer: Optional[torch.optim.Optimizer] = None
+        self._checked_finite = False
+
+    def _apply(self, fn, *args, **kwargs):
+        # Moving or casting the module (`.to()`, `.cuda()`, `.double()`, ...)
+        # invalidates the optimizer state, so it is re-created lazily:
+        self.optimizer = None
+        return super()._apply(fn, *args, **kwargs)
+
+    def _optimize(self, loss_fn: Callable[[], Tensor]) -> Tensor:
+        r"""One Adam step of the denoiser on :obj:`loss_fn()`; returns the
+        detached loss."""
+        if self.optimizer is None:
+            self.optimizer = torch.optim.Adam(self.denoiser.parameters(),
+                                              lr=self.lr)
+        with torch.enable_grad():
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            self.optimizer.step()
+        return loss.detach()
+
+    def _check(self, **embs: Optional[Tensor]) -> None:
+        size: Optional[int] = None
+        for name, x in embs.items():
+            if x is None:
+                continue
+            if not isinstance(x, Tensor) or not x.is_floating_point():
+                raise TypeError(f"'{name}' must be a floating point tensor "
+                                f"(got {type(x).__name__})")
+            if x.dim() != 2 or x.size(1) != self.embedding_dim:
+                raise ValueError(f"'{name}' must be of shape [N, "
+                                 f"embedding_dim={self.embedding_dim}] "
+                                 f"(got {list(x.shape)})")
+            if size is None:
+                size = x.size(0)
+            elif x.size(0) != size:
+                sizes = {
+                    key: list(value.shape)
+                    for key, value in embs.items() if value is not None
+                }
+                raise ValueError(f"All embeddings must have the same batch "
+                                 f"size (got {sizes})")
+        if not self._checked_finite:  # Only at the first call (it syncs):
+            for name, x in embs.items():
+                if x is not None and not bool(torch.isfinite(x).all()):
+                    raise ValueError(f"'{name}' contains NaN or infinite "
+                                     f"values")
+            self._checked_finite = True
