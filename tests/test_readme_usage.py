@@ -1,6 +1,5 @@
 import math
 
-import pytest
 import torch
 
 from adar_pyg import d_bpr_loss
