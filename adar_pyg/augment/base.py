@@ -1,7 +1,32 @@
+import math
 from typing import Callable, Optional
 
 import torch
 from torch import Tensor
+
+
+def check_int(name: str, value, minimum: int = 1,
+              optional: bool = False) -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value` is
+    an integer (not a bool) of at least :obj:`minimum` (or :obj:`None`, if
+    :obj:`optional`)."""
+    if optional and value is None:
+        return
+    if (isinstance(value, bool) or not isinstance(value, int)
+            or value < minimum):
+        what = ('a positive integer' if minimum == 1 else
+                f'an integer of at least {minimum}')
+        raise ValueError(f"'{name}' must be {what}"
+                         f"{' or None' if optional else ''} (got {value!r})")
+
+
+def check_number(name: str, value: float, positive: bool = True) -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value` is
+    a finite positive (or, with :obj:`positive=False`, non-negative)
+    number."""
+    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        what = 'positive' if positive else 'non-negative'
+        raise ValueError(f"'{name}' must be a {what} number (got {value})")
 
 
 class DiffusionAugmenter(torch.nn.Module):

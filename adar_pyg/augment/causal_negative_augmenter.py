@@ -4,11 +4,12 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from adar_pyg.augment.base import (DiffusionAugmenter, check_int,
+                                   check_number)
 from adar_pyg.augment.contrastive import cosine_contrastive_loss
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.mlp_denoiser import MLPDenoiser
-from adar_pyg.augment.base import DiffusionAugmenter
 
 
 def _pair(name: str, value: Sequence[float]) -> Tuple[float, float]:
@@ -190,14 +191,8 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
     ) -> None:
         super().__init__()
 
-        if isinstance(embedding_dim, bool) or not isinstance(
-                embedding_dim, int) or embedding_dim < 1:
-            raise ValueError(f"'embedding_dim' must be a positive integer "
-                             f"(got {embedding_dim!r})")
-        if isinstance(num_steps, bool) or not isinstance(
-                num_steps, int) or num_steps < 2:
-            raise ValueError(f"'num_steps' must be an integer of at least 2 "
-                             f"(got {num_steps!r})")
+        check_int('embedding_dim', embedding_dim)
+        check_int('num_steps', num_steps, minimum=2)
         steps = list(start_steps) if not isinstance(start_steps, int) else []
         if (not steps or len(set(steps)) != len(steps) or not all(
                 isinstance(s, int) and not isinstance(s, bool)
@@ -205,23 +200,13 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
             raise ValueError(f"'start_steps' must be distinct integers in "
                              f"[1, num_steps={num_steps}] (got "
                              f"{start_steps!r})")
-        if curriculum_epochs is not None and (
-                isinstance(curriculum_epochs, bool)
-                or not isinstance(curriculum_epochs, int)
-                or curriculum_epochs < 1):
-            raise ValueError(f"'curriculum_epochs' must be a positive integer "
-                             f"or None (got {curriculum_epochs!r})")
-        for name, value in (('cl_weight', cl_weight),
-                            ('cl_noise', cl_noise),
+        check_int('curriculum_epochs', curriculum_epochs, optional=True)
+        for name, value in (('cl_weight', cl_weight), ('cl_noise', cl_noise),
                             ('causal_weight', causal_weight),
                             ('diff_weight', diff_weight)):
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"'{name}' must be a non-negative number "
-                                 f"(got {value})")
+            check_number(name, value, positive=False)
         for name, value in (('cl_temperature', cl_temperature), ('lr', lr)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"'{name}' must be a positive number "
-                                 f"(got {value})")
+            check_number(name, value)
 
         self.embedding_dim = embedding_dim
         self.num_steps = num_steps

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Dropout, Linear
 
+from adar_pyg.augment.base import check_int
 from adar_pyg.augment.diffusion import timestep_embedding
 
 
@@ -54,13 +55,9 @@ class MLPDenoiser(torch.nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in (('embedding_dim', embedding_dim),
-                            ('hidden_channels', hidden_channels),
-                            ('time_dim', time_dim)):
-            if value is not None and (isinstance(value, bool) or
-                                      not isinstance(value, int) or value < 1):
-                raise ValueError(f"'{name}' must be a positive integer "
-                                 f"(got {value!r})")
+        check_int('embedding_dim', embedding_dim)
+        check_int('hidden_channels', hidden_channels)
+        check_int('time_dim', time_dim, optional=True)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
 

@@ -4,7 +4,8 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from adar_pyg.augment.base import DiffusionAugmenter
+from adar_pyg.augment.base import (DiffusionAugmenter, check_int,
+                                   check_number)
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
@@ -166,14 +167,8 @@ class NegativeAugmenter(DiffusionAugmenter):
     ) -> None:
         super().__init__()
 
-        if isinstance(embedding_dim, bool) or not isinstance(
-                embedding_dim, int) or embedding_dim < 1:
-            raise ValueError(f"'embedding_dim' must be a positive integer "
-                             f"(got {embedding_dim!r})")
-        if isinstance(num_steps, bool) or not isinstance(
-                num_steps, int) or num_steps < 1:
-            raise ValueError(f"'num_steps' must be an integer of at least 1 "
-                             f"(got {num_steps!r})")
+        check_int('embedding_dim', embedding_dim)
+        check_int('num_steps', num_steps)
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"'weight' must be in [0, 1] (got {weight})")
         if strategy not in STRATEGIES:
@@ -191,9 +186,7 @@ class NegativeAugmenter(DiffusionAugmenter):
                              f"{', '.join(repr(s) for s in SCHEDULES)} or a "
                              f"tensor of betas)")
         for name, value in (('omega', omega), ('k', k), ('lr', lr)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"'{name}' must be a positive number "
-                                 f"(got {value})")
+            check_number(name, value)
         if max_x0_weight is not None and not max_x0_weight >= 0:
             raise ValueError(f"'max_x0_weight' must be non-negative or None "
                              f"(got {max_x0_weight})")

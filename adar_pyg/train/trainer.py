@@ -130,7 +130,7 @@ class Trainer:
         if aug is not None and hasattr(aug, 'set_epoch'):
             aug.set_epoch(epoch, self.epochs)
         total, count = 0.0, 0
-        stats: Dict[str, float] = {}
+        stats: Dict[str, Any] = {}  # sums, kept on the device until the end
         bar = tqdm(task.batches(generator), total=task.num_batches(),
                    desc=f'epoch {epoch}', leave=False,
                    disable=not self.progress)
@@ -158,10 +158,11 @@ class Trainer:
             total, count = total + value, count + 1
             if count % 10 == 0:
                 bar.set_postfix(loss=f'{total / count:.4f}')
-        self.epoch_diagnostics = {k: v / max(count, 1) for k, v in stats.items()}
+        self.epoch_diagnostics = {k: float(v) / max(count, 1)
+                                  for k, v in stats.items()}
         return total / max(count, 1)
 
-    def _accumulate(self, stats: Dict[str, float], user: Tensor, pos: Tensor,
+    def _accumulate(self, stats: Dict[str, Any], user: Tensor, pos: Tensor,
                     neg: Tensor, gen: Tensor) -> None:
         r"""Diagnostics of generated negatives: mean scores of the positive,
         sampled and generated items, the share of generated negatives scored
@@ -184,7 +185,9 @@ class Trainer:
             # Scalars the augmenter reports itself (e.g. its own losses):
             values.update(getattr(self.augmenter, 'last_diagnostics', {}))
         for key, value in values.items():
-            stats[key] = stats.get(key, 0.0) + float(value)
+            # No float() here: a per-batch host sync on GPUs.
+            stats[key] = stats.get(key, 0.0) + (
+                value.detach().float() if isinstance(value, Tensor) else value)
 
     def fit(self) -> TrainResult:
         r"""Trains until :obj:`epochs` or early stopping and returns the metrics

@@ -331,8 +331,8 @@ def test_reset_parameters():
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(embedding_dim=0), "'embedding_dim' must be a positive integer"),
-    (dict(num_steps=0), "'num_steps' must be an integer of at least 1"),
-    (dict(num_steps=2.5), "'num_steps' must be an integer of at least 1"),
+    (dict(num_steps=0), "'num_steps' must be a positive integer"),
+    (dict(num_steps=2.5), "'num_steps' must be a positive integer"),
     (dict(weight=-0.1), r"'weight' must be in \[0, 1\]"),
     (dict(weight=1.5), r"'weight' must be in \[0, 1\]"),
     (dict(strategy='hard'),
