@@ -6,14 +6,19 @@ paired t-tests against the base, validation-selected epochs.
         --out benchmarks/results/adar_variants
 
 Resumable: finished (model, variant, seed) cells in ``<out>.json`` are reused.
+``--reuse benchmarks/results/table2_cf.json`` takes the base and adaptive cells
+from a Table 2 run instead of training them again; it refuses a file whose
+recorded protocol (epochs, λ, T, lr, patience, evaluation interval) differs.
 ``--quick`` runs a tiny configuration (1 epoch, 1 seed, base + adaptive) for the
 test suite.
 """
 import argparse
 import copy
 import datetime
+import json
 import os
 import sys
+from typing import Any, Dict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,6 +39,39 @@ PAPER_NGCF = {  # Table 3 of the paper (NGCF on Beauty), for orientation
     'adaptive': {'recall@20': 11.76}}
 
 
+REUSED = {'base': 'base', 'adaptive': 'adar'}  # variant -> Table 2 version
+PROTOCOL_FLAGS = ('--epochs', '--eval-every', '--patience', '--lr',
+                  '--adar-weight', '--adar-steps', '--dim', '--layers',
+                  '--batch-size', '--adar-score', '--adar-schedule')
+
+
+def _flag_values(command: str) -> Dict[str, str]:
+    words = command.split()
+    return {w: words[i + 1] for i, w in enumerate(words[:-1])
+            if w in PROTOCOL_FLAGS}
+
+
+def reused_cells(path: str, command: str, dataset: str, model: str,
+                 ) -> Dict[str, Dict[str, Any]]:
+    r"""The base and adaptive cells of a Table 2 result file, keyed as
+    :obj:`<variant>/seed<s>`, after checking that its command line sets the
+    same protocol flags as :obj:`command`."""
+    with open(path) as f:
+        data = json.load(f)
+    theirs = _flag_values(data.get('meta', {}).get('command', ''))
+    ours = _flag_values(command)
+    if theirs != ours:
+        raise SystemExit(f"--reuse: '{path}' was run with {theirs}, this "
+                         f"table with {ours}: pass the same protocol flags")
+    out = {}
+    for variant, version in REUSED.items():
+        prefix = f'{dataset}/{model}/{version}/seed'
+        for key, cell in data['cells'].items():
+            if key.startswith(prefix):
+                out[f'{variant}/seed{key[len(prefix):]}'] = cell
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     add_common_args(parser)
@@ -46,6 +84,9 @@ def main() -> None:
     parser.add_argument('--out', default='benchmarks/results/adar_variants',
                         help='writes <out>.json and <out>.md')
     parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--reuse', default=None, metavar='JSON',
+                        help='take base/adaptive cells from this table2.py '
+                        'result file (same protocol flags required)')
     parser.set_defaults(eval_every=5, patience=10, augmenter='adar',
                         no_progress=True)
     args = parser.parse_args()
@@ -60,7 +101,13 @@ def main() -> None:
     })
     key = lambda model, variant, seed: f'{model}/{variant}/seed{seed}'  # noqa
     md = []
+    command = store.data['meta']['command']
     for model in args.models:
+        if args.reuse:
+            for name, cell in reused_cells(args.reuse, command, args.dataset,
+                                           model).items():
+                store.data['cells'].setdefault(f'{model}/{name}', cell)
+            store.data['meta']['reused_from'] = args.reuse
         for variant in args.variants:
             for seed in args.seeds:
                 run_args = copy.copy(args)
@@ -81,7 +128,9 @@ def main() -> None:
             f"Date: {store.data['meta']['updated']}  \n"
             'Test metrics in %, at the validation-selected epoch; p: paired '
             't-test against base over seeds. The paper column is its NGCF '
-            'row (its LightGCN variants are not published).\n\n' +
+            'row (its LightGCN variants are not published).' +
+            (f" Base and adaptive cells come from `{args.reuse}` (same "
+             'protocol).' if args.reuse else '') + '\n\n' +
             '\n'.join(md))
     with open(f'{args.out}.md', 'w') as f:
         f.write(text)

@@ -1,5 +1,5 @@
 import math
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -294,11 +294,12 @@ class GaussianDiffusion(torch.nn.Module):
 
     def sample_at(
         self,
-        denoise_fn: Callable[[Tensor, int, Tensor], Tensor],
+        denoise_fn: Callable[..., Tensor],
         x_T: Tensor,
         t_collect: Tensor,
         posterior_noise: bool = True,
         clip_x0: Optional[float] = None,
+        cond: Sequence[Tensor] = (),
     ) -> Tensor:
         r"""Runs the reverse chain from :math:`\mathbf{x}_T` and returns, per
         row, the states at the requested time steps.
@@ -307,19 +308,21 @@ class GaussianDiffusion(torch.nn.Module):
         are collected as the chain passes them, so that no list of all
         :math:`T` states is kept, and a row leaves the chain once its last
         requested state is collected: a step costs in proportion to the rows
-        that still need it. The noise :math:`\mathbf{z}` of every step is
-        drawn for all rows (and used for the active ones), so that each row
-        gets the same result as a chain over all rows to the end.
+        that still need it. To that end the rows are kept sorted by their
+        last requested step (stable sort), so that the rows still in the
+        chain are a prefix of that order, and the per-row conditions
+        :obj:`cond` are permuted once. The noise :math:`\mathbf{z}` of a
+        step is drawn for the rows still in the chain only, in that order.
         Run it under :obj:`torch.no_grad()` unless gradients through the
         chain are wanted.
 
         Args:
-            denoise_fn (callable): Maps :obj:`(x_t, t, index)` to the
+            denoise_fn (callable): Maps :obj:`(x_t, t, *cond_t)` to the
                 predicted noise
                 :math:`\boldsymbol{\epsilon}_{\theta}(\mathbf{x}_t, t)`, with
-                :obj:`x_t` the states of the rows :obj:`index` (a
-                :obj:`torch.long` tensor of row indices into :obj:`x_T`, for
-                gathering per-row conditions) and :obj:`t` an integer step.
+                :obj:`x_t` the states of the rows still in the chain,
+                :obj:`t` an integer step and :obj:`cond_t` the tensors of
+                :obj:`cond` restricted to those rows, in the same order.
             x_T (torch.Tensor): The initial states :math:`\mathbf{x}_T` of
                 shape :obj:`[N, d]`, usually
                 :math:`\mathcal{N}(\mathbf{0}, \mathbf{I})` noise (Eq. (9)).
@@ -333,6 +336,11 @@ class GaussianDiffusion(torch.nn.Module):
             clip_x0 (float, optional): Clamps the predicted
                 :math:`\hat{\mathbf{x}}_0` of every step to :math:`[-c, c]`,
                 see :meth:`p_mean_variance`. (default: :obj:`None`)
+            cond (sequence of torch.Tensor, optional): Per-row conditions
+                (e.g. the user embeddings), each with :obj:`N` rows, handed
+                to :obj:`denoise_fn` for the rows in the chain (pass
+                :obj:`torch.arange(N)` to get the row indices).
+                (default: :obj:`()`)
 
         Returns:
             A tensor of shape :obj:`[N, d]` or :obj:`[N, K, d]`.
@@ -340,17 +348,22 @@ class GaussianDiffusion(torch.nn.Module):
         if x_T.dim() != 2:
             raise ValueError(f"'x_T' must be of shape [N, d] "
                              f"(got {tuple(x_T.shape)})")
-        if t_collect.dim() not in (1, 2) or t_collect.size(0) != x_T.size(0):
+        num_rows = x_T.size(0)
+        if t_collect.dim() not in (1, 2) or t_collect.size(0) != num_rows:
             raise ValueError(f"'t_collect' must be of shape [N] or [N, K] "
-                             f"with N={x_T.size(0)} "
+                             f"with N={num_rows} "
                              f"(got {tuple(t_collect.shape)})")
+        for i, c in enumerate(cond):
+            if c.size(0) != num_rows:
+                raise ValueError(f"'cond[{i}]' must have N={num_rows} rows "
+                                 f"(got {c.size(0)})")
         squeeze = t_collect.dim() == 1
         t_collect = t_collect.to(x_T.device)
         if squeeze:
             t_collect = t_collect.view(-1, 1)
 
         if t_collect.numel() == 0:
-            out = x_T.new_empty(x_T.size(0), t_collect.size(1), x_T.size(1))
+            out = x_T.new_empty(num_rows, t_collect.size(1), x_T.size(1))
             return out.squeeze(1) if squeeze else out
 
         t_min, t_max = (int(v) for v in torch.stack(
@@ -361,32 +374,35 @@ class GaussianDiffusion(torch.nn.Module):
 
         # Rows sorted by their last requested step, so that the rows still in
         # the chain at step t are a prefix of `order`:
-        t_stop, order = t_collect.min(dim=1).values.sort()
+        t_stop, order = t_collect.min(dim=1).values.sort(stable=True)
+        t_sorted = t_collect[order]
+        cond = tuple(c[order] for c in cond)
         # Number of rows still in the chain after step t (t_stop < t), t=T..1:
         steps = torch.arange(self.num_steps, 0, -1, device=x_T.device)
         num_active = torch.searchsorted(t_stop, steps).tolist()
 
-        num_rows = x_T.size(0)
         out = x_T.new_zeros(num_rows, t_collect.size(1), x_T.size(1))
-        everyone = torch.arange(num_rows, device=x_T.device)
-        x = x_T
+        x = x_T[order]  # The states of the rows still in the chain.
         for t in range(self.num_steps, t_min - 1, -1):
-            hit = (t_collect == t).unsqueeze(-1)
-            out = torch.where(hit, x.unsqueeze(1), out)
+            # Rows [n, x.size(0)) collect their last state at step t:
+            n = 0 if t == t_min else num_active[self.num_steps - t]
+            if t_sorted.size(1) == 1:
+                out[n:x.size(0), 0] = x[n:]
+            else:
+                hit = (t_sorted[:x.size(0)] == t).unsqueeze(-1)
+                out[:x.size(0)] = torch.where(hit, x.unsqueeze(1),
+                                              out[:x.size(0)])
             if t == t_min:
                 break
-            num = num_active[self.num_steps - t]
-            rows = everyone if num == num_rows else order[:num]
-            x_t = x if num == num_rows else x[rows]
+            x = x[:n]
             noise = None
-            if posterior_noise and t > 1:  # Same draws as for all rows:
-                noise = torch.randn_like(x_T)
-                noise = noise if num == num_rows else noise[rows]
-            x_prev = self.p_step(x_t, t, denoise_fn(x_t, t, rows),
-                                 posterior_noise=posterior_noise, noise=noise,
-                                 clip_x0=clip_x0)
-            x = x_prev if num == num_rows else x.index_copy(0, rows, x_prev)
+            if posterior_noise and t > 1:
+                noise = torch.randn_like(x)
+            x = self.p_step(x, t, denoise_fn(x, t, *(c[:n] for c in cond)),
+                            posterior_noise=posterior_noise, noise=noise,
+                            clip_x0=clip_x0)
 
+        out = out.index_copy(0, order, out)  # Back to the rows' order.
         return out.squeeze(1) if squeeze else out
 
     def __repr__(self) -> str:

@@ -106,27 +106,26 @@ class FiLMDenoiser(torch.nn.Module):
             cond_proj (tuple, optional): :meth:`condition` of :obj:`cond`,
                 reused across the steps of a chain. (default: :obj:`None`)
         """
-        if isinstance(t, Tensor) and t.numel() > 1:
-            e_t = timestep_embedding(t.to(x.device), self.time_dim)
-            h = torch.cat([e_t.to(x.dtype), cond], dim=-1)
-            return self.gamma(h) * x + self.eta(h)
-
-        # A step shared by all rows (as in the reverse chain): the first layer
-        # W [e_t || e_u] + b is split into W_t e_t + b, computed once for all
-        # rows, and W_u e_u, computed once per chain (see `condition`):
+        # The first layer W [e_t || e_u] + b is split into W_t e_t + b,
+        # computed once per distinct step (one for all rows in the reverse
+        # chain), and W_u e_u, computed once per chain (see `condition`):
+        index: Optional[Tensor] = None
         if not isinstance(t, Tensor):
             t = torch.full((1, ), t, device=x.device)
+        elif t.numel() > 1:
+            t, index = t.to(x.device).unique(return_inverse=True)
         e_t = timestep_embedding(t.to(x.device), self.time_dim).to(x.dtype)
         if cond_proj is None:
             cond_proj = self.condition(cond)
-        gamma = self._shared_step_mlp(self.gamma, e_t, cond_proj[0])
-        eta = self._shared_step_mlp(self.eta, e_t, cond_proj[1])
+        gamma = self._split_mlp(self.gamma, e_t, index, cond_proj[0])
+        eta = self._split_mlp(self.eta, e_t, index, cond_proj[1])
         return torch.addcmul(eta, gamma, x)
 
-    def _shared_step_mlp(self, mlp: Sequential, e_t: Tensor,
-                         h_cond: Tensor) -> Tensor:
+    def _split_mlp(self, mlp: Sequential, e_t: Tensor, index: Optional[Tensor],
+                   h_cond: Tensor) -> Tensor:
         lin = mlp[0]
-        h = h_cond + F.linear(e_t, lin.weight[:, :self.time_dim], lin.bias)
+        h_time = F.linear(e_t, lin.weight[:, :self.time_dim], lin.bias)
+        h = h_cond + (h_time if index is None else h_time[index])
         for layer in mlp[1:]:
             h = layer(h)
         return h

@@ -286,11 +286,9 @@ class NegativeAugmenter(DiffusionAugmenter):
             scale = self._standardize(pos_emb)[1]
             cond_proj = self.denoiser.condition(cond)  # once per chain
 
-            def denoise_fn(x: Tensor, t: int, rows: Tensor) -> Tensor:
-                if rows.numel() == cond.size(0):
-                    return self.denoiser(x, t, cond, cond_proj)
-                proj = tuple(h[rows] for h in cond_proj)
-                return self.denoiser(x, t, cond[rows], proj)
+            def denoise_fn(x: Tensor, t: int, cond: Tensor, proj_gamma: Tensor,
+                           proj_eta: Tensor) -> Tensor:
+                return self.denoiser(x, t, cond, (proj_gamma, proj_eta))
 
             x_T = torch.randn_like(cond)  # Eq. (9).
             out = self.diffusion.sample_at(
@@ -299,6 +297,7 @@ class NegativeAugmenter(DiffusionAugmenter):
                 t_star,
                 posterior_noise=self.posterior_noise,
                 clip_x0=self.clip_x0,
+                cond=(cond, ) + cond_proj,
             )
             if out.dim() == 3:  # mixed:
                 out = out.mean(dim=1)

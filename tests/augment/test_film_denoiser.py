@@ -20,6 +20,12 @@ def test_film_denoiser(time_dim):
     h = torch.cat([timestep_embedding(t, d_t), cond], dim=-1)
     assert torch.allclose(out, denoiser.gamma(h) * x + denoiser.eta(h),
                           atol=1e-6)
+    # The split first layer gives the gradients of the concatenated one:
+    params = list(denoiser.parameters())
+    grads = torch.autograd.grad(out.pow(2).sum(), params)
+    ref = (denoiser.gamma(h) * x + denoiser.eta(h)).pow(2).sum()
+    for g, g_ref in zip(grads, torch.autograd.grad(ref, params)):
+        assert torch.allclose(g, g_ref, atol=1e-5)
 
     # An integer time step is shared by all rows:
     out = denoiser(x, 3, cond)

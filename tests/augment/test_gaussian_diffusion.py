@@ -137,17 +137,23 @@ def test_q_posterior_variance():
     assert torch.isclose(var, diffusion.betas[4] * (1 - ab[3]) / (1 - ab[4]))
 
 
-def naive_chain(diffusion, denoise_fn, x_T, posterior_noise):
-    # Keeps all T + 1 states; noise is drawn in the same order as `sample_at`:
+def naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop):
+    # Keeps all T + 1 states of all rows. As documented for `sample_at`, the
+    # noise of step t is drawn for the rows still in the chain (t_stop < t),
+    # ordered by (t_stop, row):
+    order = sorted(range(x_T.size(0)), key=lambda n: (int(t_stop[n]), n))
     states = {diffusion.num_steps: x_T}
     x = x_T
     for t in range(diffusion.num_steps, 0, -1):
-        eps = denoise_fn(x, t)
+        eps = denoise_fn(x, t, torch.arange(x.size(0)))
         mean = (x - diffusion.betas[t - 1] /
                 (1 - diffusion.alphas_cumprod[t - 1]).sqrt() * eps)
         x = mean / diffusion.alphas[t - 1].sqrt()
         if posterior_noise and t > 1:
-            x = x + diffusion.betas[t - 1].sqrt() * torch.randn_like(x)
+            active = [n for n in order if t_stop[n] < t]
+            z = torch.zeros_like(x)
+            z[active] = torch.randn(len(active), x.size(1))
+            x = x + diffusion.betas[t - 1].sqrt() * z
         states[t - 1] = x
     return states
 
@@ -160,18 +166,20 @@ def test_sample_at_equals_naive_chain(posterior_noise, shape):
     weight = torch.eye(4) + torch.randn(4, 4) * 0.1
     bias = torch.randn(7, 4) * 0.1  # A per-row condition.
 
-    def denoise_fn(x, t, rows=None):
-        rows = torch.arange(7) if rows is None else rows
+    def denoise_fn(x, t, rows):
         return x @ weight + 0.01 * t + bias[rows]
 
     t_collect = torch.randint(2, 13, shape)
     t_collect[0] = 12  # x_T itself.
+    t_collect[3] = t_collect[4]  # Ties keep the rows' order.
     x_T = torch.randn(7, 4)
 
     torch.manual_seed(1)
-    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise)
+    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise,
+                              cond=(torch.arange(7), ))
     torch.manual_seed(1)
-    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise)
+    t_stop = t_collect.view(7, -1).min(dim=1).values
+    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop)
 
     assert out.size() == shape + (4, )
     expected = torch.stack([
@@ -185,7 +193,11 @@ def test_sample_at_equals_naive_chain(posterior_noise, shape):
     # Down to the end of the chain:
     t_collect = torch.zeros(7, dtype=torch.long)
     torch.manual_seed(1)
-    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise)
+    out = diffusion.sample_at(denoise_fn, x_T, t_collect, posterior_noise,
+                              cond=(torch.arange(7), ))
+    torch.manual_seed(1)
+    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise,
+                         t_collect)
     assert torch.allclose(out, states[0], rtol=1e-5, atol=1e-6)
 
 
@@ -193,12 +205,14 @@ def test_sample_at_stops_at_smallest_step():
     diffusion = GaussianDiffusion(10)
     calls = []
 
-    def denoise_fn(x, t, rows=None):
-        assert x.size(0) == rows.numel()
+    def denoise_fn(x, t, rows, payload):
+        assert x.size(0) == rows.numel() == payload.size(0)
+        assert torch.equal(payload, 10 * rows)
         calls.append((t, sorted(rows.tolist())))
         return torch.zeros_like(x)
 
-    diffusion.sample_at(denoise_fn, torch.randn(3, 2), torch.tensor([9, 6, 8]))
+    diffusion.sample_at(denoise_fn, torch.randn(3, 2), torch.tensor([9, 6, 8]),
+                        cond=(torch.arange(3), 10 * torch.arange(3)))
     # Rows leave the chain once their state is collected:
     assert calls == [(10, [0, 1, 2]), (9, [1, 2]), (8, [1]), (7, [1])]
 
@@ -230,7 +244,7 @@ def test_p_step_clip_x0():
 def test_sample_at_bad_input():
     diffusion = GaussianDiffusion(10)
 
-    def denoise_fn(x, t, rows=None):
+    def denoise_fn(x, t):
         return x
 
     x_T = torch.randn(3, 2)
@@ -242,3 +256,6 @@ def test_sample_at_bad_input():
         diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2]))
     with pytest.raises(ValueError, match=r'\[N, d\]'):
         diffusion.sample_at(denoise_fn, x_T.view(-1), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"'cond\[0\]' must have N=3 rows"):
+        diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2, 3]),
+                            cond=(torch.zeros(2), ))

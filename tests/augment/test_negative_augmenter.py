@@ -128,6 +128,10 @@ def naive_forward(aug, u, i):
     if aug.normalize:  # the diffusion sees unit-RMS embeddings
         u = u / u.pow(2).mean().sqrt()
     x = torch.randn_like(u)
+    # The noise of step t is drawn for the rows still in the chain, ordered
+    # by (last collected step, row), as `sample_at` documents:
+    t_stop = t_star if t_star.dim() == 1 else t_star.min(dim=1).values
+    order = sorted(range(u.size(0)), key=lambda n: (int(t_stop[n]), n))
     states = [None] * (T + 1)
     states[T] = x
     for t in range(T, 0, -1):
@@ -143,7 +147,10 @@ def naive_forward(aug, u, i):
             x = (D.betas[t - 1] * ab_prev.sqrt() * x0 +
                  (1 - ab_prev) * D.alphas[t - 1].sqrt() * x) / (1 - ab)
         if aug.posterior_noise and t > 1:
-            x = x + D.betas[t - 1].sqrt() * torch.randn_like(x)
+            active = [n for n in order if t_stop[n] < t]
+            z = torch.zeros_like(x)
+            z[active] = torch.randn(len(active), x.size(1))
+            x = x + D.betas[t - 1].sqrt() * z
         states[t - 1] = x
     states = torch.stack(states, dim=1) * scale  # [N, T + 1, d]
     if t_star.dim() == 1:
@@ -195,9 +202,10 @@ def test_trained_chain_recovers_items(num_steps, schedule):
     index = torch.arange(4).repeat(64)
     with torch.no_grad():
         x0 = aug.diffusion.sample_at(
-            lambda x, t, rows: aug.denoiser(x, t, users[index][rows]),
+            lambda x, t, cond: aug.denoiser(x, t, cond),
             torch.randn(index.numel(), 8),
             torch.zeros(index.numel(), dtype=torch.long),
+            cond=(users[index], ),
         )
     dist = (x0 - items[index]).norm(dim=-1).mean()
     noise_dist = (torch.randn(index.numel(), 8) -
