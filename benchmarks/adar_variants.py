@@ -8,7 +8,9 @@ paired t-tests against the base, validation-selected epochs.
 Resumable: finished (model, variant, seed) cells in ``<out>.json`` are reused.
 ``--reuse benchmarks/results/table2_cf.json`` takes the base and adaptive cells
 from a Table 2 run instead of training them again; it refuses a file whose
-recorded protocol (epochs, λ, T, lr, patience, evaluation interval) differs.
+recorded command line sets other protocol flags (epochs, λ, T, lr, patience,
+evaluation interval, ...) than this one (flags left at their defaults are
+compared as absent, so both scripts must share those defaults).
 ``--quick`` runs a tiny configuration (1 epoch, 1 seed, base + adaptive) for the
 test suite.
 """

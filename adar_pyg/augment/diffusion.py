@@ -353,6 +353,9 @@ class GaussianDiffusion(torch.nn.Module):
             raise ValueError(f"'t_collect' must be of shape [N] or [N, K] "
                              f"with N={num_rows} "
                              f"(got {tuple(t_collect.shape)})")
+        if isinstance(cond, Tensor):
+            raise TypeError("'cond' must be a sequence of tensors (e.g. "
+                            "'cond=(user_emb, )'), not a tensor")
         for i, c in enumerate(cond):
             if c.size(0) != num_rows:
                 raise ValueError(f"'cond[{i}]' must have N={num_rows} rows "

@@ -107,13 +107,17 @@ class FiLMDenoiser(torch.nn.Module):
                 reused across the steps of a chain. (default: :obj:`None`)
         """
         # The first layer W [e_t || e_u] + b is split into W_t e_t + b,
-        # computed once per distinct step (one for all rows in the reverse
-        # chain), and W_u e_u, computed once per chain (see `condition`):
+        # computed once per distinct step on the CPU (once for all rows in
+        # the reverse chain; per row on accelerators, where `unique` would
+        # synchronise with the host), and W_u e_u, computed once per chain
+        # (see `condition`):
         index: Optional[Tensor] = None
         if not isinstance(t, Tensor):
             t = torch.full((1, ), t, device=x.device)
-        elif t.numel() > 1:
-            t, index = t.to(x.device).unique(return_inverse=True)
+        else:
+            t = t.to(x.device).reshape(-1)
+            if t.numel() > 1 and t.device.type == 'cpu':
+                t, index = t.unique(return_inverse=True)
         e_t = timestep_embedding(t.to(x.device), self.time_dim).to(x.dtype)
         if cond_proj is None:
             cond_proj = self.condition(cond)

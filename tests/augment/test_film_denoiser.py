@@ -27,6 +27,8 @@ def test_film_denoiser(time_dim):
     for g, g_ref in zip(grads, torch.autograd.grad(ref, params)):
         assert torch.allclose(g, g_ref, atol=1e-5)
 
+    # Time steps of shape [N, 1] are read as one per row:
+    assert torch.allclose(denoiser(x, t.view(-1, 1), cond), out)
     # An integer time step is shared by all rows:
     out = denoiser(x, 3, cond)
     assert torch.allclose(out, denoiser(x, torch.full((5, ), 3), cond))

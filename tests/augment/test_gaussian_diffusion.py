@@ -217,6 +217,26 @@ def test_sample_at_stops_at_smallest_step():
     assert calls == [(10, [0, 1, 2]), (9, [1, 2]), (8, [1]), (7, [1])]
 
 
+def test_sample_at_row_order_is_stable():
+    # Rows enter the chain sorted by their last requested step, ties in row
+    # order (the order the noise draws follow), at a size where an unstable
+    # sort would reorder ties:
+    torch.manual_seed(0)
+    diffusion = GaussianDiffusion(5)
+    t_collect = torch.randint(0, 3, (500, ))
+    seen = []
+
+    def denoise_fn(x, t, rows):
+        seen.append(rows.clone())
+        return torch.zeros_like(x)
+
+    diffusion.sample_at(denoise_fn, torch.randn(500, 2), t_collect,
+                        cond=(torch.arange(500), ))
+    expected = sorted(range(500), key=lambda n: (int(t_collect[n]), n))
+    assert seen[0].tolist() == expected
+    assert seen[-1].tolist() == expected[:seen[-1].numel()]
+
+
 def test_p_step_clip_x0():
     torch.manual_seed(0)
     diffusion = GaussianDiffusion(20).double()  # beta_T close to 1.
@@ -256,6 +276,9 @@ def test_sample_at_bad_input():
         diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2]))
     with pytest.raises(ValueError, match=r'\[N, d\]'):
         diffusion.sample_at(denoise_fn, x_T.view(-1), torch.tensor([1, 2]))
+    with pytest.raises(TypeError, match='sequence of tensors'):
+        diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2, 3]),
+                            cond=torch.zeros(3, 2))
     with pytest.raises(ValueError, match=r"'cond\[0\]' must have N=3 rows"):
         diffusion.sample_at(denoise_fn, x_T, torch.tensor([1, 2, 3]),
                             cond=(torch.zeros(2), ))
