@@ -118,7 +118,7 @@ class FiLMDenoiser(torch.nn.Module):
             t = t.to(x.device).reshape(-1)
             if t.numel() > 1 and t.device.type == 'cpu':
                 t, index = t.unique(return_inverse=True)
-        e_t = timestep_embedding(t.to(x.device), self.time_dim).to(x.dtype)
+        e_t = timestep_embedding(t, self.time_dim).to(x.dtype)
         if cond_proj is None:
             cond_proj = self.condition(cond)
         gamma = self._split_mlp(self.gamma, e_t, index, cond_proj[0])

@@ -137,11 +137,8 @@ def test_q_posterior_variance():
     assert torch.isclose(var, diffusion.betas[4] * (1 - ab[3]) / (1 - ab[4]))
 
 
-def naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop):
-    # Keeps all T + 1 states of all rows. As documented for `sample_at`, the
-    # noise of step t is drawn for the rows still in the chain (t_stop < t),
-    # ordered by (t_stop, row):
-    order = sorted(range(x_T.size(0)), key=lambda n: (int(t_stop[n]), n))
+def naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop, noise):
+    # Keeps all T + 1 states of all rows; `noise` is the `chain_noise` fixture.
     states = {diffusion.num_steps: x_T}
     x = x_T
     for t in range(diffusion.num_steps, 0, -1):
@@ -150,17 +147,14 @@ def naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop):
                 (1 - diffusion.alphas_cumprod[t - 1]).sqrt() * eps)
         x = mean / diffusion.alphas[t - 1].sqrt()
         if posterior_noise and t > 1:
-            active = [n for n in order if t_stop[n] < t]
-            z = torch.zeros_like(x)
-            z[active] = torch.randn(len(active), x.size(1))
-            x = x + diffusion.betas[t - 1].sqrt() * z
+            x = x + diffusion.betas[t - 1].sqrt() * noise(t_stop, t, x)
         states[t - 1] = x
     return states
 
 
 @pytest.mark.parametrize('posterior_noise', [True, False])
 @pytest.mark.parametrize('shape', [(7, ), (7, 3)])
-def test_sample_at_equals_naive_chain(posterior_noise, shape):
+def test_sample_at_equals_naive_chain(posterior_noise, shape, chain_noise):
     torch.manual_seed(0)
     diffusion = GaussianDiffusion(12, 'cosine')
     weight = torch.eye(4) + torch.randn(4, 4) * 0.1
@@ -179,7 +173,8 @@ def test_sample_at_equals_naive_chain(posterior_noise, shape):
                               cond=(torch.arange(7), ))
     torch.manual_seed(1)
     t_stop = t_collect.view(7, -1).min(dim=1).values
-    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop)
+    states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise, t_stop,
+                         chain_noise)
 
     assert out.size() == shape + (4, )
     expected = torch.stack([
@@ -197,7 +192,7 @@ def test_sample_at_equals_naive_chain(posterior_noise, shape):
                               cond=(torch.arange(7), ))
     torch.manual_seed(1)
     states = naive_chain(diffusion, denoise_fn, x_T, posterior_noise,
-                         t_collect)
+                         t_collect, chain_noise)
     assert torch.allclose(out, states[0], rtol=1e-5, atol=1e-6)
 
 

@@ -116,7 +116,7 @@ def test_random_transition_step():
     assert set(t_star.tolist()) == set(range(1, 11))
 
 
-def naive_forward(aug, u, i):
+def naive_forward(aug, u, i, noise):
     # Runs the full reverse chain, keeping all T + 1 states:
     D, T = aug.diffusion, aug.num_steps
     if aug.score == 'dot':
@@ -128,10 +128,8 @@ def naive_forward(aug, u, i):
     if aug.normalize:  # the diffusion sees unit-RMS embeddings
         u = u / u.pow(2).mean().sqrt()
     x = torch.randn_like(u)
-    # The noise of step t is drawn for the rows still in the chain, ordered
-    # by (last collected step, row), as `sample_at` documents:
+    # `noise` (the `chain_noise` fixture) draws as `sample_at` documents:
     t_stop = t_star if t_star.dim() == 1 else t_star.min(dim=1).values
-    order = sorted(range(u.size(0)), key=lambda n: (int(t_stop[n]), n))
     states = [None] * (T + 1)
     states[T] = x
     for t in range(T, 0, -1):
@@ -147,10 +145,7 @@ def naive_forward(aug, u, i):
             x = (D.betas[t - 1] * ab_prev.sqrt() * x0 +
                  (1 - ab_prev) * D.alphas[t - 1].sqrt() * x) / (1 - ab)
         if aug.posterior_noise and t > 1:
-            active = [n for n in order if t_stop[n] < t]
-            z = torch.zeros_like(x)
-            z[active] = torch.randn(len(active), x.size(1))
-            x = x + D.betas[t - 1].sqrt() * z
+            x = x + D.betas[t - 1].sqrt() * noise(t_stop, t, x)
         states[t - 1] = x
     states = torch.stack(states, dim=1) * scale  # [N, T + 1, d]
     if t_star.dim() == 1:
@@ -164,7 +159,7 @@ def naive_forward(aug, u, i):
 @pytest.mark.parametrize('score,clip_x0', [('cosine', 5.0), ('dot', None),
                                             ('cosine', 0.5)])
 def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
-                                    score, clip_x0):
+                                    score, clip_x0, chain_noise):
     torch.manual_seed(0)
     aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
                             hidden_channels=16,
@@ -179,7 +174,7 @@ def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
     out = aug(u, i)
     torch.manual_seed(1)
     with torch.no_grad():
-        expected = naive_forward(aug, u, i)
+        expected = naive_forward(aug, u, i, chain_noise)
     assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5)
 
 
