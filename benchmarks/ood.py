@@ -197,29 +197,64 @@ def comparison_lines(cells: Dict[str, Any], dataset: str,
     return lines
 
 
+def budget_text(cells: List[Dict[str, Any]]) -> str:
+    r"""The training budget of :obj:`cells`, from the arguments each one
+    recorded (one per distinct budget, should they differ)."""
+    budgets = []
+    for cell in cells:
+        a = cell.get('args', {})
+        budget = (a.get('epochs'), a.get('eval_every'), a.get('patience'))
+        if budget not in budgets:
+            budgets.append(budget)
+    texts = []
+    for epochs, every, patience in budgets:
+        if None in (epochs, every, patience):
+            texts.append('budget not recorded')
+            continue
+        stopping = ('no early stopping' if patience * every >= epochs else
+                    f'early stopping after {patience} evaluations without '
+                    'improvement')
+        texts.append(f'evaluated every {every} epoch(s), at most {epochs} '
+                     f'epochs, {stopping}')
+    return '; '.join(texts) if texts else 'no cells'
+
+
 def run_table(args: argparse.Namespace) -> str:
-    r"""Trains the missing cells and returns the markdown report."""
-    store = ResultStore(f'{args.out}.json', meta={
-        'command': ' '.join(['python'] + sys.argv),
-        'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-        'device': args.device, 'epochs': args.epochs, 'lr': args.lr,
-        'layers': args.layers, 'dim': args.dim,
-        'batch_size': args.batch_size, 'quick': args.quick})
-    for dataset in args.datasets:
-        load = splits_loader(args, dataset)  # Only if a cell has to run.
-        for variant in args.variants:
-            for seed in args.seeds:
-                run_args = cell_args(args, dataset, variant, seed)
-                store.get_or_run(cell_key(dataset, variant, seed),
-                                 functools.partial(run_cell, run_args, load))
-    store.save()
+    r"""Trains the missing cells (none with :obj:`--report-only`) and
+    returns the markdown report of the cells of :obj:`args`' datasets,
+    variants and seeds that are in :obj:`<out>.json`."""
+    if args.report_only and not os.path.exists(f'{args.out}.json'):
+        raise SystemExit(f"--report-only: no results file '{args.out}.json'")
+    store = ResultStore(f'{args.out}.json')
+    meta = store.data['meta']
+    if not args.report_only:
+        # Every training command that added cells stays listed (a table may
+        # be assembled from several runs, e.g. one per dataset and core).
+        command = ' '.join(['python'] + sys.argv)
+        commands = meta.get('commands') or (
+            [meta['command']] if 'command' in meta else [])
+        meta.update({
+            'command': command,
+            'commands': commands + [command] * (command not in commands),
+            'updated': datetime.datetime.now().isoformat(timespec='seconds'),
+            'device': args.device, 'epochs': args.epochs, 'lr': args.lr,
+            'layers': args.layers, 'dim': args.dim,
+            'batch_size': args.batch_size, 'quick': args.quick})
+        for dataset in args.datasets:
+            load = splits_loader(args, dataset)  # Only if a cell has to run.
+            for variant in args.variants:
+                for seed in args.seeds:
+                    run_args = cell_args(args, dataset, variant, seed)
+                    store.get_or_run(
+                        cell_key(dataset, variant, seed),
+                        functools.partial(run_cell, run_args, load))
+        store.save()
     write_json(store.data, args.json)
 
     cells = store.data['cells']
-    meta = store.data['meta']
-    stopping = ('no early stopping' if args.patience * args.eval_every >=
-                args.epochs else f'early stopping after {args.patience} '
-                'evaluations without improvement')
+    shown = [cells[cell_key(d, v, s)] for d in args.datasets
+             for v in args.variants for s in args.seeds
+             if cell_key(d, v, s) in cells]
     sections = []
     for dataset in args.datasets:
         key = (lambda v, s, d=dataset: cell_key(d, v, s))
@@ -240,12 +275,12 @@ def run_table(args: argparse.Namespace) -> str:
         sections.append('\n'.join(parts))
     return ('# Out-of-distribution recommendation: LightGCN, +ADAR, '
             '+CNSDiff\n\n'
-            f"Command: `{meta['command']}`  \n"
+            + ''.join(f'Command: `{c}`  \n' for c in meta.get(
+                'commands', [meta.get('command', '')])) +
             f"Date: {meta['updated']}  \n"
             'Protocol: the published splits (train / IID validation / IID '
             'test / OOD test); the epoch is selected on IID-validation '
-            f'Recall@20 (evaluated every {args.eval_every} epoch(s), at most '
-            f'{args.epochs} epochs, {stopping}; the CNSDiff curriculum '
+            f'Recall@20 ({budget_text(shown)}; the CNSDiff curriculum '
             'spans the epoch budget), and both test sets are reported at '
             'that epoch, in %, full ranking with training and validation items masked. Mean ± std '
             'over seeds; RelImp: relative improvement of the means over '
@@ -276,6 +311,9 @@ def main() -> None:
                         help='writes <out>.json and <out>.md')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: write <out>.md from the cells '
+                        'already in <out>.json (missing ones are left out)')
     parser.set_defaults(**OOD_DEFAULTS, no_progress=True)
     args = parser.parse_args()
     if args.quick:

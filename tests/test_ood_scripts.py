@@ -79,3 +79,23 @@ def test_ood_benchmark_quick(tmp_path):
     assert frozen['train_denoiser'] is False
     with open(f'{prefix}.md') as f:
         assert 'untrained denoiser' in f.read()
+    # --report-only trains nothing and reports the cells it finds; the
+    # commands that trained them stay listed:
+    os.remove(f'{prefix}.md')
+    out, stdout = run('benchmarks/ood.py', '--report-only', '--out', prefix,
+                      '--datasets', 'ood-food', '--seeds', '0', '1',
+                      tmp_path=tmp_path)
+    assert '[run]' not in stdout and '[cached]' not in stdout
+    assert len(out['cells']) == 3 and len(out['meta']['commands']) == 2
+    with open(f'{prefix}.md') as f:
+        text = f.read()
+    assert text.count('Command: `python') == 2
+    assert 'at most 1 epochs' in text and '| +CNSDiff | 1 |' in text
+
+
+def test_ood_benchmark_report_only_needs_results(tmp_path):
+    cmd = [sys.executable, os.path.join(ROOT, 'benchmarks/ood.py'),
+           '--report-only', '--out', str(tmp_path / 'missing')]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode != 0 and 'no results file' in proc.stderr
