@@ -15,14 +15,22 @@ METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
 
 class ResultStore:
     r"""A JSON file of finished cells keyed by name: a cell that is already there
-    is not recomputed (so an interrupted table resumes where it stopped)."""
+    is not recomputed (so an interrupted table resumes where it stopped).
+
+    :obj:`meta['commands']` lists every command that computed a cell of the
+    file (a table may be assembled from several runs, e.g. one per core),
+    see :func:`command_lines`."""
     def __init__(self, path: str, meta: Optional[Dict[str, Any]] = None):
         self.path = path
+        self.command = ' '.join(['python'] + sys.argv)
         self.data: Dict[str, Any] = {'meta': meta or {}, 'cells': {}}
         if os.path.exists(path):
             with open(path) as f:
                 self.data = json.load(f)
             self.data.setdefault('cells', {})
+            old = self.data['meta']
+            if self.data['cells'] and 'commands' not in old and 'command' in old:
+                old['commands'] = [old['command']]  # Files of older versions.
         if meta:
             self.data['meta'].update(meta)
 
@@ -34,11 +42,21 @@ class ResultStore:
         log(f'[run] {key}')
         out = fn()
         self.data['cells'][key] = out
+        commands = self.data['meta'].setdefault('commands', [])
+        if self.command not in commands:
+            commands.append(self.command)
         write_json(self.data, self.path)
         return out
 
     def save(self) -> None:
         write_json(self.data, self.path)
+
+
+def command_lines(meta: Dict[str, Any]) -> str:
+    r"""The markdown lines naming the commands that computed the cells of a
+    result file (:obj:`meta['command']` for files of older versions)."""
+    commands = meta.get('commands') or [meta.get('command', '')]
+    return ''.join(f'Command: `{c}`  \n' for c in commands)
 
 
 def mean_std(values: Sequence[float]) -> tuple:

@@ -29,8 +29,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (ResultStore, markdown, mean_std, paired_ttest,  # noqa
-                    summarize)
+from common import (ResultStore, command_lines, markdown, mean_std,  # noqa
+                    paired_ttest, summarize)
 
 from adar_pyg.datasets import split_views  # noqa: E402
 from adar_pyg.experiment import (EDGE, OOD_DATASETS, OOD_DEFAULTS,  # noqa
@@ -228,14 +228,8 @@ def run_table(args: argparse.Namespace) -> str:
     store = ResultStore(f'{args.out}.json')
     meta = store.data['meta']
     if not args.report_only:
-        # Every training command that added cells stays listed (a table may
-        # be assembled from several runs, e.g. one per dataset and core).
-        command = ' '.join(['python'] + sys.argv)
-        commands = meta.get('commands') or (
-            [meta['command']] if 'command' in meta else [])
         meta.update({
-            'command': command,
-            'commands': commands + [command] * (command not in commands),
+            'command': store.command,
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
             'device': args.device, 'epochs': args.epochs, 'lr': args.lr,
             'layers': args.layers, 'dim': args.dim,
@@ -275,8 +269,7 @@ def run_table(args: argparse.Namespace) -> str:
         sections.append('\n'.join(parts))
     return ('# Out-of-distribution recommendation: LightGCN, +ADAR, '
             '+CNSDiff\n\n'
-            + ''.join(f'Command: `{c}`  \n' for c in meta.get(
-                'commands', [meta.get('command', '')])) +
+            + command_lines(meta) +
             f"Date: {meta['updated']}  \n"
             'Protocol: the published splits (train / IID validation / IID '
             'test / OOD test); the epoch is selected on IID-validation '

@@ -39,7 +39,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import METRICS, ResultStore, summarize  # noqa: E402
+from common import (METRICS, ResultStore, command_lines,  # noqa: E402
+                    summarize)
 
 from adar_pyg.datasets import default_mirror  # noqa: E402
 from adar_pyg.datasets.ahns_split import read_ahns_split  # noqa: E402
@@ -409,7 +410,7 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
                               task.paper_label) for d in args.datasets]
     note = f'{task.paper_note}\n\n' if task.paper_note else ''
     return (f'# Table 2 ({task.title})\n\n'
-            f"Command: `{store.data['meta']['command']}`  \n"
+            + command_lines(store.data['meta']) +
             f"Date: {store.data['meta']['updated']}  \n"
             f'{task.protocol(args)} Mean ± std over seeds; RelImp: relative '
             f'improvement of the means; p: two-sided paired t-test of +ADAR '
@@ -568,7 +569,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
             f"{r['seconds_per_epoch'][0]:.2f}",
             f"{r['best_epoch'][0]:.0f}"]) + ' |')
     return ('# MF + AHNS on the published AHNS split (Amazon-Sports)\n\n'
-            f"Command: `{store.data['meta']['command']}`  \n"
+            + command_lines(store.data['meta']) +
             f"Date: {store.data['meta']['updated']}  \n"
             'No validation file: the epoch is selected on the test set (the '
             "authors' protocol; optimistic). Metrics in %, full ranking, "

@@ -278,3 +278,26 @@ def test_table2_sr_quick_end_to_end(tmp_path):
     # resumable: nothing is recomputed
     _, stdout = run(tmp_path, '--task', 'sr', '--quick', '--out', prefix)
     assert stdout.count('[cached]') == 6 and '[run]' not in stdout
+
+
+def test_result_store_lists_the_commands_that_computed_cells(tmp_path):
+    load_table2()  # Puts benchmarks/ on the path.
+    import common
+    path = str(tmp_path / 'cells.json')
+    with open(path, 'w') as f:  # A file of an older version: one command.
+        json.dump({'meta': {'command': 'python old.py'},
+                   'cells': {'a': {'x': 1}}}, f)
+    store = common.ResultStore(path, meta={'command': 'python new.py'})
+    store.command = 'python new.py'
+    assert store.get_or_run('a', lambda: {'x': 2}, log=lambda _: None) == {
+        'x': 1}
+    assert store.data['meta']['commands'] == ['python old.py']  # Cached.
+    store.get_or_run('b', lambda: {'x': 3}, log=lambda _: None)
+    store.get_or_run('c', lambda: {'x': 4}, log=lambda _: None)
+    with open(path) as f:
+        meta = json.load(f)['meta']
+    assert meta['commands'] == ['python old.py', 'python new.py']
+    assert common.command_lines(meta) == ('Command: `python old.py`  \n'
+                                          'Command: `python new.py`  \n')
+    assert common.command_lines({'command': 'python x.py'}) == (
+        'Command: `python x.py`  \n')
