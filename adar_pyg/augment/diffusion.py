@@ -466,7 +466,11 @@ class GaussianDiffusion(torch.nn.Module):
         :obj:`posterior_noise=True`. As :math:`\bar{\alpha}_0 = 1`, the last
         step returns :math:`\hat{\mathbf{x}}_0 = f_{\theta}(\mathbf{x}_1, 1)`.
         A row stays as it is until the chain reaches its start step; rows
-        with start step :math:`0` are returned unchanged.
+        with start step :math:`0` are returned unchanged. A step costs in
+        proportion to the rows that have started: the rows are kept sorted
+        by start step, latest first (stable sort), so that the started rows
+        are a prefix of that order, and the noise :math:`\mathbf{z}` of a
+        step is drawn for them only, in that order.
 
         Args:
             x0_fn (callable): Maps :obj:`(x_t, t)` (a tensor :obj:`[N, d]` and
@@ -493,10 +497,16 @@ class GaussianDiffusion(torch.nn.Module):
         if t_min < 0 or t_max > self.num_steps:
             raise ValueError(f"'t_start' must lie in [0, {self.num_steps}] "
                              f"(got values in [{t_min}, {t_max}])")
-        x = x_t
-        for t in range(t_max, 0, -1):
-            mean, var = self.q_posterior(x0_fn(x, t), x, t)
+        # Rows by start step, latest first: the rows started at step t are
+        # the first `num_started[t_max - t]` ones.
+        neg_start, order = (-t_start).sort(stable=True)
+        steps = torch.arange(t_max, 0, -1, device=x_t.device)
+        num_started = torch.searchsorted(neg_start, -steps,
+                                         right=True).tolist()
+        x = x_t[order]
+        for t, n in zip(range(t_max, 0, -1), num_started):
+            mean, var = self.q_posterior(x0_fn(x[:n], t), x[:n], t)
             if posterior_noise and t > 1:
                 mean = mean + var.sqrt() * torch.randn_like(mean)
-            x = torch.where((t_start >= t).unsqueeze(-1), mean, x)
-        return x
+            x = torch.cat([mean, x[n:]], dim=0)
+        return x.index_copy(0, order, x)  # Back to the rows' order.

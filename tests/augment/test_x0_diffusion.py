@@ -49,7 +49,7 @@ def test_snr_and_posterior_log_variance():
 
 
 @pytest.mark.parametrize('posterior_noise', [False, True])
-def test_denoise_x0_against_naive_chain(posterior_noise):
+def test_denoise_x0_against_naive_chain(posterior_noise, chain_noise):
     diffusion = GaussianDiffusion(10, 'linear')
     torch.manual_seed(0)
     W = torch.randn(4, 4) * 0.3
@@ -63,7 +63,9 @@ def test_denoise_x0_against_naive_chain(posterior_noise):
     out = diffusion.denoise_x0(x0_fn, x, t_start, posterior_noise)
 
     torch.manual_seed(1)
-    noises = {t: torch.randn(6, 4) for t in range(10, 1, -1)}
+    # Drawn for the started rows (t_start >= t) only, ordered by
+    # (-t_start, row): the fixture's order with t_stop = -t_start.
+    noises = {t: chain_noise(-t_start, 1 - t, x) for t in range(10, 1, -1)}
     for n in range(6):  # Row by row, step by step:
         state = x[n:n + 1]
         for t in range(int(t_start[n]), 0, -1):
