@@ -1,5 +1,6 @@
 r"""Shared by the table benchmarks: resumable result cells, mean ± std and paired
 t-tests across seeds, markdown tables."""
+import argparse
 import json
 import math
 import os
@@ -19,9 +20,13 @@ class ResultStore:
 
     :obj:`meta['commands']` lists every command that computed a cell of the
     file (a table may be assembled from several runs, e.g. one per core),
-    see :func:`command_lines`."""
-    def __init__(self, path: str, meta: Optional[Dict[str, Any]] = None):
-        self.path = path
+    see :func:`command_lines`. With :obj:`train=False` (``--report-only``,
+    see :func:`add_report_only_arg`) missing cells are not computed."""
+    def __init__(self, path: str, meta: Optional[Dict[str, Any]] = None,
+                 train: bool = True):
+        if not train and not os.path.exists(path):
+            raise SystemExit(f"--report-only: no results file '{path}'")
+        self.path, self.train = path, train
         self.command = ' '.join(['python'] + sys.argv)
         self.data: Dict[str, Any] = {'meta': meta or {}, 'cells': {}}
         if os.path.exists(path):
@@ -34,11 +39,20 @@ class ResultStore:
         if meta:
             self.data['meta'].update(meta)
 
-    def get_or_run(self, key: str, fn: Callable[[], Dict[str, Any]],
-                   log: Callable[[str], None] = print) -> Dict[str, Any]:
+    def get_or_run(
+        self,
+        key: str,
+        fn: Callable[[], Dict[str, Any]],
+        log: Callable[[str], None] = print,
+    ) -> Optional[Dict[str, Any]]:
+        r"""The cell :obj:`key`, computed by :obj:`fn` and saved if missing
+        (:obj:`None` if missing and :obj:`train=False`)."""
         if key in self.data['cells']:
             log(f'[cached] {key}')
             return self.data['cells'][key]
+        if not self.train:  # --report-only: the cell stays missing.
+            log(f'[missing] {key}')
+            return None
         log(f'[run] {key}')
         out = fn()
         self.data['cells'][key] = out
@@ -50,6 +64,13 @@ class ResultStore:
 
     def save(self) -> None:
         write_json(self.data, self.path)
+
+
+def add_report_only_arg(parser: argparse.ArgumentParser) -> None:
+    r"""The ``--report-only`` flag of the table benchmarks."""
+    parser.add_argument('--report-only', action='store_true',
+                        help='train nothing: write <out>.md from the cells '
+                        'already in <out>.json (missing ones are left out)')
 
 
 def command_lines(meta: Dict[str, Any]) -> str:

@@ -29,8 +29,9 @@ from typing import Any, Callable, Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (ResultStore, command_lines, markdown, mean_std,  # noqa
-                    paired_ttest, summarize)
+from common import (ResultStore, add_report_only_arg,  # noqa: E402
+                    command_lines, markdown, mean_std, paired_ttest,
+                    summarize)
 
 from adar_pyg.datasets import split_views  # noqa: E402
 from adar_pyg.experiment import (EDGE, OOD_DATASETS, OOD_DEFAULTS,  # noqa
@@ -223,9 +224,7 @@ def run_table(args: argparse.Namespace) -> str:
     r"""Trains the missing cells (none with :obj:`--report-only`) and
     returns the markdown report of the cells of :obj:`args`' datasets,
     variants and seeds that are in :obj:`<out>.json`."""
-    if args.report_only and not os.path.exists(f'{args.out}.json'):
-        raise SystemExit(f"--report-only: no results file '{args.out}.json'")
-    store = ResultStore(f'{args.out}.json')
+    store = ResultStore(f'{args.out}.json', train=not args.report_only)
     meta = store.data['meta']
     if not args.report_only:
         meta.update({
@@ -234,14 +233,14 @@ def run_table(args: argparse.Namespace) -> str:
             'device': args.device, 'epochs': args.epochs, 'lr': args.lr,
             'layers': args.layers, 'dim': args.dim,
             'batch_size': args.batch_size, 'quick': args.quick})
-        for dataset in args.datasets:
-            load = splits_loader(args, dataset)  # Only if a cell has to run.
-            for variant in args.variants:
-                for seed in args.seeds:
-                    run_args = cell_args(args, dataset, variant, seed)
-                    store.get_or_run(
-                        cell_key(dataset, variant, seed),
-                        functools.partial(run_cell, run_args, load))
+    for dataset in args.datasets:
+        load = splits_loader(args, dataset)  # Only if a cell has to run.
+        for variant in args.variants:
+            for seed in args.seeds:
+                run_args = cell_args(args, dataset, variant, seed)
+                store.get_or_run(cell_key(dataset, variant, seed),
+                                 functools.partial(run_cell, run_args, load))
+    if not args.report_only:
         store.save()
     write_json(store.data, args.json)
 
@@ -304,9 +303,7 @@ def main() -> None:
                         help='writes <out>.json and <out>.md')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
-    parser.add_argument('--report-only', action='store_true',
-                        help='train nothing: write <out>.md from the cells '
-                        'already in <out>.json (missing ones are left out)')
+    add_report_only_arg(parser)
     parser.set_defaults(**OOD_DEFAULTS, no_progress=True)
     args = parser.parse_args()
     if args.quick:

@@ -39,8 +39,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (METRICS, ResultStore, command_lines,  # noqa: E402
-                    summarize)
+from common import (METRICS, ResultStore, add_report_only_arg,  # noqa: E402
+                    command_lines, summarize)
 
 from adar_pyg.datasets import default_mirror  # noqa: E402
 from adar_pyg.datasets.ahns_split import read_ahns_split  # noqa: E402
@@ -400,7 +400,8 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
                         cell_key(dataset, model, variant, seed),
                         lambda: task.run_cell(run_args, model,  # noqa: B023
                                               data()))
-    store.save()
+    if not args.report_only:
+        store.save()
     write_json(store.data, args.json)
     cells = store.data['cells']
     rows = {d: {m: summarize(cells, args.variants, 'base', args.seeds,
@@ -551,7 +552,8 @@ def run_ahns_split(args: argparse.Namespace) -> str:
             run_args.augmenter = 'none' if variant == 'base' else 'adar'
             store.get_or_run(key(variant, seed),
                              lambda: run_cf(run_args, BACKBONES['mf'], splits))
-    store.save()
+    if not args.report_only:
+        store.save()
     write_json(store.data, args.json)
     rows = summarize(store.data['cells'], args.variants, 'base', args.seeds,
                      key)
@@ -586,12 +588,13 @@ def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
 def open_store(args: argparse.Namespace, task: str) -> ResultStore:
     r"""The result file :obj:`<out>.json` of :obj:`task`; refuses a file
     written by another task (files of older versions record no task)."""
-    store = ResultStore(f'{args.out}.json')
+    store = ResultStore(f'{args.out}.json', train=not args.report_only)
     found = store.data['meta'].get('task')
     if found is not None and found != task:
         raise SystemExit(f"'{args.out}.json' holds '{found}' results, not "
                          f"'{task}' ones (use another --out)")
-    store.data['meta'].update(_meta(args, task))
+    if not args.report_only:
+        store.data['meta'].update(_meta(args, task))
     return store
 
 
@@ -616,6 +619,7 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
                         'benchmarks/results/table2_<task> or ahns_split)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
+    add_report_only_arg(parser)
     parser.set_defaults(**spec.defaults)
     return parser
 

@@ -85,7 +85,7 @@ def test_ood_benchmark_quick(tmp_path):
     out, stdout = run('benchmarks/ood.py', '--report-only', '--out', prefix,
                       '--datasets', 'ood-food', '--seeds', '0', '1',
                       tmp_path=tmp_path)
-    assert '[run]' not in stdout and '[cached]' not in stdout
+    assert '[run]' not in stdout and '[missing] ood-food/base/seed1' in stdout
     assert len(out['cells']) == 3 and len(out['meta']['commands']) == 2
     with open(f'{prefix}.md') as f:
         text = f.read()

@@ -222,7 +222,7 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
         out=str(tmp_path / 'sr'), json=None, datasets=['beauty', 'toys'],
         models=['gru4rec', 'sasrec'], variants=['base', 'adar'], seeds=[0, 1],
         device='cpu', adar_weight=0.5, adar_steps=20, epochs=1, model=None,
-        dataset=None, seed=None, augmenter=None)
+        dataset=None, seed=None, augmenter=None, report_only=False)
     md = t2.run_table(args, task)
     assert loads == ['beauty', 'toys'] and len(runs) == 16
     assert {r[4] for r in runs if r[0] == 'toys'} == {'split of toys'}
@@ -239,6 +239,13 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
     args.seeds, args.datasets = [0, 1, 2], ['beauty']
     t2.run_table(args, task)
     assert loads == ['beauty'] and len(runs) == 4
+    # --report-only: a missing seed is neither loaded nor run, nor reported
+    loads.clear(), runs.clear()
+    args.seeds, args.report_only = [0, 1, 2, 3], True
+    md = t2.run_table(args, task)
+    assert loads == [] and runs == []
+    assert '| SASRec | base | 3 |' in md
+    args.report_only = False
     # a file of one task is not reused by another
     with pytest.raises(SystemExit):
         t2.open_store(args, 'cf')
