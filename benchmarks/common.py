@@ -63,7 +63,9 @@ class ResultStore:
         return out
 
     def save(self) -> None:
-        write_json(self.data, self.path)
+        r"""Writes the file (not with :obj:`train=False`: nothing changed)."""
+        if self.train:
+            write_json(self.data, self.path)
 
 
 def add_report_only_arg(parser: argparse.ArgumentParser) -> None:

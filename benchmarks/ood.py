@@ -240,8 +240,7 @@ def run_table(args: argparse.Namespace) -> str:
                 run_args = cell_args(args, dataset, variant, seed)
                 store.get_or_run(cell_key(dataset, variant, seed),
                                  functools.partial(run_cell, run_args, load))
-    if not args.report_only:
-        store.save()
+    store.save()
     write_json(store.data, args.json)
 
     cells = store.data['cells']

@@ -400,8 +400,7 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
                         cell_key(dataset, model, variant, seed),
                         lambda: task.run_cell(run_args, model,  # noqa: B023
                                               data()))
-    if not args.report_only:
-        store.save()
+    store.save()
     write_json(store.data, args.json)
     cells = store.data['cells']
     rows = {d: {m: summarize(cells, args.variants, 'base', args.seeds,
@@ -552,8 +551,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
             run_args.augmenter = 'none' if variant == 'base' else 'adar'
             store.get_or_run(key(variant, seed),
                              lambda: run_cf(run_args, BACKBONES['mf'], splits))
-    if not args.report_only:
-        store.save()
+    store.save()
     write_json(store.data, args.json)
     rows = summarize(store.data['cells'], args.variants, 'base', args.seeds,
                      key)
