@@ -349,6 +349,67 @@ def speed_table(datasets: List[str], models: List[str],
     return '\n'.join(lines) + '\n'
 
 
+#: the training settings of the settings table: (argument, header, read from
+#: the +ADAR cells only)
+SETTINGS = (('lr', 'lr', False), ('batch_size', 'batch', False),
+            ('epochs', 'max epochs', False),
+            ('eval_every', 'eval every', False),
+            ('patience', 'patience', False), ('adar_steps', 'ADAR T', True),
+            ('adar_weight', 'ADAR λ', True))
+
+
+def _distinct(values: Sequence[Any]) -> str:
+    seen: List[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return ' / '.join('?' if v is None else f'{v:g}' if isinstance(
+        v, float) else str(v) for v in seen)
+
+
+def settings_table(datasets: List[str], models: List[str],
+                   cells: Dict[str, Dict[str, Any]],
+                   seeds: Sequence[int]) -> str:
+    r"""The training settings of each (dataset, model), read from the
+    arguments its cells recorded, so a table assembled from runs with
+    different flags (e.g. a learning rate per backbone) says which cell ran
+    with which; values that differ between a row's cells are joined by
+    ``/``."""
+    head = ['Dataset', 'Model'] + [h for _, h, _ in SETTINGS]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for d in datasets:
+        for m in models:
+            found = {v: [cells[cell_key(d, m, v, s)].get('args', {})
+                         for s in seeds if cell_key(d, m, v, s) in cells]
+                     for v in VARIANTS}
+            if not any(found.values()):
+                continue
+            row = [NAMES[d], NAMES[m]]
+            for name, _, adar_only in SETTINGS:
+                args = found['adar'] if adar_only else sum(
+                    found.values(), [])
+                row.append(_distinct([a.get(name) for a in args]))
+            lines.append('| ' + ' | '.join(row) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def protocol_text(task: 'TableTask', args: argparse.Namespace,
+                  cells: List[Dict[str, Any]]) -> str:
+    r"""The protocol paragraph of :obj:`task` from the arguments the shown
+    :obj:`cells` recorded (from :obj:`args` for cells of older versions that
+    recorded none); each distinct protocol once."""
+    texts: List[str] = []
+    for cell in cells or [{}]:
+        recorded = cell.get('args')
+        text = task.protocol(argparse.Namespace(**recorded)
+                             if recorded else args)
+        if text not in texts:
+            texts.append(text)
+    if len(texts) == 1:
+        return texts[0]
+    return 'Protocols differ between cells: ' + ' / '.join(texts)
+
+
 @dataclass(frozen=True)
 class TableTask:
     r"""What differs between the CF and SR parts of Table 2; the loop over
@@ -368,7 +429,8 @@ class TableTask:
     run_args: Callable[..., argparse.Namespace]
     #: trains one cell: (run_args, model, data of the dataset) -> report
     run_cell: Callable[[argparse.Namespace, str, Any], Dict[str, Any]]
-    #: the protocol paragraph of the markdown
+    #: the protocol paragraph of the markdown, given the arguments of a cell
+    #: (the per-model settings are in :func:`settings_table`)
     protocol: Callable[[argparse.Namespace], str]
     #: data shared by all cells of a dataset, loaded at most once (only when
     #: a cell of the dataset is missing); None: every cell loads its own
@@ -408,20 +470,27 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
                 for m in args.models} for d in args.datasets}
     sections = [dataset_table(d, args.models, rows[d], task.paper,
                               task.paper_label) for d in args.datasets]
+    shown = [cells[key] for key in (
+        cell_key(d, m, v, s) for d in args.datasets for m in args.models
+        for v in args.variants for s in args.seeds) if key in cells]
     note = f'{task.paper_note}\n\n' if task.paper_note else ''
     return (f'# Table 2 ({task.title})\n\n'
             + command_lines(store.data['meta']) +
             f"Date: {store.data['meta']['updated']}  \n"
-            f'{task.protocol(args)} Mean ± std over seeds; RelImp: relative '
-            f'improvement of the means; p: two-sided paired t-test of +ADAR '
-            f'against base over seeds. s/epoch: training seconds per epoch '
-            f"(mean over seeds) on {store.data['meta']['device']}.\n\n" +
+            f'{protocol_text(task, args, shown)} Mean ± std over seeds; '
+            f'RelImp: relative improvement of the means; p: two-sided paired '
+            f't-test of +ADAR against base over seeds. s/epoch: training '
+            f'seconds per epoch (mean over seeds) on '
+            f"{store.data['meta']['device']}. Training settings per model: "
+            'see below (read from the cells).\n\n' +
             note +
             f'## Overview (ours, {task.paper_label} in brackets; its RelImp '
             'as printed)\n\n' +
             overview_table(args.datasets, args.models, rows, task.paper) +
             '\n## Seconds per training epoch (base / +ADAR)\n\n' +
             speed_table(args.datasets, args.models, rows) +
+            '\n## Training settings (from the cells)\n\n' +
+            settings_table(args.datasets, args.models, cells, args.seeds) +
             '\n## Per dataset\n\n' + '\n'.join(sections))
 
 
@@ -446,10 +515,9 @@ def _cf_quick(args: argparse.Namespace) -> None:
 def _cf_protocol(args: argparse.Namespace) -> str:
     return ('Protocol: per-user random split 80/20 (seeded by the seed), '
             f'{100 * args.val_ratio:.0f}% of each user\'s training part held '
-            f'out for early stopping (evaluated every {args.eval_every} '
-            f'epochs, patience {args.patience}); test metrics in % at the '
-            f'validation-selected epoch, full ranking. ADAR: T = '
-            f'{args.adar_steps}, λ = {args.adar_weight}.')
+            'out for early stopping (evaluated every *eval every* epochs, '
+            'stopped after *patience* evaluations without improvement); test '
+            'metrics in % at the validation-selected epoch, full ranking.')
 
 
 def _sr_args(parser: argparse.ArgumentParser) -> None:
@@ -464,8 +532,6 @@ def _sr_quick(args: argparse.Namespace) -> None:
 
 def _sr_protocol(args: argparse.Namespace) -> str:
     mask = 'masked' if not args.no_mask_history else 'not masked'
-    every = ('every epoch' if args.eval_every == 1 else
-             f'every {args.eval_every} epochs')
     subset = (f' Only the first {args.max_users} users of each dataset.'
               if args.max_users else '')
     return ('Protocol: leave-one-out on the original data (the last item of '
@@ -473,11 +539,11 @@ def _sr_protocol(args: argparse.Namespace) -> str:
             'before it the validation target, the rest the training '
             f'sequence; inputs are the latest N = {args.max_len} items), '
             'loaded once per dataset for every cell; BPR with one uniform '
-            'negative per position (+ADAR adds the generated one of Eq. 12, '
-            f'T = {args.adar_steps}, λ = {args.adar_weight}); early stopping '
-            f'on validation R@20 (evaluated {every}, '
-            f'patience {args.patience}); test metrics in % at the selected '
-            f'epoch, full ranking over all items, user history {mask}.'
+            'negative per position (+ADAR adds the generated one of Eq. 12); '
+            'early stopping on validation R@20 (evaluated every *eval every* '
+            'epochs, stopped after *patience* evaluations without '
+            'improvement); test metrics in % at the '
+            f'selected epoch, full ranking over all items, user history {mask}.'
             f'{subset}')
 
 

@@ -67,6 +67,46 @@ def test_markdown_and_cell_arguments():
     assert t2.PAPER_CF['yelp']['mixgcf']['base']['ndcg@10'] == 3.72
 
 
+def test_settings_and_protocol_are_read_from_the_cells():
+    """A table assembled from runs with different flags names each model's
+    own settings, and the protocol of the cells, not of the current flags."""
+    t2 = load_table2()
+    cf = t2.TASKS['cf']
+    common = dict(val_ratio=0.1, batch_size=2048, eval_every=5, patience=4,
+                  adar_steps=50, adar_weight=0.1)
+    cells = {}
+    for seed in (0, 1):
+        for variant in ('base', 'adar'):
+            cells[t2.cf_key('beauty', 'lightgcn', variant, seed)] = {
+                **fake_cell(0.1), 'args': {**common, 'lr': 5e-3,
+                                           'epochs': 50}}
+            cells[t2.cf_key('beauty', 'mixgcf', variant, seed)] = {
+                **fake_cell(0.1), 'args': {**common, 'lr': 1e-3,
+                                           'epochs': 60 + seed}}
+    # a base cell run with another (unused) λ does not show in the λ column
+    cells[t2.cf_key('beauty', 'mixgcf', 'base', 1)]['args'][
+        'adar_weight'] = 0.9
+    md = t2.settings_table(['beauty'], ['lightgcn', 'ngcf', 'mixgcf'], cells,
+                           [0, 1])
+    lines = md.splitlines()
+    assert lines[0] == ('| Dataset | Model | lr | batch | max epochs | '
+                        'eval every | patience | ADAR T | ADAR λ |')
+    assert ('| Amazon-Beauty | LightGCN | 0.005 | 2048 | 50 | 5 | 4 | 50 | '
+            '0.1 |') in lines
+    assert ('| Amazon-Beauty | MixGCF | 0.001 | 2048 | 60 / 61 | 5 | 4 | 50 | '
+            '0.1 |') in lines
+    assert not any('NGCF' in line for line in lines)  # no cells: no row
+    # the protocol comes from the cells' own arguments, once per distinct one
+    args = argparse.Namespace(val_ratio=0.3)
+    shown = list(cells.values())
+    assert '10% of each user' in t2.protocol_text(cf, args, shown)
+    assert '30% of each user' in t2.protocol_text(cf, args, [])
+    shown[0] = {**shown[0], 'args': {**common, 'val_ratio': 0.2}}
+    text = t2.protocol_text(cf, args, shown)
+    assert text.startswith('Protocols differ between cells')
+    assert '20% of each user' in text and '10% of each user' in text
+
+
 def run(tmp_path, *args):
     out = tmp_path / 'out.json'
     cmd = [sys.executable, os.path.join(ROOT, 'benchmarks', 'table2.py'),
