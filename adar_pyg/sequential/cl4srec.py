@@ -277,4 +277,5 @@ class CL4SRec(SASRec):
                 f'embedding_dim={self.embedding_dim}, max_len={self.max_len}, '
                 f'num_layers={self.num_layers}, num_heads={self.num_heads}, '
                 f'dropout={self.dropout_p}, cl_weight={self.cl_weight}, '
-                f'temperature={self.temperature})')
+                f'temperature={self.temperature}, '
+                f"similarity='{self.similarity}')")

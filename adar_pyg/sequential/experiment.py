@@ -69,6 +69,9 @@ def add_sr_args(parser: argparse.ArgumentParser) -> None:
                         help='CL4SRec: weight of the contrastive loss')
     parser.add_argument('--cl-temperature', type=float, default=1.0,
                         help='CL4SRec: InfoNCE temperature')
+    parser.add_argument('--cl-similarity', default='dot',
+                        choices=['dot', 'cos'],
+                        help='CL4SRec: InfoNCE similarity')
     parser.add_argument('--crop-ratio', type=float, default=0.6)
     parser.add_argument('--mask-ratio', type=float, default=0.3)
     parser.add_argument('--reorder-ratio', type=float, default=0.6)
@@ -95,6 +98,7 @@ def build_sr_model(num_items: int,
     if args.model == 'cl4srec':
         kwargs.update(cl_weight=args.cl_weight,
                       temperature=args.cl_temperature,
+                      similarity=args.cl_similarity,
                       crop_ratio=args.crop_ratio, mask_ratio=args.mask_ratio,
                       reorder_ratio=args.reorder_ratio)
     return SR_MODELS[args.model](num_items, args.dim, args.max_len, **kwargs)

@@ -127,3 +127,4 @@ def test_cl4srec_auxiliary_loss():
     with pytest.raises(ValueError, match='mask_ratio'):
         CL4SRec(50, 8, L, mask_ratio=1.0)
     assert 'cl_weight=0.5' in repr(model)
+    assert repr(model).endswith(", similarity='dot')")

@@ -45,6 +45,13 @@ def test_build_sr_model(name, cls, dropout):
     model = build_sr_model(100, parse('--model', name, '--dropout', '0.1',
                                       '--layers', '1'))
     assert model.num_layers == 1
+    if name == 'cl4srec':
+        assert model.similarity == 'dot'
+        model = build_sr_model(100, parse(
+            '--model', name, '--cl-weight', '0.05', '--cl-temperature', '0.5',
+            '--cl-similarity', 'cos'))
+        assert (model.cl_weight, model.temperature, model.similarity) == (
+            0.05, 0.5, 'cos')
 
 
 @pytest.mark.parametrize('model', ['gru4rec', 'cl4srec'])
