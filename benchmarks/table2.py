@@ -359,12 +359,8 @@ SETTINGS = (('lr', 'lr', False), ('batch_size', 'batch', False),
 
 
 def _distinct(values: Sequence[Any]) -> str:
-    seen: List[Any] = []
-    for v in values:
-        if v not in seen:
-            seen.append(v)
     return ' / '.join('?' if v is None else f'{v:g}' if isinstance(
-        v, float) else str(v) for v in seen)
+        v, float) else str(v) for v in dict.fromkeys(values))
 
 
 def settings_table(datasets: List[str], models: List[str],
@@ -398,13 +394,10 @@ def protocol_text(task: 'TableTask', args: argparse.Namespace,
     r"""The protocol paragraph of :obj:`task` from the arguments the shown
     :obj:`cells` recorded (from :obj:`args` for cells of older versions that
     recorded none); each distinct protocol once."""
-    texts: List[str] = []
-    for cell in cells or [{}]:
-        recorded = cell.get('args')
-        text = task.protocol(argparse.Namespace(**recorded)
-                             if recorded else args)
-        if text not in texts:
-            texts.append(text)
+    texts = list(dict.fromkeys(
+        task.protocol(argparse.Namespace(**cell['args'])
+                      if cell.get('args') else args)
+        for cell in cells or [{}]))
     if len(texts) == 1:
         return texts[0]
     return 'Protocols differ between cells: ' + ' / '.join(texts)
