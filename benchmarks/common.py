@@ -19,14 +19,15 @@ class ResultStore:
     is not recomputed (so an interrupted table resumes where it stopped).
 
     :obj:`meta['commands']` lists every command that computed a cell of the
-    file (a table may be assembled from several runs, e.g. one per core),
-    see :func:`command_lines`. With :obj:`train=False` (``--report-only``,
-    see :func:`add_report_only_arg`) missing cells are not computed."""
+    file (a table may be assembled from several runs, e.g. one per core,
+    merged with :meth:`merge`), see :func:`command_lines`. With
+    :obj:`train=False` (``--report-only``, see :func:`add_store_args`)
+    missing cells are not computed."""
     def __init__(self, path: str, meta: Optional[Dict[str, Any]] = None,
                  train: bool = True):
         if not train and not os.path.exists(path):
             raise SystemExit(f"--report-only: no results file '{path}'")
-        self.path, self.train = path, train
+        self.path, self.train, self.changed = path, train, False
         self.command = ' '.join(['python'] + sys.argv)
         self.data: Dict[str, Any] = {'meta': meta or {}, 'cells': {}}
         if os.path.exists(path):
@@ -62,24 +63,85 @@ class ResultStore:
         write_json(self.data, self.path)
         return out
 
+    def merge(self, path: str) -> int:
+        r"""Adds the cells of the result file :obj:`path` (e.g., of a run on
+        another core or machine) and the commands that computed them; a cell
+        in both files must be identical. Records the merge command in
+        :obj:`meta['merges']`. Returns the number of cells added."""
+        if not os.path.exists(path):
+            raise SystemExit(f"--merge: no results file '{path}'")
+        with open(path) as f:
+            other = json.load(f)
+        meta, theirs = self.data['meta'], other.get('meta', {})
+        if meta.get('task') and theirs.get('task') not in (None,
+                                                            meta['task']):
+            raise SystemExit(f"--merge: '{path}' holds '{theirs['task']}' "
+                             f"results, not '{meta['task']}' ones")
+        for key in ('task', 'device'):
+            if key in theirs:
+                meta.setdefault(key, theirs[key])
+        added = 0
+        for key, cell in other.get('cells', {}).items():
+            mine = self.data['cells'].get(key)
+            if mine is None:
+                self.data['cells'][key], added = cell, added + 1
+            elif mine != cell:
+                raise SystemExit(f"--merge: cell '{key}' differs between "
+                                 f"'{self.path}' and '{path}'")
+        commands = meta.setdefault('commands', [])
+        for command in theirs.get('commands') or [theirs.get('command')]:
+            if command and command not in commands:
+                commands.append(command)
+        meta['updated'] = max(meta.get('updated', ''),
+                              theirs.get('updated', ''))
+        merges = meta.setdefault('merges', [])
+        if self.command not in merges:
+            merges.append(self.command)
+        self.changed = True
+        return added
+
     def save(self) -> None:
-        r"""Writes the file (not with :obj:`train=False`: nothing changed)."""
-        if self.train:
+        r"""Writes the file (with :obj:`train=False`, only after a
+        :meth:`merge`: otherwise nothing changed)."""
+        if self.train or self.changed:
             write_json(self.data, self.path)
 
 
-def add_report_only_arg(parser: argparse.ArgumentParser) -> None:
-    r"""The ``--report-only`` flag of the table benchmarks."""
+def add_store_args(parser: argparse.ArgumentParser) -> None:
+    r"""The ``--report-only`` and ``--merge`` flags of the table benchmarks
+    (see :func:`open_results`)."""
     parser.add_argument('--report-only', action='store_true',
                         help='train nothing: write <out>.md from the cells '
                         'already in <out>.json (missing ones are left out)')
+    parser.add_argument('--merge', nargs='+', default=[], metavar='JSON',
+                        help='first add the cells of these result files '
+                        '(runs split over cores or machines, each with its '
+                        'own --out) to <out>.json; a cell in two files must '
+                        'be identical')
+
+
+def open_results(path: str, args: argparse.Namespace) -> ResultStore:
+    r"""The result file :obj:`path` as a :class:`ResultStore` (read-only
+    with :obj:`args.report_only`), with the files :obj:`args.merge` (if
+    any) merged in (and saved)."""
+    merge = getattr(args, 'merge', None) or []
+    if merge and not os.path.exists(path):
+        write_json({'meta': {}, 'cells': {}}, path)
+    store = ResultStore(path, train=not args.report_only)
+    for other in merge:
+        print(f'[merge] {other}: {store.merge(other)} new cells')
+    if store.changed:
+        write_json(store.data, path)
+    return store
 
 
 def command_lines(meta: Dict[str, Any]) -> str:
     r"""The markdown lines naming the commands that computed the cells of a
-    result file (:obj:`meta['command']` for files of older versions)."""
+    result file (:obj:`meta['command']` for files of older versions) and
+    those that merged result files into it."""
     commands = meta.get('commands') or [meta.get('command', '')]
-    return ''.join(f'Command: `{c}`  \n' for c in commands)
+    return (''.join(f'Command: `{c}`  \n' for c in commands) +
+            ''.join(f'Merged: `{c}`  \n' for c in meta.get('merges', [])))
 
 
 def mean_std(values: Sequence[float]) -> tuple:

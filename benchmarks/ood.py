@@ -29,8 +29,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (ResultStore, add_report_only_arg,  # noqa: E402
-                    command_lines, markdown, mean_std, paired_ttest,
+from common import (add_store_args, command_lines,  # noqa: E402
+                    markdown, mean_std, open_results, paired_ttest,
                     summarize)
 
 from adar_pyg.datasets import split_views  # noqa: E402
@@ -224,7 +224,7 @@ def run_table(args: argparse.Namespace) -> str:
     r"""Trains the missing cells (none with :obj:`--report-only`) and
     returns the markdown report of the cells of :obj:`args`' datasets,
     variants and seeds that are in :obj:`<out>.json`."""
-    store = ResultStore(f'{args.out}.json', train=not args.report_only)
+    store = open_results(f'{args.out}.json', args)
     meta = store.data['meta']
     if not args.report_only:
         meta.update({
@@ -302,7 +302,7 @@ def main() -> None:
                         help='writes <out>.json and <out>.md')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
-    add_report_only_arg(parser)
+    add_store_args(parser)
     parser.set_defaults(**OOD_DEFAULTS, no_progress=True)
     args = parser.parse_args()
     if args.quick:

@@ -39,8 +39,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import (METRICS, ResultStore, add_report_only_arg,  # noqa: E402
-                    command_lines, summarize)
+from common import (METRICS, ResultStore, add_store_args,  # noqa: E402
+                    command_lines, open_results, summarize)
 
 from adar_pyg.datasets import default_mirror  # noqa: E402
 from adar_pyg.datasets.ahns_split import read_ahns_split  # noqa: E402
@@ -645,7 +645,7 @@ def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
 def open_store(args: argparse.Namespace, task: str) -> ResultStore:
     r"""The result file :obj:`<out>.json` of :obj:`task`; refuses a file
     written by another task (files of older versions record no task)."""
-    store = ResultStore(f'{args.out}.json', train=not args.report_only)
+    store = open_results(f'{args.out}.json', args)
     found = store.data['meta'].get('task')
     if found is not None and found != task:
         raise SystemExit(f"'{args.out}.json' holds '{found}' results, not "
@@ -676,7 +676,7 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
                         'benchmarks/results/table2_<task> or ahns_split)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
-    add_report_only_arg(parser)
+    add_store_args(parser)
     parser.set_defaults(**spec.defaults)
     return parser
 

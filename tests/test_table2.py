@@ -145,6 +145,14 @@ def test_table2_quick_end_to_end(tmp_path):
     # resumable: nothing is recomputed
     _, stdout = run(tmp_path, '--task', 'cf', '--quick', '--out', prefix)
     assert stdout.count('[cached]') == 4 and '[run]' not in stdout
+    # --merge: a table assembled from per-run files, rendered without training
+    merged, stdout = run(tmp_path, '--task', 'cf', '--quick', '--report-only',
+                         '--merge', f'{prefix}.json', '--out',
+                         str(tmp_path / 'merged'))
+    assert merged['cells'] == cells and '[run]' not in stdout
+    with open(tmp_path / 'merged.md') as f:
+        merged_md = f.read()
+    assert '| NGCF | base | 1 |' in merged_md and 'Merged: `' in merged_md
 
 
 def test_ahns_split_mode_on_a_tiny_split(tmp_path):
@@ -348,3 +356,44 @@ def test_result_store_lists_the_commands_that_computed_cells(tmp_path):
                                           'Command: `python new.py`  \n')
     assert common.command_lines({'command': 'python x.py'}) == (
         'Command: `python x.py`  \n')
+
+
+def test_merge_adds_cells_and_commands_and_refuses_conflicts(tmp_path):
+    load_table2()  # Puts benchmarks/ on the path.
+    import common
+
+    def write(name, meta, cells):
+        path = str(tmp_path / name)
+        with open(path, 'w') as f:
+            json.dump({'meta': meta, 'cells': cells}, f)
+        return path
+
+    a = write('a.json', {'task': 'cf', 'commands': ['python run0.py'],
+                         'updated': '2026-01-01'}, {'s0': {'x': 0}})
+    b = write('b.json', {'task': 'cf', 'commands': ['python run1.py'],
+                         'updated': '2026-02-01'},
+              {'s0': {'x': 0}, 's1': {'x': 1}})
+    args = argparse.Namespace(report_only=True, merge=[a, b])
+    out = str(tmp_path / 'out.json')
+    store = common.open_results(out, args)  # Created, then merged.
+    store.command = 'python merge.py'
+    assert store.data['cells'] == {'s0': {'x': 0}, 's1': {'x': 1}}
+    with open(out) as f:
+        saved = json.load(f)
+    meta = saved['meta']
+    assert saved['cells'] == store.data['cells']
+    assert meta['task'] == 'cf' and meta['updated'] == '2026-02-01'
+    assert meta['commands'] == ['python run0.py', 'python run1.py']
+    assert len(meta['merges']) == 1
+    assert common.command_lines(meta).count('Merged: `') == 1
+    # Merging again adds nothing; a differing cell or task is refused:
+    assert store.merge(b) == 0
+    c = write('c.json', {'task': 'cf'}, {'s1': {'x': 9}})
+    with pytest.raises(SystemExit, match="cell 's1' differs"):
+        store.merge(c)
+    d = write('d.json', {'task': 'sr'}, {'s2': {'x': 2}})
+    with pytest.raises(SystemExit, match="holds 'sr' results"):
+        store.merge(d)
+    with pytest.raises(SystemExit, match='no results file'):
+        store.merge(str(tmp_path / 'missing.json'))
+    assert set(store.data['cells']) == {'s0', 's1'}  # Unchanged.
