@@ -131,7 +131,7 @@ def open_results(path: str, args: argparse.Namespace) -> ResultStore:
     for other in merge:
         print(f'[merge] {other}: {store.merge(other)} new cells')
     if store.changed:
-        write_json(store.data, path)
+        store.save()
     return store
 
 
