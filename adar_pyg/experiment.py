@@ -14,6 +14,7 @@ import torch
 
 from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
                                OODFood, OODYelp2018, Yelp, default_mirror)
+from adar_pyg.io import atomic_path
 from adar_pyg.transforms import PerUserRandomSplit
 
 DATASETS = {
@@ -394,10 +395,6 @@ def write_json(obj: Any, path: Optional[str]) -> None:
     r"""Writes :obj:`obj` as indented JSON to :obj:`path` (atomically)."""
     if not path:
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump(obj, f, indent=2)
         f.write('\n')
-    os.replace(tmp, path)

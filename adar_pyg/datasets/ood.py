@@ -18,6 +18,7 @@ from adar_pyg.datasets.utils import (
     fetch_file,
     resolve_mirror,
 )
+from adar_pyg.io import atomic_path
 
 
 class OODDataset(InMemoryDataset):
@@ -204,7 +205,8 @@ class OODDataset(InMemoryDataset):
         if self.pre_transform is not None:
             data = self.pre_transform(data)
 
-        self.save([data], self.processed_paths[0])
+        with atomic_path(self.processed_paths[0]) as tmp:  # Shared caches
+            self.save([data], tmp)  # are read by other runs meanwhile.
 
     def splits(self) -> Dict[str, HeteroData]:
         r"""The splits :obj:`"train"`, :obj:`"val"` (IID), :obj:`"test"`

@@ -10,6 +10,7 @@ from adar_pyg.datasets.utils import (
     fetch_file,
     resolve_mirror,
 )
+from adar_pyg.io import atomic_path
 
 
 def read_s3rec(path: str) -> HeteroData:
@@ -246,7 +247,8 @@ class S3RecDataset(InMemoryDataset):
         if self.pre_transform is not None:
             data = self.pre_transform(data)
 
-        self.save([data], self.processed_paths[0])
+        with atomic_path(self.processed_paths[0]) as tmp:  # Shared caches
+            self.save([data], tmp)  # are read by other runs meanwhile.
 
     def __repr__(self) -> str:
         data = self._data

@@ -7,6 +7,8 @@ from typing import Optional
 
 from torch_geometric.data import download_url
 
+from adar_pyg.io import atomic_path
+
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
 
@@ -110,9 +112,10 @@ def fetch_file(
 ) -> str:
     r"""Fetches a raw dataset file into :obj:`raw_dir`: copied from
     :obj:`<mirror>/<mirror_path>` if :obj:`mirror` is set, else downloaded
-    from :obj:`url`. The file is written under a temporary name and only
-    gets its final name once its MD5 checksum is verified (see
-    :func:`check_md5`). Returns the path of the file.
+    from :obj:`url`. The file is written under a temporary name unique to
+    the call and only gets its final name once its MD5 checksum is verified
+    (see :func:`check_md5` and :func:`~adar_pyg.io.atomic_path`). Returns
+    the path of the file.
 
     Args:
         owner (str): The dataset's name, for error messages.
@@ -125,33 +128,31 @@ def fetch_file(
             If set to :obj:`None`, will be :obj:`file_name`.
             (default: :obj:`None`)
     """
-    os.makedirs(raw_dir, exist_ok=True)
     path = osp.join(raw_dir, file_name)
-    tmp_path = f'{path}.part'  # Only verified files get the final name.
-    if osp.exists(tmp_path):
-        os.remove(tmp_path)
-
-    if mirror is not None:
-        mirror_path = mirror_path or file_name
-        src = osp.join(mirror, mirror_path)
-        if not osp.isfile(src):
-            raise FileNotFoundError(
-                f"'{owner}' expected the file '{src}' in the mirror "
-                f"'{mirror}' (given by the 'mirror' argument or the "
-                f"{MIRROR_ENV_VAR} environment variable), but it does not "
-                f"exist. Point 'mirror' or {MIRROR_ENV_VAR} at a folder "
-                f"holding '{mirror_path}', or set neither to download it "
-                f"from {url}")
-        shutil.copyfile(src, tmp_path)
-    else:
-        try:
-            download_url(url, raw_dir, filename=osp.basename(tmp_path))
-        except urllib.error.URLError as e:
-            raise RuntimeError(
-                f"Could not download '{url}' ({e}). Without internet "
-                f"access, pass 'mirror' or set {MIRROR_ENV_VAR} to a local "
-                f"folder holding '{mirror_path or file_name}'") from e
-
-    check_md5(tmp_path, md5, name=file_name)
-    os.replace(tmp_path, path)
+    # Only verified files get the final name; the temporary name is unique
+    # to this call, so runs fetching the same file at once do not collide.
+    with atomic_path(path) as tmp_path:
+        if mirror is not None:
+            mirror_path = mirror_path or file_name
+            src = osp.join(mirror, mirror_path)
+            if not osp.isfile(src):
+                raise FileNotFoundError(
+                    f"'{owner}' expected the file '{src}' in the mirror "
+                    f"'{mirror}' (given by the 'mirror' argument or the "
+                    f"{MIRROR_ENV_VAR} environment variable), but it does "
+                    f"not exist. Point 'mirror' or {MIRROR_ENV_VAR} at a "
+                    f"folder holding '{mirror_path}', or set neither to "
+                    f"download it from {url}")
+            shutil.copyfile(src, tmp_path)
+        else:
+            try:
+                download_url(url, osp.dirname(tmp_path),
+                             filename=osp.basename(tmp_path))
+            except urllib.error.URLError as e:
+                raise RuntimeError(
+                    f"Could not download '{url}' ({e}). Without internet "
+                    f"access, pass 'mirror' or set {MIRROR_ENV_VAR} to a "
+                    f"local folder holding '{mirror_path or file_name}'"
+                ) from e
+        check_md5(tmp_path, md5, name=file_name)
     return path

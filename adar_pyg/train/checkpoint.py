@@ -1,28 +1,17 @@
 import os
-import tempfile
 from typing import Any, Union
 
 import torch
 
+from adar_pyg.io import atomic_path
+
 
 def save_checkpoint(obj: Any, path: Union[str, os.PathLike]) -> None:
-    r"""Writes :obj:`obj` with :func:`torch.save` atomically: to a temporary file
-    in the same folder, flushed to disk, then renamed over :obj:`path`, so a
-    crash never leaves a half-written checkpoint."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pt', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    r"""Writes :obj:`obj` with :func:`torch.save` atomically (see
+    :func:`~adar_pyg.io.atomic_path`), so a crash never leaves a half-written
+    checkpoint."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Union[str, os.PathLike],

@@ -144,6 +144,34 @@ def test_md5_mismatch(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / 'root' / 'amazon-beauty' / 'raw') == []
 
 
+def test_concurrent_fetch_of_the_same_file(tmp_path, monkeypatch):
+    # Two runs fetch the same file into one cache; the second starts while
+    # the first is still copying. Neither may remove or rename the other's
+    # temporary file.
+    import adar_pyg.datasets.utils as utils
+    mirror, path = write_mirror(tmp_path, TINY)
+    md5 = md5sum(path)
+    raw_dir = str(tmp_path / 'root' / 'raw')
+    copy, calls = utils.shutil.copyfile, []
+
+    def copy_then_let_another_run_fetch(src, dst):
+        copy(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            assert utils.fetch_file('Beauty', 'url', md5, raw_dir,
+                                    'Beauty.txt', mirror,
+                                    'amazon-beauty/Beauty.txt') == (
+                                        osp.join(raw_dir, 'Beauty.txt'))
+
+    monkeypatch.setattr(utils.shutil, 'copyfile',
+                        copy_then_let_another_run_fetch)
+    out = utils.fetch_file('Beauty', 'url', md5, raw_dir, 'Beauty.txt',
+                           mirror, 'amazon-beauty/Beauty.txt')
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert md5sum(out) == md5
+    assert os.listdir(raw_dir) == ['Beauty.txt']
+
+
 def test_missing_mirror_file(tmp_path):
     mirror = str(tmp_path / 'empty')
     with pytest.raises(FileNotFoundError) as info:

@@ -55,7 +55,7 @@ def test_training_learns_and_selects_on_val(tmp_path):
     assert state['epoch'] == result.best_epoch
     torch.testing.assert_close(state['model']['embedding.weight'],
                                task.model.embedding.weight.detach())
-    assert not list(tmp_path.glob('.tmp-*'))  # written atomically
+    assert not list(tmp_path.glob('.*.part'))  # written atomically
 
 
 def test_early_stopping_and_eval_every():

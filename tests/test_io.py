@@ -1,0 +1,49 @@
+import os
+
+import pytest
+
+from adar_pyg.io import atomic_path
+
+
+def test_atomic_path_writes_and_leaves_nothing_else(tmp_path):
+    path = tmp_path / 'sub' / 'out.txt'  # the folder is created
+    with atomic_path(path) as tmp:
+        assert os.path.dirname(tmp) == str(tmp_path / 'sub')
+        assert tmp != str(path) and not os.path.exists(tmp)
+        with open(tmp, 'w') as f:
+            f.write('new')
+        assert not path.exists()  # not visible before the block ends
+    assert path.read_text() == 'new'
+    assert os.listdir(tmp_path / 'sub') == ['out.txt']
+
+
+def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
+    path = tmp_path / 'out.txt'
+    path.write_text('old')
+    with pytest.raises(RuntimeError, match='boom'):
+        with atomic_path(path) as tmp:
+            with open(tmp, 'w') as f:
+                f.write('half')
+            raise RuntimeError('boom')
+    assert path.read_text() == 'old'
+    assert os.listdir(tmp_path) == ['out.txt']
+
+    with pytest.raises(FileNotFoundError, match='Nothing was written'):
+        with atomic_path(path):
+            pass
+    assert path.read_text() == 'old'
+
+
+def test_atomic_path_concurrent_writers_do_not_collide(tmp_path):
+    path = tmp_path / 'out.txt'
+    with atomic_path(path) as first:
+        with open(first, 'w') as f:
+            f.write('first')
+        with atomic_path(path) as second:  # a second writer meanwhile
+            assert second != first
+            with open(second, 'w') as f:
+                f.write('second')
+        assert path.read_text() == 'second'
+        assert open(first).read() == 'first'  # untouched by the second
+    assert path.read_text() == 'first'  # the last one to finish wins
+    assert os.listdir(tmp_path) == ['out.txt']
