@@ -9,11 +9,13 @@ from .diffusion import GaussianDiffusion, timestep_embedding
 from .film import FiLMDenoiser
 from .mlp_denoiser import MLPDenoiser
 from .dbpr import d_bpr_loss
+from .base import Augmenter
 from .contrastive import cosine_contrastive_loss
 from .negative_augmenter import NegativeAugmenter
 from .causal_negative_augmenter import CausalNegativeAugmenter
 
 __all__ = [
+    'Augmenter',
     'beta_schedule',
     'linear_variance_betas',
     'timestep_embedding',

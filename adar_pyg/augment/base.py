@@ -1,8 +1,11 @@
 import math
-from typing import Callable, Optional
+from abc import ABCMeta, abstractmethod
+from typing import Callable, Dict, Optional
 
 import torch
 from torch import Tensor
+
+from adar_pyg.augment.dbpr import d_bpr_loss
 
 
 def check_int(name: str, value, minimum: int = 1,
@@ -29,7 +32,68 @@ def check_number(name: str, value: float, positive: bool = True) -> None:
         raise ValueError(f"'{name}' must be a {what} number (got {value})")
 
 
-class DiffusionAugmenter(torch.nn.Module):
+class Augmenter(torch.nn.Module, metaclass=ABCMeta):
+    r"""The contract between :class:`~adar_pyg.train.Trainer` and a
+    generated-negative augmenter: the only methods the training loop calls.
+    Per mini-batch, with the encoder's user, positive and sampled-negative
+    representations :math:`\mathbf{e}_u, \mathbf{e}_i, \mathbf{e}_j`:
+
+    .. code-block:: python
+
+        augmenter.set_epoch(epoch, num_epochs)          # once per epoch
+        augmenter.step(user, pos, neg)                  # its own training step
+        gen = augmenter(user, pos, neg)                 # generated negatives
+        loss = augmenter.loss(user, pos, neg, gen)      # the encoder's loss
+        augmenter.diagnostics()                         # scalars to log
+
+    :meth:`step` and :meth:`forward` receive detached embeddings; the sampled
+    negative :obj:`neg_emb` is passed to both, and an augmenter that needs it
+    sets :obj:`requires_negative = True` (it is then an error to omit it).
+    Subclasses implement :meth:`forward`; the others have defaults: no
+    training step, D-BPR with :obj:`weight` as the loss (Eq. (12) of ADAR),
+    no curriculum and no diagnostics.
+    """
+    #: Whether :meth:`forward` needs the sampled negatives :obj:`neg_emb`.
+    requires_negative: bool = False
+    #: The weight :math:`\lambda` of the generated negatives in D-BPR.
+    weight: float = 0.0
+
+    def step(self, user_emb: Tensor, pos_emb: Tensor,
+             neg_emb: Optional[Tensor] = None) -> float:
+        r"""One optimisation step of the augmenter's own parameters; returns
+        its loss (:obj:`0.0` for augmenters without parameters)."""
+        return 0.0
+
+    @abstractmethod
+    def forward(self, user_emb: Tensor, pos_emb: Tensor,
+                neg_emb: Optional[Tensor] = None) -> Tensor:
+        r"""Generated negatives :obj:`[N, d]`, one per row, without
+        gradient."""
+
+    def loss(self, user_emb: Tensor, pos_emb: Tensor, neg_emb: Tensor,
+             neg_gen: Optional[Tensor] = None) -> Tensor:
+        r"""The encoder's loss: D-BPR (Eq. (12) of ADAR) with
+        :math:`\lambda` = :obj:`weight` (plain BPR if :obj:`neg_gen` is
+        :obj:`None`)."""
+        return d_bpr_loss(user_emb, pos_emb, neg_emb, neg_gen,
+                          weight=self.weight)
+
+    def set_epoch(self, epoch: int, num_epochs: int) -> None:
+        r"""Called at the start of each (1-based) epoch, for curricula."""
+
+    def diagnostics(self) -> Dict[str, Tensor]:
+        r"""Scalars describing the last batch (*e.g.*, the mean transition
+        step, the augmenter's own loss), as 0-dim tensors or floats; the
+        trainer averages them over the epoch and logs them."""
+        return {}
+
+    def _need_negative(self, neg_emb: Optional[Tensor]) -> None:
+        if self.requires_negative and neg_emb is None:
+            raise ValueError(f"{self.__class__.__name__} needs the sampled "
+                             f"negatives: pass 'neg_emb'")
+
+
+class DiffusionAugmenter(Augmenter):
     r"""Shared plumbing of the diffusion-based negative augmenters
     (:class:`~adar_pyg.augment.NegativeAugmenter`,
     :class:`~adar_pyg.augment.CausalNegativeAugmenter`): checks of the

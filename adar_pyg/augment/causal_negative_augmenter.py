@@ -323,7 +323,8 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
         rows = torch.arange(candidates.size(0), device=candidates.device)
         return candidates[rows, index], index
 
-    def forward(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
+    def forward(self, user_emb: Tensor, pos_emb: Tensor,
+                neg_emb: Optional[Tensor] = None) -> Tensor:
         r"""Generates the hard negative :math:`\tilde{\mathbf{e}}_{\textrm
         {hard}}` per (user, positive item) row, without gradient. The start
         step of the chosen level is stored as :obj:`last_t_star`.
@@ -407,7 +408,8 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
         return ((self.reconstruction_weight(t) * mse).mean() +
                 self.causal_regularization(x0_hat, x_prev, t))
 
-    def step(self, user_emb: Tensor, pos_emb: Tensor) -> float:
+    def step(self, user_emb: Tensor, pos_emb: Tensor,
+             neg_emb: Optional[Tensor] = None) -> float:
         r"""Performs one optimization step of the denoiser on
         :math:`\mathcal{L}_{\textrm{diff}}` of the detached positives and
         returns the loss (only computed, without a step, if
@@ -477,6 +479,14 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
                 pos_emb).to(loss.dtype)
         self.last_diagnostics.update(diagnostics)
         return loss
+
+    def diagnostics(self) -> Dict[str, Tensor]:
+        r"""The mean start step of the chosen levels, the denoiser's loss,
+        the mean mixing ratio and the contrastive loss of the last batch."""
+        out = dict(self.last_diagnostics)
+        if self.last_t_star is not None:
+            out['t_star'] = self.last_t_star.float().mean()
+        return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '

@@ -1,5 +1,5 @@
 import math
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -265,7 +265,8 @@ class NegativeAugmenter(DiffusionAugmenter):
                 user_emb, pos_emb, dim=-1, eps=1e-12)
         return (user_emb * pos_emb).sum(dim=-1)
 
-    def forward(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
+    def forward(self, user_emb: Tensor, pos_emb: Tensor,
+                neg_emb: Optional[Tensor] = None) -> Tensor:
         r"""Generates one negative :math:`\mathbf{e}_d` per (user, positive
         item) row, without gradient.
 
@@ -273,6 +274,8 @@ class NegativeAugmenter(DiffusionAugmenter):
             user_emb (torch.Tensor): User embeddings of shape :obj:`[N, d]`.
             pos_emb (torch.Tensor): Positive item embeddings of shape
                 :obj:`[N, d]`.
+            neg_emb (torch.Tensor, optional): Sampled negative item
+                embeddings of shape :obj:`[N, d]`. (default: :obj:`None`)
 
         Returns:
             A detached tensor of shape :obj:`[N, d]`.
@@ -364,7 +367,8 @@ class NegativeAugmenter(DiffusionAugmenter):
             w = w.clamp(max=self.max_x0_weight)
         return (eps_err + w * eps_err).mean()
 
-    def step(self, user_emb: Tensor, pos_emb: Tensor) -> float:
+    def step(self, user_emb: Tensor, pos_emb: Tensor,
+             neg_emb: Optional[Tensor] = None) -> float:
         r"""Performs one optimization step of the diffusion model on
         :math:`\mathcal{L}_{\textrm{diff}}` (Algorithm 1, line 10) and returns
         the loss. The Adam optimizer is created at the first call (and again
@@ -403,6 +407,12 @@ class NegativeAugmenter(DiffusionAugmenter):
                     neg_gen=neg_gen)
         return d_bpr_loss(user_emb, pos_emb, neg_emb, neg_gen,
                           weight=self.weight)
+
+    def diagnostics(self) -> Dict[str, Tensor]:
+        r"""The mean transition step :math:`t^*` of the last batch."""
+        if self.last_t_star is None:
+            return {}
+        return {'t_star': self.last_t_star.float().mean()}
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.embedding_dim}, '

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from adar_pyg.augment.base import Augmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.train.checkpoint import save_checkpoint
 from adar_pyg.train.task import RecTask
@@ -54,9 +55,9 @@ class Trainer:
 
     Args:
         task (RecTask): Data, backbone and evaluation.
-        augmenter (torch.nn.Module, optional): Generated-negative augmenter with
-            :obj:`step(user, pos)`, :obj:`forward(user, pos)` and
-            :obj:`loss(user, pos, neg, gen)`. (default: :obj:`None`)
+        augmenter (Augmenter, optional): Generated-negative augmenter (see
+            :class:`~adar_pyg.augment.Augmenter`: the loop calls only its
+            protocol). (default: :obj:`None`)
         lr (float, optional): Adam learning rate. (default: :obj:`1e-3`)
         l2 (float, optional): Weight of the layer-0 L2 term. (default: :obj:`1e-4`)
         epochs (int, optional): Maximum number of epochs. (default: :obj:`1000`)
@@ -76,7 +77,7 @@ class Trainer:
     def __init__(
         self,
         task: RecTask,
-        augmenter: Optional[torch.nn.Module] = None,
+        augmenter: Optional[Augmenter] = None,
         lr: float = 1e-3,
         l2: float = 1e-4,
         epochs: int = 1000,
@@ -89,6 +90,9 @@ class Trainer:
         checkpoint: Optional[str] = None,
         log: Optional[Callable[[str], None]] = None,
     ) -> None:
+        if augmenter is not None and not isinstance(augmenter, Augmenter):
+            raise TypeError(f"'augmenter' must be an adar_pyg.augment."
+                            f"Augmenter (got {type(augmenter).__name__})")
         if select_on not in ('val', 'test'):
             raise ValueError(f"'select_on' must be 'val' or 'test' "
                              f"(got '{select_on}')")
@@ -127,7 +131,7 @@ class Trainer:
         r"""One pass over the training batches; returns the mean loss."""
         task, aug = self.task, self.augmenter
         task.model.train()
-        if aug is not None and hasattr(aug, 'set_epoch'):
+        if aug is not None:
             aug.set_epoch(epoch, self.epochs)
         total, count = 0.0, 0
         stats: Dict[str, Any] = {}  # sums, kept on the device until the end
@@ -138,10 +142,11 @@ class Trainer:
             out = task.forward(batch, generator)
             if aug is not None:
                 user, pos = out.user.detach(), out.pos.detach()
-                aug.step(user, pos)
-                gen = aug(user, pos)
+                neg = out.neg.detach()
+                aug.step(user, pos, neg)
+                gen = aug(user, pos, neg)
                 loss = aug.loss(out.user, out.pos, out.neg, gen)
-                self._accumulate(stats, user, pos, out.neg.detach(), gen)
+                self._accumulate(stats, user, pos, neg, gen)
             else:
                 loss = d_bpr_loss(out.user, out.pos, out.neg)
             loss = loss + self.l2 * out.reg
@@ -166,8 +171,8 @@ class Trainer:
                     neg: Tensor, gen: Tensor) -> None:
         r"""Diagnostics of generated negatives: mean scores of the positive,
         sampled and generated items, the share of generated negatives scored
-        above the positive, the mean transition step :math:`t^*`, and the
-        scalars in the augmenter's :obj:`last_diagnostics` dict, if any."""
+        above, and the augmenter's own :meth:`~adar_pyg.augment.Augmenter.
+        diagnostics` (*e.g.*, the mean transition step :math:`t^*`)."""
         with torch.no_grad():
             s_pos = (user * pos).sum(-1)
             s_gen = (user * gen).sum(-1)
@@ -179,11 +184,7 @@ class Trainer:
                 'gen_norm_ratio': gen.norm(dim=-1).mean() /
                 pos.norm(dim=-1).mean().clamp(min=1e-12),
             }
-            t_star = getattr(self.augmenter, 'last_t_star', None)
-            if t_star is not None:
-                values['t_star'] = t_star.float().mean()
-            # Scalars the augmenter reports itself (e.g. its own losses):
-            values.update(getattr(self.augmenter, 'last_diagnostics', {}))
+            values.update(self.augmenter.diagnostics())
         for key, value in values.items():
             # No float() here: a per-batch host sync on GPUs.
             stats[key] = stats.get(key, 0.0) + (

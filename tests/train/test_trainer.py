@@ -1,5 +1,7 @@
 import pytest
 import torch
+
+from adar_pyg.augment import Augmenter
 from torch_geometric.data import HeteroData
 
 from adar_pyg.nn import LightGCN
@@ -87,34 +89,67 @@ def test_determinism():
     assert results[0] == results[1]
 
 
-class RecordingAugmenter(torch.nn.Module):
-    """Checks the alternating protocol of the loop: step on detached
-    embeddings, then generate, then the encoder loss."""
+class RecordingAugmenter(Augmenter):
+    """A toy augmenter written against the protocol only: checks the
+    alternating order of the loop (curriculum, step on detached embeddings,
+    generate from the sampled negative, the encoder loss, diagnostics)."""
+    requires_negative = True
+
     def __init__(self):
         super().__init__()
         self.lin = torch.nn.Linear(16, 16)
         self.calls = []
 
-    def step(self, user, pos):
-        assert not user.requires_grad and not pos.requires_grad
-        self.calls.append('step')
+    def set_epoch(self, epoch, num_epochs):
+        self.calls.append(f'epoch {epoch}/{num_epochs}')
 
-    def forward(self, user, pos):
+    def step(self, user, pos, neg=None):
+        assert not user.requires_grad and not pos.requires_grad
+        assert neg is not None and not neg.requires_grad
+        self.calls.append('step')
+        return 0.0
+
+    def forward(self, user, pos, neg=None):
+        self._need_negative(neg)
         self.calls.append('forward')
-        return torch.zeros_like(pos)
+        return neg.clone()  # The 'reweight' idea: the sampled negative again.
 
     def loss(self, user, pos, neg, gen):
         self.calls.append('loss')
         assert user.requires_grad
         return torch.nn.functional.softplus((user * (neg - pos)).sum(-1)).mean()
 
+    def diagnostics(self):
+        return {'calls': torch.tensor(float(len(self.calls)))}
+
 
 def test_augmenter_protocol():
     task = make_task()
     aug = RecordingAugmenter()
-    Trainer(task, aug, epochs=1, progress=False, log=lambda s: None).fit()
-    assert aug.calls[:3] == ['step', 'forward', 'loss']
-    assert len(aug.calls) == 3 * task.num_batches()
+    trainer = Trainer(task, aug, epochs=1, progress=False, log=lambda s: None)
+    result = trainer.fit()
+    assert aug.calls[:4] == ['epoch 1/1', 'step', 'forward', 'loss']
+    assert len(aug.calls) == 1 + 3 * task.num_batches()
+    assert 'aug_calls' in result.history[0]
+    assert result.history[0]['aug_score_gen'] == pytest.approx(
+        result.history[0]['aug_score_neg'])  # gen is the sampled negative
+    with pytest.raises(ValueError, match='needs the sampled negatives'):
+        aug(torch.zeros(2, 16), torch.zeros(2, 16))
+
+
+def test_augmenter_must_follow_the_protocol():
+    class NotAnAugmenter(torch.nn.Module):
+        def forward(self, user, pos):
+            return pos
+
+    with pytest.raises(TypeError, match='Augmenter'):
+        Trainer(make_task(), NotAnAugmenter())
+
+    class Incomplete(Augmenter):  # forward is abstract
+        pass
+
+    with pytest.raises(TypeError):
+        Incomplete()
 
 
 def test_bad_input():
