@@ -1,7 +1,16 @@
-r"""Cached, symmetric-normalised sparse adjacency of a user-item bipartite graph and a
-sparse-dense product whose backward reuses the same matrices."""
+r"""Cached, symmetric-normalised sparse adjacency of a user-item bipartite
+graph and every sparse product the models run on it.
+
+This module owns all sparse propagation: the adjacency
+(:class:`BipartiteAdjacency`, its edge-dropped copy
+:class:`DroppedBipartiteAdjacency` and :func:`edge_dropout`), the products
+(:func:`symmetric_spmm`, :func:`bipartite_spmm`,
+:meth:`BipartiteAdjacency.propagate`,
+:meth:`BipartiteAdjacency.propagate_layers`) and their autograd functions,
+whose backwards multiply by the same (or the transposed) blocks and save
+nothing but the adjacency."""
 import warnings
-from typing import Sequence, Tuple, Union
+from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -66,17 +75,21 @@ class BipartiteAdjacency:
         return BipartiteAdjacency(self.user_item.to(device),
                                   self.item_user.to(device))
 
+    @property
+    def transpose(self) -> 'BipartiteAdjacency':
+        r"""The transposed adjacency, by whose blocks the backward of
+        :meth:`matmul` and of :func:`bipartite_spmm` multiplies: :obj:`self`,
+        as :math:`\tilde{\mathbf{A}}` is symmetric."""
+        return self
+
     def matmul(self, x: Tensor) -> Tensor:
         r""":math:`\tilde{\mathbf{A}}\mathbf{X}` for node features :obj:`x` of
         shape :obj:`[U + I, F]` (users first); differentiable in :obj:`x`."""
-        return _SymmetricSpMM.apply(self, x)
+        return _SpMM.apply(self, self.transpose, x)
 
     def _mm(self, x: Tensor) -> Tensor:
         U = self.num_users
-        return torch.cat([
-            torch.sparse.mm(self.user_item, x[U:]),
-            torch.sparse.mm(self.item_user, x[:U]),
-        ], dim=0)
+        return torch.cat(_block_mm(self, x[:U], x[U:]), dim=0)
 
     def propagate(self, x: Tensor,
                   alpha: Sequence[float]) -> Tuple[Tensor, Tensor]:
@@ -90,6 +103,18 @@ class BipartiteAdjacency:
         \tilde{\mathbf{A}}(\alpha_1\mathbf{G} + \tilde{\mathbf{A}}(\dots))`,
         saving no intermediate layer."""
         return _Propagate.apply(self, x, tuple(float(a) for a in alpha))
+
+    def propagate_layers(self, x: Tensor,
+                         num_layers: int) -> Tuple[Tensor, Tensor]:
+        r"""All layers :math:`\tilde{\mathbf{A}}^l\mathbf{X}`,
+        :math:`l = 0, \dots, L` = :obj:`num_layers`, stacked as user
+        :obj:`[U, L + 1, F]` and item :obj:`[I, L + 1, F]` tensors, written
+        by blocks into the two outputs. The backward is the Horner scheme of
+        :meth:`propagate` with each layer's own gradient,
+        :math:`\nabla_{\mathbf{X}} = \mathbf{G}_0 +
+        \tilde{\mathbf{A}}(\mathbf{G}_1 + \tilde{\mathbf{A}}(\dots))`,
+        saving no layer."""
+        return _PropagateLayers.apply(self, x, num_layers)
 
     def to_sparse(self) -> Tensor:
         r"""The full :obj:`[N, N]` matrix as a sparse COO tensor."""
@@ -106,24 +131,104 @@ class BipartiteAdjacency:
                 f'items={self.num_items}, nnz={self.user_item._nnz()})')
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    r""":math:`\mathbf{Y} = \tilde{\mathbf{A}}\mathbf{X}` for a symmetric sparse
-    :math:`\tilde{\mathbf{A}}`: the backward is :math:`\tilde{\mathbf{A}}^{\top}
-    \mathbf{G} = \tilde{\mathbf{A}}\mathbf{G}`, so no transpose is ever built and
-    nothing but the (shared) matrix is saved."""
+class DroppedBipartiteAdjacency(BipartiteAdjacency):
+    r"""A :class:`BipartiteAdjacency` whose entries were dropped independently
+    in its two blocks (see :func:`edge_dropout`): no longer symmetric, so it
+    carries its transpose :obj:`transpose` (same sparsity, other values), by
+    which the backward of :meth:`matmul` and of :func:`bipartite_spmm`
+    multiplies."""
+    def __init__(self, user_item: Tensor, item_user: Tensor,
+                 transpose: BipartiteAdjacency) -> None:
+        super().__init__(user_item, item_user)
+        self._transpose = transpose
+
+    @property
+    def transpose(self) -> BipartiteAdjacency:
+        return self._transpose
+
+    def to(self, device: Union[str, torch.device]
+           ) -> 'DroppedBipartiteAdjacency':
+        return DroppedBipartiteAdjacency(self.user_item.to(device),
+                                         self.item_user.to(device),
+                                         self._transpose.to(device))
+
+
+def _block_mm(adj: BipartiteAdjacency, xu: Tensor,
+              xi: Tensor) -> Tuple[Tensor, Tensor]:
+    # One product by blocks: the user and item rows of A [x_u; x_i], i.e.
+    # (user_item x_i, item_user x_u).
+    return (torch.sparse.mm(adj.user_item, xi),
+            torch.sparse.mm(adj.item_user, xu))
+
+
+def _mm(adj, x: Tensor) -> Tensor:
+    if isinstance(adj, BipartiteAdjacency):
+        return adj._mm(x)
+    return torch.sparse.mm(adj, x)
+
+
+def _horner(adj: BipartiteAdjacency, hu: Tensor, hi: Tensor,
+            terms: Iterable[Tuple[Tensor, Tensor, float]]) -> Tensor:
+    r"""The Horner-form backward shared by :class:`_Propagate` and
+    :class:`_PropagateLayers`: the gradient of the :obj:`[U + I, F]` input
+    of outputs built from the layers :math:`\tilde{\mathbf{A}}^l\mathbf{X}`.
+    Starts from the deepest layer's term :math:`(\mathbf{H}_u,
+    \mathbf{H}_i)`, runs :math:`\mathbf{H} \leftarrow
+    \tilde{\mathbf{A}}\mathbf{H} + a\mathbf{G}` (in place) for each
+    :obj:`(G_u, G_i, a)` of :obj:`terms`, shallower layers in turn, and
+    returns :math:`[\mathbf{H}_u; \mathbf{H}_i]`. As
+    :math:`\tilde{\mathbf{A}}` is symmetric, it multiplies by the same
+    blocks as the forward."""
+    for gu, gi, a in terms:
+        hu, hi = _block_mm(adj, hu, hi)
+        hu.add_(gu, alpha=a)
+        hi.add_(gi, alpha=a)
+    return torch.cat([hu, hi], dim=0)
+
+
+class _SpMM(torch.autograd.Function):
+    r""":math:`\mathbf{Y} = \tilde{\mathbf{A}}\mathbf{X}` for a sparse
+    :math:`\tilde{\mathbf{A}}` (a :class:`BipartiteAdjacency` or a
+    :obj:`torch.sparse` matrix) given with its transpose :obj:`adj_t` (the
+    same object when symmetric, so no transpose is ever built): the backward
+    is :math:`\tilde{\mathbf{A}}^{\top}\mathbf{G}`, and nothing but the
+    (shared) matrix is saved."""
     @staticmethod
-    def forward(ctx, adj, x: Tensor) -> Tensor:  # type: ignore
-        ctx.adj = adj
+    def forward(ctx, adj, adj_t, x: Tensor) -> Tensor:  # type: ignore
+        ctx.adj_t = adj_t
         return _mm(adj, x)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore
-        adj = ctx.adj
-        del ctx.adj
-        return None, _mm(adj, grad_out.contiguous())
+        adj_t = ctx.adj_t
+        del ctx.adj_t
+        return None, None, _mm(adj_t, grad_out.contiguous())
+
+
+class _BlockSpMM(torch.autograd.Function):
+    r""":func:`bipartite_spmm`: :math:`(\mathbf{Y}_u, \mathbf{Y}_i) =
+    (\mathbf{R}\mathbf{X}_i, \mathbf{Q}\mathbf{X}_u)` by blocks, with the
+    backward by the blocks :math:`(\mathbf{Q}^{\top}, \mathbf{R}^{\top})`
+    of the transpose :obj:`adj_t`."""
+    @staticmethod
+    def forward(ctx, adj, adj_t, xu: Tensor,  # type: ignore
+                xi: Tensor) -> Tuple[Tensor, Tensor]:
+        ctx.adj_t = adj_t
+        return _block_mm(adj, xu, xi)
+
+    @staticmethod
+    def backward(ctx, gu: Tensor, gi: Tensor):  # type: ignore
+        adj_t = ctx.adj_t
+        del ctx.adj_t
+        # y_u = R x_i, y_i = Q x_u  =>  dx_u = Q^T g_i, dx_i = R^T g_u, and
+        # the transpose's blocks are (Q^T, R^T).
+        dxu, dxi = _block_mm(adj_t, gu.contiguous(), gi.contiguous())
+        return None, None, dxu, dxi
 
 
 class _Propagate(torch.autograd.Function):
+    r""":meth:`BipartiteAdjacency.propagate`: :math:`\sum_{l=0}^{L} \alpha_l
+    \tilde{\mathbf{A}}^l\mathbf{X}` as user and item rows."""
     @staticmethod
     def forward(ctx, adj: BipartiteAdjacency, x: Tensor,  # type: ignore
                 alpha: Tuple[float, ...]) -> Tuple[Tensor, Tensor]:
@@ -131,8 +236,7 @@ class _Propagate(torch.autograd.Function):
         xu, xi = x[:adj.num_users], x[adj.num_users:]
         out_u, out_i = xu * alpha[0], xi * alpha[0]
         for a in alpha[1:]:
-            xu, xi = (torch.sparse.mm(adj.user_item, xi),
-                      torch.sparse.mm(adj.item_user, xu))
+            xu, xi = _block_mm(adj, xu, xi)
             out_u.add_(xu, alpha=a)
             out_i.add_(xi, alpha=a)
         return out_u, out_i
@@ -142,19 +246,41 @@ class _Propagate(torch.autograd.Function):
         adj, alpha = ctx.adj, ctx.alpha
         del ctx.adj
         grad_u, grad_i = grad_u.contiguous(), grad_i.contiguous()
-        hu, hi = grad_u * alpha[-1], grad_i * alpha[-1]
-        for a in reversed(alpha[:-1]):
-            hu, hi = (torch.sparse.mm(adj.user_item, hi),
-                      torch.sparse.mm(adj.item_user, hu))
-            hu.add_(grad_u, alpha=a)
-            hi.add_(grad_i, alpha=a)
-        return None, torch.cat([hu, hi], dim=0), None
+        # grad_X = a_0 G + A (a_1 G + A (... + A a_L G))
+        return None, _horner(adj, grad_u * alpha[-1], grad_i * alpha[-1],
+                             ((grad_u, grad_i, a)
+                              for a in reversed(alpha[:-1]))), None
 
 
-def _mm(adj, x: Tensor) -> Tensor:
-    if isinstance(adj, BipartiteAdjacency):
-        return adj._mm(x)
-    return torch.sparse.mm(adj, x)
+class _PropagateLayers(torch.autograd.Function):
+    r""":meth:`BipartiteAdjacency.propagate_layers`: all layers
+    :math:`\tilde{\mathbf{A}}^l\mathbf{X}`, :math:`l = 0..L`, as stacked
+    user :obj:`[U, L + 1, F]` and item :obj:`[I, L + 1, F]` outputs; nothing
+    but the (shared) adjacency is saved for the backward."""
+    @staticmethod
+    def forward(ctx, adj: BipartiteAdjacency, x: Tensor,  # type: ignore
+                num_layers: int) -> Tuple[Tensor, Tensor]:
+        ctx.adj = adj
+        U, F = adj.num_users, x.size(1)
+        xu, xi = x[:U], x[U:]
+        out_u = x.new_empty(U, num_layers + 1, F)
+        out_i = x.new_empty(x.size(0) - U, num_layers + 1, F)
+        out_u[:, 0], out_i[:, 0] = xu, xi
+        for layer in range(1, num_layers + 1):
+            xu, xi = _block_mm(adj, xu, xi)
+            out_u[:, layer], out_i[:, layer] = xu, xi
+        return out_u, out_i
+
+    @staticmethod
+    def backward(ctx, grad_u: Tensor, grad_i: Tensor):  # type: ignore
+        adj = ctx.adj
+        del ctx.adj
+        # grad_X = G_0 + A (G_1 + A (... + A G_L))
+        return None, _horner(adj, grad_u[:, -1].contiguous(),
+                             grad_i[:, -1].contiguous(),
+                             ((grad_u[:, layer], grad_i[:, layer], 1)
+                              for layer in range(grad_u.size(1) - 2, -1,
+                                                 -1))), None
 
 
 def symmetric_spmm(adj: Union[Tensor, BipartiteAdjacency], x: Tensor) -> Tensor:
@@ -162,7 +288,62 @@ def symmetric_spmm(adj: Union[Tensor, BipartiteAdjacency], x: Tensor) -> Tensor:
     **symmetric** :obj:`adj` (a :class:`BipartiteAdjacency` or a square
     :obj:`torch.sparse` matrix; symmetry is not checked), differentiable in
     :obj:`x` through the same matrix."""
-    return _SymmetricSpMM.apply(adj, x)
+    return _SpMM.apply(adj, adj, x)
+
+
+def bipartite_spmm(adj: BipartiteAdjacency, x_user: Tensor,
+                   x_item: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""The product :math:`\tilde{\mathbf{A}}\mathbf{X}` by blocks: returns
+    :math:`(\tilde{\mathbf{R}}\mathbf{X}_{\mathcal{I}},
+    \tilde{\mathbf{R}}^{\top}\mathbf{X}_{\mathcal{U}})` for the user rows
+    :obj:`x_user` and item rows :obj:`x_item`, differentiable in both; the
+    backward multiplies by the same blocks (or, for a
+    :class:`DroppedBipartiteAdjacency`, by those of its transpose)."""
+    return _BlockSpMM.apply(adj, adj.transpose, x_user, x_item)
+
+
+def transpose_perm(adj: BipartiteAdjacency) -> Tensor:
+    r"""For each stored entry of :obj:`adj.item_user` (CSR order), the position
+    of the same interaction in :obj:`adj.user_item`."""
+    crow = adj.user_item.crow_indices().long()
+    col = adj.user_item.col_indices().long()
+    row = torch.repeat_interleave(
+        torch.arange(adj.num_users, device=crow.device), crow.diff())
+    return torch.argsort(col * adj.num_users + row)
+
+
+def _with_values(csr: Tensor, values: Tensor) -> Tensor:
+    return torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(),
+                                   values, csr.shape, check_invariants=False)
+
+
+def edge_dropout(adj: BipartiteAdjacency, p: float,
+                 perm: Optional[Tensor] = None) -> DroppedBipartiteAdjacency:
+    r"""NGCF's node dropout as implemented in the reference code: every stored
+    entry of the (symmetric) :obj:`adj` — each direction of an interaction
+    independently — is zeroed with probability :obj:`p`, the others scaled by
+    :math:`1/(1-p)`. Only values change; the sparsity structure is shared.
+
+    Args:
+        adj (BipartiteAdjacency): The normalised adjacency.
+        p (float): Drop probability.
+        perm (torch.Tensor, optional): :func:`transpose_perm` of :obj:`adj`
+            (computed when not given).
+    """
+    if perm is None:
+        perm = transpose_perm(adj)
+    v_ui, v_iu = adj.user_item.values(), adj.item_user.values()
+    scale = 1.0 / (1.0 - p)
+    # Masks of the user->item and item->user entries, both in user_item order
+    keep = (torch.rand((2, v_ui.numel()), device=v_ui.device) >= p)
+    keep = keep.to(v_ui.dtype) * scale
+    fwd_ui, back_ui = v_ui * keep[0], v_ui * keep[1]
+    fwd_iu, back_iu = v_iu * keep[1][perm], v_iu * keep[0][perm]
+    transpose = BipartiteAdjacency(_with_values(adj.user_item, back_ui),
+                                   _with_values(adj.item_user, back_iu))
+    return DroppedBipartiteAdjacency(_with_values(adj.user_item, fwd_ui),
+                                     _with_values(adj.item_user, fwd_iu),
+                                     transpose)
 
 
 def bipartite_norm_adj(edge_index: Tensor, num_users: int,
@@ -211,6 +392,7 @@ def is_symmetric(adj: Tensor, atol: float = 1e-6) -> bool:
 
 
 __all__ = [
-    'BipartiteAdjacency', 'bipartite_norm_adj', 'symmetric_spmm',
+    'BipartiteAdjacency', 'DroppedBipartiteAdjacency', 'bipartite_norm_adj',
+    'symmetric_spmm', 'bipartite_spmm', 'edge_dropout', 'transpose_perm',
     'is_symmetric'
 ]

@@ -3,8 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from adar_pyg.nn import NGCF, NGCFConv, bipartite_norm_adj
-from adar_pyg.nn.conv.ngcf_conv import (bipartite_spmm, edge_dropout,
-                                        transpose_perm)
+from adar_pyg.nn.sparse import (DroppedBipartiteAdjacency, bipartite_spmm,
+                                edge_dropout, transpose_perm)
 
 
 def random_bipartite(num_users=7, num_items=9, num_edges=25, seed=0):
@@ -136,11 +136,24 @@ def test_edge_dropout_product_and_its_transpose():
     assert torch.all(M[~nz] == 0)
     x = torch.randn(U + I, 3, requires_grad=True)
     g = torch.randn(U + I, 3)
-    for out in (dropped.matmul(x),
-                torch.cat(bipartite_spmm(dropped, x[:U], x[U:]))):
-        assert torch.allclose(out, M @ x, atol=1e-6)
-        grad, = torch.autograd.grad((out * g).sum(), x)
-        assert torch.allclose(grad, M.t() @ g, atol=1e-6)
+    moved = dropped.to('cpu')  # keeps its transpose
+    assert isinstance(moved, DroppedBipartiteAdjacency)
+    assert adj.transpose is adj and moved.transpose is not moved
+    for d in (dropped, moved):
+        for out in (d.matmul(x), torch.cat(bipartite_spmm(d, x[:U], x[U:]))):
+            assert torch.allclose(out, M @ x, atol=1e-6)
+            grad, = torch.autograd.grad((out * g).sum(), x)
+            assert torch.allclose(grad, M.t() @ g, atol=1e-6)
+
+
+def test_sparse_names_importable_from_former_modules():
+    import adar_pyg.nn as nn
+    import adar_pyg.nn.conv.ngcf_conv as ngcf_conv
+    import adar_pyg.nn.sparse as sparse
+    for name in ('bipartite_spmm', 'edge_dropout', 'transpose_perm',
+                 'DroppedBipartiteAdjacency'):
+        assert getattr(ngcf_conv, name) is getattr(sparse, name)
+        assert getattr(nn, name) is getattr(sparse, name)
 
 
 def test_dropout_only_in_training():

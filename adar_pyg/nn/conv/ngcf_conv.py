@@ -1,4 +1,4 @@
-from typing import Optional, Tuple, Union
+from typing import Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -11,7 +11,10 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_torch_sparse_tensor, spmm
 
-from adar_pyg.nn.sparse import BipartiteAdjacency
+from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_spmm
+# Re-exported from their former home (they live in adar_pyg.nn.sparse):
+from adar_pyg.nn.sparse import (DroppedBipartiteAdjacency,  # noqa: F401
+                                edge_dropout, transpose_perm)
 
 
 class NGCFConv(MessagePassing):
@@ -132,105 +135,3 @@ class NGCFConv(MessagePassing):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '
                 f'{self.out_channels}, negative_slope={self.negative_slope})')
-
-
-class DroppedBipartiteAdjacency(BipartiteAdjacency):
-    r"""A :class:`~adar_pyg.nn.BipartiteAdjacency` whose entries were dropped
-    independently in its two blocks: no longer symmetric, so it carries its
-    transpose :obj:`transpose` (same sparsity, other values), by which the
-    backward of :meth:`matmul` and of :func:`bipartite_spmm` multiplies."""
-    def __init__(self, user_item: Tensor, item_user: Tensor,
-                 transpose: BipartiteAdjacency) -> None:
-        super().__init__(user_item, item_user)
-        self.transpose = transpose
-
-    def matmul(self, x: Tensor) -> Tensor:
-        return _SpMM.apply(self, x)
-
-
-def bipartite_spmm(adj: BipartiteAdjacency, x_user: Tensor,
-                   x_item: Tensor) -> Tuple[Tensor, Tensor]:
-    r"""The product :math:`\tilde{\mathbf{A}}\mathbf{X}` by blocks: returns
-    :math:`(\tilde{\mathbf{R}}\mathbf{X}_{\mathcal{I}},
-    \tilde{\mathbf{R}}^{\top}\mathbf{X}_{\mathcal{U}})` for the user rows
-    :obj:`x_user` and item rows :obj:`x_item`, differentiable in both; the
-    backward multiplies by the same blocks (or, for a
-    :class:`DroppedBipartiteAdjacency`, by those of its transpose)."""
-    adj_t = getattr(adj, 'transpose', adj)
-    return _BlockSpMM.apply(adj, adj_t, x_user, x_item)
-
-
-class _BlockSpMM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, adj, adj_t, xu: Tensor,  # type: ignore
-                xi: Tensor) -> Tuple[Tensor, Tensor]:
-        ctx.adj_t = adj_t
-        return (torch.sparse.mm(adj.user_item, xi),
-                torch.sparse.mm(adj.item_user, xu))
-
-    @staticmethod
-    def backward(ctx, gu: Tensor, gi: Tensor):  # type: ignore
-        adj_t = ctx.adj_t
-        del ctx.adj_t
-        # y_u = R x_i, y_i = Q x_u  =>  dx_i = R^T g_u, dx_u = Q^T g_i, and
-        # the transpose's blocks are (Q^T, R^T).
-        return (None, None, torch.sparse.mm(adj_t.user_item, gi.contiguous()),
-                torch.sparse.mm(adj_t.item_user, gu.contiguous()))
-
-
-class _SpMM(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, adj: DroppedBipartiteAdjacency,  # type: ignore
-                x: Tensor) -> Tensor:
-        ctx.adj_t = adj.transpose
-        return adj._mm(x)
-
-    @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore
-        adj_t = ctx.adj_t
-        del ctx.adj_t
-        return None, adj_t._mm(grad_out.contiguous())
-
-
-def transpose_perm(adj: BipartiteAdjacency) -> Tensor:
-    r"""For each stored entry of :obj:`adj.item_user` (CSR order), the position
-    of the same interaction in :obj:`adj.user_item`."""
-    crow = adj.user_item.crow_indices().long()
-    col = adj.user_item.col_indices().long()
-    row = torch.repeat_interleave(
-        torch.arange(adj.num_users, device=crow.device), crow.diff())
-    return torch.argsort(col * adj.num_users + row)
-
-
-def _with_values(csr: Tensor, values: Tensor) -> Tensor:
-    return torch.sparse_csr_tensor(csr.crow_indices(), csr.col_indices(),
-                                   values, csr.shape, check_invariants=False)
-
-
-def edge_dropout(adj: BipartiteAdjacency, p: float,
-                 perm: Optional[Tensor] = None) -> DroppedBipartiteAdjacency:
-    r"""NGCF's node dropout as implemented in the reference code: every stored
-    entry of the (symmetric) :obj:`adj` — each direction of an interaction
-    independently — is zeroed with probability :obj:`p`, the others scaled by
-    :math:`1/(1-p)`. Only values change; the sparsity structure is shared.
-
-    Args:
-        adj (BipartiteAdjacency): The normalised adjacency.
-        p (float): Drop probability.
-        perm (torch.Tensor, optional): :func:`transpose_perm` of :obj:`adj`
-            (computed when not given).
-    """
-    if perm is None:
-        perm = transpose_perm(adj)
-    v_ui, v_iu = adj.user_item.values(), adj.item_user.values()
-    scale = 1.0 / (1.0 - p)
-    # Masks of the user->item and item->user entries, both in user_item order
-    keep = (torch.rand((2, v_ui.numel()), device=v_ui.device) >= p)
-    keep = keep.to(v_ui.dtype) * scale
-    fwd_ui, back_ui = v_ui * keep[0], v_ui * keep[1]
-    fwd_iu, back_iu = v_iu * keep[1][perm], v_iu * keep[0][perm]
-    transpose = BipartiteAdjacency(_with_values(adj.user_item, back_ui),
-                                   _with_values(adj.item_user, back_iu))
-    return DroppedBipartiteAdjacency(_with_values(adj.user_item, fwd_ui),
-                                     _with_values(adj.item_user, fwd_iu),
-                                     transpose)

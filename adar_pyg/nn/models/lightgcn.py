@@ -128,12 +128,11 @@ class LightGCN(BipartiteRecommender):
         :meth:`forward`. With a :class:`~adar_pyg.nn.BipartiteAdjacency`
         the layers are written by blocks into the two stacked outputs, and the
         backward is the Horner scheme of :meth:`forward` with each layer's own
-        gradient, :math:`\nabla_{\mathbf{X}} = \mathbf{G}_0 +
-        \tilde{\mathbf{A}}(\mathbf{G}_1 + \tilde{\mathbf{A}}(\dots))`."""
+        gradient
+        (:meth:`~adar_pyg.nn.BipartiteAdjacency.propagate_layers`)."""
         adj = self._resolve(edge_index)
         if isinstance(adj, BipartiteAdjacency):
-            return _PropagateLayers.apply(adj, self.embedding.weight,
-                                          self.num_layers)
+            return adj.propagate_layers(self.embedding.weight, self.num_layers)
         x = self.embedding.weight
         xs = [x]
         for conv in self.convs:
@@ -156,35 +155,3 @@ class LightGCN(BipartiteRecommender):
         return (f'{self.__class__.__name__}(users={self.num_users}, '
                 f'items={self.num_items}, dim={self.embedding_dim}, '
                 f'num_layers={self.num_layers})')
-
-
-class _PropagateLayers(torch.autograd.Function):
-    r"""All layers :math:`\tilde{\mathbf{A}}^l\mathbf{X}`, :math:`l = 0..L`,
-    as stacked user :obj:`[U, L + 1, F]` and item :obj:`[I, L + 1, F]`
-    outputs; nothing but the (shared) adjacency is saved for the backward."""
-    @staticmethod
-    def forward(ctx, adj: BipartiteAdjacency, x: Tensor,  # type: ignore
-                num_layers: int) -> Tuple[Tensor, Tensor]:
-        ctx.adj = adj
-        U, F = adj.num_users, x.size(1)
-        xu, xi = x[:U], x[U:]
-        out_u = x.new_empty(U, num_layers + 1, F)
-        out_i = x.new_empty(x.size(0) - U, num_layers + 1, F)
-        out_u[:, 0], out_i[:, 0] = xu, xi
-        for layer in range(1, num_layers + 1):
-            xu, xi = (torch.sparse.mm(adj.user_item, xi),
-                      torch.sparse.mm(adj.item_user, xu))
-            out_u[:, layer], out_i[:, layer] = xu, xi
-        return out_u, out_i
-
-    @staticmethod
-    def backward(ctx, grad_u: Tensor, grad_i: Tensor):  # type: ignore
-        adj = ctx.adj
-        del ctx.adj
-        hu, hi = grad_u[:, -1].contiguous(), grad_i[:, -1].contiguous()
-        for layer in range(grad_u.size(1) - 2, -1, -1):
-            hu, hi = (torch.sparse.mm(adj.user_item, hi),
-                      torch.sparse.mm(adj.item_user, hu))
-            hu.add_(grad_u[:, layer])
-            hi.add_(grad_i[:, layer])
-        return None, torch.cat([hu, hi], dim=0), None

@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
-from adar_pyg.nn.conv.ngcf_conv import (NGCFConv, edge_dropout,
-                                        transpose_perm)
+from adar_pyg.nn.conv.ngcf_conv import NGCFConv
 from adar_pyg.nn.models.base import BipartiteRecommender
-from adar_pyg.nn.sparse import BipartiteAdjacency
+from adar_pyg.nn.sparse import (BipartiteAdjacency, edge_dropout,
+                                transpose_perm)
 
 
 class NGCF(BipartiteRecommender):
@@ -48,7 +48,7 @@ class NGCF(BipartiteRecommender):
     The normalised adjacency is cached as a
     :class:`~adar_pyg.nn.BipartiteAdjacency` (its two CSR blocks) and the
     layers run on user and item rows separately
-    (:func:`~adar_pyg.nn.conv.ngcf_conv.bipartite_spmm`), so no :obj:`[N, F]`
+    (:func:`~adar_pyg.nn.sparse.bipartite_spmm`), so no :obj:`[N, F]`
     tensor is sliced. A node-dropped copy only re-weights the blocks' values
     (no re-indexing) and carries its transpose for the backward, so a
     training step costs :math:`L` sparse products forward and :math:`L`
