@@ -8,6 +8,8 @@ from .utils import (
     md5sum,
 )
 from .interactions import read_interactions, split_views
+from .table import read_interactions_table
+from .lightgcn_format import read_lightgcn_split
 from .s3rec import (
     read_s3rec,
     S3RecDataset,
@@ -29,6 +31,8 @@ __all__ = [
     'OODYelp2018',
     'read_s3rec',
     'read_interactions',
+    'read_interactions_table',
+    'read_lightgcn_split',
     'split_views',
     'default_mirror',
     'md5sum',

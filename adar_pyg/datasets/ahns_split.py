@@ -1,57 +1,11 @@
-import os.path as osp
-from typing import Tuple
+r"""Deprecated location of :func:`~adar_pyg.datasets.read_lightgcn_split`,
+kept so that :obj:`from adar_pyg.datasets.ahns_split import read_ahns_split`
+keeps working."""
 
-import torch
+from adar_pyg.datasets.lightgcn_format import read_lightgcn_split
 
-from torch_geometric.data import HeteroData
+#: Alias of :func:`~adar_pyg.datasets.read_lightgcn_split` (the AHNS code
+#: uses the LightGCN folder format).
+read_ahns_split = read_lightgcn_split
 
-from adar_pyg.datasets.interactions import read_interactions, split_views
-from adar_pyg.datasets.utils import DatasetFormatError
-
-
-def read_ahns_split(
-    root: str,
-    train_file: str = 'train.txt',
-    test_file: str = 'test.txt',
-) -> Tuple[HeteroData, HeteroData, HeteroData]:
-    r"""Reads a published collaborative-filtering split in the format of the
-    `"Adaptive Hardness Negative Sampling for Collaborative Filtering"
-    <https://arxiv.org/abs/2401.05191>`_ code (and of NGCF / LightGCN /
-    MixGCF): one line per user, :obj:`user_id item_1 item_2 ...`, with 0-based
-    ids, in :obj:`root/train.txt` and :obj:`root/test.txt`. There is no
-    validation file.
-
-    Returns the training, validation and test
-    :class:`~torch_geometric.data.HeteroData` objects in the form of
-    :class:`~adar_pyg.transforms.PerUserRandomSplit`: all three hold the
-    training interactions in :obj:`data['user', 'rates', 'item'].edge_index`
-    (and flipped in :obj:`data['item', 'rated_by', 'user'].edge_index`) and
-    their own split's interactions in :obj:`edge_label_index`; the validation
-    split holds none (:obj:`[2, 0]`). The numbers of users and items are the
-    largest ids of both files plus one. Repeated (user, item) pairs within a
-    file are merged (as the reference loader does); their number is stored in
-    :obj:`num_duplicates_removed`. A line with a user id only is allowed.
-
-    Args:
-        root (str): Folder of the two files.
-        train_file (str, optional): Training file name.
-            (default: :obj:`'train.txt'`)
-        test_file (str, optional): Test file name. (default: :obj:`'test.txt'`)
-
-    Raises:
-        DatasetFormatError: On a non-integer token or a negative id.
-    """
-    train, dup_train, _ = read_interactions(osp.join(root, train_file))
-    test, dup_test, _ = read_interactions(osp.join(root, test_file))
-    both = torch.cat([train, test], dim=1)
-    if both.size(1) == 0:
-        raise DatasetFormatError(f"{train_file}:1: no interactions")
-    num_users, num_items = (int(m) + 1 for m in both.max(dim=1).values)
-    views = split_views(num_users, num_items, train, {
-        'train': train,
-        'val': train.new_empty(2, 0),
-        'test': test
-    })
-    for data in views.values():
-        data.num_duplicates_removed = dup_train + dup_test
-    return views['train'], views['val'], views['test']
+__all__ = ['read_ahns_split']

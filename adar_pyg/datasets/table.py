@@ -1,0 +1,418 @@
+import difflib
+import os.path as osp
+import re
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+import torch
+
+from torch_geometric.data import HeteroData
+
+from adar_pyg.datasets.interactions import EDGE_TYPE, REV_EDGE_TYPE
+from adar_pyg.datasets.utils import DatasetFormatError
+
+#: The default :obj:`time_col`; a file without this column keeps file order.
+DEFAULT_TIME_COL = 'timestamp'
+
+#: File extensions, after stripping a compression suffix, and their formats.
+TEXT_SEPARATORS = {'.csv': ',', '.tsv': '\t', '.txt': '\t'}
+PARQUET_EXTENSIONS = ('.parquet', '.pq')
+COMPRESSION_EXTENSIONS = ('.gz', '.bz2', '.xz', '.zip', '.zst')
+
+# A canonically written integer (no leading zeros or plus sign):
+_INT_PATTERN = re.compile(r'-?(0|[1-9][0-9]*)')
+
+
+def read_interactions_table(
+    path: str,
+    user_col: str = 'user',
+    item_col: str = 'item',
+    time_col: Optional[str] = DEFAULT_TIME_COL,
+    rating_col: Optional[str] = None,
+    min_rating: Optional[float] = None,
+    k_core: int = 0,
+    sep: Optional[str] = None,
+) -> HeteroData:
+    r"""Reads a table of (user, item) interactions, one row per interaction,
+    from a CSV, TSV or Parquet file into a
+    :class:`~torch_geometric.data.HeteroData` object of the same form as the
+    built-in datasets (see :func:`~adar_pyg.datasets.read_s3rec`), so that
+    one's own data runs through the same splits and models.
+
+    The format follows the file extension (a compression suffix such as
+    :obj:`.gz` is stripped first and handled by :mod:`pandas`):
+    :obj:`.csv` (comma-separated), :obj:`.tsv` and :obj:`.txt`
+    (tab-separated), :obj:`.parquet` and :obj:`.pq` (Parquet, which needs
+    :obj:`pyarrow` or :obj:`fastparquet`).
+    :obj:`sep` overrides the separator of text files, and a file with another
+    extension is read as a text file if :obj:`sep` is given.
+    The first line of a text file is its header; blank lines are skipped.
+
+    Rows are processed in this order:
+
+    1. If :obj:`min_rating` is set, rows with a rating smaller than
+       :obj:`min_rating` are dropped.
+    2. If :obj:`k_core > 0`, rows are dropped until every remaining user and
+       item has at least :obj:`k_core` interactions (the iterative
+       :math:`k`-core: users and items below the threshold are removed
+       repeatedly until none is left). Every row counts as one interaction,
+       including repeated (user, item) pairs.
+    3. The remaining raw user and item ids, of any type (integers, strings),
+       are mapped to contiguous 0-based indices in the order of the sorted
+       unique raw ids (numerically for integer ids, lexicographically for
+       string ids), so that the mapping depends on nothing else than the
+       remaining ids. Integer ids in a text file are read as integers unless
+       one of them is written in another form (*e.g.*, :obj:`"007"`), in
+       which case all of them are kept as strings.
+    4. Rows are sorted by user and, within a user, by time (a stable sort, so
+       that ties keep file order). Without a time column, each user's rows
+       keep file order.
+
+    The returned graph holds :obj:`data['user'].num_nodes` and
+    :obj:`data['item'].num_nodes`, the edge type
+    :obj:`('user', 'rates', 'item')` with a 0-based :obj:`edge_index`
+    ordered by user and, within a user, chronologically, and :obj:`time`,
+    the position of each interaction within its user's sequence
+    (:obj:`0, 1, 2, ...`, as a :obj:`torch.long` tensor; the raw timestamps
+    only define the order), as well as the reverse edge type
+    :obj:`('item', 'rated_by', 'user')`.
+    The id mappings are stored in :obj:`data['user'].raw_id` and
+    :obj:`data['item'].raw_id`: Python lists of the raw ids (:obj:`int`,
+    :obj:`float` or :obj:`str`) in index order, *i.e.*,
+    :obj:`data['user'].raw_id[i]` is the raw id of user :obj:`i`; they can
+    be saved as JSON as they are.
+
+    Repeated (user, item) pairs are all kept, in time order, as sequential
+    recommendation needs the full sequences (as for
+    :class:`~adar_pyg.datasets.Yelp`); the collaborative filtering split
+    :class:`~adar_pyg.transforms.PerUserRandomSplit` de-duplicates them by
+    default, keeping the first occurrence of each pair.
+
+    .. code-block:: python
+
+        from adar_pyg.datasets import read_interactions_table
+        from adar_pyg.transforms import PerUserRandomSplit
+
+        data = read_interactions_table('ratings.csv', user_col='userId',
+                                       item_col='movieId', min_rating=4,
+                                       rating_col='rating', k_core=5)
+        train_data, val_data, test_data = PerUserRandomSplit()(data)
+
+    Args:
+        path (str): The file to read.
+        user_col (str, optional): The column of user ids.
+            (default: :obj:`'user'`)
+        item_col (str, optional): The column of item ids.
+            (default: :obj:`'item'`)
+        time_col (str, optional): The column of timestamps: numbers (*e.g.*,
+            Unix time) or dates and times in ISO 8601 form (*e.g.*,
+            :obj:`"2016-03-09 17:05:00"`). If the file has no such column and
+            :obj:`time_col` is left at its default :obj:`'timestamp'`, rows
+            keep file order; a column named otherwise must exist. If set to
+            :obj:`None`, any time column is ignored.
+            (default: :obj:`'timestamp'`)
+        rating_col (str, optional): The column of numeric ratings, required
+            by :obj:`min_rating`. (default: :obj:`None`)
+        min_rating (float, optional): If set, only rows with a rating of at
+            least :obj:`min_rating` are kept. (default: :obj:`None`)
+        k_core (int, optional): If set to a value :math:`k > 0`, only the
+            :math:`k`-core is kept: users and items with at least :math:`k`
+            interactions. (default: :obj:`0`)
+        sep (str, optional): The separator of a text file. If set to
+            :obj:`None`, will be :obj:`','` for :obj:`.csv` files and
+            :obj:`'\t'` for :obj:`.tsv` and :obj:`.txt` files.
+            (default: :obj:`None`)
+
+    Raises:
+        FileNotFoundError: If :obj:`path` does not exist.
+        DatasetFormatError: On an empty file, missing columns (the message
+            lists the columns present and suggests the nearest ones), a
+            missing user or item id, a missing or malformed time or rating, or
+            a file that :mod:`pandas` cannot parse. Row-level messages read
+            :obj:`"<file name>:<line number>: <what is wrong>"` (the header
+            is line :obj:`1`; for Parquet files,
+            :obj:`"<file name>: row <row number>: ..."`, 1-based).
+        ValueError: On invalid arguments, or if no interaction is left after
+            filtering.
+    """
+    path = str(path)
+    name = osp.basename(path)
+    if k_core < 0 or int(k_core) != k_core:
+        raise ValueError(f"'k_core' must be an integer >= 0 (got {k_core})")
+    if min_rating is not None and rating_col is None:
+        raise ValueError(f"'min_rating={min_rating}' needs 'rating_col', the "
+                         f"column of ratings in '{name}'")
+    cols = [c for c in (user_col, item_col, time_col, rating_col) if c]
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"'user_col', 'item_col', 'time_col' and "
+                         f"'rating_col' must name different columns (got "
+                         f"{user_col!r}, {item_col!r}, {time_col!r}, "
+                         f"{rating_col!r})")
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"Interactions file '{path}' does not exist")
+
+    df, is_text = _read_table(path, name, sep)
+    where = _locator(name, is_text, df.index.to_numpy())
+
+    # Check the columns:
+    columns = [str(c) for c in df.columns]
+    df.columns = columns
+    if time_col == DEFAULT_TIME_COL and time_col not in columns:
+        time_col = None  # The default, absent: keep file order.
+    required = [c for c in (user_col, item_col, time_col, rating_col) if c]
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DatasetFormatError(_missing_columns_message(
+            name, is_text, missing, columns))
+    repeated = [c for c in required if columns.count(c) > 1]
+    if repeated:
+        raise DatasetFormatError(
+            f"{where(None)}: column(s) {', '.join(map(repr, repeated))} "
+            f"appear more than once (the file has the columns "
+            f"{', '.join(map(repr, columns))})")
+    if len(df) == 0:
+        raise DatasetFormatError(f"{where(None)}: no rows" +
+                                 (' after the header' if is_text else ''))
+
+    # Parse the columns:
+    user = _ids(df[user_col], user_col, where)
+    item = _ids(df[item_col], item_col, where)
+    time = None if time_col is None else _times(df[time_col], time_col,
+                                                  where)
+    keep = np.ones(len(df), dtype=bool)
+    if rating_col is not None:
+        rating = _numbers(df[rating_col], rating_col, 'rating', where)
+        if min_rating is not None:
+            keep &= rating >= min_rating
+    if k_core > 0:
+        keep[keep] = _k_core(user[keep], item[keep], int(k_core))
+    if not keep.any():
+        raise ValueError(
+            f"No interactions of '{name}' are left after filtering "
+            f"({len(df)} rows; min_rating={min_rating}, k_core={k_core})")
+
+    # Map the remaining ids, then sort by user and time:
+    user_index, user_raw = pd.factorize(user[keep], sort=True)
+    item_index, item_raw = pd.factorize(item[keep], sort=True)
+    if time is None:
+        perm = np.argsort(user_index, kind='stable')
+    else:
+        perm = np.lexsort((time[keep], user_index))  # A stable sort.
+
+    row = torch.from_numpy(user_index[perm].astype(np.int64))
+    col = torch.from_numpy(item_index[perm].astype(np.int64))
+    count = torch.bincount(row, minlength=len(user_raw))
+    start = count.cumsum(0) - count
+    position = torch.arange(row.numel()) - start[row]
+
+    data = HeteroData()
+    data['user'].num_nodes = len(user_raw)
+    data['item'].num_nodes = len(item_raw)
+    data['user'].raw_id = _to_list(user_raw)
+    data['item'].raw_id = _to_list(item_raw)
+    edge_index = torch.stack([row, col], dim=0)
+    data[EDGE_TYPE].edge_index = edge_index
+    data[EDGE_TYPE].time = position
+    data[REV_EDGE_TYPE].edge_index = edge_index.flip([0])
+    return data
+
+
+def _read_table(path: str, name: str,
+                sep: Optional[str]) -> Tuple[pd.DataFrame, bool]:
+    r"""The file as a :class:`pandas.DataFrame` (text files as strings, with
+    the line number of each row minus 2 as index) and whether it is a text
+    file."""
+    base = name.lower()
+    for ext in COMPRESSION_EXTENSIONS:
+        if base.endswith(ext):
+            base = base[:-len(ext)]
+            break
+    ext = osp.splitext(base)[1]
+
+    if ext in PARQUET_EXTENSIONS:
+        try:
+            df = pd.read_parquet(path)
+        except ImportError as e:
+            raise ImportError(
+                f"Reading the Parquet file '{name}' needs 'pyarrow' or "
+                f"'fastparquet' (pip install pyarrow): {e}") from e
+        except Exception as e:
+            raise DatasetFormatError(
+                f"{name}: could not be read as a Parquet file ({e})") from e
+        return df.reset_index(drop=True), False
+
+    if sep is None:
+        if ext not in TEXT_SEPARATORS:
+            raise ValueError(
+                f"Unknown format of '{name}': expected the extension "
+                f"'.csv', '.tsv', '.txt', '.parquet' or '.pq' (optionally "
+                f"compressed, e.g. '.csv.gz'), or 'sep' for a text file")
+        sep = TEXT_SEPARATORS[ext]
+    try:
+        # Everything as strings, only empty fields missing: ids such as
+        # "NA" or "007" are kept as they are.
+        # The header is read as a row, so that a line with more fields
+        # than the header is an error (not an index column):
+        df = pd.read_csv(path, sep=sep, header=None, dtype=str,
+                         keep_default_na=False, na_values=[''],
+                         skip_blank_lines=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DatasetFormatError(f"{name}:1: the file is empty (expected a "
+                                 f"header line and one row per "
+                                 f"interaction)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+        match = re.search(r'line (\d+)', str(e))
+        line = f':{match.group(1)}' if match else ''
+        raise DatasetFormatError(
+            f"{name}{line}: could not be parsed as a table with separator "
+            f"{sep!r} ({str(e).strip()})") from e
+    header = ['' if pd.isna(c) else str(c).strip() for c in df.iloc[0]]
+    df = df.iloc[1:]
+    df.columns = header
+    df.index = df.index - 1
+    # Without `skip_blank_lines`, row `i` is line `i + 2`; drop blank lines:
+    return df[df.notna().any(axis=1)], True
+
+
+def _locator(name: str, is_text: bool,
+             index: np.ndarray) -> Callable[[Optional[int]], str]:
+    r"""A function naming the file and, if given, the row at a position."""
+    def where(pos: Optional[int]) -> str:
+        if pos is None:
+            return f'{name}:1' if is_text else name
+        if is_text:
+            return f'{name}:{int(index[pos]) + 2}'
+        return f'{name}: row {int(index[pos]) + 1}'
+
+    return where
+
+
+def _missing_columns_message(name: str, is_text: bool, missing: List[str],
+                             columns: List[str]) -> str:
+    hints = []
+    for col in missing:
+        close = difflib.get_close_matches(col, columns, n=1, cutoff=0.6)
+        if not close:  # Also match, e.g., 'user' with 'UserID':
+            lower = {c.lower(): c for c in columns}
+            close = [
+                lower[c] for c in difflib.get_close_matches(
+                    col.lower(), list(lower), n=1, cutoff=0.5)
+            ]
+        if close:
+            hints.append(f"did you mean {close[0]!r} for {col!r}?")
+    if is_text and len(columns) == 1:
+        hints.append("the header has a single column: is the separator "
+                     "right (pass 'sep')?")
+    if is_text and not set(missing) & {c.lower() for c in columns} and all(
+            _INT_PATTERN.fullmatch(c.strip()) for c in columns):
+        hints.append("the first line is read as the header: does the file "
+                     "have one?")
+    return (f"{name}{':1' if is_text else ''}: missing column(s) "
+            f"{', '.join(map(repr, missing))} (the file has the columns "
+            f"{', '.join(map(repr, columns))})" +
+            ('; ' + ' '.join(hints) if hints else ''))
+
+
+def _first_bad(bad: np.ndarray) -> Tuple[int, str]:
+    r"""The position of the first :obj:`True` entry and a note on how many
+    more there are."""
+    pos = int(np.flatnonzero(bad)[0])
+    more = int(bad.sum()) - 1
+    return pos, f' (and {more} more row(s))' if more else ''
+
+
+def _ids(column: pd.Series, col: str,
+         where: Callable[[Optional[int]], str]) -> np.ndarray:
+    r"""The ids of a column, as an integer array if all of them are integers
+    (written canonically in a text file), else as they are."""
+    missing = column.isna().to_numpy()
+    if missing.any():
+        pos, more = _first_bad(missing)
+        raise DatasetFormatError(f"{where(pos)}: missing value in column "
+                                 f"{col!r}{more}")
+    if pd.api.types.is_bool_dtype(column):
+        return column.to_numpy()
+    if pd.api.types.is_integer_dtype(column):
+        return column.to_numpy().astype(np.int64)
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy()
+        integral = np.all(np.mod(values, 1) == 0) and np.all(
+            np.abs(values) < 2**53)
+        return values.astype(np.int64) if integral else values
+    if all(isinstance(v, str) for v in column):
+        values = column.str.strip()
+        if values.str.fullmatch(_INT_PATTERN).all():
+            try:
+                return np.array([int(v) for v in values], dtype=np.int64)
+            except OverflowError:
+                pass
+        return values.to_numpy(dtype=object)
+    return column.astype(str).to_numpy(dtype=object)  # Mixed types.
+
+
+def _numbers(column: pd.Series, col: str, what: str,
+             where: Callable[[Optional[int]], str]) -> np.ndarray:
+    r"""The values of a numeric column (integers stay integers)."""
+    values = pd.to_numeric(column, errors='coerce')
+    bad = values.isna().to_numpy()
+    if bad.any():
+        pos, more = _first_bad(bad)
+        raw = column.iloc[pos]
+        problem = (f"missing {what}" if pd.isna(raw) else
+                   f"{what} {raw!r} is not a number")
+        raise DatasetFormatError(f"{where(pos)}: {problem} (column "
+                                 f"{col!r}){more}")
+    return values.to_numpy()
+
+
+def _times(column: pd.Series, col: str,
+           where: Callable[[Optional[int]], str]) -> np.ndarray:
+    r"""The values of a time column as numbers: as they are if the first
+    value is a number, else as dates (nanoseconds since the epoch)."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        values = column
+    else:
+        first = column.iloc[0]
+        if pd.isna(first) or not pd.isna(pd.to_numeric(first,
+                                                       errors='coerce')):
+            return _numbers(column, col, 'time', where)
+        values = pd.to_datetime(column, errors='coerce', utc=True,
+                                format='ISO8601')
+    bad = values.isna().to_numpy()
+    if bad.any():
+        pos, more = _first_bad(bad)
+        raw = column.iloc[pos]
+        problem = ("missing time" if pd.isna(raw) else
+                   f"time {raw!r} is not a date in ISO 8601 form like the "
+                   f"first row's {column.iloc[0]!r}")
+        raise DatasetFormatError(f"{where(pos)}: {problem} (column "
+                                 f"{col!r}){more}")
+    if getattr(values.dt, 'tz', None) is not None:
+        values = values.dt.tz_convert('UTC').dt.tz_localize(None)
+    return values.to_numpy(dtype='datetime64[ns]').astype(np.int64)
+
+
+def _k_core(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:
+    r"""The mask of the rows of the iterative :math:`k`-core."""
+    if len(user) == 0:
+        return np.ones(0, dtype=bool)
+    user = pd.factorize(user)[0]
+    item = pd.factorize(item)[0]
+    keep = np.ones(len(user), dtype=bool)
+    while True:
+        user_count = np.bincount(user[keep], minlength=user.max() + 1)
+        item_count = np.bincount(item[keep], minlength=item.max() + 1)
+        new_keep = keep & (user_count[user] >= k) & (item_count[item] >= k)
+        if new_keep.sum() == keep.sum():
+            return keep
+        keep = new_keep
+
+
+def _to_list(values) -> list:
+    r"""Raw ids as a list of Python objects (:obj:`int`, :obj:`float`,
+    :obj:`str`), which can be saved as JSON."""
+    out = []
+    for v in np.asarray(values, dtype=object).tolist():
+        out.append(v.item() if isinstance(v, np.generic) else v)
+    return out
