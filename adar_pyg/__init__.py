@@ -6,9 +6,9 @@ Geometric.
     from adar_pyg import NegativeAugmenter, CausalNegativeAugmenter
 """
 from adar_pyg.augment import (CausalNegativeAugmenter, NegativeAugmenter,
-                              d_bpr_loss)
+                              NoiseAugmenter, ReweightAugmenter, d_bpr_loss)
 
 __version__ = '0.1.0'
 
-__all__ = ['NegativeAugmenter', 'CausalNegativeAugmenter', 'd_bpr_loss',
-           '__version__']
+__all__ = ['NegativeAugmenter', 'CausalNegativeAugmenter',
+           'ReweightAugmenter', 'NoiseAugmenter', 'd_bpr_loss', '__version__']

@@ -1,8 +1,9 @@
 r"""Diffusion-based negative augmentation: a reusable diffusion core
 (:func:`beta_schedule`, :func:`timestep_embedding`,
 :class:`GaussianDiffusion`, :class:`FiLMDenoiser`, :class:`MLPDenoiser`), the
-D-BPR and contrastive losses, the ADAR :class:`NegativeAugmenter` and the
-CNSDiff :class:`CausalNegativeAugmenter`."""
+D-BPR and contrastive losses, the ADAR :class:`NegativeAugmenter`, the
+CNSDiff :class:`CausalNegativeAugmenter`, and the controls
+:class:`ReweightAugmenter` and :class:`NoiseAugmenter`."""
 
 from .schedule import beta_schedule, linear_variance_betas
 from .diffusion import GaussianDiffusion, timestep_embedding
@@ -12,6 +13,7 @@ from .dbpr import d_bpr_loss
 from .base import Augmenter
 from .contrastive import cosine_contrastive_loss
 from .negative_augmenter import NegativeAugmenter
+from .controls import NoiseAugmenter, ReweightAugmenter
 from .causal_negative_augmenter import CausalNegativeAugmenter
 
 __all__ = [
@@ -25,5 +27,7 @@ __all__ = [
     'd_bpr_loss',
     'cosine_contrastive_loss',
     'NegativeAugmenter',
+    'ReweightAugmenter',
+    'NoiseAugmenter',
     'CausalNegativeAugmenter',
 ]

@@ -11,8 +11,9 @@ from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
 from adar_pyg.augment.schedule import SCHEDULES
 
-STRATEGIES = ('adaptive', 'random', 'fixed', 'mixed')
+STRATEGIES = ('adaptive', 'random', 'fixed', 'mixed', 'transition')
 SCORES = ('cosine', 'dot')
+SOURCES = ('chain', 'forward')
 
 # The 'mixed' variant averages the states at T/2, T/4, T/8 and T/10:
 MIXED_DIVISORS = (2, 4, 8, 10)
@@ -64,6 +65,27 @@ class NegativeAugmenter(DiffusionAugmenter):
     :math:`t^* > T / 2` always; :math:`t^*` grows with :math:`p_s`
     (Theorem 1): a well-scored positive yields a noisier negative.
 
+    With :obj:`strategy="transition"`, :math:`t^*` is instead the transition
+    point of Theorem 1 itself. By Eq. (2), the user's expected score of the
+    noised positive is :math:`\mathbb{E}[\mathbf{e}_u^{\top} \mathbf{x}_t] =
+    \sqrt{\bar{\alpha}_t} \, \mu^+` with :math:`\mu^+ = \mathbf{e}_u^{\top}
+    \mathbf{e}_i`, and :math:`t^*` is the first step at which it falls to the
+    negative threshold :math:`\mu^-`, which Theorem 1 leaves unobserved and
+    which is taken from the row's sampled negative :math:`\mathbf{e}_j`:
+
+    .. math::
+        t^* = \min \left\{ t \in \{1, \ldots, T\} :
+        \sqrt{\bar{\alpha}_t} \, \mu^+ \leq \mu^- \right\}, \qquad
+        \mu^- = s^- + h \, (\mu^+ - s^-), \qquad
+        s^- = \mathbf{e}_u^{\top} \mathbf{e}_j,
+
+    *i.e.*, :math:`\bar{\alpha}_{t^*} \approx (\mu^- / \mu^+)^2` on the
+    discrete schedule, where the hardness :math:`h \in [0, 1)` moves the
+    threshold from the sampled negative's score (:math:`h = 0`) towards the
+    positive's (harder negatives, smaller :math:`t^*`), see
+    :meth:`transition_from_scores`. For :math:`\mu^- > 0`, :math:`t^*`
+    grows with :math:`\mu^+` (Theorem 1).
+
     The module knows nothing about the recommendation model: it only sees
     user and item embeddings, and it owns the optimizer of its diffusion
     model, so that training alternates (Algorithm 1) as
@@ -71,7 +93,7 @@ class NegativeAugmenter(DiffusionAugmenter):
     .. code-block:: python
 
         augmenter.step(user_emb, pos_emb)        # Line 10: minimize L_diff.
-        neg_gen = augmenter(user_emb, pos_emb)   # Lines 11-16: e_d.
+        neg_gen = augmenter(user_emb, pos_emb, neg_emb)  # Lines 11-16: e_d.
         loss = augmenter.loss(user_emb, pos_emb, neg_emb, neg_gen)  # Eq. 12
         loss.backward()  # Gradients reach the encoder only.
 
@@ -89,10 +111,13 @@ class NegativeAugmenter(DiffusionAugmenter):
         strategy (str, optional): How to choose :math:`t^*` (Table 3):
             :obj:`"adaptive"` (Eq. (11)), :obj:`"random"` (uniform in
             :math:`\{1, \ldots, T\}` per row), :obj:`"fixed"` (:math:`T / 2`)
-            or :obj:`"mixed"` (the average of the states at :math:`T / 2`,
-            :math:`T / 4`, :math:`T / 8` and :math:`T / 10`). Steps are
-            rounded half up and are at least :obj:`1`.
-            (default: :obj:`"adaptive"`)
+            :obj:`"mixed"` (the average of the states at :math:`T / 2`,
+            :math:`T / 4`, :math:`T / 8` and :math:`T / 10`), or
+            :obj:`"transition"` (the transition point of Theorem 1 with the
+            sampled negative's score as threshold, see above and
+            :meth:`transition_from_scores`; needs :obj:`neg_emb` in
+            :meth:`forward`). Steps are rounded half up and are at least
+            :obj:`1`. (default: :obj:`"adaptive"`)
         omega (float, optional): :math:`\omega > 0` of Eq. (11).
             (default: :obj:`1.0`)
         k (float, optional): :math:`k > 0` of Eq. (11). (default: :obj:`1.0`)
@@ -108,7 +133,9 @@ class NegativeAugmenter(DiffusionAugmenter):
             :math:`\mathbf{x}_{d, T}` and the adaptive choice is gone. The
             cosine keeps Eq. (11)'s monotonicity (Theorem 1) at any scale,
             with :math:`t^* \in [0.59 T, 0.94 T]` for
-            :math:`\omega = k = 1`. (default: :obj:`"cosine"`)
+            :math:`\omega = k = 1`. Not used by :obj:`strategy="transition"`,
+            which takes dot products in the space of the diffusion.
+            (default: :obj:`"cosine"`)
         schedule (str or torch.Tensor, optional): The noise schedule, see
             :func:`~adar_pyg.augment.beta_schedule`.
             (default: :obj:`"linear"`)
@@ -146,6 +173,20 @@ class NegativeAugmenter(DiffusionAugmenter):
             negatives thousands of times larger than the positives when
             :math:`\beta_t \to 1` near :math:`T` (*e.g.*, :math:`T = 20`).
             :obj:`None` is the paper-literal variant. (default: :obj:`5.0`)
+        hardness (float, optional): The hardness :math:`h \in [0, 1)` of
+            :obj:`strategy="transition"`: the threshold :math:`\mu^-` lies
+            the fraction :math:`h` of the way from the sampled negative's
+            score to the positive's. (default: :obj:`0.5`)
+        source (str, optional): Where the negative at :math:`t^*` comes
+            from: :obj:`"chain"` (the state :math:`\mathbf{x}_{d, t^*}` of
+            the user-conditioned reverse chain, as in the paper) or
+            :obj:`"forward"` (the forward-noised positive
+            :math:`\mathbf{x}_{t^*} = \sqrt{\bar{\alpha}_{t^*}} \mathbf{x}_0
+            + \sqrt{1 - \bar{\alpha}_{t^*}} \boldsymbol{\epsilon}` of
+            Eq. (2), drawn in one step without the denoiser; the
+            :obj:`"mixed"` strategy averages four independent draws).
+            :meth:`step` trains the denoiser either way.
+            (default: :obj:`"chain"`)
     """
     def __init__(
         self,
@@ -164,6 +205,8 @@ class NegativeAugmenter(DiffusionAugmenter):
         max_x0_weight: Optional[float] = 1.0,
         normalize: bool = True,
         clip_x0: Optional[float] = 5.0,
+        hardness: float = 0.5,
+        source: str = 'chain',
     ) -> None:
         super().__init__()
 
@@ -190,6 +233,14 @@ class NegativeAugmenter(DiffusionAugmenter):
         if max_x0_weight is not None and not max_x0_weight >= 0:
             raise ValueError(f"'max_x0_weight' must be non-negative or None "
                              f"(got {max_x0_weight})")
+        if not (isinstance(hardness, (int, float))
+                and not isinstance(hardness, bool)
+                and 0.0 <= hardness < 1.0):
+            raise ValueError(f"'hardness' must be in [0, 1) "
+                             f"(got {hardness!r})")
+        if source not in SOURCES:
+            raise ValueError(f"Unknown source {source!r} (valid options: "
+                             f"{', '.join(repr(s) for s in SOURCES)})")
 
         self.embedding_dim = embedding_dim
         self.num_steps = num_steps
@@ -203,6 +254,8 @@ class NegativeAugmenter(DiffusionAugmenter):
         self.posterior_noise = posterior_noise
         self.max_x0_weight = max_x0_weight
         self.normalize = normalize
+        self.hardness = float(hardness)
+        self.source = source
 
         self.diffusion = GaussianDiffusion(num_steps, schedule)
         self.denoiser = FiLMDenoiser(embedding_dim, hidden_channels, time_dim)
@@ -219,13 +272,20 @@ class NegativeAugmenter(DiffusionAugmenter):
         self.last_t_star = None
 
     @property
+    def requires_negative(self) -> bool:  # type: ignore[override]
+        r"""Whether :meth:`forward` needs the sampled negatives: only for
+        :obj:`strategy="transition"`."""
+        return self.strategy == 'transition'
+
+    @property
     def mixed_steps(self) -> Tuple[int, ...]:
         r"""The steps averaged by the :obj:`"mixed"` strategy."""
         return tuple(
             _round_step(self.num_steps / m, self.num_steps)
             for m in MIXED_DIVISORS)
 
-    def transition_step(self, pos_score: Tensor) -> Tensor:
+    def transition_step(self, pos_score: Tensor,
+                        neg_score: Optional[Tensor] = None) -> Tensor:
         r"""Returns the transition steps :math:`t^*` for the positive scores
         :math:`p_s` (Eq. (11) for :obj:`strategy="adaptive"`), as a
         :obj:`torch.long` tensor of shape :obj:`[N]` with values in
@@ -235,8 +295,20 @@ class NegativeAugmenter(DiffusionAugmenter):
         Args:
             pos_score (torch.Tensor): The positive scores :math:`p_s` of
                 shape :obj:`[N]` (see :obj:`score` and
-                :meth:`positive_score`).
+                :meth:`positive_score`); for :obj:`strategy="transition"`,
+                the scores :math:`\mu^+` of :meth:`transition_from_scores`.
+            neg_score (torch.Tensor, optional): The sampled negatives' scores
+                :math:`s^-` of shape :obj:`[N]`, needed (only) by
+                :obj:`strategy="transition"`. (default: :obj:`None`)
         """
+        if self.strategy == 'transition':
+            if neg_score is None:
+                raise ValueError("strategy='transition' needs the sampled "
+                                 "negatives' scores: pass 'neg_score'")
+            t_star = self.transition_from_scores(pos_score, neg_score)
+            self.last_t_star = t_star
+            return t_star
+
         pos_score = pos_score.detach().reshape(-1)
         num, device, T = pos_score.numel(), pos_score.device, self.num_steps
 
@@ -256,6 +328,86 @@ class NegativeAugmenter(DiffusionAugmenter):
         self.last_t_star = t_star
         return t_star
 
+    def transition_from_scores(self, pos_score: Tensor,
+                               neg_score: Tensor) -> Tensor:
+        r"""The transition point of Theorem 1 on the actual schedule: per
+        row, the first step at which the expected user score
+        :math:`\sqrt{\bar{\alpha}_t} \, \mu^+` of the forward-noised
+        positive (Eq. (2)) falls to the threshold :math:`\mu^-`,
+
+        .. math::
+            t^* = \min \left\{ t \in \{1, \ldots, T\} :
+            \sqrt{\bar{\alpha}_t} \, \mu^+ \leq \mu^- \right\},
+            \qquad \mu^- = s^- + h \, (\mu^+ - s^-),
+
+        so that :math:`\sqrt{\bar{\alpha}_{t^*}} \, \mu^+ \leq \mu^- <
+        \sqrt{\bar{\alpha}_{t^* - 1}} \, \mu^+` (with
+        :math:`\bar{\alpha}_0 = 1`): the discrete form of Theorem 1's
+        :math:`\bar{\alpha}_{t^*} = (\mu^- / \mu^+)^2`. :math:`h` is
+        :obj:`hardness`. As :math:`\sqrt{\bar{\alpha}_t}` decreases in
+        :math:`t`, :math:`t^*` is one plus the number of steps with
+        :math:`\sqrt{\bar{\alpha}_t} \, \mu^+ > \mu^-`. Fallbacks:
+
+        * :math:`\mu^+ \leq 0` (Theorem 1 assumes :math:`\mu^+ > 0`) or
+          :math:`\mu^+ \leq \mu^-` (*i.e.*, :math:`s^- \geq \mu^+`: the
+          sampled negative already scores as high as the positive):
+          :math:`t^* = 1`, the least-noised state, *i.e.*, the hardest
+          available;
+        * no step reaches the threshold (:math:`\mu^- <
+          \sqrt{\bar{\alpha}_T} \, \mu^+`, *e.g.*, any
+          :math:`\mu^- \leq 0 < \mu^+`): :math:`t^* = T`.
+
+        For fixed :math:`s^-` and :math:`h`, :math:`\mu^- / \mu^+ = h +
+        (1 - h) \, s^- / \mu^+`, so :math:`t^*` is non-decreasing in
+        :math:`\mu^+ > s^-` when :math:`s^- \geq 0` (Theorem 1's
+        direction) and non-increasing in :math:`\mu^+ > 0` when
+        :math:`s^- < 0`; it is non-increasing in :math:`h`.
+
+        Both scores must be inner products in the same space:
+        :meth:`forward` takes them in the space of the diffusion, *i.e.*,
+        with :obj:`normalize=True`, :math:`\mu^+ = \tilde{\mathbf{e}}_u^{\top}
+        \mathbf{x}_0` and :math:`s^- = \tilde{\mathbf{e}}_u^{\top}
+        \mathbf{e}_j / s_i` for the standardised user
+        :math:`\tilde{\mathbf{e}}_u` and positive :math:`\mathbf{x}_0 =
+        \mathbf{e}_i / s_i` (the negative is divided by the positive's
+        scale :math:`s_i`, the scale the generated negatives are mapped back
+        with), which leaves :math:`\mu^- / \mu^+`, and :math:`t^*`, as for
+        the raw dot products, up to rounding.
+
+        Args:
+            pos_score (torch.Tensor): The positive scores :math:`\mu^+` of
+                shape :obj:`[N]`.
+            neg_score (torch.Tensor): The sampled negatives' scores
+                :math:`s^-` of shape :obj:`[N]`.
+
+        Returns:
+            A :obj:`torch.long` tensor of shape :obj:`[N]` with values in
+            :math:`\{1, \ldots, T\}`.
+        """
+        pos_score = pos_score.detach().reshape(-1)
+        neg_score = neg_score.detach().reshape(-1)
+        if pos_score.numel() != neg_score.numel():
+            raise ValueError(f"'pos_score' and 'neg_score' must have the "
+                             f"same number of rows (got {pos_score.numel()} "
+                             f"and {neg_score.numel()})")
+        # In float64, so that mu^- and the products are exact enough to
+        # match the definition step by step:
+        pos_score = pos_score.to(torch.float64)
+        neg_score = neg_score.to(pos_score.device, torch.float64)
+        if not bool(torch.isfinite(torch.cat([pos_score, neg_score])).all()):
+            raise ValueError("The transition point needs finite positive "
+                             "and negative scores (got NaN or infinite "
+                             "values)")
+        mu_neg = neg_score + self.hardness * (pos_score - neg_score)
+        sqrt_ab = self.diffusion.sqrt_alphas_cumprod.to(
+            pos_score.device, torch.float64)
+        # [N, T], a prefix of True per row where mu^+ > 0:
+        above = sqrt_ab.view(1, -1) * pos_score.view(-1, 1) > mu_neg.view(
+            -1, 1)
+        t_star = (above.sum(dim=1) + 1).clamp(max=self.num_steps)
+        hardest = (pos_score <= 0) | (pos_score <= mu_neg)
+        return t_star.masked_fill(hardest, 1)
+
     def positive_score(self, user_emb: Tensor, pos_emb: Tensor) -> Tensor:
         r"""The positive scores :math:`p_s` of Eq. (11), without gradient:
         dot products or cosine similarities (see :obj:`score`)."""
@@ -268,22 +420,44 @@ class NegativeAugmenter(DiffusionAugmenter):
     def forward(self, user_emb: Tensor, pos_emb: Tensor,
                 neg_emb: Optional[Tensor] = None) -> Tensor:
         r"""Generates one negative :math:`\mathbf{e}_d` per (user, positive
-        item) row, without gradient.
+        item) row, without gradient: the state at :math:`t^*` of the reverse
+        chain or of the forward process (see :obj:`source`).
 
         Args:
             user_emb (torch.Tensor): User embeddings of shape :obj:`[N, d]`.
             pos_emb (torch.Tensor): Positive item embeddings of shape
                 :obj:`[N, d]`.
             neg_emb (torch.Tensor, optional): Sampled negative item
-                embeddings of shape :obj:`[N, d]`. (default: :obj:`None`)
+                embeddings of shape :obj:`[N, d]`, needed by
+                :obj:`strategy="transition"` (ignored otherwise).
+                (default: :obj:`None`)
 
         Returns:
             A detached tensor of shape :obj:`[N, d]`.
         """
-        self._check(user_emb=user_emb, pos_emb=pos_emb)
+        self._need_negative(neg_emb)
+        if self.requires_negative:
+            self._check(user_emb=user_emb, pos_emb=pos_emb, neg_emb=neg_emb)
+        else:
+            self._check(user_emb=user_emb, pos_emb=pos_emb)
         with torch.no_grad():
-            t_star = self.transition_step(
-                self.positive_score(user_emb, pos_emb))
+            if self.strategy == 'transition':
+                assert neg_emb is not None
+                # Scores in the space of the diffusion (see
+                # `transition_from_scores`):
+                cond = self._standardize(user_emb)[0]
+                x0, scale = self._standardize(pos_emb)
+                neg = neg_emb.detach().to(x0.dtype) / scale
+                t_star = self.transition_step((cond * x0).sum(dim=-1),
+                                              (cond * neg).sum(dim=-1))
+            else:
+                t_star = self.transition_step(
+                    self.positive_score(user_emb, pos_emb))
+
+            if self.source == 'forward':
+                x0, scale = self._standardize(pos_emb)
+                out = self._forward_states(x0, t_star)
+                return (out * scale).to(pos_emb.dtype)
 
             cond = self._standardize(user_emb)[0]
             scale = self._standardize(pos_emb)[1]
@@ -305,6 +479,17 @@ class NegativeAugmenter(DiffusionAugmenter):
             if out.dim() == 3:  # mixed:
                 out = out.mean(dim=1)
         return (out * scale).to(pos_emb.dtype)
+
+    def _forward_states(self, x0: Tensor, t_star: Tensor) -> Tensor:
+        r"""Draws :math:`\mathbf{x}_{t^*} \sim q(\mathbf{x}_{t^*} \mid
+        \mathbf{x}_0)` (Eq. (2)) per row; for :obj:`t_star` of shape
+        :obj:`[N, K]`, the mean of :math:`K` independent draws."""
+        if t_star.dim() == 1:
+            return self.diffusion.q_sample(x0, t_star.to(x0.device))
+        num, K = t_star.shape
+        x0 = x0.unsqueeze(1).expand(-1, K, -1).reshape(num * K, -1)
+        out = self.diffusion.q_sample(x0, t_star.to(x0.device).reshape(-1))
+        return out.view(num, K, -1).mean(dim=1)
 
     def _standardize(self, emb: Tensor) -> Tuple[Tensor, Tensor]:
         r"""Detached embeddings divided by their batch root-mean-square (when
@@ -415,8 +600,13 @@ class NegativeAugmenter(DiffusionAugmenter):
         return {'t_star': self.last_t_star.float().mean()}
 
     def __repr__(self) -> str:
+        extra = ''
+        if self.strategy == 'transition':
+            extra += f', hardness={self.hardness}'
+        if self.source != 'chain':
+            extra += f', source={self.source!r}'
         return (f'{self.__class__.__name__}({self.embedding_dim}, '
-                f'num_steps={self.num_steps}, strategy={self.strategy!r}, '
-                f'score={self.score!r}, weight={self.weight}, '
+                f'num_steps={self.num_steps}, strategy={self.strategy!r}'
+                f'{extra}, score={self.score!r}, weight={self.weight}, '
                 f'schedule={self.diffusion.schedule!r}, '
                 f'normalize={self.normalize}, clip_x0={self.clip_x0})')

@@ -6,6 +6,7 @@ import torch
 from adar_pyg.augment import NegativeAugmenter
 
 STRATEGIES = ['adaptive', 'random', 'fixed', 'mixed']
+ALL_STRATEGIES = STRATEGIES + ['transition']
 
 
 def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
@@ -23,19 +24,32 @@ def test_repr():
     assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
                         "score='dot', weight=0.1, schedule='cosine', "
                         "normalize=True, clip_x0=None)")
+    aug = NegativeAugmenter(8, strategy='transition', hardness=0.25,
+                            source='forward')
+    assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
+                        "strategy='transition', hardness=0.25, "
+                        "source='forward', score='cosine', weight=0.5, "
+                        "schedule='linear', normalize=True, clip_x0=5.0)")
+    aug = NegativeAugmenter(8, strategy='fixed', source='forward')
+    assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
+                        "strategy='fixed', source='forward', "
+                        "score='cosine', weight=0.5, schedule='linear', "
+                        "normalize=True, clip_x0=5.0)")
 
 
-@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
 @pytest.mark.parametrize('posterior_noise', [True, False])
 @pytest.mark.parametrize('schedule', ['linear', 'cosine', 'sigmoid'])
-def test_forward(strategy, posterior_noise, schedule):
+@pytest.mark.parametrize('source', ['chain', 'forward'])
+def test_forward(strategy, posterior_noise, schedule, source):
     aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
                             schedule=schedule, hidden_channels=16,
-                            posterior_noise=posterior_noise)
-    u, i, _ = embeddings()
+                            posterior_noise=posterior_noise, source=source)
+    u, i, j = embeddings()
     u.requires_grad_()
     i.requires_grad_()
-    out = aug(u, i)
+    j.requires_grad_()
+    out = aug(u, i, j)
     assert out.size() == (16, 8) and out.dtype == torch.float32
     assert not out.requires_grad
     assert bool(torch.isfinite(out).all())
@@ -116,10 +130,15 @@ def test_random_transition_step():
     assert set(t_star.tolist()) == set(range(1, 11))
 
 
-def naive_forward(aug, u, i, noise):
+def naive_forward(aug, u, i, noise, j=None):
     # Runs the full reverse chain, keeping all T + 1 states:
     D, T = aug.diffusion, aug.num_steps
-    if aug.score == 'dot':
+    if aug.strategy == 'transition':  # scores in the diffusion's space
+        su = u.pow(2).mean().sqrt() if aug.normalize else 1.0
+        si = i.pow(2).mean().sqrt() if aug.normalize else 1.0
+        t_star = aug.transition_step((u / su * i / si).sum(-1),
+                                     (u / su * j / si).sum(-1))
+    elif aug.score == 'dot':
         t_star = aug.transition_step((u * i).sum(-1))
     else:
         t_star = aug.transition_step((u * i).sum(-1) / (u.norm(dim=-1) *
@@ -153,7 +172,7 @@ def naive_forward(aug, u, i, noise):
     return torch.stack([states[:, t] for t in t_star[0].tolist()]).mean(0)
 
 
-@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
 @pytest.mark.parametrize('posterior_noise', [True, False])
 @pytest.mark.parametrize('normalize', [True, False])
 @pytest.mark.parametrize('score,clip_x0', [('cosine', 5.0), ('dot', None),
@@ -165,17 +184,72 @@ def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
                             hidden_channels=16,
                             posterior_noise=posterior_noise,
                             normalize=normalize, score=score, clip_x0=clip_x0)
-    u, i, _ = embeddings(num=32)
-    u, i = u * 0.05, i * 0.03  # recommender-sized embeddings
+    u, i, j = embeddings(num=32)
+    u, i, j = u * 0.05, i * 0.03, j * 0.03  # recommender-sized embeddings
     for _ in range(3):
-        aug.step(u, i)
+        aug.step(u, i, j)
 
     torch.manual_seed(1)
-    out = aug(u, i)
+    out = aug(u, i, j)
+    t_star = aug.last_t_star
     torch.manual_seed(1)
     with torch.no_grad():
-        expected = naive_forward(aug, u, i, chain_noise)
+        expected = naive_forward(aug, u, i, chain_noise, j)
+    assert torch.equal(aug.last_t_star, t_star)
+    if strategy == 'transition':
+        assert len(set(t_star.tolist())) > 5
     assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
+@pytest.mark.parametrize('normalize', [True, False])
+def test_forward_source_equals_q_sample(strategy, normalize):
+    # source='forward': x_t* = sqrt(abar) x_0 + sqrt(1 - abar) eps (Eq. (2))
+    # of the standardised positive, mapped back with its scale; 'mixed'
+    # averages independent draws at its 4 steps.
+    torch.manual_seed(0)
+    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+                            hidden_channels=16, normalize=normalize,
+                            source='forward')
+    u, i, j = embeddings(num=32)
+    u, i, j = u * 0.05, i * 0.03 + u * 0.5, j * 0.03
+    torch.manual_seed(1)
+    out = aug(u, i, j)
+    t_star = aug.last_t_star
+
+    torch.manual_seed(1)
+    if strategy == 'random':  # the steps are drawn first
+        torch.randint(1, 21, (32, ))
+    si = i.pow(2).mean().sqrt() if normalize else 1.0
+    D = aug.diffusion
+    if strategy == 'mixed':
+        eps = torch.randn(32, 4, 8)
+        ab = D.alphas_cumprod[t_star - 1].unsqueeze(-1)  # [32, 4, 1]
+        x = ab.sqrt() * (i / si).unsqueeze(1) + (1 - ab).sqrt() * eps
+        expected = x.mean(dim=1) * si
+    else:
+        eps = torch.randn(32, 8)
+        ab = D.alphas_cumprod[t_star - 1].view(-1, 1)
+        expected = (ab.sqrt() * i / si + (1 - ab).sqrt() * eps) * si
+    assert torch.allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_forward_source_does_not_use_the_denoiser():
+    torch.manual_seed(0)
+    u, i, j = embeddings()
+    aug = NegativeAugmenter(8, num_steps=20, strategy='transition',
+                            hidden_channels=16, source='forward')
+    with torch.no_grad():
+        for p in aug.denoiser.parameters():
+            p.fill_(float('nan'))
+    assert bool(torch.isfinite(aug(u, i, j)).all())
+
+    # ... but step() still trains it:
+    aug.reset_parameters()
+    before = [p.clone() for p in aug.denoiser.parameters()]
+    assert aug.step(u, i, j) > 0
+    assert all(not torch.equal(a, b)
+               for a, b in zip(before, aug.denoiser.parameters()))
 
 
 @pytest.mark.parametrize('num_steps,schedule', [
@@ -273,16 +347,17 @@ def test_loss_is_bpr_without_generated():
     assert torch.allclose(NegativeAugmenter(8).loss(u, i, j), bpr)
 
 
-@pytest.mark.parametrize('strategy', STRATEGIES)
-def test_determinism(strategy):
-    u, i, _ = embeddings()
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
+@pytest.mark.parametrize('source', ['chain', 'forward'])
+def test_determinism(strategy, source):
+    u, i, j = embeddings()
 
     def run():
         torch.manual_seed(42)
         aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
-                                hidden_channels=16)
-        losses = [aug.step(u, i) for _ in range(3)]
-        return losses, aug(u, i)
+                                hidden_channels=16, source=source)
+        losses = [aug.step(u, i, j) for _ in range(3)]
+        return losses, aug(u, i, j)
 
     losses1, out1 = run()
     losses2, out2 = run()
@@ -339,7 +414,11 @@ def test_reset_parameters():
     (dict(weight=-0.1), r"'weight' must be in \[0, 1\]"),
     (dict(weight=1.5), r"'weight' must be in \[0, 1\]"),
     (dict(strategy='hard'),
-     "'adaptive', 'random', 'fixed', 'mixed'"),
+     "'adaptive', 'random', 'fixed', 'mixed', 'transition'"),
+    (dict(hardness=1.0), r"'hardness' must be in \[0, 1\)"),
+    (dict(hardness=-0.1), r"'hardness' must be in \[0, 1\)"),
+    (dict(source='reverse'),
+     "Unknown source 'reverse' \\(valid options: 'chain', 'forward'\\)"),
     (dict(schedule='quadratic'), "'linear', 'cosine', 'sigmoid'"),
     (dict(omega=0.0), "'omega' must be a positive number"),
     (dict(k=-1.0), "'k' must be a positive number"),
@@ -393,14 +472,16 @@ def test_empty_batch():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA not available')
-@pytest.mark.parametrize('strategy', STRATEGIES)
-def test_negative_augmenter_cuda(strategy):
-    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy).cuda()
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
+@pytest.mark.parametrize('source', ['chain', 'forward'])
+def test_negative_augmenter_cuda(strategy, source):
+    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+                            source=source).cuda()
     u, i, j = (x.cuda() for x in embeddings())
     u.requires_grad_()
-    loss = aug.step(u, i)
+    loss = aug.step(u, i, j)
     assert math.isfinite(loss)
-    neg_gen = aug(u, i)
+    neg_gen = aug(u, i, j)
     assert neg_gen.is_cuda and neg_gen.size() == (16, 8)
     assert aug.last_t_star.is_cuda
     aug.loss(u, i, j, neg_gen).backward()

@@ -32,6 +32,7 @@ def clustered_data(U=60, I=40, clusters=4, per_user=10, seed=0):
 def make_task(val_ratio=0.2, seed=0, **kwargs):
     train, val, test = PerUserRandomSplit(0.2, val_ratio, seed=seed)(
         clustered_data())
+    torch.manual_seed(seed)  # The initial embeddings (the untrained score).
     model = LightGCN(60, 40, embedding_dim=16, num_layers=2)
     return CFTask(model, train, val, test, batch_size=64, **kwargs)
 
