@@ -22,19 +22,30 @@ import os
 import sys
 from typing import Any, Dict
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import ResultStore, markdown, summarize
 
-from common import ResultStore, markdown, summarize  # noqa: E402
+from adar_pyg import run
+from adar_pyg.config import (Config, add_config_args, add_output_args,
+                             config_from_args, parse_args)
 
-from adar_pyg.experiment import (add_cf_args, add_common_args, run_cf,  # noqa
-                                 write_json)
-from adar_pyg.nn import LightGCN  # noqa: E402
-
-MODELS = {
-    'lightgcn':
-    lambda U, I, a: LightGCN(U, I, embedding_dim=a.dim, num_layers=a.layers),
+MODELS = ('lightgcn', 'ngcf')
+#: variant -> the settings it changes (by flag name); the others come from
+#: the flags (e.g. --adar-weight, --adar-hardness, --adar-source).
+VARIANT_SETTINGS = {
+    'base': {'augmenter': 'none'},
+    'random': {'augmenter': 'adar', 'adar_strategy': 'random'},
+    'fixed': {'augmenter': 'adar', 'adar_strategy': 'fixed'},
+    'mixed': {'augmenter': 'adar', 'adar_strategy': 'mixed'},
+    'adaptive': {'augmenter': 'adar', 'adar_strategy': 'adaptive'},
+    'transition': {'augmenter': 'adar', 'adar_strategy': 'transition',
+                   'adar_source': 'chain'},
+    'transition-forward': {'augmenter': 'adar',
+                           'adar_strategy': 'transition',
+                           'adar_source': 'forward'},
+    'reweight': {'augmenter': 'reweight'},
+    'noise': {'augmenter': 'noise'},
 }
-VARIANTS = ('base', 'random', 'fixed', 'mixed', 'adaptive')
+VARIANTS = tuple(VARIANT_SETTINGS)
 PAPER_NGCF = {  # Table 3 of the paper (NGCF on Beauty), for orientation
     'base': {'recall@20': 9.50}, 'random': {'recall@20': 11.59},
     'fixed': {'recall@20': 11.50}, 'mixed': {'recall@20': 11.63},
@@ -76,11 +87,13 @@ def reused_cells(path: str, command: str, dataset: str, model: str,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    add_cf_args(parser)
+    add_config_args(parser, config_file=False)
+    add_output_args(parser, run_dir=False)
     parser.add_argument('--models', nargs='+', default=['lightgcn'],
                         choices=list(MODELS))
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+    parser.add_argument('--variants', nargs='+',
+                        default=['base', 'random', 'fixed', 'mixed',
+                                 'adaptive'],
                         choices=VARIANTS)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument('--out', default='benchmarks/results/adar_variants',
@@ -89,9 +102,9 @@ def main() -> None:
     parser.add_argument('--reuse', default=None, metavar='JSON',
                         help='take base/adaptive cells from this table2.py '
                         'result file (same protocol flags required)')
-    parser.set_defaults(eval_every=5, patience=10, augmenter='adar',
-                        no_progress=True)
-    args = parser.parse_args()
+    parser.set_defaults(eval_every=5, patience=10, progress=False)
+    args = parse_args(parser)
+    config_from_args(args)  # Checks the settings, fills in every default.
     if args.quick:
         args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
         args.variants = ['base', 'adaptive']
@@ -113,18 +126,18 @@ def main() -> None:
         for variant in args.variants:
             for seed in args.seeds:
                 run_args = copy.copy(args)
-                run_args.seed = seed
-                run_args.augmenter = 'none' if variant == 'base' else 'adar'
-                run_args.adar_strategy = ('adaptive' if variant == 'base' else
-                                          variant)
+                run_args.seed, run_args.model = seed, model
+                vars(run_args).update(VARIANT_SETTINGS[variant])
                 store.get_or_run(
                     key(model, variant, seed),
-                    lambda: run_cf(run_args, MODELS[model]))
+                    lambda: run.train(  # noqa: B023
+                        Config.from_namespace(run_args), progress=False,
+                        args=vars(run_args)))
         rows = summarize(store.data['cells'], args.variants, 'base',
                          args.seeds, lambda v, s: key(model, v, s))
         md.append(markdown(rows, f'{model} on {args.dataset}', PAPER_NGCF))
     store.save()
-    write_json(store.data, args.json)
+    run.write_json(store.data, args.json)
     text = ('# ADAR t* strategies (Table 3)\n\n'
             f"Command: `{store.data['meta']['command']}`  \n"
             f"Date: {store.data['meta']['updated']}  \n"

@@ -7,11 +7,9 @@ import os
 import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from adar_pyg.experiment import write_json  # noqa: E402
-
-METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
+from adar_pyg.report import (METRICS, markdown, mean_std,  # noqa: F401
+                             paired_ttest, summarize)
+from adar_pyg.run import write_json
 
 
 class ResultStore:
@@ -142,88 +140,3 @@ def command_lines(meta: Dict[str, Any]) -> str:
     commands = meta.get('commands') or [meta.get('command', '')]
     return (''.join(f'Command: `{c}`  \n' for c in commands) +
             ''.join(f'Merged: `{c}`  \n' for c in meta.get('merges', [])))
-
-
-def mean_std(values: Sequence[float]) -> tuple:
-    n = len(values)
-    if n == 0:
-        return math.nan, math.nan
-    mean = sum(values) / n
-    if n == 1:
-        return mean, 0.0
-    var = sum((v - mean)**2 for v in values) / (n - 1)
-    return mean, math.sqrt(var)
-
-
-def paired_ttest(a: Sequence[float], b: Sequence[float]) -> float:
-    r"""Two-sided p-value of the paired t-test of :obj:`b` against :obj:`a`
-    (same seeds, same order); NaN with fewer than 2 pairs."""
-    if len(a) != len(b) or len(a) < 2:
-        return math.nan
-    from scipy import stats
-    if all(x == y for x, y in zip(a, b)):
-        return 1.0
-    return float(stats.ttest_rel(b, a).pvalue)
-
-
-def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
-              base: str, seeds: Sequence[int],
-              key: Callable[[str, int], str],
-              split: str = 'test') -> List[Dict[str, Any]]:
-    r"""Mean ± std per group over :obj:`seeds`, and the relative improvement and
-    paired t-test p-value of each group against :obj:`base` (seeds present in
-    both), on the metrics of :obj:`split` (a key of each cell, e.g.
-    :obj:`'test'` or :obj:`'test_ood'`)."""
-    rows = []
-    for group in groups:
-        row: Dict[str, Any] = {'group': group}
-        done = [s for s in seeds if key(group, s) in cells]
-        row['seeds'] = done
-        for m in METRICS:
-            vals = [cells[key(group, s)][split][m] for s in done]
-            row[m] = mean_std(vals)
-            common = [s for s in done if key(base, s) in cells]
-            if group != base and common:
-                a = [cells[key(base, s)][split][m] for s in common]
-                b = [cells[key(group, s)][split][m] for s in common]
-                mean_a = sum(a) / len(a)  # 0 for untrained (--quick) models
-                row[f'{m}_relimp'] = ((sum(b) / len(b)) / mean_a - 1
-                                      if mean_a > 0 else math.nan)
-                row[f'{m}_p'] = paired_ttest(a, b)
-        row['seconds_per_epoch'] = mean_std(
-            [cells[key(group, s)]['seconds_per_epoch'] for s in done])
-        row['best_epoch'] = mean_std(
-            [cells[key(group, s)]['best_epoch'] for s in done])
-        rows.append(row)
-    return rows
-
-
-def markdown(rows: List[Dict[str, Any]], title: str,
-             paper: Optional[Dict[str, Dict[str, float]]] = None) -> str:
-    r"""A table in percent (as in the paper) with mean ± std, relative
-    improvement and p-value against the base row."""
-    head = ['variant', 'seeds'] + [m.replace('recall', 'R').replace(
-        'ndcg', 'N') for m in METRICS] + ['RelImp R@20', 'p (R@20)',
-                                          'p (N@20)', 's/epoch', 'best epoch']
-    if paper:
-        head.append('paper R@20')
-    lines = [f'### {title}', '', '| ' + ' | '.join(head) + ' |',
-             '|' + '---|' * len(head)]
-    for r in rows:
-        cells = [r['group'], str(len(r['seeds']))]
-        for m in METRICS:
-            mean, std = r[m]
-            cells.append(f'{100 * mean:.2f} ± {100 * std:.2f}')
-        rel = r.get('recall@20_relimp')
-        cells.append('' if rel is None or math.isnan(rel) else
-                     f'{100 * rel:+.2f}%')
-        for m in ('recall@20', 'ndcg@20'):
-            p = r.get(f'{m}_p')
-            cells.append('' if p is None or math.isnan(p) else f'{p:.3g}')
-        cells.append(f"{r['seconds_per_epoch'][0]:.2f}")
-        cells.append(f"{r['best_epoch'][0]:.0f}")
-        if paper:
-            v = paper.get(r['group'], {}).get('recall@20')
-            cells.append('' if v is None else f'{v:.2f}')
-        lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'

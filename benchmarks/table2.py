@@ -37,30 +37,26 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (METRICS, ResultStore, add_store_args, command_lines,
+                    open_results, summarize)
 
-from common import (METRICS, ResultStore, add_store_args,  # noqa: E402
-                    command_lines, open_results, summarize)
+from adar_pyg import run
+from adar_pyg.config import (Config, add_config_args, add_output_args,
+                             config_from_args)
+from adar_pyg.config.build import EDGE, RunData, load_sr_data as load_split
+from adar_pyg.datasets import default_mirror, read_lightgcn_split
+from adar_pyg.nn import LightGCN
+from adar_pyg.run import write_json
+from adar_pyg.sequential.data import SequenceSplit
 
-from adar_pyg.datasets import default_mirror  # noqa: E402
-from adar_pyg.datasets.ahns_split import read_ahns_split  # noqa: E402
-from adar_pyg.experiment import (EDGE, add_cf_args, add_common_args,  # noqa
-                                 run_cf, write_json)
-from adar_pyg.nn import NGCF, LightGCN  # noqa: E402
-from adar_pyg.sequential.data import SequenceSplit  # noqa: E402
-from adar_pyg.sequential.experiment import (add_sr_args,  # noqa: E402
-                                            build_sr_model, load_sr_split,
-                                            run_sr)
 
-BACKBONES: Dict[str, Callable] = {
-    'lightgcn': lambda U, I, a: LightGCN(U, I, embedding_dim=a.dim,
-                                         num_layers=a.layers),
-    'ngcf': lambda U, I, a: NGCF(U, I, embedding_dim=a.dim,
-                                 num_layers=a.layers,
-                                 node_dropout=a.ngcf_node_dropout,
-                                 message_dropout=a.ngcf_message_dropout),
-    'mf': lambda U, I, a: LightGCN(U, I, embedding_dim=a.dim, num_layers=0),
-}
+def matrix_factorization(cfg: Config, num_users: int,
+                         num_items: int) -> LightGCN:
+    r"""MF: LightGCN without propagation (the AHNS split's backbone)."""
+    return LightGCN(num_users, num_items, embedding_dim=cfg.model.dim,
+                    num_layers=0)
+
+
 # CF model of the table -> (backbone, sampler)
 CF_MODELS = {
     'lightgcn': ('lightgcn', 'uniform'),
@@ -190,14 +186,13 @@ def cf_run_args(args: argparse.Namespace, dataset: str, model: str,
                 variant: str, seed: int) -> argparse.Namespace:
     r"""The arguments of one CF cell (the model names the sampler)."""
     run_args = cell_run_args(args, dataset, variant, seed)
-    run_args.sampler = CF_MODELS[model][1]
+    run_args.model, run_args.sampler = CF_MODELS[model]
     return run_args
 
 
 def sr_run_args(args: argparse.Namespace, dataset: str, model: str,
                 variant: str, seed: int) -> argparse.Namespace:
-    r"""The arguments of one SR cell (:obj:`--model` of
-    :func:`build_sr_model`)."""
+    r"""The arguments of one SR cell (:obj:`--model`)."""
     run_args = cell_run_args(args, dataset, variant, seed)
     run_args.model = model
     return run_args
@@ -227,7 +222,8 @@ def load_sr_data(args: argparse.Namespace,
     all its SR cells (restricted to :obj:`--max-users` users if given)."""
     load_args = copy.copy(args)
     load_args.dataset = dataset
-    split, stats = load_sr_split(load_args)
+    data = load_split(Config.from_namespace(load_args))
+    split, stats = data.train, data.statistics
     if getattr(args, 'max_users', None):
         split = first_users(split, args.max_users)
         sizes = split.statistics()
@@ -240,7 +236,7 @@ def load_sr_data(args: argparse.Namespace,
                  'val': sizes['val_interactions'],
                  'test': sizes['test_interactions'],
                  'subset': f'first {sizes["users"]} users'}
-    return split, stats
+    return RunData(split, statistics=stats)
 
 
 def _fmt(mean_std: Sequence[float]) -> str:
@@ -488,9 +484,6 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
 
 
 def _cf_args(parser: argparse.ArgumentParser) -> None:
-    add_cf_args(parser)
-    parser.add_argument('--ngcf-node-dropout', type=float, default=0.1)
-    parser.add_argument('--ngcf-message-dropout', type=float, default=0.1)
     parser.add_argument('--ahns-split', action='store_true',
                         help='MF + AHNS on the published AHNS split instead')
     parser.add_argument('--ahns-split-root', default=None,
@@ -514,7 +507,6 @@ def _cf_protocol(args: argparse.Namespace) -> str:
 
 
 def _sr_args(parser: argparse.ArgumentParser) -> None:
-    add_sr_args(parser)  # T = 20 diffusion steps for SR
     parser.add_argument('--max-users', type=int, default=None,
                         help='keep only the first N users (smoke tests)')
 
@@ -524,9 +516,13 @@ def _sr_quick(args: argparse.Namespace) -> None:
 
 
 def _sr_protocol(args: argparse.Namespace) -> str:
-    mask = 'masked' if not args.no_mask_history else 'not masked'
-    subset = (f' Only the first {args.max_users} users of each dataset.'
-              if args.max_users else '')
+    # Cells of older versions recorded --no-mask-history:
+    masked = getattr(args, 'mask_history',
+                     not getattr(args, 'no_mask_history', False))
+    mask = 'masked' if masked else 'not masked'
+    max_users = getattr(args, 'max_users', None)
+    subset = (f' Only the first {max_users} users of each dataset.'
+              if max_users else '')
     return ('Protocol: leave-one-out on the original data (the last item of '
             "each user's chronological sequence is the test target, the one "
             'before it the validation target, the rest the training '
@@ -540,9 +536,15 @@ def _sr_protocol(args: argparse.Namespace) -> str:
             f'{subset}')
 
 
-def _run_sr_cell(run_args: argparse.Namespace, model: str,
-                 data: Any) -> Dict[str, Any]:
-    return run_sr(run_args, build_sr_model, data)
+def run_cell(run_args: argparse.Namespace, model: str = '',
+             data: Optional[RunData] = None,
+             model_factory: Optional[Callable] = None) -> Dict[str, Any]:
+    r"""Trains one cell with the arguments :obj:`run_args` (on :obj:`data`
+    when given: a dataset loaded once for all its cells)."""
+    return run.train(Config.from_namespace(run_args), data=data,
+                     model_factory=model_factory,
+                     checkpoint=run_args.checkpoint,
+                     progress=run_args.progress, args=vars(run_args))
 
 
 #: --task -> its part of Table 2
@@ -550,16 +552,15 @@ TASKS: Dict[str, TableTask] = {
     'cf': TableTask(
         name='cf', title='collaborative filtering', models=tuple(CF_MODELS),
         paper=PAPER_CF, add_args=_cf_args,
-        defaults=dict(eval_every=5, patience=10, no_progress=True),
+        defaults=dict(eval_every=5, patience=10, progress=False),
         quick=_cf_quick, run_args=cf_run_args,
-        # the split depends on the seed: run_cf loads it per cell
-        run_cell=lambda a, model, _: run_cf(a, BACKBONES[CF_MODELS[model][0]]),
-        protocol=_cf_protocol),
+        # the split depends on the seed: each cell loads it
+        run_cell=run_cell, protocol=_cf_protocol),
     'sr': TableTask(
         name='sr', title='sequential recommendation', models=SR_MODELS,
         paper=PAPER_SR, add_args=_sr_args,
-        defaults=dict(eval_every=1, patience=10, no_progress=True),
-        quick=_sr_quick, run_args=sr_run_args, run_cell=_run_sr_cell,
+        defaults=dict(eval_every=1, patience=10, progress=False),
+        quick=_sr_quick, run_args=sr_run_args, run_cell=run_cell,
         protocol=_sr_protocol, load=load_sr_data,
         paper_label=SR_PAPER_LABEL, paper_note=SR_PAPER_NOTE),
 }
@@ -576,9 +577,8 @@ def run_sr_table(args: argparse.Namespace) -> str:
 
 
 def ahns_split_data(root: str):
-    r"""The published AHNS split as :func:`~adar_pyg.experiment.run_cf`'s
-    :obj:`splits` tuple."""
-    train, val, test = read_ahns_split(root)
+    r"""The published AHNS split as the data of a run."""
+    train, val, test = read_lightgcn_split(root)
     stats = {
         'dataset': 'amazon-sports-ahns',
         'users': int(train['user'].num_nodes),
@@ -586,10 +586,10 @@ def ahns_split_data(root: str):
         'train': int(train[EDGE].edge_label_index.size(1)),
         'val': 0,
         'test': int(test[EDGE].edge_label_index.size(1)),
-        'split': f'published (read_ahns_split({root!r}))',
+        'split': 'published (read_lightgcn_split)',
     }
     stats['interactions'] = stats['train'] + stats['test']
-    return train, val, test, stats
+    return RunData(train, val, test, stats)
 
 
 def run_ahns_split(args: argparse.Namespace) -> str:
@@ -608,8 +608,9 @@ def run_ahns_split(args: argparse.Namespace) -> str:
             run_args = copy.copy(args)
             run_args.seed, run_args.sampler = seed, 'ahns'
             run_args.augmenter = 'none' if variant == 'base' else 'adar'
-            store.get_or_run(key(variant, seed),
-                             lambda: run_cf(run_args, BACKBONES['mf'], splits))
+            store.get_or_run(key(variant, seed), lambda: run_cell(
+                run_args, data=splits,  # noqa: B023
+                model_factory=matrix_factorization))
     store.save()
     write_json(store.data, args.json)
     rows = summarize(store.data['cells'], args.variants, 'base', args.seeds,
@@ -661,9 +662,9 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         epilog='The model flags depend on --task (see --task sr --help).')
-    add_common_args(parser)
+    add_config_args(parser, config_file=False)  # --task is one of them
+    add_output_args(parser, run_dir=False)
     spec.add_args(parser)
-    parser.add_argument('--task', default='cf', choices=list(TASKS))
     parser.add_argument('--datasets', nargs='+', default=list(DATASETS),
                         choices=DATASETS)
     parser.add_argument('--models', nargs='+', default=list(spec.models),
@@ -677,7 +678,7 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
     add_store_args(parser)
-    parser.set_defaults(**spec.defaults)
+    parser.set_defaults(task=task, **spec.defaults)
     return parser
 
 
@@ -686,6 +687,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     pre.add_argument('--task', default='cf', choices=list(TASKS))
     task = pre.parse_known_args(argv)[0].task
     args = build_parser(task).parse_args(argv)
+    config_from_args(args)  # Checks the settings, fills in every default.
     args.ahns_split = getattr(args, 'ahns_split', False)
     if args.out is None:
         args.out = os.path.join('benchmarks', 'results', 'ahns_split' if

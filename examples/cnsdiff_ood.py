@@ -17,39 +17,15 @@ every epoch without early stopping. Validation ranks all items with the user's
 training items masked; both test sets mask training and validation items (and
 each is ranked on its own). Data come from the local mirror
 (``$ADAR_PYG_MIRROR`` or ``../shared/datasets``) when present, else from the
-canonical URLs (md5-checked). ``--json PATH`` writes the statistics, the
+canonical URLs (md5-checked). Writes a run directory (``--out``, default ``runs/...``: config.yaml,
+metrics.jsonl, result.json, curves.png, the checkpoint); ``--json PATH`` also writes the statistics, the
 metrics (``test``: IID, ``test_ood``: OOD) and the timings.
 """
-import argparse
+import sys
 
-from adar_pyg.experiment import (OOD_DATASETS, OOD_DEFAULTS, add_cf_args,
-                                 add_common_args, load_ood_splits,
-                                 print_summary, run_cf, write_json)
-from adar_pyg.nn import LightGCN
-
-
-def make_model(num_users: int, num_items: int, args) -> LightGCN:
-    return LightGCN(num_users, num_items, embedding_dim=args.dim,
-                    num_layers=args.layers)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    add_cf_args(parser, datasets=OOD_DATASETS)
-    parser.set_defaults(**OOD_DEFAULTS)
-    args = parser.parse_args()
-    train, val, test, stats, extra = load_ood_splits(args)
-    out = run_cf(args, make_model, (train, val, test, stats), extra)
-    s = out['statistics']
-    print_summary(
-        out, f"{s['dataset']}: {s['users']} users, {s['items']} items "
-          f"(train {s['train']} / IID val {s['val']} / IID test {s['test']} "
-          f"/ OOD test {s['test_ood']})")
-    print('OOD test: ' + ', '.join(f'{k} {v:.4f}'
-                                   for k, v in out['test_ood'].items()))
-    write_json(out, args.json)
-
+from adar_pyg.cli import main
 
 if __name__ == '__main__':
-    main()
+    # The same run as `adar-pyg train --preset ood [flags]`; every flag is listed
+    # by --help and generated from adar_pyg.config.
+    main(['train', '--preset', 'ood'] + sys.argv[1:])

@@ -11,28 +11,15 @@ each training position predicts the next item with BPR and one uniform negative
 history masked (``--no-mask-history`` to rank them too); the epoch is selected
 on validation Recall@20. Data come from the local mirror (``$ADAR_PYG_MIRROR``
 or ``../shared/datasets``) when present, else from the canonical URL
-(md5-checked). ``--json PATH`` writes the statistics, the test
+(md5-checked). Writes a run directory (``--out``, default ``runs/...``: config.yaml,
+metrics.jsonl, result.json, curves.png, the checkpoint); ``--json PATH`` also writes the statistics, the test
 Recall/NDCG@10/20 at the selected epoch and the timings.
 """
-import argparse
+import sys
 
-from adar_pyg.experiment import add_common_args, print_summary, write_json
-from adar_pyg.sequential.experiment import add_sr_args, build_sr_model, run_sr
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    add_sr_args(parser)
-    args = parser.parse_args()
-    out = run_sr(args, build_sr_model)
-    s = out['statistics']
-    print_summary(
-        out, f"{s['dataset']}: {s['users']} users, {s['items']} items, "
-          f"{s['interactions']} interactions (train {s['train']} / "
-          f"val {s['val']} / test {s['test']} targets, N = {s['max_len']})")
-    write_json(out, args.json)
-
+from adar_pyg.cli import main
 
 if __name__ == '__main__':
-    main()
+    # The same run as `adar-pyg train --task sr [flags]`; every flag is listed
+    # by --help and generated from adar_pyg.config.
+    main(['train', '--task', 'sr'] + sys.argv[1:])

@@ -73,6 +73,10 @@ class Trainer:
             (default: :obj:`None`)
         log (callable, optional): Receives the one-line summary of each
             evaluation. (default: :func:`tqdm.write`)
+        on_evaluate (callable, optional): Receives the record of each
+            evaluation (epoch, mean loss, seconds, validation metrics,
+            augmenter diagnostics), as appended to :obj:`history`, *e.g.*
+            to write it to a file as it comes. (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -89,6 +93,7 @@ class Trainer:
         progress: bool = True,
         checkpoint: Optional[str] = None,
         log: Optional[Callable[[str], None]] = None,
+        on_evaluate: Optional[Callable[[Dict[str, Any]], None]] = None,
     ) -> None:
         if augmenter is not None and not isinstance(augmenter, Augmenter):
             raise TypeError(f"'augmenter' must be an adar_pyg.augment."
@@ -110,6 +115,7 @@ class Trainer:
         self.monitor, self.select_on, self.seed = monitor, select_on, seed
         self.progress, self.checkpoint = progress, checkpoint
         self.log = log or tqdm.write
+        self.on_evaluate = on_evaluate
         self.epoch_diagnostics: Dict[str, float] = {}
         if augmenter is not None:
             device = next(task.model.parameters()).device
@@ -219,6 +225,8 @@ class Trainer:
                                 f'{split}_{k}': v
                                 for split, m in metrics.items()
                                 for k, v in m.items()}})
+            if self.on_evaluate is not None:
+                self.on_evaluate(history[-1])
             improved = score > best_score
             self.log(f'epoch {epoch:4d} | loss {loss:.4f} | '
                      f'{self.select_on} {self.monitor} {score:.4f} | '

@@ -1,0 +1,4 @@
+from adar_pyg.cli import main
+
+if __name__ == '__main__':
+    main()

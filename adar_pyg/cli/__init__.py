@@ -1,0 +1,131 @@
+r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
+
+    adar-pyg train [--config FILE.yaml] [flags...] [--out RUN_DIR]
+    adar-pyg evaluate RUN_DIR [--split test|val|test_ood]
+    adar-pyg report RUN_DIR... [--out DIR]
+    adar-pyg recommend RUN_DIR --user ID [--k 10]
+    adar-pyg datasets
+
+Every flag of :obj:`train` is generated from :mod:`adar_pyg.config`; see
+:obj:`adar-pyg train --help`."""
+import argparse
+import sys
+from typing import List, Optional
+
+from adar_pyg.config import (Config, ConfigError, add_config_args,
+                             add_output_args, config_from_args, parse_args)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from adar_pyg import run
+    cfg = config_from_args(args)
+    out = args.out or run.default_out(cfg)
+    result = run.train(cfg, out, json_path=args.json,
+                       checkpoint=args.checkpoint, progress=args.progress,
+                       overwrite=args.overwrite)
+    print_summary(result)
+    print(f'run directory: {out} (config.yaml, metrics.jsonl, result.json, '
+          f'curves.png, checkpoints/best.pt)')
+
+
+def print_summary(out: dict) -> None:
+    r"""The closing lines of a run: data, model, protocol, test metrics,
+    timings."""
+    s = out['statistics']
+    print(f"{s['dataset']}: {s['users']} users, {s['items']} items, "
+          f"{s['interactions']} interactions (train {s['train']} / val "
+          f"{s['val']} / test {s['test']})")
+    print(f"{out['model']} + {out['augmenter']}, {out['protocol']}, "
+          f"best epoch {out['best_epoch']} of {out['epochs_run']}")
+    print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in out['test'].items()))
+    for name in ('test_ood', ):
+        if name in out:
+            print(f'{name}: ' + ', '.join(f'{k} {v:.4f}'
+                                          for k, v in out[name].items()))
+    print(f"{out['seconds_per_epoch']:.2f} s/epoch, "
+          f"{out['seconds_per_eval']:.2f} s/evaluation")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from adar_pyg import run
+    metrics = run.evaluate(args.run_dir, args.split)
+    print(f'{args.split}: ' + ', '.join(f'{k} {v:.4f}'
+                                        for k, v in metrics.items()))
+
+
+def _report(args: argparse.Namespace) -> None:
+    from adar_pyg.report import report_runs
+    print(report_runs(args.run_dirs, out=args.out, split=args.split))
+    if args.out:
+        print(f'written: {args.out}/report.md, {args.out}/report.png')
+
+
+def _recommend(args: argparse.Namespace) -> None:
+    from adar_pyg import run
+    items = run.recommend(args.run_dir, args.user, args.k)
+    print(f'top {len(items)} items for user {args.user} (seen items '
+          f'excluded):')
+    for rank, (item, score) in enumerate(items, 1):
+        print(f'{rank:3d}. {item}  (score {score:.4f})')
+
+
+def _datasets(args: argparse.Namespace) -> None:
+    from adar_pyg.config.build import DATASETS
+    print(f"{'name':14s} {'class':14s} statistics")
+    for name, cls in DATASETS.items():
+        stats = ', '.join(f'{k} {v:,}' for k, v in cls.stats.items())
+        print(f'{name:14s} {cls.__name__:14s} {stats}')
+    print('\nYour own data: adar-pyg train --data FILE.csv [--user-col ... '
+          '--item-col ... --time-col ...]')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='adar-pyg', description='Recommendation on PyTorch Geometric '
+        'with diffusion-generated hard negatives (ADAR, CNSDiff).')
+    sub = parser.add_subparsers(dest='command', required=True)
+    p = sub.add_parser('train', help='train a model (CF or SR) into a run '
+                       'directory')
+    add_config_args(p)
+    add_output_args(p)
+    p.set_defaults(fn=_train)
+    p = sub.add_parser('evaluate', help="re-score a saved run's model")
+    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('--split', default='test',
+                   help="'test', 'val' or a further test split (test_ood)")
+    p.set_defaults(fn=_evaluate)
+    p = sub.add_parser('report', help='compare runs: markdown table (mean ± '
+                       'std, paired t-tests) and plots')
+    p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
+    p.add_argument('--out', default=None, metavar='DIR',
+                   help='write report.md and report.png here')
+    p.add_argument('--split', default='test')
+    p.set_defaults(fn=_report)
+    p = sub.add_parser('recommend', help="a user's top-k items (original "
+                       'ids), seen items excluded')
+    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('--user', required=True,
+                   help='user id (original id of your own data; 0-based '
+                   'index for a built-in dataset)')
+    p.add_argument('--k', type=int, default=10)
+    p.set_defaults(fn=_recommend)
+    p = sub.add_parser('datasets', help='list the built-in datasets')
+    p.set_defaults(fn=_datasets)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # Unknown flags are named with the nearest known one (per subcommand):
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        sub = parser._subparsers._group_actions[0].choices[args.command]
+        parse_args(sub, argv[1:])
+    try:
+        args.fn(args)
+    except ConfigError as e:
+        parser.exit(2, f'adar-pyg: error: {e}\n')
+
+
+__all__ = ['main', 'build_parser', 'print_summary', 'Config']

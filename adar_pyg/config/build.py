@@ -1,0 +1,280 @@
+r"""Objects from a :class:`~adar_pyg.config.Config`: data and splits, the
+backbone, the sampler, the augmenter, the task and the trainer — the
+data → model → trainer → evaluator chain of one run."""
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+
+from adar_pyg.augment import (Augmenter, CausalNegativeAugmenter,
+                              NegativeAugmenter, NoiseAugmenter,
+                              ReweightAugmenter)
+from adar_pyg.config.config import Config
+from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
+                               OODFood, OODYelp2018, Yelp, default_mirror)
+from adar_pyg.train import CFTask, RecTask, Trainer
+from adar_pyg.transforms import PerUserRandomSplit
+
+EDGE = ('user', 'rates', 'item')
+#: The built-in datasets by name (:obj:`--dataset`).
+DATASETS = {
+    'beauty': AmazonBeauty,
+    'toys': AmazonToys,
+    'sports': AmazonSports,
+    'yelp': Yelp,
+    'ood-food': OODFood,
+    'ood-yelp2018': OODYelp2018,
+}
+
+
+@dataclass
+class RunData:
+    r"""The data of a run: the splits the task is built on, their
+    statistics, further test splits (*e.g.* :obj:`'test_ood'`) and the
+    original ids of users and items (own data only)."""
+    train: Any
+    val: Any = None
+    test: Any = None
+    statistics: Dict[str, Any] = field(default_factory=dict)
+    extra_tests: Dict[str, Any] = field(default_factory=dict)
+    raw_ids: Optional[Dict[str, List[Any]]] = None
+
+
+def setup(cfg: Config) -> torch.device:
+    r"""Threads, the seed of the global RNG and the device (with a clear error
+    for a missing GPU)."""
+    device = cfg.device_name()
+    if device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda was asked for but CUDA is not '
+                         'available; use --device cpu')
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    torch.manual_seed(cfg.run.seed)
+    return torch.device(device)
+
+
+def load_dataset(name: str, root: str, mirror: Optional[str] = None):
+    r"""The built-in dataset :obj:`name` under :obj:`root/<name>`, from
+    :obj:`mirror` (default: :func:`~adar_pyg.datasets.default_mirror`) or
+    its canonical URL."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}' (choose from "
+                         f"{sorted(DATASETS)}, or pass --data FILE)")
+    return DATASETS[name](os.path.join(root, name),
+                          mirror=mirror or default_mirror())
+
+
+def load_interactions(cfg: Config):
+    r"""The interactions of the run as one :class:`HeteroData` (built-in
+    dataset or :obj:`--data` file)."""
+    d = cfg.data
+    if d.data:
+        from adar_pyg.datasets import read_interactions_table
+        return read_interactions_table(
+            d.data, user_col=d.user_col, item_col=d.item_col,
+            time_col=d.time_col, rating_col=d.rating_col,
+            min_rating=d.min_rating, k_core=d.k_core)
+    return load_dataset(d.dataset, d.data_root, d.mirror)[0]
+
+
+def raw_ids(data) -> Optional[Dict[str, List[Any]]]:
+    r"""The original ids of own data (index order), else :obj:`None`."""
+    if 'raw_id' not in data['user']:
+        return None
+    return {t: [v.item() if hasattr(v, 'item') else v
+                for v in data[t].raw_id] for t in ('user', 'item')}
+
+
+def load_cf_data(cfg: Config) -> RunData:
+    r"""The CF splits: the published ones of an OOD dataset, else the
+    per-user random split of :obj:`cfg.split`."""
+    name = cfg.dataset_name()
+    if not cfg.data.data and hasattr(DATASETS[cfg.data.dataset], 'splits'):
+        dataset = load_dataset(name, cfg.data.data_root, cfg.data.mirror)
+        views = dataset.splits()
+        sizes = {key: int(data[EDGE].edge_label_index.size(1))
+                 for key, data in views.items()}
+        stats = {
+            'dataset': name,
+            'users': int(views['train']['user'].num_nodes),
+            'items': int(views['train']['item'].num_nodes),
+            'interactions': sum(sizes.values()),
+            **sizes,
+            'split': f'published ({dataset.__class__.__name__}: train, IID '
+            f'validation and test, OOD test with a {dataset.shift} shift)',
+            'skipped_lines': list(dataset[0].skipped_lines),
+        }
+        return RunData(views['train'], views['val'], views['test'], stats,
+                       {'test_ood': views['test_ood']})
+    data = load_interactions(cfg)
+    seed = cfg.run.seed if cfg.split.split_seed is None else \
+        cfg.split.split_seed
+    split = PerUserRandomSplit(test_ratio=cfg.split.test_ratio,
+                               val_ratio=cfg.split.val_ratio, seed=seed)
+    train, val, test = split(data)
+    stats = {
+        'dataset': name,
+        'users': int(data['user'].num_nodes),
+        'items': int(data['item'].num_nodes),
+        'interactions': int(data[EDGE].edge_index.size(1)),
+        'train': int(train[EDGE].edge_label_index.size(1)),
+        'val': int(val[EDGE].edge_label_index.size(1)),
+        'test': int(test[EDGE].edge_label_index.size(1)),
+        'split': repr(split),
+    }
+    return RunData(train, val, test, stats, raw_ids=raw_ids(data))
+
+
+def load_sr_data(cfg: Config) -> RunData:
+    r"""The leave-one-out sequences of the run's interactions."""
+    from adar_pyg.sequential.data import LeaveOneOutSplit
+    data = load_interactions(cfg)
+    transform = LeaveOneOutSplit(max_len=cfg.split.max_len)
+    split = transform(data)
+    sizes = split.statistics()
+    stats = {
+        'dataset': cfg.dataset_name(),
+        'users': int(data['user'].num_nodes),
+        'items': int(data['item'].num_nodes),
+        'interactions': int(data[EDGE].edge_index.size(1)),
+        'train': sizes['train_interactions'],
+        'train_positions': sizes['train_positions'],
+        'val': sizes['val_interactions'],
+        'test': sizes['test_interactions'],
+        'max_len': cfg.split.max_len,
+        'split': repr(transform),
+    }
+    return RunData(split, statistics=stats, raw_ids=raw_ids(data))
+
+
+def load_data(cfg: Config) -> RunData:
+    return load_cf_data(cfg) if cfg.run.task == 'cf' else load_sr_data(cfg)
+
+
+def build_model(cfg: Config, num_users: int,
+                num_items: int) -> torch.nn.Module:
+    r"""The backbone of :obj:`cfg.model` (model-dependent defaults filled
+    in, see :meth:`Config.resolved`)."""
+    m = cfg.resolved().model
+    if m.model == 'lightgcn':
+        from adar_pyg.nn import LightGCN
+        return LightGCN(num_users, num_items, embedding_dim=m.dim,
+                        num_layers=m.layers)
+    if m.model == 'ngcf':
+        from adar_pyg.nn import NGCF
+        return NGCF(num_users, num_items, embedding_dim=m.dim,
+                    num_layers=m.layers, node_dropout=m.ngcf_node_dropout,
+                    message_dropout=m.ngcf_message_dropout)
+    from adar_pyg.sequential import CL4SRec, GRU4Rec, SASRec
+    max_len = cfg.split.max_len
+    if m.model == 'gru4rec':
+        return GRU4Rec(num_items, m.dim, max_len, num_layers=m.layers,
+                       dropout=m.dropout)
+    kwargs: Dict[str, Any] = dict(num_layers=m.layers, num_heads=m.heads,
+                                  dropout=m.dropout)
+    if m.model == 'cl4srec':
+        kwargs.update(cl_weight=m.cl_weight, temperature=m.cl_temperature,
+                      similarity=m.cl_similarity, crop_ratio=m.crop_ratio,
+                      mask_ratio=m.mask_ratio,
+                      reorder_ratio=m.reorder_ratio)
+        return CL4SRec(num_items, m.dim, max_len, **kwargs)
+    return SASRec(num_items, m.dim, max_len, **kwargs)
+
+
+def build_sampler(cfg: Config, train_data, num_users: int, num_items: int):
+    r"""The :class:`~adar_pyg.sampling.NegativeSampler` of
+    :obj:`cfg.sampler` on the training positives of :obj:`train_data`."""
+    from adar_pyg.sampling import SAMPLERS
+    s = cfg.sampler
+    kwargs: Dict[str, Any] = {}
+    if s.num_candidates is not None and s.sampler in ('dns', 'mixgcf',
+                                                      'ahns'):
+        kwargs['num_candidates'] = s.num_candidates
+    if s.sampler == 'ahns':
+        kwargs.update(alpha=s.ahns_alpha, beta=s.ahns_beta, p=s.ahns_p)
+    return SAMPLERS[s.sampler](train_data[EDGE].edge_label_index, num_users,
+                               num_items, **kwargs)
+
+
+def build_augmenter(cfg: Config, embedding_dim: int) -> Optional[Augmenter]:
+    r"""The augmenter of :obj:`cfg.train.augmenter` (or :obj:`None`)."""
+    name, a, c = cfg.train.augmenter, cfg.adar, cfg.cnsdiff
+    if name == 'none':
+        return None
+    if name == 'reweight':
+        return ReweightAugmenter(embedding_dim, weight=a.weight)
+    if name == 'noise':
+        return NoiseAugmenter(embedding_dim, weight=a.weight)
+    if name == 'cnsdiff':
+        return CausalNegativeAugmenter(
+            embedding_dim, num_steps=c.num_steps, start_steps=c.start_steps,
+            hidden_channels=c.hidden_channels,
+            curriculum_epochs=c.curriculum_epochs, cl_weight=c.cl_weight,
+            cl_temperature=c.cl_temperature, causal_weight=c.causal_weight,
+            diff_weight=c.diff_weight, lr=c.lr,
+            train_denoiser=not c.frozen_denoiser)
+    return NegativeAugmenter(
+        embedding_dim, num_steps=a.num_steps, weight=a.weight,
+        strategy=a.strategy, hardness=a.hardness, source=a.source,
+        omega=a.omega, k=a.k, schedule=a.schedule, lr=a.lr, score=a.score,
+        clip_x0=a.clip_x0, max_x0_weight=a.max_x0_weight,
+        normalize=a.normalize, posterior_noise=a.posterior_noise,
+        hidden_channels=a.hidden_channels)
+
+
+def augmenter_settings(cfg: Config) -> Dict[str, Any]:
+    r"""The augmenter's settings as reported in result files."""
+    name = cfg.train.augmenter
+    if name == 'none':
+        return {'augmenter': 'none'}
+    if name == 'cnsdiff':
+        c = cfg.cnsdiff.to_dict()
+        c['train_denoiser'] = not c.pop('frozen_denoiser')
+        c['hidden'] = c.pop('hidden_channels')
+        c['temperature'] = c.pop('cl_temperature')
+        return {'augmenter': name, **c}
+    a = cfg.adar.to_dict()
+    if name in ('reweight', 'noise'):
+        return {'augmenter': name, 'weight': a['weight']}
+    if a['clip_x0'] is None:
+        a['clip_x0'] = 0.0
+    return {'augmenter': name, **a}
+
+
+def build_task(cfg: Config, data: RunData, device: torch.device,
+               model_factory: Optional[Callable[..., torch.nn.Module]] = None
+               ) -> RecTask:
+    r"""The model (by :func:`build_model`, or :obj:`model_factory(cfg,
+    num_users, num_items)`) and its task on :obj:`data`."""
+    stats, factory = data.statistics, model_factory or build_model
+    model = factory(cfg, stats['users'], stats['items'])
+    if cfg.run.task == 'cf':
+        sampler = build_sampler(cfg, data.train, stats['users'],
+                                stats['items'])
+        return CFTask(model, data.train, data.val, data.test,
+                      sampler=sampler, batch_size=cfg.train.batch_size,
+                      device=device, extra_test_data=data.extra_tests or None)
+    from adar_pyg.sequential import SRTask
+    return SRTask(model, data.train, batch_size=cfg.train.batch_size,
+                  eval_batch_size=cfg.train.eval_batch_size,
+                  mask_history=cfg.train.mask_history,
+                  max_batches=cfg.train.max_batches, device=device)
+
+
+def augmented_dim(model: torch.nn.Module) -> int:
+    r"""The size of the representations the augmenter sees (NGCF: the
+    concatenated layers)."""
+    return getattr(model, 'out_channels', None) or model.embedding_dim
+
+
+def build_trainer(cfg: Config, task: RecTask,
+                  augmenter: Optional[Augmenter], **kwargs: Any) -> Trainer:
+    r"""The :class:`~adar_pyg.train.Trainer` of :obj:`cfg.train`
+    (:obj:`kwargs`: :obj:`progress`, :obj:`checkpoint`, :obj:`log`,
+    :obj:`on_evaluate`)."""
+    t = cfg.train
+    return Trainer(task, augmenter, lr=t.lr, l2=t.l2, epochs=t.epochs,
+                   eval_every=t.eval_every, patience=t.patience,
+                   monitor=t.monitor, select_on=t.select_on,
+                   seed=cfg.run.seed, **kwargs)

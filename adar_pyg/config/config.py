@@ -1,0 +1,306 @@
+r"""A run's whole configuration (:class:`Config`), built in layers — the
+declared defaults (with the task's own), a preset, a YAML file, the
+command-line flags — and checked before any data are loaded."""
+import argparse
+import dataclasses
+import os
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import yaml
+
+from adar_pyg.config.sections import (CF_MODELS, SECTIONS, SR_MODELS,
+                                      ADARConfig, CNSDiffConfig, DataConfig,
+                                      ModelConfig, RunConfig, SamplerConfig,
+                                      SplitConfig, TrainConfig)
+from adar_pyg.config.settings import (ConfigError, coerce, field_type,
+                                      iter_settings, suggest)
+from adar_pyg.io import atomic_path
+
+#: Model-dependent defaults of the settings left at :obj:`None`.
+MODEL_LAYERS = {'lightgcn': 3, 'ngcf': 3, 'sasrec': 2, 'cl4srec': 2,
+                'gru4rec': 1}
+MODEL_DROPOUT = {'sasrec': 0.5, 'cl4srec': 0.5, 'gru4rec': 0.3}
+
+#: Named protocols: overrides applied on top of the defaults (a file and
+#: flags still override them). ``ood``: the CNSDiff reference configuration
+#: (2-layer LightGCN, Adam lr 0.01, 120 epochs evaluated every epoch without
+#: early stopping, so that the easy-to-hard curriculum runs to its end).
+PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    'ood': {'data': {'dataset': 'ood-food'}, 'model': {'layers': 2},
+            'train': {'lr': 0.01, 'epochs': 120, 'eval_every': 1,
+                      'patience': 120}},
+}
+
+
+@dataclasses.dataclass
+class Config:
+    r"""All settings of a run, one section per configurable part (see
+    :mod:`adar_pyg.config.sections`)."""
+    run: RunConfig
+    data: DataConfig
+    split: SplitConfig
+    model: ModelConfig
+    sampler: SamplerConfig
+    train: TrainConfig
+    adar: ADARConfig
+    cnsdiff: CNSDiffConfig
+
+    @classmethod
+    def build(cls, *layers: Optional[Mapping[str, Any]],
+              where: Sequence[str] = ()) -> 'Config':
+        r"""The config of the nested dicts :obj:`layers` (later ones win) on
+        top of the defaults of the task they name (:obj:`run.task`).
+        Unknown keys and wrong types raise :class:`ConfigError` naming the
+        layer (:obj:`where`, *e.g.* the file name)."""
+        names = list(where) + [''] * (len(layers) - len(where))
+        layers = [layer or {} for layer in layers]
+        for layer, name in zip(layers, names):
+            check_keys(layer, name)
+        task = 'cf'
+        for layer in layers:
+            task = layer.get('run', {}).get('task', task)
+        if task not in ('cf', 'sr'):
+            raise ConfigError(f"run.task must be 'cf' or 'sr' (got {task!r})")
+        values = {s.key: s.defaults(task) for s in SECTIONS}
+        for layer, name in zip(layers, names):
+            where_ = f'{name}: ' if name else ''
+            for section in SECTIONS:
+                for key, value in (layer.get(section.key) or {}).items():
+                    f = {f.name: f for f in section.settings()}[key]
+                    values[section.key][key] = coerce(section, f, value,
+                                                      where_)
+        cfg = cls(**{s.key: s(**values[s.key]) for s in SECTIONS})
+        cfg.check()
+        return cfg
+
+    def check(self) -> None:
+        r"""Checks that need more than one setting."""
+        task, model = self.run.task, self.model.model
+        allowed = CF_MODELS if task == 'cf' else SR_MODELS
+        if model not in allowed:
+            raise ConfigError(f"model.model {model!r} is not a {task.upper()} "
+                              f"model (choose from {', '.join(allowed)})")
+        if task == 'sr' and self.train.augmenter == 'cnsdiff':
+            raise ConfigError("train.augmenter 'cnsdiff' is for CF only")
+        if not 0.0 <= self.adar.hardness < 1.0:
+            raise ConfigError(f'adar.hardness must be in [0, 1) (got '
+                              f'{self.adar.hardness})')
+        if not self.adar.weight <= 1.0:
+            raise ConfigError(f'adar.weight must be in [0, 1] (got '
+                              f'{self.adar.weight})')
+        if self.data.min_rating is not None and not self.data.rating_col:
+            raise ConfigError('data.min_rating needs data.rating_col')
+        if self.split.val_ratio + self.split.test_ratio >= 1.0:
+            raise ConfigError('split.val_ratio + split.test_ratio must be < 1')
+
+    def resolved(self) -> 'Config':
+        r"""A copy with the settings that default to :obj:`None` or
+        :obj:`'auto'` made concrete (device, layers, dropout, split seed), as
+        saved in a run's :obj:`config.yaml`."""
+        out = dataclasses.replace(self)
+        out.run = dataclasses.replace(
+            self.run, device=self.device_name())
+        model = self.model.model
+        out.model = dataclasses.replace(
+            self.model, layers=self.model.layers or MODEL_LAYERS[model],
+            dropout=(self.model.dropout if self.model.dropout is not None
+                     else MODEL_DROPOUT.get(model)))
+        out.split = dataclasses.replace(
+            self.split, split_seed=(self.run.seed if self.split.split_seed
+                                    is None else self.split.split_seed))
+        return out
+
+    def device_name(self) -> str:
+        import torch
+        if self.run.device == 'auto':
+            return 'cuda' if torch.cuda.is_available() else 'cpu'
+        return self.run.device
+
+    def dataset_name(self) -> str:
+        r"""The built-in dataset's name, or the stem of :obj:`data.data`."""
+        if self.data.data:
+            base = os.path.basename(self.data.data)
+            return base.split('.')[0] or 'data'
+        return self.data.dataset
+
+    def to_dict(self) -> Dict[str, Dict[str, Any]]:
+        return {s.key: getattr(self, s.key).to_dict() for s in SECTIONS}
+
+    def save(self, path: str) -> None:
+        r"""Writes the config as YAML (atomically)."""
+        text = ('# adar_pyg run config: adar-pyg train --config THIS_FILE '
+                '[flags override it]\n' +
+                yaml.safe_dump(self.to_dict(), sort_keys=False))
+        with atomic_path(path) as tmp, open(tmp, 'w') as f:
+            f.write(text)
+
+    @classmethod
+    def load(cls, path: str, *more: Optional[Mapping[str, Any]]
+             ) -> 'Config':
+        r"""The config of the YAML file :obj:`path` (then :obj:`more`
+        layers)."""
+        return cls.build(read_yaml(path), *more, where=[path])
+
+    def to_namespace(self, args: Optional[argparse.Namespace] = None
+                     ) -> argparse.Namespace:
+        r"""Sets every setting on :obj:`args` under its flag's name (*e.g.*,
+        :obj:`args.adar_weight`), as the scripts read them."""
+        args = args or argparse.Namespace()
+        for section, f in iter_settings(SECTIONS):
+            setattr(args, section.dest(f), getattr(getattr(self, section.key),
+                                                   f.name))
+        return args
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> 'Config':
+        r"""The config of the settings found on :obj:`args` (by flag name)."""
+        return cls.build(settings_given(args), where=['arguments'])
+
+
+def check_keys(layer: Mapping[str, Any], where: str = '') -> None:
+    r"""Raises :class:`ConfigError` for a key that is no section or
+    setting, suggesting the nearest."""
+    prefix = f'{where}: ' if where else ''
+    if not isinstance(layer, Mapping):
+        raise ConfigError(f'{prefix}a config must be a mapping of sections '
+                          f'(got {type(layer).__name__})')
+    keys = {s.key: s for s in SECTIONS}
+    for key, body in layer.items():
+        if key not in keys:
+            raise ConfigError(f"{prefix}unknown section '{key}'"
+                              f"{suggest(str(key), list(keys))}; sections: "
+                              f"{', '.join(keys)}")
+        if body is None:
+            continue
+        if not isinstance(body, Mapping):
+            raise ConfigError(f"{prefix}section '{key}' must be a mapping")
+        names = [f.name for f in keys[key].settings()]
+        for name in body:
+            if name not in names:
+                # A setting placed in the wrong section:
+                home = [s.key for s in SECTIONS if name in
+                        [f.name for f in s.settings()]]
+                hint = (f" (it belongs to section '{home[0]}')" if home else
+                        suggest(str(name), names))
+                raise ConfigError(f"{prefix}unknown setting '{key}.{name}'"
+                                  f"{hint}")
+
+
+def read_yaml(path: str) -> Dict[str, Any]:
+    r"""A YAML config file as a dict, with errors naming the file."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' does not exist")
+    with open(path) as f:
+        try:
+            out = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"'{path}' is not valid YAML: {e}") from None
+    if out is None:
+        return {}
+    if not isinstance(out, dict):
+        raise ConfigError(f"'{path}' must hold a mapping of sections (got "
+                          f"{type(out).__name__})")
+    return out
+
+
+# -- Flags ------------------------------------------------------------------
+
+def add_config_args(parser: argparse.ArgumentParser,
+                    config_file: bool = True) -> None:
+    r"""Adds one flag per setting (generated from :obj:`SECTIONS`: name,
+    type, choices, help and default all come from the declaration), grouped
+    by section, and :obj:`--config FILE`. Flags keep :obj:`SUPPRESS`
+    defaults, so that :func:`config_from_args` knows which were given and
+    lets them override the file."""
+    if config_file:
+        parser.add_argument('--config', metavar='FILE.yaml', default=None,
+                            help='YAML config (sections run, data, split, '
+                            'model, sampler, train, adar, cnsdiff; e.g. a '
+                            "run's config.yaml); flags override it")
+    for section in SECTIONS:
+        group = parser.add_argument_group(section.title)
+        cf, sr = section.defaults('cf'), section.defaults('sr')
+        for f in section.settings():
+            tp, optional, is_list = field_type(f)
+            text = f.metadata['help']
+            if 'default' not in text:  # Else the help says it in words.
+                text += f" (default: {cf[f.name]}" + (
+                    f'; sr: {sr[f.name]}' if sr[f.name] != cf[f.name] else
+                    '') + ')'
+            kwargs: Dict[str, Any] = dict(
+                dest=section.dest(f), default=argparse.SUPPRESS,
+                help=text.replace('%', '%%'))
+            if tp is bool:
+                kwargs['action'] = argparse.BooleanOptionalAction
+            else:
+                kwargs['type'] = tp
+                if f.metadata.get('choices'):
+                    kwargs['choices'] = f.metadata['choices']
+                if is_list:
+                    kwargs['nargs'] = '+'
+            group.add_argument(section.flag(f), **kwargs)
+
+
+def add_output_args(parser: argparse.ArgumentParser,
+                    run_dir: bool = True) -> None:
+    r"""Where a run writes (not settings: never saved in a config), and
+    :obj:`--preset`."""
+    group = parser.add_argument_group('outputs')
+    if run_dir:
+        group.add_argument('--out', metavar='RUN_DIR', default=None,
+                           help='run directory (default: runs/<dataset>-'
+                           '<model>[-<augmenter>]-<timestamp>)')
+        group.add_argument('--overwrite', action='store_true',
+                           help='replace an existing run directory')
+    group.add_argument('--json', metavar='PATH', default=None,
+                       help='also write the final metrics and timings here')
+    group.add_argument('--checkpoint', metavar='PATH', default=None,
+                       help='also write the best state here (atomically)')
+    group.add_argument('--progress', default=True,
+                       action=argparse.BooleanOptionalAction,
+                       help='progress bars (default: on)')
+    group.add_argument('--preset', default=None, choices=sorted(PRESETS),
+                       help='a named protocol applied before the config '
+                       'file and the flags (ood: the CNSDiff reference)')
+
+
+def parse_args(parser: argparse.ArgumentParser,
+               argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    r""":meth:`parser.parse_args`, but an unknown flag is named with the
+    nearest known one."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        options = [o for a in parser._actions for o in a.option_strings]
+        flag = next((u for u in unknown if u.startswith('-')), unknown[0])
+        parser.error(f"unknown argument '{flag}'"
+                     f"{suggest(flag.split('=')[0], options)}")
+    return args
+
+
+def settings_given(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
+    r"""The settings found on :obj:`args` (by flag name: the flags that were
+    given, with :obj:`SUPPRESS` defaults), nested by section."""
+    layer: Dict[str, Dict[str, Any]] = {}
+    for section, f in iter_settings(SECTIONS):
+        dest = section.dest(f)
+        if hasattr(args, dest):
+            value = getattr(args, dest)
+            if f.metadata.get('nonpositive_is_none') and (
+                    value is not None and value <= 0):
+                value = None
+            layer.setdefault(section.key, {})[f.name] = value
+    return layer
+
+
+def config_from_args(args: argparse.Namespace,
+                     preset: Optional[Mapping[str, Any]] = None) -> Config:
+    r"""The config of parsed flags: the defaults, then :obj:`preset`, then
+    the file of :obj:`--config` (if any), then the flags that were given.
+    Fills :obj:`args` with every resolved setting (by flag name)."""
+    path = getattr(args, 'config', None)
+    if preset is None and getattr(args, 'preset', None):
+        preset = PRESETS[args.preset]
+    layers = [preset, read_yaml(path) if path else None, settings_given(args)]
+    cfg = Config.build(*layers, where=['preset', path or '', 'flags'])
+    cfg.to_namespace(args)
+    return cfg

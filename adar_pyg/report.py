@@ -1,0 +1,182 @@
+r"""Comparing runs: mean ± std over seeds, paired t-tests where runs pair up
+by seed, markdown tables and plots — behind :obj:`adar-pyg report` and the
+benchmark tables.
+
+.. code-block:: python
+
+    from adar_pyg.report import report_runs
+    text = report_runs(['runs/base-s0', 'runs/base-s1', 'runs/adar-s0',
+                        'runs/adar-s1'], out='runs/report')
+"""
+import json
+import math
+import os
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
+
+
+def mean_std(values: Sequence[float]) -> tuple:
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    mean = sum(values) / n
+    if n == 1:
+        return mean, 0.0
+    var = sum((v - mean)**2 for v in values) / (n - 1)
+    return mean, math.sqrt(var)
+
+
+def paired_ttest(a: Sequence[float], b: Sequence[float]) -> float:
+    r"""Two-sided p-value of the paired t-test of :obj:`b` against :obj:`a`
+    (same seeds, same order); NaN with fewer than 2 pairs."""
+    if len(a) != len(b) or len(a) < 2:
+        return math.nan
+    from scipy import stats
+    if all(x == y for x, y in zip(a, b)):
+        return 1.0
+    return float(stats.ttest_rel(b, a).pvalue)
+
+
+def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
+              base: str, seeds: Sequence[int],
+              key: Callable[[str, int], str],
+              split: str = 'test') -> List[Dict[str, Any]]:
+    r"""Mean ± std per group over :obj:`seeds`, and the relative improvement and
+    paired t-test p-value of each group against :obj:`base` (seeds present in
+    both), on the metrics of :obj:`split` (a key of each cell, e.g.
+    :obj:`'test'` or :obj:`'test_ood'`)."""
+    rows = []
+    for group in groups:
+        row: Dict[str, Any] = {'group': group}
+        done = [s for s in seeds if key(group, s) in cells]
+        row['seeds'] = done
+        for m in METRICS:
+            vals = [cells[key(group, s)][split][m] for s in done]
+            row[m] = mean_std(vals)
+            common = [s for s in done if key(base, s) in cells]
+            if group != base and common:
+                a = [cells[key(base, s)][split][m] for s in common]
+                b = [cells[key(group, s)][split][m] for s in common]
+                mean_a = sum(a) / len(a)  # 0 for untrained (--quick) models
+                row[f'{m}_relimp'] = ((sum(b) / len(b)) / mean_a - 1
+                                      if mean_a > 0 else math.nan)
+                row[f'{m}_p'] = paired_ttest(a, b)
+        row['seconds_per_epoch'] = mean_std(
+            [cells[key(group, s)]['seconds_per_epoch'] for s in done])
+        row['best_epoch'] = mean_std(
+            [cells[key(group, s)]['best_epoch'] for s in done])
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: List[Dict[str, Any]], title: str,
+             paper: Optional[Dict[str, Dict[str, float]]] = None) -> str:
+    r"""A table in percent (as in the paper) with mean ± std, relative
+    improvement and p-value against the base row."""
+    head = ['variant', 'seeds'] + [m.replace('recall', 'R').replace(
+        'ndcg', 'N') for m in METRICS] + ['RelImp R@20', 'p (R@20)',
+                                          'p (N@20)', 's/epoch', 'best epoch']
+    if paper:
+        head.append('paper R@20')
+    lines = [f'### {title}', '', '| ' + ' | '.join(head) + ' |',
+             '|' + '---|' * len(head)]
+    for r in rows:
+        cells = [r['group'], str(len(r['seeds']))]
+        for m in METRICS:
+            mean, std = r[m]
+            cells.append(f'{100 * mean:.2f} ± {100 * std:.2f}')
+        rel = r.get('recall@20_relimp')
+        cells.append('' if rel is None or math.isnan(rel) else
+                     f'{100 * rel:+.2f}%')
+        for m in ('recall@20', 'ndcg@20'):
+            p = r.get(f'{m}_p')
+            cells.append('' if p is None or math.isnan(p) else f'{p:.3g}')
+        cells.append(f"{r['seconds_per_epoch'][0]:.2f}")
+        cells.append(f"{r['best_epoch'][0]:.0f}")
+        if paper:
+            v = paper.get(r['group'], {}).get('recall@20')
+            cells.append('' if v is None else f'{v:.2f}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def run_label(config: Dict[str, Dict[str, Any]],
+              differing: Sequence[str]) -> str:
+    r"""A short name of a run: the settings (:obj:`section.name`) that
+    differ between the compared groups."""
+    parts = []
+    for key in differing:
+        section, name = key.split('.', 1)
+        parts.append(f'{name}={config.get(section, {}).get(name)}')
+    return ', '.join(parts) or 'runs'
+
+
+def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
+    r"""Groups runs (dicts with :obj:`config` and :obj:`result`) whose configs
+    are equal up to the seed; each group is named by the settings in which
+    the groups differ, in the order the runs were given."""
+    def flat(cfg: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+        return {f'{s}.{k}': json.dumps(v) for s, body in cfg.items()
+                for k, v in body.items()
+                if (s, k) not in (('run', 'seed'), ('split', 'split_seed'))}
+
+    flats = [flat(r['config']) for r in runs]
+    keys = sorted(set().union(*flats)) if flats else []
+    differing = [k for k in keys if len({f.get(k) for f in flats}) > 1]
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(run_label(run['config'], differing), []).append(run)
+    return groups
+
+
+def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
+                split: str = 'test') -> str:
+    r"""A markdown report comparing finished run directories: mean ± std per
+    group of runs that differ only in the seed, relative improvement and
+    paired t-test against the first group (seeds present in both), and, with
+    :obj:`out`, :obj:`<out>/report.md` and :obj:`<out>/report.png`."""
+    import yaml
+
+    from adar_pyg.io import atomic_path
+    runs = []
+    for d in run_dirs:
+        paths = [os.path.join(d, n) for n in ('config.yaml', 'result.json')]
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing:
+            raise SystemExit(f"'{d}' is not a finished run directory (no "
+                             f"{os.path.basename(missing[0])})")
+        with open(paths[0]) as f:
+            config = yaml.safe_load(f)
+        with open(paths[1]) as f:
+            result = json.load(f)
+        if split not in result:
+            raise SystemExit(f"run '{d}' has no '{split}' metrics")
+        runs.append({'dir': d, 'config': config, 'result': result})
+    groups = group_runs(runs)
+    # The base of the t-tests: a group without augmenter, else the first.
+    names = sorted(groups, key=lambda n: groups[n][0]['config'].get(
+        'train', {}).get('augmenter') != 'none')
+    cells = {f"{name}/seed{r['config']['run']['seed']}": r['result']
+             for name, rs in groups.items() for r in rs}
+    seeds = sorted({r['config']['run']['seed'] for r in runs})
+    rows = summarize(cells, names, names[0], seeds,
+                     lambda g, s: f'{g}/seed{s}', split=split)
+    text = markdown(rows, f'{len(runs)} runs, {len(names)} groups '
+                    f'({split} metrics in %; p: paired t-test against '
+                    f'"{names[0]}" over the seeds both have)')
+    text += '\nRuns:\n\n' + ''.join(
+        f"- `{r['dir']}` ({name}, seed {r['config']['run']['seed']})\n"
+        for name, rs in groups.items() for r in rs)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        with atomic_path(os.path.join(out, 'report.md')) as tmp, \
+                open(tmp, 'w') as f:
+            f.write(text)
+        from adar_pyg.plot import plot_comparison
+        plot_comparison({n: [r['result'] for r in groups[n]]
+                         for n in names},
+                        os.path.join(out, 'report.png'), split=split,
+                        curves={n: [r['result'].get('history', [])
+                                    for r in groups[n]] for n in names})
+    return text

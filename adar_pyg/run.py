@@ -1,0 +1,301 @@
+r"""One run from a :class:`~adar_pyg.config.Config` to a run directory — the
+API behind :obj:`adar-pyg train / evaluate / recommend` and the benchmarks.
+
+A run directory holds (paths inside are relative to it):
+
+* :obj:`config.yaml` — the fully resolved config; :obj:`adar-pyg train
+  --config RUN_DIR/config.yaml --out OTHER` reproduces the run;
+* :obj:`metrics.jsonl` — one JSON object per evaluation (epoch, mean loss,
+  seconds, validation metrics, augmenter diagnostics), written as it comes;
+* :obj:`result.json` — statistics, the test metrics of the selected epoch,
+  the selected epoch, timings and the history;
+* :obj:`curves.png` — loss and validation Recall/NDCG over epochs (and the
+  augmenter's diagnostics);
+* :obj:`checkpoints/best.pt` — the selected epoch's weights;
+* :obj:`ids.json` — the original user and item ids of your own data.
+
+.. code-block:: python
+
+    from adar_pyg.config import Config
+    from adar_pyg import run
+
+    cfg = Config.build({'data': {'data': 'my.csv'},
+                        'train': {'augmenter': 'adar', 'epochs': 20}})
+    result = run.train(cfg, out='runs/my-first')
+    print(result['test'], run.recommend('runs/my-first', user='alice'))
+"""
+import datetime
+import json
+import os
+import platform
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+
+from adar_pyg.config import Config
+from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
+                                   build_augmenter, build_task, build_trainer,
+                                   load_data, setup)
+from adar_pyg.io import atomic_path
+from adar_pyg.train import load_checkpoint
+
+CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
+CURVES, CHECKPOINT, IDS = 'curves.png', 'checkpoints/best.pt', 'ids.json'
+
+
+def default_out(cfg: Config, root: str = 'runs') -> str:
+    r""":obj:`runs/<dataset>-<model>[-<augmenter>]-<timestamp>`."""
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    aug = cfg.train.augmenter
+    parts = [cfg.dataset_name(), cfg.model.model] + (
+        [aug] if aug != 'none' else []) + [stamp]
+    return os.path.join(root, '-'.join(parts))
+
+
+def write_json(obj: Any, path: Optional[str]) -> None:
+    r"""Writes :obj:`obj` as indented JSON to :obj:`path` (atomically)."""
+    if not path:
+        return
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump(obj, f, indent=2)
+        f.write('\n')
+
+
+def check_writable(path: str, is_dir: bool = False) -> None:
+    r"""Creates the folder of :obj:`path` (or :obj:`path` itself) and tests
+    that a file can be written there, so that a run fails before any
+    compute rather than after it."""
+    folder = path if is_dir else (os.path.dirname(os.path.abspath(path)))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f'.write-test-{os.getpid()}')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise SystemExit(f"cannot write to '{folder}': {e.strerror}") \
+            from None
+
+
+def prepare_out(out: str, overwrite: bool = False) -> None:
+    r"""Checks that :obj:`out` can become a run directory: it must not hold
+    a run already (unless :obj:`overwrite`) and must be writable."""
+    if os.path.exists(os.path.join(out, CONFIG)) and not overwrite:
+        raise SystemExit(f"run directory '{out}' exists already: pass "
+                         f"--overwrite to replace it, or another --out")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise SystemExit(f"--out '{out}' is a file, not a directory")
+    check_writable(out, is_dir=True)
+    for name in (METRICS, RESULT, CURVES, IDS):
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+
+
+def train(cfg: Config, out: Optional[str] = None, *,
+          json_path: Optional[str] = None, checkpoint: Optional[str] = None,
+          progress: bool = True, overwrite: bool = False,
+          data: Optional[RunData] = None,
+          model_factory: Optional[Callable[..., torch.nn.Module]] = None,
+          log: Optional[Callable[[str], None]] = None,
+          args: Optional[Dict[str, Any]] = None,
+          plot: bool = True) -> Dict[str, Any]:
+    r"""Trains the run of :obj:`cfg` and returns its JSON-able result.
+
+    Args:
+        cfg (Config): The run's settings.
+        out (str, optional): Run directory to write (see the module doc);
+            nothing is written there if :obj:`None`. (default: :obj:`None`)
+        json_path (str, optional): Also write the result here.
+        checkpoint (str, optional): Also write the best state here.
+        progress (bool, optional): tqdm bars. (default: :obj:`True`)
+        overwrite (bool, optional): Replace an existing run directory.
+        data (RunData, optional): Data loaded already (shared between runs).
+        model_factory (callable, optional): :obj:`(cfg, num_users,
+            num_items) -> model` instead of the configured backbone.
+        args (dict, optional): The script's arguments, recorded in the result
+            (default: the settings, by flag name).
+        plot (bool, optional): Draw :obj:`curves.png`. (default: :obj:`True`)
+    """
+    cfg = cfg.resolved()
+    # Every output location is checked before any data are loaded:
+    if out:
+        prepare_out(out, overwrite)
+    for path in (json_path, checkpoint):
+        if path:
+            check_writable(path)
+    device = setup(cfg)
+    t0 = time.perf_counter()
+    data = data or load_data(cfg)
+    load_seconds = time.perf_counter() - t0
+    task = build_task(cfg, data, device, model_factory)
+    model = task.model
+    augmenter = build_augmenter(cfg, augmented_dim(model))
+
+    on_evaluate = None
+    if out:
+        cfg.save(os.path.join(out, CONFIG))
+        if data.raw_ids is not None:
+            write_json(data.raw_ids, os.path.join(out, IDS))
+        metrics_file = open(os.path.join(out, METRICS), 'w')
+
+        def on_evaluate(record: Dict[str, Any]) -> None:
+            metrics_file.write(json.dumps(record) + '\n')
+            metrics_file.flush()
+
+    ckpt = os.path.join(out, CHECKPOINT) if out else checkpoint
+    trainer = build_trainer(cfg, task, augmenter, progress=progress,
+                            checkpoint=ckpt, log=log, on_evaluate=on_evaluate)
+    try:
+        result = trainer.fit()  # The model now holds the selected state.
+    finally:
+        if out:
+            metrics_file.close()
+    extra_tests = {name: task.evaluate(name)
+                   for name in getattr(task, 'extra_test_splits', [])}
+    protocol = ('validation-selected' if result.selected_on == 'val' else
+                'test-selected (optimistic: epoch chosen on the test set)')
+    if cfg.run.task == 'sr':
+        protocol += (', full ranking, history masked' if
+                     cfg.train.mask_history else
+                     ', full ranking, history not masked')
+    report: Dict[str, Any] = {
+        'statistics': data.statistics,
+        'model': repr(model),
+        'sampler': repr(getattr(task, 'sampler', None)),
+        **augmenter_settings(cfg),
+        'protocol': protocol,
+        'test': result.test,
+        **extra_tests,
+        'val': result.val,
+        'best_epoch': result.best_epoch,
+        'epochs_run': result.epochs_run,
+        'stopped_early': result.stopped_early,
+        'seconds_per_epoch': result.seconds_per_epoch,
+        'seconds_per_eval': result.seconds_per_eval,
+        'seconds_load': load_seconds,
+        **({'batches_per_epoch': task.num_batches()}
+           if cfg.run.task == 'sr' else {}),
+        'seed': cfg.run.seed,
+        'device': str(device),
+        'torch': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'host': platform.node(),
+        'history': result.history,
+        'args': args if args is not None else vars(cfg.to_namespace()),
+    }
+    if out:
+        if checkpoint and os.path.exists(ckpt):
+            import shutil
+            shutil.copyfile(ckpt, checkpoint)
+        write_json({**report, 'checkpoint': CHECKPOINT,
+                    'config': CONFIG}, os.path.join(out, RESULT))
+        if plot:
+            from adar_pyg.plot import plot_curves
+            plot_curves(result.history, os.path.join(out, CURVES),
+                        title=f"{data.statistics['dataset']}: "
+                        f"{cfg.model.model} + {cfg.train.augmenter}")
+    write_json(report, json_path)
+    return report
+
+
+def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
+    r"""The config and the result of a finished run directory."""
+    for name in (CONFIG, RESULT):
+        if not os.path.exists(os.path.join(run_dir, name)):
+            raise SystemExit(f"'{run_dir}' is not a finished run directory "
+                             f"(no {name})")
+    with open(os.path.join(run_dir, RESULT)) as f:
+        result = json.load(f)
+    return Config.load(os.path.join(run_dir, CONFIG)), result
+
+
+def restore(run_dir: str, data: Optional[RunData] = None):
+    r"""The config, data and task of a run directory, with the model holding
+    the selected epoch's weights (:obj:`checkpoints/best.pt`)."""
+    cfg, _ = read_run(run_dir)
+    path = os.path.join(run_dir, CHECKPOINT)
+    if not os.path.exists(path):
+        raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
+    device = setup(cfg)
+    data = data or load_data(cfg)
+    task = build_task(cfg, data, device)
+    state = load_checkpoint(path, map_location=device)
+    task.model.load_state_dict(state['model'])
+    return cfg, data, task
+
+
+def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
+    r"""Re-scores the saved model of :obj:`run_dir` on :obj:`split`
+    (:obj:`'test'`, :obj:`'val'` or a further test split such as
+    :obj:`'test_ood'`)."""
+    _, _, task = restore(run_dir)
+    names = ['val', 'test'] + list(getattr(task, 'extra_test_splits', []))
+    if split not in names:
+        raise SystemExit(f"unknown split '{split}' (choose from "
+                         f"{', '.join(names)})")
+    if not task.has_split(split) and split in ('val', 'test'):
+        raise SystemExit(f"split '{split}' of this run holds no interactions")
+    return task.evaluate(split)
+
+
+def recommend(run_dir: str, user: Any, k: int = 10
+              ) -> List[Tuple[Any, float]]:
+    r"""The top-:obj:`k` items (original ids, scores) for :obj:`user` (an
+    original id of your own data, or a 0-based user index of a built-in
+    dataset), excluding every item the user interacted with."""
+    if k < 1:
+        raise SystemExit(f'--k must be positive (got {k})')
+    cfg, data, task = restore(run_dir)
+    ids = data.raw_ids
+    index = _user_index(user, ids, data.statistics['users'])
+    with torch.no_grad():
+        if cfg.run.task == 'cf':
+            user_emb, item_emb = task.embeddings()
+            seen = _seen_cf(data, index)
+        else:
+            user_emb, item_emb = task.embeddings('test')
+            seen = _seen_sr(data.train, index)
+        scores = item_emb @ user_emb[index]
+        scores[seen] = -float('inf')
+        k = min(k, int(torch.isfinite(scores).sum()))
+        top = scores.topk(k)
+    names = ids['item'] if ids else list(range(item_emb.size(0)))
+    return [(names[i], float(s)) for s, i in zip(top.values.tolist(),
+                                                   top.indices.tolist())]
+
+
+def _user_index(user: Any, ids: Optional[Dict[str, List[Any]]],
+                num_users: int) -> int:
+    if ids is None:
+        try:
+            index = int(user)
+        except ValueError:
+            raise SystemExit(f"--user must be a 0-based user index for a "
+                             f"built-in dataset (got '{user}')") from None
+        if not 0 <= index < num_users:
+            raise SystemExit(f'--user {index} is out of range (0 to '
+                             f'{num_users - 1})')
+        return index
+    lookup = {str(raw): i for i, raw in enumerate(ids['user'])}
+    if str(user) not in lookup:
+        raise SystemExit(f"unknown user '{user}' (not in this run's data)")
+    return lookup[str(user)]
+
+
+def _seen_cf(data: RunData, index: int) -> torch.Tensor:
+    edge = ('user', 'rates', 'item')
+    items = []
+    for part in (data.train, data.val, data.test,
+                 *data.extra_tests.values()):
+        if part is None:
+            continue
+        src, dst = part[edge].edge_label_index
+        items.append(dst[src == index])
+    return torch.cat(items).unique()
+
+
+def _seen_sr(split, index: int) -> torch.Tensor:
+    edge_index = torch.cat([split.train_edge_index, split.val_edge_index,
+                            split.test_edge_index], dim=1)
+    return edge_index[1, edge_index[0] == index].unique()

@@ -1,0 +1,176 @@
+import argparse
+import dataclasses
+import os
+import re
+
+import pytest
+import yaml
+
+from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
+                             config_from_args, parse_args)
+from adar_pyg.config.build import build_augmenter, build_model
+from adar_pyg.config.settings import field_type
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def parser():
+    p = argparse.ArgumentParser()
+    add_config_args(p)
+    return p
+
+
+def test_defaults_and_task_defaults():
+    cf, sr = Config.build(), Config.build({'run': {'task': 'sr'}})
+    assert (cf.train.batch_size, cf.train.l2, cf.adar.num_steps) == (
+        2048, 1e-4, 50)
+    assert (sr.train.batch_size, sr.train.l2, sr.adar.num_steps) == (
+        256, 0.0, 20)
+    assert (cf.model.model, sr.model.model) == ('lightgcn', 'sasrec')
+    r = sr.resolved()
+    assert (r.model.layers, r.model.dropout) == (2, 0.5)
+    g = Config.build({'run': {'task': 'sr'},
+                      'model': {'model': 'gru4rec'}}).resolved()
+    assert (g.model.layers, g.model.dropout) == (1, 0.3)
+    assert cf.resolved().split.split_seed == 0 and \
+        cf.resolved().run.device in ('cpu', 'cuda')
+
+
+def test_round_trip(tmp_path):
+    cfg = Config.build({'train': {'augmenter': 'adar', 'lr': 5e-3},
+                        'adar': {'weight': 0.3, 'strategy': 'transition',
+                                 'hardness': 0.25, 'clip_x0': None},
+                        'cnsdiff': {'start_steps': [5, 9]}}).resolved()
+    path = str(tmp_path / 'config.yaml')
+    cfg.save(path)
+    again = Config.load(path)
+    assert again == cfg
+    again.save(str(tmp_path / 'again.yaml'))
+    assert open(path).read() == open(tmp_path / 'again.yaml').read()
+    # objects are built from the file's values:
+    aug = build_augmenter(again, 64)
+    assert (aug.weight, aug.strategy, aug.hardness, aug.clip_x0) == (
+        0.3, 'transition', 0.25, None)
+    assert build_model(again, 5, 7).embedding_dim == 64
+
+
+def test_flags_override_the_file(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('train: {lr: 0.005, epochs: 7}\nadar: {weight: 0.2}\n')
+    args = parse_args(parser(), ['--config', str(path), '--lr', '0.01',
+                                 '--adar-clip-x0', '0'])
+    cfg = config_from_args(args)
+    assert cfg.train.lr == 0.01 and cfg.train.epochs == 7
+    assert cfg.adar.weight == 0.2
+    assert cfg.adar.clip_x0 is None  # '<= 0: none', as the flag always did
+    assert args.epochs == 7 and args.adar_weight == 0.2  # filled in
+
+
+def test_preset_then_file_then_flags(tmp_path):
+    path = tmp_path / 'c.yaml'
+    path.write_text('train: {epochs: 3}\n')
+    args = parse_args(parser(), ['--config', str(path)])
+    args.preset = 'ood'
+    cfg = config_from_args(args)
+    assert (cfg.train.lr, cfg.model.layers, cfg.train.epochs) == (
+        0.01, 2, 3)
+
+
+def test_each_setting_is_declared_once_and_has_one_flag():
+    p = parser()
+    actions = {a.dest: a for a in p._actions}
+    seen_flags = set()
+    for section in SECTIONS:
+        for f in section.settings():
+            dest, flag = section.dest(f), section.flag(f)
+            assert dest in actions, dest
+            assert flag not in seen_flags
+            seen_flags.add(flag)
+            assert flag in actions[dest].option_strings
+            help_text = f.metadata['help']
+            assert help_text and help_text.replace('%', '%%') in \
+                actions[dest].help
+            tp, _, _ = field_type(f)
+            assert tp in (int, float, str, bool)
+    # No script or library module declares a setting's flag by hand: the
+    # flags only come from adar_pyg.config.
+    pattern = re.compile(r"add_argument\(\s*'(--[a-z0-9-]+)'")
+    for folder in ('adar_pyg', 'examples', 'benchmarks'):
+        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if not name.endswith('.py'):
+                    continue
+                text = open(os.path.join(dirpath, name)).read()
+                for flag in pattern.findall(text):
+                    assert flag not in seen_flags, (name, flag)
+
+
+def test_old_flag_names_stay_valid():
+    args = parse_args(parser(), [
+        '--dataset', 'toys', '--epochs', '5', '--lr', '0.1', '--l2', '0',
+        '--batch-size', '64', '--eval-every', '2', '--patience', '3',
+        '--seed', '4', '--device', 'cpu', '--threads', '1', '--augmenter',
+        'adar', '--adar-weight', '0.1', '--adar-steps', '20',
+        '--adar-strategy', 'mixed', '--adar-schedule', 'linear-variance',
+        '--cnsdiff-frozen-denoiser', '--no-mask-history', '--sampler', 'dns',
+        '--num-candidates', '8', '--val-ratio', '0', '--select-on', 'test'])
+    cfg = config_from_args(args)
+    assert cfg.adar.schedule == 'linear-variance'
+    assert cfg.cnsdiff.frozen_denoiser and not cfg.train.mask_history
+    assert (cfg.run.seed, cfg.adar.num_steps, cfg.sampler.num_candidates) \
+        == (4, 20, 8)
+
+
+@pytest.mark.parametrize('layer, match', [
+    ({'trian': {}}, "unknown section 'trian' \\(did you mean 'train'"),
+    ({'train': {'lrr': 1}}, "unknown setting 'train.lrr' \\(did you mean "
+     "'lr'"),
+    ({'train': {'weight': 1}}, "it belongs to section 'adar'"),
+    ({'train': {'epochs': 'ten'}}, 'train.epochs must be an integer'),
+    ({'train': {'epochs': 2.7}}, 'must be an integer \\(got 2.7'),
+    ({'train': {'epochs': 2.0}}, 'must be an integer .*write 2'),
+    ({'train': {'epochs': 0}}, 'at least 1'),
+    ({'train': {'lr': 'fast'}}, 'train.lr must be a number'),
+    ({'adar': {'strategy': 'adaptve'}}, "did you mean 'adaptive'"),
+    ({'adar': {'hardness': 1.0}}, 'hardness must be in \\[0, 1\\)'),
+    ({'adar': {'normalize': 'yes'}}, 'true or false'),
+    ({'run': {'task': 'sr'}, 'model': {'model': 'ngcf'}}, 'not a SR model'),
+    ({'data': {'min_rating': 3}}, 'needs data.rating_col'),
+    ([1, 2], 'must be a mapping'),
+])
+def test_bad_config(layer, match):
+    with pytest.raises(ConfigError, match=match):
+        Config.build(layer)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match='does not exist'):
+        Config.load(str(tmp_path / 'nope.yaml'))
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('train: [1, 2\n')
+    with pytest.raises(ConfigError, match='not valid YAML'):
+        Config.load(str(bad))
+    bad.write_text('- 1\n- 2\n')
+    with pytest.raises(ConfigError, match='mapping'):
+        Config.load(str(bad))
+    bad.write_text('train: {epochs: 2, lerning_rate: 1}\n')
+    with pytest.raises(ConfigError, match=f"{bad}: unknown setting"):
+        Config.load(str(bad))
+
+
+def test_unknown_flag_names_the_nearest(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(parser(), ['--adar-wieght', '0.1'])
+    assert "did you mean '--adar-weight'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: wrong type
+        parse_args(parser(), ['--epochs', 'x'])
+
+
+def test_saved_config_is_plain_yaml(tmp_path):
+    cfg = Config.build().resolved()
+    cfg.save(str(tmp_path / 'c.yaml'))
+    data = yaml.safe_load(open(tmp_path / 'c.yaml'))
+    assert list(data) == [s.key for s in SECTIONS]
+    assert data['cnsdiff']['start_steps'] == [10, 14, 18]
+    assert all(dataclasses.is_dataclass(getattr(cfg, s.key))
+               for s in SECTIONS)

@@ -1,0 +1,163 @@
+r"""`adar-pyg` end to end on a tiny CSV with string ids: train (CF and SR,
+with ADAR) -> evaluate -> report -> recommend, reproduction from a saved
+config.yaml, and errors before any training."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from adar_pyg.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def csv_path(tmp_path_factory):
+    r"""30 users in two taste groups over 24 items, 8-10 interactions each,
+    string ids, a timestamp and a rating column."""
+    g = torch.Generator().manual_seed(0)
+    lines = ['user_id,item_id,ts,stars']
+    for u in range(30):
+        group = u % 2
+        items = torch.randperm(12, generator=g)[:9] + 12 * group
+        for t, i in enumerate(items.tolist()):
+            lines.append(f'u{u:02d},item-{i},{1000 + 7 * t},{1 + (u + t) % 5}')
+    path = tmp_path_factory.mktemp('data') / 'ratings.csv'
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+TINY = ['--user-col', 'user_id', '--item-col', 'item_id', '--time-col', 'ts',
+        '--dim', '8', '--batch-size', '32', '--epochs', '3', '--threads', '1',
+        '--no-progress', '--device', 'cpu']
+
+
+def train(csv, out, *extra):
+    main(['train', '--data', csv, *TINY, '--out', str(out), *extra])
+
+
+def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
+    runs = []
+    for variant in (['--augmenter', 'none'],
+                    ['--augmenter', 'adar', '--adar-steps', '5']):
+        for seed in (0, 1):
+            out = tmp_path / f'{variant[1]}-{seed}'
+            train(csv_path, out, '--seed', str(seed), '--layers', '1',
+                  *variant)
+            runs.append(str(out))
+    run = runs[-1]
+    for name in ('config.yaml', 'metrics.jsonl', 'result.json', 'curves.png',
+                 'checkpoints/best.pt', 'ids.json'):
+        assert os.path.exists(os.path.join(run, name)), name
+    result = json.load(open(os.path.join(run, 'result.json')))
+    assert result['statistics']['users'] == 30
+    assert result['statistics']['items'] == 24
+    assert result['statistics']['interactions'] == 270
+    assert set(result['test']) == {'recall@10', 'recall@20', 'ndcg@10',
+                                   'ndcg@20'}
+    assert result['checkpoint'] == 'checkpoints/best.pt'  # relative
+    assert not any(os.path.isabs(str(v)) for v in (result['checkpoint'],
+                                                   result['config']))
+    records = [json.loads(line) for line in
+               open(os.path.join(run, 'metrics.jsonl'))]
+    assert [r['epoch'] for r in records] == [1, 2, 3]
+    assert {'loss', 'seconds', 'val_recall@20', 'aug_t_star'} <= set(
+        records[0])
+    assert records == result['history']
+    ids = json.load(open(os.path.join(run, 'ids.json')))
+    assert ids['user'][0] == 'u00' and len(ids['item']) == 24
+    capsys.readouterr()
+
+    # evaluate re-scores the saved model exactly:
+    main(['evaluate', run, '--split', 'test'])
+    printed = capsys.readouterr().out
+    assert f"recall@20 {result['test']['recall@20']:.4f}" in printed
+    with pytest.raises(SystemExit, match="unknown split 'foo'"):
+        main(['evaluate', run, '--split', 'foo'])
+
+    # report: two groups of two seeds, paired t-test, table and plot:
+    report_dir = tmp_path / 'report'
+    main(['report', *runs, '--out', str(report_dir)])
+    text = open(report_dir / 'report.md').read()
+    assert 'augmenter=none' in text and 'augmenter=adar' in text
+    assert '4 runs, 2 groups' in text
+    assert os.path.getsize(report_dir / 'report.png') > 1000
+
+    # recommend: original ids, seen items excluded:
+    capsys.readouterr()
+    main(['recommend', run, '--user', 'u03', '--k', '5'])
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if line.strip()[:2].rstrip('.').isdigit()]
+    assert len(lines) == 5
+    seen = {line.split(',')[1] for line in open(csv_path).read().splitlines()
+            if line.startswith('u03,')}
+    recommended = {line.split('. ')[1].split()[0] for line in lines}
+    assert recommended and not recommended & seen
+    assert all(r.startswith('item-') for r in recommended)
+    with pytest.raises(SystemExit, match="unknown user 'nobody'"):
+        main(['recommend', run, '--user', 'nobody'])
+
+
+def test_saved_config_reproduces_the_run(csv_path, tmp_path):
+    first = tmp_path / 'first'
+    train(csv_path, first, '--augmenter', 'adar', '--adar-steps', '5',
+          '--adar-strategy', 'transition', '--adar-source', 'forward')
+    again = tmp_path / 'again'
+    main(['train', '--config', str(first / 'config.yaml'), '--out',
+          str(again), '--no-progress'])
+    a = json.load(open(first / 'result.json'))
+    b = json.load(open(again / 'result.json'))
+    assert a['test'] == b['test'] and a['val'] == b['val']
+    assert [h['loss'] for h in a['history']] == \
+        [h['loss'] for h in b['history']]
+    assert open(first / 'config.yaml').read() == \
+        open(again / 'config.yaml').read()
+
+
+def test_sr_run(csv_path, tmp_path):
+    out = tmp_path / 'sr'
+    train(csv_path, out, '--task', 'sr', '--model', 'gru4rec', '--max-len',
+          '5', '--augmenter', 'adar')
+    result = json.load(open(out / 'result.json'))
+    assert result['statistics']['users'] == 30
+    assert 'history masked' in result['protocol']
+    main(['recommend', str(out), '--user', 'u01', '--k', '3'])
+
+
+def test_errors_before_training(csv_path, tmp_path, capsys):
+    out = tmp_path / 'run'
+    train(csv_path, out, '--epochs', '1')
+    # an existing run directory is refused (before any data are loaded):
+    with pytest.raises(SystemExit, match='exists already: pass --overwrite'):
+        train(csv_path, out)
+    train(csv_path, out, '--epochs', '1', '--overwrite')
+    # a data file with the wrong columns, naming the nearest:
+    with pytest.raises(Exception, match='user_idd|user_id'):
+        main(['train', '--data', csv_path, '--user-col', 'user_idd',
+              '--out', str(tmp_path / 'x'), '--no-progress'])
+    # unknown flags and config keys, with suggestions:
+    with pytest.raises(SystemExit):
+        main(['train', '--data', csv_path, '--adar-wieght', '0.1'])
+    assert "did you mean '--adar-weight'" in capsys.readouterr().err
+    bad = tmp_path / 'bad.yaml'
+    bad.write_text('adar: {wieght: 0.1}\n')
+    with pytest.raises(SystemExit):
+        main(['train', '--config', str(bad), '--data', csv_path])
+    assert "unknown setting 'adar.wieght'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match='cannot write'):
+        main(['train', '--data', csv_path, *TINY, '--out', str(tmp_path / 'y'),
+              '--json', '/proc/nope/result.json'])
+    assert not os.path.exists(tmp_path / 'y' / 'metrics.jsonl')
+
+
+def test_datasets_and_module_entry_point(capsys):
+    main(['datasets'])
+    out = capsys.readouterr().out
+    assert 'beauty' in out and '22,363' in out and 'ood-yelp2018' in out
+    proc = subprocess.run([sys.executable, '-m', 'adar_pyg', '--help'],
+                          capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0 and 'recommend' in proc.stdout
