@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any, Dict
 
-from common import ResultStore, markdown, summarize
+from common import ResultStore, command_line, markdown, summarize
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -109,7 +109,7 @@ def main() -> None:
         args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
         args.variants = ['base', 'adaptive']
     store = ResultStore(f'{args.out}.json', meta={
-        'command': ' '.join(['python'] + sys.argv),
+        'command': command_line(),
         'updated': datetime.datetime.now().isoformat(timespec='seconds'),
         'dataset': args.dataset, 'adar_weight': args.adar_weight,
         'adar_steps': args.adar_steps, 'adar_schedule': args.adar_schedule,

@@ -12,6 +12,15 @@ from adar_pyg.report import (METRICS, markdown, mean_std,  # noqa: F401
 from adar_pyg.run import write_json
 
 
+def command_line(argv: Optional[Sequence[str]] = None) -> str:
+    r"""The command that ran this script, as recorded in result files, with
+    every absolute path made relative to the working directory (committed
+    files never carry a machine's paths)."""
+    words = ['python'] + list(sys.argv if argv is None else argv)
+    return ' '.join(os.path.relpath(w) if os.path.isabs(w) else w
+                    for w in words)
+
+
 class ResultStore:
     r"""A JSON file of finished cells keyed by name: a cell that is already there
     is not recomputed (so an interrupted table resumes where it stopped).
@@ -26,7 +35,7 @@ class ResultStore:
         if not train and not os.path.exists(path):
             raise SystemExit(f"--report-only: no results file '{path}'")
         self.path, self.train, self.changed = path, train, False
-        self.command = ' '.join(['python'] + sys.argv)
+        self.command = command_line()
         self.data: Dict[str, Any] = {'meta': meta or {}, 'cells': {}}
         if os.path.exists(path):
             with open(path) as f:

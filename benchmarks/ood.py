@@ -12,9 +12,10 @@ of the generated negatives.
 
 Defaults: the CNSDiff reference configuration (2-layer LightGCN, dim 64,
 batches of 2048, Adam lr 0.01, L2 1e-4, 120 epochs, evaluated every epoch, no
-early stopping; see ``adar_pyg.experiment.OOD_DEFAULTS``), the same for every
-variant. Resumable: finished ``dataset/variant/seedN`` cells of ``<out>.json``
-are reused. ``--quick`` runs a tiny configuration for the test suite (1 epoch,
+early stopping; see ``adar_pyg.config.PRESETS['ood']``), the same for every
+variant; the flags of ``adar-pyg train`` (``--help`` lists them) override it.
+Resumable: finished ``dataset/variant/seedN`` cells of ``<out>.json`` are
+reused. ``--quick`` runs a tiny configuration for the test suite (1 epoch,
 1 seed, OOD-Food restricted to its first 500 users, LightGCN and +CNSDiff
 unless ``--variants`` says otherwise).
 """
@@ -24,21 +25,22 @@ import datetime
 import functools
 import math
 import os
-import sys
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (add_store_args, command_lines, markdown, mean_std,
+                    open_results, paired_ttest, summarize)
 
-from common import (add_store_args, command_lines,  # noqa: E402
-                    markdown, mean_std, open_results, paired_ttest,
-                    summarize)
+from adar_pyg import run
+from adar_pyg.config import (PRESETS, Config, ConfigError, add_config_args,
+                             add_output_args, config_from_args, parse_args)
+from adar_pyg.config.build import DATASETS, EDGE, RunData, load_cf_data
+from adar_pyg.datasets import split_views
+from adar_pyg.run import write_json
 
-from adar_pyg.datasets import split_views  # noqa: E402
-from adar_pyg.experiment import (EDGE, OOD_DATASETS, OOD_DEFAULTS,  # noqa
-                                 add_cf_args, add_common_args,
-                                 load_ood_splits, run_cf, write_json)
-from adar_pyg.nn import LightGCN  # noqa: E402
-
+#: The datasets with published OOD splits (train, IID validation and test,
+#: OOD test)
+OOD_DATASETS = tuple(name for name, cls in DATASETS.items()
+                     if hasattr(cls, 'splits'))
 #: variant -> (--augmenter, --cnsdiff-frozen-denoiser)
 VARIANTS: Dict[str, Tuple[str, bool]] = {
     'base': ('none', False),
@@ -65,11 +67,6 @@ DIAGNOSTICS = {
 }
 
 
-def make_model(num_users: int, num_items: int, args) -> LightGCN:
-    return LightGCN(num_users, num_items, embedding_dim=args.dim,
-                    num_layers=args.layers)
-
-
 def cell_key(dataset: str, variant: str, seed: int) -> str:
     return f'{dataset}/{variant}/seed{seed}'
 
@@ -83,48 +80,51 @@ def cell_args(args: argparse.Namespace, dataset: str, variant: str,
     return run_args
 
 
-def first_users(splits: Tuple[Any, ...], num: int) -> Tuple[Any, ...]:
-    r"""The splits of :func:`~adar_pyg.experiment.load_ood_splits` restricted
-    to the users :obj:`0, ..., num - 1` (all items kept): a small problem
-    for ``--quick``."""
-    train, val, test, stats, extra = splits
-    views = {'train': train, 'val': val, 'test': test, **extra}
-    keep = {key: data[EDGE].edge_label_index[:, data[EDGE].edge_label_index[0]
-                                            < num]
-            for key, data in views.items()}
-    num_items = int(train['item'].num_nodes)
+def first_users(data: RunData, num: int) -> RunData:
+    r"""The data of :func:`~adar_pyg.config.build.load_cf_data` (published
+    splits) restricted to the users :obj:`0, ..., num - 1` (all items kept):
+    a small problem for ``--quick``."""
+    stats, extra = data.statistics, data.extra_tests
+    views = {'train': data.train, 'val': data.val, 'test': data.test,
+             **extra}
+    keep = {key: d[EDGE].edge_label_index[:, d[EDGE].edge_label_index[0]
+                                         < num]
+            for key, d in views.items()}
+    num_items = int(data.train['item'].num_nodes)
     views = split_views(num, num_items, keep['train'], keep)
     stats = {**stats, 'users': num,
              **{key: int(label.size(1)) for key, label in keep.items()},
              'split': f"{stats['split']}, first {num} users only"}
     stats['interactions'] = sum(int(v.size(1)) for v in keep.values())
-    return (views['train'], views['val'], views['test'], stats,
-            {key: views[key] for key in extra})
+    return RunData(views['train'], views['val'], views['test'], stats,
+                   {key: views[key] for key in extra})
 
 
-def splits_loader(args: argparse.Namespace,
-                  dataset: str) -> Callable[[], Tuple[Any, ...]]:
-    r"""A function returning the splits of :obj:`dataset` (restricted to
-    :obj:`--max-users`), loaded at its first call only."""
-    cache: Dict[str, Tuple[Any, ...]] = {}
+def data_loader(args: argparse.Namespace,
+                dataset: str) -> Callable[[], RunData]:
+    r"""A function returning the published splits of :obj:`dataset`
+    (restricted to :obj:`--max-users`), loaded at its first call only."""
+    cache: Dict[str, RunData] = {}
 
-    def load() -> Tuple[Any, ...]:
+    def load() -> RunData:
         if not cache:
             run_args = copy.copy(args)
             run_args.dataset = dataset
-            splits = load_ood_splits(run_args)
+            data = load_cf_data(Config.from_namespace(run_args))
             if args.max_users:
-                splits = first_users(splits, args.max_users)
-            cache['splits'] = splits
-        return cache['splits']
+                data = first_users(data, args.max_users)
+            cache['data'] = data
+        return cache['data']
 
     return load
 
 
 def run_cell(run_args: argparse.Namespace,
-             load: Callable[[], Tuple[Any, ...]]) -> Dict[str, Any]:
-    splits = load()
-    return run_cf(run_args, make_model, splits[:4], splits[4])
+             load: Callable[[], RunData]) -> Dict[str, Any]:
+    r"""Trains one cell (the data of its dataset loaded once for all)."""
+    return run.train(Config.from_namespace(run_args), data=load(),
+                     checkpoint=run_args.checkpoint,
+                     progress=run_args.progress, args=vars(run_args))
 
 
 def last_entry(cell: Dict[str, Any]) -> Dict[str, Any]:
@@ -230,11 +230,12 @@ def run_table(args: argparse.Namespace) -> str:
         meta.update({
             'command': store.command,
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-            'device': args.device, 'epochs': args.epochs, 'lr': args.lr,
+            'device': Config.from_namespace(args).device_name(),
+            'epochs': args.epochs, 'lr': args.lr,
             'layers': args.layers, 'dim': args.dim,
             'batch_size': args.batch_size, 'quick': args.quick})
     for dataset in args.datasets:
-        load = splits_loader(args, dataset)  # Only if a cell has to run.
+        load = data_loader(args, dataset)  # Only if a cell has to run.
         for variant in args.variants:
             for seed in args.seeds:
                 run_args = cell_args(args, dataset, variant, seed)
@@ -283,10 +284,12 @@ def run_table(args: argparse.Namespace) -> str:
             "reference's generator.\n\n" + '\n'.join(sections))
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    r"""The settings' flags (those of ``adar-pyg train``, on top of the
+    ``ood`` preset) and the benchmark's own."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    add_cf_args(parser, datasets=OOD_DATASETS)
+    add_config_args(parser, config_file=False)
+    add_output_args(parser, run_dir=False)
     parser.add_argument('--datasets', nargs='+', default=list(OOD_DATASETS),
                         choices=list(OOD_DATASETS))
     parser.add_argument('--variants', nargs='+', default=None,
@@ -303,14 +306,30 @@ def main() -> None:
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
     add_store_args(parser)
-    parser.set_defaults(**OOD_DEFAULTS, no_progress=True)
-    args = parser.parse_args()
+    parser.set_defaults(progress=False)
+    return parser
+
+
+def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    r"""The arguments, with every setting resolved (the ``ood`` preset, then
+    the flags) and the ``--quick`` configuration applied."""
+    parser = build_parser()
+    args = parse_args(parser, argv)
+    try:
+        config_from_args(args, preset=PRESETS['ood'])
+    except ConfigError as e:
+        parser.error(str(e))
     if args.quick:
         args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
         args.datasets = ['ood-food']
         args.variants = args.variants or ['base', 'cnsdiff']
         args.max_users = args.max_users or 500
     args.variants = args.variants or list(VARIANTS)
+    return args
+
+
+def main() -> None:
+    args = parse()
     text = run_table(args)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(f'{args.out}.md', 'w') as f:

@@ -45,11 +45,13 @@ from torch import Tensor
 from torch.nn import Parameter, ParameterList
 
 from adar_pyg.augment.dbpr import d_bpr_loss
-from adar_pyg.experiment import (EDGE, add_common_args, add_sampler_args,
-                                 build_sampler, load_cf_splits, setup,
-                                 write_json)
+from adar_pyg.config import (Config, ConfigError, add_config_args,
+                             config_from_args, parse_args as parse_flags)
+from adar_pyg.config.build import (EDGE, RunData, build_model, build_sampler,
+                                   load_cf_data, setup)
 from adar_pyg.nn import NGCF, LightGCN, bipartite_norm_adj
 from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.run import write_json
 from adar_pyg.train import CFTask, Trainer
 
 # row of the table -> (name, backbone, sampler), as in benchmarks/table2.py
@@ -292,15 +294,12 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def build_ours(backbone: str, num_users: int, num_items: int,
-               args: argparse.Namespace) -> BipartiteRecommender:
-    if backbone == 'ngcf':
-        return NGCF(num_users, num_items, embedding_dim=args.dim,
-                    num_layers=args.layers,
-                    node_dropout=args.ngcf_node_dropout,
-                    message_dropout=args.ngcf_message_dropout)
-    return LightGCN(num_users, num_items, embedding_dim=args.dim,
-                    num_layers=args.layers)
+def row_config(args: argparse.Namespace, backbone: str,
+               sampler: str) -> Config:
+    r"""The settings of :obj:`args` with the row's backbone and sampler."""
+    row_args = copy.copy(args)
+    row_args.model, row_args.sampler = backbone, sampler
+    return Config.from_namespace(row_args)
 
 
 @torch.no_grad()
@@ -326,25 +325,25 @@ def first_batch_check(tasks: Dict[str, CFTask], l2: float,
             'loss_ours': losses['ours'], 'loss_reference': losses['reference']}
 
 
-def run_row(row: str, args: argparse.Namespace, splits, device: torch.device,
-            log=print) -> Dict[str, Any]:
-    r"""Times one row of the table: ours (full epochs) against the reference
-    design (:obj:`args.ref_batches` batches per round, extrapolated)."""
-    train, val, test, stats = splits
+def run_row(row: str, args: argparse.Namespace, data: RunData,
+            device: torch.device, log=print) -> Dict[str, Any]:
+    r"""Times one row of the table on :obj:`data` (a per-user random split):
+    ours (full epochs) against the reference design (:obj:`args.ref_batches`
+    batches per round, extrapolated)."""
+    train, val, test, stats = data.train, data.val, data.test, data.statistics
     name, backbone, sampler_name = ROWS[row]
     U, I = stats['users'], stats['items']
+    cfg = row_config(args, backbone, sampler_name)
     torch.manual_seed(args.seed)
-    ours = build_ours(backbone, U, I, args)
+    ours = build_model(cfg, U, I)
     models = {'ours': ours,
               'reference': reference_of(ours, train[EDGE].edge_index)}
-    sampler_args = copy.copy(args)
-    sampler_args.sampler = sampler_name
     tasks: Dict[str, PartialEpochTask] = {}
     runs = {}
     for key, model in models.items():
         task = PartialEpochTask(
             model, train, val, test,
-            sampler=build_sampler(sampler_args, train, U, I),
+            sampler=build_sampler(cfg, train, U, I),
             batch_size=args.batch_size, device=device)
         trainer = Trainer(task, lr=args.lr, l2=args.l2, seed=args.seed,
                           progress=False)
@@ -412,9 +411,14 @@ def markdown(rows: Dict[str, Dict[str, Any]]) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=' '.join(__doc__.split('\n')[:2]))
-    add_common_args(parser)
-    parser.add_argument('--dataset', default='beauty',
-                        choices=['beauty', 'toys', 'sports', 'yelp'])
+    # The settings: --dataset, --batch-size, --dim, --layers, --lr, --l2,
+    # --ngcf-*-dropout, the sampler's (--num-candidates, --ahns-*), --seed,
+    # --device, --threads, --data-root, the split; --epochs: timed rounds.
+    # The rows choose the backbone and the sampler (--model and --sampler
+    # are ignored).
+    add_config_args(parser, config_file=False)
+    parser.add_argument('--json', metavar='PATH', default=None,
+                        help='write the timings here')
     parser.add_argument('--models', nargs='+', default=None,
                         choices=list(ROWS), help='rows of the table (default: '
                         'all; with --quick: lightgcn mixgcf)')
@@ -423,20 +427,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'extrapolated to the epoch')
     parser.add_argument('--warmup-batches', type=int, default=2,
                         help='untimed batches of each model first')
-    parser.add_argument('--batch-size', type=int, default=2048)
-    parser.add_argument('--dim', type=int, default=64)
-    parser.add_argument('--layers', type=int, default=3)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--l2', type=float, default=1e-4)
-    parser.add_argument('--ngcf-node-dropout', type=float, default=0.1)
-    parser.add_argument('--ngcf-message-dropout', type=float, default=0.1)
     parser.add_argument('--quick', action='store_true',
                         help='smoke test: 1 round, 2 reference batches, '
                         'batch 8192, 1 warm-up batch, LightGCN and MixGCF '
                         'rows unless --models is given')
-    add_sampler_args(parser)
     parser.set_defaults(epochs=3)
-    args = parser.parse_args(argv)
+    args = parse_flags(parser, argv)
+    try:
+        config_from_args(args)  # Checks the settings, fills in every default.
+    except ConfigError as e:
+        parser.error(str(e))
     if args.quick:
         args.epochs, args.ref_batches = 1, 2
         args.batch_size, args.warmup_batches = 8192, 1
@@ -450,10 +450,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
-    device = setup(args)
-    splits = load_cf_splits(args)
-    stats = splits[3]
+    cfg = Config.from_namespace(args)
+    device = setup(cfg)
+    data = load_cf_data(cfg)
+    stats = data.statistics
     num_batches = -(-stats['train'] // args.batch_size)
     print(f"{stats['dataset']}: {stats['users']} users, {stats['items']} "
           f"items, {stats['train']} training pairs, batch {args.batch_size} "
@@ -461,7 +461,7 @@ def main(argv=None) -> None:
           f"{torch.get_num_threads()} threads; median of {args.epochs} "
           f"round(s): ours full epochs, reference design {args.ref_batches} "
           f"batches per round extrapolated to {num_batches}", flush=True)
-    rows = {row: run_row(row, args, splits, device) for row in args.models}
+    rows = {row: run_row(row, args, data, device) for row in args.models}
     table = markdown(rows)
     note = (f'Ours: full epochs; reference design: {args.ref_batches} of '
             f'{num_batches} batches timed per round and extrapolated to the '

@@ -37,8 +37,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from common import (METRICS, ResultStore, add_store_args, command_lines,
-                    open_results, summarize)
+from common import (METRICS, ResultStore, add_store_args, command_line,
+                    command_lines, open_results, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -637,7 +637,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
 
 
 def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
-    return {'task': task, 'command': ' '.join(['python'] + sys.argv),
+    return {'task': task, 'command': command_line(),
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
             'device': args.device, 'adar_weight': args.adar_weight,
             'adar_steps': args.adar_steps, 'epochs': args.epochs}

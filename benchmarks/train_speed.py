@@ -15,20 +15,23 @@ run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
   and NDCG@10/20) vs. the bare score matmul + top-20 on the same embeddings.
 """
 import argparse
+import copy
 import resource
 import statistics
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from adar_pyg import NegativeAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
-from adar_pyg.experiment import (EDGE, add_common_args, load_cf_splits, setup,
-                                 write_json)
+from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
+                             parse_args)
+from adar_pyg.config.build import (EDGE, build_augmenter, load_cf_data,
+                                   setup)
 from adar_pyg.nn import LightGCN
+from adar_pyg.run import write_json
 from adar_pyg.train import CFTask, Trainer
 
 
@@ -43,11 +46,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    parser.add_argument('--dataset', default='beauty')
-    parser.add_argument('--batch-size', type=int, default=2048)
+    # The settings (--dataset, --batch-size, --seed, --device, --threads,
+    # --data-root, the split, --dim, --layers, --lr, --l2, --adar-*; the
+    # backbone is LightGCN whatever --model says); --epochs: timed epochs.
+    add_config_args(parser, config_file=False)
+    parser.add_argument('--json', metavar='PATH', default=None,
+                        help='write the timings here')
     parser.add_argument('--pyg-batches', type=int, default=0,
                         help='time only this many PyG batches and extrapolate '
                         'to the epoch (0 = the whole epoch)')
@@ -56,10 +62,15 @@ def main() -> None:
     parser.add_argument('--no-adar', action='store_true',
                         help='skip timing the LightGCN + ADAR epoch')
     parser.set_defaults(epochs=3)
-    args = parser.parse_args()
-    args.val_ratio, args.test_ratio, args.split_seed = 0.1, 0.2, None
-    device = setup(args)
-    train, val, test, stats = load_cf_splits(args)
+    args = parse_args(parser, argv)
+    try:
+        cfg = config_from_args(args).resolved()
+    except ConfigError as e:
+        parser.error(str(e))
+    dim, layers = cfg.model.dim, cfg.model.layers
+    device = setup(cfg)
+    data = load_cf_data(cfg)
+    train, val, test, stats = data.train, data.val, data.test, data.statistics
     U, I = stats['users'], stats['items']
     print(f"{stats['dataset']}: {U} users, {I} items, {stats['train']} "
           f"training pairs, batch {args.batch_size}, device {device}, "
@@ -69,11 +80,12 @@ def main() -> None:
     # both; the same start and the same warm-up ------------------------------
     def make_trainer(augmenter):
         torch.manual_seed(args.seed)
-        model = LightGCN(U, I)
+        model = LightGCN(U, I, embedding_dim=dim, num_layers=layers)
         task = CFTask(model, train, val, test, batch_size=args.batch_size,
                       device=device)
-        trainer = Trainer(task, augmenter, progress=False, seed=args.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        trainer = Trainer(task, augmenter, l2=args.l2, progress=False,
+                          seed=args.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)
         return task, trainer, opt
 
@@ -89,7 +101,9 @@ def main() -> None:
     ours_mem = peak_mb(device)
     runs = {'base': (trainer, opt)}
     if not args.no_adar:
-        runs['adar'] = make_trainer(NegativeAugmenter(64))[1:]
+        adar_cfg = copy.deepcopy(cfg)
+        adar_cfg.train.augmenter = 'adar'
+        runs['adar'] = make_trainer(build_augmenter(adar_cfg, dim))[1:]
     times: Dict[str, List[float]] = {name: [] for name in runs}
     for epoch in range(1, args.epochs + 1):
         for name, (tr, op) in runs.items():
@@ -105,7 +119,7 @@ def main() -> None:
         diag = runs['adar'][0].epoch_diagnostics
         print(f'+ADAR : {adar_epoch:8.2f} s/epoch ({adar_ratio:.2f}x base, '
               f"median of paired epochs; mean t* {diag.get('t_star', 0):.1f} "
-              f'of 50)', flush=True)
+              f'of {args.adar_steps})', flush=True)
 
     # --- PyG's stock LightGCN on the same triplets -----------------------------
     gen = torch.Generator().manual_seed(args.seed)
@@ -116,8 +130,8 @@ def main() -> None:
     edge = train[EDGE].edge_index.to(device)
     homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
                       torch.stack([edge[1] + U, edge[0]])], dim=1)
-    pyg = PyGLightGCN(U + I, 64, 3).to(device)
-    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=1e-3)
+    pyg = PyGLightGCN(U + I, dim, layers).to(device)
+    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=args.lr)
 
     def pyg_step(users, pos, neg) -> None:
         emb = pyg.get_embedding(homo)
@@ -125,7 +139,7 @@ def main() -> None:
         loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
         reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
                      w[U + neg].square().sum()) / users.numel()
-        loss = loss + 1e-4 * reg
+        loss = loss + args.l2 * reg
         pyg_opt.zero_grad()
         loss.backward()
         pyg_opt.step()

@@ -68,12 +68,11 @@ from torch_geometric.nn import HeteroConv, SAGEConv
 from torch_geometric.typing import EdgeType, NodeType
 
 from adar_pyg import NegativeAugmenter, d_bpr_loss
-from adar_pyg.experiment import (DATASETS, add_common_args, load_dataset,
-                                 setup, write_json)
+from adar_pyg.config import (Config, ConfigError, add_config_args,
+                             config_from_args, parse_args as parse_flags)
+from adar_pyg.config.build import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.metrics import FullRankingEvaluator
-from adar_pyg.transforms import PerUserRandomSplit
-
-EDGE = ('user', 'rates', 'item')
+from adar_pyg.run import write_json
 
 MISSING_BACKEND = (
     "LinkNeighborLoader needs torch-sparse (or pyg-lib) for neighbor "
@@ -229,37 +228,49 @@ def full_embeddings(model: HeteroSAGE, data: HeteroData,
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    add_common_args(parser)
-    parser.set_defaults(epochs=1)
-    parser.add_argument('--dataset', default='beauty', choices=list(DATASETS))
-    parser.add_argument('--max-batches', type=int, default=0,
-                        help='training batches per epoch (0 = whole epoch)')
-    parser.add_argument('--batch-size', type=int, default=2048,
-                        help='training (user, item) pairs per batch')
+    # The settings (those of `adar-pyg train`): --dataset, --epochs,
+    # --batch-size (training pairs per batch), --dim, --lr, --l2,
+    # --max-batches (training batches per epoch; 0 or none: the whole
+    # epoch), --adar-weight (0 = plain BPR, no ADAR), --adar-steps and the
+    # other --adar-* flags, the split, --seed, --device, --threads,
+    # --data-root, --mirror. The model is HeteroSAGE (--model and --layers
+    # are ignored: one layer per hop of --num-neighbors).
+    add_config_args(parser, config_file=False)
     parser.add_argument('--num-neighbors', type=int, nargs='+',
                         default=[10, 5], help='neighbors sampled per hop; '
                         'the model has one layer per hop')
-    parser.add_argument('--dim', type=int, default=64)
-    parser.add_argument('--lr', type=float, default=1e-3)
-    parser.add_argument('--l2', type=float, default=1e-4)
-    parser.add_argument('--adar-weight', type=float, default=0.5,
-                        help='lambda of Eq. 12 (0 = plain BPR, no ADAR)')
-    parser.add_argument('--adar-steps', type=int, default=50,
-                        help='diffusion steps T')
-    parser.add_argument('--no-progress', action='store_true')
-    return parser.parse_args(argv)
+    parser.add_argument('--json', metavar='PATH', default=None,
+                        help='write the metrics and timings here')
+    parser.add_argument('--progress', default=True,
+                        action=argparse.BooleanOptionalAction,
+                        help='progress bars (default: on)')
+    # One epoch, and ADAR unless --adar-weight 0 or --augmenter none:
+    parser.set_defaults(epochs=1, augmenter='adar')
+    args = parse_flags(parser, argv)
+    if getattr(args, 'max_batches', None) is not None and \
+            args.max_batches <= 0:
+        del args.max_batches  # 0: the whole epoch, as always.
+    try:
+        config_from_args(args)
+    except ConfigError as e:
+        parser.error(str(e))
+    if args.augmenter not in ('none', 'adar'):
+        parser.error(f"--augmenter must be 'adar' or 'none' here (got "
+                     f"'{args.augmenter}')")
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
+    cfg = Config.from_namespace(args)
     backend = sampler_backend()
-    device = setup(args)
+    device = setup(cfg)
 
     # Data: the per-user random split of the paper (80% / 20%), with 10% of
-    # each user's training part held out for validation:
-    data = load_dataset(args.dataset, args.data_root, args.mirror)[0]
-    split = PerUserRandomSplit(test_ratio=0.2, val_ratio=0.1, seed=args.seed)
-    train_data, val_data, test_data = split(data)
+    # each user's training part held out for validation (--test-ratio,
+    # --val-ratio, --split-seed):
+    data = load_cf_data(cfg)
+    train_data, val_data, test_data = data.train, data.val, data.test
     num_users = train_data['user'].num_nodes
     num_items = train_data['item'].num_nodes
     train_edges = train_data[EDGE].edge_index
@@ -275,7 +286,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         shuffle=True,
     )
     num_batches = len(loader)
-    if args.max_batches > 0:
+    if args.max_batches is not None:
         num_batches = min(num_batches, args.max_batches)
 
     model = HeteroSAGE(
@@ -285,10 +296,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_layers=len(args.num_neighbors),
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    augmenter = None
-    if args.adar_weight > 0:
-        augmenter = NegativeAugmenter(args.dim, num_steps=args.adar_steps,
-                                      weight=args.adar_weight).to(device)
+    augmenter: Optional[NegativeAugmenter] = None
+    if args.augmenter == 'adar' and args.adar_weight > 0:
+        augmenter = build_augmenter(cfg, args.dim).to(device)
 
     val_evaluator = FullRankingEvaluator(val_edges, num_users, num_items,
                                          exclude_edge_index=train_edges)
@@ -296,9 +306,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         test_edges, num_users, num_items,
         exclude_edge_index=[train_edges, val_edges])
 
-    print(f'{args.dataset}: {num_users} users, {num_items} items, '
-          f'{train_edges.size(1)} training pairs in {len(loader)} batches '
-          f'(neighbor sampling: {backend})')
+    print(f"{data.statistics['dataset']}: {num_users} users, "
+          f'{num_items} items, {train_edges.size(1)} training pairs in '
+          f'{len(loader)} batches (neighbor sampling: {backend})')
     print(f'{model.__class__.__name__}(dim={args.dim}, '
           f'layers={len(model.convs)}) + {augmenter or "BPR"}')
 
@@ -307,7 +317,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         t0 = time.perf_counter()
         total_loss = 0.0
         progress = tqdm(loader, total=num_batches, desc=f'epoch {epoch}',
-                        disable=args.no_progress)
+                        disable=not args.progress)
         for i, batch in enumerate(progress):
             if i == num_batches:
                 break
@@ -334,13 +344,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
           f'{seconds_eval[-1]:.2f} s/evaluation')
 
     out = {
-        'dataset': args.dataset,
+        'dataset': data.statistics['dataset'],
         'users': num_users,
         'items': num_items,
         'train': train_edges.size(1),
         'val_pairs': val_edges.size(1),
         'test_pairs': test_edges.size(1),
-        'split': repr(split),
+        'split': data.statistics['split'],
         'model': repr(model),
         'augmenter': repr(augmenter) if augmenter is not None else 'none',
         'sampler_backend': backend,

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch_geometric.data import HeteroData
 
+from adar_pyg.config.build import RunData
 from adar_pyg.datasets import default_mirror
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.transforms import PerUserRandomSplit
@@ -145,7 +146,7 @@ def tiny_splits(U=24, I=30, per_user=8, seed=0):
     train, val, test = PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
     stats = {'dataset': 'tiny', 'users': U, 'items': I,
              'train': int(train[E].edge_label_index.size(1))}
-    return train, val, test, stats
+    return RunData(train, val, test, stats)
 
 
 @pytest.mark.parametrize('row', ['lightgcn', 'ngcf', 'mixgcf', 'ahns'])
@@ -154,9 +155,9 @@ def test_every_row_runs_on_a_tiny_split(row):
                           '2', '--batch-size', '32', '--dim', '8',
                           '--layers', '2', '--num-candidates', '4'])
     assert args.models == ['lightgcn', 'ngcf', 'mixgcf', 'ahns']
-    splits = tiny_splits()
+    data = tiny_splits()
     logs = []
-    out = rs.run_row(row, args, splits, torch.device('cpu'), log=logs.append)
+    out = rs.run_row(row, args, data, torch.device('cpu'), log=logs.append)
     assert out['name'] == rs.ROWS[row][0] and len(logs) == 1
     check = out['first_batch_check']
     assert check['representations_allclose']
@@ -180,7 +181,8 @@ def test_every_row_runs_on_a_tiny_split(row):
 
 
 def test_partial_epoch_task_takes_the_first_batches():
-    train, val, test, stats = tiny_splits()
+    data = tiny_splits()
+    train, val, test, stats = data.train, data.val, data.test, data.statistics
     model = LightGCN(stats['users'], stats['items'], embedding_dim=4)
     task = rs.PartialEpochTask(model, train, val, test, batch_size=16)
     full = list(task.batches(torch.Generator().manual_seed(3)))

@@ -37,7 +37,7 @@ def check_metrics(metrics):
 def test_lightgcn_beauty_example(tmp_path, augmenter):
     out, stdout = run('examples/lightgcn_beauty.py', '--epochs', '1',
                       '--no-progress', '--augmenter', augmenter,
-                      tmp_path=tmp_path)
+                      '--out', str(tmp_path / 'run'), tmp_path=tmp_path)
     s = out['statistics']
     assert (s['users'], s['items'], s['interactions']) == (22363, 12101, 198502)
     assert (s['train'], s['val'], s['test']) == (142341, 17571, 38590)
@@ -48,6 +48,12 @@ def test_lightgcn_beauty_example(tmp_path, augmenter):
     if augmenter == 'adar':
         assert out['weight'] == 0.5 and out['strategy'] == 'adaptive'
     assert 'test: recall@10' in stdout
+    # The run directory (paths inside relative to it):
+    run_dir = tmp_path / 'run'
+    with open(run_dir / 'result.json') as f:
+        assert json.load(f)['test'] == out['test']
+    assert (run_dir / 'curves.png').exists()
+    assert (run_dir / 'checkpoints' / 'best.pt').exists()
 
 
 @needs_mirror
@@ -55,9 +61,12 @@ def test_lightgcn_beauty_bad_flags(tmp_path):
     proc = subprocess.run(
         [sys.executable, os.path.join(ROOT, 'examples/lightgcn_beauty.py'),
          '--augmenter', 'adar', '--adar-weight', '1.5', '--epochs', '1',
-         '--device', 'cpu', '--data-root', str(tmp_path)],
+         '--device', 'cpu', '--data-root', str(tmp_path), '--out',
+         str(tmp_path / 'run')],
         capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode != 0 and "'weight' must be in [0, 1]" in proc.stderr
+    assert proc.returncode != 0 and 'adar.weight must be in [0, 1]' in \
+        proc.stderr
+    assert not (tmp_path / 'run').exists()  # refused before any output
 
 
 @needs_mirror

@@ -304,3 +304,42 @@ def config_from_args(args: argparse.Namespace,
     cfg = Config.build(*layers, where=['preset', path or '', 'flags'])
     cfg.to_namespace(args)
     return cfg
+
+
+def settings_markdown() -> str:
+    r"""The reference of every setting (flag, YAML key, default, help), as
+    committed in :obj:`docs/configuration.md`:
+    :obj:`python -m adar_pyg.config > docs/configuration.md`."""
+    lines = ['# Configuration reference', '',
+             'Generated from `adar_pyg/config/sections.py` by '
+             '`python -m adar_pyg.config > docs/configuration.md` (a test '
+             'checks that it is current). Every setting is a flag of '
+             '`adar-pyg train` (and of the example and benchmark scripts) '
+             'and a key of its section in a YAML config file; a run saves '
+             'the fully resolved config as `config.yaml`. Layers, later ones '
+             'winning: the defaults (with the `sr` column for `--task sr`), '
+             '`--preset`, `--config FILE.yaml`, the flags.', '']
+    for section in SECTIONS:
+        cf, sr = section.defaults('cf'), section.defaults('sr')
+        lines += [f'## `{section.key}`: {section.title}', '',
+                  '| flag | YAML key | default | sr | what |',
+                  '|---|---|---|---|---|']
+        for f in section.settings():
+            tp, _, _ = field_type(f)
+            flag = section.flag(f)
+            if tp is bool:
+                flag = f"{flag} / --no-{flag[2:]}"
+            choices = f.metadata.get('choices')
+            what = f.metadata['help'] + (
+                f" (one of: {', '.join(map(str, choices))})"
+                if choices else '')
+            sr_value = '' if sr[f.name] == cf[f.name] else f'`{sr[f.name]}`'
+            lines.append(f'| `{flag}` | `{section.key}.{f.name}` | '
+                         f'`{cf[f.name]}` | {sr_value} | {what} |')
+        lines.append('')
+    lines += ['## Presets', '']
+    for name, layer in PRESETS.items():
+        body = ', '.join(f'{s}.{k}: {v}' for s, kv in layer.items()
+                         for k, v in kv.items())
+        lines.append(f'- `--preset {name}`: {body}')
+    return '\n'.join(lines) + '\n'

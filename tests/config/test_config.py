@@ -174,3 +174,11 @@ def test_saved_config_is_plain_yaml(tmp_path):
     assert data['cnsdiff']['start_steps'] == [10, 14, 18]
     assert all(dataclasses.is_dataclass(getattr(cfg, s.key))
                for s in SECTIONS)
+
+
+def test_docs_are_generated_from_the_declarations():
+    from adar_pyg.config.config import settings_markdown
+    with open(os.path.join(ROOT, 'docs', 'configuration.md')) as f:
+        assert f.read() == settings_markdown(), (
+            'docs/configuration.md is stale: python -m adar_pyg.config > '
+            'docs/configuration.md')

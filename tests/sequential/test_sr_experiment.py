@@ -1,5 +1,7 @@
-"""The SR command-line plumbing; the example runs on the real mirror for two
-batches (skipped without the mirror)."""
+"""SR runs through the typed config (:mod:`adar_pyg.config`): the SR defaults,
+the model of :obj:`model.model` (:func:`~adar_pyg.config.build.build_model`)
+and :func:`adar_pyg.run.train` on a given split; the example runs on the real
+mirror for two batches (skipped without the mirror)."""
 import argparse
 import json
 import os
@@ -8,48 +10,74 @@ import sys
 
 import pytest
 
+from adar_pyg import run
+from adar_pyg.config import Config, add_config_args, config_from_args
+from adar_pyg.config.build import RunData, build_model
 from adar_pyg.datasets import default_mirror
-from adar_pyg.experiment import add_common_args
 from adar_pyg.sequential import CL4SRec, GRU4Rec, LeaveOneOutSplit, SASRec
-from adar_pyg.sequential.experiment import (add_sr_args, build_sr_model,
-                                            run_sr)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
 
-def parse(*argv):
-    parser = argparse.ArgumentParser()
-    add_common_args(parser)
-    add_sr_args(parser)
-    return parser.parse_args(list(argv))
+def sr_config(**sections):
+    r"""The SR config with :obj:`sections` (nested dicts) on top."""
+    return Config.build({'run': {'task': 'sr'}}, sections)
 
 
 def test_defaults_follow_the_paper():
-    args = parse()
-    assert (args.model, args.dim, args.batch_size, args.max_len) == (
-        'sasrec', 64, 256, 50)
-    assert (args.lr, args.adar_steps, args.augmenter) == (1e-3, 20, 'none')
-    assert not args.no_mask_history
+    cfg = sr_config()
+    assert (cfg.model.model, cfg.model.dim, cfg.train.batch_size,
+            cfg.split.max_len) == ('sasrec', 64, 256, 50)
+    assert (cfg.train.lr, cfg.adar.num_steps, cfg.train.augmenter) == (
+        1e-3, 20, 'none')
+    assert cfg.train.l2 == 0.0 and cfg.train.mask_history
+    # The CF defaults differ where the paper's SR settings do:
+    cf = Config.build()
+    assert (cf.train.batch_size, cf.adar.num_steps, cf.train.l2) == (
+        2048, 50, 1e-4)
+
+
+def test_flags_of_an_sr_run():
+    parser = argparse.ArgumentParser()
+    add_config_args(parser)
+    args = parser.parse_args(['--task', 'sr'])
+    cfg = config_from_args(args)
+    assert cfg == sr_config()
+    # Every setting is written back under its flag's name:
+    assert (args.model, args.batch_size, args.max_len, args.adar_steps) == (
+        'sasrec', 256, 50, 20)
+    assert args.mask_history and args.augmenter == 'none'
+    args = parser.parse_args(['--task', 'sr', '--no-mask-history',
+                              '--model', 'gru4rec', '--adar-steps', '5'])
+    cfg = config_from_args(args)
+    assert not cfg.train.mask_history and cfg.model.model == 'gru4rec'
+    assert cfg.adar.num_steps == 5
 
 
 @pytest.mark.parametrize('name,cls,dropout', [('sasrec', SASRec, 0.5),
                                               ('gru4rec', GRU4Rec, 0.3),
                                               ('cl4srec', CL4SRec, 0.5)])
 def test_build_sr_model(name, cls, dropout):
-    model = build_sr_model(100, parse('--model', name, '--dim', '8'))
+    model = build_model(sr_config(model={'model': name, 'dim': 8}), 7, 100)
     assert type(model) is cls and model.num_items == 100
     assert model.embedding_dim == 8 and model.max_len == 50
-    if name != 'gru4rec':
+    if name == 'gru4rec':
+        assert model.num_layers == 1 and model.dropout.p == dropout
+    else:
         assert model.num_layers == 2 and model.dropout_p == dropout
-    model = build_sr_model(100, parse('--model', name, '--dropout', '0.1',
-                                      '--layers', '1'))
+    model = build_model(sr_config(model={'model': name, 'dropout': 0.1,
+                                         'layers': 1}), 7, 100)
     assert model.num_layers == 1
+    if name == 'gru4rec':
+        assert model.dropout.p == 0.1
+    else:
+        assert model.dropout_p == 0.1
     if name == 'cl4srec':
         assert model.similarity == 'dot'
-        model = build_sr_model(100, parse(
-            '--model', name, '--cl-weight', '0.05', '--cl-temperature', '0.5',
-            '--cl-similarity', 'cos'))
+        model = build_model(sr_config(model={
+            'model': name, 'cl_weight': 0.05, 'cl_temperature': 0.5,
+            'cl_similarity': 'cos'}), 7, 100)
         assert (model.cl_weight, model.temperature, model.similarity) == (
             0.05, 0.5, 'cos')
 
@@ -59,16 +87,20 @@ def test_run_sr_on_a_given_split(model):
     from test_sr_task import chain_data
     split = LeaveOneOutSplit(max_len=8)(chain_data())
     stats = {'items': split.num_items, **split.statistics()}
-    args = parse('--model', model, '--epochs', '2', '--no-progress',
-                 '--dim', '16', '--max-len', '8', '--batch-size', '16',
-                 '--augmenter', 'adar', '--adar-steps', '4', '--device',
-                 'cpu')
-    out = run_sr(args, split=(split, stats))
+    cfg = sr_config(run={'device': 'cpu'}, model={'model': model, 'dim': 16},
+                    split={'max_len': 8},
+                    train={'epochs': 2, 'batch_size': 16,
+                           'augmenter': 'adar'},
+                    adar={'num_steps': 4})
+    out = run.train(cfg, data=RunData(split, statistics=stats),
+                    progress=False)
     assert out['statistics'] is stats and out['epochs_run'] == 2
     assert out['num_steps'] == 4 and out['batches_per_epoch'] == 5
     assert len(out['history']) == 2 and 1 <= out['best_epoch'] <= 2
     assert all(0 <= v <= 1 for v in out['test'].values())
     assert out['sampler'].startswith('UniformSampler(')
+    assert 'history masked' in out['protocol']
+    assert out['args']['model'] == model and out['args']['adar_steps'] == 4
 
 
 @pytest.mark.skipif(default_mirror() is None,
@@ -81,7 +113,7 @@ def test_sasrec_beauty_example(tmp_path, model, augmenter):
            '--device', 'cpu', '--data-root', str(tmp_path / 'data'),
            '--json', str(out), '--epochs', '1', '--max-batches', '2',
            '--no-progress', '--model', model, '--augmenter', augmenter,
-           '--threads', '1']
+           '--threads', '1', '--out', str(tmp_path / 'run')]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
