@@ -684,8 +684,8 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument('--task', default='cf', choices=list(TASKS))
-    task = pre.parse_known_args(argv)[0].task
+    add_config_args(pre, config_file=False)  # --task decides the flags
+    task = getattr(pre.parse_known_args(argv)[0], 'task', 'cf')
     args = build_parser(task).parse_args(argv)
     config_from_args(args)  # Checks the settings, fills in every default.
     args.ahns_split = getattr(args, 'ahns_split', False)

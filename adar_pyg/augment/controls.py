@@ -22,7 +22,25 @@ def _check_emb(name: str, x: Tensor, embedding_dim: int) -> None:
                          f"{embedding_dim}] (got {list(x.shape)})")
 
 
-class ReweightAugmenter(Augmenter):
+class _Control(Augmenter):
+    r"""The shared part of the controls: no parameters, no training step,
+    D-BPR with :obj:`weight`."""
+    def __init__(self, embedding_dim: int, weight: float = 0.5) -> None:
+        super().__init__()
+        _check_args(embedding_dim, weight)
+        self.embedding_dim = embedding_dim
+        self.weight = float(weight)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        r"""Does nothing: the control has no parameters."""
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.embedding_dim}, '
+                f'weight={self.weight})')
+
+
+class ReweightAugmenter(_Control):
     r"""A control for the generated negatives of the `"Adaptive
     Diffusion-based Augmentation for Recommendation"
     <https://arxiv.org/abs/2601.01448>`_ paper (ADAR): the "generated"
@@ -49,15 +67,6 @@ class ReweightAugmenter(Augmenter):
     """
     requires_negative = True
 
-    def __init__(self, embedding_dim: int, weight: float = 0.5) -> None:
-        super().__init__()
-        _check_args(embedding_dim, weight)
-        self.embedding_dim = embedding_dim
-        self.weight = float(weight)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        r"""Does nothing: the control has no parameters."""
 
     def forward(self, user_emb: Tensor, pos_emb: Tensor,
                 neg_emb: Optional[Tensor] = None) -> Tensor:
@@ -68,12 +77,8 @@ class ReweightAugmenter(Augmenter):
         _check_emb('neg_emb', neg_emb, self.embedding_dim)
         return neg_emb.detach().clone()
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.embedding_dim}, '
-                f'weight={self.weight})')
 
-
-class NoiseAugmenter(Augmenter):
+class NoiseAugmenter(_Control):
     r"""A control for the generated negatives of the `"Adaptive
     Diffusion-based Augmentation for Recommendation"
     <https://arxiv.org/abs/2601.01448>`_ paper (ADAR): the negative is pure
@@ -101,15 +106,6 @@ class NoiseAugmenter(Augmenter):
             the generated negatives in D-BPR (Eq. (12)).
             (default: :obj:`0.5`)
     """
-    def __init__(self, embedding_dim: int, weight: float = 0.5) -> None:
-        super().__init__()
-        _check_args(embedding_dim, weight)
-        self.embedding_dim = embedding_dim
-        self.weight = float(weight)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        r"""Does nothing: the control has no parameters."""
 
     def forward(self, user_emb: Tensor, pos_emb: Tensor,
                 neg_emb: Optional[Tensor] = None) -> Tensor:
@@ -120,7 +116,3 @@ class NoiseAugmenter(Augmenter):
         pos_emb = pos_emb.detach()
         scale = pos_emb.pow(2).mean().sqrt() if pos_emb.numel() > 0 else 0.0
         return torch.randn_like(pos_emb) * scale
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.embedding_dim}, '
-                f'weight={self.weight})')
