@@ -1,8 +1,9 @@
 import os
 import os.path as osp
+import re
 import uuid
 from contextlib import contextmanager
-from typing import Iterator, Union
+from typing import Iterable, Iterator, List, Optional, Union
 
 
 @contextmanager
@@ -27,6 +28,9 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     Args:
         path (str or os.PathLike): The final path. Its folder is created if
             needed.
+
+    A writer killed before the rename (:obj:`kill -9`) leaves its temporary
+    file behind; :func:`remove_stale_parts` removes those of dead writers.
     """
     path = os.fspath(path)
     folder = osp.dirname(osp.abspath(path))
@@ -48,3 +52,88 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+#: The name :func:`atomic_path` gives its temporary file: the final name,
+#: the writer's process id and a random suffix.
+PART_PATTERN = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.part$')
+
+
+class CorruptFileError(RuntimeError):
+    r"""Raised when a file written by :obj:`adar_pyg` (a processed dataset
+    cache, a checkpoint) cannot be read back; the message names the file and
+    the fix."""
+
+
+def pid_alive(pid: int) -> bool:
+    r"""Whether a process :obj:`pid` exists on this machine (one of another
+    user counts as alive)."""
+    if pid <= 0:
+        return True  # Not a real writer's id: never assume it is gone.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:  # E.g. platforms without signal 0: keep the file.
+        return True
+    return True
+
+
+def remove_stale_parts(folder: Union[str, os.PathLike],
+                       names: Optional[Iterable[str]] = None) -> List[str]:
+    r"""Removes the temporary files that :func:`atomic_path` writers left in
+    :obj:`folder` when they were killed (:obj:`kill -9`, power loss): those
+    whose process id, encoded in the name, no longer exists on this machine.
+    Files of live writers (or of a process that reuses the id) are kept, so
+    only provably stale files go. Returns the removed paths.
+
+    Only call it on folders written from this machine (a run directory):
+    the process ids of writers on other hosts sharing the folder cannot be
+    checked. With :obj:`names`, only temporary files of these final file
+    names are considered.
+    """
+    folder = os.fspath(folder)
+    removed: List[str] = []
+    if names is not None:
+        names = set(names)
+    if not osp.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        match = PART_PATTERN.match(name)
+        if match is None or (names is not None and
+                             match.group('name') not in names):
+            continue
+        if pid_alive(int(match.group('pid'))):
+            continue
+        path = osp.join(folder, name)
+        try:
+            os.remove(path)
+        except FileNotFoundError:  # Removed by someone else meanwhile.
+            continue
+        removed.append(path)
+    return removed
+
+
+def ensure_writable(path: Union[str, os.PathLike], is_dir: bool = False
+                    ) -> None:
+    r"""Creates the folder of :obj:`path` (or :obj:`path` itself, with
+    :obj:`is_dir`) and tests that a file can be written there, so that a run
+    fails before any compute rather than after it. Raises an
+    :class:`OSError` naming the folder."""
+    path = os.fspath(path)
+    folder = path if is_dir else osp.dirname(osp.abspath(path))
+    if not is_dir and osp.isdir(path):
+        raise IsADirectoryError(f"'{path}' is a directory, not a file path")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = osp.join(folder, f'.write-test-{os.getpid()}-'
+                         f'{uuid.uuid4().hex[:8]}')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        message = f"cannot write to '{folder}': {e.strerror or e}"
+        raise (type(e)(e.errno, message) if e.errno else
+               OSError(message)) from None

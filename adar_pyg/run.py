@@ -12,6 +12,13 @@ A run directory holds (paths inside are relative to it):
 * :obj:`curves.png` — loss and validation Recall/NDCG over epochs (and the
   augmenter's diagnostics);
 * :obj:`checkpoints/best.pt` — the selected epoch's weights;
+* :obj:`checkpoints/last.pt` — the full state of the run at its latest
+  evaluation (weights, optimisers, random states, early stopping, history),
+  written atomically at every evaluation: :func:`resume` (:obj:`adar-pyg
+  resume RUN_DIR`) continues an interrupted run from it, with the same
+  :obj:`metrics.jsonl` and :obj:`result.json` as the uninterrupted run
+  (bit for bit on CPU, timings aside); the epochs since the last
+  evaluation are run again;
 * :obj:`ids.json` — the original user and item ids of your own data.
 
 .. code-block:: python
@@ -37,11 +44,12 @@ from adar_pyg.config import Config
 from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    build_augmenter, build_task, build_trainer,
                                    load_data, setup)
-from adar_pyg.io import atomic_path
+from adar_pyg.io import CorruptFileError, atomic_path, remove_stale_parts
 from adar_pyg.train import load_checkpoint
 
 CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
 CURVES, CHECKPOINT, IDS = 'curves.png', 'checkpoints/best.pt', 'ids.json'
+LAST = 'checkpoints/last.pt'
 
 
 def default_out(cfg: Config, root: str = 'runs') -> str:
@@ -87,9 +95,28 @@ def prepare_out(out: str, overwrite: bool = False) -> None:
     if os.path.exists(out) and not os.path.isdir(out):
         raise SystemExit(f"--out '{out}' is a file, not a directory")
     check_writable(out, is_dir=True)
-    for name in (METRICS, RESULT, CURVES, IDS):
+    for name in (METRICS, RESULT, CURVES, IDS, LAST):
         if os.path.exists(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
+
+
+def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
+    r"""Checks that :obj:`out` is a run directory that can be continued,
+    removes the temporary files its killed writers left, and returns the
+    full state of :obj:`checkpoints/last.pt` (:obj:`None` if the run was
+    interrupted before its first evaluation: it then starts afresh)."""
+    if not os.path.exists(os.path.join(out, CONFIG)):
+        raise SystemExit(f"'{out}' is not a run directory (no {CONFIG})")
+    check_writable(out, is_dir=True)
+    for folder in (out, os.path.dirname(os.path.join(out, LAST))):
+        remove_stale_parts(folder)
+    path = os.path.join(out, LAST)
+    if not os.path.exists(path):
+        return None
+    try:
+        return load_checkpoint(path)
+    except CorruptFileError as e:
+        raise SystemExit(str(e)) from None
 
 
 def train(cfg: Config, out: Optional[str] = None, *,
@@ -99,7 +126,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
           model_factory: Optional[Callable[..., torch.nn.Module]] = None,
           log: Optional[Callable[[str], None]] = None,
           args: Optional[Dict[str, Any]] = None,
-          plot: bool = True) -> Dict[str, Any]:
+          plot: bool = True, resume: bool = False,
+          save_last: bool = True) -> Dict[str, Any]:
     r"""Trains the run of :obj:`cfg` and returns its JSON-able result.
 
     Args:
@@ -116,10 +144,20 @@ def train(cfg: Config, out: Optional[str] = None, *,
         args (dict, optional): The script's arguments, recorded in the result
             (default: the settings, by flag name).
         plot (bool, optional): Draw :obj:`curves.png`. (default: :obj:`True`)
+        resume (bool, optional): Continue the interrupted run in :obj:`out`
+            from its :obj:`checkpoints/last.pt` (see :func:`resume`).
+            (default: :obj:`False`)
+        save_last (bool, optional): Write :obj:`checkpoints/last.pt` at
+            every evaluation (needed to resume). (default: :obj:`True`)
     """
     cfg = cfg.resolved()
     # Every output location is checked before any data are loaded:
-    if out:
+    state = None
+    if resume:
+        if not out:
+            raise SystemExit('resuming needs the run directory')
+        state = prepare_resume(out)
+    elif out:
         prepare_out(out, overwrite)
     for path in (json_path, checkpoint):
         if path:
@@ -134,20 +172,30 @@ def train(cfg: Config, out: Optional[str] = None, *,
 
     on_evaluate = None
     if out:
-        cfg.save(os.path.join(out, CONFIG))
+        if not resume:
+            cfg.save(os.path.join(out, CONFIG))
         if data.raw_ids is not None:
             write_json(data.raw_ids, os.path.join(out, IDS))
-        metrics_file = open(os.path.join(out, METRICS), 'w')
+        metrics = os.path.join(out, METRICS)
+        # On resume, the records of the checkpoint's evaluations only (those
+        # written after it are written again):
+        with atomic_path(metrics) as tmp, open(tmp, 'w') as f:
+            for record in (state['history'] if state else []):
+                f.write(json.dumps(record) + '\n')
+        metrics_file = open(metrics, 'a')
 
         def on_evaluate(record: Dict[str, Any]) -> None:
             metrics_file.write(json.dumps(record) + '\n')
             metrics_file.flush()
 
     ckpt = os.path.join(out, CHECKPOINT) if out else checkpoint
+    last = os.path.join(out, LAST) if out and save_last else None
     trainer = build_trainer(cfg, task, augmenter, progress=progress,
-                            checkpoint=ckpt, log=log, on_evaluate=on_evaluate)
+                            checkpoint=ckpt, log=log, on_evaluate=on_evaluate,
+                            last_checkpoint=last)
     try:
-        result = trainer.fit()  # The model now holds the selected state.
+        # The model then holds the selected state:
+        result = trainer.fit(resume_from=state)
     finally:
         if out:
             metrics_file.close()
@@ -199,6 +247,25 @@ def train(cfg: Config, out: Optional[str] = None, *,
     return report
 
 
+def resume(run_dir: str, *, json_path: Optional[str] = None,
+           checkpoint: Optional[str] = None, progress: bool = True,
+           log: Optional[Callable[[str], None]] = None,
+           plot: bool = True) -> Dict[str, Any]:
+    r"""Continues the run directory :obj:`run_dir` of an interrupted
+    :func:`train` (killed, out of time, ...) from its latest evaluation
+    (:obj:`checkpoints/last.pt`), with its :obj:`config.yaml`:
+    :obj:`metrics.jsonl` is cut back to that evaluation and continued, and
+    :obj:`result.json`, :obj:`curves.png` and the checkpoints are written
+    as by :func:`train`. On CPU the result is bit-identical to the
+    uninterrupted run (timings aside). A finished run is left as it is
+    (its result is written again)."""
+    if not os.path.exists(os.path.join(run_dir, CONFIG)):
+        raise SystemExit(f"'{run_dir}' is not a run directory (no {CONFIG})")
+    cfg = Config.load(os.path.join(run_dir, CONFIG))
+    return train(cfg, run_dir, json_path=json_path, checkpoint=checkpoint,
+                 progress=progress, log=log, plot=plot, resume=True)
+
+
 def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
     r"""The config and the result of a finished run directory."""
     for name in (CONFIG, RESULT):
@@ -220,7 +287,10 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     device = setup(cfg)
     data = data or load_data(cfg)
     task = build_task(cfg, data, device)
-    state = load_checkpoint(path, map_location=device)
+    try:
+        state = load_checkpoint(path, map_location=device)
+    except CorruptFileError as e:
+        raise SystemExit(str(e)) from None
     task.model.load_state_dict(state['model'])
     return cfg, data, task
 

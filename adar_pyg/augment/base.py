@@ -110,7 +110,9 @@ class DiffusionAugmenter(Augmenter):
     def __init__(self) -> None:
         super().__init__()
         self.optimizer: Optional[torch.optim.Optimizer] = None
-        self._checked_finite = False
+        # The finiteness check of the last call on CUDA, read one call late:
+        self._finite_pending: Optional[tuple] = None
+        self._finite_buffer: Optional[Tensor] = None
 
     def _apply(self, fn, *args, **kwargs):
         # Moving or casting the module (`.to()`, `.cuda()`, `.double()`, ...)
@@ -152,9 +154,49 @@ class DiffusionAugmenter(Augmenter):
                 }
                 raise ValueError(f"All embeddings must have the same batch "
                                  f"size (got {sizes})")
-        if not self._checked_finite:  # Only at the first call (it syncs):
-            for name, x in embs.items():
-                if x is not None and not bool(torch.isfinite(x).all()):
-                    raise ValueError(f"'{name}' contains NaN or infinite "
+        self._check_finite(
+            {name: x for name, x in embs.items() if x is not None})
+
+    def _check_finite(self, embs: Dict[str, Tensor]) -> None:
+        r"""Raises a :class:`ValueError` naming the embedding that holds a
+        NaN or an infinite value, at every call, with one fused reduction:
+        the sum of all entries is finite if all of them are (on the CPU, a
+        sum that overflows is checked again entry by entry before anything
+        is reported). On the CPU the check is immediate. On CUDA it costs no
+        host sync: the flag (of float64 sums, which cannot overflow) is
+        copied to pinned memory asynchronously and read at the next call
+        (by when the training loop has synced anyway), so a bad input is
+        reported one call late."""
+        if not embs:
+            return
+        device = next(iter(embs.values())).device
+        cuda = device.type == 'cuda'
+        dtype = torch.float64 if cuda else torch.float32
+        flag = torch.isfinite(torch.stack(
+            [x.sum(dtype=dtype) for x in embs.values()]).sum())
+        if not cuda:
+            if not bool(flag):
+                bad = next((name for name, x in embs.items()
+                            if not bool(torch.isfinite(x).all())), None)
+                if bad is not None:
+                    raise ValueError(f"'{bad}' contains NaN or infinite "
                                      f"values")
-            self._checked_finite = True
+            return
+        pending = self._finite_pending
+        if pending is not None:
+            buffer, event, names = pending
+            event.synchronize()  # Long done: the loop synced since.
+            if not bool(buffer):
+                self._finite_pending = None
+                raise ValueError(f"{names} of the previous call contained "
+                                 f"NaN or infinite values (on CUDA, inputs "
+                                 f"are checked one call late, without a "
+                                 f"host sync)")
+        if self._finite_buffer is None:
+            self._finite_buffer = torch.empty((), dtype=torch.bool,
+                                              pin_memory=True)
+        self._finite_buffer.copy_(flag, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record(torch.cuda.current_stream(device))
+        names = ', '.join(f"'{name}'" for name in embs)
+        self._finite_pending = (self._finite_buffer, event, names)

@@ -1,6 +1,7 @@
 r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
 
     adar-pyg train [--config FILE.yaml] [flags...] [--out RUN_DIR]
+    adar-pyg resume RUN_DIR
     adar-pyg evaluate RUN_DIR [--split test|val|test_ood]
     adar-pyg report RUN_DIR... [--out DIR]
     adar-pyg recommend RUN_DIR --user ID [--k 10]
@@ -26,6 +27,14 @@ def _train(args: argparse.Namespace) -> None:
     print_summary(result)
     print(f'run directory: {out} (config.yaml, metrics.jsonl, result.json, '
           f'curves.png, checkpoints/best.pt)')
+
+
+def _resume(args: argparse.Namespace) -> None:
+    from adar_pyg import run
+    result = run.resume(args.run_dir, json_path=args.json,
+                        checkpoint=args.checkpoint, progress=args.progress)
+    print_summary(result)
+    print(f'run directory: {args.run_dir} (resumed)')
 
 
 def print_summary(out: dict) -> None:
@@ -89,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p)
     add_output_args(p)
     p.set_defaults(fn=_train)
+    p = sub.add_parser('resume', help='continue an interrupted run from its '
+                       'latest evaluation (checkpoints/last.pt); the result '
+                       'is that of the uninterrupted run')
+    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('--json', metavar='PATH', default=None,
+                   help='also write the final metrics and timings here')
+    p.add_argument('--checkpoint', metavar='PATH', default=None,
+                   help='also write the best state here')
+    p.add_argument('--progress', default=True,
+                   action=argparse.BooleanOptionalAction,
+                   help='progress bars (default: on)')
+    p.set_defaults(fn=_resume)
     p = sub.add_parser('evaluate', help="re-score a saved run's model")
     p.add_argument('run_dir', metavar='RUN_DIR')
     p.add_argument('--split', default='test',

@@ -4,7 +4,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
 from adar_pyg.datasets.interactions import (
     EDGE_TYPE,
@@ -15,13 +15,14 @@ from adar_pyg.datasets.interactions import (
 from adar_pyg.datasets.utils import (
     DatasetFormatError,
     DatasetFormatWarning,
+    VerifiedInMemoryDataset,
     fetch_file,
     resolve_mirror,
 )
 from adar_pyg.io import atomic_path
 
 
-class OODDataset(InMemoryDataset):
+class OODDataset(VerifiedInMemoryDataset):
     r"""Base class of the out-of-distribution (OOD) recommendation splits
     published with the `"Distributionally Robust Graph Out-of-Distribution
     Recommendation via Diffusion Model" <https://github.com/user683/DRGO>`_
@@ -88,7 +89,9 @@ class OODDataset(InMemoryDataset):
     :obj:`<mirror>/ood-food/train.txt`), else from the folder in the
     environment variable :obj:`ADAR_PYG_MIRROR` if set, else downloaded from
     :obj:`url` (the DRGO repository at a fixed commit); their MD5 checksums
-    are verified right after they are fetched.
+    are verified at every load, and the processed cache is rebuilt when it
+    was built from other files (see
+    :class:`~adar_pyg.datasets.utils.VerifiedInMemoryDataset`).
 
     Args:
         root (str): Root directory where the dataset should be saved (under
@@ -169,6 +172,9 @@ class OODDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> str:
         return 'data.pt'
+
+    def expected_md5(self) -> Dict[str, str]:
+        return {name: self.md5[name] for name in self.files.values()}
 
     def download(self) -> None:
         for file_name in self.files.values():

@@ -3,10 +3,11 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
 from adar_pyg.datasets.utils import (
     DatasetFormatError,
+    VerifiedInMemoryDataset,
     fetch_file,
     resolve_mirror,
 )
@@ -122,7 +123,7 @@ def read_s3rec(path: str) -> HeteroData:
     return data
 
 
-class S3RecDataset(InMemoryDataset):
+class S3RecDataset(VerifiedInMemoryDataset):
     r"""Base class of the 5-core sequential recommendation datasets
     preprocessed by the `"S3-Rec: Self-Supervised Learning for Sequential
     Recommendation with Mutual Information Maximization"
@@ -168,7 +169,9 @@ class S3RecDataset(InMemoryDataset):
     :obj:`<mirror>/amazon-beauty/Beauty.txt`), else from the folder in the
     environment variable :obj:`ADAR_PYG_MIRROR` if set, else downloaded from
     :obj:`url`.
-    Its MD5 checksum is verified right after it is fetched.
+    Its MD5 checksum is verified at every load, and the processed cache
+    is rebuilt when it was built from another file (see
+    :class:`~adar_pyg.datasets.utils.VerifiedInMemoryDataset`).
     Files are stored under :obj:`<root>/<folder>/raw` and
     :obj:`<root>/<folder>/processed`, so that several datasets can share one
     :obj:`root`.
@@ -235,6 +238,9 @@ class S3RecDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> str:
         return 'data.pt'
+
+    def expected_md5(self) -> Dict[str, str]:
+        return {self.file_name: self.md5}
 
     def download(self) -> None:
         fetch_file(self.__class__.__name__, self.url.format(self.file_name),

@@ -1,13 +1,15 @@
 import hashlib
+import json
 import os
 import os.path as osp
 import shutil
 import urllib.error
-from typing import Optional
+import warnings
+from typing import Dict, Optional
 
-from torch_geometric.data import download_url
+from torch_geometric.data import InMemoryDataset, download_url
 
-from adar_pyg.io import atomic_path
+from adar_pyg.io import CorruptFileError, atomic_path
 
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
@@ -156,3 +158,78 @@ def fetch_file(
                 ) from e
         check_md5(tmp_path, md5, name=file_name)
     return path
+
+
+#: The file of a processed folder that records the MD5 checksums of the raw
+#: files the cache was built from.
+RAW_MD5_FILE = 'raw_md5.json'
+
+
+class VerifiedInMemoryDataset(InMemoryDataset):
+    r"""An :class:`~torch_geometric.data.InMemoryDataset` that trusts no file
+    on disk:
+
+    * every raw file is checked against its known MD5 checksum
+      (:meth:`expected_md5`) at every load, not only when it is fetched: a
+      truncated or altered file already in :obj:`raw_dir` raises a
+      :class:`ChecksumError` naming it, before anything is processed;
+    * the processed cache records the MD5 checksums of the raw files it was
+      built from (:obj:`processed/raw_md5.json`) and is rebuilt, with a
+      warning, when they differ (or are not recorded);
+    * a damaged cache raises a :class:`~adar_pyg.io.CorruptFileError`
+      naming it and the fix (:obj:`force_reload=True`, or deleting it),
+      instead of a bare :class:`EOFError`.
+    """
+    def expected_md5(self) -> Dict[str, str]:
+        r"""Raw file name (in :obj:`raw_dir`) -> its MD5 checksum (an empty
+        checksum: not checked, only recorded)."""
+        raise NotImplementedError
+
+    def _process(self) -> None:
+        owner = self.__class__.__name__
+        raw_md5 = {}
+        for name, expected in self.expected_md5().items():
+            path = osp.join(self.raw_dir, name)
+            actual = md5sum(path)
+            if expected and actual != expected.lower():
+                raise ChecksumError(
+                    f"{owner}: the raw file '{path}' has MD5 {actual}, "
+                    f"expected {expected}: it is truncated or altered. "
+                    f"Delete it to fetch an intact copy again (from the "
+                    f"mirror or by download)")
+            raw_md5[name] = actual
+        record = osp.join(self.processed_dir, RAW_MD5_FILE)
+        recorded = None
+        if osp.isfile(record):
+            try:
+                with open(record) as f:
+                    recorded = json.load(f)
+            except (OSError, ValueError):
+                recorded = None
+        force = self.force_reload
+        cached = all(osp.isfile(p) for p in self.processed_paths)
+        if not force and cached and recorded != raw_md5:
+            warnings.warn(
+                f"{owner}: the processed cache in '{self.processed_dir}' was "
+                f"not built from the raw files now in '{self.raw_dir}' "
+                f"(recorded MD5: {recorded or 'none'}, now: {raw_md5}); "
+                f"rebuilding it", stacklevel=5)
+            self.force_reload = True
+        try:
+            super()._process()
+        finally:
+            self.force_reload = force
+        if recorded != raw_md5 or force or not cached:
+            with atomic_path(record) as tmp, open(tmp, 'w') as f:
+                json.dump(raw_md5, f, indent=1, sort_keys=True)
+
+    def load(self, path: str, *args, **kwargs) -> None:
+        try:
+            super().load(path, *args, **kwargs)
+        except Exception as e:
+            raise CorruptFileError(
+                f"{self.__class__.__name__}: cannot read the processed cache "
+                f"'{path}' ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else 'no detail'}): it is "
+                f"truncated or damaged. Pass force_reload=True or delete it "
+                f"to rebuild it from the raw files") from e

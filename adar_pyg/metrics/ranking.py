@@ -142,7 +142,8 @@ class FullRankingEvaluator:
     def __call__(self, user_emb: Tensor, item_emb: Tensor) -> Dict[str, float]:
         r"""Returns :obj:`{'recall@K': ..., 'ndcg@K': ...}` (fractions) for the
         final user embeddings :obj:`[num_users, F]` and item embeddings
-        :obj:`[num_items, F]`."""
+        :obj:`[num_items, F]`. Non-finite embeddings raise a
+        :class:`ValueError`."""
         if user_emb.size(0) != self.num_users or item_emb.size(
                 0) != self.num_items:
             raise ValueError(
@@ -151,6 +152,16 @@ class FullRankingEvaluator:
         if user_emb.size(-1) != item_emb.size(-1):
             raise ValueError("user and item embeddings differ in size "
                              f"({user_emb.size(-1)} vs {item_emb.size(-1)})")
+        # NaN scores would rank arbitrarily (ties favour low item ids) and
+        # give plausible-looking metrics, so they are an error:
+        finite = torch.isfinite(user_emb).all() & torch.isfinite(
+            item_emb).all()
+        if not bool(finite):
+            which = ('user' if not bool(torch.isfinite(user_emb).all()) else
+                     'item')
+            raise ValueError(f"the {which} embeddings hold NaN or infinite "
+                             f"values (the model diverged?); refusing to "
+                             f"rank them")
         if user_emb.device != self._device:
             self.to(user_emb.device)
         sums = {f'{m}@{k}': 0.0 for k in self.ks for m in ('recall', 'ndcg')}

@@ -1,3 +1,4 @@
+import numbers
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
@@ -71,8 +72,15 @@ class CFTask(RecTask):
         device: Union[str, torch.device] = 'cpu',
         extra_test_data: Optional[Dict[str, HeteroData]] = None,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"'batch_size' must be positive (got {batch_size})")
+        for name, value in (('batch_size', batch_size),
+                            ('eval_batch_size', eval_batch_size)):
+            if (isinstance(value, bool)
+                    or not isinstance(value, numbers.Integral) or value < 1):
+                raise ValueError(f"'{name}' must be a positive integer (got "
+                                 f"{value!r})")
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"'model' must be a torch.nn.Module (got "
+                            f"{type(model).__name__})")
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.batch_size = batch_size

@@ -1,15 +1,64 @@
 import os
-from typing import Any, Union
+import pickle
+import zipfile
+from typing import Any, Iterator, Tuple, Union
 
 import torch
+from torch import Tensor
 
-from adar_pyg.io import atomic_path
+from adar_pyg.io import CorruptFileError, atomic_path
 
 
-def save_checkpoint(obj: Any, path: Union[str, os.PathLike]) -> None:
+def _tensors(obj: Any, key: str = '') -> Iterator[Tuple[str, Tensor]]:
+    r"""The tensors of a nested container of dicts, lists and tuples, with
+    their dotted key."""
+    if isinstance(obj, Tensor):
+        yield key, obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _tensors(v, f'{key}.{k}' if key else str(k))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _tensors(v, f'{key}.{i}' if key else str(i))
+
+
+def check_finite(obj: Any, what: str = 'state') -> None:
+    r"""Raises a :class:`FloatingPointError` naming the first floating point
+    tensor of the nested container :obj:`obj` that holds a NaN or an
+    infinite value (one host sync per tensor device)."""
+    floats = [(k, t) for k, t in _tensors(obj)
+              if t.is_floating_point() or t.is_complex()]
+    if not floats:
+        return
+    by_device = {}
+    for k, t in floats:
+        by_device.setdefault(t.device, []).append(torch.isfinite(t).all())
+    for device, flags in by_device.items():
+        if bool(torch.stack(flags).all()):
+            continue
+        for k, t in floats:
+            if t.device == device and not bool(torch.isfinite(t).all()):
+                raise FloatingPointError(
+                    f"{what}: '{k}' holds NaN or infinite values; refusing "
+                    f"to save it")
+
+
+def save_checkpoint(obj: Any, path: Union[str, os.PathLike],
+                    finite: bool = True) -> None:
     r"""Writes :obj:`obj` with :func:`torch.save` atomically (see
     :func:`~adar_pyg.io.atomic_path`), so a crash never leaves a half-written
-    checkpoint."""
+    checkpoint.
+
+    Args:
+        obj (Any): Tensors in plain containers (dicts, lists, tuples,
+            numbers, strings).
+        path (str or os.PathLike): The file.
+        finite (bool, optional): Refuse (:class:`FloatingPointError`, nothing
+            written) a floating point tensor holding NaN or infinite values.
+            (default: :obj:`True`)
+    """
+    if finite:
+        check_finite(obj, f"checkpoint '{os.fspath(path)}'")
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -18,5 +67,17 @@ def load_checkpoint(path: Union[str, os.PathLike],
                     map_location: Any = 'cpu') -> Any:
     r"""Loads a checkpoint written by :func:`save_checkpoint` with
     :obj:`weights_only=True` (tensors and plain containers only: no pickled
-    code is ever executed)."""
-    return torch.load(path, map_location=map_location, weights_only=True)
+    code is ever executed). A damaged or truncated file raises a
+    :class:`~adar_pyg.io.CorruptFileError` naming it."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at '{path}'")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except (EOFError, RuntimeError, pickle.UnpicklingError,
+            zipfile.BadZipFile, ValueError, KeyError, OSError) as e:
+        raise CorruptFileError(
+            f"cannot read the checkpoint '{path}' ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else 'no detail'}): it is "
+            f"truncated, damaged or not a checkpoint. Delete it (and train "
+            f"again, or resume from an intact copy)") from e

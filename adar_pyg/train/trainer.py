@@ -1,17 +1,28 @@
 import copy
 import math
+import numbers
+import os
+import random
+import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from adar_pyg.augment.base import Augmenter
+from adar_pyg.augment.base import Augmenter, DiffusionAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
-from adar_pyg.train.checkpoint import save_checkpoint
+from adar_pyg.io import ensure_writable, remove_stale_parts
+from adar_pyg.train.checkpoint import load_checkpoint, save_checkpoint
 from adar_pyg.train.task import RecTask
+
+#: Version of the layout of :meth:`Trainer.fit`'s full-state checkpoints.
+STATE_FORMAT = 1
+#: Settings a run must be resumed with (the others may change).
+RESUME_SETTINGS = ('lr', 'l2', 'eval_every', 'monitor', 'select_on', 'seed',
+                   'num_batches')
 
 
 @dataclass
@@ -30,6 +41,100 @@ class TrainResult:
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
+
+
+@dataclass
+class FitState:
+    r"""Where :meth:`Trainer.fit` stands after an evaluation: everything,
+    besides the weights, optimisers and random states, that the rest of the
+    run depends on (saved in :obj:`last_checkpoint`)."""
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    best_metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    best_state: Optional[Dict[str, Any]] = None
+    bad_evals: int = 0
+    stopped: bool = False
+    history: List[Dict[str, Any]] = field(default_factory=list)
+    train_times: List[float] = field(default_factory=list)
+    eval_times: List[float] = field(default_factory=list)
+
+
+def rng_state(generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
+    r"""The states of every random number generator a run draws from: the
+    global torch CPU generator, the CUDA generators (if CUDA is in use),
+    :obj:`generator`, Python's :mod:`random` and NumPy's global generator
+    (as tensors and plain containers, loadable with
+    :obj:`weights_only=True`)."""
+    state: Dict[str, Any] = {'torch': torch.get_rng_state(),
+                             'python': random.getstate()}
+    if generator is not None:
+        state['generator'] = generator.get_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        return state
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state['numpy'] = (name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                      int(has_gauss), float(cached))
+    return state
+
+
+def set_rng_state(state: Dict[str, Any],
+                  generator: Optional[torch.Generator] = None) -> None:
+    r"""Restores the states saved by :func:`rng_state`."""
+    torch.set_rng_state(state['torch'])
+    random.setstate(_as_tuple(state['python']))
+    if generator is not None and 'generator' in state:
+        generator.set_state(state['generator'])
+    if 'cuda' in state and torch.cuda.is_available():
+        cuda = state['cuda']
+        if len(cuda) != torch.cuda.device_count():
+            raise ValueError(f"the checkpoint holds the random states of "
+                             f"{len(cuda)} CUDA devices, this machine has "
+                             f"{torch.cuda.device_count()}")
+        torch.cuda.set_rng_state_all(cuda)
+    if 'numpy' in state:
+        import numpy as np
+        name, keys, pos, has_gauss, cached = state['numpy']
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos,
+                             has_gauss, cached))
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(v) for v in x) if isinstance(x, list) else x
+
+
+def _check_integer(name: str, value: Any) -> int:
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < 1):
+        raise ValueError(f"'{name}' must be a positive integer (got "
+                         f"{value!r})")
+    return int(value)
+
+
+def _check_real(name: str, value: Any, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+            not math.isfinite(value) or not (value > 0 if positive else
+                                             value >= 0):
+        raise ValueError(f"'{name}' must be a finite "
+                         f"{'positive' if positive else 'non-negative'} "
+                         f"number (got {value!r})")
+    return float(value)
+
+
+def metric_names(task: RecTask) -> Optional[List[str]]:
+    r"""The metrics :meth:`RecTask.evaluate` returns, for a task that ranks
+    with :class:`~adar_pyg.metrics.FullRankingEvaluator` s (:obj:`None` if
+    unknown)."""
+    evaluators = getattr(task, 'evaluators', None)
+    if not isinstance(evaluators, dict) or not evaluators:
+        return None
+    ks = sorted({k for ev in evaluators.values() for k in getattr(ev, 'ks',
+                                                                   [])})
+    return [f'{m}@{k}' for k in ks for m in ('recall', 'ndcg')] or None
 
 
 class Trainer:
@@ -52,6 +157,28 @@ class Trainer:
     With :obj:`select_on='test'` (or when the task has no validation split) the
     epoch is selected on the test set itself — the literal protocol of papers
     that report best-epoch test numbers; this is optimistic and labelled so.
+
+    **Divergence guards** (:obj:`check_finite=True`): after each backward
+    pass, the loss and every gradient of the encoder are checked (one host
+    sync per batch, the one the loop needs anyway to read the loss) *before*
+    the optimizer step, and all parameters (encoder and augmenter) at the end
+    of each epoch, before anything is evaluated or saved. A NaN or infinite
+    value stops training with a :class:`FloatingPointError` naming the epoch
+    and the batch (or the parameter); no checkpoint ever holds a non-finite
+    tensor.
+
+    **Resume**: with :obj:`last_checkpoint`, the full state of the run is
+    written there (atomically) at every evaluation: model, augmenter, the
+    encoder's and the augmenter's optimizers, every random state (see
+    :func:`rng_state`), the epoch, the early-stopping state (best score,
+    epoch, metrics and weights, evaluations without improvement), the
+    history and the timings. :meth:`fit` with :obj:`resume_from` continues
+    from it: the rest of the run is then bit-identical to the uninterrupted
+    one on CPU (the epochs after the last evaluation are run again). The
+    task, the model and the augmenter must be built as for the interrupted
+    run, and :obj:`lr`, :obj:`l2`, :obj:`eval_every`, :obj:`monitor`,
+    :obj:`select_on` and :obj:`seed` be the same (:obj:`epochs` and
+    :obj:`patience` may change, *e.g.* to train longer).
 
     Args:
         task (RecTask): Data, backbone and evaluation.
@@ -77,6 +204,11 @@ class Trainer:
             evaluation (epoch, mean loss, seconds, validation metrics,
             augmenter diagnostics), as appended to :obj:`history`, *e.g.*
             to write it to a file as it comes. (default: :obj:`None`)
+        last_checkpoint (str, optional): Path to write the full state to at
+            every evaluation (atomically), for :meth:`fit`'s
+            :obj:`resume_from`. (default: :obj:`None`)
+        check_finite (bool, optional): The divergence guards.
+            (default: :obj:`True`)
     """
     def __init__(
         self,
@@ -94,6 +226,8 @@ class Trainer:
         checkpoint: Optional[str] = None,
         log: Optional[Callable[[str], None]] = None,
         on_evaluate: Optional[Callable[[Dict[str, Any]], None]] = None,
+        last_checkpoint: Optional[str] = None,
+        check_finite: bool = True,
     ) -> None:
         if augmenter is not None and not isinstance(augmenter, Augmenter):
             raise TypeError(f"'augmenter' must be an adar_pyg.augment."
@@ -101,19 +235,36 @@ class Trainer:
         if select_on not in ('val', 'test'):
             raise ValueError(f"'select_on' must be 'val' or 'test' "
                              f"(got '{select_on}')")
-        for name, value in [('epochs', epochs), ('eval_every', eval_every),
-                            ('patience', patience)]:
-            if int(value) < 1:
-                raise ValueError(f"'{name}' must be positive (got {value})")
-        if lr <= 0 or l2 < 0:
+        epochs = _check_integer('epochs', epochs)
+        eval_every = _check_integer('eval_every', eval_every)
+        patience = _check_integer('patience', patience)
+        if isinstance(lr, numbers.Real) and isinstance(l2, numbers.Real) and \
+                not isinstance(lr, bool) and (lr <= 0 or l2 < 0):
             raise ValueError(f"need lr > 0 and l2 >= 0 (got {lr}, {l2})")
+        lr = _check_real('lr', lr, positive=True)
+        l2 = _check_real('l2', l2, positive=False)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ValueError(f"'seed' must be an integer (got {seed!r})")
+        names = metric_names(task)
+        if not isinstance(monitor, str) or (
+                names is not None and monitor not in names) or (
+                    names is None and
+                    not re.fullmatch(r'(recall|ndcg)@[1-9]\d*', monitor)):
+            raise ValueError(f"unknown 'monitor' {monitor!r} (choose from "
+                             f"{names or ['recall@K', 'ndcg@K']})")
+        for name, path in (('checkpoint', checkpoint),
+                           ('last_checkpoint', last_checkpoint)):
+            if path:
+                ensure_writable(path)  # Fails now, not after training.
         if select_on == 'val' and not task.has_split('val'):
             select_on = 'test'
         self.task, self.augmenter = task, augmenter
-        self.lr, self.l2, self.epochs = lr, l2, int(epochs)
-        self.eval_every, self.patience = int(eval_every), int(patience)
-        self.monitor, self.select_on, self.seed = monitor, select_on, seed
+        self.lr, self.l2, self.epochs = lr, l2, epochs
+        self.eval_every, self.patience = eval_every, patience
+        self.monitor, self.select_on, self.seed = monitor, select_on, int(seed)
         self.progress, self.checkpoint = progress, checkpoint
+        self.last_checkpoint = last_checkpoint
+        self.check_finite = bool(check_finite)
         self.log = log or tqdm.write
         self.on_evaluate = on_evaluate
         self.epoch_diagnostics: Dict[str, float] = {}
@@ -132,6 +283,95 @@ class Trainer:
         if self.augmenter is not None:
             self.augmenter.load_state_dict(state['augmenter'])
 
+    def settings(self) -> Dict[str, Any]:
+        r"""The settings recorded in (and checked against) a full-state
+        checkpoint."""
+        return {'lr': self.lr, 'l2': self.l2, 'epochs': self.epochs,
+                'eval_every': self.eval_every, 'patience': self.patience,
+                'monitor': self.monitor, 'select_on': self.select_on,
+                'seed': self.seed, 'num_batches': self.task.num_batches()}
+
+    def _augmenter_optimizer(self, create: bool = False
+                             ) -> Optional[torch.optim.Optimizer]:
+        r"""The optimizer a :class:`~adar_pyg.augment.DiffusionAugmenter`
+        owns (created lazily at its first step); with :obj:`create`, made
+        now as that first step makes it."""
+        aug = self.augmenter
+        if not isinstance(aug, DiffusionAugmenter):
+            return None
+        if aug.optimizer is None and create:
+            aug.optimizer = torch.optim.Adam(aug.denoiser.parameters(),
+                                             lr=aug.lr)
+        return aug.optimizer
+
+    def full_state(self, run: FitState, optimizer: torch.optim.Optimizer,
+                   generator: torch.Generator) -> Dict[str, Any]:
+        r"""Everything :meth:`fit` needs to continue from :obj:`run`, as
+        saved in :obj:`last_checkpoint`."""
+        aug_opt = self._augmenter_optimizer()
+        current = run.best_state is not None and run.best_epoch == run.epoch
+        return {
+            'format': STATE_FORMAT,
+            'trainer': self.settings(),
+            'epoch': run.epoch,
+            'model': self.task.model.state_dict(),
+            'augmenter': (self.augmenter.state_dict()
+                          if self.augmenter is not None else None),
+            'optimizer': optimizer.state_dict(),
+            'augmenter_optimizer': (aug_opt.state_dict()
+                                    if aug_opt is not None else None),
+            'rng': rng_state(generator),
+            'best': {
+                'score': run.best_score, 'epoch': run.best_epoch,
+                'metrics': run.best_metrics, 'bad_evals': run.bad_evals,
+                'stopped': run.stopped,
+                # The best weights, unless they are the current ones:
+                'state': None if current else run.best_state,
+                'is_current': current,
+            },
+            'history': run.history,
+            'seconds': {'train': run.train_times, 'eval': run.eval_times},
+        }
+
+    def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
+                 generator: torch.Generator, source: str) -> FitState:
+        if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
+            raise ValueError(f"'{source}' is not a full-state checkpoint of "
+                             f"Trainer.fit (a 'last_checkpoint'; the best "
+                             f"checkpoint holds weights only)")
+        saved, now = state['trainer'], self.settings()
+        diff = [f'{k}={saved.get(k)!r} (now {now[k]!r})'
+                for k in RESUME_SETTINGS if saved.get(k) != now[k]]
+        if diff:
+            raise ValueError(f"'{source}' was written with other settings: "
+                             f"{', '.join(diff)}; resume with the settings "
+                             f"of the interrupted run")
+        if (state['augmenter'] is None) != (self.augmenter is None):
+            how = 'without' if state['augmenter'] is None else 'with'
+            raise ValueError(f"'{source}' was written {how} an augmenter; "
+                             f"resume the same run")
+        self.task.model.load_state_dict(state['model'])
+        if self.augmenter is not None:
+            self.augmenter.load_state_dict(state['augmenter'])
+        optimizer.load_state_dict(state['optimizer'])
+        if state['augmenter_optimizer'] is not None:
+            aug_opt = self._augmenter_optimizer(create=True)
+            if aug_opt is None:
+                raise ValueError(f"'{source}' holds the state of an augmenter "
+                                 f"optimizer, which this augmenter lacks")
+            aug_opt.load_state_dict(state['augmenter_optimizer'])
+        set_rng_state(state['rng'], generator)
+        best = state['best']
+        run = FitState(
+            epoch=int(state['epoch']), best_score=float(best['score']),
+            best_epoch=int(best['epoch']), best_metrics=best['metrics'],
+            best_state=(self._state() if best['is_current'] else
+                        best['state']), bad_evals=int(best['bad_evals']),
+            stopped=bool(best['stopped']), history=list(state['history']),
+            train_times=list(state['seconds']['train']),
+            eval_times=list(state['seconds']['eval']))
+        return run
+
     def train_epoch(self, optimizer: torch.optim.Optimizer,
                     generator: torch.Generator, epoch: int) -> float:
         r"""One pass over the training batches; returns the mean loss."""
@@ -141,11 +381,15 @@ class Trainer:
             aug.set_epoch(epoch, self.epochs)
         total, count = 0.0, 0
         stats: Dict[str, Any] = {}  # sums, kept on the device until the end
-        bar = tqdm(task.batches(generator), total=task.num_batches(),
+        num_batches = task.num_batches()
+        params = [p for group in optimizer.param_groups
+                  for p in group['params']]
+        bar = tqdm(task.batches(generator), total=num_batches,
                    desc=f'epoch {epoch}', leave=False,
                    disable=not self.progress)
         for batch in bar:
             out = task.forward(batch, generator)
+            gen = None
             if aug is not None:
                 user, pos = out.user.detach(), out.pos.detach()
                 neg = out.neg.detach()
@@ -160,18 +404,89 @@ class Trainer:
                 loss = loss + out.extra
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"loss became {value} in epoch {epoch}; lower the learning "
-                    f"rate or check the inputs")
+            if self.check_finite:  # Before the step can apply anything:
+                value = self._finite_loss(loss, params, epoch, count + 1,
+                                          num_batches, gen)
+                optimizer.step()
+            else:
+                optimizer.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"loss became {value} in epoch {epoch}; lower the "
+                        f"learning rate or check the inputs")
             total, count = total + value, count + 1
             if count % 10 == 0:
                 bar.set_postfix(loss=f'{total / count:.4f}')
         self.epoch_diagnostics = {k: float(v) / max(count, 1)
                                   for k, v in stats.items()}
         return total / max(count, 1)
+
+    def _finite_loss(self, loss: Tensor, params: List[Tensor], epoch: int,
+                     batch: int, num_batches: int,
+                     gen: Optional[Tensor]) -> float:
+        r"""The loss as a float, after checking that it and every gradient
+        are finite, with one host sync for both: the sum of a gradient is
+        finite if all its entries are (a sum that overflows, which finite
+        entries beyond :math:`10^{34}` or so can cause, is checked again
+        entry by entry before anything is reported)."""
+        grads = [(p.grad._values() if p.grad.is_sparse else p.grad)
+                 for p in params if p.grad is not None]
+        probe = [loss.detach().double()]
+        if grads:
+            probe.append(torch.stack([g.sum(dtype=torch.float32)
+                                      for g in grads]).sum().double())
+        values = torch.stack(probe).tolist()
+        value = values[0]
+        if math.isfinite(value) and all(map(math.isfinite, values[1:])):
+            return value
+        bad = next((n for n, p in self.task.model.named_parameters()
+                    if p.grad is not None and not bool(torch.isfinite(
+                        p.grad._values() if p.grad.is_sparse else p.grad
+                    ).all())), None)
+        if math.isfinite(value) and bad is None:
+            return value  # Huge but finite gradients: their sum overflowed.
+        where = (f'in epoch {epoch}, batch {batch} of {num_batches}; '
+                 f'stopped before the optimizer step (nothing of this batch '
+                 f'was applied, nothing evaluated or saved)')
+        hint = self._diagnose(gen)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"loss became {value} {where}{hint}; "
+                                     f"lower the learning rate or check the "
+                                     f"inputs")
+        raise FloatingPointError(f"the gradient of '{bad}' holds NaN or "
+                                 f"infinite values (the loss is {value}) "
+                                 f"{where}{hint}; lower the learning rate "
+                                 f"or check the inputs")
+
+    def _diagnose(self, gen: Optional[Tensor]) -> str:
+        r"""Where a non-finite value may come from (only on failure)."""
+        bad = self._nonfinite_parameters()
+        if bad:
+            return f" (parameter '{bad}' is NaN or infinite)"
+        if gen is not None and not bool(torch.isfinite(gen).all()):
+            return " (the augmenter's generated negatives are NaN or " \
+                   "infinite)"
+        return ''
+
+    def _nonfinite_parameters(self) -> Optional[str]:
+        r"""The name of the first non-finite parameter of the model or the
+        augmenter (:obj:`None` if all are finite; one host sync, as in
+        :meth:`_finite_loss`)."""
+        named = [(f'model.{n}', p) for n, p in
+                 self.task.model.named_parameters()]
+        if self.augmenter is not None:
+            named += [(f'augmenter.{n}', p) for n, p in
+                      self.augmenter.named_parameters()]
+        if not named:
+            return None
+        device = named[0][1].device
+        sums = torch.stack([p.detach().sum(dtype=torch.float32).to(device)
+                            for _, p in named])
+        if bool(torch.isfinite(sums.sum())):
+            return None
+        return next((n for n, p in named
+                     if not bool(torch.isfinite(p.detach()).all())), None)
 
     def _accumulate(self, stats: Dict[str, Any], user: Tensor, pos: Tensor,
                     neg: Tensor, gen: Tensor) -> None:
@@ -196,68 +511,107 @@ class Trainer:
             stats[key] = stats.get(key, 0.0) + (
                 value.detach().float() if isinstance(value, Tensor) else value)
 
-    def fit(self) -> TrainResult:
+    def fit(self, resume_from: Optional[Union[str, os.PathLike,
+                                              Dict[str, Any]]] = None
+            ) -> TrainResult:
         r"""Trains until :obj:`epochs` or early stopping and returns the metrics
-        of the selected epoch."""
-        torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
+        of the selected epoch.
+
+        Args:
+            resume_from (str or dict, optional): A full-state checkpoint
+                written to :obj:`last_checkpoint` (its path or its loaded
+                content) to continue from, instead of starting afresh.
+                (default: :obj:`None`)
+        """
         optimizer = torch.optim.Adam(self.task.model.parameters(), lr=self.lr)
-        best_score, best_epoch, best_state = -math.inf, 0, None
-        best_metrics: Dict[str, Dict[str, float]] = {}
-        history: List[Dict[str, Any]] = []
-        train_times: List[float] = []
-        eval_times: List[float] = []
-        bad_evals, stopped, epoch = 0, False, 0
-        for epoch in range(1, self.epochs + 1):
+        if resume_from is None:
+            torch.manual_seed(self.seed)
+            generator = torch.Generator().manual_seed(self.seed)
+            run = FitState()
+        else:
+            generator = torch.Generator()
+            source = (os.fspath(resume_from) if not isinstance(
+                resume_from, dict) else 'the state')
+            state = (resume_from if isinstance(resume_from, dict) else
+                     load_checkpoint(resume_from))  # On the CPU: the RNGs.
+            run = self._restore(state, optimizer, generator, source)
+            self.log(f'resumed from epoch {run.epoch} ({source})')
+        for path in (self.last_checkpoint, self.checkpoint):
+            if path:  # The temporary files of killed writers of `path`:
+                path = os.path.abspath(path)
+                remove_stale_parts(os.path.dirname(path),
+                                   [os.path.basename(path)])
+        while not run.stopped and run.epoch < self.epochs:
+            epoch = run.epoch + 1
             t0 = time.perf_counter()
             loss = self.train_epoch(optimizer, generator, epoch)
-            train_times.append(time.perf_counter() - t0)
+            if self.check_finite:
+                bad = self._nonfinite_parameters()
+                if bad is not None:
+                    raise FloatingPointError(
+                        f"parameter '{bad}' became NaN or infinite in epoch "
+                        f"{epoch} (by its last batch, "
+                        f"{self.task.num_batches()}); nothing was evaluated "
+                        f"or saved; lower the learning rate")
+            run.train_times.append(time.perf_counter() - t0)
+            run.epoch = epoch
             if epoch % self.eval_every and epoch != self.epochs:
                 continue
-            t0 = time.perf_counter()
-            metrics = {self.select_on: self.task.evaluate(self.select_on)}
-            eval_times.append(time.perf_counter() - t0)
-            score = metrics[self.select_on][self.monitor]
-            history.append({'epoch': epoch, 'loss': loss,
-                            'seconds': train_times[-1],
+            self._evaluate(run, loss)
+            if self.last_checkpoint:
+                save_checkpoint(self.full_state(run, optimizer, generator),
+                                self.last_checkpoint)
+        if run.best_state is not None:
+            self._load(run.best_state)
+        val = run.best_metrics.get('val', {})
+        test = (run.best_metrics['test'] if self.select_on == 'test' else
+                self.task.evaluate('test'))
+        return TrainResult(
+            best_epoch=run.best_epoch, selected_on=self.select_on,
+            best_score=run.best_score, val=val, test=test,
+            epochs_run=run.epoch, stopped_early=run.stopped,
+            seconds_per_epoch=sum(run.train_times) / max(
+                len(run.train_times), 1),
+            seconds_per_eval=sum(run.eval_times) / max(len(run.eval_times),
+                                                       1),
+            history=run.history)
+
+    def _evaluate(self, run: FitState, loss: float) -> None:
+        r"""The evaluation after epoch :obj:`run.epoch`: the record, the log
+        line, the early-stopping state and the best checkpoint."""
+        epoch = run.epoch
+        t0 = time.perf_counter()
+        metrics = {self.select_on: self.task.evaluate(self.select_on)}
+        run.eval_times.append(time.perf_counter() - t0)
+        score = metrics[self.select_on][self.monitor]
+        run.history.append({'epoch': epoch, 'loss': loss,
+                            'seconds': run.train_times[-1],
                             **{f'aug_{k}': v for k, v in
                                self.epoch_diagnostics.items()}, **{
                                 f'{split}_{k}': v
                                 for split, m in metrics.items()
                                 for k, v in m.items()}})
-            if self.on_evaluate is not None:
-                self.on_evaluate(history[-1])
-            improved = score > best_score
-            self.log(f'epoch {epoch:4d} | loss {loss:.4f} | '
-                     f'{self.select_on} {self.monitor} {score:.4f} | '
-                     f'{train_times[-1]:.2f}s/epoch' + ''.join(
-                         f' | {k} {self.epoch_diagnostics[k]:.3g}'
-                         for k in ('t_star', 'gen_above_pos')
-                         if k in self.epoch_diagnostics) +
-                     (' *' if improved else ''))
-            if improved:
-                best_score, best_epoch, best_metrics = score, epoch, metrics
-                best_state, bad_evals = self._state(), 0
-                if self.checkpoint:
-                    save_checkpoint({**best_state, 'epoch': epoch,
-                                     'score': score}, self.checkpoint)
-            else:
-                bad_evals += 1
-                if bad_evals >= self.patience:
-                    stopped = True
-                    break
-        if best_state is not None:
-            self._load(best_state)
-        val = best_metrics.get('val', {})
-        test = (best_metrics['test'] if self.select_on == 'test' else
-                self.task.evaluate('test'))
-        return TrainResult(
-            best_epoch=best_epoch, selected_on=self.select_on,
-            best_score=best_score, val=val, test=test, epochs_run=epoch,
-            stopped_early=stopped,
-            seconds_per_epoch=sum(train_times) / max(len(train_times), 1),
-            seconds_per_eval=sum(eval_times) / max(len(eval_times), 1),
-            history=history)
+        if self.on_evaluate is not None:
+            self.on_evaluate(run.history[-1])
+        improved = score > run.best_score
+        self.log(f'epoch {epoch:4d} | loss {loss:.4f} | '
+                 f'{self.select_on} {self.monitor} {score:.4f} | '
+                 f'{run.train_times[-1]:.2f}s/epoch' + ''.join(
+                     f' | {k} {self.epoch_diagnostics[k]:.3g}'
+                     for k in ('t_star', 'gen_above_pos')
+                     if k in self.epoch_diagnostics) +
+                 (' *' if improved else ''))
+        if improved:
+            run.best_score, run.best_epoch = score, epoch
+            run.best_metrics = metrics
+            run.best_state, run.bad_evals = self._state(), 0
+            if self.checkpoint:
+                save_checkpoint({**run.best_state, 'epoch': epoch,
+                                 'score': score}, self.checkpoint)
+        else:
+            run.bad_evals += 1
+            if run.bad_evals >= self.patience:
+                run.stopped = True
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.task}, augmenter='
