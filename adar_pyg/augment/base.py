@@ -87,6 +87,15 @@ class Augmenter(torch.nn.Module, metaclass=ABCMeta):
         trainer averages them over the epoch and logs them."""
         return {}
 
+    def optimizer_state(self) -> Optional[Dict]:
+        r"""The state of the optimizer the augmenter owns (if any, and once
+        created), for full-state checkpoints; :obj:`None` otherwise."""
+        return None
+
+    def load_optimizer_state(self, state: Dict) -> None:
+        r"""Restores :meth:`optimizer_state` (creating the optimizer)."""
+        raise ValueError(f'{self.__class__.__name__} owns no optimizer')
+
     def _need_negative(self, neg_emb: Optional[Tensor]) -> None:
         if self.requires_negative and neg_emb is None:
             raise ValueError(f"{self.__class__.__name__} needs the sampled "
@@ -120,12 +129,23 @@ class DiffusionAugmenter(Augmenter):
         self.optimizer = None
         return super()._apply(fn, *args, **kwargs)
 
-    def _optimize(self, loss_fn: Callable[[], Tensor]) -> Tensor:
-        r"""One Adam step of the denoiser on :obj:`loss_fn()`; returns the
-        detached loss."""
+    def _make_optimizer(self) -> torch.optim.Optimizer:
         if self.optimizer is None:
             self.optimizer = torch.optim.Adam(self.denoiser.parameters(),
                                               lr=self.lr)
+        return self.optimizer
+
+    def optimizer_state(self) -> Optional[Dict]:
+        return None if self.optimizer is None else \
+            self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: Dict) -> None:
+        self._make_optimizer().load_state_dict(state)
+
+    def _optimize(self, loss_fn: Callable[[], Tensor]) -> Tensor:
+        r"""One Adam step of the denoiser on :obj:`loss_fn()`; returns the
+        detached loss."""
+        self._make_optimizer()
         with torch.enable_grad():
             self.optimizer.zero_grad(set_to_none=True)
             loss = loss_fn()

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from adar_pyg.augment.base import Augmenter, DiffusionAugmenter
+from adar_pyg.augment.base import Augmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.io import ensure_writable, remove_stale_parts
 from adar_pyg.train.checkpoint import load_checkpoint, save_checkpoint
@@ -291,24 +291,11 @@ class Trainer:
                 'monitor': self.monitor, 'select_on': self.select_on,
                 'seed': self.seed, 'num_batches': self.task.num_batches()}
 
-    def _augmenter_optimizer(self, create: bool = False
-                             ) -> Optional[torch.optim.Optimizer]:
-        r"""The optimizer a :class:`~adar_pyg.augment.DiffusionAugmenter`
-        owns (created lazily at its first step); with :obj:`create`, made
-        now as that first step makes it."""
-        aug = self.augmenter
-        if not isinstance(aug, DiffusionAugmenter):
-            return None
-        if aug.optimizer is None and create:
-            aug.optimizer = torch.optim.Adam(aug.denoiser.parameters(),
-                                             lr=aug.lr)
-        return aug.optimizer
-
     def full_state(self, run: FitState, optimizer: torch.optim.Optimizer,
                    generator: torch.Generator) -> Dict[str, Any]:
         r"""Everything :meth:`fit` needs to continue from :obj:`run`, as
         saved in :obj:`last_checkpoint`."""
-        aug_opt = self._augmenter_optimizer()
+        aug = self.augmenter
         current = run.best_state is not None and run.best_epoch == run.epoch
         return {
             'format': STATE_FORMAT,
@@ -318,8 +305,8 @@ class Trainer:
             'augmenter': (self.augmenter.state_dict()
                           if self.augmenter is not None else None),
             'optimizer': optimizer.state_dict(),
-            'augmenter_optimizer': (aug_opt.state_dict()
-                                    if aug_opt is not None else None),
+            'augmenter_optimizer': (aug.optimizer_state()
+                                    if aug is not None else None),
             'rng': rng_state(generator),
             'best': {
                 'score': run.best_score, 'epoch': run.best_epoch,
@@ -355,11 +342,10 @@ class Trainer:
             self.augmenter.load_state_dict(state['augmenter'])
         optimizer.load_state_dict(state['optimizer'])
         if state['augmenter_optimizer'] is not None:
-            aug_opt = self._augmenter_optimizer(create=True)
-            if aug_opt is None:
+            if self.augmenter is None:
                 raise ValueError(f"'{source}' holds the state of an augmenter "
-                                 f"optimizer, which this augmenter lacks")
-            aug_opt.load_state_dict(state['augmenter_optimizer'])
+                                 f"optimizer, which this run lacks")
+            self.augmenter.load_optimizer_state(state['augmenter_optimizer'])
         set_rng_state(state['rng'], generator)
         best = state['best']
         run = FitState(
