@@ -21,11 +21,10 @@ import argparse
 import copy
 import datetime
 import os
-import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 from adar_variants import VARIANT_SETTINGS
-from common import add_store_args, command_lines, open_results
+from common import add_store_args, command_lines, open_results, summarize
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -47,27 +46,88 @@ def cell_key(model: str, variant: str, axis: str, value: Any,
     return f'{model}/{variant}/{axis}={value:g}/seed{seed}'
 
 
-def run_sweep(args: argparse.Namespace) -> None:
+def run_cells(args: argparse.Namespace,
+              cells: List[Tuple[str, str, float]]) -> Dict[str, Any]:
+    r"""Trains the missing (variant, axis, value) cells of every seed of
+    :obj:`args.seeds` (none with :obj:`--report-only`); returns the store's
+    cells."""
     store = open_results(f'{args.out}.json', args)
     if not args.report_only:
         meta = store.data['meta']
         meta['updated'] = datetime.datetime.now().isoformat(
             timespec='seconds')
-    setting = AXES[args.axis][0]
-    for variant in args.variants:
-        for value in args.values:
-            for seed in args.seeds:
-                run_args = copy.copy(args)
-                run_args.seed = seed
-                vars(run_args).update(VARIANT_SETTINGS[variant])
-                setattr(run_args, setting, type(getattr(args, setting) or
-                                                value)(value))
-                store.get_or_run(
-                    cell_key(args.model, variant, args.axis, value, seed),
-                    lambda: run.train(  # noqa: B023
-                        Config.from_namespace(run_args), progress=False,
-                        args=vars(run_args)))
+    for variant, axis, value in cells:
+        setting = AXES[axis][0]
+        for seed in args.seeds:
+            run_args = copy.copy(args)
+            run_args.seed = seed
+            vars(run_args).update(VARIANT_SETTINGS[variant])
+            setattr(run_args, setting, type(getattr(args, setting) or
+                                            value)(value))
+            store.get_or_run(
+                cell_key(args.model, variant, axis, value, seed),
+                lambda: run.train(  # noqa: B023
+                    Config.from_namespace(run_args), progress=False,
+                    args=vars(run_args)))
     store.save()
+    return store.data['cells']
+
+
+def parse_compare(spec: str) -> Tuple[str, str, float]:
+    r"""``VARIANT:AXIS=VALUE`` (e.g. ``reweight:lambda=0.7``)."""
+    try:
+        variant, rest = spec.split(':')
+        axis, value = rest.split('=')
+        out = (variant, axis, float(value))
+    except ValueError:
+        raise SystemExit(f"--compare: '{spec}' is not VARIANT:AXIS=VALUE")
+    if variant not in VARIANT_SETTINGS or axis not in AXES:
+        raise SystemExit(f"--compare: unknown variant or axis in '{spec}'")
+    return out
+
+
+def test_report(args: argparse.Namespace,
+                cells: Dict[str, Dict[str, Any]]) -> str:
+    r"""The settings chosen on validation, compared on test over the seeds:
+    mean ± std, and paired t-tests against the first spec (the base) and
+    against every control (``reweight``, ``noise``) at its chosen value."""
+    specs = [parse_compare(s) for s in args.compare]
+    names = [f'{v}:{a}={x:g}' for v, a, x in specs]
+    key = {n: (lambda s, v=v, a=a, x=x: cell_key(args.model, v, a, x, s))
+           for n, (v, a, x) in zip(names, specs)}
+
+    def lookup(group: str, seed: int) -> str:
+        return key[group](seed)
+
+    references = [names[0]] + [n for n, (v, _, _) in zip(names, specs)
+                               if v in ('reweight', 'noise')]
+    lines = [f'# Test comparison: {args.model} on {args.dataset}', '',
+             'Settings chosen on validation (`<out>.md`); test metrics in %, '
+             'mean ± std over seeds; p: two-sided paired t-test over the '
+             'seeds against the reference named in the column.', '',
+             '| setting | seeds | R@20 | N@20 | ' + ' | '.join(
+                 f'vs {r}: ΔR@20, p / ΔN@20, p' for r in references) +
+             ' | s/epoch |',
+             '|---|---|---|---|' + '---|' * len(references) + '---|']
+    base_rows = {r: {row['group']: row for row in summarize(
+        cells, names, r, args.seeds, lookup)} for r in references}
+    for name in names:
+        row = base_rows[references[0]][name]
+        cols = [name, str(len(row['seeds'])),
+                '%.2f ± %.2f' % tuple(100 * v for v in row['recall@20']),
+                '%.2f ± %.2f' % tuple(100 * v for v in row['ndcg@20'])]
+        for r in references:
+            other = base_rows[r][name]
+            if name == r or 'recall@20_p' not in other:
+                cols.append('')
+                continue
+            cols.append(f"{100 * other['recall@20_relimp']:+.2f}%, "
+                        f"{other['recall@20_p']:.3g} / "
+                        f"{100 * other['ndcg@20_relimp']:+.2f}%, "
+                        f"{other['ndcg@20_p']:.3g}")
+        cols.append(f"{row['seconds_per_epoch'][0]:.2f}")
+        lines.append('| ' + ' | '.join(cols) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 def collect(cells: Dict[str, Dict[str, Any]], model: str
@@ -144,16 +204,29 @@ def main() -> None:
     parser.add_argument('--variants', nargs='+', default=['reweight'],
                         choices=list(VARIANT_SETTINGS))
     parser.add_argument('--seeds', nargs='+', type=int, default=[0])
+    parser.add_argument('--compare', nargs='+', default=[],
+                        metavar='VARIANT:AXIS=VALUE',
+                        help='train these settings on every --seed and write '
+                        '<out>_test.md (test metrics, paired t-tests against '
+                        'the first and against the controls)')
     parser.add_argument('--out', default='benchmarks/results/fig2_lightgcn',
                         help='writes <out>.json, <out>.md, <out>_<axis>.png')
     add_store_args(parser)
     parser.set_defaults(eval_every=5, patience=4, progress=False)
     args = parse_args(parser)
     config_from_args(args)  # Checks the settings, fills in every default.
+    if args.compare:
+        cells = run_cells(args, [parse_compare(c) for c in args.compare])
+        text = test_report(args, cells)
+        with open(f'{args.out}_test.md', 'w') as f:
+            f.write(text)
+        print(text)
+        return
     if not args.report_only:
         if not args.values:
             parser.error('--values is required to train')
-        run_sweep(args)
+        run_cells(args, [(v, args.axis, x) for v in args.variants
+                         for x in args.values])
     text = report(args)
     with open(f'{args.out}.md', 'w') as f:
         f.write(text)
@@ -161,4 +234,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()
