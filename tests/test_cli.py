@@ -161,3 +161,16 @@ def test_datasets_and_module_entry_point(capsys):
                           capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert proc.returncode == 0 and 'recommend' in proc.stdout
+
+
+def test_sampled_path_from_the_command_line(csv_path, tmp_path):
+    from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+    if not (WITH_TORCH_SPARSE or WITH_PYG_LIB):
+        pytest.skip('LinkNeighborLoader needs torch-sparse or pyg-lib')
+    out = tmp_path / 'sampled'
+    train(csv_path, out, '--sampled', '--fanout', '-1', '--layers', '2')
+    result = json.load(open(out / 'result.json'))
+    assert result['statistics']['users'] == 30
+    import yaml
+    cfg = yaml.safe_load(open(out / 'config.yaml'))
+    assert cfg['train']['sampled'] and cfg['train']['fanout'] == [-1]

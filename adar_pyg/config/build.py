@@ -12,7 +12,8 @@ from adar_pyg.augment import (Augmenter, CausalNegativeAugmenter,
                               ReweightAugmenter)
 from adar_pyg.config.config import Config
 from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
-                               OODFood, OODYelp2018, Yelp, default_mirror)
+                               Gowalla, OODFood, OODYelp2018, Yelp,
+                               default_mirror)
 from adar_pyg.train import CFTask, RecTask, Trainer
 from adar_pyg.transforms import PerUserRandomSplit
 
@@ -25,6 +26,7 @@ DATASETS = {
     'yelp': Yelp,
     'ood-food': OODFood,
     'ood-yelp2018': OODYelp2018,
+    'gowalla': Gowalla,
 }
 
 
@@ -87,12 +89,28 @@ def raw_ids(data) -> Optional[Dict[str, List[Any]]]:
 
 
 def load_cf_data(cfg: Config) -> RunData:
-    r"""The CF splits: the published ones of an OOD dataset, else the
-    per-user random split of :obj:`cfg.split`."""
+    r"""The CF splits: the published ones of a dataset with :meth:`splits`
+    (OOD: train, validation, test and OOD test; Gowalla: train and test, with
+    :obj:`cfg.split.val_ratio` of each user's training part carved out for
+    validation), else the per-user random split of :obj:`cfg.split`."""
     name = cfg.dataset_name()
+    seed = cfg.run.seed if cfg.split.split_seed is None else \
+        cfg.split.split_seed
     if not cfg.data.data and hasattr(DATASETS[cfg.data.dataset], 'splits'):
         dataset = load_dataset(name, cfg.data.data_root, cfg.data.mirror)
-        views = dataset.splits()
+        extra: Dict[str, Any] = {}
+        if isinstance(dataset, Gowalla):
+            views = dataset.splits(val_ratio=cfg.split.val_ratio, seed=seed)
+            split = (f'published ({dataset.__class__.__name__}: train and '
+                     f'test of the LightGCN authors; validation: '
+                     f'val_ratio={cfg.split.val_ratio} of each user\'s '
+                     f'training part, seed={seed})')
+        else:
+            views = dataset.splits()
+            split = (f'published ({dataset.__class__.__name__}: train, IID '
+                     f'validation and test, OOD test with a {dataset.shift} '
+                     f'shift)')
+            extra['skipped_lines'] = list(dataset[0].skipped_lines)
         sizes = {key: int(data[EDGE].edge_label_index.size(1))
                  for key, data in views.items()}
         stats = {
@@ -101,15 +119,13 @@ def load_cf_data(cfg: Config) -> RunData:
             'items': int(views['train']['item'].num_nodes),
             'interactions': sum(sizes.values()),
             **sizes,
-            'split': f'published ({dataset.__class__.__name__}: train, IID '
-            f'validation and test, OOD test with a {dataset.shift} shift)',
-            'skipped_lines': list(dataset[0].skipped_lines),
+            'split': split,
+            **extra,
         }
         return RunData(views['train'], views['val'], views['test'], stats,
-                       {'test_ood': views['test_ood']})
+                       {key: views[key] for key in views
+                        if key not in ('train', 'val', 'test')})
     data = load_interactions(cfg)
-    seed = cfg.run.seed if cfg.split.split_seed is None else \
-        cfg.split.split_seed
     split = PerUserRandomSplit(test_ratio=cfg.split.test_ratio,
                                val_ratio=cfg.split.val_ratio, seed=seed)
     train, val, test = split(data)
@@ -252,10 +268,18 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
     if cfg.run.task == 'cf':
         sampler = build_sampler(cfg, data.train, stats['users'],
                                 stats['items'])
-        return CFTask(model, data.train, data.val, data.test,
-                      sampler=sampler, batch_size=cfg.train.batch_size,
-                      device=device, extra_test_data=data.extra_tests or None)
-    from adar_pyg.sequential import SRTask
+        kwargs: Dict[str, Any] = dict(
+            sampler=sampler, batch_size=cfg.train.batch_size, device=device,
+            extra_test_data=data.extra_tests or None)
+        if cfg.train.sampled:
+            from adar_pyg.train import SampledCFTask
+            fanout = cfg.train.fanout
+            return SampledCFTask(
+                model, data.train, data.val, data.test, num_neighbors=(
+                    fanout[0] if fanout and len(fanout) == 1 else fanout),
+                **kwargs)
+        return CFTask(model, data.train, data.val, data.test, **kwargs)
+    from adar_pyg.train import SRTask
     return SRTask(model, data.train, batch_size=cfg.train.batch_size,
                   eval_batch_size=cfg.train.eval_batch_size,
                   mask_history=cfg.train.mask_history,

@@ -80,6 +80,8 @@ class Config:
         if model not in allowed:
             raise ConfigError(f"model.model {model!r} is not a {task.upper()} "
                               f"model (choose from {', '.join(allowed)})")
+        if self.train.sampled and task != 'cf':
+            raise ConfigError('train.sampled is for CF (lightgcn, ngcf) only')
         if task == 'sr' and self.train.augmenter == 'cnsdiff':
             raise ConfigError("train.augmenter 'cnsdiff' is for CF only")
         if not 0.0 <= self.adar.hardness < 1.0:

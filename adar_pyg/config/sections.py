@@ -143,6 +143,14 @@ class TrainConfig(Section):
                                     'ndcg@20'))
     mask_history: bool = setting(True, 'SR: exclude the history items from '
                                  'the ranking')
+    sampled: bool = setting(
+        False, 'CF: train each step on the subgraph LinkNeighborLoader '
+        'samples around its triplets (SampledCFTask: epoch cost linear in '
+        'the interactions; needs torch-sparse or pyg-lib); evaluation stays '
+        'full')
+    fanout: Optional[List[int]] = setting(
+        None, 'CF --sampled: neighbours per layer, one number per layer or '
+        'one for all; -1: all; ignored without --sampled (default: 10 5 2)')
     max_batches: Optional[int] = setting(
         None, 'SR: stop every epoch after this many batches (smoke tests and '
         'timing)', minimum=1)

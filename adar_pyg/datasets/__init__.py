@@ -19,6 +19,7 @@ from .s3rec import (
     Yelp,
 )
 from .ood import OODDataset, OODFood, OODYelp2018
+from .gowalla import Gowalla
 
 __all__ = [
     'S3RecDataset',
@@ -29,6 +30,7 @@ __all__ = [
     'OODDataset',
     'OODFood',
     'OODYelp2018',
+    'Gowalla',
     'read_s3rec',
     'read_interactions',
     'read_interactions_table',

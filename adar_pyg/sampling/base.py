@@ -14,6 +14,14 @@ def candidate_scores(users: Tensor, candidates: Tensor, user_emb: Tensor,
         return torch.einsum('bmf,bf->bm', item_emb.detach()[candidates], u)
 
 
+
+def draw_device(generator: Optional[torch.Generator],
+                device: torch.device) -> torch.device:
+    r"""Where random numbers are drawn: on the generator's own device (the
+    trainer's CPU generator on a GPU run draws on the CPU, and the result is
+    moved), else on :obj:`device`."""
+    return generator.device if generator is not None else device
+
 class NegativeSampler:
     r"""Base class of negative samplers for collaborative filtering: given a
     batch of users (and their positive items), return negative item ids that
@@ -75,14 +83,16 @@ class NegativeSampler:
             self.to(users.device)
         users = users.view(-1, 1).expand(-1, num)
         items = torch.randint(self.num_items, users.shape,
-                              device=users.device, generator=generator)
+                              device=draw_device(generator, users.device),
+                              generator=generator).to(users.device)
         for _ in range(max_rounds):
             bad = self.is_positive(users, items)
             if not bool(bad.any()):
                 return items
-            items[bad] = torch.randint(self.num_items, (int(bad.sum()), ),
-                                       device=users.device,
-                                       generator=generator)
+            items[bad] = torch.randint(
+                self.num_items, (int(bad.sum()), ),
+                device=draw_device(generator, users.device),
+                generator=generator).to(users.device)
         raise RuntimeError(f"could not draw negatives avoiding the training "
                            f"positives in {max_rounds} rounds")
 

@@ -3,7 +3,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from adar_pyg.sampling.base import NegativeSampler
+from adar_pyg.sampling.base import draw_device, NegativeSampler
 
 
 class MixGCFSampler(NegativeSampler):
@@ -82,7 +82,9 @@ class MixGCFSampler(NegativeSampler):
         candidates = self.random_negatives(users, self.num_candidates,
                                            generator)  # [B, M]
         alpha = torch.rand((users.numel(), item_layers.size(1)),
-                           generator=generator, device=users.device)
+                           generator=generator,
+                           device=draw_device(generator, users.device)
+                           ).to(users.device)
         with torch.no_grad():
             # <e_u, a e_i + (1 - a) e_j> = a <e_u, e_i> + (1 - a) <e_u, e_j>:
             # scored without materialising the [B, M, L + 1, F] mixtures

@@ -1,5 +1,5 @@
 r"""Sequential recommendation: leave-one-out sequences, GRU4Rec, SASRec and
-CL4SRec, and :class:`SRTask`, which trains them with the one loop of
+CL4SRec, trained by :class:`adar_pyg.train.SRTask` with the one loop of
 :class:`adar_pyg.train.Trainer` (with or without an augmenter).
 
 Item ids: the datasets and every edge index use 0-based items, as on the
@@ -14,7 +14,6 @@ from adar_pyg.sequential.gru4rec import GRU4Rec
 from adar_pyg.sequential.sasrec import SASRec, causal_attention_mask
 from adar_pyg.sequential.cl4srec import (CL4SRec, augment, info_nce,
                                          item_crop, item_mask, item_reorder)
-from adar_pyg.sequential.task import SRTask
 
 __all__ = [
     'PAD',
@@ -32,5 +31,4 @@ __all__ = [
     'item_mask',
     'item_reorder',
     'info_nce',
-    'SRTask',
 ]

@@ -35,7 +35,7 @@ def apply_by_length(fn: Callable[[Tensor], Tensor], seq: Tensor) -> Tensor:
 
 class SequentialRecommender(torch.nn.Module):
     r"""Interface of a sequential recommendation backbone, as used by
-    :class:`~adar_pyg.sequential.SRTask` (and, through it, by
+    :class:`~adar_pyg.train.SRTask` (and, through it, by
     :class:`~adar_pyg.train.Trainer` and the augmenters).
 
     Inputs are left-padded sequences of **1-based** item ids with :obj:`0` as

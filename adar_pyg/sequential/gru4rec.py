@@ -44,7 +44,7 @@ class GRU4Rec(SequentialRecommender):
     gather and the batch is packed), so the outputs do not depend on the
     amount of padding and the cost follows the real lengths. The paper's
     session-parallel mini-batches and TOP1 loss are replaced by the training
-    loop of :class:`~adar_pyg.sequential.SRTask` (BPR with one sampled
+    loop of :class:`~adar_pyg.train.SRTask` (BPR with one sampled
     negative per position).
 
     Args:

@@ -5,9 +5,8 @@ import torch
 from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import NegativeAugmenter
-from adar_pyg.sequential import (CL4SRec, GRU4Rec, LeaveOneOutSplit, SASRec,
-                                 SRTask)
-from adar_pyg.train import Trainer
+from adar_pyg.sequential import CL4SRec, GRU4Rec, LeaveOneOutSplit, SASRec
+from adar_pyg.train import SRTask, Trainer
 
 E = ('user', 'rates', 'item')
 U, I, N = 80, 30, 8

@@ -17,7 +17,8 @@ from torch_geometric.data import HeteroData
 from adar_pyg.augment import CausalNegativeAugmenter, NegativeAugmenter
 from adar_pyg.io import CorruptFileError
 from adar_pyg.nn import LightGCN
-from adar_pyg.sequential import LeaveOneOutSplit, SASRec, SRTask
+from adar_pyg.sequential import LeaveOneOutSplit, SASRec
+from adar_pyg.train import SRTask
 from adar_pyg.train import CFTask, Trainer, load_checkpoint
 from adar_pyg.transforms import PerUserRandomSplit
 

@@ -1,0 +1,316 @@
+import copy
+from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from torch_geometric.loader import LinkNeighborLoader
+from torch_geometric.sampler import NegativeSampling, NeighborSampler
+from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+
+from adar_pyg.nn.models import NGCF, LightGCN
+from adar_pyg.nn.sparse import BipartiteAdjacency, _to_csr, edge_dropout
+from adar_pyg.sampling import NegativeSampler
+from adar_pyg.train.cf_task import CFTask, EdgeType
+from adar_pyg.train.task import BatchOutput
+
+MISSING_BACKEND = (
+    "SampledCFTask samples subgraphs with PyG's LinkNeighborLoader, which "
+    "needs torch-sparse (or pyg-lib), and neither is installed. Install "
+    "torch-sparse with\n"
+    "    pip install --find-links ../shared/wheels torch-sparse\n"
+    "or run `make install` (the 'sparse' extra), or train with CFTask (full "
+    "propagation).")
+
+#: The fan-outs of the first layers when none are given (2 for the others).
+DEFAULT_FANOUT = [10, 5, 2]
+
+
+class SamplerNegatives(NegativeSampling):
+    r"""The :obj:`"triplet"` negatives of a
+    :class:`~torch_geometric.loader.LinkNeighborLoader` drawn by a
+    :class:`~adar_pyg.sampling.NegativeSampler`: :obj:`amount` candidates per
+    (user, positive) row from
+    :meth:`~adar_pyg.sampling.NegativeSampler.random_negatives` (uniform,
+    never a training positive of the row's user, from the training loop's
+    generator), instead of PyG's uniform draw over all items. The users of
+    the next batch are given to :meth:`prepare` before it is collated.
+
+    Args:
+        sampler (NegativeSampler): The sampler (its training pairs on the
+            CPU, where the loader runs).
+        amount (int, optional): Candidates per row. (default: :obj:`1`)
+    """
+    def __init__(self, sampler: NegativeSampler, amount: int = 1) -> None:
+        super().__init__('triplet', amount)
+        self.sampler = sampler
+        self.users: Optional[Tensor] = None
+        self.generator: Optional[torch.Generator] = None
+
+    def prepare(self, users: Tensor,
+                generator: Optional[torch.Generator] = None) -> None:
+        r"""Sets the users (:obj:`[B]`, CPU) of the batch to collate next."""
+        self.users, self.generator = users, generator
+
+    def sample(self, num_samples: int, endpoint: str,
+               num_nodes: Optional[int] = None) -> Tensor:
+        users, self.users = self.users, None
+        if endpoint != 'dst' or users is None or \
+                num_samples != users.numel() * self.amount:
+            raise RuntimeError(f"'{self.__class__.__name__}' draws the "
+                               f"destinations of one prepared batch only")
+        # Row-major [B, amount]: the loader reads them back as
+        # `dst_neg_index.view(B, amount)`.
+        return self.sampler.random_negatives(users, self.amount,
+                                             self.generator).view(-1)
+
+
+def local_sampler(sampler: NegativeSampler,
+                  candidates: Tensor) -> NegativeSampler:
+    r"""A shallow copy of :obj:`sampler` whose
+    :meth:`~adar_pyg.sampling.NegativeSampler.random_negatives` returns the
+    given candidates :obj:`[B, M]` (ids of a subgraph's items): its own
+    choice among them (uniform: the one; DNS, AHNS: by score; MixGCF: by
+    hop mixing) then runs unchanged on the subgraph's representations."""
+    view = copy.copy(sampler)
+
+    def random_negatives(users: Tensor, num: int = 1,
+                         generator: Optional[torch.Generator] = None,
+                         max_rounds: int = 100) -> Tensor:
+        if num != candidates.size(1) or users.numel() != candidates.size(0):
+            raise RuntimeError(
+                f"'{sampler.__class__.__name__}' asked for {num} candidates "
+                f"for {users.numel()} rows but the subgraph holds "
+                f"{candidates.size(1)} for {candidates.size(0)}")
+        return candidates
+
+    view.random_negatives = random_negatives  # type: ignore
+    return view
+
+
+class SampledCFTask(CFTask):
+    r"""Collaborative filtering on sampled subgraphs: the task of
+    :class:`~adar_pyg.train.CFTask` (same backbones, samplers, augmenters,
+    batches and evaluation) with each training step on the subgraph that
+    PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` samples around
+    the batch's (user, positive, negative) triplets
+    (:obj:`neg_sampling="triplet"`), in the spirit of the `"Inductive
+    Representation Learning on Large Graphs"
+    <https://arxiv.org/abs/1706.02216>`_ paper (GraphSAGE) and of PyG's
+    :obj:`examples/multi_gpu/taobao.py`, instead of the whole training graph.
+    A step then propagates over at most :math:`3B(k_1 + k_1 k_2 + \dots +
+    k_1 \cdots k_L)` edges for fan-outs :math:`k_l`, however large the
+    graph, and an epoch grows linearly with the number of interactions.
+
+    Each epoch shuffles the training pairs with the training loop's
+    generator exactly as :class:`~adar_pyg.train.CFTask` does, and the
+    task's sampler draws each row's candidate negatives
+    (:class:`SamplerNegatives`, the loader's negative sampling), so both
+    tasks see the same triplets. Starting from the seeds (users, positives
+    and candidates), layer :math:`l` of the :math:`L` hops samples up to
+    :math:`k_l` neighbours of each new node (:obj:`-1`: all of them). The
+    sampled edges, in both directions, form the subgraph's adjacency, with
+    the weights of the **full** training graph,
+
+    .. math::
+        \tilde{a}_{ui} = \frac{1}{\sqrt{\deg(u)\deg(i)}},
+
+    so that :math:`\tilde{\mathbf{A}}_{\mathcal{S}}` is the full
+    :math:`\tilde{\mathbf{A}}` restricted to the sampled edges, and the
+    backbone (:class:`~adar_pyg.nn.LightGCN` or :class:`~adar_pyg.nn.NGCF`)
+    propagates over it from the subgraph's rows of its embedding table. With
+    fan-outs at least the largest degree (or :obj:`-1`), every node within
+    :math:`L - 1` hops of a seed keeps all its edges, and the seeds'
+    representations, the loss and its gradients equal those of full
+    propagation. With smaller fan-outs a node aggregates its sampled
+    neighbours only (each weighted as in the full graph).
+
+    The sampler's choice among the candidates runs unchanged on the
+    subgraph's representations (see :func:`local_sampler`): DNS and AHNS
+    score the candidates with them, and MixGCF mixes their per-layer
+    representations. Evaluation is :class:`~adar_pyg.train.CFTask`'s: full
+    propagation over the training graph and full ranking.
+
+    .. note::
+        The loader samples on the CPU (it needs :obj:`torch-sparse` or
+        :obj:`pyg-lib`); each batch is then moved to :obj:`device`. The
+        optimiser of :class:`~adar_pyg.train.Trainer` (dense Adam) still
+        updates the whole embedding table at each step, a cost linear in
+        the number of nodes per step.
+
+    Args:
+        model (LightGCN or NGCF): The backbone.
+        train_data (HeteroData): Training split.
+        val_data (HeteroData): Validation split (may hold no edges).
+        test_data (HeteroData): Test split.
+        sampler (str or NegativeSampler, optional): Negative sampler or its
+            name. (default: :obj:`'uniform'`)
+        num_neighbors (int or List[int], optional): The fan-out :math:`k_l`
+            of each of the model's :math:`L` layers (one number: the same
+            for all; :obj:`-1`: all neighbours). If set to :obj:`None`, will
+            be :obj:`[10, 5, 2]` for three layers (10, then 5, then 2 for
+            every further layer). (default: :obj:`None`)
+        batch_size (int, optional): Training batch size. (default: :obj:`2048`)
+        **kwargs (optional): Further arguments of
+            :class:`~adar_pyg.train.CFTask` (:obj:`eval_batch_size`,
+            :obj:`ks`, :obj:`edge_type`, :obj:`device`,
+            :obj:`extra_test_data`).
+    """
+    def __init__(
+        self,
+        model: Union[LightGCN, NGCF],
+        train_data: HeteroData,
+        val_data: HeteroData,
+        test_data: HeteroData,
+        sampler: Union[str, NegativeSampler] = 'uniform',
+        num_neighbors: Optional[Union[int, Sequence[int]]] = None,
+        batch_size: int = 2048,
+        **kwargs: Any,
+    ) -> None:
+        if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
+            raise ImportError(MISSING_BACKEND)
+        if not isinstance(model, (LightGCN, NGCF)):
+            raise ValueError(f"'{self.__class__.__name__}' trains LightGCN "
+                             f"and NGCF (got '{model.__class__.__name__}')")
+        num_layers = model.num_layers
+        if num_neighbors is None:
+            extra = max(num_layers - len(DEFAULT_FANOUT), 0)
+            num_neighbors = (DEFAULT_FANOUT[:num_layers] +
+                             DEFAULT_FANOUT[-1:] * extra)
+        if isinstance(num_neighbors, int):
+            num_neighbors = [num_neighbors] * num_layers
+        num_neighbors = [int(k) for k in num_neighbors]
+        if len(num_neighbors) != num_layers or num_layers < 1:
+            raise ValueError(f"'num_neighbors' needs one fan-out per layer "
+                             f"of the model ({num_layers}, at least one) "
+                             f"(got {num_neighbors})")
+        if any(k == 0 or k < -1 for k in num_neighbors):
+            raise ValueError(f"fan-outs must be positive or -1 (all "
+                             f"neighbours) (got {num_neighbors})")
+        super().__init__(model, train_data, val_data, test_data,
+                         sampler=sampler, batch_size=batch_size, **kwargs)
+        self.num_neighbors: List[int] = num_neighbors
+        edge_type: EdgeType = kwargs.get('edge_type', ('user', 'rates',
+                                                       'item'))
+        src, rel, dst = edge_type
+        self._edge_type = (src, rel, dst)
+        self._rev_edge_type = (dst, f'rev_{rel}', src)
+
+        # The training graph for the loader (unique pairs, both directions)
+        # and its degrees, on the CPU where the loader runs:
+        edge_index = train_data[edge_type].edge_index.cpu()
+        key = torch.unique(edge_index[0] * self.num_items + edge_index[1])
+        edge_index = torch.stack([key // self.num_items,
+                                  key % self.num_items])
+        self.graph = HeteroData()
+        self.graph[src].num_nodes = self.num_users
+        self.graph[dst].num_nodes = self.num_items
+        self.graph[self._edge_type].edge_index = edge_index
+        self.graph[self._rev_edge_type].edge_index = edge_index.flip([0])
+        deg_user = torch.bincount(edge_index[0], minlength=self.num_users)
+        deg_item = torch.bincount(edge_index[1], minlength=self.num_items)
+        self.deg_user_rsqrt = deg_user.float().rsqrt().to(self.device)
+        self.deg_item_rsqrt = deg_item.float().rsqrt().to(self.device)
+        self.neighbor_sampler = NeighborSampler(self.graph, num_neighbors)
+
+        # The sampler draws the candidates on the CPU (a copy whose training
+        # pairs stay there) and chooses among them on `device`:
+        cpu_sampler = copy.copy(self.sampler).to('cpu')
+        self.num_candidates = int(getattr(self.sampler, 'num_candidates', 1))
+        self.negatives = SamplerNegatives(cpu_sampler, self.num_candidates)
+        self.train_pairs_cpu = self.train_pairs.cpu()
+
+    def loader(self, pairs: Tensor) -> LinkNeighborLoader:
+        r"""The :class:`~torch_geometric.loader.LinkNeighborLoader` of the
+        training pairs :obj:`pairs` :obj:`[2, E]` in the given order (the
+        users of each batch must be handed to :obj:`self.negatives` before
+        it is collated, as :meth:`batches` does)."""
+        return LinkNeighborLoader(
+            self.graph, self.num_neighbors,
+            edge_label_index=(self._edge_type, pairs),
+            neg_sampling=self.negatives, batch_size=self.batch_size,
+            shuffle=False, neighbor_sampler=self.neighbor_sampler)
+
+    def batches(self, generator: torch.Generator) -> Iterator[HeteroData]:
+        perm = torch.randperm(self.train_pairs_cpu.size(1),
+                              generator=generator)
+        pairs = self.train_pairs_cpu[:, perm]
+        it = iter(self.loader(pairs))
+        for start in range(0, pairs.size(1), self.batch_size):
+            self.negatives.prepare(pairs[0, start:start + self.batch_size],
+                                   generator)
+            yield next(it).to(self.device)
+
+    def adjacency(self, batch: HeteroData) -> BipartiteAdjacency:
+        r"""The symmetric adjacency of a sampled subgraph (local ids, users
+        first): its edges in both directions, weighted
+        :math:`1/\sqrt{\deg(u)\deg(i)}` with the full graph's degrees."""
+        src, _, dst = self._edge_type
+        n_user, n_item = batch[src].n_id, batch[dst].n_id
+        nu, ni = n_user.numel(), n_item.numel()
+        pairs = torch.cat([batch[self._edge_type].edge_index,
+                           batch[self._rev_edge_type].edge_index.flip([0])],
+                          dim=1)
+        key = torch.unique(pairs[0] * ni + pairs[1])
+        user, item = key // ni, key % ni
+        value = (self.deg_user_rsqrt[n_user[user]] *
+                 self.deg_item_rsqrt[n_item[item]])
+        return BipartiteAdjacency(
+            _to_csr(torch.stack([user, item]), value, (nu, ni)),
+            _to_csr(torch.stack([item, user]), value, (ni, nu)))
+
+    def propagate(self, x_user: Tensor, x_item: Tensor,
+                  adj: BipartiteAdjacency) -> Tuple[Tensor, ...]:
+        r"""The backbone's final user and item representations of a
+        subgraph, given its layer-0 rows and :meth:`adjacency`; for samplers
+        with :obj:`requires_layers` (LightGCN only), the per-layer user and
+        item representations :obj:`[*, L + 1, F]` instead."""
+        model: Any = self.model
+        if isinstance(model, LightGCN):
+            x = torch.cat([x_user, x_item], dim=0)
+            if self.sampler.requires_layers:
+                return adj.propagate_layers(x, model.num_layers)
+            return adj.propagate(x, model.alpha.tolist())
+        # NGCF, layer by layer as in NGCF.forward:
+        if model.training and model.node_dropout > 0:
+            adj = edge_dropout(adj, model.node_dropout)
+        x = (x_user, x_item)
+        outs: Tuple[List[Tensor], List[Tensor]] = ([x_user], [x_item])
+        for conv in model.convs:
+            x = tuple(model._dropout(h) for h in conv(x, adj))
+            for h, out in zip(x, outs):
+                out.append(model._normalize(h))
+        return torch.cat(outs[0], dim=-1), torch.cat(outs[1], dim=-1)
+
+    def forward(self, batch: HeteroData,
+                generator: Optional[torch.Generator] = None) -> BatchOutput:
+        src, _, dst = self._edge_type
+        users = batch[src].src_index
+        pos = batch[dst].dst_pos_index
+        candidates = batch[dst].dst_neg_index.view(users.numel(), -1)
+        weight = self.model.embedding.weight
+        x_user = weight[batch[src].n_id]
+        x_item = weight[self.num_users + batch[dst].n_id]
+        out = self.propagate(x_user, x_item, self.adjacency(batch))
+        sampler = local_sampler(self.sampler, candidates)
+        if self.sampler.requires_layers:
+            model: Any = self.model
+            pool = model.pool_layers
+            user_emb, item_emb = pool(out[0]), pool(out[1])
+            neg_emb, neg0 = sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, x_item, generator,
+                item_layers=out[1], pool=pool)
+        else:
+            user_emb, item_emb = out
+            neg_emb, neg0 = sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, x_item, generator)
+        reg = 0.5 * (x_user[users].square().sum() +
+                     x_item[pos].square().sum() +
+                     neg0.square().sum()) / users.numel()
+        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.model}, sampler='
+                f'{self.sampler.__class__.__name__}, '
+                f'batch_size={self.batch_size}, '
+                f'num_neighbors={self.num_neighbors})')

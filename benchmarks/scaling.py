@@ -1,0 +1,750 @@
+r"""How training cost grows with the graph: seconds per epoch, evaluation
+seconds and peak memory of three paths on synthetic power-law bipartite graphs
+(0.2M to 5M training interactions by default) and on Amazon-Beauty and
+Gowalla.
+
+    python benchmarks/scaling.py --threads 1                 # the full range
+    python benchmarks/scaling.py --sizes 200000 1000000 --datasets none
+    python benchmarks/scaling.py --quick                     # tiny, seconds
+
+Paths (LightGCN, BPR with uniform negatives, Adam, ``--batch-size`` pairs per
+step):
+
+* ``full``: :class:`~adar_pyg.train.CFTask`, every step propagates over the
+  whole training graph (cost per epoch ~ E^2 / B).
+* ``sampled``: :class:`~adar_pyg.train.SampledCFTask`, every step propagates
+  over the subgraph that ``LinkNeighborLoader(neg_sampling='triplet')``
+  samples around its triplets with ``--fanout`` per layer (cost per epoch ~ E).
+* ``pyg``: PyG's stock ``torch_geometric.nn.models.LightGCN`` on the same
+  triplets (as in ``benchmarks/train_speed.py``), up to
+  ``--pyg-max-interactions`` (it stores one message per edge and layer).
+
+Data-parallel training (a ``ddp2`` path) is not built yet and is not measured.
+
+Every path runs in its own process (one per graph and path), so that its peak
+memory is its own: the peak resident set size on the CPU (``ru_maxrss``:
+data, evaluator, model, optimiser and Python included), the peak allocated
+memory on CUDA. Seconds per epoch are **not** full epochs: ``--batches``
+training steps (``--pyg-batches`` for PyG) of ``Trainer.train_epoch``
+(sampling, forward, loss, backward, Adam) are timed after one warm-up step,
+and the mean step is scaled to the epoch's number of batches. Evaluation is
+the full-ranking test evaluation of ``CFTask`` (full propagation + ranking
+every item for every test user), with the ranking timed on
+``--eval-users`` test users and scaled to all of them.
+
+Synthetic graphs follow Gowalla's degree distribution: users and items in
+Gowalla's proportions (34.4 interactions per user, 25.1 per item), user
+degrees drawn from a discrete Pareto law with minimum 10 and exponent 2.41,
+at most Gowalla's largest (1,014), each interaction's item from Pareto
+weights with exponent 2.67 (Gowalla: minimum 9 / 10, medians 20 / 15, 99th
+percentiles 228 / 173), repeated pairs merged, then
+split per user 80/20 (:class:`~adar_pyg.transforms.PerUserRandomSplit`);
+the sizes are the training interactions (what an epoch iterates over).
+
+Writes ``<out>/scaling.json`` (``rows``: one object per graph and path with
+``interactions``, ``path``, ``seconds_per_epoch``, ``peak_memory_mb``, ...),
+``scaling.md`` and ``scaling.png`` (log-log), with the crossover where the
+sampled path starts to win and the largest graph that trains within
+``--memory-budget-gib`` (24 GiB) per path.
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+
+from adar_pyg.io import atomic_path
+from adar_pyg.run import write_json
+
+EDGE = ('user', 'rates', 'item')
+PATHS = ('full', 'sampled', 'pyg')
+DATASETS = ('beauty', 'gowalla')
+DEFAULT_SIZES = [200_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
+QUICK = dict(sizes=[2_000, 8_000], datasets=['none'], batches=2,
+             pyg_batches=1, fanout=[5, 3, 2], eval_users=128)
+QUICK_BATCH_SIZE, QUICK_DIM = 256, 16
+#: Gowalla (train + test): interactions per user and per item, and the
+#: Pareto laws of the synthetic degrees (minimum, exponent).
+PER_USER, PER_ITEM = 34.4, 25.1
+USER_DEGREE, ITEM_WEIGHT = (10, 2.41), (10, 2.67)
+MAX_USER_DEGREE = 1014  # Gowalla's largest
+RESULT = 'RESULT '
+
+
+# --- synthetic graphs --------------------------------------------------------
+def pareto(n: int, minimum: float, exponent: float,
+           generator: torch.Generator) -> torch.Tensor:
+    r""":obj:`n` draws of a Pareto law with density
+    :math:`\propto x^{-a}` on :math:`[x_{min}, \infty)`."""
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return minimum * (1.0 - u).pow(-1.0 / (exponent - 1.0))
+
+
+def power_law_graph(num_interactions: int, seed: int = 0):
+    r"""A user-item graph of :obj:`num_interactions` unique pairs with
+    Gowalla-like degrees: returns :obj:`(edge_index, num_users, num_items)`
+    (the pairs sorted by user, then item)."""
+    g = torch.Generator().manual_seed(seed)
+    num_users = max(2, round(num_interactions / PER_USER))
+    num_items = max(20, round(num_interactions / PER_ITEM))
+    degree = pareto(num_users, *USER_DEGREE, g).floor()
+    degree = degree.clamp(max=min(MAX_USER_DEGREE, num_items // 2))
+    degree = (degree * num_interactions / degree.sum()).round().long()
+    degree = degree.clamp(min=2, max=num_items // 2)
+    weight = pareto(num_items, *ITEM_WEIGHT, g)
+    user = torch.repeat_interleave(torch.arange(num_users), degree)
+    item = torch.multinomial(weight, user.numel(), replacement=True,
+                             generator=g)
+    key = torch.unique(user * num_items + item)
+    for _ in range(10):  # Repeated pairs were merged: draw the missing ones.
+        missing = num_interactions - key.numel()
+        if missing <= 0:
+            break
+        user = torch.multinomial(degree.double(), missing, replacement=True,
+                                 generator=g)
+        item = torch.multinomial(weight, missing, replacement=True,
+                                 generator=g)
+        key = torch.unique(torch.cat([key, user * num_items + item]))
+    if key.numel() > num_interactions:
+        keep = torch.randperm(key.numel(), generator=g)[:num_interactions]
+        key = key[keep.sort().values]
+    return torch.stack([key // num_items, key % num_items]), num_users, \
+        num_items
+
+
+def synthetic_splits(train_interactions: int, seed: int, cache: str):
+    r"""The 80/20 per-user split of a :func:`power_law_graph` with about
+    :obj:`train_interactions` training pairs, cached in :obj:`cache`."""
+    from torch_geometric.data import HeteroData
+
+    from adar_pyg.datasets.interactions import split_views
+    from adar_pyg.transforms import PerUserRandomSplit
+    path = os.path.join(cache, f'synthetic-{train_interactions}-{seed}.pt')
+    if os.path.exists(path):
+        saved = torch.load(path)
+    else:
+        edge_index, U, I = power_law_graph(round(train_interactions / 0.8),
+                                           seed)
+        data = HeteroData()
+        data['user'].num_nodes, data['item'].num_nodes = U, I
+        data[EDGE].edge_index = edge_index
+        train, _, test = PerUserRandomSplit(0.2, 0.0, seed=seed)(data)
+        saved = dict(users=U, items=I, train=train[EDGE].edge_label_index,
+                     test=test[EDGE].edge_label_index)
+        with atomic_path(path) as tmp:
+            torch.save(saved, tmp)
+    views = split_views(saved['users'], saved['items'], saved['train'], {
+        'train': saved['train'],
+        'val': saved['train'].new_empty(2, 0),
+        'test': saved['test']
+    })
+    return views['train'], views['val'], views['test']
+
+
+def dataset_splits(name: str, args: argparse.Namespace):
+    r"""Beauty (per-user 80/20, no validation) or Gowalla (published)."""
+    from adar_pyg.config import Config
+    from adar_pyg.config.build import load_cf_data
+    data = {'dataset': name, 'data_root': args.data_root}
+    if args.mirror:
+        data['mirror'] = args.mirror
+    cfg = Config.build({'data': data, 'split': {'val_ratio': 0.0},
+                        'run': {'seed': args.seed}})
+    run_data = load_cf_data(cfg)
+    return run_data.train, run_data.val, run_data.test
+
+
+# --- one cell: one graph, one path, in its own process -----------------------
+class FirstBatches:
+    r"""A :class:`~adar_pyg.train.RecTask` view of :obj:`task` whose epoch is
+    one warm-up batch and :obj:`n` timed ones; :obj:`seconds` is the time
+    from the end of the warm-up step to the end of the last step, and
+    :obj:`cpu_seconds` the processor time of the process meanwhile (less
+    sensitive to other jobs on a shared machine)."""
+    def __init__(self, task, n: int, device: torch.device) -> None:
+        self.task, self.n, self.device = task, n, device
+        self.model = task.model
+        self.seconds = self.cpu_seconds = math.nan
+
+    def num_batches(self) -> int:
+        return self.n + 1
+
+    def batches(self, generator: torch.Generator) -> Iterator[Any]:
+        it = self.task.batches(generator)
+        yield next(it)
+        sync(self.device)
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(self.n):
+            yield next(it)
+        sync(self.device)
+        self.seconds = time.perf_counter() - start
+        self.cpu_seconds = time.process_time() - cpu
+
+    def forward(self, batch, generator=None):
+        return self.task.forward(batch, generator)
+
+    def has_split(self, split: str) -> bool:
+        return self.task.has_split(split)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_ours(task, args: argparse.Namespace,
+              device: torch.device) -> Tuple[float, float, int]:
+    from adar_pyg.train import Trainer
+    view = FirstBatches(task, min(args.batches, task.num_batches() - 1),
+                        device)
+    trainer = Trainer(view, lr=args.lr, l2=args.l2, progress=False,
+                      seed=args.seed)
+    optimizer = torch.optim.Adam(task.model.parameters(), lr=args.lr)
+    trainer.train_epoch(optimizer,
+                        torch.Generator().manual_seed(args.seed), 1)
+    return view.seconds / view.n, view.cpu_seconds / view.n, view.n
+
+
+def time_pyg(task, args: argparse.Namespace,
+             device: torch.device) -> Tuple[float, float, int]:
+    from torch_geometric.nn.models import LightGCN as PyGLightGCN
+
+    from adar_pyg.augment.dbpr import d_bpr_loss
+    U, I = task.num_users, task.num_items
+    n = min(args.pyg_batches, task.num_batches() - 1)
+    gen = torch.Generator().manual_seed(args.seed)
+    sampler = copy.copy(task.sampler).to('cpu')
+    pairs = task.train_pairs.cpu()
+    perm = torch.randperm(pairs.size(1), generator=gen)
+    triplets = []
+    for k in range(n + 1):
+        batch = pairs[:, perm[k * args.batch_size:(k + 1) * args.batch_size]]
+        neg = sampler.sample(batch[0], batch[1], generator=gen)
+        triplets.append(tuple(t.to(device) for t in (batch[0], batch[1],
+                                                     neg)))
+    edge = task.edge_index
+    homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
+                      torch.stack([edge[1] + U, edge[0]])], dim=1)
+    torch.manual_seed(args.seed)
+    model = PyGLightGCN(U + I, args.dim, args.layers).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+
+    def step(users, pos, neg) -> None:
+        emb = model.get_embedding(homo)
+        w = model.embedding.weight
+        loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
+        reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
+                     w[U + neg].square().sum()) / users.numel()
+        loss = loss + args.l2 * reg
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    step(*triplets[0])  # warm-up
+    sync(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    for triplet in triplets[1:]:
+        step(*triplet)
+    sync(device)
+    return ((time.perf_counter() - start) / n,
+            (time.process_time() - cpu) / n, n)
+
+
+def time_evaluation(task, args: argparse.Namespace,
+                    device: torch.device) -> Tuple[float, int]:
+    r"""Full propagation plus the ranking of :obj:`--eval-users` test users
+    scaled to all of them; returns the seconds and the users timed."""
+    sync(device)
+    start = time.perf_counter()
+    user_emb, item_emb = task.embeddings()
+    sync(device)
+    propagation = time.perf_counter() - start
+    evaluator = copy.copy(task.evaluators['test'])
+    users = evaluator.users
+    total = users.numel()
+    if args.eval_users and total > args.eval_users:
+        stride = total // args.eval_users
+        evaluator.users = users[::stride][:args.eval_users]
+    timed = evaluator.users.numel()
+    sync(device)
+    start = time.perf_counter()
+    evaluator(user_emb, item_emb)
+    sync(device)
+    ranking = time.perf_counter() - start
+    return propagation + ranking * total / timed, timed
+
+
+def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    r"""Times one path on one graph (in this process)."""
+    import warnings
+
+    from adar_pyg.nn import LightGCN
+    from adar_pyg.train import CFTask, SampledCFTask
+    warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    t0 = time.perf_counter()
+    if spec['graph'] == 'synthetic':
+        train, val, test = synthetic_splits(spec['size'], args.seed,
+                                            args.cache)
+    else:
+        train, val, test = dataset_splits(spec['graph'], args)
+    U, I = train['user'].num_nodes, train['item'].num_nodes
+    torch.manual_seed(args.seed)
+    model = LightGCN(U, I, embedding_dim=args.dim, num_layers=args.layers)
+    kwargs = dict(batch_size=args.batch_size, device=device)
+    if spec['path'] == 'sampled':
+        task = SampledCFTask(model, train, val, test,
+                             num_neighbors=args.fanout, **kwargs)
+    else:
+        task = CFTask(model, train, val, test, **kwargs)
+    setup = time.perf_counter() - t0
+    row: Dict[str, Any] = {
+        'graph': spec['graph'],
+        'size': spec.get('size'),
+        'interactions': int(task.train_pairs.size(1)),
+        'users': U,
+        'items': I,
+        'test_interactions': int(test[EDGE].edge_label_index.size(1)),
+        'path': spec['path'],
+        'fanout': args.fanout if spec['path'] == 'sampled' else None,
+        'batch_size': args.batch_size,
+        'batches_per_epoch': task.num_batches(),
+        'setup_seconds': setup,
+    }
+    if spec['path'] == 'pyg':
+        seconds, cpu, timed = time_pyg(task, args, device)
+        evaluation: Optional[float] = None
+        eval_users = None
+    else:
+        seconds, cpu, timed = time_ours(task, args, device)
+        evaluation, eval_users = time_evaluation(task, args, device)
+    row.update({
+        'batches_timed': timed,
+        'seconds_per_batch': seconds,
+        'seconds_per_epoch': seconds * task.num_batches(),
+        'cpu_seconds_per_epoch': cpu * task.num_batches(),
+        'eval_seconds': evaluation,
+        'eval_users_timed': eval_users,
+        'eval_users': int(task.evaluators['test'].num_eval_users),
+        'peak_memory_mb': peak_memory_mb(device),
+    })
+    return row
+
+
+def cell_process(spec: Dict[str, Any], argv: List[str],
+                 timeout: float) -> Dict[str, Any]:
+    r"""Runs :func:`run_cell` in a fresh process (its own peak memory) and
+    returns its row, or a row holding the error."""
+    cmd = [sys.executable, os.path.abspath(__file__), *argv, '--cell',
+           json.dumps(spec)]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**spec, 'error': f'timed out after {timeout:.0f} s'}
+    for line in proc.stdout.splitlines():
+        if line.startswith(RESULT):
+            row = json.loads(line[len(RESULT):])
+            row['wall_seconds'] = time.perf_counter() - start
+            return row
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {**spec, 'error': f'exit {proc.returncode}: ' + ' | '.join(tail)}
+
+
+# --- the report --------------------------------------------------------------
+def fit_loglog(rows: List[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
+    r"""Least-squares :math:`\log t = a + b \log E` over :obj:`rows`;
+    returns :obj:`(a, b)` or :obj:`None` for fewer than two sizes."""
+    pts = [(math.log(r['interactions']), math.log(r['seconds_per_epoch']))
+           for r in rows if r.get('seconds_per_epoch')]
+    if len({x for x, _ in pts}) < 2:
+        return None
+    mx = sum(x for x, _ in pts) / len(pts)
+    my = sum(y for _, y in pts) / len(pts)
+    b = sum((x - mx) * (y - my) for x, y in pts) / sum(
+        (x - mx)**2 for x, _ in pts)
+    return my - b * mx, b
+
+
+def fit_memory(rows: List[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
+    r"""Least-squares :math:`m = c + d E` (MB) over the two largest
+    :obj:`rows` (the per-interaction slope at scale)."""
+    pts = sorted((r['interactions'], r['peak_memory_mb']) for r in rows
+                 if r.get('peak_memory_mb'))[-2:]
+    if len(pts) < 2 or pts[1][0] == pts[0][0]:
+        return None
+    d = (pts[1][1] - pts[0][1]) / (pts[1][0] - pts[0][0])
+    return pts[1][1] - d * pts[1][0], d
+
+
+def summarize(rows: List[Dict[str, Any]],
+              budget_gib: float) -> Dict[str, Any]:
+    r"""Slopes, the crossover of the sampled path and the largest graph per
+    path within the memory budget."""
+    synthetic = [r for r in rows if r['graph'] == 'synthetic'
+                 and 'error' not in r]
+    by_path = {p: sorted((r for r in synthetic if r['path'] == p),
+                         key=lambda r: r['interactions']) for p in PATHS}
+    out: Dict[str, Any] = {'slopes': {}, 'largest_within_budget': {}}
+    out['slopes_largest_two'] = {}
+    for path, prs in by_path.items():
+        fit = fit_loglog(prs)
+        if fit is not None:
+            out['slopes'][path] = round(fit[1], 3)
+            out['slopes_largest_two'][path] = round(
+                fit_loglog(prs[-2:])[1], 3)
+    # The crossover: the smallest size from which the sampled path is faster
+    # than the full path at every measured size.
+    full = {r['size']: r['seconds_per_epoch'] for r in by_path['full']}
+    sampled = {r['size']: r['seconds_per_epoch'] for r in by_path['sampled']}
+    common = sorted(set(full) & set(sampled))
+    wins = [s for s in common if sampled[s] < full[s]]
+    crossover: Dict[str, Any] = {}
+    first = next((s for i, s in enumerate(common)
+                  if all(c in wins for c in common[i:])), None)
+    if first is not None:
+        row = next(r for r in by_path['sampled'] if r['size'] == first)
+        crossover = {'measured': True, 'interactions': row['interactions'],
+                     'speedup_there': full[first] / sampled[first]}
+    else:
+        fs, fx = fit_loglog(by_path['full']), fit_loglog(by_path['sampled'])
+        crossover = {'measured': False, 'interactions': None}
+        largest = max(full, default=0)
+        if fs and fx and fs[1] > fx[1]:
+            at = math.exp((fx[0] - fs[0]) / (fs[1] - fx[1]))  # extrapolated
+            if at <= 100 * largest:  # Farther out, the fits say nothing.
+                crossover['interactions'] = round(at)
+    out['crossover'] = crossover
+    budget = budget_gib * 1024
+    for path, prs in by_path.items():
+        inside = [r for r in prs if r['peak_memory_mb'] <= budget]
+        fit = fit_memory(prs)
+        entry: Dict[str, Any] = {
+            'largest_measured_within': max(
+                (r['interactions'] for r in inside), default=None)}
+        if fit is not None and fit[1] > 0 and len(inside) == len(prs):
+            entry['extrapolated_interactions'] = int((budget - fit[0]) /
+                                                     fit[1])
+        out['largest_within_budget'][path] = entry
+    return out
+
+
+def fmt(x: Optional[float], digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return ''
+    return f'{x:.{digits}f}' if x < 1000 else f'{x:,.0f}'
+
+
+def markdown(result: Dict[str, Any]) -> str:
+    meta, summary = result['meta'], result['summary']
+    memory = ('allocated CUDA memory' if meta['device'] == 'cuda' else
+              'resident set of the process (data, evaluator, model, '
+              'optimiser, Python)')
+    lines = [
+        '# Scaling: full vs sampled path vs PyG LightGCN', '',
+        f"Command: `{meta['command']}`", '',
+        f"Device {meta['device']}, {meta['threads']} thread(s), "
+        f"torch {meta['torch']}, torch_geometric {meta['torch_geometric']}; "
+        f"load average {meta['load_start']} at the start, "
+        f"{meta['load_end']} at the end (other jobs on the machine). "
+        f"LightGCN dim {meta['dim']}, {meta['layers']} layers, batch "
+        f"{meta['batch_size']}, sampled fan-out {meta['fanout']}.", '',
+        '**Seconds per epoch are scaled, not measured over whole epochs**: '
+        f"{meta['batches']} steps ({meta['pyg_batches']} for PyG) timed "
+        'after a warm-up step, times the batches per epoch. Evaluation: '
+        'full propagation + full ranking, the ranking timed on '
+        f"{meta['eval_users']} test users and scaled to all. Memory: peak "
+        f"{memory}, one process per row. DDP (`ddp2`) is not built yet: no "
+        'row.', '',
+        *[f'Note: {note}.' for note in meta.get('notes', [])[2:]],
+        '' if len(meta.get('notes', [])) > 2 else None,
+    ]
+    # Processor time of the timed steps (rows of newer runs only):
+    cpu = any('cpu_seconds_per_epoch' in r for r in result['rows'])
+    lines += ['| graph | interactions | users | items | path | batches | '
+              's/batch | s/epoch |' + (' CPU s/epoch |' if cpu else '') +
+              ' eval s | peak MB |',
+              '|---|---|---|---|---|---|---|---|' + ('---|' if cpu else '') +
+              '---|---|']
+    for r in result['rows']:
+        name = r['graph'] if r['graph'] != 'synthetic' else \
+            f"synthetic {r['size']:,}"
+        if 'error' in r:
+            lines.append(f"| {name} | | | | {r['path']} | | | "
+                         f"{r['error']} | | |" + (' |' if cpu else ''))
+            continue
+        lines.append(
+            f"| {name} | {r['interactions']:,} | {r['users']:,} | "
+            f"{r['items']:,} | {r['path']} | {r['batches_per_epoch']} | "
+            f"{fmt(r['seconds_per_batch'], 3)} | "
+            f"{fmt(r['seconds_per_epoch'], 1)} | " +
+            (f"{fmt(r.get('cpu_seconds_per_epoch'), 1)} | " if cpu else '') +
+            f"{fmt(r['eval_seconds'], 1)} | {fmt(r['peak_memory_mb'], 0)} |")
+    lines += ['', '## Findings', '']
+    slopes = summary['slopes']
+    if slopes:
+        lines.append('Log-log slope of seconds per epoch over the synthetic '
+                     'sizes (1 = linear, 2 = quadratic): ' + ', '.join(
+                         f'{p} {s}' for p, s in slopes.items()) + '; '
+                     'between the two largest sizes: ' + ', '.join(
+                         f'{p} {s}' for p, s in
+                         summary['slopes_largest_two'].items()) + '.')
+    c = summary['crossover']
+    if c.get('measured'):
+        lines.append(f"\nCrossover: the sampled path is faster than the full "
+                     f"path from {c['interactions']:,} training interactions "
+                     f"on (measured; {c['speedup_there']:.2f}x there) on the "
+                     f"synthetic graphs.")
+    elif c.get('interactions'):
+        lines.append(f"\nCrossover: not reached at the measured sizes; the "
+                     f"fitted power laws cross at about "
+                     f"{c['interactions']:,} training interactions "
+                     f"(extrapolated).")
+    else:
+        lines.append('\nCrossover: not reached; the fitted power laws do '
+                     'not cross within 100x the largest size.')
+    budget = meta['memory_budget_gib']
+    for path, e in summary['largest_within_budget'].items():
+        if e.get('largest_measured_within') is None and \
+                'extrapolated_interactions' not in e:
+            continue
+        text = (f"\nLargest graph within {budget:g} GiB, {path}: "
+                f"{e['largest_measured_within'] or 0:,} measured")
+        if 'extrapolated_interactions' in e:
+            text += (f"; about {e['extrapolated_interactions']:,} "
+                     f"interactions extrapolated linearly from the two "
+                     f"largest measured sizes")
+        lines.append(text + '.')
+    return '\n'.join(line for line in lines if line is not None) + '\n'
+
+
+def plot(result: Dict[str, Any], path: str) -> None:
+    from adar_pyg.plot import _pyplot, _save
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2'}
+    markers = {'beauty': 's', 'gowalla': 'D'}
+    for ax, key, label in ((axes[0], 'seconds_per_epoch', 'seconds per epoch'),
+                           (axes[1], 'peak_memory_mb', 'peak memory (MB)')):
+        for p in PATHS:
+            rows = sorted((r for r in result['rows'] if r['path'] == p
+                           and r['graph'] == 'synthetic' and r.get(key)),
+                          key=lambda r: r['interactions'])
+            if rows:
+                ax.plot([r['interactions'] for r in rows],
+                        [r[key] for r in rows], 'o-', color=colors[p],
+                        label=f'{p} (synthetic)')
+            for name, m in markers.items():
+                pts = [r for r in result['rows'] if r['path'] == p
+                       and r['graph'] == name and r.get(key)]
+                if pts:
+                    ax.plot([r['interactions'] for r in pts],
+                            [r[key] for r in pts], m, color=colors[p],
+                            markersize=8, markerfacecolor='none',
+                            label=f'{p} ({name})')
+        ax.set_xscale('log')
+        ax.set_yscale('log')
+        ax.set_xlabel('training interactions')
+        ax.set_ylabel(label)
+        ax.grid(True, which='both', alpha=0.3)
+    axes[0].legend(fontsize=7)
+    meta = result['meta']
+    fig.suptitle(f"LightGCN, batch {meta['batch_size']}, {meta['device']}, "
+                 f"{meta['threads']} thread(s); s/epoch scaled from "
+                 f"{meta['batches']} steps", fontsize=9)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    from adar_pyg.config import (ConfigError, add_config_args,
+                                 config_from_args, parse_args as parse_flags)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    # The settings (those of `adar-pyg train`): --batch-size, --dim,
+    # --layers, --lr, --l2, --device, --threads, --seed, --data-root,
+    # --mirror; the model is LightGCN, the sampler uniform, no augmenter.
+    add_config_args(parser, config_file=False)
+    parser.add_argument('--sizes', type=int, nargs='*', default=None,
+                        help='training interactions of the synthetic graphs '
+                        '(default: 0.2M 0.5M 1M 2M 5M)')
+    parser.add_argument('--datasets', nargs='*', default=None,
+                        choices=[*DATASETS, 'none'],
+                        help='real graphs too (default: beauty gowalla)')
+    parser.add_argument('--paths', nargs='+', default=list(PATHS),
+                        choices=PATHS)
+    parser.add_argument('--batches', type=int, default=None,
+                        help='timed training steps per cell (default 3)')
+    parser.add_argument('--pyg-batches', type=int, default=None,
+                        help='timed PyG steps per cell (default 2)')
+    parser.add_argument('--pyg-max-interactions', type=int,
+                        default=2_000_000, help='skip PyG above this size')
+    parser.add_argument('--eval-users', type=int, default=None,
+                        help='test users whose ranking is timed (default '
+                        '4096; 0: all)')
+    parser.add_argument('--memory-budget-gib', type=float, default=24.0)
+    parser.add_argument('--cell-timeout', type=float, default=900.0,
+                        help='seconds before a cell is given up')
+    parser.add_argument('--cache', default=None,
+                        help='folder of the generated graphs (default: a '
+                        'temporary one)')
+    parser.add_argument('--out', default='benchmarks/results',
+                        help='folder of scaling.json / .md / .png')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny graphs and few steps (seconds): a smoke '
+                        'test (batch 256, dim 16 unless given)')
+    parser.add_argument('--report-only', action='store_true',
+                        help='rewrite the summary, scaling.md and .png from '
+                        'the rows of <out>/scaling.json (no timing)')
+    parser.add_argument('--cell', default=None, help=argparse.SUPPRESS)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if '--quick' in argv:
+        parser.set_defaults(batch_size=QUICK_BATCH_SIZE, dim=QUICK_DIM)
+    args = parse_flags(parser, argv)
+    try:
+        cfg = config_from_args(args).resolved()
+    except ConfigError as e:
+        parser.error(str(e))
+    args.batch_size, args.lr, args.l2 = (cfg.train.batch_size, cfg.train.lr,
+                                         cfg.train.l2)
+    args.dim, args.layers = cfg.model.dim, cfg.model.layers
+    args.device, args.threads = cfg.device_name(), cfg.run.threads
+    args.seed = cfg.run.seed
+    args.data_root, args.mirror = cfg.data.data_root, cfg.data.mirror
+    defaults = dict(sizes=DEFAULT_SIZES, datasets=list(DATASETS), batches=3,
+                    pyg_batches=2, fanout=[10, 5, 2], eval_users=4096)
+    for key, value in (QUICK if args.quick else defaults).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    for key, value in defaults.items():  # What --quick does not set.
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.datasets = [d for d in args.datasets if d != 'none']
+    if len(args.fanout) == 1:
+        args.fanout = args.fanout * args.layers
+    if len(args.fanout) != args.layers:
+        parser.error(f'--fanout needs one number per layer ({args.layers})')
+    if args.device == 'cuda' and args.cell is None and \
+            not torch.cuda.is_available():
+        parser.error('--device cuda: CUDA is not available')
+    return args
+
+
+def write_results(result: Dict[str, Any], out: str,
+                  keep_load: bool = False) -> str:
+    r"""Writes :obj:`out`/scaling.json, .md and .png; returns the markdown.
+    The load average at the end is now's unless :obj:`keep_load`."""
+    result['summary'] = summarize(result['rows'],
+                                  result['meta']['memory_budget_gib'])
+    if not keep_load:
+        result['meta']['load_end'] = [round(x, 2) for x in os.getloadavg()]
+    os.makedirs(out, exist_ok=True)
+    write_json(result, os.path.join(out, 'scaling.json'))
+    text = markdown(result)
+    with atomic_path(os.path.join(out, 'scaling.md')) as tmp, \
+            open(tmp, 'w') as f:
+        f.write(text)
+    if any('error' not in r for r in result['rows']):
+        plot(result, os.path.join(out, 'scaling.png'))
+    return text
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.cell is not None:
+        row = run_cell(json.loads(args.cell), args)
+        print(RESULT + json.dumps(row), flush=True)
+        return row
+
+    if args.report_only:
+        with open(os.path.join(args.out, 'scaling.json')) as f:
+            result = json.load(f)
+        text = write_results(result, args.out, keep_load=True)
+        print(text)
+        return result
+
+    import torch_geometric
+    from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+
+    from common import command_line
+    paths = list(args.paths)
+    notes = ['seconds_per_epoch: scaled from the timed steps, not measured '
+             'over whole epochs',
+             'ddp2: data-parallel training is not built yet: no rows']
+    if 'sampled' in paths and not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
+        paths.remove('sampled')
+        notes.append('sampled: skipped, LinkNeighborLoader needs '
+                     'torch-sparse or pyg-lib and neither is installed')
+        print(notes[-1], flush=True)
+    cache = args.cache or tempfile.mkdtemp(prefix='adar-scaling-')
+    child = argv + ['--cache', cache] if args.cache is None else argv
+    specs = [{'graph': 'synthetic', 'size': s} for s in args.sizes]
+    specs += [{'graph': d} for d in args.datasets]
+    result: Dict[str, Any] = {
+        'meta': {
+            'command': command_line(),
+            'device': args.device,
+            'threads': args.threads or torch.get_num_threads(),
+            'torch': torch.__version__,
+            'torch_geometric': torch_geometric.__version__,
+            'host': platform.node(),
+            'load_start': [round(x, 2) for x in os.getloadavg()],
+            'batch_size': args.batch_size,
+            'dim': args.dim,
+            'layers': args.layers,
+            'fanout': args.fanout,
+            'batches': args.batches,
+            'pyg_batches': args.pyg_batches,
+            'pyg_max_interactions': args.pyg_max_interactions,
+            'eval_users': args.eval_users,
+            'memory_budget_gib': args.memory_budget_gib,
+            'notes': notes,
+        },
+        'rows': [],
+    }
+    text = write_results(result, args.out)
+    for spec in specs:
+        for path in paths:
+            if path == 'pyg' and spec.get('size', 0) > \
+                    args.pyg_max_interactions:
+                print(f"skip pyg on {spec['size']:,} (> "
+                      f"--pyg-max-interactions)", flush=True)
+                continue
+            row = cell_process({**spec, 'path': path}, child,
+                               args.cell_timeout)
+            result['rows'].append(row)
+            if 'error' in row:
+                print(f"{spec} {path}: {row['error']}", flush=True)
+            else:
+                print(f"{row['graph']:9s} {row['interactions']:>10,} "
+                      f"{path:8s} {row['seconds_per_batch']:8.3f} s/batch "
+                      f"{row['seconds_per_epoch']:10.1f} s/epoch (scaled "
+                      f"from {row['batches_timed']}) eval "
+                      f"{fmt(row['eval_seconds'], 1):>7s} s peak "
+                      f"{row['peak_memory_mb']:8.0f} MB", flush=True)
+            # Written after every cell: a run cut short keeps its rows.
+            text = write_results(result, args.out)
+    print('\n' + text)
+    return result
+
+
+if __name__ == '__main__':
+    main()

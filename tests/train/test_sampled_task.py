@@ -1,0 +1,239 @@
+import copy
+
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+
+from adar_pyg import NegativeAugmenter
+from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.nn import NGCF, LightGCN, bipartite_norm_adj
+from adar_pyg.sampling import SAMPLERS
+from adar_pyg.train import CFTask, SampledCFTask, Trainer
+from adar_pyg.transforms import PerUserRandomSplit
+
+E = ('user', 'rates', 'item')
+U, I = 14, 30
+
+needs_sampler = pytest.mark.skipif(
+    not (WITH_TORCH_SPARSE or WITH_PYG_LIB),
+    reason='LinkNeighborLoader needs torch-sparse or pyg-lib')
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Using 'NeighborSampler' without a 'pyg-lib':UserWarning")
+
+
+def splits(per_user=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.arange(U).repeat_interleave(per_user)
+    cols = torch.cat([torch.randperm(I, generator=g)[:per_user]
+                      for _ in range(U)])
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = U, I
+    data[E].edge_index = torch.stack([rows, cols])
+    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
+    return PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
+
+
+def make_model(name, layers=3):
+    torch.manual_seed(0)
+    if name == 'ngcf':  # No dropout: the two paths draw no random masks.
+        return NGCF(U, I, embedding_dim=8, num_layers=layers,
+                    node_dropout=0.0, message_dropout=0.0)
+    return LightGCN(U, I, embedding_dim=8, num_layers=layers)
+
+
+def make_sampler(name, train):
+    kwargs = {} if name == 'uniform' else {'num_candidates': 4}
+    return SAMPLERS[name](train[E].edge_label_index, U, I, **kwargs)
+
+
+def loss_and_grads(task, out, l2=1e-2):
+    loss = d_bpr_loss(out.user, out.pos, out.neg) + l2 * out.reg
+    params = [p for p in task.model.parameters()]
+    return loss, torch.autograd.grad(loss, params)
+
+
+@needs_sampler
+@pytest.mark.parametrize('model,sampler', [
+    ('lightgcn', 'uniform'), ('lightgcn', 'dns'), ('lightgcn', 'ahns'),
+    ('lightgcn', 'mixgcf'), ('ngcf', 'uniform'), ('ngcf', 'dns')])
+@pytest.mark.parametrize('num_neighbors', [-1, 100])
+def test_full_fanout_equals_full_propagation(model, sampler, num_neighbors):
+    train, val, test = splits()
+    full = CFTask(make_model(model), train, val, test,
+                  sampler=make_sampler(sampler, train), batch_size=16)
+    sampled = SampledCFTask(make_model(model), train, val, test,
+                            sampler=make_sampler(sampler, train),
+                            num_neighbors=num_neighbors, batch_size=16)
+    assert sampled.num_batches() == full.num_batches() == 4
+    g_full = torch.Generator().manual_seed(1)
+    g_sampled = torch.Generator().manual_seed(1)
+    count = 0
+    for b_full, b_sampled in zip(full.batches(g_full),
+                                 sampled.batches(g_sampled)):
+        # The same (user, positive) rows, in global ids:
+        n_user, n_item = b_sampled['user'].n_id, b_sampled['item'].n_id
+        assert torch.equal(n_user[b_sampled['user'].src_index], b_full[0])
+        assert torch.equal(n_item[b_sampled['item'].dst_pos_index],
+                           b_full[1])
+        out_full = full.forward(b_full, g_full)
+        out_sampled = sampled.forward(b_sampled, g_sampled)
+        for a, b in zip((out_full.user, out_full.pos, out_full.neg,
+                         out_full.reg),
+                        (out_sampled.user, out_sampled.pos, out_sampled.neg,
+                         out_sampled.reg)):
+            assert torch.allclose(a, b, atol=1e-6)
+        loss_full, grads_full = loss_and_grads(full, out_full)
+        loss_sampled, grads_sampled = loss_and_grads(sampled, out_sampled)
+        assert torch.allclose(loss_full, loss_sampled, atol=1e-6)
+        for a, b in zip(grads_full, grads_sampled):
+            assert torch.allclose(a, b, atol=1e-6)
+        count += 1
+    assert count == 4
+    # The generators were used alike (the same negatives were drawn):
+    assert torch.equal(g_full.get_state(), g_sampled.get_state())
+
+
+@needs_sampler
+def test_uniform_negatives_are_the_full_paths():
+    train, val, test = splits()
+    sampler = make_sampler('uniform', train)
+    sampled = SampledCFTask(make_model('lightgcn'), train, val, test,
+                            sampler=sampler, num_neighbors=2, batch_size=16)
+    g, g_ref = (torch.Generator().manual_seed(3) for _ in range(2))
+    perm = torch.randperm(train[E].edge_label_index.size(1), generator=g_ref)
+    pairs = train[E].edge_label_index[:, perm]
+    for k, batch in enumerate(sampled.batches(g)):
+        users = pairs[0, 16 * k:16 * (k + 1)]
+        expected = sampler.sample(users, None, generator=g_ref)
+        neg = batch['item'].n_id[batch['item'].dst_neg_index]
+        assert torch.equal(neg, expected)
+        assert not sampler.is_positive(users, neg).any()
+
+
+@needs_sampler
+@pytest.mark.parametrize('num_neighbors', [1, [2, 1], [3, 2]])
+def test_small_fanout_subgraph(num_neighbors):
+    train, val, test = splits(per_user=8)
+    task = SampledCFTask(make_model('lightgcn', layers=2), train, val, test,
+                         num_neighbors=num_neighbors, batch_size=8)
+    dense = bipartite_norm_adj(train[E].edge_index, U, I).to_sparse()
+    dense = dense.to_dense()
+    fanout = [num_neighbors] * 2 if isinstance(num_neighbors, int) else \
+        num_neighbors
+    for batch in task.batches(torch.Generator().manual_seed(0)):
+        adj = task.adjacency(batch)
+        n_user, n_item = batch['user'].n_id, batch['item'].n_id
+        sub = adj.user_item.to_dense()
+        assert torch.equal(adj.item_user.to_dense(), sub.t())
+        # The sampled edges, weighted as in the full graph's adjacency:
+        full = dense[n_user][:, U + n_item]
+        mask = sub != 0
+        assert mask.any()
+        assert torch.allclose(sub[mask], full[mask])
+        # Seed users are expanded first: at most k_1 sampled items each.
+        rev = batch['item', 'rev_rates', 'user'].edge_index
+        seeds = batch['user'].src_index.unique()
+        per_user = torch.bincount(rev[1], minlength=n_user.numel())
+        assert int(per_user[seeds].max()) <= fanout[0]
+        out = task.forward(batch)
+        rows = batch['user'].src_index.numel()
+        assert out.user.shape == out.pos.shape == out.neg.shape == (rows, 8)
+
+
+@needs_sampler
+def test_trainer_drives_the_sampled_task_with_adar():
+    train, val, test = splits()
+    task = SampledCFTask(make_model('lightgcn', layers=2), train, val, test,
+                         num_neighbors=[5, 3], batch_size=16)
+    augmenter = NegativeAugmenter(8, num_steps=5)
+    trainer = Trainer(task, augmenter, lr=1e-2, epochs=2, progress=False,
+                      log=lambda line: None)
+    result = trainer.fit()
+    assert result.epochs_run == 2
+    assert 0.0 <= result.test['recall@20'] <= 1.0
+    assert 'aug_t_star' in result.history[-1]
+    # Evaluation is CFTask's: full propagation over the training graph.
+    reference = CFTask(task.model, train, val, test)
+    assert task.evaluate('test') == reference.evaluate('test')
+
+
+@needs_sampler
+def test_bad_input():
+    train, val, test = splits()
+    with pytest.raises(ValueError, match='one fan-out per layer'):
+        SampledCFTask(make_model('lightgcn'), train, val, test,
+                      num_neighbors=[5, 5])
+    with pytest.raises(ValueError, match='positive or -1'):
+        SampledCFTask(make_model('lightgcn'), train, val, test,
+                      num_neighbors=[5, 0, 5])
+
+    class MF(LightGCN):
+        pass
+
+    with pytest.raises(ValueError, match="trains LightGCN and NGCF"):
+        SampledCFTask(torch.nn.Linear(2, 2), train, val, test)
+    assert isinstance(SampledCFTask(MF(U, I, 8, 1), train, val, test),
+                      SampledCFTask)
+    with pytest.raises(ValueError, match='per-layer representations'):
+        SampledCFTask(make_model('ngcf'), train, val, test,
+                      sampler=make_sampler('mixgcf', train))
+
+
+def test_missing_backend(monkeypatch):
+    monkeypatch.setattr('adar_pyg.train.sampled_task.WITH_PYG_LIB', False)
+    monkeypatch.setattr('adar_pyg.train.sampled_task.WITH_TORCH_SPARSE',
+                        False)
+    train, val, test = splits()
+    with pytest.raises(ImportError, match='torch-sparse'):
+        SampledCFTask(make_model('lightgcn'), train, val, test)
+    task = CFTask(make_model('lightgcn'), train, val, test)
+    assert task.num_batches() == 1  # The full path needs no backend.
+
+
+@needs_sampler
+@pytest.mark.parametrize('layers,expected', [(1, [10]), (3, [10, 5, 2]),
+                                             (4, [10, 5, 2, 2])])
+def test_default_fanout(layers, expected):
+    train, val, test = splits()
+    task = SampledCFTask(make_model('lightgcn', layers), train, val, test)
+    assert task.num_neighbors == expected
+    assert 'num_neighbors=' in repr(task)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason='CUDA not available')
+
+
+@needs_sampler
+@needs_cuda
+def test_cuda_matches_cpu():
+    train, val, test = splits()
+    outs = []
+    for device in ('cpu', 'cuda'):
+        task = SampledCFTask(make_model('lightgcn'), train, val, test,
+                             num_neighbors=[3, 2, 2], batch_size=16,
+                             device=device)
+        torch.manual_seed(5)  # The same neighbours are sampled.
+        g = torch.Generator().manual_seed(5)
+        batch = next(iter(task.batches(g)))
+        out = task.forward(batch, g)
+        loss, grads = loss_and_grads(task, out)
+        outs.append((loss.cpu(), [x.cpu() for x in grads]))
+    assert torch.allclose(outs[0][0], outs[1][0], atol=1e-5)
+    for a, b in zip(outs[0][1], outs[1][1]):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+@needs_sampler
+@needs_cuda
+@pytest.mark.parametrize('path', [CFTask, SampledCFTask])
+def test_cuda_trainer_fits(path):
+    train, val, test = splits()
+    task = path(make_model('lightgcn', layers=2), train, val, test,
+                batch_size=16, device='cuda')
+    trainer = Trainer(task, NegativeAugmenter(8, num_steps=5), epochs=1,
+                      progress=False, log=lambda line: None)
+    result = trainer.fit()
+    assert 0.0 <= result.test['recall@20'] <= 1.0
