@@ -14,8 +14,15 @@ Every (variant, axis value, seed) cell is kept in ``<out>.json`` (resumable;
 ``--merge`` adds cells of runs on other cores); ``--report-only`` writes
 ``<out>.md`` (validation R@20 / N@20 per cell and the best value per variant)
 and one PNG per axis, ``<out>_<axis>.png``. Test metrics are stored in the
-cells but never shown here: settings are chosen on validation, and the
-5-seed test comparison is ``adar_variants.py``'s.
+cells but never shown in ``<out>.md``: settings are chosen on validation.
+``--compare VARIANT:AXIS=VALUE ...`` then trains the chosen settings on every
+``--seeds`` and writes ``<out>_test.md``: test metrics, paired t-tests against
+the first setting (the base) and against each control::
+
+    python benchmarks/adar_sweep.py --model lightgcn --epochs 50 \
+        --eval-every 5 --patience 4 --lr 5e-3 --threads 1 --seeds 0 1 2 3 4 \
+        --compare base:lr=0.005 reweight:lambda=0.7 \
+        transition-forward:hardness=0.75 --out benchmarks/results/fig2_lightgcn
 """
 import argparse
 import copy
@@ -157,7 +164,8 @@ def report(args: argparse.Namespace) -> str:
              'Validation R@20 / N@20 in % at the validation-selected epoch '
              '(mean over the seeds run); **bold**: the best value of each '
              'variant on its axis. No test metric is shown: settings are '
-             'chosen here, compared on test in `adar_variants.py`.', '']
+             'chosen here and compared on test with `--compare` '
+             '(`<out>_test.md`).', '']
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
