@@ -45,13 +45,13 @@ def describe(run_dir: str, args: argparse.Namespace) -> Dict[str, Any]:
     cfg, _, task = run.restore(run_dir)
     user_emb = task.embeddings()[0].detach().double()
     x = torch.nn.functional.normalize(user_emb, dim=-1)
-    g = torch.Generator().manual_seed(args.seed)
+    g = torch.Generator().manual_seed(args.tsne_seed)
     values = [uniformity(x, args.pairs, g) for _ in range(args.bootstrap)]
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean)**2 for v in values) / (len(values) - 1))
     sample = torch.randperm(x.size(0), generator=g)[:args.tsne_users]
     from sklearn.manifold import TSNE
-    points = TSNE(n_components=2, init='pca', random_state=args.seed,
+    points = TSNE(n_components=2, init='pca', random_state=args.tsne_seed,
                   perplexity=30).fit_transform(x[sample].numpy())
     with open(f'{run_dir}/result.json') as f:
         result = json.load(f)
@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument('--pairs', type=int, default=200_000)
     parser.add_argument('--bootstrap', type=int, default=10)
     parser.add_argument('--tsne-users', type=int, default=3000)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--tsne-seed', type=int, default=0,
+                        help='seed of the pairs, the sample and t-SNE')
     args = parser.parse_args()
     rows = [describe(d, args) for d in (args.base, args.adar)]
     import matplotlib

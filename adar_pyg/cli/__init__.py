@@ -102,13 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                        'latest evaluation (checkpoints/last.pt); the result '
                        'is that of the uninterrupted run')
     p.add_argument('run_dir', metavar='RUN_DIR')
-    p.add_argument('--json', metavar='PATH', default=None,
-                   help='also write the final metrics and timings here')
-    p.add_argument('--checkpoint', metavar='PATH', default=None,
-                   help='also write the best state here')
-    p.add_argument('--progress', default=True,
-                   action=argparse.BooleanOptionalAction,
-                   help='progress bars (default: on)')
+    add_output_args(p, run_dir=False, preset=False)
     p.set_defaults(fn=_resume)
     p = sub.add_parser('evaluate', help="re-score a saved run's model")
     p.add_argument('run_dir', metavar='RUN_DIR')

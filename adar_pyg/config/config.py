@@ -244,7 +244,7 @@ def add_config_args(parser: argparse.ArgumentParser,
 
 
 def add_output_args(parser: argparse.ArgumentParser,
-                    run_dir: bool = True) -> None:
+                    run_dir: bool = True, preset: bool = True) -> None:
     r"""Where a run writes (not settings: never saved in a config), and
     :obj:`--preset`."""
     group = parser.add_argument_group('outputs')
@@ -261,9 +261,11 @@ def add_output_args(parser: argparse.ArgumentParser,
     group.add_argument('--progress', default=True,
                        action=argparse.BooleanOptionalAction,
                        help='progress bars (default: on)')
-    group.add_argument('--preset', default=None, choices=sorted(PRESETS),
-                       help='a named protocol applied before the config '
-                       'file and the flags (ood: the CNSDiff reference)')
+    if preset:
+        group.add_argument('--preset', default=None, choices=sorted(PRESETS),
+                           help='a named protocol applied before the config '
+                           'file and the flags (ood: the CNSDiff '
+                           'reference)')
 
 
 def parse_args(parser: argparse.ArgumentParser,
