@@ -151,17 +151,26 @@ def train(cfg: Config, out: Optional[str] = None, *,
             every evaluation (needed to resume). (default: :obj:`True`)
     """
     cfg = cfg.resolved()
+    rank, world_size = _join_launcher(cfg)
     # Every output location is checked before any data are loaded:
     state = None
     if resume:
         if not out:
             raise SystemExit('resuming needs the run directory')
         state = prepare_resume(out)
-    elif out:
+    elif out and rank == 0:
         prepare_out(out, overwrite)
     for path in (json_path, checkpoint):
-        if path:
+        if path and rank == 0:
             check_writable(path)
+    if world_size == 1 and cfg.run.nproc > 1:
+        return _launch(cfg, out, dict(
+            json_path=json_path, checkpoint=checkpoint, progress=progress,
+            overwrite=overwrite, data=data, model_factory=model_factory,
+            args=args, plot=plot, resume=resume, save_last=save_last))
+    if rank > 0:  # Rank 0 alone writes the run directory and logs.
+        out = json_path = checkpoint = None
+        progress = plot = False
     device = setup(cfg)
     t0 = time.perf_counter()
     data = data or load_data(cfg)
@@ -225,6 +234,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
         **({'batches_per_epoch': task.num_batches()}
            if cfg.run.task == 'sr' else {}),
         'seed': cfg.run.seed,
+        'nproc': world_size,
+        'global_batch_size': cfg.train.batch_size * world_size,
         'device': str(device),
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),
@@ -245,6 +256,49 @@ def train(cfg: Config, out: Optional[str] = None, *,
                         f"{cfg.model.model} + {cfg.train.augmenter}")
     write_json(report, json_path)
     return report
+
+
+def _join_launcher(cfg: Config) -> Tuple[int, int]:
+    r"""(rank, world size): of the process group already initialised, or
+    of the one :obj:`torchrun` describes in the environment (joined here),
+    else (0, 1)."""
+    import torch.distributed as dist
+    from adar_pyg.train.distributed import world
+    if not dist.is_initialized() and int(os.environ.get('WORLD_SIZE',
+                                                        '1')) > 1:
+        backend = 'nccl' if cfg.device_name() == 'cuda' else 'gloo'
+        if backend == 'nccl':
+            torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+        dist.init_process_group(backend, init_method='env://',
+                                timeout=datetime.timedelta(
+                                    seconds=cfg.run.dist_timeout))
+    return world()
+
+
+def _rank_train(rank: int, world_size: int, cfg: Config, out: Optional[str],
+                kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    return train(cfg, out, **kwargs)
+
+
+def _launch(cfg: Config, out: Optional[str],
+            kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    r""":func:`train` in :obj:`cfg.run.nproc` processes (see
+    :func:`adar_pyg.train.distributed.launch`); rank 0's result."""
+    from adar_pyg.train.distributed import launch
+    nproc, device = cfg.run.nproc, cfg.device_name()
+    if device == 'cuda' and nproc > torch.cuda.device_count():
+        raise SystemExit(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one "
+                         f"per process); this machine has "
+                         f"{torch.cuda.device_count()}")
+    if device == 'cpu' and nproc > (os.cpu_count() or 1):
+        raise SystemExit(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
+                         f"cores of this machine")
+    try:
+        return launch(_rank_train, nproc, args=(cfg, out, kwargs),
+                      backend='nccl' if device == 'cuda' else 'gloo',
+                      port=cfg.run.port, timeout=cfg.run.dist_timeout)
+    except RuntimeError as e:
+        raise SystemExit(f'adar-pyg: error: {e}') from None
 
 
 def resume(run_dir: str, *, json_path: Optional[str] = None,

@@ -50,9 +50,17 @@ def setup(cfg: Config) -> torch.device:
     if device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda was asked for but CUDA is not '
                          'available; use --device cpu')
+    from adar_pyg.train.distributed import world
+    rank, world_size = world()
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
+    elif world_size > 1:  # Not N processes x all cores:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
     torch.manual_seed(cfg.run.seed)
+    if device == 'cuda' and world_size > 1:
+        local = int(os.environ.get('LOCAL_RANK', rank))
+        torch.cuda.set_device(local)
+        return torch.device('cuda', local)
     return torch.device(device)
 
 
@@ -298,7 +306,9 @@ def build_trainer(cfg: Config, task: RecTask,
     (:obj:`kwargs`: :obj:`progress`, :obj:`checkpoint`, :obj:`log`,
     :obj:`on_evaluate`)."""
     t = cfg.train
-    return Trainer(task, augmenter, lr=t.lr, l2=t.l2, epochs=t.epochs,
+    from adar_pyg.train.distributed import world
+    lr = t.lr * world()[1] if t.lr_scaling == 'linear' else t.lr
+    return Trainer(task, augmenter, lr=lr, l2=t.l2, epochs=t.epochs,
                    eval_every=t.eval_every, patience=t.patience,
                    monitor=t.monitor, select_on=t.select_on,
                    seed=cfg.run.seed, **kwargs)

@@ -28,7 +28,19 @@ class RunConfig(Section):
     device: str = setting('auto', "'auto' (cuda when available), 'cpu' or "
                           "'cuda'", choices=('auto', 'cpu', 'cuda'))
     threads: Optional[int] = setting(None, 'torch CPU threads (default: '
-                                     'torch decides)', minimum=1)
+                                     'torch decides; with --nproc N: the '
+                                     'CPU cores / N per process)', minimum=1)
+    nproc: int = setting(1, 'data-parallel processes (torch.distributed: '
+                         'gloo on CPU, NCCL on CUDA with one GPU each); '
+                         '--batch-size is per process, so the global batch '
+                         'is N x --batch-size. Under torchrun the '
+                         "launcher's world size is used instead", minimum=1)
+    port: Optional[int] = setting(None, 'with --nproc: the rendezvous port '
+                                  'on 127.0.0.1 (default: a free one)',
+                                  minimum=1)
+    dist_timeout: float = setting(300.0, 'with --nproc: seconds a process '
+                                  'waits for the others before failing',
+                                  minimum=1.0)
 
 
 @dataclass
@@ -126,10 +138,16 @@ class TrainConfig(Section):
                              choices=AUGMENTERS)
     epochs: int = setting(1000, 'maximum number of training epochs',
                           minimum=1)
-    batch_size: int = setting(2048, 'training batch size', sr=256, minimum=1)
+    batch_size: int = setting(2048, 'training batch size, per process '
+                              '(with --nproc N the global batch is N times '
+                              'it)', sr=256, minimum=1)
     eval_batch_size: int = setting(1024, 'SR: users per evaluation block',
                                    minimum=1)
     lr: float = setting(1e-3, 'Adam learning rate', minimum=0.0)
+    lr_scaling: str = setting('none', "with --nproc N: 'linear' multiplies "
+                              '--lr by N (the global batch is N times '
+                              "larger); 'none' keeps it",
+                              choices=('none', 'linear'))
     l2: float = setting(1e-4, 'weight of the L2 term of the batch\'s layer-0 '
                         'embeddings', sr=0.0, minimum=0.0)
     eval_every: int = setting(1, 'epochs between evaluations', minimum=1)

@@ -1,5 +1,5 @@
 import math
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -97,6 +97,8 @@ class FullRankingEvaluator:
         self.discount = discount
         self.idcg = torch.cat([torch.zeros(1), discount.cumsum(0)])
         self._device = torch.device('cpu')
+        self.process_group: Optional[Any] = None
+        self._reduce_device = torch.device('cpu')
 
     def _check(self, edge_index: Tensor, name: str) -> None:
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
@@ -164,9 +166,60 @@ class FullRankingEvaluator:
                              f"rank them")
         if user_emb.device != self._device:
             self.to(user_emb.device)
-        sums = {f'{m}@{k}': 0.0 for k in self.ks for m in ('recall', 'ndcg')}
+        rank, world_size = 0, 1
+        group = self.process_group
+        if group is not None:
+            import torch.distributed as dist
+            rank = dist.get_rank(group)
+            world_size = dist.get_world_size(group)
+        sums = self.block_sums(user_emb, item_emb, rank, world_size)
+        if group is not None:
+            import torch.distributed as dist
+            device = self._reduce_device
+            reduced = sums.to(device)
+            dist.all_reduce(reduced, group=group)
+            sums = reduced.cpu()
+        return self.reduce(sums)
+
+    def distributed(self, group: Optional[Any] = None,
+                    device: Union[str, torch.device] = 'cpu'
+                    ) -> 'FullRankingEvaluator':
+        r"""Shards every later call over the ranks of the
+        :obj:`torch.distributed` process group :obj:`group` (the default
+        group if :obj:`None`): each rank ranks the user blocks
+        :obj:`rank, rank + N, ...` only, the per-block metric sums (one
+        float64 tensor) are all-reduced (each block is summed by one rank,
+        the others add zeros: exact) and summed in block order as a single
+        process does, so every rank returns metrics equal to the
+        single-process ones exactly. All ranks must call the evaluator
+        together. :obj:`device` is where the sums are reduced (:obj:`'cuda'`
+        for NCCL)."""
+        import torch.distributed as dist
+        self.process_group = group if group is not None else \
+            dist.group.WORLD
+        self._reduce_device = torch.device(device)
+        return self
+
+    @property
+    def num_blocks(self) -> int:
+        return -(-int(self.users.numel()) // self.batch_size)
+
+    @property
+    def metric_keys(self) -> List[str]:
+        return [f'{m}@{k}' for k in self.ks for m in ('recall', 'ndcg')]
+
+    @torch.no_grad()
+    def block_sums(self, user_emb: Tensor, item_emb: Tensor, rank: int = 0,
+                   world_size: int = 1) -> Tensor:
+        r"""The per-block sums of the per-user metric values
+        :obj:`[num_blocks, len(metric_keys)]` (float64, on the CPU) of the
+        user blocks :obj:`rank, rank + world_size, ...` (zeros for the
+        others)."""
+        keys = self.metric_keys
+        out = torch.zeros(self.num_blocks, len(keys), dtype=torch.float64)
         max_k = self.ks[-1]
-        for start in range(0, self.users.numel(), self.batch_size):
+        for b in range(rank, self.num_blocks, world_size):
+            start = b * self.batch_size
             users = self.users[start:start + self.batch_size]
             top = self.topk(user_emb, item_emb, users)
             truth = torch.zeros(users.numel(), self.num_items, dtype=torch.bool,
@@ -177,12 +230,27 @@ class FullRankingEvaluator:
             n = self.num_targets[users].to(user_emb.dtype)
             hits_cum = hits.cumsum(1)
             dcg_cum = (hits * self.discount[:max_k]).cumsum(1)
+            row = {}
             for k in self.ks:
-                sums[f'recall@{k}'] += float((hits_cum[:, k - 1] / n).sum())
+                row[f'recall@{k}'] = float((hits_cum[:, k - 1] / n).sum())
                 idcg = self.idcg[n.long().clamp(max=k)]
-                sums[f'ndcg@{k}'] += float((dcg_cum[:, k - 1] / idcg).sum())
+                row[f'ndcg@{k}'] = float((dcg_cum[:, k - 1] / idcg).sum())
+            out[b] = torch.tensor([row[key] for key in keys],
+                                  dtype=torch.float64)
+        return out
+
+    def reduce(self, block_sums: Tensor) -> Dict[str, float]:
+        r"""The metrics from :meth:`block_sums` (summed over the blocks in
+        order, then divided by the number of evaluated users)."""
         count = max(self.users.numel(), 1)
-        return {key: value / count for key, value in sums.items()}
+        values = block_sums.tolist()
+        out = {}
+        for j, key in enumerate(self.metric_keys):
+            total = 0.0
+            for row in values:
+                total += row[j]
+            out[key] = total / count
+        return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_eval_users}, '

@@ -132,17 +132,40 @@ class CFTask(RecTask):
                 label, num_users, num_items, [train, val], ks,
                 eval_batch_size).to(self.device)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        if type(self).batches is not CFTask.batches:
+            raise NotImplementedError(f"{self.__class__.__name__} does not "
+                                      f"support multi-process training")
+        steps = self.train_pairs.size(1) // self.batch_size
+        if world_size > max(steps, 1):
+            raise ValueError(
+                f"{world_size} processes need at least {world_size} batches "
+                f"per epoch, but {self.train_pairs.size(1)} training "
+                f"interactions make {max(steps, 1)} full batch(es) of "
+                f"{self.batch_size}; lower --nproc or --batch-size")
+        self.rank, self.world_size = int(rank), int(world_size)
+
     def num_batches(self) -> int:
-        return -(-self.train_pairs.size(1) // self.batch_size)
+        if self.world_size == 1:
+            return -(-self.train_pairs.size(1) // self.batch_size)
+        # Global steps; a last global batch with fewer rows than ranks is
+        # dropped (at most world_size - 1 interactions per epoch):
+        n, step = self.train_pairs.size(1), self.batch_size * self.world_size
+        return n // step + int(n % step >= self.world_size)
 
     def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
         perm = torch.randperm(self.train_pairs.size(1), generator=generator)
         perm = perm.to(self.device)
-        for start in range(0, perm.numel(), self.batch_size):
-            yield self.train_pairs[:, perm[start:start + self.batch_size]]
+        size = self.batch_size * self.world_size
+        for start in range(0, perm.numel(), size):
+            if perm.numel() - start < self.world_size:
+                break  # Never true in one process.
+            yield self.train_pairs[:, perm[start:start + size]]
 
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
+        if self.world_size > 1:
+            return self._forward_shard(batch, generator)
         users, pos = batch[0], batch[1]
         user0, item0 = self.model.ego_embeddings()
         if self.sampler.requires_layers:
@@ -160,6 +183,33 @@ class CFTask(RecTask):
         reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
                      neg0.square().sum()) / users.numel()
         return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg)
+
+    def _forward_shard(self, batch: Tensor,
+                       generator: Optional[torch.Generator]) -> BatchOutput:
+        r""":meth:`forward` of one rank: the negatives of the whole global
+        batch (the draws of one process), the rows of this rank."""
+        users, pos = batch[0], batch[1]
+        rows = torch.arange(users.numel(), device=users.device).tensor_split(
+            self.world_size)[self.rank]
+        user0, item0 = self.model.ego_embeddings()
+        if self.sampler.requires_layers:
+            model: Any = self.model
+            user_layers, item_layers = model.layer_embeddings(self.edge_index)
+            pool = model.pool_layers
+            user_emb, item_emb = pool(user_layers), pool(item_layers)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator,
+                item_layers=item_layers, pool=pool)
+        else:
+            user_emb, item_emb = self.model(self.edge_index)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator)
+        users, pos, neg_emb, neg0 = (users[rows], pos[rows], neg_emb[rows],
+                                     neg0[rows])
+        reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
+                     neg0.square().sum()) / users.numel()
+        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg,
+                           rows_total=int(batch.size(1)))
 
     def has_split(self, split: str) -> bool:
         return split in self.evaluators

@@ -130,15 +130,31 @@ class SRTask(RecTask):
             raise ValueError("no user has a test target (users need at least "
                              "three interactions)")
 
+    def shard(self, rank: int, world_size: int) -> None:
+        steps = self.train_users.numel() // self.batch_size
+        if world_size > max(steps, 1):
+            raise ValueError(
+                f"{world_size} processes need at least {world_size} batches "
+                f"per epoch, but {self.train_users.numel()} training "
+                f"sequences make {max(steps, 1)} full batch(es) of "
+                f"{self.batch_size}; lower --nproc or --batch-size")
+        self.rank, self.world_size = int(rank), int(world_size)
+
     def num_batches(self) -> int:
-        n = -(-self.train_users.numel() // self.batch_size)
+        if self.world_size == 1:
+            n = -(-self.train_users.numel() // self.batch_size)
+        else:  # Global steps (a last one with fewer rows than ranks dropped)
+            total, step = (self.train_users.numel(),
+                           self.batch_size * self.world_size)
+            n = total // step + int(total % step >= self.world_size)
         return n if self.max_batches is None else min(n, self.max_batches)
 
     def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
         perm = self.train_users[torch.randperm(self.train_users.numel(),
                                                generator=generator)]
+        size = self.batch_size * self.world_size
         for b in range(self.num_batches()):
-            yield perm[b * self.batch_size:(b + 1) * self.batch_size]
+            yield perm[b * size:(b + 1) * size]
 
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
@@ -150,6 +166,20 @@ class SRTask(RecTask):
         pos_item = nxt[keep]
         neg_item = self.sampler.sample(row_user, pos_item - 1,
                                        generator=generator) + 1
+        rows_total = None
+        if self.world_size > 1:
+            # The negatives of the whole global batch were drawn (as by one
+            # process, at the global batch's padding width); keep the
+            # sequences of this rank and their positions:
+            part = torch.arange(users.numel()).tensor_split(
+                self.world_size)[self.rank]
+            lo, hi = int(part[0]), int(part[-1]) + 1
+            per_row = keep.sum(1)
+            first = int(per_row[:lo].sum())
+            last = first + int(per_row[lo:hi].sum())
+            rows_total = int(per_row.sum())
+            inp, keep = inp[lo:hi], keep[lo:hi]
+            pos_item, neg_item = pos_item[first:last], neg_item[first:last]
 
         device = self.device
         hidden = self.model(inp.to(device))
@@ -159,7 +189,7 @@ class SRTask(RecTask):
         neg = table[neg_item.to(device)]
         reg = 0.5 * (pos.square().sum() + neg.square().sum()) / user.size(0)
         extra = self.model.auxiliary_loss(inp, generator)
-        return BatchOutput(user, pos, neg, reg, extra)
+        return BatchOutput(user, pos, neg, reg, extra, rows_total)
 
     def has_split(self, split: str) -> bool:
         return split in self.evaluators

@@ -17,12 +17,17 @@ class BatchOutput:
             embeddings (scalar), multiplied by the loop's :obj:`l2` weight.
         extra (torch.Tensor, optional): Any further (already weighted) loss
             term of the backbone, e.g. a contrastive loss. (default: :obj:`None`)
+        rows_total (int, optional): In multi-process training (see
+            :meth:`RecTask.shard`), the number of rows of the whole global
+            batch, of which this rank holds :obj:`user.size(0)`.
+            (default: :obj:`None`: one process)
     """
     user: Tensor
     pos: Tensor
     neg: Tensor
     reg: Tensor
     extra: Optional[Tensor] = None
+    rows_total: Optional[int] = None
 
 
 class RecTask:
@@ -36,6 +41,20 @@ class RecTask:
         model (torch.nn.Module): The trainable backbone.
     """
     model: torch.nn.Module
+    #: This process's rank and the number of ranks (see :meth:`shard`).
+    rank: int = 0
+    world_size: int = 1
+
+    def shard(self, rank: int, world_size: int) -> None:
+        r"""Makes the task one of :obj:`world_size` data-parallel ranks:
+        :meth:`batches` then yields the *global* batches (of
+        :obj:`world_size` times the batch size, from the same permutation on
+        every rank), and :meth:`forward` draws the random parts of the
+        whole global batch (identically on every rank) but computes and
+        returns the rows of rank :obj:`rank` only (contiguous parts, rank
+        order), with :obj:`BatchOutput.rows_total`."""
+        raise NotImplementedError(f"{self.__class__.__name__} does not "
+                                  f"support multi-process training")
 
     def num_batches(self) -> int:
         raise NotImplementedError

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from adar_pyg.augment.base import Augmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.io import ensure_writable, remove_stale_parts
+from adar_pyg.train import distributed as ddp
 from adar_pyg.train.checkpoint import load_checkpoint, save_checkpoint
 from adar_pyg.train.task import RecTask
 
@@ -180,6 +181,22 @@ class Trainer:
     :obj:`select_on` and :obj:`seed` be the same (:obj:`epochs` and
     :obj:`patience` may change, *e.g.* to train longer).
 
+    **Multi-process training**: built inside an initialised
+    :mod:`torch.distributed` process group of :math:`N > 1` ranks (one
+    :class:`Trainer` per rank, same settings and seed), the loop is data
+    parallel: the task is :meth:`~adar_pyg.train.RecTask.shard` ed (each
+    rank takes its part of every global batch of :math:`N` times the task's
+    per-rank batch size, from the same permutation), the model's gradients
+    are averaged by :class:`~torch.nn.parallel.DistributedDataParallel`
+    (each rank's loss weighted by its share of the global batch's rows, so
+    that the average is the gradient of the global batch's mean loss), the
+    augmenter runs on the global batch gathered from all ranks with rank 0's
+    random state (identical on every rank: its parameters stay in sync),
+    evaluation is sharded by users and reduced exactly (see
+    :meth:`~adar_pyg.metrics.FullRankingEvaluator.distributed`), and rank 0
+    alone logs and writes checkpoints. With the same global batch, the
+    parameters follow those of one process up to float rounding.
+
     Args:
         task (RecTask): Data, backbone and evaluation.
         augmenter (Augmenter, optional): Generated-negative augmenter (see
@@ -271,6 +288,20 @@ class Trainer:
         if augmenter is not None:
             device = next(task.model.parameters()).device
             augmenter.to(device)
+        self.rank, self.world_size = ddp.world()
+        self.step_module: Optional[torch.nn.Module] = None
+        if self.world_size > 1:
+            task.shard(self.rank, self.world_size)
+            self.step_module = ddp.wrap(task)
+            device = next(task.model.parameters()).device
+            for evaluator in getattr(task, 'evaluators', {}).values():
+                evaluator.distributed(
+                    device='cuda' if device.type == 'cuda' else 'cpu')
+            if self.rank != 0:  # Rank 0 alone logs and writes.
+                self.log = lambda line: None
+                self.on_evaluate = None
+                self.checkpoint = self.last_checkpoint = None
+                self.progress = False
 
     def _state(self) -> Dict[str, Any]:
         state = {'model': copy.deepcopy(self.task.model.state_dict())}
@@ -373,23 +404,32 @@ class Trainer:
         bar = tqdm(task.batches(generator), total=num_batches,
                    desc=f'epoch {epoch}', leave=False,
                    disable=not self.progress)
+        if self.world_size > 1:  # The same permutation on every rank:
+            ddp.broadcast_rng(generator)
         for batch in bar:
-            out = task.forward(batch, generator)
-            gen = None
-            if aug is not None:
-                user, pos = out.user.detach(), out.pos.detach()
-                neg = out.neg.detach()
-                aug.step(user, pos, neg)
-                gen = aug(user, pos, neg)
-                loss = aug.loss(out.user, out.pos, out.neg, gen)
-                self._accumulate(stats, user, pos, neg, gen)
+            if self.world_size > 1:
+                loss, gen = self._distributed_loss(batch, generator, stats)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                # The loss of the global batch (the same on every rank):
+                loss = ddp.all_sum(loss.detach()) / self.world_size
             else:
-                loss = d_bpr_loss(out.user, out.pos, out.neg)
-            loss = loss + self.l2 * out.reg
-            if out.extra is not None:
-                loss = loss + out.extra
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+                out = task.forward(batch, generator)
+                gen = None
+                if aug is not None:
+                    user, pos = out.user.detach(), out.pos.detach()
+                    neg = out.neg.detach()
+                    aug.step(user, pos, neg)
+                    gen = aug(user, pos, neg)
+                    loss = aug.loss(out.user, out.pos, out.neg, gen)
+                    self._accumulate(stats, user, pos, neg, gen)
+                else:
+                    loss = d_bpr_loss(out.user, out.pos, out.neg)
+                loss = loss + self.l2 * out.reg
+                if out.extra is not None:
+                    loss = loss + out.extra
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
             if self.check_finite:  # Before the step can apply anything:
                 value = self._finite_loss(loss, params, epoch, count + 1,
                                           num_batches, gen)
@@ -407,6 +447,44 @@ class Trainer:
         self.epoch_diagnostics = {k: float(v) / max(count, 1)
                                   for k, v in stats.items()}
         return total / max(count, 1)
+
+    def _distributed_loss(self, batch: Any, generator: torch.Generator,
+                          stats: Dict[str, Any]) -> tuple:
+        r"""This rank's loss of one global batch (before backward), weighted
+        by its share of the batch's rows, and its generated negatives."""
+        assert self.step_module is not None
+        aug = self.augmenter
+        out = self.step_module(batch, generator)
+        rows = out.user.size(0)
+        gen = None
+        if aug is not None:
+            user, pos = out.user.detach(), out.pos.detach()
+            neg = out.neg.detach()
+            # The global batch, as one process sees it, in rank order:
+            rows_all, counts = ddp.gather_rows(
+                torch.cat([user, pos, neg], dim=1))
+            g_user, g_pos, g_neg = rows_all.tensor_split(3, dim=1)
+            offset = sum(counts[:self.rank])
+            before = ddp.broadcast_rng()  # Rank 0's draws on every rank.
+            try:
+                aug.step(g_user, g_pos, g_neg)
+                g_gen = aug(g_user, g_pos, g_neg)
+            finally:
+                if self.rank != 0:  # Its own stream goes on (dropout).
+                    ddp.restore_rng(before)
+            gen = g_gen[offset:offset + rows]
+            loss = aug.loss(out.user, out.pos, out.neg, gen)
+            self._accumulate(stats, g_user, g_pos, g_neg, g_gen)
+        else:
+            loss = d_bpr_loss(out.user, out.pos, out.neg)
+        loss = loss + self.l2 * out.reg
+        # DDP averages the ranks' gradients: weighted by the share of rows,
+        # that average is the gradient of the global batch's mean loss.
+        total = out.rows_total if out.rows_total else rows * self.world_size
+        loss = loss * (self.world_size * rows / total)
+        if out.extra is not None:
+            loss = loss + out.extra
+        return loss, gen
 
     def _finite_loss(self, loss: Tensor, params: List[Tensor], epoch: int,
                      batch: int, num_batches: int,
@@ -514,6 +592,8 @@ class Trainer:
             torch.manual_seed(self.seed)
             generator = torch.Generator().manual_seed(self.seed)
             run = FitState()
+            if self.rank > 0:  # Its own global stream (dropout masks):
+                torch.manual_seed(self.seed + self.rank)
         else:
             generator = torch.Generator()
             source = (os.fspath(resume_from) if not isinstance(
@@ -521,6 +601,8 @@ class Trainer:
             state = (resume_from if isinstance(resume_from, dict) else
                      load_checkpoint(resume_from))  # On the CPU: the RNGs.
             run = self._restore(state, optimizer, generator, source)
+            if self.rank > 0:
+                torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
             self.log(f'resumed from epoch {run.epoch} ({source})')
         for path in (self.last_checkpoint, self.checkpoint):
             if path:  # The temporary files of killed writers of `path`:

@@ -1,0 +1,239 @@
+r"""Data-parallel training on :mod:`torch.distributed`: the pieces
+:class:`~adar_pyg.train.Trainer` uses when it runs in a process group of
+several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
+
+* :class:`TaskForward` makes a task's :meth:`~adar_pyg.train.RecTask.forward`
+  a module, so that :class:`~torch.nn.parallel.DistributedDataParallel`
+  wraps the whole of it: every parameter the loss uses (the embedding tables,
+  the layer-0 L2 term, the sampler's negatives) goes through the wrapped
+  forward, and its (dense) gradients are averaged over the ranks.
+* :func:`gather_rows` concatenates, in rank order, the rows every rank holds
+  (the global batch, as one process would see it), for the augmenter.
+* :func:`broadcast_rng` gives every rank rank 0's random state, so that the
+  augmenter, run on the gathered global batch by every rank, stays
+  identical on all of them (the "equivalent of DDP" for its parameters:
+  the same inputs, the same draws, the same Adam step everywhere).
+"""
+import os
+from typing import Any, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world() -> tuple:
+    r"""(rank, world size) of the default process group, (0, 1) without
+    one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _comm_device() -> torch.device:
+    if dist.get_backend() == 'nccl':
+        return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')
+
+
+class TaskForward(torch.nn.Module):
+    r"""A task's :meth:`forward` as a module whose parameters are the task's
+    model's, for :class:`~torch.nn.parallel.DistributedDataParallel`."""
+    def __init__(self, task: Any) -> None:
+        super().__init__()
+        self.model = task.model
+        self._task = [task]  # Not a submodule.
+
+    def forward(self, batch: Any, generator: Optional[torch.Generator] = None):
+        return self._task[0].forward(batch, generator)
+
+
+def wrap(task: Any) -> torch.nn.parallel.DistributedDataParallel:
+    r"""The DDP-wrapped :class:`TaskForward` of :obj:`task`."""
+    device = next(task.model.parameters()).device
+    kwargs = {}
+    if device.type == 'cuda':
+        kwargs = dict(device_ids=[device.index], output_device=device.index)
+    import warnings
+    with warnings.catch_warnings():  # Renamed in torch 2.13, same meaning.
+        warnings.simplefilter('ignore', FutureWarning)
+        return torch.nn.parallel.DistributedDataParallel(
+            TaskForward(task), broadcast_buffers=False, **kwargs)
+
+
+def gather_rows(x: Tensor) -> tuple:
+    r"""The rows of :obj:`x` of every rank (their number may differ),
+    concatenated in rank order, and the number of rows of each rank."""
+    size = torch.tensor([x.size(0)], device=_comm_device())
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    counts = [int(s) for s in sizes]
+    dev = x.device
+    y = x.to(_comm_device())
+    pad = y.new_zeros((max(counts) - y.size(0), ) + tuple(y.shape[1:]))
+    if pad.size(0):
+        y = torch.cat([y, pad])
+    parts = [torch.empty_like(y) for _ in counts]
+    dist.all_gather(parts, y.contiguous())
+    return torch.cat([p[:c] for p, c in zip(parts, counts)]).to(dev), counts
+
+
+def broadcast_state(state: Tensor) -> Tensor:
+    r"""Rank 0's :obj:`state` (a CPU byte tensor of the same size on every
+    rank, *e.g.* a random state)."""
+    y = state.to(_comm_device())
+    dist.broadcast(y, 0)
+    return y.cpu()
+
+
+def broadcast_rng(generator: Optional[torch.Generator] = None
+                  ) -> List[Any]:
+    r"""Sets the global CPU (and current CUDA) random state, or that of
+    :obj:`generator`, to rank 0's; returns this rank's states before, for
+    :func:`restore_rng`."""
+    if generator is not None:
+        before = [generator.get_state()]
+        generator.set_state(broadcast_state(before[0]))
+        return before
+    before = [torch.get_rng_state()]
+    torch.set_rng_state(broadcast_state(before[0]))
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        before.append(torch.cuda.get_rng_state())
+        torch.cuda.set_rng_state(broadcast_state(before[1]))
+    return before
+
+
+def restore_rng(before: List[Any]) -> None:
+    torch.set_rng_state(before[0])
+    if len(before) > 1:
+        torch.cuda.set_rng_state(before[1])
+
+
+def all_sum(values: Tensor) -> Tensor:
+    r"""The sum over the ranks of :obj:`values`."""
+    y = values.to(_comm_device()).clone()
+    dist.all_reduce(y)
+    return y.to(values.device)
+
+
+def free_port(host: str = '127.0.0.1') -> int:
+    r"""A TCP port free on :obj:`host` now."""
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def check_port(port: int, host: str = '127.0.0.1') -> None:
+    r"""Raises a :class:`RuntimeError` if :obj:`port` is in use on
+    :obj:`host`."""
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            raise RuntimeError(f"port {port} on {host} is in use ({e.strerror}"
+                               f"); choose another --port or leave it unset "
+                               f"for a free one") from None
+
+
+def init_process_group(rank: int, world_size: int, backend: str,
+                       addr: str, port: int, timeout: float) -> None:
+    r"""Joins the default process group (TCP rendezvous at
+    :obj:`addr:port`; collectives that wait longer than :obj:`timeout`
+    seconds fail instead of hanging)."""
+    import datetime
+    dist.init_process_group(
+        backend, init_method=f'tcp://{addr}:{port}', rank=rank,
+        world_size=world_size,
+        timeout=datetime.timedelta(seconds=timeout))
+
+
+def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
+            addr: str, port: int, timeout: float, threads: Optional[int],
+            results: str) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size),
+                      LOCAL_RANK=str(rank), MASTER_ADDR=addr,
+                      MASTER_PORT=str(port))
+    if threads:
+        torch.set_num_threads(threads)
+    if backend == 'nccl':
+        torch.cuda.set_device(rank)
+    init_process_group(rank, world_size, backend, addr, port, timeout)
+    try:
+        out = fn(rank, world_size, *args)
+        if rank == 0:  # To a file: shared tensors die with the process.
+            torch.save(out, results)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
+           port: Optional[int] = None, timeout: float = 300.0,
+           threads: Optional[int] = None,
+           deadline: Optional[float] = None) -> Any:
+    r"""Runs :obj:`fn(rank, world_size, *args)` in :obj:`nproc` fresh
+    processes (:func:`torch.multiprocessing.spawn`) joined in one process
+    group on 127.0.0.1 (gloo, or NCCL with one GPU per rank) and returns
+    rank 0's result (:obj:`fn` and its result must be picklable).
+
+    The processes are watched: if one fails or dies, the others are
+    stopped and a :class:`RuntimeError` says which rank and why; a
+    collective that waits more than :obj:`timeout` seconds fails; with
+    :obj:`deadline` (seconds), all are stopped after it.
+
+    Args:
+        fn (callable): A module-level function.
+        nproc (int): Number of processes.
+        args (tuple, optional): Further arguments of :obj:`fn`.
+        backend (str, optional): :obj:`'gloo'` or :obj:`'nccl'`.
+        port (int, optional): Rendezvous port (default: a free one; one in
+            use is an error).
+        timeout (float, optional): Collective timeout in seconds.
+        threads (int, optional): torch threads per process.
+        deadline (float, optional): Wall-clock limit in seconds.
+    """
+    import time
+
+    import torch.multiprocessing as mp
+    if backend == 'nccl' and nproc > torch.cuda.device_count():
+        raise RuntimeError(f"{nproc} processes on CUDA need {nproc} GPUs "
+                           f"(one each); this machine has "
+                           f"{torch.cuda.device_count()}")
+    if port is None:
+        port = free_port()
+    else:
+        check_port(port)
+    import tempfile
+    folder = tempfile.TemporaryDirectory(prefix='adar-pyg-launch-')
+    results = os.path.join(folder.name, 'result.pt')
+    context = mp.spawn(_worker, args=(fn, args, nproc, backend, '127.0.0.1',
+                                      port, timeout, threads, results),
+                       nprocs=nproc, join=False)
+    start = time.monotonic()
+    try:
+        while not context.join(timeout=0.5):
+            if deadline is not None and time.monotonic() - start > deadline:
+                raise RuntimeError(f"the {nproc} processes did not finish "
+                                   f"within {deadline:.0f} s; stopped them")
+    except mp.ProcessExitedException as e:
+        raise RuntimeError(
+            f"rank {e.error_index} of {nproc} died (exit code {e.exit_code}"
+            f"{', signal ' + e.signal_name if e.signal_name else ''}); the "
+            f"other ranks were stopped") from None
+    except mp.ProcessRaisedException as e:
+        raise RuntimeError(f"rank {e.error_index} of {nproc} failed; the "
+                           f"other ranks were stopped. Its error:\n{e}"
+                           ) from None
+    finally:
+        for p in context.processes:
+            if p.is_alive():
+                p.terminate()
+        for p in context.processes:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+    with folder:
+        if not os.path.exists(results):
+            return None
+        return torch.load(results, weights_only=False)

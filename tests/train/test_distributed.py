@@ -1,0 +1,206 @@
+r"""Data-parallel training (2 gloo processes on 127.0.0.1, one thread each):
+the same global batch on 2 ranks as on 1 gives the same parameters, sharded
+evaluation equals the single-process evaluator exactly, and a dying rank
+stops the run with a clear error in bounded time."""
+import json
+import os
+import socket
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch_geometric.data import HeteroData
+
+from adar_pyg.augment import NegativeAugmenter
+from adar_pyg.metrics import FullRankingEvaluator
+from adar_pyg.nn import LightGCN
+from adar_pyg.sequential import GRU4Rec, LeaveOneOutSplit
+from adar_pyg.train import CFTask, SRTask, Trainer
+from adar_pyg.train.distributed import check_port, launch
+from adar_pyg.transforms import PerUserRandomSplit
+
+E = ('user', 'rates', 'item')
+EPOCHS = 2  # 2 x 6 steps (CF) and 2 x 5 steps (SR)
+CASES = ['cf', 'cf-adar', 'sr-adar']
+
+
+def cf_data(U=60, I=40, clusters=4, per_user=10):
+    g = torch.Generator().manual_seed(0)
+    rows, cols = [], []
+    for u in range(U):
+        size = I // clusters
+        items = torch.randperm(size, generator=g)[:per_user] + (u % clusters) * size
+        rows += [u] * per_user
+        cols += items.tolist()
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = U, I
+    data[E].edge_index = torch.tensor([rows, cols])
+    data[E].time = torch.arange(len(rows)) % per_user
+    return data
+
+
+def sr_data(U=80, I=30):
+    g = torch.Generator().manual_seed(0)
+    rows, cols, times = [], [], []
+    for u in range(U):
+        start = int(torch.randint(I, (1, ), generator=g))
+        n = int(torch.randint(4, 12, (1, ), generator=g))
+        rows += [u] * n
+        cols += [(start + (1 + u % 2) * t) % I for t in range(n)]
+        times += list(range(n))
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = U, I
+    data[E].edge_index = torch.tensor([rows, cols])
+    data[E].time = torch.tensor(times)
+    return data
+
+
+def make_trainer(case, batch_size):
+    torch.manual_seed(0)
+    if case.startswith('cf'):
+        train, val, test = PerUserRandomSplit(0.2, 0.2, seed=0)(cf_data())
+        task = CFTask(LightGCN(60, 40, embedding_dim=16, num_layers=2), train,
+                      val, test, batch_size=batch_size, eval_batch_size=7)
+    else:
+        split = LeaveOneOutSplit(max_len=8)(sr_data())
+        # GRU4Rec: the key bias of attention (SASRec) has a zero gradient
+        # in exact arithmetic, which Adam turns into lr-sized steps of
+        # rounding noise: not comparable within a float tolerance.
+        task = SRTask(GRU4Rec(30, 16, 8, dropout=0.0), split,
+                      batch_size=batch_size, eval_batch_size=7)
+    aug = NegativeAugmenter(16, num_steps=10) if 'adar' in case else None
+    return Trainer(task, aug, lr=0.05, progress=False, log=lambda s: None)
+
+
+def train_steps(trainer):
+    r"""The first :obj:`EPOCHS` epochs of :meth:`Trainer.fit`, then the
+    parameters and the validation metrics."""
+    torch.manual_seed(trainer.seed)
+    generator = torch.Generator().manual_seed(trainer.seed)
+    opt = torch.optim.Adam(trainer.task.model.parameters(), lr=trainer.lr)
+    for epoch in range(1, EPOCHS + 1):
+        trainer.train_epoch(opt, generator, epoch)
+    state = {f'model.{k}': v.detach().clone()
+             for k, v in trainer.task.model.state_dict().items()}
+    if trainer.augmenter is not None:
+        state.update({f'aug.{k}': v.detach().clone() for k, v in
+                      trainer.augmenter.state_dict().items()})
+    return state, trainer.task.evaluate('val')
+
+
+def _equivalence(rank, world_size):
+    out = {}
+    for case in CASES:
+        global_batch = 64 if case.startswith('cf') else 16
+        trainer = make_trainer(case, global_batch // world_size)
+        state, metrics = train_steps(trainer)
+        # Every rank holds the same parameters:
+        flat = torch.cat([v.flatten().double() for v in state.values()])
+        every = [torch.zeros_like(flat) for _ in range(world_size)]
+        dist.all_gather(every, flat)
+        assert all(torch.equal(every[0], x) for x in every), case
+        out[case] = (state, metrics)
+    # Sharded evaluation of given embeddings (odd number of blocks):
+    g = torch.Generator().manual_seed(1)
+    target = torch.stack([torch.randint(50, (300, ), generator=g),
+                          torch.randint(40, (300, ), generator=g)])
+    exclude = torch.stack([torch.randint(50, (200, ), generator=g),
+                           torch.randint(40, (200, ), generator=g)])
+    ev = FullRankingEvaluator(target, 50, 40, exclude, (5, 20), batch_size=10)
+    user, item = torch.randn(50, 8, generator=g), torch.randn(40, 8,
+                                                               generator=g)
+    out['eval'] = ev.distributed()(user, item)
+    return out
+
+
+@pytest.fixture(scope='module')
+def ddp_results():
+    return launch(_equivalence, 2, threads=1, timeout=60, deadline=240)
+
+
+@pytest.mark.parametrize('case', CASES)
+def test_two_ranks_follow_one_with_the_same_global_batch(ddp_results, case):
+    global_batch = 64 if case.startswith('cf') else 16
+    state, _ = train_steps(make_trainer(case, global_batch))
+    ddp_state, _ = ddp_results[case]
+    assert ddp_state.keys() == state.keys()
+    for key, value in state.items():
+        torch.testing.assert_close(ddp_state[key], value, atol=2e-5,
+                                   rtol=1e-4, msg=key)
+    # The training moved the parameters (the comparison is not trivial):
+    fresh = make_trainer(case, global_batch).task.model.state_dict()
+    assert any(not torch.allclose(fresh[k[6:]], v) for k, v in state.items()
+               if k.startswith('model.'))
+
+
+def test_sharded_evaluation_equals_one_process(ddp_results):
+    g = torch.Generator().manual_seed(1)
+    target = torch.stack([torch.randint(50, (300, ), generator=g),
+                          torch.randint(40, (300, ), generator=g)])
+    exclude = torch.stack([torch.randint(50, (200, ), generator=g),
+                           torch.randint(40, (200, ), generator=g)])
+    ev = FullRankingEvaluator(target, 50, 40, exclude, (5, 20), batch_size=10)
+    user, item = torch.randn(50, 8, generator=g), torch.randn(40, 8,
+                                                               generator=g)
+    assert ev.num_blocks % 2 == 1
+    assert ddp_results['eval'] == ev(user, item)  # Exactly.
+
+
+def _dying(rank, world_size):
+    trainer = make_trainer('cf', 32)
+    forward = trainer.task.forward
+    steps = []
+
+    def dying_forward(batch, generator=None):
+        steps.append(1)
+        if rank == 1 and len(steps) == 3:
+            os._exit(3)
+        return forward(batch, generator)
+
+    trainer.task.forward = dying_forward
+    trainer.epochs = 50
+    trainer.fit()
+
+
+def test_a_dying_rank_stops_the_run_with_a_clear_error():
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r'rank 1 of 2 died \(exit code 3'):
+        launch(_dying, 2, threads=1, timeout=30, deadline=120)
+    assert time.monotonic() - t0 < 90
+
+
+def test_bad_input():
+    trainer = make_trainer('cf', 64)
+    n = trainer.task.train_pairs.size(1)
+    with pytest.raises(ValueError, match='processes need at least'):
+        trainer.task.shard(0, n // 64 + 1)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f'port {port} .* in use'):
+            check_port(port)
+
+
+def test_cli_nproc(tmp_path, capsys):
+    from adar_pyg.cli import main
+    lines = ['user,item,timestamp']
+    g = torch.Generator().manual_seed(0)
+    for u in range(30):
+        items = torch.randperm(12, generator=g)[:9] + 12 * (u % 2)
+        lines += [f'u{u},i{i},{t}' for t, i in enumerate(items.tolist())]
+    csv = tmp_path / 'ratings.csv'
+    csv.write_text('\n'.join(lines) + '\n')
+    tiny = ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
+            '--epochs', '2', '--threads', '1', '--no-progress', '--device',
+            'cpu', '--augmenter', 'adar', '--adar-steps', '5', '--nproc', '2']
+    out = tmp_path / 'run'
+    main(tiny + ['--out', str(out)])
+    result = json.loads((out / 'result.json').read_text())
+    assert result['nproc'] == 2 and result['global_batch_size'] == 32
+    assert len((out / 'metrics.jsonl').read_text().splitlines()) == 2
+    # More processes than batches: a clear error, nothing trained.
+    with pytest.raises(SystemExit, match='processes need at least'):
+        main(tiny[:5] + ['--batch-size', '200'] + tiny[7:] +
+             ['--out', str(tmp_path / 'bad')])
