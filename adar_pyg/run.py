@@ -43,7 +43,7 @@ import torch
 from adar_pyg.config import Config
 from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    build_augmenter, build_task, build_trainer,
-                                   load_data, setup)
+                                   check_data, load_data, setup)
 from adar_pyg.io import CorruptFileError, atomic_path, remove_stale_parts
 from adar_pyg.train import load_checkpoint
 
@@ -151,6 +151,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
             every evaluation (needed to resume). (default: :obj:`True`)
     """
     cfg = cfg.resolved()
+    if data is None:
+        check_data(cfg)  # A missing file or dataset fails before any output.
     rank, world_size = _join_launcher(cfg)
     # Every output location is checked before any data are loaded:
     state = None

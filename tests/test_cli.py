@@ -174,3 +174,12 @@ def test_sampled_path_from_the_command_line(csv_path, tmp_path):
     import yaml
     cfg = yaml.safe_load(open(out / 'config.yaml'))
     assert cfg['train']['sampled'] and cfg['train']['fanout'] == [-1]
+
+
+def test_missing_data_fails_before_any_output(tmp_path, capsys):
+    for flags, match in ((['--dataset', 'beuaty'], "did you mean 'beauty'"),
+                         (['--data', str(tmp_path / 'no.csv')], 'no file')):
+        with pytest.raises(SystemExit):
+            main(['train', *flags, '--out', str(tmp_path / 'run')])
+        assert match in capsys.readouterr().err
+        assert not (tmp_path / 'run').exists()

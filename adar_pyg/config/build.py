@@ -43,6 +43,22 @@ class RunData:
     raw_ids: Optional[Dict[str, List[Any]]] = None
 
 
+def check_data(cfg: Config) -> None:
+    r"""Raises :class:`~adar_pyg.config.ConfigError` for an own data file
+    that does not exist or an unknown built-in dataset (naming the
+    nearest), before anything is loaded or written."""
+    from adar_pyg.config.settings import ConfigError, suggest
+    if cfg.data.data:
+        if not os.path.isfile(cfg.data.data):
+            raise ConfigError(f"data.data: no file '{cfg.data.data}'")
+    elif cfg.data.dataset not in DATASETS:
+        raise ConfigError(f"data.dataset: unknown dataset "
+                          f"'{cfg.data.dataset}'"
+                          f"{suggest(cfg.data.dataset, list(DATASETS))} "
+                          f"(choose from {', '.join(DATASETS)}, or pass "
+                          f"--data FILE)")
+
+
 def setup(cfg: Config) -> torch.device:
     r"""Threads, the seed of the global RNG and the device (with a clear error
     for a missing GPU)."""
