@@ -137,13 +137,14 @@ def test_report(args: argparse.Namespace,
     return '\n'.join(lines) + '\n'
 
 
-def collect(cells: Dict[str, Dict[str, Any]], model: str
+def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
             ) -> Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]]:
-    r"""axis -> variant -> value -> the validation metrics of its seeds."""
+    r"""axis -> variant -> value -> the validation metrics of its seeds
+    (those of :obj:`seeds` only)."""
     out: Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]] = {}
     for key, cell in cells.items():
-        m, variant, axis_value, _ = key.split('/')
-        if m != model:
+        m, variant, axis_value, seed = key.split('/')
+        if m != model or int(seed[len('seed'):]) not in seeds:
             continue
         axis, value = axis_value.split('=')
         out.setdefault(axis, {}).setdefault(variant, {}).setdefault(
@@ -158,11 +159,11 @@ def mean(values: List[float]) -> float:
 def report(args: argparse.Namespace) -> str:
     store = open_results(f'{args.out}.json', argparse.Namespace(
         report_only=True, merge=[]))
-    data = collect(store.data['cells'], args.model)
+    data = collect(store.data['cells'], args.model, args.seeds)
     lines = [f'# Validation sweeps: {args.model} on {args.dataset}', '',
              command_lines(store.data['meta']),
              'Validation R@20 / N@20 in % at the validation-selected epoch '
-             '(mean over the seeds run); **bold**: the best value of each '
+             f'(mean over seeds {args.seeds}); **bold**: the best value of each '
              'variant on its axis. No test metric is shown: settings are '
              'chosen here and compared on test with `--compare` '
              '(`<out>_test.md`).', '']
@@ -189,7 +190,11 @@ def report(args: argparse.Namespace) -> str:
             for ax, m in zip(axes, METRICS):
                 ax.plot(xs, [means[x][m] for x in xs], marker='o',
                         label=variant)
+        base = data.get('lr', {}).get('base', {}).get(args.lr)
         for ax, m in zip(axes, METRICS):
+            if base and axis not in ('lr', 'l2'):  # The base at this lr:
+                ax.axhline(100 * mean([c[m] for c in base]), color='grey',
+                           ls='--', label=f'base (lr {args.lr:g})')
             ax.set(xlabel=AXES[axis][1], ylabel='%',
                    title=f'validation {m} ({args.model})')
             if axis in ('lr', 'l2'):
@@ -223,6 +228,9 @@ def main() -> None:
     parser.set_defaults(eval_every=5, patience=4, progress=False)
     args = parse_args(parser)
     config_from_args(args)  # Checks the settings, fills in every default.
+    if args.merge:  # Adds the cells of the other result files, then saves:
+        open_results(f'{args.out}.json', args)
+        args.merge = []
     if args.compare:
         cells = run_cells(args, [parse_compare(c) for c in args.compare])
         text = test_report(args, cells)
