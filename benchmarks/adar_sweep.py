@@ -31,7 +31,8 @@ import os
 from typing import Any, Dict, List, Tuple
 
 from adar_variants import VARIANT_SETTINGS
-from common import add_store_args, command_lines, open_results, summarize
+from common import (add_store_args, command_line, command_lines, open_results,
+                    summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -233,7 +234,11 @@ def main() -> None:
         args.merge = []
     if args.compare:
         cells = run_cells(args, [parse_compare(c) for c in args.compare])
-        text = test_report(args, cells)
+        meta = open_results(f'{args.out}.json', argparse.Namespace(
+            report_only=True, merge=[])).data['meta']
+        text = test_report(args, cells).replace(
+            '\n\n', '\n\n' + command_lines(meta) +
+            f'Report: `{command_line()}`  \n', 1)
         with open(f'{args.out}_test.md', 'w') as f:
             f.write(text)
         print(text)
