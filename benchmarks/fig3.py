@@ -12,9 +12,12 @@ ADAR's users are "more uniformly distributed across the space".
     adar-pyg train --seed 0 --epochs 50 --eval-every 5 --patience 4 --lr 5e-3 \
         --threads 1 --out runs/fig3-base
     adar-pyg train ... --augmenter adar --adar-strategy transition \
-        --adar-source forward --adar-hardness 0.75 --out runs/fig3-adar
+        --adar-source forward --adar-weight 0.7 --adar-hardness 0.5 \
+        --out runs/fig3-adar
+    adar-pyg train ... --augmenter reweight --adar-weight 0.7 \
+        --out runs/fig3-reweight
     python benchmarks/fig3.py runs/fig3-base runs/fig3-adar \
-        --out benchmarks/results/fig3_lightgcn
+        --control runs/fig3-reweight --out benchmarks/results/fig3_lightgcn
 
 Writes ``<out>.png`` and ``<out>.json``. Needs scikit-learn (the
 ``benchmark`` extra).
@@ -65,6 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('base', metavar='BASE_RUN_DIR')
     parser.add_argument('adar', metavar='ADAR_RUN_DIR')
+    parser.add_argument('--control', metavar='RUN_DIR', default=None,
+                        help='a third panel, e.g. the reweight control')
     parser.add_argument('--out', default='benchmarks/results/fig3_lightgcn')
     parser.add_argument('--pairs', type=int, default=200_000)
     parser.add_argument('--bootstrap', type=int, default=10)
@@ -72,12 +77,16 @@ def main() -> None:
     parser.add_argument('--tsne-seed', type=int, default=0,
                         help='seed of the pairs, the sample and t-SNE')
     args = parser.parse_args()
-    rows = [describe(d, args) for d in (args.base, args.adar)]
+    dirs = [args.base, args.adar] + ([args.control] if args.control else [])
+    names = ['base', '+ADAR', 'control'][:len(dirs)]
+    rows = [describe(d, args) for d in dirs]
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.4))
-    for ax, row, name in zip(axes, rows, ('base', '+ADAR')):
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 4.4))
+    for ax, row, name in zip(axes, rows, names):
+        if name == 'control':
+            name = f"control: {row['augmenter']}"
         pts = torch.tensor(row['points'])
         ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5)
         ax.set_title(f"{name}: uniformity {row['uniformity']:.3f} "
@@ -92,10 +101,13 @@ def main() -> None:
         fig.savefig(f, format='png', dpi=110)
     summary = {k: [{kk: vv for kk, vv in r.items() if kk != 'points'}
                    for r in rows] for k in ('runs', )}
-    summary['uniformity_difference'] = (rows[1]['uniformity'] -
-                                        rows[0]['uniformity'])
+    summary['uniformity_difference'] = {
+        name: row['uniformity'] - rows[0]['uniformity']
+        for name, row in zip(names[1:], rows[1:])}
     summary['command'] = 'python benchmarks/fig3.py ' + ' '.join(
-        [args.base, args.adar, '--out', args.out])
+        [args.base, args.adar] + (['--control', args.control]
+                                  if args.control else []) +
+        ['--out', args.out])
     run.write_json(summary, f'{args.out}.json')
     print(json.dumps(summary, indent=2))
 
