@@ -164,48 +164,28 @@ class CFTask(RecTask):
 
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
+        users, pos = batch[0], batch[1]
+        user0, item0 = self.model.ego_embeddings()
+        if self.sampler.requires_layers:
+            model: Any = self.model
+            user_layers, item_layers = model.layer_embeddings(self.edge_index)
+            pool = model.pool_layers
+            user_emb, item_emb = pool(user_layers), pool(item_layers)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator,
+                item_layers=item_layers, pool=pool)
+        else:
+            user_emb, item_emb = self.model(self.edge_index)
+            neg_emb, neg0 = self.sampler.negative_embeddings(
+                users, pos, user_emb, item_emb, item0, generator)
         if self.world_size > 1:
-            return self._forward_shard(batch, generator)
-        users, pos = batch[0], batch[1]
-        user0, item0 = self.model.ego_embeddings()
-        if self.sampler.requires_layers:
-            model: Any = self.model
-            user_layers, item_layers = model.layer_embeddings(self.edge_index)
-            pool = model.pool_layers
-            user_emb, item_emb = pool(user_layers), pool(item_layers)
-            neg_emb, neg0 = self.sampler.negative_embeddings(
-                users, pos, user_emb, item_emb, item0, generator,
-                item_layers=item_layers, pool=pool)
-        else:
-            user_emb, item_emb = self.model(self.edge_index)
-            neg_emb, neg0 = self.sampler.negative_embeddings(
-                users, pos, user_emb, item_emb, item0, generator)
-        reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
-                     neg0.square().sum()) / users.numel()
-        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg)
-
-    def _forward_shard(self, batch: Tensor,
-                       generator: Optional[torch.Generator]) -> BatchOutput:
-        r""":meth:`forward` of one rank: the negatives of the whole global
-        batch (the draws of one process), the rows of this rank."""
-        users, pos = batch[0], batch[1]
-        rows = torch.arange(users.numel(), device=users.device).tensor_split(
-            self.world_size)[self.rank]
-        user0, item0 = self.model.ego_embeddings()
-        if self.sampler.requires_layers:
-            model: Any = self.model
-            user_layers, item_layers = model.layer_embeddings(self.edge_index)
-            pool = model.pool_layers
-            user_emb, item_emb = pool(user_layers), pool(item_layers)
-            neg_emb, neg0 = self.sampler.negative_embeddings(
-                users, pos, user_emb, item_emb, item0, generator,
-                item_layers=item_layers, pool=pool)
-        else:
-            user_emb, item_emb = self.model(self.edge_index)
-            neg_emb, neg0 = self.sampler.negative_embeddings(
-                users, pos, user_emb, item_emb, item0, generator)
-        users, pos, neg_emb, neg0 = (users[rows], pos[rows], neg_emb[rows],
-                                     neg0[rows])
+            # One rank of several: the negatives were drawn for the whole
+            # global batch (the draws of one process); keep this rank's rows.
+            rows = torch.arange(users.numel(),
+                                device=users.device).tensor_split(
+                                    self.world_size)[self.rank]
+            users, pos, neg_emb, neg0 = (users[rows], pos[rows],
+                                         neg_emb[rows], neg0[rows])
         reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
                      neg0.square().sum()) / users.numel()
         return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg,
