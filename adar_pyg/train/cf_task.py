@@ -133,25 +133,11 @@ class CFTask(RecTask):
                 eval_batch_size).to(self.device)
 
     def shard(self, rank: int, world_size: int) -> None:
-        if type(self).batches is not CFTask.batches:
-            raise NotImplementedError(f"{self.__class__.__name__} does not "
-                                      f"support multi-process training")
-        steps = self.train_pairs.size(1) // self.batch_size
-        if world_size > max(steps, 1):
-            raise ValueError(
-                f"{world_size} processes need at least {world_size} batches "
-                f"per epoch, but {self.train_pairs.size(1)} training "
-                f"interactions make {max(steps, 1)} full batch(es) of "
-                f"{self.batch_size}; lower --nproc or --batch-size")
-        self.rank, self.world_size = int(rank), int(world_size)
+        self._set_shard(rank, world_size, self.train_pairs.size(1),
+                        'interactions')
 
     def num_batches(self) -> int:
-        if self.world_size == 1:
-            return -(-self.train_pairs.size(1) // self.batch_size)
-        # Global steps; a last global batch with fewer rows than ranks is
-        # dropped (at most world_size - 1 interactions per epoch):
-        n, step = self.train_pairs.size(1), self.batch_size * self.world_size
-        return n // step + int(n % step >= self.world_size)
+        return self._num_steps(self.train_pairs.size(1))
 
     def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
         perm = torch.randperm(self.train_pairs.size(1), generator=generator)

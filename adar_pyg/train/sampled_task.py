@@ -231,6 +231,10 @@ class SampledCFTask(CFTask):
             neg_sampling=self.negatives, batch_size=self.batch_size,
             shuffle=False, neighbor_sampler=self.neighbor_sampler)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        raise NotImplementedError(f"{self.__class__.__name__} does not "
+                                  f"support multi-process training")
+
     def batches(self, generator: torch.Generator) -> Iterator[HeteroData]:
         perm = torch.randperm(self.train_pairs_cpu.size(1),
                               generator=generator)

@@ -131,22 +131,11 @@ class SRTask(RecTask):
                              "three interactions)")
 
     def shard(self, rank: int, world_size: int) -> None:
-        steps = self.train_users.numel() // self.batch_size
-        if world_size > max(steps, 1):
-            raise ValueError(
-                f"{world_size} processes need at least {world_size} batches "
-                f"per epoch, but {self.train_users.numel()} training "
-                f"sequences make {max(steps, 1)} full batch(es) of "
-                f"{self.batch_size}; lower --nproc or --batch-size")
-        self.rank, self.world_size = int(rank), int(world_size)
+        self._set_shard(rank, world_size, self.train_users.numel(),
+                        'sequences')
 
     def num_batches(self) -> int:
-        if self.world_size == 1:
-            n = -(-self.train_users.numel() // self.batch_size)
-        else:  # Global steps (a last one with fewer rows than ranks dropped)
-            total, step = (self.train_users.numel(),
-                           self.batch_size * self.world_size)
-            n = total // step + int(total % step >= self.world_size)
+        n = self._num_steps(self.train_users.numel())
         return n if self.max_batches is None else min(n, self.max_batches)
 
     def batches(self, generator: torch.Generator) -> Iterator[Tensor]:

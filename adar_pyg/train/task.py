@@ -41,6 +41,7 @@ class RecTask:
         model (torch.nn.Module): The trainable backbone.
     """
     model: torch.nn.Module
+    batch_size: int
     #: This process's rank and the number of ranks (see :meth:`shard`).
     rank: int = 0
     world_size: int = 1
@@ -55,6 +56,28 @@ class RecTask:
         order), with :obj:`BatchOutput.rows_total`."""
         raise NotImplementedError(f"{self.__class__.__name__} does not "
                                   f"support multi-process training")
+
+    def _set_shard(self, rank: int, world_size: int, num_rows: int,
+                   what: str) -> None:
+        r"""Checks that :obj:`num_rows` training rows (:obj:`what`) make at
+        least one full batch per rank, then records the rank."""
+        steps = num_rows // self.batch_size
+        if world_size > max(steps, 1):
+            raise ValueError(
+                f"{world_size} processes need at least {world_size} batches "
+                f"per epoch, but {num_rows} training {what} make "
+                f"{max(steps, 1)} full batch(es) of {self.batch_size}; lower "
+                f"--nproc or --batch-size")
+        self.rank, self.world_size = int(rank), int(world_size)
+
+    def _num_steps(self, num_rows: int) -> int:
+        r"""Batches per epoch over :obj:`num_rows` rows; with several ranks,
+        global steps, a last global batch with fewer rows than ranks dropped
+        (at most :obj:`world_size - 1` rows per epoch)."""
+        if self.world_size == 1:
+            return -(-num_rows // self.batch_size)
+        step = self.batch_size * self.world_size
+        return num_rows // step + int(num_rows % step >= self.world_size)
 
     def num_batches(self) -> int:
         raise NotImplementedError

@@ -179,6 +179,8 @@ def test_bad_input():
     with pytest.raises(ValueError, match='per-layer representations'):
         SampledCFTask(make_model('ngcf'), train, val, test,
                       sampler=make_sampler('mixgcf', train))
+    with pytest.raises(NotImplementedError, match='multi-process'):
+        SampledCFTask(make_model('lightgcn'), train, val, test).shard(0, 2)
 
 
 def test_missing_backend(monkeypatch):
