@@ -1,0 +1,132 @@
+"""benchmarks/recbole_speed.py: it skips cleanly without a RecBole environment,
+writes our split as RecBole atomic files, times ours on a tiny split, and
+(only where a RecBole environment is found) runs the RecBole worker on the
+same tiny split."""
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch_geometric.data import HeteroData
+
+from adar_pyg.config.build import RunData
+from adar_pyg.transforms import PerUserRandomSplit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, 'benchmarks', 'recbole_speed.py')
+E = ('user', 'rates', 'item')
+
+
+def load_script():
+    sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))  # its `common`
+    spec = importlib.util.spec_from_file_location('recbole_speed', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+rb = load_script()
+
+
+def tiny_splits(U=40, I=30, per_user=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rows, cols = [], []
+    for u in range(U):
+        rows += [u] * per_user
+        cols += torch.randperm(I, generator=g)[:per_user].tolist()
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = U, I
+    data[E].edge_index = torch.tensor([rows, cols])
+    train, val, test = PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
+    stats = {'dataset': 'tiny', 'users': U, 'items': I,
+             'train': int(train[E].edge_label_index.size(1))}
+    return RunData(train, val, test, stats)
+
+
+def test_skips_without_recbole(tmp_path):
+    out = tmp_path / 'res'
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, '--recbole-python',
+         str(tmp_path / 'none' / 'python'), '--out', str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'skipped: no RecBole environment' in proc.stdout
+    assert not os.path.exists(f'{out}.json')
+
+
+def test_recbole_python_default(monkeypatch):
+    monkeypatch.delenv('RECBOLE_PYTHON', raising=False)
+    assert rb.recbole_python(None) == os.path.normpath(
+        os.path.join(ROOT, '..', 'recbole-venv', 'bin', 'python'))
+    monkeypatch.setenv('RECBOLE_PYTHON', '/x/python')
+    assert rb.recbole_python(None) == '/x/python'
+    assert rb.recbole_python('/y/python') == '/y/python'
+
+
+def test_atomic_files_hold_our_split(tmp_path):
+    data = tiny_splits()
+    rows = rb.write_inter_files(data, str(tmp_path))
+    for name, split in (('train', data.train), ('valid', data.val),
+                        ('test', data.test)):
+        path = tmp_path / rb.RECBOLE_DATASET / \
+            f'{rb.RECBOLE_DATASET}.{name}.inter'
+        lines = path.read_text().splitlines()
+        assert lines[0] == 'user_id:token\titem_id:token'
+        pairs = [tuple(map(int, line.split('\t'))) for line in lines[1:]]
+        assert pairs == [tuple(p) for p in
+                         split[E].edge_label_index.t().tolist()]
+        assert rows[name] == len(pairs)
+
+
+def ours_args(**kw):
+    args = dict(seed=0, dim=8, layers=2, batch_size=32, eval_users=16,
+                l2=1e-4, lr=1e-3, warmup=1, epochs=2, repeats=1)
+    args.update(kw)
+    return argparse.Namespace(**args)
+
+
+def test_ours_cell_and_markdown():
+    data = tiny_splits()
+    cell = rb.run_ours(data, ours_args(), 1, torch.device('cpu'))
+    assert len(cell['epoch_seconds']) == 2 and cell['threads'] == 1
+    assert cell['batches_per_epoch'] == -(-data.statistics['train'] // 32)
+    assert 0 <= cell['test_metrics']['recall@20'] <= 1
+    recbole = {**cell, 'seconds_per_epoch': 5 * cell['seconds_per_epoch'],
+               'setup_seconds': 1.0}
+    settings = {'dataset': 'tiny', 'train_interactions': 10,
+                'test_ratio': 0.2, 'val_ratio': 0.1, 'split_seed': 0,
+                'batch_size': 32, 'dim': 8, 'layers': 2, 'lr': 1e-3,
+                'l2': 1e-4, 'epochs': 2, 'warmup': 1, 'eval_users': 16,
+                'repeats': 1, 'device': 'cpu'}
+    text = rb.markdown({'meta': {'settings': settings, 'commands': ['c']},
+                        'cells': {'threads1/ours': cell,
+                                  'threads1/recbole': recbole}}, [1, 2])
+    assert '| 1 |' in text and '| 2 |' not in text
+    assert '5.0x' in text and '**met**' in text
+
+
+recbole_python = rb.recbole_python(None)
+needs_recbole = pytest.mark.skipif(
+    not os.path.isfile(recbole_python),
+    reason='no RecBole environment (see benchmarks/README.md)')
+
+
+@needs_recbole
+def test_recbole_worker_on_the_same_split(tmp_path):
+    if rb.probe_recbole(recbole_python) is None:
+        pytest.skip('the RecBole environment cannot import RecBole')
+    data = tiny_splits()
+    rows = rb.write_inter_files(data, str(tmp_path))
+    spec = {'data_path': str(tmp_path), 'dim': 8, 'layers': 2, 'l2': 1e-4,
+            'lr': 1e-3, 'batch_size': 32, 'epochs': 2, 'warmup': 1,
+            'repeats': 1, 'eval_users': 16, 'seed': 0, 'device': 'cpu',
+            'threads': 1}
+    cell = rb.run_recbole(recbole_python, spec, str(tmp_path))
+    assert cell['train_interactions'] == rows['train']
+    assert (cell['users'], cell['items']) == (40, 30)
+    assert cell['batches_per_epoch'] == -(-rows['train'] // 32)
+    assert len(cell['epoch_seconds']) == 2 and cell['threads'] == 1
+    assert 0 <= cell['test_metrics']['recall@20'] <= 1
