@@ -1,11 +1,14 @@
 r"""How training cost grows with the graph: seconds per epoch, evaluation
-seconds and peak memory of three paths on synthetic power-law bipartite graphs
+seconds and peak memory of four paths on synthetic power-law bipartite graphs
 (0.2M to 5M training interactions by default) and on Amazon-Beauty and
 Gowalla.
 
     python benchmarks/scaling.py --threads 1                 # the full range
     python benchmarks/scaling.py --sizes 200000 1000000 --datasets none
     python benchmarks/scaling.py --quick                     # tiny, seconds
+    python benchmarks/scaling.py --quick --paths ddp2        # the same, ddp2
+    python benchmarks/scaling.py --paths ddp2 --merge --threads 1 \
+        --sizes 200000 1000000 --datasets beauty gowalla     # add ddp2 rows
 
 Paths (LightGCN, BPR with uniform negatives, Adam, ``--batch-size`` pairs per
 step):
@@ -19,18 +22,36 @@ step):
   triplets (as in ``benchmarks/train_speed.py``), up to
   ``--pyg-max-interactions`` (it stores one message per edge and layer).
 
-Data-parallel training (a ``ddp2`` path) is not built yet and is not measured.
+* ``ddp2``: the ``full`` path trained data-parallel by 2 processes
+  (:func:`adar_pyg.train.distributed.launch`: gloo on 127.0.0.1, one torch
+  thread each; NCCL with one GPU each on CUDA), each holding the whole graph
+  and a :meth:`~adar_pyg.train.RecTask.shard` ed :class:`~adar_pyg.train.
+  CFTask` driven by :class:`~adar_pyg.train.Trainer` in its multi-process
+  mode (the gradients averaged by DDP every step). ``--batch-size`` is per
+  rank, so the global batch is twice the other paths' and an epoch has half
+  as many steps (E / 2B). Two ranks need two idle cores: on a machine busy
+  with other jobs the row measures the contention, not the method.
+
+``--paths`` measures some paths only; with ``--merge`` the rows measured are
+merged into the existing ``<out>/scaling.json`` (replacing rows of the same
+graph and path, keeping all others and the file's settings, which must match)
+instead of starting a new file, e.g. to add the ``ddp2`` rows to a table
+measured earlier.
 
 Every path runs in its own process (one per graph and path), so that its peak
 memory is its own: the peak resident set size on the CPU (``ru_maxrss``:
 data, evaluator, model, optimiser and Python included), the peak allocated
-memory on CUDA. Seconds per epoch are **not** full epochs: ``--batches``
+memory on CUDA; for ``ddp2``, the sum over its 2 ranks (each a process of
+its own). Seconds per epoch are **not** full epochs: ``--batches``
 training steps (``--pyg-batches`` for PyG) of ``Trainer.train_epoch``
-(sampling, forward, loss, backward, Adam) are timed after one warm-up step,
-and the mean step is scaled to the epoch's number of batches. Evaluation is
-the full-ranking test evaluation of ``CFTask`` (full propagation + ranking
-every item for every test user), with the ranking timed on
-``--eval-users`` test users and scaled to all of them.
+(sampling, forward, loss, backward, Adam; for ``ddp2`` also the all-reduce
+of the gradients) are timed after one warm-up step, and the mean step (for
+``ddp2``, of the slower rank) is scaled to the epoch's number of batches
+(for ``ddp2``, of global steps); the processor time of ``ddp2`` is that of
+both ranks. Evaluation is the full-ranking test evaluation of ``CFTask``
+(full propagation + ranking every item for every test user), with the
+ranking timed on ``--eval-users`` test users and scaled to all of them (not
+timed for ``pyg`` and ``ddp2``).
 
 Synthetic graphs follow Gowalla's degree distribution: users and items in
 Gowalla's proportions (34.4 interactions per user, 25.1 per item), user
@@ -44,8 +65,9 @@ the sizes are the training interactions (what an epoch iterates over).
 Writes ``<out>/scaling.json`` (``rows``: one object per graph and path with
 ``interactions``, ``path``, ``seconds_per_epoch``, ``peak_memory_mb``, ...),
 ``scaling.md`` and ``scaling.png`` (log-log), with the crossover where the
-sampled path starts to win and the largest graph that trains within
-``--memory-budget-gib`` (24 GiB) per path.
+sampled path starts to win, the epoch speed-up of ``ddp2`` over ``full`` per
+graph and the largest graph that trains within ``--memory-budget-gib``
+(24 GiB) per path.
 """
 import argparse
 import copy
@@ -66,11 +88,15 @@ from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 
 EDGE = ('user', 'rates', 'item')
-PATHS = ('full', 'sampled', 'pyg')
+PATHS = ('full', 'sampled', 'pyg', 'ddp2')
+DDP_RANKS = 2  # the processes of the ddp2 path
 DATASETS = ('beauty', 'gowalla')
 DEFAULT_SIZES = [200_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
+#: --quick; ``ddp2`` (two processes to start per cell: slower than the
+#: cell's work) only if asked for (``--quick --paths ddp2``).
 QUICK = dict(sizes=[2_000, 8_000], datasets=['none'], batches=2,
-             pyg_batches=1, fanout=[5, 3, 2], eval_users=128)
+             pyg_batches=1, fanout=[5, 3, 2], eval_users=128,
+             paths=['full', 'sampled', 'pyg'])
 QUICK_BATCH_SIZE, QUICK_DIM = 256, 16
 #: Gowalla (train + test): interactions per user and per item, and the
 #: Pareto laws of the synthetic degrees (minimum, exponent).
@@ -78,6 +104,8 @@ PER_USER, PER_ITEM = 34.4, 25.1
 USER_DEGREE, ITEM_WEIGHT = (10, 2.41), (10, 2.67)
 MAX_USER_DEGREE = 1014  # Gowalla's largest
 RESULT = 'RESULT '
+DDP_NOTE = ('ddp2: the full path in 2 processes (one torch thread each), '
+            '--batch-size per process (the global batch is twice it)')
 
 
 # --- synthetic graphs --------------------------------------------------------
@@ -195,6 +223,9 @@ class FirstBatches:
     def has_split(self, split: str) -> bool:
         return self.task.has_split(split)
 
+    def shard(self, rank: int, world_size: int) -> None:
+        self.task.shard(rank, world_size)  # As before it (idempotent).
+
 
 def sync(device: torch.device) -> None:
     if device.type == 'cuda':
@@ -289,22 +320,24 @@ def time_evaluation(task, args: argparse.Namespace,
     return propagation + ranking * total / timed, timed
 
 
-def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
-    r"""Times one path on one graph (in this process)."""
+def load_splits(spec: Dict[str, Any], args: argparse.Namespace):
+    r"""The train / val / test views of the graph of :obj:`spec`."""
+    if spec['graph'] == 'synthetic':
+        return synthetic_splits(spec['size'], args.seed, args.cache)
+    return dataset_splits(spec['graph'], args)
+
+
+def build_task(spec: Dict[str, Any], args: argparse.Namespace,
+               device: torch.device) -> Tuple[Any, Dict[str, Any]]:
+    r"""The task of one cell (LightGCN on the graph of :obj:`spec`, the
+    path's task) and the row's description of it."""
     import warnings
 
     from adar_pyg.nn import LightGCN
     from adar_pyg.train import CFTask, SampledCFTask
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
     t0 = time.perf_counter()
-    if spec['graph'] == 'synthetic':
-        train, val, test = synthetic_splits(spec['size'], args.seed,
-                                            args.cache)
-    else:
-        train, val, test = dataset_splits(spec['graph'], args)
+    train, val, test = load_splits(spec, args)
     U, I = train['user'].num_nodes, train['item'].num_nodes
     torch.manual_seed(args.seed)
     model = LightGCN(U, I, embedding_dim=args.dim, num_layers=args.layers)
@@ -314,7 +347,6 @@ def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
                              num_neighbors=args.fanout, **kwargs)
     else:
         task = CFTask(model, train, val, test, **kwargs)
-    setup = time.perf_counter() - t0
     row: Dict[str, Any] = {
         'graph': spec['graph'],
         'size': spec.get('size'),
@@ -325,9 +357,21 @@ def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         'path': spec['path'],
         'fanout': args.fanout if spec['path'] == 'sampled' else None,
         'batch_size': args.batch_size,
-        'batches_per_epoch': task.num_batches(),
-        'setup_seconds': setup,
+        'setup_seconds': time.perf_counter() - t0,
     }
+    return task, row
+
+
+def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    r"""Times one path on one graph (in this process; ``ddp2`` in
+    :data:`DDP_RANKS` processes started from it)."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if spec['path'] == 'ddp2':
+        return ddp_cell(spec, args)
+    device = torch.device(args.device)
+    task, row = build_task(spec, args, device)
+    row['batches_per_epoch'] = task.num_batches()
     if spec['path'] == 'pyg':
         seconds, cpu, timed = time_pyg(task, args, device)
         evaluation: Optional[float] = None
@@ -346,6 +390,56 @@ def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         'peak_memory_mb': peak_memory_mb(device),
     })
     return row
+
+
+def ddp_rank(rank: int, world_size: int, spec: Dict[str, Any],
+             args: argparse.Namespace) -> Dict[str, Any]:
+    r"""One rank of a ``ddp2`` cell (in a process of its own): the
+    ``full`` path's task, sharded, timed by :func:`time_ours` with the
+    :class:`~adar_pyg.train.Trainer` in its multi-process mode; returns the
+    row, with the timings and peak memories of every rank."""
+    from adar_pyg.train import distributed as ddp
+    device = (torch.device('cuda', rank) if args.device == 'cuda' else
+              torch.device('cpu'))
+    task, row = build_task({**spec, 'path': 'full'}, args, device)
+    task.shard(rank, world_size)  # num_batches(): the global steps.
+    seconds, cpu, timed = time_ours(task, args, device)
+    ranks, _ = ddp.gather_rows(torch.tensor(
+        [[seconds, cpu, peak_memory_mb(device)]], dtype=torch.float64))
+    seconds, cpu = float(ranks[:, 0].max()), float(ranks[:, 1].sum())
+    steps = task.num_batches()
+    row.update({
+        'path': spec['path'],
+        'ranks': world_size,
+        'threads_per_rank': torch.get_num_threads(),
+        'global_batch_size': args.batch_size * world_size,
+        'batches_per_epoch': steps,
+        'batches_timed': timed,
+        'seconds_per_batch': seconds,
+        'seconds_per_epoch': seconds * steps,
+        'cpu_seconds_per_epoch': cpu * steps,
+        'eval_seconds': None,
+        'eval_users_timed': None,
+        'eval_users': int(task.evaluators['test'].num_eval_users),
+        'peak_memory_mb': float(ranks[:, 2].sum()),
+        'peak_memory_mb_per_rank': ranks[:, 2].tolist(),
+    })
+    return row
+
+
+def ddp_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+    r"""A ``ddp2`` cell: :func:`ddp_rank` in :data:`DDP_RANKS` processes
+    (:func:`adar_pyg.train.distributed.launch`: 127.0.0.1, a free port
+    unless ``--port``, collectives bounded by ``--dist-timeout``, all
+    stopped before ``--cell-timeout``), one torch thread each."""
+    from adar_pyg.train.distributed import launch
+    start = time.perf_counter()
+    load_splits(spec, args)  # Generated or processed once, not per rank.
+    deadline = args.cell_timeout - (time.perf_counter() - start) - 15.0
+    return launch(ddp_rank, DDP_RANKS, args=(spec, args),
+                  backend='nccl' if args.device == 'cuda' else 'gloo',
+                  port=args.port, timeout=args.dist_timeout, threads=1,
+                  deadline=max(deadline, 10.0))
 
 
 def cell_process(spec: Dict[str, Any], argv: List[str],
@@ -433,6 +527,7 @@ def summarize(rows: List[Dict[str, Any]],
             if at <= 100 * largest:  # Farther out, the fits say nothing.
                 crossover['interactions'] = round(at)
     out['crossover'] = crossover
+    out['ddp2_vs_full'] = ddp_vs_full(rows)
     budget = budget_gib * 1024
     for path, prs in by_path.items():
         inside = [r for r in prs if r['peak_memory_mb'] <= budget]
@@ -447,10 +542,39 @@ def summarize(rows: List[Dict[str, Any]],
     return out
 
 
+def ddp_vs_full(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    r"""Per graph with both rows: the epoch speed-up of ``ddp2`` over
+    ``full`` (full's seconds per epoch over ddp2's) and the ratio of their
+    peak memories; :obj:`same_run` says whether both rows come from one run
+    (a row added by ``--merge`` holds the index of its run)."""
+    def graph(r: Dict[str, Any]) -> tuple:
+        return r['graph'], r.get('size')
+
+    full = {graph(r): r for r in rows
+            if r['path'] == 'full' and r.get('seconds_per_epoch')}
+    out = []
+    for r in rows:
+        f = full.get(graph(r))
+        if r['path'] != 'ddp2' or f is None or not r.get('seconds_per_epoch'):
+            continue
+        out.append({
+            'graph': r['graph'], 'size': r.get('size'),
+            'interactions': r['interactions'],
+            'speedup': f['seconds_per_epoch'] / r['seconds_per_epoch'],
+            'memory_ratio': r['peak_memory_mb'] / f['peak_memory_mb'],
+            'same_run': r.get('merged') == f.get('merged')})
+    return out
+
+
 def fmt(x: Optional[float], digits: int = 2) -> str:
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return ''
     return f'{x:.{digits}f}' if x < 1000 else f'{x:,.0f}'
+
+
+def graph_name(row: Dict[str, Any]) -> str:
+    return row['graph'] if row['graph'] != 'synthetic' else \
+        f"synthetic {row['size']:,}"
 
 
 def markdown(result: Dict[str, Any]) -> str:
@@ -458,9 +582,11 @@ def markdown(result: Dict[str, Any]) -> str:
     memory = ('allocated CUDA memory' if meta['device'] == 'cuda' else
               'resident set of the process (data, evaluator, model, '
               'optimiser, Python)')
+    from common import command_lines
+    ddp = [r for r in result['rows'] if r['path'] == 'ddp2']
     lines = [
-        '# Scaling: full vs sampled path vs PyG LightGCN', '',
-        f"Command: `{meta['command']}`", '',
+        '# Scaling: full vs sampled vs data-parallel path vs PyG LightGCN',
+        '', command_lines(meta),
         f"Device {meta['device']}, {meta['threads']} thread(s), "
         f"torch {meta['torch']}, torch_geometric {meta['torch_geometric']}; "
         f"load average {meta['load_start']} at the start, "
@@ -472,8 +598,21 @@ def markdown(result: Dict[str, Any]) -> str:
         'after a warm-up step, times the batches per epoch. Evaluation: '
         'full propagation + full ranking, the ranking timed on '
         f"{meta['eval_users']} test users and scaled to all. Memory: peak "
-        f"{memory}, one process per row. DDP (`ddp2`) is not built yet: no "
-        'row.', '',
+        f"{memory}, one process per row. " + (
+            f"`ddp2`: the full path in {ddp[0].get('ranks', DDP_RANKS)} "
+            f"processes with {ddp[0].get('threads_per_rank', 1)} thread(s) "
+            f"each, batch {meta['batch_size']} per process (global "
+            f"{ddp[0].get('global_batch_size')}), so its batches are global "
+            'steps; its s/batch is that of the slower process, its CPU time '
+            'and peak memory the sum of both; evaluation not timed.'
+            if ddp else 'No `ddp2` row (data-parallel path not measured).'),
+        '',
+        *[f"Rows of {', '.join(f'`{p}`' for p in run['paths'])} measured "
+          f"by a later run merged in (`--merge`, `{run['command']}`): "
+          f"{run['batches']} steps timed, load average {run['load_start']} "
+          f"at its start, {run['load_end']} at its end."
+          for run in meta.get('merged_runs', [])],
+        '' if meta.get('merged_runs') else None,
         *[f'Note: {note}.' for note in meta.get('notes', [])[2:]],
         '' if len(meta.get('notes', [])) > 2 else None,
     ]
@@ -485,8 +624,7 @@ def markdown(result: Dict[str, Any]) -> str:
               '|---|---|---|---|---|---|---|---|' + ('---|' if cpu else '') +
               '---|---|']
     for r in result['rows']:
-        name = r['graph'] if r['graph'] != 'synthetic' else \
-            f"synthetic {r['size']:,}"
+        name = graph_name(r)
         if 'error' in r:
             lines.append(f"| {name} | | | | {r['path']} | | | "
                          f"{r['error']} | | |" + (' |' if cpu else ''))
@@ -521,6 +659,19 @@ def markdown(result: Dict[str, Any]) -> str:
     else:
         lines.append('\nCrossover: not reached; the fitted power laws do '
                      'not cross within 100x the largest size.')
+    versus = summary.get('ddp2_vs_full', [])
+    if versus:
+        lines.append(
+            '\nData parallel: `ddp2` (2 processes, global batch twice as '
+            'large, half the steps) against `full` (1 process) on the same '
+            'graph, epoch speed-up (full s/epoch ÷ ddp2 s/epoch) and peak '
+            'memory ratio: ' + ', '.join(
+                f"{graph_name(v)} {v['speedup']:.2f}x (memory "
+                f"{v['memory_ratio']:.2f}x)" for v in versus) + '.' + (
+                '' if all(v['same_run'] for v in versus) else
+                ' The two rows of a graph were measured by different runs '
+                '(see their load averages above): a difference in the load '
+                'of the machine shows in the ratio.'))
     budget = meta['memory_budget_gib']
     for path, e in summary['largest_within_budget'].items():
         if e.get('largest_measured_within') is None and \
@@ -540,7 +691,7 @@ def plot(result: Dict[str, Any], path: str) -> None:
     from adar_pyg.plot import _pyplot, _save
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2'}
+    colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2', 'ddp2': 'C3'}
     markers = {'beauty': 's', 'gowalla': 'D'}
     for ax, key, label in ((axes[0], 'seconds_per_epoch', 'seconds per epoch'),
                            (axes[1], 'peak_memory_mb', 'peak memory (MB)')):
@@ -588,8 +739,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--datasets', nargs='*', default=None,
                         choices=[*DATASETS, 'none'],
                         help='real graphs too (default: beauty gowalla)')
-    parser.add_argument('--paths', nargs='+', default=list(PATHS),
-                        choices=PATHS)
+    parser.add_argument('--paths', nargs='+', default=None, choices=PATHS,
+                        help='the paths to measure (default: all; --quick: '
+                        'all but ddp2)')
+    parser.add_argument('--merge', action='store_true',
+                        help='add the rows measured to <out>/scaling.json '
+                        '(replacing those of the same graph and path, '
+                        'keeping the others) instead of a new file')
     parser.add_argument('--batches', type=int, default=None,
                         help='timed training steps per cell (default 3)')
     parser.add_argument('--pyg-batches', type=int, default=None,
@@ -629,7 +785,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.seed = cfg.run.seed
     args.data_root, args.mirror = cfg.data.data_root, cfg.data.mirror
     defaults = dict(sizes=DEFAULT_SIZES, datasets=list(DATASETS), batches=3,
-                    pyg_batches=2, fanout=[10, 5, 2], eval_users=4096)
+                    pyg_batches=2, fanout=[10, 5, 2], eval_users=4096,
+                    paths=list(PATHS))
     for key, value in (QUICK if args.quick else defaults).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -687,40 +844,51 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     from common import command_line
     paths = list(args.paths)
     notes = ['seconds_per_epoch: scaled from the timed steps, not measured '
-             'over whole epochs',
-             'ddp2: data-parallel training is not built yet: no rows']
+             'over whole epochs', DDP_NOTE]
     if 'sampled' in paths and not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
         paths.remove('sampled')
         notes.append('sampled: skipped, LinkNeighborLoader needs '
                      'torch-sparse or pyg-lib and neither is installed')
         print(notes[-1], flush=True)
+    if 'ddp2' in paths:
+        cuda = args.device == 'cuda'
+        have = torch.cuda.device_count() if cuda else os.cpu_count() or 1
+        if have < DDP_RANKS:
+            paths.remove('ddp2')
+            notes.append(f"ddp2: skipped, {DDP_RANKS} processes need "
+                         f"{DDP_RANKS} {'GPUs' if cuda else 'CPU cores'} "
+                         f"and this machine has {have}")
+            print(notes[-1], flush=True)
     cache = args.cache or tempfile.mkdtemp(prefix='adar-scaling-')
     child = argv + ['--cache', cache] if args.cache is None else argv
     specs = [{'graph': 'synthetic', 'size': s} for s in args.sizes]
     specs += [{'graph': d} for d in args.datasets]
-    result: Dict[str, Any] = {
-        'meta': {
-            'command': command_line(),
-            'device': args.device,
-            'threads': args.threads or torch.get_num_threads(),
-            'torch': torch.__version__,
-            'torch_geometric': torch_geometric.__version__,
-            'host': platform.node(),
-            'load_start': [round(x, 2) for x in os.getloadavg()],
-            'batch_size': args.batch_size,
-            'dim': args.dim,
-            'layers': args.layers,
-            'fanout': args.fanout,
-            'batches': args.batches,
-            'pyg_batches': args.pyg_batches,
-            'pyg_max_interactions': args.pyg_max_interactions,
-            'eval_users': args.eval_users,
-            'memory_budget_gib': args.memory_budget_gib,
-            'notes': notes,
-        },
-        'rows': [],
+    meta = {
+        'command': command_line(),
+        'device': args.device,
+        'threads': args.threads or torch.get_num_threads(),
+        'torch': torch.__version__,
+        'torch_geometric': torch_geometric.__version__,
+        'host': platform.node(),
+        'load_start': [round(x, 2) for x in os.getloadavg()],
+        'seed': args.seed,
+        'batch_size': args.batch_size,
+        'dim': args.dim,
+        'layers': args.layers,
+        'fanout': args.fanout,
+        'batches': args.batches,
+        'pyg_batches': args.pyg_batches,
+        'pyg_max_interactions': args.pyg_max_interactions,
+        'eval_users': args.eval_users,
+        'memory_budget_gib': args.memory_budget_gib,
+        'notes': notes,
     }
-    text = write_results(result, args.out)
+    merged: Optional[Dict[str, Any]] = None
+    if args.merge:
+        result, merged = open_merge(args.out, meta, paths)
+    else:
+        result = {'meta': meta, 'rows': []}
+    text = write_results(result, args.out, keep_load=merged is not None)
     for spec in specs:
         for path in paths:
             if path == 'pyg' and spec.get('size', 0) > \
@@ -730,7 +898,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                 continue
             row = cell_process({**spec, 'path': path}, child,
                                args.cell_timeout)
-            result['rows'].append(row)
+            if merged is not None:
+                row['merged'] = len(result['meta']['merged_runs']) - 1
+                merge_row(result['rows'], row)
+                merged['load_end'] = [round(x, 2) for x in os.getloadavg()]
+            else:
+                result['rows'].append(row)
             if 'error' in row:
                 print(f"{spec} {path}: {row['error']}", flush=True)
             else:
@@ -741,9 +914,68 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                       f"{fmt(row['eval_seconds'], 1):>7s} s peak "
                       f"{row['peak_memory_mb']:8.0f} MB", flush=True)
             # Written after every cell: a run cut short keeps its rows.
-            text = write_results(result, args.out)
+            text = write_results(result, args.out,
+                                 keep_load=merged is not None)
     print('\n' + text)
     return result
+
+
+#: The settings rows merged into a file must share with it (``--merge``);
+#: the seed is missing from files of older versions (which used 0).
+MERGE_SETTINGS = ('device', 'threads', 'seed', 'batch_size', 'dim', 'layers')
+
+
+def open_merge(out: str, meta: Dict[str, Any], paths: Sequence[str]
+               ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    r"""The result file :obj:`out`/scaling.json that ``--merge`` adds rows
+    to, with the record of this run appended to its
+    :obj:`meta['merged_runs']` (returned too) and this command to its
+    :obj:`meta['commands']`; its settings must be those of :obj:`meta`."""
+    path = os.path.join(out, 'scaling.json')
+    if not os.path.exists(path):
+        raise SystemExit(f"--merge: no results file '{path}' (run without "
+                         f"--merge first)")
+    with open(path) as f:
+        result = json.load(f)
+    old = result['meta']
+    keys = list(MERGE_SETTINGS)
+    if 'sampled' in paths:
+        keys.append('fanout')
+    if {'full', 'sampled'} & set(paths):
+        keys.append('eval_users')
+    differ = [f"{k} {meta[k]} (file: {old.get(k, 0 if k == 'seed' else None)})"
+              for k in keys
+              if meta[k] != old.get(k, 0 if k == 'seed' else None)]
+    if differ:
+        raise SystemExit(f"--merge: the settings differ from those of "
+                         f"'{path}': {', '.join(differ)}; pass the file's "
+                         f"settings or write another --out")
+    commands = old.setdefault('commands', [old['command']])
+    if meta['command'] not in commands:
+        commands.append(meta['command'])
+    notes = old.setdefault('notes', [])
+    if len(notes) > 1:
+        notes[1] = DDP_NOTE  # The files of older versions: "not built".
+    notes += [n for n in meta['notes'][2:] if n not in notes]
+    run = {k: meta[k] for k in ('command', 'torch', 'torch_geometric', 'host',
+                                'load_start', 'batches', 'pyg_batches')}
+    run.update(paths=list(paths), load_end=meta['load_start'])
+    old.setdefault('merged_runs', []).append(run)
+    return result, run
+
+
+def merge_row(rows: List[Dict[str, Any]], row: Dict[str, Any]) -> None:
+    r"""Puts :obj:`row` in :obj:`rows`: in place of the row of the same
+    graph and path, else after the last row of its graph, else last."""
+    def graph(r: Dict[str, Any]) -> tuple:
+        return r['graph'], r.get('size')
+
+    for i, r in enumerate(rows):
+        if graph(r) == graph(row) and r['path'] == row['path']:
+            rows[i] = row
+            return
+    same = [i for i, r in enumerate(rows) if graph(r) == graph(row)]
+    rows.insert(same[-1] + 1 if same else len(rows), row)
 
 
 if __name__ == '__main__':

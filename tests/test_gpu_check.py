@@ -143,3 +143,90 @@ def test_summary_crossover_slopes_and_memory(scaling):
     crossover = scaling.summarize(rows(times), 24)['crossover']
     assert crossover['measured'] is False
     assert crossover['interactions'] == pytest.approx(10**7, rel=1e-6)
+
+
+def test_merge_row_and_ddp2_speedup(scaling):
+    def row(path, size, seconds, memory, **extra):
+        return {'graph': 'synthetic', 'size': size, 'interactions': size,
+                'path': path, 'seconds_per_epoch': seconds,
+                'peak_memory_mb': memory, **extra}
+
+    rows = [row('full', 10, 4.0, 100), row('pyg', 10, 9.0, 120),
+            row('full', 20, 8.0, 200), row('ddp2', 20, 7.0, 390)]
+    scaling.merge_row(rows, row('ddp2', 10, 2.5, 190, merged=0))
+    scaling.merge_row(rows, row('ddp2', 20, 5.0, 380, merged=0))
+    scaling.merge_row(rows, row('ddp2', 30, 1.0, 10, merged=0))
+    assert [(r['path'], r['size']) for r in rows] == [
+        ('full', 10), ('pyg', 10), ('ddp2', 10), ('full', 20), ('ddp2', 20),
+        ('ddp2', 30)]  # After its graph's rows, in place, or last.
+    assert rows[4]['seconds_per_epoch'] == 5.0
+    versus = scaling.summarize(rows, 24)['ddp2_vs_full']
+    assert [(v['size'], v['speedup'], v['memory_ratio'], v['same_run'])
+            for v in versus] == [(10, 1.6, 1.9, False), (20, 1.6, 1.9, False)]
+
+
+def quick_meta(scaling, **settings):
+    return {'command': 'python benchmarks/scaling.py --quick', 'device': 'cpu',
+            'threads': 1, 'torch': torch.__version__, 'torch_geometric': '?',
+            'host': 'h', 'load_start': [0.1] * 3, 'load_end': [0.2] * 3,
+            'batch_size': scaling.QUICK_BATCH_SIZE, 'dim': scaling.QUICK_DIM,
+            'layers': 3, 'fanout': [5, 3, 2], 'batches': 2, 'pyg_batches': 1,
+            'pyg_max_interactions': 2_000_000, 'eval_users': 128,
+            'memory_budget_gib': 24.0,
+            'notes': ['scaled', 'ddp2: not built yet'], **settings}
+
+
+def run_scaling(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'benchmarks', 'scaling.py'),
+         '--quick', '--device', 'cpu', *args], capture_output=True,
+        text=True, timeout=timeout, cwd=ROOT, env={**os.environ,
+                                                   'MPLBACKEND': 'Agg'})
+
+
+def test_ddp2_rows_merged_into_a_file(scaling, tmp_path):
+    r"""``--paths ddp2 --merge``: two gloo ranks on a tiny graph, the row
+    added to an existing file whose other rows stay as they were."""
+    full = {'graph': 'synthetic', 'size': 2000, 'interactions': 1999,
+            'users': 73, 'items': 100, 'path': 'full', 'batch_size': 256,
+            'batches_per_epoch': 8, 'batches_timed': 2,
+            'seconds_per_batch': 0.5, 'seconds_per_epoch': 4.0,
+            'eval_seconds': 0.1, 'peak_memory_mb': 400.0}
+    pyg = {**full, 'size': 8000, 'path': 'pyg', 'eval_seconds': None}
+    (tmp_path / 'scaling.json').write_text(json.dumps(
+        {'meta': quick_meta(scaling), 'rows': [full, pyg]}))
+    proc = run_scaling('--threads', '2', '--paths', 'ddp2', '--sizes', '2000',
+                       '--merge', '--out', str(tmp_path))
+    assert proc.returncode != 0 and 'threads 2 (file: 1)' in proc.stderr
+    proc = run_scaling('--threads', '1', '--paths', 'ddp2', '--sizes', '2000',
+                       '--merge', '--out', str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result = json.loads((tmp_path / 'scaling.json').read_text())
+    rows = result['rows']
+    assert rows[0] == full and rows[2] == pyg
+    ddp = rows[1]
+    assert 'error' not in ddp, ddp
+    assert (ddp['path'], ddp['size'], ddp['interactions']) == (
+        'ddp2', 2000, 1999)
+    assert ddp['ranks'] == 2 and ddp['threads_per_rank'] == 1
+    assert ddp['global_batch_size'] == 512
+    assert ddp['batches_per_epoch'] == 4  # 1999 pairs in global steps of 512
+    assert ddp['seconds_per_epoch'] == pytest.approx(
+        4 * ddp['seconds_per_batch'])
+    assert len(ddp['peak_memory_mb_per_rank']) == 2
+    assert ddp['peak_memory_mb'] == pytest.approx(
+        sum(ddp['peak_memory_mb_per_rank']))
+    meta = result['meta']
+    assert meta['command'] == 'python benchmarks/scaling.py --quick'
+    assert len(meta['commands']) == 2 and '--merge' in meta['commands'][1]
+    assert meta['merged_runs'][0]['paths'] == ['ddp2']
+    assert meta['notes'][1].startswith('ddp2: the full path in 2 processes')
+    text = (tmp_path / 'scaling.md').read_text()
+    assert '| synthetic 2,000 | 1,999 | 73 | 100 | ddp2 | 4 |' in text
+    assert 'Data parallel: `ddp2`' in text and 'different runs' in text
+    assert 'Rows of `ddp2` measured by a later run' in text
+
+
+def test_merge_needs_a_file(tmp_path):
+    proc = run_scaling('--paths', 'ddp2', '--merge', '--out', str(tmp_path))
+    assert proc.returncode != 0 and '--merge: no results file' in proc.stderr
