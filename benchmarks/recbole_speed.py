@@ -1,7 +1,7 @@
 r"""Training-epoch and evaluation speed of RecBole's LightGCN (RecBole 1.2.1)
 against ours on Amazon-Beauty, side by side in one run, per thread count.
 
-    python benchmarks/recbole_speed.py --threads 1 2 \
+    python benchmarks/recbole_speed.py --thread-counts 1 2 \
         --out benchmarks/results/recbole_speed
 
 RecBole is not a dependency of adar_pyg: it runs in its own virtual
@@ -399,14 +399,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(
-        description=' '.join(__doc__.split('\n')[:2]),
-        conflict_handler='resolve')
+        description=' '.join(__doc__.split('\n')[:2]))
     # The settings (--dataset, --batch-size, --dim, --layers, --lr, --l2,
     # --seed, --device, --data-root, --mirror, the split); --epochs: timed
     # epochs. The backbone is LightGCN with the uniform sampler whatever
     # --model and --sampler say.
     add_config_args(parser, config_file=False)
-    parser.add_argument('--threads', type=int, nargs='+', default=[1, 2],
+    parser.add_argument('--thread-counts', type=int, nargs='+', default=[1, 2],
                         dest='thread_counts',
                         help='torch CPU thread counts, one pair of cells each '
                         '(default: 1 2)')
