@@ -33,10 +33,14 @@ MODELS = ('lightgcn', 'ngcf')
 #: the flags (e.g. --adar-weight, --adar-hardness, --adar-source).
 VARIANT_SETTINGS = {
     'base': {'augmenter': 'none'},
-    'random': {'augmenter': 'adar', 'adar_strategy': 'random'},
-    'fixed': {'augmenter': 'adar', 'adar_strategy': 'fixed'},
-    'mixed': {'augmenter': 'adar', 'adar_strategy': 'mixed'},
-    'adaptive': {'augmenter': 'adar', 'adar_strategy': 'adaptive'},
+    'random': {'augmenter': 'adar', 'adar_strategy': 'random',
+               'adar_source': 'chain'},
+    'fixed': {'augmenter': 'adar', 'adar_strategy': 'fixed',
+              'adar_source': 'chain'},
+    'mixed': {'augmenter': 'adar', 'adar_strategy': 'mixed',
+              'adar_source': 'chain'},
+    'adaptive': {'augmenter': 'adar', 'adar_strategy': 'adaptive',
+                 'adar_source': 'chain'},
     'transition': {'augmenter': 'adar', 'adar_strategy': 'transition',
                    'adar_source': 'chain'},
     'transition-forward': {'augmenter': 'adar',

@@ -41,8 +41,8 @@ from common import (METRICS, ResultStore, add_store_args, command_line,
                     command_lines, open_results, summarize)
 
 from adar_pyg import run
-from adar_pyg.config import (Config, add_config_args, add_output_args,
-                             config_from_args)
+from adar_pyg.config import (PRESETS, Config, add_config_args,
+                             add_output_args, config_from_args)
 from adar_pyg.config.build import EDGE, RunData, load_sr_data as load_split
 from adar_pyg.datasets import default_mirror, read_lightgcn_split
 from adar_pyg.nn import LightGCN
@@ -687,7 +687,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_args(pre, config_file=False)  # --task decides the flags
     task = getattr(pre.parse_known_args(argv)[0], 'task', 'cf')
     args = build_parser(task).parse_args(argv)
-    config_from_args(args)  # Checks the settings, fills in every default.
+    # Checks the settings, fills in every default; +ADAR is the paper's
+    # (Eq. 11's t* on the reverse chain), as in the committed tables:
+    config_from_args(args, preset=PRESETS['adar-eq11'])
     args.ahns_split = getattr(args, 'ahns_split', False)
     if args.out is None:
         args.out = os.path.join('benchmarks', 'results', 'ahns_split' if

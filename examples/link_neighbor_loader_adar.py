@@ -35,7 +35,7 @@ diffusion model on (user, positive) pairs, generates one negative e_d per pair,
 and D-BPR (Eq. 12 of the paper) adds it to the sampled negative:
 
     augmenter.step(user.detach(), pos.detach())
-    neg_gen = augmenter(user.detach(), pos.detach())
+    neg_gen = augmenter(user.detach(), pos.detach(), neg.detach())
     loss = augmenter.loss(user, pos, neg, neg_gen)
 
 The negatives are drawn uniformly from all items (PyG's ``'triplet'`` mode), so
@@ -189,7 +189,8 @@ def train_step(
 
     if augmenter is not None:
         augmenter.step(user.detach(), pos.detach())  # Trains the diffusion.
-        neg_gen = augmenter(user.detach(), pos.detach())  # e_d, no gradient.
+        neg_gen = augmenter(user.detach(), pos.detach(),  # e_d, no
+                            neg.detach())  # gradient.
         loss = augmenter.loss(user, pos, neg, neg_gen)  # D-BPR, Eq. (12).
     else:
         loss = d_bpr_loss(user, pos, neg)  # BPR.

@@ -24,7 +24,7 @@ for perm in torch.randperm(edge_index.size(1)).split(256):  # One epoch.
     j = torch.randint(num_items, (perm.numel(), ))  # random negatives.
     user_emb, pos_emb, neg_emb = user_table(u), item_table(i), item_table(j)
     augmenter.step(user_emb, pos_emb)  # Trains the diffusion model.
-    neg_gen = augmenter(user_emb, pos_emb)  # Generated negatives (no grad).
+    neg_gen = augmenter(user_emb, pos_emb, neg_emb)  # Generated (no grad).
     loss = augmenter.loss(user_emb, pos_emb, neg_emb, neg_gen)  # D-BPR, or
     # d_bpr_loss(user_emb, pos_emb, neg_emb, gen_emb=neg_gen, weight=0.5)
     optimizer.zero_grad()

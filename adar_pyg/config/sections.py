@@ -180,17 +180,19 @@ class ADARConfig(Section):
     prefix: ClassVar[str] = 'adar-'
     title: ClassVar[str] = 'ADAR (--augmenter adar; weight also for the '\
         'controls)'
-    weight: float = setting(0.5, 'λ of D-BPR (Eq. 12), in [0, 1]',
-                            minimum=0.0)
+    weight: float = setting(0.7, 'λ of D-BPR (Eq. 12), in [0, 1] (chosen on '
+                            'validation: LightGCN on Beauty for CF, '
+                            'GRU4Rec for SR)', sr=0.5, minimum=0.0)
     num_steps: int = setting(50, 'diffusion steps T', flag='adar-steps',
                              sr=20, minimum=1)
-    strategy: str = setting('adaptive', 'how t* is chosen (Table 3; '
-                            "'transition': Theorem 1 with the sampled "
-                            'negative)', choices=STRATEGIES)
+    strategy: str = setting('transition', "how t* is chosen ('transition':"
+                            ' Theorem 1 with the sampled negative; the '
+                            "others: Table 3, 'adaptive' is Eq. 11)",
+                            choices=STRATEGIES)
     hardness: float = setting(0.5, "'transition': h in [0, 1); μ⁻ = s_neg + "
                               'h (μ⁺ − s_neg)', minimum=0.0)
-    source: str = setting('chain', 'negative at t*: the reverse-chain state '
-                          "(paper) or the forward-noised positive",
+    source: str = setting('forward', 'negative at t*: the reverse-chain '
+                          "state (paper) or the forward-noised positive",
                           choices=SOURCES)
     schedule: str = setting('linear', 'noise schedule', choices=SCHEDULES)
     omega: float = setting(1.0, 'ω of Eq. 11')

@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -9,6 +10,12 @@ STRATEGIES = ['adaptive', 'random', 'fixed', 'mixed']
 ALL_STRATEGIES = STRATEGIES + ['transition']
 
 
+#: The paper's module (Eq. (11)'s t* on the reverse chain): the class's
+#: defaults are the transition point with the forward source.
+PaperAugmenter = functools.partial(NegativeAugmenter, strategy='adaptive',
+                                   source='chain')
+
+
 def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(3, num, dim, generator=gen, dtype=dtype).unbind(0)
@@ -17,12 +24,14 @@ def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
 def test_repr():
     aug = NegativeAugmenter(64)
     assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
-                        "strategy='adaptive', score='cosine', weight=0.5, "
+                        "strategy='transition', hardness=0.5, "
+                        "source='forward', score='cosine', weight=0.5, "
                         "schedule='linear', normalize=True, clip_x0=5.0)")
     aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
-                            schedule='cosine', score='dot', clip_x0=None)
+                            schedule='cosine', score='dot', clip_x0=None,
+                            source='chain')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
-                        "score='dot', weight=0.1, schedule='cosine', "
+                        "source='chain', score='dot', weight=0.1, schedule='cosine', "
                         "normalize=True, clip_x0=None)")
     aug = NegativeAugmenter(8, strategy='transition', hardness=0.25,
                             source='forward')
@@ -42,7 +51,7 @@ def test_repr():
 @pytest.mark.parametrize('schedule', ['linear', 'cosine', 'sigmoid'])
 @pytest.mark.parametrize('source', ['chain', 'forward'])
 def test_forward(strategy, posterior_noise, schedule, source):
-    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+    aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
                             schedule=schedule, hidden_channels=16,
                             posterior_noise=posterior_noise, source=source)
     u, i, j = embeddings()
@@ -60,7 +69,7 @@ def test_forward(strategy, posterior_noise, schedule, source):
 
 
 def test_forward_dtype():
-    aug = NegativeAugmenter(8, hidden_channels=16)
+    aug = PaperAugmenter(8, hidden_channels=16)
     u, i, _ = embeddings(dtype=torch.float64)
     assert aug(u, i).dtype == torch.float64
     assert aug.step(u, i) > 0
@@ -68,7 +77,7 @@ def test_forward_dtype():
 
 @pytest.mark.parametrize('num_steps', [20, 21, 50])
 def test_adaptive_transition_step(num_steps):
-    aug = NegativeAugmenter(8, num_steps=num_steps)
+    aug = PaperAugmenter(8, num_steps=num_steps)
     pos_score = torch.linspace(-20, 20, 401)
     t_star = aug.transition_step(pos_score)
     assert torch.equal(aug.last_t_star, t_star)
@@ -86,7 +95,7 @@ def test_adaptive_transition_step(num_steps):
 
 def test_adaptive_transition_step_omega_k():
     pos_score = torch.tensor([-1.0, 0.0, 0.5])
-    aug = NegativeAugmenter(8, num_steps=50, omega=0.5, k=2.0)
+    aug = PaperAugmenter(8, num_steps=50, omega=0.5, k=2.0)
     expected = [
         math.floor(50 / (1 + math.exp(-0.5 * math.exp(2 * p))) + 0.5)
         for p in pos_score.tolist()
@@ -95,14 +104,14 @@ def test_adaptive_transition_step_omega_k():
 
 
 def test_adaptive_transition_step_overflow():
-    aug = NegativeAugmenter(8, num_steps=50, omega=1e30, k=100.0)
+    aug = PaperAugmenter(8, num_steps=50, omega=1e30, k=100.0)
     pos_score = torch.tensor([-1e4, -1.0, 0.0, 1e4, float('inf'),
                               float('-inf')])
     t_star = aug.transition_step(pos_score)
     assert int(t_star.min()) >= 25 and int(t_star.max()) <= 50
     assert t_star[3] == 50 and t_star[4] == 50
 
-    aug = NegativeAugmenter(8, num_steps=50)
+    aug = PaperAugmenter(8, num_steps=50)
     t_star = aug.transition_step(pos_score.half())
     assert t_star.tolist() == [25, 30, 37, 50, 50, 25]
 
@@ -110,11 +119,11 @@ def test_adaptive_transition_step_overflow():
 @pytest.mark.parametrize('num_steps', [1, 3, 20, 50])
 def test_fixed_and_mixed_transition_step(num_steps):
     pos_score = torch.randn(5)
-    aug = NegativeAugmenter(8, num_steps=num_steps, strategy='fixed')
+    aug = PaperAugmenter(8, num_steps=num_steps, strategy='fixed')
     half = max(1, math.floor(num_steps / 2 + 0.5))
     assert aug.transition_step(pos_score).tolist() == [half] * 5
 
-    aug = NegativeAugmenter(8, num_steps=num_steps, strategy='mixed')
+    aug = PaperAugmenter(8, num_steps=num_steps, strategy='mixed')
     t_star = aug.transition_step(pos_score)
     steps = [max(1, math.floor(num_steps / m + 0.5)) for m in (2, 4, 8, 10)]
     assert aug.mixed_steps == tuple(steps)
@@ -125,7 +134,7 @@ def test_fixed_and_mixed_transition_step(num_steps):
 
 def test_random_transition_step():
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, num_steps=10, strategy='random')
+    aug = PaperAugmenter(8, num_steps=10, strategy='random')
     t_star = aug.transition_step(torch.zeros(2000))
     assert set(t_star.tolist()) == set(range(1, 11))
 
@@ -180,7 +189,7 @@ def naive_forward(aug, u, i, noise, j=None):
 def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
                                     score, clip_x0, chain_noise):
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+    aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
                             hidden_channels=16,
                             posterior_noise=posterior_noise,
                             normalize=normalize, score=score, clip_x0=clip_x0)
@@ -208,7 +217,7 @@ def test_forward_source_equals_q_sample(strategy, normalize):
     # of the standardised positive, mapped back with its scale; 'mixed'
     # averages independent draws at its 4 steps.
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+    aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
                             hidden_channels=16, normalize=normalize,
                             source='forward')
     u, i, j = embeddings(num=32)
@@ -237,7 +246,7 @@ def test_forward_source_equals_q_sample(strategy, normalize):
 def test_forward_source_does_not_use_the_denoiser():
     torch.manual_seed(0)
     u, i, j = embeddings()
-    aug = NegativeAugmenter(8, num_steps=20, strategy='transition',
+    aug = PaperAugmenter(8, num_steps=20, strategy='transition',
                             hidden_channels=16, source='forward')
     with torch.no_grad():
         for p in aug.denoiser.parameters():
@@ -262,7 +271,7 @@ def test_trained_chain_recovers_items(num_steps, schedule):
     # should end close to the user's item, and much closer than noise is.
     torch.manual_seed(0)
     users, items = torch.randn(4, 8), torch.randn(4, 8)
-    aug = NegativeAugmenter(8, num_steps=num_steps, schedule=schedule,
+    aug = PaperAugmenter(8, num_steps=num_steps, schedule=schedule,
                             hidden_channels=64)
     for _ in range(300):
         index = torch.randint(0, 4, (256, ))
@@ -286,7 +295,7 @@ def test_diffusion_loss():
     torch.manual_seed(0)
     u, i, _ = embeddings(dtype=torch.float64)
     for max_x0_weight in (None, 1.0, 0.0):
-        aug = NegativeAugmenter(8, hidden_channels=16,
+        aug = PaperAugmenter(8, hidden_channels=16,
                                 max_x0_weight=max_x0_weight).double()
         torch.manual_seed(1)
         loss = aug.diffusion_loss(u, i)
@@ -311,7 +320,7 @@ def test_diffusion_loss():
 
 def test_gradient_flow():
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, hidden_channels=16, weight=0.5)
+    aug = PaperAugmenter(8, hidden_channels=16, weight=0.5)
     u, i, j = embeddings()
     for x in (u, i, j):
         x.requires_grad_()
@@ -338,13 +347,13 @@ def test_gradient_flow():
 
 
 def test_loss_is_bpr_without_generated():
-    aug = NegativeAugmenter(8, weight=0.0)
+    aug = PaperAugmenter(8, weight=0.0)
     u, i, j = embeddings()
     d = torch.randn(16, 8)
     bpr = -torch.nn.functional.logsigmoid((u * i).sum(-1) -
                                           (u * j).sum(-1)).mean()
     assert torch.allclose(aug.loss(u, i, j, d), bpr)
-    assert torch.allclose(NegativeAugmenter(8).loss(u, i, j), bpr)
+    assert torch.allclose(PaperAugmenter(8).loss(u, i, j), bpr)
 
 
 @pytest.mark.parametrize('strategy', ALL_STRATEGIES)
@@ -354,7 +363,7 @@ def test_determinism(strategy, source):
 
     def run():
         torch.manual_seed(42)
-        aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+        aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
                                 hidden_channels=16, source=source)
         losses = [aug.step(u, i, j) for _ in range(3)]
         return losses, aug(u, i, j)
@@ -367,7 +376,7 @@ def test_determinism(strategy, source):
 
 def test_step_trains():
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, hidden_channels=16)
+    aug = PaperAugmenter(8, hidden_channels=16)
     assert aug.optimizer is None
     u, i, _ = embeddings(num=64)
     before = [p.clone() for p in aug.denoiser.parameters()]
@@ -387,7 +396,7 @@ def test_step_trains():
 
 def test_reset_parameters():
     torch.manual_seed(0)
-    aug = NegativeAugmenter(8, hidden_channels=16)
+    aug = PaperAugmenter(8, hidden_channels=16)
     u, i, _ = embeddings()
     torch.manual_seed(1)
     aug.reset_parameters()
@@ -430,11 +439,11 @@ def test_reset_parameters():
 def test_bad_arguments(kwargs, match):
     kwargs = {'embedding_dim': 8, **kwargs}
     with pytest.raises(ValueError, match=match):
-        NegativeAugmenter(**kwargs)
+        PaperAugmenter(**kwargs)
 
 
 def test_bad_embeddings():
-    aug = NegativeAugmenter(8)
+    aug = PaperAugmenter(8)
     u, i, j = embeddings()
 
     for method in (aug, aug.diffusion_loss, aug.step):
@@ -456,7 +465,7 @@ def test_bad_embeddings():
         aug.loss(u, i, j[:8])
 
     for bad in (float('nan'), float('inf')):
-        aug = NegativeAugmenter(8)
+        aug = PaperAugmenter(8)
         i_bad = i.clone()
         i_bad[3, 2] = bad
         with pytest.raises(ValueError, match="'pos_emb' contains NaN or inf"):
@@ -466,7 +475,7 @@ def test_bad_embeddings():
 
 
 def test_empty_batch():
-    aug = NegativeAugmenter(8)
+    aug = PaperAugmenter(8)
     out = aug(torch.randn(0, 8), torch.randn(0, 8))
     assert out.size() == (0, 8)
 
@@ -475,7 +484,7 @@ def test_empty_batch():
 @pytest.mark.parametrize('strategy', ALL_STRATEGIES)
 @pytest.mark.parametrize('source', ['chain', 'forward'])
 def test_negative_augmenter_cuda(strategy, source):
-    aug = NegativeAugmenter(8, num_steps=20, strategy=strategy,
+    aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
                             source=source).cuda()
     u, i, j = (x.cuda() for x in embeddings())
     u.requires_grad_()
@@ -497,7 +506,7 @@ def test_normalize_keeps_the_embedding_scale(strategy):
     u, i = u * 0.01, i * 0.02  # Xavier-sized embeddings
     rms = {}
     for normalize in (True, False):
-        aug = NegativeAugmenter(16, strategy=strategy, normalize=normalize)
+        aug = PaperAugmenter(16, strategy=strategy, normalize=normalize)
         for _ in range(200):  # as in training: steps before generating
             aug.step(u, i)
         rms[normalize] = float(aug(u, i).pow(2).mean().sqrt())
@@ -510,14 +519,14 @@ def test_normalize_keeps_the_embedding_scale(strategy):
 
 def test_cosine_score_is_scale_free():
     u, i, _ = embeddings(num=64, dim=8)
-    aug = NegativeAugmenter(8, num_steps=50)
+    aug = PaperAugmenter(8, num_steps=50)
     t_small = aug.transition_step(aug.positive_score(u * 0.01, i))
     t_large = aug.transition_step(aug.positive_score(u * 100.0, i))
     assert torch.equal(t_small, t_large)
     # cos in [-1, 1] maps to sigmoid(exp(cos)) * T in [0.59 T, 0.94 T]:
     assert 29 <= int(t_small.min()) and int(t_small.max()) <= 47
     # The printed dot score saturates at T for large embeddings:
-    dot = NegativeAugmenter(8, num_steps=50, score='dot')
+    dot = PaperAugmenter(8, num_steps=50, score='dot')
     pos = (u * i).sum(-1) > 0
     t_dot = dot.transition_step(dot.positive_score(u * 100.0, i))
     assert bool((t_dot[pos] == 50).all())
@@ -532,7 +541,7 @@ def test_clip_x0_bounds_untrained_negatives(num_steps):
     u, i = u * 0.01, i * 0.02
     ratios = {}
     for clip_x0 in (None, 5.0):
-        aug = NegativeAugmenter(16, num_steps=num_steps, strategy='fixed',
+        aug = PaperAugmenter(16, num_steps=num_steps, strategy='fixed',
                                 clip_x0=clip_x0)
         torch.manual_seed(1)
         with torch.no_grad():  # a large random last layer

@@ -220,7 +220,7 @@ def test_forward_source_expected_score(hardness):
 def test_transition_needs_negative():
     aug = NegativeAugmenter(8, strategy='transition')
     assert aug.requires_negative
-    assert not NegativeAugmenter(8).requires_negative
+    assert not NegativeAugmenter(8, strategy='adaptive').requires_negative
     u, i, j = embeddings()
     with pytest.raises(ValueError, match="needs the sampled negatives: pass "
                        "'neg_emb'"):
@@ -230,7 +230,8 @@ def test_transition_needs_negative():
     with pytest.raises(ValueError, match="'neg_emb' must be of shape"):
         aug(u, i, j[:, :4])
     # The other strategies ignore it:
-    NegativeAugmenter(8, num_steps=5, hidden_channels=8)(u, i)
+    NegativeAugmenter(8, num_steps=5, hidden_channels=8,
+                      strategy='adaptive')(u, i)
 
 
 def test_transition_bad_scores():
