@@ -19,6 +19,9 @@ ON_MALFORMED = ('raise', 'skip')
 MAX_REPORTED = 20
 
 
+MAX_ID = 2**63 - 1
+
+
 def _parse_line(tokens: List[bytes],
                 line_format: str) -> Tuple[List[int], Optional[str]]:
     r"""The ids of one line (user first), or the reason it is malformed."""
@@ -33,6 +36,8 @@ def _parse_line(tokens: List[bytes],
         return [], f"token '{bad.decode(errors='replace')}' is not an integer"
     if min(ids) < 0:
         return [], f"ids must be >= 0 (0-based), got {min(ids)}"
+    if max(ids) > MAX_ID:  # torch.long holds the ids.
+        return [], f"id {max(ids)} is larger than the largest int64 ({MAX_ID})"
     if line_format == 'triplets':
         rating = tokens[2].decode(errors='replace')
         try:
