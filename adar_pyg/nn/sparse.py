@@ -63,6 +63,16 @@ class BipartiteAdjacency:
         self.user_item, self.item_user = user_item, item_user
         self.num_users, self.num_items = user_item.shape
 
+    @classmethod
+    def from_edges(cls, user: Tensor, item: Tensor, value: Tensor,
+                   num_users: int, num_items: int) -> 'BipartiteAdjacency':
+        r"""The two blocks of the (unique) user-item pairs :obj:`user`,
+        :obj:`item` with weights :obj:`value`."""
+        return cls(_to_csr(torch.stack([user, item]), value,
+                           (num_users, num_items)),
+                   _to_csr(torch.stack([item, user]), value,
+                           (num_items, num_users)))
+
     @property
     def num_nodes(self) -> int:
         return self.num_users + self.num_items
@@ -374,11 +384,8 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int,
     deg_u = torch.bincount(user, minlength=num_users).to(torch.float)
     deg_i = torch.bincount(item, minlength=num_items).to(torch.float)
     value = deg_u[user].rsqrt() * deg_i[item].rsqrt()
-    user_item = _to_csr(torch.stack([user, item]), value,
-                        (num_users, num_items))
-    item_user = _to_csr(torch.stack([item, user]), value,
-                        (num_items, num_users))
-    return BipartiteAdjacency(user_item, item_user)
+    return BipartiteAdjacency.from_edges(user, item, value, num_users,
+                                         num_items)
 
 
 def is_symmetric(adj: Tensor, atol: float = 1e-6) -> bool:

@@ -9,7 +9,7 @@ from torch_geometric.sampler import NegativeSampling, NeighborSampler
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
 from adar_pyg.nn.models import NGCF, LightGCN
-from adar_pyg.nn.sparse import BipartiteAdjacency, _to_csr, edge_dropout
+from adar_pyg.nn.sparse import BipartiteAdjacency, edge_dropout
 from adar_pyg.sampling import NegativeSampler
 from adar_pyg.train.cf_task import CFTask, EdgeType
 from adar_pyg.train.task import BatchOutput
@@ -259,9 +259,7 @@ class SampledCFTask(CFTask):
         user, item = key // ni, key % ni
         value = (self.deg_user_rsqrt[n_user[user]] *
                  self.deg_item_rsqrt[n_item[item]])
-        return BipartiteAdjacency(
-            _to_csr(torch.stack([user, item]), value, (nu, ni)),
-            _to_csr(torch.stack([item, user]), value, (ni, nu)))
+        return BipartiteAdjacency.from_edges(user, item, value, nu, ni)
 
     def propagate(self, x_user: Tensor, x_item: Tensor,
                   adj: BipartiteAdjacency) -> Tuple[Tensor, ...]:
