@@ -10,10 +10,7 @@ import sys
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
-from adar_pyg.config.build import RunData
-from adar_pyg.transforms import PerUserRandomSplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'benchmarks', 'recbole_speed.py')
@@ -29,21 +26,6 @@ def load_script():
 
 
 rb = load_script()
-
-
-def tiny_splits(U=40, I=30, per_user=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows, cols = [], []
-    for u in range(U):
-        rows += [u] * per_user
-        cols += torch.randperm(I, generator=g)[:per_user].tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    train, val, test = PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
-    stats = {'dataset': 'tiny', 'users': U, 'items': I,
-             'train': int(train[E].edge_label_index.size(1))}
-    return RunData(train, val, test, stats)
 
 
 def test_skips_without_recbole(tmp_path):
@@ -66,8 +48,8 @@ def test_recbole_python_default(monkeypatch):
     assert rb.recbole_python('/y/python') == '/y/python'
 
 
-def test_atomic_files_hold_our_split(tmp_path):
-    data = tiny_splits()
+def test_atomic_files_hold_our_split(tmp_path, tiny_run_data):
+    data = tiny_run_data(U=40)
     rows = rb.write_inter_files(data, str(tmp_path))
     for name, split in (('train', data.train), ('valid', data.val),
                         ('test', data.test)):
@@ -88,8 +70,8 @@ def ours_args(**kw):
     return argparse.Namespace(**args)
 
 
-def test_ours_cell_and_markdown():
-    data = tiny_splits()
+def test_ours_cell_and_markdown(tiny_run_data):
+    data = tiny_run_data(U=40)
     cell = rb.run_ours(data, ours_args(), 1, torch.device('cpu'))
     assert len(cell['epoch_seconds']) == 2 and cell['threads'] == 1
     assert cell['batches_per_epoch'] == -(-data.statistics['train'] // 32)
@@ -115,10 +97,10 @@ needs_recbole = pytest.mark.skipif(
 
 
 @needs_recbole
-def test_recbole_worker_on_the_same_split(tmp_path):
+def test_recbole_worker_on_the_same_split(tmp_path, tiny_run_data):
     if rb.probe_recbole(recbole_python) is None:
         pytest.skip('the RecBole environment cannot import RecBole')
-    data = tiny_splits()
+    data = tiny_run_data(U=40)
     rows = rb.write_inter_files(data, str(tmp_path))
     spec = {'data_path': str(tmp_path), 'dim': 8, 'layers': 2, 'l2': 1e-4,
             'lr': 1e-3, 'batch_size': 32, 'epochs': 2, 'warmup': 1,

@@ -9,17 +9,13 @@ import sys
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
-from adar_pyg.config.build import RunData
 from adar_pyg.datasets import default_mirror
 from adar_pyg.nn import NGCF, LightGCN
-from adar_pyg.transforms import PerUserRandomSplit
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_mirror = pytest.mark.skipif(default_mirror() is None,
                                   reason='local dataset mirror not found')
-E = ('user', 'rates', 'item')
 
 
 def load_script():
@@ -134,28 +130,13 @@ def test_reference_ngcf_training_mode():
         rs.reference_of(torch.nn.Linear(2, 2), edge_index)
 
 
-def tiny_splits(U=24, I=30, per_user=8, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows, cols = [], []
-    for u in range(U):
-        rows += [u] * per_user
-        cols += torch.randperm(I, generator=g)[:per_user].tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    train, val, test = PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
-    stats = {'dataset': 'tiny', 'users': U, 'items': I,
-             'train': int(train[E].edge_label_index.size(1))}
-    return RunData(train, val, test, stats)
-
-
 @pytest.mark.parametrize('row', ['lightgcn', 'ngcf', 'mixgcf', 'ahns'])
-def test_every_row_runs_on_a_tiny_split(row):
+def test_every_row_runs_on_a_tiny_split(row, tiny_run_data):
     args = rs.parse_args(['--device', 'cpu', '--epochs', '2', '--ref-batches',
                           '2', '--batch-size', '32', '--dim', '8',
                           '--layers', '2', '--num-candidates', '4'])
     assert args.models == ['lightgcn', 'ngcf', 'mixgcf', 'ahns']
-    data = tiny_splits()
+    data = tiny_run_data()
     logs = []
     out = rs.run_row(row, args, data, torch.device('cpu'), log=logs.append)
     assert out['name'] == rs.ROWS[row][0] and len(logs) == 1
@@ -180,8 +161,8 @@ def test_every_row_runs_on_a_tiny_split(row):
     assert md.splitlines()[2].startswith(f"| {out['name']} | ")
 
 
-def test_partial_epoch_task_takes_the_first_batches():
-    data = tiny_splits()
+def test_partial_epoch_task_takes_the_first_batches(tiny_run_data):
+    data = tiny_run_data()
     train, val, test, stats = data.train, data.val, data.test, data.statistics
     model = LightGCN(stats['users'], stats['items'], embedding_dim=4)
     task = rs.PartialEpochTask(model, train, val, test, batch_size=16)

@@ -1,14 +1,10 @@
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.sampling import SAMPLERS, DNSSampler, UniformSampler
 from adar_pyg.train import CFTask, Trainer
-from adar_pyg.transforms import PerUserRandomSplit
-
-E = ('user', 'rates', 'item')
 
 
 def random_graph(seed, density=0.8):
@@ -80,22 +76,11 @@ def test_bad_input_and_repr():
     assert SAMPLERS['dns'] is DNSSampler
 
 
-def tiny_splits(U=24, I=20, per_user=6):
-    g = torch.Generator().manual_seed(0)
-    rows, cols = [], []
-    for u in range(U):
-        rows += [u] * per_user
-        cols += torch.randperm(I, generator=g)[:per_user].tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    return PerUserRandomSplit(0.2, 0.2)(data)
-
-
 @pytest.mark.parametrize('model', ['lightgcn', 'ngcf'])
 @pytest.mark.parametrize('augment', [False, True])
-def test_trains_in_the_loop(model, augment):
-    train, val, test = tiny_splits()
+def test_trains_in_the_loop(model, augment, tiny_run_data):
+    data = tiny_run_data(24, 20, 6, val_ratio=0.2)
+    train, val, test = data.train, data.val, data.test
     backbone = (LightGCN(24, 20, 8, 2) if model == 'lightgcn' else
                 NGCF(24, 20, 8, 2))
     task = CFTask(backbone, train, val, test, sampler='dns', batch_size=32)
