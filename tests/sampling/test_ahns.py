@@ -5,7 +5,7 @@ from adar_pyg.nn import LightGCN
 from adar_pyg.sampling import SAMPLERS, AHNSSampler
 from adar_pyg.train import CFTask, Trainer
 
-from test_dns import random_graph, tiny_splits
+from test_dns import random_graph
 
 
 @pytest.mark.parametrize('seed', range(8))
@@ -91,8 +91,9 @@ def test_bad_input_and_repr():
     assert SAMPLERS['ahns'] is AHNSSampler
 
 
-def test_trains_in_the_loop():
-    train, val, test = tiny_splits()
+def test_trains_in_the_loop(tiny_run_data):
+    data = tiny_run_data(24, 20, 6, val_ratio=0.2)
+    train, val, test = data.train, data.val, data.test
     task = CFTask(LightGCN(24, 20, 8, 0), train, val, test, sampler='ahns',
                   batch_size=32)
     result = Trainer(task, epochs=2, progress=False, log=lambda s: None).fit()

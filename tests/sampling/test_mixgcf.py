@@ -6,7 +6,7 @@ from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.sampling import SAMPLERS, MixGCFSampler
 from adar_pyg.train import CFTask, Trainer
 
-from test_dns import random_graph, tiny_splits
+from test_dns import random_graph
 
 
 @pytest.mark.parametrize('seed', range(8))
@@ -86,7 +86,7 @@ def test_lightgcn_layers_pool_to_forward():
     assert torch.allclose(g1, g2, atol=1e-6)
 
 
-def test_bad_input_and_repr():
+def test_bad_input_and_repr(tiny_run_data):
     s = MixGCFSampler(torch.tensor([[0, 1], [1, 2]]), 2, 5)
     assert s.requires_layers
     with pytest.raises(NotImplementedError, match='negative_embeddings'):
@@ -97,14 +97,16 @@ def test_bad_input_and_repr():
                               torch.randn(5, 3))
     assert repr(s) == 'MixGCFSampler(users=2, items=5, num_candidates=16)'
     assert SAMPLERS['mixgcf'] is MixGCFSampler
-    train, val, test = tiny_splits()
+    data = tiny_run_data(24, 20, 6, val_ratio=0.2)
+    train, val, test = data.train, data.val, data.test
     with pytest.raises(ValueError, match='per-layer'):
         CFTask(NGCF(24, 20, 8, 2), train, val, test, sampler='mixgcf')
 
 
 @pytest.mark.parametrize('augment', [False, True])
-def test_trains_in_the_loop(augment):
-    train, val, test = tiny_splits()
+def test_trains_in_the_loop(augment, tiny_run_data):
+    data = tiny_run_data(24, 20, 6, val_ratio=0.2)
+    train, val, test = data.train, data.val, data.test
     task = CFTask(LightGCN(24, 20, 8, 2), train, val, test, sampler='mixgcf',
                   batch_size=32)
     out = task.forward(next(task.batches(torch.Generator().manual_seed(0))),
