@@ -81,6 +81,37 @@ def write_atomic_json(obj: Any, path: str) -> None:
     os.replace(tmp, path)
 
 
+def time_side(train_epoch, evaluate, sync, warmup: int, epochs: int,
+              repeats: int) -> Dict[str, Any]:
+    r"""The timings of one side (RecBole's or ours, the same protocol):
+    :obj:`train_epoch(epoch)` -> mean loss, timed after :obj:`warmup`
+    untimed epochs (the median counts), then :obj:`evaluate()` -> metrics,
+    once untimed and :obj:`repeats` times timed (the fastest counts);
+    :obj:`sync()` waits for the device. Standard library only (it also runs
+    in RecBole's environment)."""
+    times: List[float] = []
+    losses: List[float] = []
+    for epoch in range(warmup + epochs):
+        sync()
+        t0 = time.perf_counter()
+        losses.append(float(train_epoch(epoch)))
+        sync()
+        if epoch >= warmup:
+            times.append(time.perf_counter() - t0)
+    metrics = evaluate()  # warm-up
+    eval_times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        evaluate()
+        sync()
+        eval_times.append(time.perf_counter() - t0)
+    return {'seconds_per_epoch': statistics.median(times),
+            'epoch_seconds': times, 'eval_seconds': min(eval_times),
+            'eval_times': eval_times, 'mean_batch_loss': losses,
+            'test_metrics': metrics}
+
+
 def recbole_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     r"""Times RecBole's LightGCN as :obj:`spec` says (run by the RecBole
     Python, in a scratch working folder)."""
@@ -145,39 +176,20 @@ def recbole_worker(spec: Dict[str, Any]) -> Dict[str, Any]:
         if config['device'].type == 'cuda':
             torch.cuda.synchronize()
 
-    epochs: List[float] = []
-    losses: List[float] = []
-    for epoch in range(spec['warmup'] + spec['epochs']):
-        sync()
-        t0 = time.perf_counter()
-        loss = trainer._train_epoch(train_data, epoch, show_progress=False)
-        sync()
-        if epoch >= spec['warmup']:
-            epochs.append(time.perf_counter() - t0)
-        losses.append(float(loss) / len(train_data))
-
     def evaluate() -> Dict[str, float]:
         model.restore_user_e = model.restore_item_e = None  # no cache
         result = trainer.evaluate(test_data, load_best_model=False,
                                   show_progress=False)
-        return {k: float(v) for k, v in result.items()}
+        return {k.lower(): float(v) for k, v in result.items()}
 
-    metrics = evaluate()  # warm-up
-    eval_times = []
-    for _ in range(spec['repeats']):
-        sync()
-        t0 = time.perf_counter()
-        evaluate()
-        sync()
-        eval_times.append(time.perf_counter() - t0)
+    timings = time_side(
+        lambda epoch: trainer._train_epoch(train_data, epoch,
+                                           show_progress=False)
+        / len(train_data), evaluate, sync, spec['warmup'], spec['epochs'],
+        spec['repeats'])
     return {
-        'seconds_per_epoch': statistics.median(epochs),
-        'epoch_seconds': epochs,
-        'eval_seconds': min(eval_times),
-        'eval_times': eval_times,
+        **timings,
         'setup_seconds': setup,
-        'mean_batch_loss': losses,
-        'test_metrics': {k.lower(): v for k, v in metrics.items()},
         'batches_per_epoch': len(train_data),
         'eval_batches': len(test_data),
         'users': int(dataset.user_num) - 1,  # less the padding id 0
@@ -297,30 +309,13 @@ def run_ours(data, args: argparse.Namespace, threads: int,
                   eval_batch_size=args.eval_users, device=device)
     trainer = Trainer(task, l2=args.l2, progress=False, seed=args.seed)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    epochs, losses = [], []
-    for epoch in range(args.warmup + args.epochs):
-        sync()
-        t0 = time.perf_counter()
-        losses.append(trainer.train_epoch(
-            opt, torch.Generator().manual_seed(args.seed + epoch), epoch))
-        sync()
-        if epoch >= args.warmup:
-            epochs.append(time.perf_counter() - t0)
-    metrics = task.evaluate('test')  # warm-up
-    eval_times = []
-    for _ in range(args.repeats):
-        sync()
-        t0 = time.perf_counter()
-        task.evaluate('test')
-        sync()
-        eval_times.append(time.perf_counter() - t0)
+    timings = time_side(
+        lambda epoch: trainer.train_epoch(
+            opt, torch.Generator().manual_seed(args.seed + epoch), epoch),
+        lambda: {k: float(v) for k, v in task.evaluate('test').items()},
+        sync, args.warmup, args.epochs, args.repeats)
     return {
-        'seconds_per_epoch': statistics.median(epochs),
-        'epoch_seconds': epochs,
-        'eval_seconds': min(eval_times),
-        'eval_times': eval_times,
-        'mean_batch_loss': [float(x) for x in losses],
-        'test_metrics': {k: float(v) for k, v in metrics.items()},
+        **timings,
         'batches_per_epoch': task.num_batches(),
         'eval_users': task.evaluators['test'].num_eval_users,
         'threads': torch.get_num_threads(),
