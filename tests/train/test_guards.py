@@ -211,7 +211,7 @@ def test_evaluator_rejects_nonfinite_embeddings(bad, which):
 
 
 @pytest.mark.parametrize('augmenter', [
-    lambda: NegativeAugmenter(8, num_steps=5),
+    lambda: NegativeAugmenter(8, num_steps=5, strategy='adaptive'),
     lambda: CausalNegativeAugmenter(8, num_steps=5, start_steps=(1, 3)),
 ])
 def test_augmenters_check_every_call(augmenter):
