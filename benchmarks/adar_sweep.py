@@ -138,64 +138,135 @@ def test_report(args: argparse.Namespace,
     return '\n'.join(lines) + '\n'
 
 
+def depends_on(variant: str) -> Tuple[str, ...]:
+    r"""The swept settings (flag names) a variant's result depends on: the
+    base on the optimiser's only, the controls also on λ, ADAR also on T
+    (and the ``transition`` strategies on the hardness h)."""
+    if variant == 'base':
+        return ('lr', 'l2')
+    if variant in ('reweight', 'noise'):
+        return ('adar_weight', 'lr', 'l2')
+    if variant.startswith('transition'):
+        return ('adar_weight', 'adar_steps', 'adar_hardness', 'lr', 'l2')
+    return ('adar_weight', 'adar_steps', 'lr', 'l2')
+
+
+Settings = Tuple[Tuple[str, Any], ...]
+Curves = Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]]
+
+
 def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
-            ) -> Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]]:
-    r"""axis -> variant -> value -> the validation metrics of its seeds
-    (those of :obj:`seeds` only)."""
-    out: Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]] = {}
+            ) -> Tuple[Curves, Dict[str, Dict[str, List[Dict[str, float]]]]]:
+    r"""Places every cell of :obj:`model` (seeds in :obj:`seeds` only) on
+    each axis by its settings, not only on the axis it was trained for: the
+    sweep of a variant along an axis holds the variant's other settings
+    fixed, and any cell with those settings is a point of that curve (the
+    λ = 0.7 cell is the T = 50 point of a T sweep at λ = 0.7). Returns
+    ``axis -> curve label -> value -> [validation metrics per seed]`` and,
+    per axis, the variants that do not depend on it at the sweep's fixed
+    settings (``axis -> label -> [metrics per seed]``: flat reference
+    lines, e.g., the controls on the T axis)."""
+    # (variant, settings it depends on) -> seed -> validation metrics; a
+    # setting trained under two keys is one point.
+    points: Dict[Tuple[str, Settings], Dict[int, Dict[str, float]]] = {}
+    swept: Dict[str, Dict[str, set]] = {}  # axis -> variant -> fixed parts
     for key, cell in cells.items():
         m, variant, axis_value, seed = key.split('/')
         if m != model or int(seed[len('seed'):]) not in seeds:
             continue
-        axis, value = axis_value.split('=')
-        out.setdefault(axis, {}).setdefault(variant, {}).setdefault(
-            float(value), []).append(cell['val'])
-    return out
+        axis = axis_value.split('=')[0]
+        settings = tuple((s, cell['args'].get(s))
+                         for s in depends_on(variant))
+        points.setdefault((variant, settings), {})[
+            int(seed[len('seed'):])] = cell['val']
+        setting = AXES[axis][0]
+        swept.setdefault(axis, {}).setdefault(variant, set()).add(
+            tuple(kv for kv in settings if kv[0] != setting))
+    curves: Curves = {}
+    flat: Dict[str, Dict[str, List[Dict[str, float]]]] = {}
+    for axis, variants in swept.items():
+        setting = AXES[axis][0]
+        for variant, fixed_sets in variants.items():
+            for fixed in sorted(fixed_sets, key=str):
+                label = variant if len(fixed_sets) == 1 else \
+                    f'{variant} ({describe(fixed)})'
+                for (v, settings), by_seed in points.items():
+                    rest = tuple(kv for kv in settings if kv[0] != setting)
+                    if v == variant and rest == fixed:
+                        value = float(dict(settings)[setting])
+                        curves.setdefault(axis, {}).setdefault(
+                            label, {})[value] = list(by_seed.values())
+        # Variants that do not move along this axis, at the settings the
+        # first curve holds fixed:
+        fixed = dict(sorted(next(iter(variants.values())), key=str)[0])
+        for (v, settings), by_seed in points.items():
+            if (v not in variants and setting not in depends_on(v)
+                    and all(fixed.get(s, x) == x for s, x in settings)):
+                shown = tuple(kv for kv in settings
+                              if kv[0] not in ('lr', 'l2'))
+                label = f'{v} ({describe(shown)})' if shown else v
+                flat.setdefault(axis, {})[label] = list(by_seed.values())
+    return curves, flat
+
+
+def describe(settings: Settings) -> str:
+    labels = {setting: label for setting, label in AXES.values()}
+    return ', '.join(f'{labels[s]} {x:g}' for s, x in settings
+                     if x is not None)
 
 
 def mean(values: List[float]) -> float:
     return sum(values) / len(values)
 
 
+def cell_text(metrics: List[Dict[str, float]], bold: bool = False) -> str:
+    means = [100 * mean([c[m] for c in metrics]) for m in METRICS]
+    text = '%.2f / %.2f' % tuple(means)
+    return f'**{text}**' if bold else text
+
+
 def report(args: argparse.Namespace) -> str:
     store = open_results(f'{args.out}.json', argparse.Namespace(
         report_only=True, merge=[]))
-    data = collect(store.data['cells'], args.model, args.seeds)
+    curves, flat = collect(store.data['cells'], args.model, args.seeds)
     lines = [f'# Validation sweeps: {args.model} on {args.dataset}', '',
              command_lines(store.data['meta']),
              'Validation R@20 / N@20 in % at the validation-selected epoch '
              f'(mean over seeds {args.seeds}); **bold**: the best value of each '
-             'variant on its axis. No test metric is shown: settings are '
-             'chosen here and compared on test with `--compare` '
-             '(`<out>_test.md`).', '']
+             'variant on its axis. A sweep holds the variant\'s other settings '
+             'fixed (its command line); every cell with those settings is a '
+             'point of the curve, whatever axis it was trained for. No test '
+             'metric is shown: settings are chosen here and compared on test '
+             'with `--compare` (`<out>_test.md`).', '']
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    for axis, variants in sorted(data.items()):
+    for axis, variants in sorted(curves.items()):
         values = sorted({v for by in variants.values() for v in by})
         lines += [f'## {AXES[axis][1]}', '',
                   '| variant | ' + ' | '.join(f'{v:g}' for v in values) +
                   ' |', '|---|' + '---|' * len(values)]
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
         for variant, by in variants.items():
-            means = {v: {m: 100 * mean([c[m] for c in by[v]])
-                         for m in METRICS} for v in by}
-            best = max(means, key=lambda v: means[v]['recall@20'])
-            row = [(f"**{means[v]['recall@20']:.2f} / "
-                    f"{means[v]['ndcg@20']:.2f}**" if v == best else
-                    f"{means[v]['recall@20']:.2f} / "
-                    f"{means[v]['ndcg@20']:.2f}") if v in means else ''
-                   for v in values]
-            lines.append(f'| {variant} | ' + ' | '.join(row) + ' |')
-            xs = sorted(means)
+            best = max(by, key=lambda v: mean([c['recall@20']
+                                               for c in by[v]]))
+            lines.append(f'| {variant} | ' + ' | '.join(
+                cell_text(by[v], v == best) if v in by else ''
+                for v in values) + ' |')
+            xs = sorted(by)
             for ax, m in zip(axes, METRICS):
-                ax.plot(xs, [means[x][m] for x in xs], marker='o',
-                        label=variant)
-        base = data.get('lr', {}).get('base', {}).get(args.lr)
+                ax.plot(xs, [100 * mean([c[m] for c in by[x]]) for x in xs],
+                        marker='o', label=variant)
+        if flat.get(axis):
+            lines += ['', f'Independent of {AXES[axis][1]} (dashed in the '
+                      'figure): ' + '; '.join(
+                          f'{label} {cell_text(by)}'
+                          for label, by in flat[axis].items()) + '.']
+        for i, (label, by) in enumerate(flat.get(axis, {}).items()):
+            for ax, m in zip(axes, METRICS):
+                ax.axhline(100 * mean([c[m] for c in by]), ls='--',
+                           color=f'C{len(variants) + i}', label=label)
         for ax, m in zip(axes, METRICS):
-            if base and axis not in ('lr', 'l2'):  # The base at this lr:
-                ax.axhline(100 * mean([c[m] for c in base]), color='grey',
-                           ls='--', label=f'base (lr {args.lr:g})')
             ax.set(xlabel=AXES[axis][1], ylabel='%',
                    title=f'validation {m} ({args.model})')
             if axis in ('lr', 'l2'):

@@ -316,8 +316,8 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = build_parser()
     args = parse_args(parser, argv)
     try:
-        config_from_args(args, preset={**PRESETS['ood'],
-                                       **PRESETS['adar-eq11']})
+        config_from_args(args, preset=[PRESETS['ood'],
+                                       PRESETS['adar-eq11']])
     except ConfigError as e:
         parser.error(str(e))
     if args.quick:

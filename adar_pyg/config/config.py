@@ -4,7 +4,7 @@ command-line flags — and checked before any data are loaded."""
 import argparse
 import dataclasses
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
 
 import yaml
 
@@ -302,15 +302,23 @@ def settings_given(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
 
 
 def config_from_args(args: argparse.Namespace,
-                     preset: Optional[Mapping[str, Any]] = None) -> Config:
-    r"""The config of parsed flags: the defaults, then :obj:`preset`, then
-    the file of :obj:`--config` (if any), then the flags that were given.
-    Fills :obj:`args` with every resolved setting (by flag name)."""
+                     preset: Union[Mapping[str, Any],
+                                   Sequence[Mapping[str, Any]], None] = None,
+                     ) -> Config:
+    r"""The config of parsed flags: the defaults, then :obj:`preset` (one
+    layer, or several applied in order, e.g.,
+    :obj:`[PRESETS['ood'], PRESETS['adar-eq11']]`), then the file of
+    :obj:`--config` (if any), then the flags that were given. Fills
+    :obj:`args` with every resolved setting (by flag name)."""
     path = getattr(args, 'config', None)
     if preset is None and getattr(args, 'preset', None):
         preset = PRESETS[args.preset]
-    layers = [preset, read_yaml(path) if path else None, settings_given(args)]
-    cfg = Config.build(*layers, where=['preset', path or '', 'flags'])
+    presets = [preset] if preset is None or isinstance(preset, Mapping) \
+        else list(preset)
+    layers = [*presets, read_yaml(path) if path else None,
+              settings_given(args)]
+    cfg = Config.build(*layers, where=['preset'] * len(presets) +
+                       [path or '', 'flags'])
     cfg.to_namespace(args)
     return cfg
 

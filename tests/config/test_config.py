@@ -76,6 +76,20 @@ def test_preset_then_file_then_flags(tmp_path):
         0.01, 2, 3)
 
 
+def test_presets_apply_in_order_setting_by_setting():
+    args = parse_args(parser(), ['--adar-hardness', '0.25'])
+    first = {'adar': {'strategy': 'adaptive', 'weight': 0.3},
+             'train': {'lr': 0.02}}
+    second = {'adar': {'weight': 0.9}}
+    cfg = config_from_args(args, preset=[first, second])
+    # The second layer's adar section does not wipe the first one's keys:
+    assert (cfg.adar.strategy, cfg.adar.weight, cfg.adar.hardness,
+            cfg.train.lr) == ('adaptive', 0.9, 0.25, 0.02)
+    with pytest.raises(ConfigError, match='preset'):
+        config_from_args(parse_args(parser(), []),
+                         preset=[first, {'adar': {'no_such_key': 1}}])
+
+
 def test_each_setting_is_declared_once_and_has_one_flag():
     p = parser()
     actions = {a.dest: a for a in p._actions}
