@@ -54,6 +54,13 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
             os.remove(tmp)
 
 
+def write_text(path: Union[str, os.PathLike], text: str) -> None:
+    r"""Writes :obj:`text` to :obj:`path` atomically (see
+    :func:`atomic_path`): a report is either the old one or the new one."""
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        f.write(text)
+
+
 #: The name :func:`atomic_path` gives its temporary file: the final name,
 #: the writer's process id and a random suffix.
 PART_PATTERN = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.part$')

@@ -19,9 +19,13 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str) -> None:
+def save_figure(fig, path: str, tight: bool = True) -> None:
+    r"""Writes a matplotlib figure to :obj:`path` as PNG, atomically, and
+    closes it (:obj:`tight`: crop to the drawn area)."""
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
-        fig.savefig(f, format='png', dpi=110, bbox_inches='tight')
+        fig.savefig(f, format='png', dpi=110,
+                    bbox_inches='tight' if tight else None)
+    _pyplot().close(fig)
 
 
 def plot_curves(history: List[Dict[str, Any]], path: str,
@@ -58,8 +62,7 @@ def plot_curves(history: List[Dict[str, Any]], path: str,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_comparison(groups: Dict[str, List[Dict[str, Any]]], path: str,
@@ -106,5 +109,5 @@ def plot_comparison(groups: Dict[str, List[Dict[str, Any]]], path: str,
         ax.set(xlabel='epoch', ylabel='%', title='validation recall@20')
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)

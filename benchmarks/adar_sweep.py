@@ -37,6 +37,8 @@ from common import (add_store_args, command_line, command_lines, open_results,
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
                              config_from_args, parse_args)
+from adar_pyg.io import write_text
+from adar_pyg.plot import save_figure
 
 #: axis -> (the setting it moves, by flag name; its label)
 AXES = {
@@ -107,8 +109,9 @@ def test_report(args: argparse.Namespace,
     def lookup(group: str, seed: int) -> str:
         return key[group](seed)
 
-    references = [names[0]] + [n for n, (v, _, _) in zip(names, specs)
-                               if v in ('reweight', 'noise')]
+    references = list(dict.fromkeys(
+        [names[0]] + [n for n, (v, _, _) in zip(names, specs)
+                      if v in ('reweight', 'noise')]))
     lines = [f'# Test comparison: {args.model} on {args.dataset}', '',
              'Settings chosen on validation (`<out>.md`); test metrics in %, '
              'mean ± std over seeds; p: two-sided paired t-test over the '
@@ -274,8 +277,7 @@ def report(args: argparse.Namespace) -> str:
         axes[0].legend(fontsize=8)
         fig.tight_layout()
         png = f'{args.out}_{axis}.png'
-        fig.savefig(png, dpi=110)
-        plt.close(fig)
+        save_figure(fig, png, tight=False)
         lines += ['', f'![{axis}]({os.path.basename(png)})', '']
     return '\n'.join(lines) + '\n'
 
@@ -310,8 +312,7 @@ def main() -> None:
         text = test_report(args, cells).replace(
             '\n\n', '\n\n' + command_lines(meta) +
             f'Report: `{command_line()}`  \n', 1)
-        with open(f'{args.out}_test.md', 'w') as f:
-            f.write(text)
+        write_text(f'{args.out}_test.md', text)
         print(text)
         return
     if not args.report_only:
@@ -320,8 +321,7 @@ def main() -> None:
         run_cells(args, [(v, args.axis, x) for v in args.variants
                          for x in args.values])
     text = report(args)
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(text)
+    write_text(f'{args.out}.md', text)
     print(text)
 
 

@@ -18,8 +18,6 @@ import argparse
 import copy
 import datetime
 import json
-import os
-import sys
 from typing import Any, Dict
 
 from common import ResultStore, command_line, markdown, summarize
@@ -27,6 +25,7 @@ from common import ResultStore, command_line, markdown, summarize
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
                              config_from_args, parse_args)
+from adar_pyg.io import write_text
 
 MODELS = ('lightgcn', 'ngcf')
 #: variant -> the settings it changes (by flag name); the others come from
@@ -151,8 +150,7 @@ def main() -> None:
             (f" Base and adaptive cells come from `{args.reuse}` (same "
              'protocol).' if args.reuse else '') + '\n\n' +
             '\n'.join(md))
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(text)
+    write_text(f'{args.out}.md', text)
     print(text)
 
 

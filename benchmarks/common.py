@@ -2,10 +2,9 @@ r"""Shared by the table benchmarks: resumable result cells, mean ± std and pair
 t-tests across seeds, markdown tables."""
 import argparse
 import json
-import math
 import os
 import sys
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from adar_pyg.report import (METRICS, markdown, mean_std,  # noqa: F401
                              paired_ttest, summarize)

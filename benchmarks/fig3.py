@@ -30,7 +30,7 @@ from typing import Any, Dict
 import torch
 
 from adar_pyg import run
-from adar_pyg.io import atomic_path
+from adar_pyg.plot import save_figure
 
 
 def uniformity(x: torch.Tensor, pairs: int, generator: torch.Generator
@@ -97,8 +97,7 @@ def main() -> None:
     fig.suptitle('User embeddings on the unit hypersphere, t-SNE '
                  f'({args.tsne_users} users); lower uniformity = more uniform')
     fig.tight_layout()
-    with atomic_path(f'{args.out}.png') as tmp, open(tmp, 'wb') as f:
-        fig.savefig(f, format='png', dpi=110)
+    save_figure(fig, f'{args.out}.png', tight=False)
     summary = {k: [{kk: vv for kk, vv in r.items() if kk != 'points'}
                    for r in rows] for k in ('runs', )}
     summary['uniformity_difference'] = {

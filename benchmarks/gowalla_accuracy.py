@@ -28,7 +28,6 @@ and ``<out>.png`` (validation Recall/NDCG@20 per evaluated epoch beside the
 paper's test numbers).
 """
 import argparse
-import json
 import os
 import sys
 from typing import Any, Dict, List, Optional
@@ -37,6 +36,8 @@ from common import command_line
 
 from adar_pyg import run
 from adar_pyg.config import add_config_args, config_from_args, parse_args
+from adar_pyg.io import write_text
+from adar_pyg.plot import save_figure
 
 #: LightGCN paper, Table 3 (Gowalla, 3 layers).
 PAPER = {'recall@20': 0.1830, 'ndcg@20': 0.1554}
@@ -95,10 +96,7 @@ def plot(out: Dict[str, Any], path: str) -> None:
     ax.set(xlabel='epoch', ylabel='metric', title='LightGCN on Gowalla')
     ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = path + '.part.png'
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, tight=False)
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
@@ -145,10 +143,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     out['png'] = os.path.relpath(out['png'])
     run.write_json(out, args.out + '.json')
     text = markdown(out)
-    tmp = args.out + '.md.part'
-    with open(tmp, 'w') as f:
-        f.write(text)
-    os.replace(tmp, args.out + '.md')
+    write_text(args.out + '.md', text)
     print(text)
     return out
 

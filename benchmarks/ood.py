@@ -35,6 +35,7 @@ from adar_pyg.config import (PRESETS, Config, ConfigError, add_config_args,
                              add_output_args, config_from_args, parse_args)
 from adar_pyg.config.build import DATASETS, EDGE, RunData, load_cf_data
 from adar_pyg.datasets import split_views
+from adar_pyg.io import write_text
 from adar_pyg.run import write_json
 
 #: The datasets with published OOD splits (train, IID validation and test,
@@ -332,9 +333,7 @@ def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main() -> None:
     args = parse()
     text = run_table(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(text)
+    write_text(f'{args.out}.md', text)
     print(text)
 
 

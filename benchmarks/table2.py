@@ -33,7 +33,6 @@ import copy
 import datetime
 import math
 import os
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -45,6 +44,7 @@ from adar_pyg.config import (PRESETS, Config, add_config_args,
                              add_output_args, config_from_args)
 from adar_pyg.config.build import EDGE, RunData, load_sr_data as load_split
 from adar_pyg.datasets import default_mirror, read_lightgcn_split
+from adar_pyg.io import write_text
 from adar_pyg.nn import LightGCN
 from adar_pyg.run import write_json
 from adar_pyg.sequential.data import SequenceSplit
@@ -705,9 +705,7 @@ def main() -> None:
     args = parse_args()
     text = (run_ahns_split(args) if args.ahns_split else
             run_table(args, TASKS[args.task]))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(f'{args.out}.md', 'w') as f:
-        f.write(text)
+    write_text(f'{args.out}.md', text)
     print(text)
 
 

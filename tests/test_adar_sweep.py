@@ -96,3 +96,36 @@ def test_report_writes_tables_and_one_png_per_axis(tmp_path):
            '13.00 / 6.50; base 7.00 / 3.50.' in text
     for axis in ('lambda', 'T', 'lr', 'l2'):
         assert os.path.getsize(f'{out}_{axis}.png') > 0
+
+
+def test_test_report_compares_against_base_and_control_once():
+    sweep = load_sweep()
+
+    def tested(r20):
+        metrics = {'recall@10': r20, 'ndcg@10': r20 / 2, 'recall@20': r20,
+                   'ndcg@20': r20 / 2}
+        return {'test': metrics, 'seconds_per_epoch': 1.0, 'best_epoch': 5}
+
+    cells = {}
+    for seed, (base, control, adar) in enumerate(
+            [(0.10, 0.12, 0.13), (0.11, 0.12, 0.14), (0.10, 0.13, 0.15)]):
+        cells[f'm/base/lr=0.005/seed{seed}'] = tested(base)
+        cells[f'm/reweight/lambda=0.7/seed{seed}'] = tested(control)
+        cells[f'm/transition-forward/T=20/seed{seed}'] = tested(adar)
+    args = argparse.Namespace(
+        model='m', dataset='beauty', seeds=[0, 1, 2],
+        compare=['base:lr=0.005', 'reweight:lambda=0.7',
+                 'transition-forward:T=20'])
+    text = sweep.test_report(args, cells)
+    assert text.count('vs base:lr=0.005:') == 1
+    assert text.count('vs reweight:lambda=0.7:') == 1
+    row = [line for line in text.splitlines()
+           if line.startswith('| transition-forward:T=20 |')][0]
+    # 14.00 ± 1.00 over the 3 seeds; +35.5% over the base, +13.5% over the
+    # control (means 0.1033 and 0.1233).
+    assert '| 3 | 14.00 ± 1.00 |' in row
+    assert '+35.48%' in row and '+13.51%' in row
+    # The control first: its column once, its own cell blank.
+    args.compare = ['reweight:lambda=0.7', 'transition-forward:T=20']
+    text = sweep.test_report(args, cells)
+    assert text.count('vs reweight:lambda=0.7:') == 1

@@ -181,8 +181,8 @@ class ADARConfig(Section):
     title: ClassVar[str] = 'ADAR (--augmenter adar; weight also for the '\
         'controls)'
     weight: float = setting(0.7, 'λ of D-BPR (Eq. 12), in [0, 1] (chosen on '
-                            'validation: LightGCN on Beauty for CF, '
-                            'GRU4Rec for SR)', sr=0.5, minimum=0.0)
+                            'validation on Beauty: LightGCN for CF, '
+                            'GRU4Rec for SR)', minimum=0.0)
     num_steps: int = setting(50, 'diffusion steps T', flag='adar-steps',
                              sr=20, minimum=1)
     strategy: str = setting('transition', "how t* is chosen ('transition':"

@@ -1,5 +1,3 @@
-import copy
-
 import pytest
 import torch
 from torch_geometric.data import HeteroData
