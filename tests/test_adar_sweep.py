@@ -1,20 +1,14 @@
 r"""benchmarks/adar_sweep.py: where cells land on the axes of Figure 2."""
 import argparse
-import importlib.util
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from scripts import load_script
+
 
 
 def load_sweep():
-    sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
-    spec = importlib.util.spec_from_file_location(
-        'adar_sweep', os.path.join(ROOT, 'benchmarks', 'adar_sweep.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/adar_sweep.py')
 
 
 def cell(r20, weight=0.7, steps=50, hardness=0.5, lr=5e-3, l2=1e-4):

@@ -2,7 +2,6 @@
 of reused cells, and --quick end to end on a tiny generated file (2 gloo
 processes on 127.0.0.1)."""
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -11,19 +10,14 @@ import sys
 
 import pytest
 
+from scripts import load_script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope='module')
 def ddp_speed():
-    folder = os.path.join(ROOT, 'benchmarks')
-    sys.path.insert(0, folder)  # Its `from common import`.
-    spec = importlib.util.spec_from_file_location(
-        'ddp_speed', os.path.join(folder, 'ddp_speed.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(folder)
+    return load_script('benchmarks/ddp_speed.py')
 
 
 def fake_cell(config, seconds, r20, nproc, epochs_run=30):

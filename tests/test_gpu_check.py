@@ -1,6 +1,5 @@
 """The dry run of benchmarks/gpu_check.sh on the CPU (--device cpu --quick)
 and the parts of benchmarks/scaling.py it relies on."""
-import importlib.util
 import json
 import math
 import os
@@ -12,6 +11,8 @@ import pytest
 import torch
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
+from scripts import load_script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'benchmarks', 'gpu_check.sh')
 needs_bash = pytest.mark.skipif(shutil.which('bash') is None,
@@ -20,13 +21,7 @@ needs_bash = pytest.mark.skipif(shutil.which('bash') is None,
 
 @pytest.fixture(scope='module')
 def scaling():
-    path = os.path.join(ROOT, 'benchmarks', 'scaling.py')
-    sys.path.insert(0, os.path.dirname(path))  # Its `from common import`.
-    spec = importlib.util.spec_from_file_location('scaling', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(os.path.dirname(path))
+    return load_script('benchmarks/scaling.py')
 
 
 def check_call(*args, env=None):

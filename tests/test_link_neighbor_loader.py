@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,8 @@ from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 from adar_pyg import NegativeAugmenter
 from adar_pyg.datasets import default_mirror
 from adar_pyg.transforms import PerUserRandomSplit
+
+from scripts import load_script
 
 E = ('user', 'rates', 'item')
 U, I = 30, 20
@@ -29,11 +30,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 @pytest.fixture(scope='module')
 def example():
-    spec = importlib.util.spec_from_file_location('link_neighbor_loader_adar',
-                                                  EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('examples/link_neighbor_loader_adar.py')
 
 
 def train_split(per_user=6, seed=0):

@@ -3,7 +3,6 @@ writes our split as RecBole atomic files, times ours on a tiny split, and
 (only where a RecBole environment is found) runs the RecBole worker on the
 same tiny split."""
 import argparse
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,21 +10,15 @@ import sys
 import pytest
 import torch
 
+from scripts import load_script
+
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, 'benchmarks', 'recbole_speed.py')
 E = ('user', 'rates', 'item')
 
 
-def load_script():
-    sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))  # its `common`
-    spec = importlib.util.spec_from_file_location('recbole_speed', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rb = load_script()
+rb = load_script('benchmarks/recbole_speed.py')
 
 
 def test_skips_without_recbole(tmp_path):

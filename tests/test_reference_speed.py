@@ -1,7 +1,6 @@
 """benchmarks/reference_speed.py: the reference-design baselines compute what
 our models compute (tiny synthetic graphs), every row runs end to end on a tiny
 split, and --quick runs on the real mirror (skipped without it)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,21 +12,14 @@ import torch
 from adar_pyg.datasets import default_mirror
 from adar_pyg.nn import NGCF, LightGCN
 
+from scripts import load_script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_mirror = pytest.mark.skipif(default_mirror() is None,
                                   reason='local dataset mirror not found')
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location(
-        'reference_speed',
-        os.path.join(ROOT, 'benchmarks', 'reference_speed.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-rs = load_script()
+rs = load_script('benchmarks/reference_speed.py')
 
 
 def random_bipartite(U=7, I=9, num_edges=25, seed=0):

@@ -2,7 +2,6 @@
 end to end on the real mirror (skipped without it)."""
 import argparse
 import math
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,18 +11,15 @@ import pytest
 
 from adar_pyg.datasets import default_mirror
 
+from scripts import load_script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 needs_mirror = pytest.mark.skipif(default_mirror() is None,
                                   reason='local dataset mirror not found')
 
 
 def load_table2():
-    sys.path.insert(0, os.path.join(ROOT, 'benchmarks'))
-    spec = importlib.util.spec_from_file_location(
-        'table2', os.path.join(ROOT, 'benchmarks', 'table2.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('benchmarks/table2.py')
 
 
 def fake_cell(r20, seconds=2.0):
