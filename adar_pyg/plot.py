@@ -12,7 +12,9 @@ DIAGNOSTICS = {
 }
 
 
-def _pyplot():
+def pyplot():
+    r""":obj:`matplotlib.pyplot` on the file-only Agg backend (no display
+    needed)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -25,7 +27,7 @@ def save_figure(fig, path: str, tight: bool = True) -> None:
     with atomic_path(path) as tmp, open(tmp, 'wb') as f:
         fig.savefig(f, format='png', dpi=110,
                     bbox_inches='tight' if tight else None)
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def plot_curves(history: List[Dict[str, Any]], path: str,
@@ -33,7 +35,7 @@ def plot_curves(history: List[Dict[str, Any]], path: str,
     r"""Loss and validation Recall/NDCG over epochs (one record per
     evaluation, as in :obj:`metrics.jsonl`), plus the augmenter's
     :math:`t^*` and hardness when present; the selected epoch is marked."""
-    plt = _pyplot()
+    plt = pyplot()
     diag = [k for k in DIAGNOSTICS if any(k in h for h in history)]
     panels = 2 + len(diag)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4))
@@ -74,7 +76,7 @@ def plot_comparison(groups: Dict[str, List[Dict[str, Any]]], path: str,
     standard deviation over seeds, dots: the single runs) and, when
     :obj:`curves` are given, the validation Recall@20 of every run over
     epochs, coloured by group."""
-    plt = _pyplot()
+    plt = pyplot()
     panels = len(metrics) + (1 if curves else 0)
     fig, axes = plt.subplots(1, panels, figsize=(4.4 * panels, 3.6))
     axes = list(axes) if panels > 1 else [axes]
@@ -110,4 +112,3 @@ def plot_comparison(groups: Dict[str, List[Dict[str, Any]]], path: str,
         ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)

@@ -38,7 +38,7 @@ from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
                              config_from_args, parse_args)
 from adar_pyg.io import write_text
-from adar_pyg.plot import save_figure
+from adar_pyg.plot import pyplot, save_figure
 
 #: axis -> (the setting it moves, by flag name; its label)
 AXES = {
@@ -241,9 +241,7 @@ def report(args: argparse.Namespace) -> str:
              'point of the curve, whatever axis it was trained for. No test '
              'metric is shown: settings are chosen here and compared on test '
              'with `--compare` (`<out>_test.md`).', '']
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     for axis, variants in sorted(curves.items()):
         values = sorted({v for by in variants.values() for v in by})
         lines += [f'## {AXES[axis][1]}', '',

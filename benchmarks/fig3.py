@@ -30,7 +30,7 @@ from typing import Any, Dict
 import torch
 
 from adar_pyg import run
-from adar_pyg.plot import save_figure
+from adar_pyg.plot import pyplot, save_figure
 
 
 def uniformity(x: torch.Tensor, pairs: int, generator: torch.Generator
@@ -80,9 +80,7 @@ def main() -> None:
     dirs = [args.base, args.adar] + ([args.control] if args.control else [])
     names = ['base', '+ADAR', 'control'][:len(dirs)]
     rows = [describe(d, args) for d in dirs]
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(rows), figsize=(4.5 * len(rows), 4.4))
     for ax, row, name in zip(axes, rows, names):
         if name == 'control':

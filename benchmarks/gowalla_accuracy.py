@@ -37,7 +37,7 @@ from common import command_line
 from adar_pyg import run
 from adar_pyg.config import add_config_args, config_from_args, parse_args
 from adar_pyg.io import write_text
-from adar_pyg.plot import save_figure
+from adar_pyg.plot import pyplot, save_figure
 
 #: LightGCN paper, Table 3 (Gowalla, 3 layers).
 PAPER = {'recall@20': 0.1830, 'ndcg@20': 0.1554}
@@ -81,9 +81,7 @@ def markdown(out: Dict[str, Any]) -> str:
 
 
 def plot(out: Dict[str, Any], path: str) -> None:
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     epochs = [c['epoch'] for c in out['curve']]
     fig, ax = plt.subplots(figsize=(6, 4))
     for metric, color in (('recall@20', 'C0'), ('ndcg@20', 'C1')):

@@ -688,8 +688,8 @@ def markdown(result: Dict[str, Any]) -> str:
 
 
 def plot(result: Dict[str, Any], path: str) -> None:
-    from adar_pyg.plot import _pyplot, _save
-    plt = _pyplot()
+    from adar_pyg.plot import pyplot, save_figure
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2', 'ddp2': 'C3'}
     markers = {'beauty': 's', 'gowalla': 'D'}
@@ -721,8 +721,7 @@ def plot(result: Dict[str, Any], path: str) -> None:
     fig.suptitle(f"LightGCN, batch {meta['batch_size']}, {meta['device']}, "
                  f"{meta['threads']} thread(s); s/epoch scaled from "
                  f"{meta['batches']} steps", fontsize=9)
-    _save(fig, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
