@@ -56,8 +56,9 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
 
 def write_text(path: Union[str, os.PathLike], text: str) -> None:
     r"""Writes :obj:`text` to :obj:`path` atomically (see
-    :func:`atomic_path`): a report is either the old one or the new one."""
-    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+    :func:`atomic_path`), in UTF-8: a report is either the old one or the
+    new one."""
+    with atomic_path(path) as tmp, open(tmp, 'w', encoding='utf-8') as f:
         f.write(text)
 
 

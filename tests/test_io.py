@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from adar_pyg.io import atomic_path
+from adar_pyg.io import atomic_path, write_text
 
 
 def test_atomic_path_writes_and_leaves_nothing_else(tmp_path):
@@ -32,6 +32,14 @@ def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
         with atomic_path(path):
             pass
     assert path.read_text() == 'old'
+
+
+def test_write_text_replaces_the_file_whole(tmp_path):
+    path = tmp_path / 'report.md'
+    write_text(path, 'old report, longer than the new one\n')
+    write_text(path, 'new — ünïcode\n')
+    assert path.read_text(encoding='utf-8') == 'new — ünïcode\n'
+    assert os.listdir(tmp_path) == ['report.md']
 
 
 def test_atomic_path_concurrent_writers_do_not_collide(tmp_path):
