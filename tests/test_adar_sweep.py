@@ -123,3 +123,13 @@ def test_test_report_compares_against_base_and_control_once():
     args.compare = ['reweight:lambda=0.7', 'transition-forward:T=20']
     text = sweep.test_report(args, cells)
     assert text.count('vs reweight:lambda=0.7:') == 1
+    # A second (tuned) base is a reference too.
+    for seed, r20 in enumerate([0.14, 0.13, 0.15]):
+        cells[f'm/base/l2=0.001/seed{seed}'] = tested(r20)
+    args.compare = ['base:lr=0.005', 'base:l2=0.001',
+                    'transition-forward:T=20']
+    text = sweep.test_report(args, cells)
+    assert 'vs base:l2=0.001:' in text
+    row = [line for line in text.splitlines()
+           if line.startswith('| transition-forward:T=20 |')][0]
+    assert row.endswith('| +0.00%, 1 / +0.00%, 1 | 1.00 |')  # same means
