@@ -5,6 +5,8 @@ import uuid
 from contextlib import contextmanager
 from typing import Iterable, Iterator, List, Optional, Union
 
+from adar_pyg.errors import DataError
+
 
 @contextmanager
 def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
@@ -67,7 +69,7 @@ def write_text(path: Union[str, os.PathLike], text: str) -> None:
 PART_PATTERN = re.compile(r'^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}\.part$')
 
 
-class CorruptFileError(RuntimeError):
+class CorruptFileError(DataError, RuntimeError):
     r"""Raised when a file written by :obj:`adar_pyg` (a processed dataset
     cache, a checkpoint) cannot be read back; the message names the file and
     the fix."""

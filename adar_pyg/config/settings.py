@@ -8,8 +8,10 @@ import difflib
 import typing
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from adar_pyg.errors import UsageError
 
-class ConfigError(ValueError):
+
+class ConfigError(UsageError, ValueError):
     r"""A config file or a flag that cannot be used (unknown key, wrong type,
     invalid value); raised before any data are loaded."""
 

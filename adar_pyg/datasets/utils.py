@@ -9,13 +9,14 @@ from typing import Dict, Optional
 
 from torch_geometric.data import InMemoryDataset, download_url
 
+from adar_pyg.errors import DataError
 from adar_pyg.io import CorruptFileError, atomic_path
 
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(DataError, ValueError):
     r"""Raised when a raw dataset file does not follow its expected format.
 
     The message reads :obj:`"<file name>:<line number>: <what is wrong>"`.
@@ -30,7 +31,7 @@ class DatasetFormatWarning(UserWarning):
     """
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(DataError, RuntimeError):
     r"""Raised when a fetched dataset file does not have the expected MD5
     checksum.
     """
