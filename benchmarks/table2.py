@@ -27,15 +27,39 @@ batches of 8192; SR: the three models on the first 1000 users.
 split published with the AHNS code (Amazon-Sports, no validation file, so the
 epoch is selected on the test set as the authors do), to compare with their
 Recall@20 = 0.0846, NDCG@20 = 0.0460.
+
+Variants (``--variants``, default ``base transition reweight``): ``base``;
+``transition``, +ADAR with the default transition-point setting (Theorem 1's
+t*, forward source) at the λ / h / T validated on Beauty for the model
+(:obj:`VALIDATED`); ``reweight``, the control that counts the sampled
+negative again with weight λ (its own Beauty-validated λ; ``--control-weight``
+overrides it); ``adar``, the paper's Eq. 11 selection (the committed Beauty
+rows of the first table, ``--variants base adar``).
+
+``--jobs N`` trains the cells in N worker processes, one
+``(dataset, model, seed)`` job each (its own shard file under
+``<out>.shards/``, merged into ``<out>.json``; an interrupted run continues
+where it stopped), seeds in order so that the first seeds of every model
+finish first; ``--time-limit S`` starts no job after S seconds and stops the
+running ones at S (their finished cells are kept)::
+
+    python benchmarks/table2.py --task cf --datasets toys sports yelp \
+        --models lightgcn --jobs 2 --threads 1 --no-progress \
+        --out benchmarks/results/table2_cf_3way
 """
 import argparse
 import copy
 import datetime
+import json
 import math
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from adar_variants import VARIANT_SETTINGS
 from common import (METRICS, ResultStore, add_store_args, command_line,
                     command_lines, open_results, summarize)
 
@@ -68,12 +92,33 @@ CF_MODELS = {
 SR_MODELS = ('gru4rec', 'sasrec', 'cl4srec')
 CF_DATASETS = ('beauty', 'toys', 'sports', 'yelp')
 DATASETS = CF_DATASETS  # the same four for SR
-VARIANTS = ('base', 'adar')
+VARIANTS = ('base', 'adar', 'transition', 'reweight')
+#: the ADAR variants (rows with RelImp and p against the base)
+ADAR_VARIANTS = ('adar', 'transition')
+#: the control the ``transition`` rows are also tested against
+CONTROL = 'reweight'
+#: the Beauty-validated settings of the ``transition`` and ``reweight`` rows
+#: per model (seed-0 validation sweeps of benchmarks/adar_sweep.py, reported
+#: in benchmarks/results/fig2_<model>.md; SASRec's λ of the control:
+#: benchmarks/results/table2_sasrec_lambda.md). A model without a sweep runs
+#: the defaults of the config (λ 0.7, h 0.5, T 50 for CF / 20 for SR).
+VALIDATED: Dict[str, Dict[str, Dict[str, float]]] = {
+    'lightgcn': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
+                                'adar_steps': 50},
+                 'reweight': {'adar_weight': 0.7}},
+    'ngcf': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
+                            'adar_steps': 20},
+             'reweight': {'adar_weight': 0.7}},
+    'gru4rec': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
+                               'adar_steps': 20},
+                'reweight': {'adar_weight': 1.0}},
+}
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'mixgcf': 'MixGCF',
          'ahns': 'AHNS', 'gru4rec': 'GRU4Rec', 'sasrec': 'SASRec',
          'cl4srec': 'CL4SRec', 'beauty': 'Amazon-Beauty',
          'toys': 'Amazon-Toys', 'sports': 'Amazon-Sport', 'yelp': 'Yelp',
-         'base': 'base', 'adar': '+ADAR'}
+         'base': 'base', 'adar': '+ADAR (Eq. 11)',
+         'transition': '+ADAR', 'reweight': 'control (reweight)'}
 # Table 2 of the paper, CF rows: (R@10, R@20, N@10) in %
 _PAPER_ROWS = {
     ('ngcf', 'base'): [(6.37, 9.50, 4.11), (5.94, 8.50, 3.92),
@@ -137,7 +182,8 @@ def _paper_table(rows: Dict[Tuple[str, str], List[Tuple[float, ...]]],
     models = list(relimp)
     return {
         d: {m: {**{v: dict(zip(PAPER_METRICS, rows[(m, v)][k]))
-                   for v in VARIANTS},
+                   for v in ('base', 'adar')},
+                'transition': dict(zip(PAPER_METRICS, rows[(m, 'adar')][k])),
                 'relimp': dict(zip(PAPER_METRICS, relimp[m][k]))}
             for m in models}
         for k, d in enumerate(DATASETS)
@@ -173,19 +219,39 @@ def cell_key(dataset: str, model: str, variant: str, seed: int) -> str:
 cf_key = sr_key = cell_key
 
 
-def cell_run_args(args: argparse.Namespace, dataset: str, variant: str,
-                  seed: int) -> argparse.Namespace:
-    r"""A copy of :obj:`args` for one cell: dataset, seed and augmenter."""
+def variant_settings(args: argparse.Namespace, model: str,
+                     variant: str) -> Dict[str, Any]:
+    r"""The settings (by flag name) that make a cell of :obj:`model` the
+    :obj:`variant`: the augmenter, and for ``transition`` / ``reweight`` the
+    strategy and the Beauty-validated λ, h, T (:obj:`VALIDATED`;
+    :obj:`--control-weight` overrides the control's λ). ``adar`` keeps the
+    Eq. 11 settings :func:`parse_args` put on :obj:`args`."""
+    if variant == 'base':
+        return {'augmenter': 'none'}
+    if variant == 'adar':
+        return {'augmenter': 'adar'}
+    out = dict(VARIANT_SETTINGS['transition-forward' if variant ==
+                                'transition' else variant])
+    out.update(VALIDATED.get(model, {}).get(variant, {}))
+    if variant == CONTROL and args.control_weight is not None:
+        out['adar_weight'] = args.control_weight
+    return out
+
+
+def cell_run_args(args: argparse.Namespace, dataset: str, model: str,
+                  variant: str, seed: int) -> argparse.Namespace:
+    r"""A copy of :obj:`args` for one cell: dataset, seed and the variant's
+    settings (:func:`variant_settings`)."""
     run_args = copy.copy(args)
     run_args.dataset, run_args.seed = dataset, seed
-    run_args.augmenter = 'none' if variant == 'base' else 'adar'
+    vars(run_args).update(variant_settings(args, model, variant))
     return run_args
 
 
 def cf_run_args(args: argparse.Namespace, dataset: str, model: str,
                 variant: str, seed: int) -> argparse.Namespace:
     r"""The arguments of one CF cell (the model names the sampler)."""
-    run_args = cell_run_args(args, dataset, variant, seed)
+    run_args = cell_run_args(args, dataset, model, variant, seed)
     run_args.model, run_args.sampler = CF_MODELS[model]
     return run_args
 
@@ -193,7 +259,7 @@ def cf_run_args(args: argparse.Namespace, dataset: str, model: str,
 def sr_run_args(args: argparse.Namespace, dataset: str, model: str,
                 variant: str, seed: int) -> argparse.Namespace:
     r"""The arguments of one SR cell (:obj:`--model`)."""
-    run_args = cell_run_args(args, dataset, variant, seed)
+    run_args = cell_run_args(args, dataset, model, variant, seed)
     run_args.model = model
     return run_args
 
@@ -252,85 +318,154 @@ def _p(x) -> str:
     return '' if x is None or math.isnan(x) else f'{x:.3g}'
 
 
+def _row_lines(label: str, version: str, r: Dict[str, Any],
+               paper: Optional[Dict[str, Dict[str, float]]]) -> List[str]:
+    cells = [label, NAMES[version], str(len(r['seeds']))]
+    cells += [_fmt(r[m]) for m in METRICS]
+    cells += [f'{paper[version][m]:.2f}' if paper and version in paper
+              else '' for m in PAPER_METRICS]
+    cells += ['' if not r['seeds'] else f"{r['seconds_per_epoch'][0]:.2f}",
+              '' if not r['seeds'] else f"{r['best_epoch'][0]:.0f}"]
+    return cells
+
+
 def dataset_table(dataset: str, models: List[str],
                   rows: Dict[str, List[Dict[str, Any]]],
                   paper_table: Optional[PaperTable] = None,
-                  paper_label: str = 'paper') -> str:
-    r"""One dataset: per model the base and +ADAR rows (mean ± std over
-    seeds), the relative improvement and the paired t-test p-values, next to
-    the paper's numbers (:obj:`paper_table`, default :obj:`PAPER_CF`, columns
-    headed :obj:`paper_label`), with seconds per epoch."""
+                  paper_label: str = 'paper',
+                  vs_control: Optional[Dict[str, Dict[str, Any]]] = None,
+                  ) -> str:
+    r"""One dataset: per model a row per variant (mean ± std over seeds),
+    the relative improvement and the paired t-test p-values of each ADAR
+    variant against the base (and of ``transition`` against the control,
+    :obj:`vs_control[model]`), next to the paper's numbers
+    (:obj:`paper_table`, default :obj:`PAPER_CF`, columns headed
+    :obj:`paper_label`), with seconds per epoch and the selected epoch."""
     paper_table = PAPER_CF if paper_table is None else paper_table
+    vs_control = vs_control or {}
     head = (['Method', 'Version', 'seeds'] +
             [m.replace('recall', 'R').replace('ndcg', 'N') for m in METRICS] +
             [f"{paper_label} {m.replace('recall', 'R').replace('ndcg', 'N')}"
              for m in PAPER_METRICS] + ['s/epoch', 'best epoch'])
+    width = len(head)
     lines = [f'### {NAMES[dataset]}', '', '| ' + ' | '.join(head) + ' |',
-             '|' + '---|' * len(head)]
+             '|' + '---|' * width]
+
+    def add(cells: List[str]) -> None:
+        lines.append('| ' + ' | '.join(cells + [''] * (width - len(cells)))
+                     + ' |')
+
     for model in models:
-        by_variant = {r['group']: r for r in rows[model]}
+        by_variant = {r['group']: r for r in rows[model] if r['seeds']}
         paper = paper_table[dataset][model]
+        first = True
         for variant in VARIANTS:
             r = by_variant.get(variant)
             if r is None:
                 continue
-            cells = [NAMES[model] if variant == 'base' else '',
-                     NAMES[variant], str(len(r['seeds']))]
-            cells += [_fmt(r[m]) for m in METRICS]
-            cells += [f'{paper[variant][m]:.2f}' for m in PAPER_METRICS]
-            cells += ['' if not r['seeds'] else
-                      f"{r['seconds_per_epoch'][0]:.2f}",
-                      '' if not r['seeds'] else f"{r['best_epoch'][0]:.0f}"]
-            lines.append('| ' + ' | '.join(cells) + ' |')
-        adar = by_variant.get('adar')
-        if adar is not None and 'base' in by_variant:
-            rel = ['', 'RelImp', ''] + [_rel(adar.get(f'{m}_relimp'))
-                                        for m in METRICS]
-            rel += [f"{paper['relimp'][m]:+.2f}%"
-                    for m in PAPER_METRICS] + ['', '']
-            pval = ['', 'p (paired t)', ''] + [_p(adar.get(f'{m}_p'))
-                                               for m in METRICS]
-            pval += [''] * (len(PAPER_METRICS) + 2)
-            lines += ['| ' + ' | '.join(rel) + ' |',
-                      '| ' + ' | '.join(pval) + ' |']
+            add(_row_lines(NAMES[model] if first else '', variant, r, paper))
+            first = False
+        for variant in ADAR_VARIANTS:
+            r = by_variant.get(variant)
+            if r is None or 'base' not in by_variant:
+                continue
+            rel = ['', f'RelImp {NAMES[variant]} vs base', ''] + [
+                _rel(r.get(f'{m}_relimp')) for m in METRICS]
+            rel += [f"{paper['relimp'][m]:+.2f}%" for m in PAPER_METRICS]
+            add(rel)
+            add(['', 'p vs base (paired t)', ''] +
+                [_p(r.get(f'{m}_p')) for m in METRICS])
+        c = vs_control.get(model)
+        if c is not None:
+            add(['', f'RelImp {NAMES["transition"]} vs control', ''] +
+                [_rel(c.get(f'{m}_relimp')) for m in METRICS])
+            add(['', 'p vs control (paired t)', ''] +
+                [_p(c.get(f'{m}_p')) for m in METRICS])
     return '\n'.join(lines) + '\n'
+
+
+#: minutes per (seed, variant) cell on Beauty, one CPU thread (measured:
+#: issue 29); Sports and Yelp cost about twice Beauty
+CELL_MINUTES = {'lightgcn': 4, 'gru4rec': 5, 'sasrec': 12, 'ngcf': 13,
+                'mixgcf': 11, 'ahns': 10, 'cl4srec': 28}
+DATASET_COST = {'beauty': 1.0, 'toys': 1.0, 'sports': 2.0, 'yelp': 2.0}
+
+
+def missing_cost(dataset: str, model: str, cells: int) -> str:
+    r"""The estimated CPU cost of :obj:`cells` missing cells."""
+    hours = CELL_MINUTES[model] * DATASET_COST[dataset] * cells / 60
+    return f'not run (≈ {hours:.1f} CPU-h)'
 
 
 def overview_table(datasets: List[str], models: List[str],
                    rows: Dict[str, Dict[str, List[Dict[str, Any]]]],
-                   paper_table: Optional[PaperTable] = None) -> str:
+                   paper_table: Optional[PaperTable] = None,
+                   variants: Sequence[str] = VARIANTS,
+                   vs_control: Optional[Dict[str, Dict[str, Any]]] = None,
+                   num_seeds: int = 5) -> str:
     r"""The paper's layout: datasets side by side (R@10, R@20, N@10), per model
-    the base, +ADAR and RelImp rows; our means, the paper's
-    (:obj:`paper_table`, default :obj:`PAPER_CF`) in brackets."""
+    a row per variant and the RelImp / p rows of the ADAR variants against the
+    base and the control; our means, the paper's (:obj:`paper_table`, default
+    :obj:`PAPER_CF`) in brackets; a cell not run says what it would cost."""
     paper_table = PAPER_CF if paper_table is None else paper_table
+    vs_control = vs_control or {}
     head = ['Method', 'Version'] + [
         f"{NAMES[d]} {m.replace('recall', 'R').replace('ndcg', 'N')}"
         for d in datasets for m in PAPER_METRICS]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    shown = [v for v in VARIANTS if v in variants]
     for model in models:
-        for version in VARIANTS + ('relimp', ):
-            cells = [NAMES[model] if version == 'base' else '',
-                     'RelImp' if version == 'relimp' else NAMES[version]]
+        versions = [(v, None) for v in shown]
+        for v in ADAR_VARIANTS:
+            if v in shown:
+                versions += [(v, 'relimp'), (v, 'p')]
+        if 'transition' in shown and CONTROL in shown:
+            versions += [('control', 'relimp'), ('control', 'p')]
+        for i, (version, stat) in enumerate(versions):
+            label = (NAMES[version] if stat is None else
+                     f"{'RelImp' if stat == 'relimp' else 'p'} "
+                     + ('+ADAR vs control' if version == 'control' else
+                        f'{NAMES[version]} vs base'))
+            cells = [NAMES[model] if i == 0 else '', label]
             for d in datasets:
-                by_variant = {r['group']: r for r in rows[d][model]}
+                by_variant = {r['group']: r for r in rows[d][model]
+                              if r['seeds']}
                 paper = paper_table[d][model]
-                for m in PAPER_METRICS:
-                    if version == 'relimp':
-                        ours = by_variant.get('adar', {}).get(f'{m}_relimp')
-                        ref = paper['relimp'][m]
-                        cells.append(f'{_rel(ours)} ({ref:+.2f}%)')
-                        continue
+                if stat is None:
                     r = by_variant.get(version)
-                    ours = ('' if r is None or not r['seeds'] else
-                            f'{100 * r[m][0]:.2f}')
-                    cells.append(f'{ours} ({paper[version][m]:.2f})')
+                    ref = paper.get(version)
+                    if r is None:
+                        cells += [missing_cost(d, model, num_seeds)] + [''] * (
+                            len(PAPER_METRICS) - 1)
+                        continue
+                    for m in PAPER_METRICS:
+                        ours = f'{100 * r[m][0]:.2f}'
+                        cells.append(f'{ours} ({ref[m]:.2f})' if ref
+                                     else ours)
+                    continue
+                r = (vs_control.get(d, {}).get(model) if version == 'control'
+                     else by_variant.get(version))
+                if r is None or ('base' not in by_variant and
+                                 version != 'control'):
+                    cells += [''] * len(PAPER_METRICS)
+                    continue
+                for m in PAPER_METRICS:
+                    if stat == 'p':
+                        cells.append(_p(r.get(f'{m}_p')))
+                        continue
+                    ours = _rel(r.get(f'{m}_relimp'))
+                    ref = (paper['relimp'][m] if version != 'control'
+                           else None)
+                    cells.append(ours if ref is None else
+                                 f'{ours} ({ref:+.2f}%)')
             lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
 def speed_table(datasets: List[str], models: List[str],
                 rows: Dict[str, Dict[str, List[Dict[str, Any]]]]) -> str:
-    r"""Seconds per training epoch, mean over seeds (base / +ADAR)."""
+    r"""Seconds per training epoch, mean over seeds (one value per variant
+    run, in the order of the variants)."""
     head = ['Model'] + [NAMES[d] for d in datasets]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for model in models:
@@ -345,13 +480,18 @@ def speed_table(datasets: List[str], models: List[str],
     return '\n'.join(lines) + '\n'
 
 
-#: the training settings of the settings table: (argument, header, read from
-#: the +ADAR cells only)
-SETTINGS = (('lr', 'lr', False), ('batch_size', 'batch', False),
-            ('epochs', 'max epochs', False),
-            ('eval_every', 'eval every', False),
-            ('patience', 'patience', False), ('adar_steps', 'ADAR T', True),
-            ('adar_weight', 'ADAR λ', True))
+#: the training settings of the settings table: (argument, header, the
+#: variants whose cells it is read from; None: all)
+SETTINGS = (('lr', 'lr', None), ('batch_size', 'batch', None),
+            ('epochs', 'max epochs', None),
+            ('eval_every', 'eval every', None),
+            ('patience', 'patience', None), ('adar_steps', 'ADAR T',
+                                             ADAR_VARIANTS),
+            ('adar_weight', 'ADAR λ', ADAR_VARIANTS),
+            ('adar_strategy', 'ADAR t*', ADAR_VARIANTS),
+            ('adar_hardness', 'ADAR h', ('transition', )),
+            ('adar_weight', 'control λ', (CONTROL, )),
+            ('device', 'device', None))
 
 
 def _distinct(values: Sequence[Any]) -> str:
@@ -361,26 +501,32 @@ def _distinct(values: Sequence[Any]) -> str:
 
 def settings_table(datasets: List[str], models: List[str],
                    cells: Dict[str, Dict[str, Any]],
-                   seeds: Sequence[int]) -> str:
+                   seeds: Sequence[int],
+                   variants: Sequence[str] = VARIANTS) -> str:
     r"""The training settings of each (dataset, model), read from the
-    arguments its cells recorded, so a table assembled from runs with
-    different flags (e.g. a learning rate per backbone) says which cell ran
-    with which; values that differ between a row's cells are joined by
-    ``/``."""
+    arguments its cells (of :obj:`variants`) recorded, so a table assembled
+    from runs with different flags (e.g. a learning rate per backbone) says
+    which cell ran with which; values that differ between a row's cells are
+    joined by ``/``."""
     head = ['Dataset', 'Model'] + [h for _, h, _ in SETTINGS]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+
+    def value(cell: Dict[str, Any], name: str) -> Any:
+        return (cell.get('device') if name == 'device' else
+                cell.get('args', {}).get(name))
+
     for d in datasets:
         for m in models:
-            found = {v: [cells[cell_key(d, m, v, s)].get('args', {})
-                         for s in seeds if cell_key(d, m, v, s) in cells]
-                     for v in VARIANTS}
+            found = {v: [cells[cell_key(d, m, v, s)] for s in seeds
+                         if cell_key(d, m, v, s) in cells]
+                     for v in variants}
             if not any(found.values()):
                 continue
             row = [NAMES[d], NAMES[m]]
-            for name, _, adar_only in SETTINGS:
-                args = found['adar'] if adar_only else sum(
-                    found.values(), [])
-                row.append(_distinct([a.get(name) for a in args]))
+            for name, _, only in SETTINGS:
+                shown = sum((found[v] for v in variants
+                             if only is None or v in only), [])
+                row.append(_distinct([value(c, name) for c in shown]))
             lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -428,11 +574,179 @@ class TableTask:
     paper_note: str = ''
 
 
+def shard_dir(out: str) -> str:
+    r"""The folder of the worker shards of :obj:`<out>.json`."""
+    return f'{out}.shards'
+
+
+def merge_shards(store: ResultStore, out: str, command: str) -> int:
+    r"""Adds the cells of the worker shards of :obj:`out` (see
+    :func:`run_jobs`) to :obj:`store`, recording :obj:`command` (the driver's)
+    as the one that computed them; a cell in both must be identical. Removes
+    the merged shards. Returns the number of cells added."""
+    folder = shard_dir(out)
+    if not os.path.isdir(folder):
+        return 0
+    added = 0
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith('.json'):
+            continue
+        path = os.path.join(folder, name)
+        with open(path) as f:
+            cells = json.load(f).get('cells', {})
+        for key, cell in cells.items():
+            mine = store.data['cells'].get(key)
+            if mine is None:
+                store.data['cells'][key], added = cell, added + 1
+            elif mine != cell:
+                raise SystemExit(f"shard '{path}': cell '{key}' differs from "
+                                 f"the one in '{out}.json'")
+    if added:
+        commands = store.data['meta'].setdefault('commands', [])
+        if command not in commands:
+            commands.append(command)
+        write_json(store.data, f'{out}.json')
+    for name in os.listdir(folder):
+        os.remove(os.path.join(folder, name))
+    os.rmdir(folder)
+    return added
+
+
+#: flags of the driver that its workers do not get (with their values)
+_DRIVER_FLAGS = ('--jobs', '--time-limit', '--out', '--datasets', '--models',
+                 '--seeds', '--merge', '--report-only')
+
+
+def worker_argv(argv: Sequence[str]) -> List[str]:
+    r"""The driver's command-line arguments without the flags a worker gets
+    its own values of (:obj:`_DRIVER_FLAGS`)."""
+    out: List[str] = []
+    skipping = False
+    for word in argv:
+        if word.startswith('--'):
+            skipping = word.split('=')[0] in _DRIVER_FLAGS
+        if not skipping:
+            out.append(word)
+    return out
+
+
+def run_jobs(args: argparse.Namespace, store: ResultStore,
+             argv: Optional[Sequence[str]] = None) -> None:
+    r"""Trains the missing cells in :obj:`args.jobs` worker processes, one
+    ``(dataset, model, seed)`` job each, seeds in order (the first seeds of
+    every model first); each worker writes its own shard
+    ``<out>.shards/<dataset>_<model>_<seed>.json`` (and ``.log``), merged
+    into :obj:`store` at the end (:func:`merge_shards`; also at the start of
+    the next run, so an interrupted run continues). With
+    :obj:`args.time_limit`, no job starts after that many seconds and the
+    running ones are stopped then."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = command_line()
+    merge_shards(store, args.out, command)
+    cells = store.data['cells']
+    jobs = [(d, m, s) for s in args.seeds for m in args.models
+            for d in args.datasets
+            if any(cell_key(d, m, v, s) not in cells for v in args.variants)]
+    folder = shard_dir(args.out)
+    os.makedirs(folder, exist_ok=True)
+    base = [sys.executable, os.path.abspath(__file__)] + worker_argv(argv)
+    start, running = time.monotonic(), []
+    print(f'[jobs] {len(jobs)} jobs on {args.jobs} workers', flush=True)
+    while jobs or running:
+        late = (args.time_limit is not None and
+                time.monotonic() - start > args.time_limit)
+        if late:
+            for proc, name, log in running:
+                proc.terminate()
+            for proc, name, log in running:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                log.close()
+                print(f'[jobs] stopped at the time limit: {name}', flush=True)
+            print(f'[jobs] {len(jobs)} jobs not started (time limit)',
+                  flush=True)
+            break
+        while jobs and len(running) < args.jobs:
+            d, m, seed = jobs.pop(0)
+            name = f'{d}_{m}_{seed}'
+            log = open(os.path.join(folder, f'{name}.log'), 'w')
+            cmd = base + ['--datasets', d, '--models', m, '--seeds',
+                          str(seed), '--out', os.path.join(folder, name)]
+            running.append((subprocess.Popen(cmd, stdout=log,
+                                             stderr=subprocess.STDOUT),
+                            name, log))
+            print(f'[jobs] started {name}', flush=True)
+        time.sleep(1)
+        for item in list(running):
+            proc, name, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                print(f'[jobs] {name}: exit {proc.returncode} after '
+                      f'{time.monotonic() - start:.0f} s', flush=True)
+    # The logs go with the merged shards; keep those of failed workers.
+    for name in os.listdir(folder):
+        if name.endswith('.log'):
+            path = os.path.join(folder, name)
+            with open(path) as f:
+                text = f.read()
+            if 'Traceback' in text:
+                print(f'[jobs] {name}:\n{text[-2000:]}', flush=True)
+            os.remove(path)
+    merge_shards(store, args.out, command)
+
+
+#: the protocol settings a reused sweep cell must share with the table
+PROTOCOL = ('lr', 'l2', 'epochs', 'eval_every', 'patience', 'batch_size',
+            'dim')
+
+
+def reuse_sweep_cells(store: ResultStore, path: str,
+                      args: argparse.Namespace) -> int:
+    r"""Adds the cells of the validation-sweep file :obj:`path`
+    (benchmarks/adar_sweep.py, e.g. its 5-seed ``--compare`` runs) that are
+    Table 2 cells: a ``transition`` or ``reweight`` cell of one of
+    :obj:`args.models` whose settings are exactly the variant's
+    (:func:`variant_settings`) and whose protocol (:obj:`PROTOCOL`) is the
+    table's. Records the file in :obj:`meta['reused']`. Returns the number
+    of cells added."""
+    with open(path) as f:
+        theirs = json.load(f)
+    added = 0
+    for cell in theirs['cells'].values():
+        a = cell.get('args', {})
+        model, seed = a.get('model'), cell.get('seed')
+        if model not in args.models or any(
+                a.get(k) != getattr(args, k) for k in PROTOCOL):
+            continue
+        for variant in ('transition', CONTROL):
+            want = variant_settings(args, model, variant)
+            if all(a.get(k) == v for k, v in want.items()):
+                key = cell_key(a['dataset'], model, variant, seed)
+                if key not in store.data['cells']:
+                    store.data['cells'][key], added = cell, added + 1
+    if added:
+        reused = store.data['meta'].setdefault('reused', [])
+        for command in theirs['meta'].get('commands') or [
+                theirs['meta'].get('command')]:
+            if command and command not in reused:
+                reused.append(command)
+        write_json(store.data, f'{args.out}.json')
+    return added
+
+
 def run_table(args: argparse.Namespace, task: TableTask) -> str:
-    r"""Trains the missing cells of :obj:`task`'s part of Table 2 and returns
-    its markdown."""
+    r"""Trains the missing cells of :obj:`task`'s part of Table 2 (in
+    :obj:`args.jobs` worker processes when > 1) and returns its markdown."""
     store = open_store(args, task.name)
-    for dataset in args.datasets:
+    for path in args.reuse_sweep:
+        print(f'[reuse] {path}: {reuse_sweep_cells(store, path, args)} '
+              'cells')
+    if args.jobs > 1 and not args.report_only:
+        run_jobs(args, store)  # the workers trained what they could
+    for dataset in args.datasets if args.jobs == 1 else []:
         shared: List[Any] = []  # the dataset's data once loaded
 
         def data(dataset: str = dataset, shared: List[Any] = shared) -> Any:
@@ -453,33 +767,64 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
                                               data()))
     store.save()
     write_json(store.data, args.json)
-    cells = store.data['cells']
-    rows = {d: {m: summarize(cells, args.variants, 'base', args.seeds,
-                             lambda v, s: cell_key(d, m, v, s))  # noqa
+    return table_markdown(args, task, store.data)
+
+
+def table_markdown(args: argparse.Namespace, task: TableTask,
+                   data: Dict[str, Any]) -> str:
+    r"""The markdown of :obj:`task`'s part of Table 2 from the result file's
+    :obj:`data` (cells of :obj:`args.datasets`, :obj:`models`,
+    :obj:`variants`, :obj:`seeds`)."""
+    cells = data['cells']
+    variants = [v for v in VARIANTS if v in args.variants]
+
+    def key_of(d: str, m: str) -> Callable[[str, int], str]:
+        return lambda v, s: cell_key(d, m, v, s)
+
+    rows = {d: {m: summarize(cells, variants, 'base', args.seeds,
+                             key_of(d, m))
                 for m in args.models} for d in args.datasets}
+    vs_control: Dict[str, Dict[str, Any]] = {d: {} for d in args.datasets}
+    if 'transition' in variants and CONTROL in variants:
+        for d in args.datasets:
+            for m in args.models:
+                row = summarize(cells, [CONTROL, 'transition'], CONTROL,
+                                args.seeds, key_of(d, m))[1]
+                if row['seeds'] and any(
+                        cell_key(d, m, CONTROL, s) in cells
+                        for s in args.seeds):
+                    vs_control[d][m] = row
     sections = [dataset_table(d, args.models, rows[d], task.paper,
-                              task.paper_label) for d in args.datasets]
+                              task.paper_label, vs_control[d])
+                for d in args.datasets]
     shown = [cells[key] for key in (
         cell_key(d, m, v, s) for d in args.datasets for m in args.models
-        for v in args.variants for s in args.seeds) if key in cells]
+        for v in variants for s in args.seeds) if key in cells]
     note = f'{task.paper_note}\n\n' if task.paper_note else ''
+    devices = sorted({c.get('device', '?') for c in shown}) or ['-']
     return (f'# Table 2 ({task.title})\n\n'
-            + command_lines(store.data['meta']) +
-            f"Date: {store.data['meta']['updated']}  \n"
+            + command_lines(data['meta']) +
+            ''.join(f'Reused (sweep cells with these settings): `{c}`  \n'
+                    for c in data['meta'].get('reused', [])) +
+            f"Date: {data['meta'].get('updated', '')}  \n"
             f'{protocol_text(task, args, shown)} Mean ± std over seeds; '
-            f'RelImp: relative improvement of the means; p: two-sided paired '
-            f't-test of +ADAR against base over seeds. s/epoch: training '
-            f'seconds per epoch (mean over seeds) on '
-            f"{store.data['meta']['device']}. Training settings per model: "
-            'see below (read from the cells).\n\n' +
+            f'RelImp: relative improvement of the means over the seeds '
+            f'both rows have; p: two-sided paired t-test over those seeds '
+            f'(+ADAR against the base, and against the control). s/epoch: '
+            f'training seconds per epoch (mean over seeds) on '
+            f"{' / '.join(devices)} (per cell: the settings table). Training "
+            'settings per model: see below (read from the cells).\n\n' +
             note +
             f'## Overview (ours, {task.paper_label} in brackets; its RelImp '
             'as printed)\n\n' +
-            overview_table(args.datasets, args.models, rows, task.paper) +
-            '\n## Seconds per training epoch (base / +ADAR)\n\n' +
+            overview_table(args.datasets, args.models, rows, task.paper,
+                           variants, vs_control, len(args.seeds)) +
+            '\n## Seconds per training epoch (one value per variant, in the '
+            'order of the rows)\n\n' +
             speed_table(args.datasets, args.models, rows) +
             '\n## Training settings (from the cells)\n\n' +
-            settings_table(args.datasets, args.models, cells, args.seeds) +
+            settings_table(args.datasets, args.models, cells, args.seeds,
+                           variants) +
             '\n## Per dataset\n\n' + '\n'.join(sections))
 
 
@@ -494,8 +839,10 @@ def _cf_args(parser: argparse.ArgumentParser) -> None:
 def _cf_quick(args: argparse.Namespace) -> None:
     # larger batches: fewer full-graph propagations
     args.batch_size = 8192
-    args.models = ['lightgcn', 'ngcf']
-    args.variants = ['base'] if args.ahns_split else ['base', 'adar']
+    args.models = [m for m in args.models if m in ('lightgcn', 'ngcf')] \
+        or ['lightgcn']
+    if args.ahns_split:
+        args.variants = ['base']
 
 
 def _cf_protocol(args: argparse.Namespace) -> str:
@@ -669,7 +1016,8 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
                         choices=DATASETS)
     parser.add_argument('--models', nargs='+', default=list(spec.models),
                         choices=list(spec.models))
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
+    parser.add_argument('--variants', nargs='+',
+                        default=['base', 'transition', CONTROL],
                         choices=VARIANTS)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument('--out', default=None,
@@ -677,6 +1025,20 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
                         'benchmarks/results/table2_<task> or ahns_split)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny configuration for the test suite')
+    parser.add_argument('--control-weight', type=float, default=None,
+                        help="λ of the 'reweight' control (default: its "
+                        'Beauty-validated λ per model, VALIDATED)')
+    parser.add_argument('--reuse-sweep', nargs='+', default=[],
+                        metavar='JSON', help='first add the transition and '
+                        'reweight cells of these benchmarks/adar_sweep.py '
+                        'result files that have exactly the settings and '
+                        'protocol of this table')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='worker processes, one (dataset, model, seed) '
+                        'job each (shards under <out>.shards/)')
+    parser.add_argument('--time-limit', type=float, default=None,
+                        metavar='SECONDS', help='--jobs: start no job after '
+                        'this many seconds, stop the running ones then')
     add_store_args(parser)
     parser.set_defaults(task=task, **spec.defaults)
     return parser

@@ -86,11 +86,13 @@ def test_settings_and_protocol_are_read_from_the_cells():
                            [0, 1])
     lines = md.splitlines()
     assert lines[0] == ('| Dataset | Model | lr | batch | max epochs | '
-                        'eval every | patience | ADAR T | ADAR λ |')
+                        'eval every | patience | ADAR T | ADAR λ | ADAR t* | '
+                        'ADAR h | control λ | device |')
+    # strategy and device not recorded ('?'); no transition / control cells
     assert ('| Amazon-Beauty | LightGCN | 0.005 | 2048 | 50 | 5 | 4 | 50 | '
-            '0.1 |') in lines
+            '0.1 | ? |  |  | ? |') in lines
     assert ('| Amazon-Beauty | MixGCF | 0.001 | 2048 | 60 / 61 | 5 | 4 | 50 | '
-            '0.1 |') in lines
+            '0.1 | ? |  |  | ? |') in lines
     assert not any('NGCF' in line for line in lines)  # no cells: no row
     # the protocol comes from the cells' own arguments, once per distinct one
     args = argparse.Namespace(val_ratio=0.3)
@@ -120,27 +122,35 @@ def test_table2_quick_end_to_end(tmp_path):
     prefix = str(tmp_path / 'table2')
     out, stdout = run(tmp_path, '--task', 'cf', '--quick', '--out', prefix)
     cells = out['cells']
+    variants = ('base', 'transition', 'reweight')  # the default variants
     assert set(cells) == {f'beauty/{m}/{v}/seed0' for m in ('lightgcn', 'ngcf')
-                          for v in ('base', 'adar')}
+                          for v in variants}
     for key, cell in cells.items():
         metrics = cell['test']
         assert set(metrics) == {'recall@10', 'recall@20', 'ndcg@10',
                                 'ndcg@20'}
         assert all(0 <= v <= 1 for v in metrics.values())
         assert cell['seconds_per_epoch'] > 0 and cell['best_epoch'] == 1
-        assert cell['augmenter'] == ('none' if '/base/' in key else 'adar')
+        assert cell['augmenter'] == {'base': 'none', 'transition': 'adar',
+                                     'reweight': 'reweight'}[key.split('/')[2]]
+        if '/transition/' in key:  # the Beauty-validated settings
+            model = key.split('/')[1]
+            assert (cell['strategy'], cell['source'], cell['num_steps']) == (
+                'transition', 'forward', {'lightgcn': 50, 'ngcf': 20}[model])
         assert cell['protocol'] == 'validation-selected'
         assert ('NGCF' in cell['model']) == ('/ngcf/' in key)
     with open(f'{prefix}.md') as f:
         md = f.read()
     assert md.strip() in stdout
     for text in ('### Amazon-Beauty', '| LightGCN | base | 1 |',
-                 '| NGCF | base | 1 |', '|  | +ADAR | 1 |', 'RelImp',
+                 '| NGCF | base | 1 |', '|  | +ADAR | 1 |',
+                 '|  | control (reweight) | 1 |', 'RelImp +ADAR vs base',
+                 'RelImp +ADAR vs control',
                  '## Seconds per training epoch'):
         assert text in md
     # resumable: nothing is recomputed
     _, stdout = run(tmp_path, '--task', 'cf', '--quick', '--out', prefix)
-    assert stdout.count('[cached]') == 4 and '[run]' not in stdout
+    assert stdout.count('[cached]') == 6 and '[run]' not in stdout
     # --merge: a table assembled from per-run files, rendered without training
     merged, stdout = run(tmp_path, '--task', 'cf', '--quick', '--report-only',
                          '--merge', f'{prefix}.json', '--out',
@@ -393,3 +403,71 @@ def test_merge_adds_cells_and_commands_and_refuses_conflicts(tmp_path):
     with pytest.raises(SystemExit, match='no results file'):
         store.merge(str(tmp_path / 'missing.json'))
     assert set(store.data['cells']) == {'s0', 's1'}  # Unchanged.
+
+
+def test_job_driver_shards_and_sweep_reuse(tmp_path):
+    """The --jobs driver's pieces: the workers' arguments, the merge of their
+    shards (the driver's command recorded, a differing cell refused), and the
+    reuse of validation-sweep cells with exactly a variant's settings."""
+    t2 = load_table2()
+    argv = ['--task', 'cf', '--jobs', '4', '--time-limit', '9', '--datasets',
+            'toys', 'sports', '--lr', '5e-3', '--merge', 'a.json', 'b.json',
+            '--out', 'x', '--seeds', '0', '1', '--no-progress']
+    assert t2.worker_argv(argv) == ['--task', 'cf', '--lr', '5e-3',
+                                    '--no-progress']
+    out = str(tmp_path / 'table')
+    os.makedirs(f'{out}.shards')
+    shard = {'meta': {}, 'cells': {'toys/lightgcn/base/seed0': fake_cell(.1)}}
+    with open(f'{out}.shards/toys_lightgcn_0.json', 'w') as f:
+        json.dump(shard, f)
+    store = t2.ResultStore(f'{out}.json')
+    assert t2.merge_shards(store, out, 'python driver') == 1
+    assert store.data['cells'] == shard['cells']
+    assert store.data['meta']['commands'] == ['python driver']
+    assert not os.path.exists(f'{out}.shards')
+    os.makedirs(f'{out}.shards')
+    shard['cells']['toys/lightgcn/base/seed0'] = fake_cell(.2)
+    with open(f'{out}.shards/toys_lightgcn_0.json', 'w') as f:
+        json.dump(shard, f)
+    with pytest.raises(SystemExit, match='differs'):
+        t2.merge_shards(store, out, 'python driver')
+    # sweep cells: only those with the variant's settings and the protocol
+    args = t2.parse_args(['--task', 'cf', '--models', 'lightgcn', '--lr',
+                          '5e-3', '--epochs', '50', '--eval-every', '5',
+                          '--patience', '4', '--out', out + '2'])
+    proto = {k: getattr(args, k) for k in t2.PROTOCOL}
+    good = {**proto, 'model': 'lightgcn', 'dataset': 'beauty',
+            **t2.variant_settings(args, 'lightgcn', 'transition')}
+    sweep = {'meta': {'commands': ['python benchmarks/adar_sweep.py x']},
+             'cells': {
+                 'a': {**fake_cell(.1), 'seed': 3, 'args': good},
+                 'b': {**fake_cell(.1), 'seed': 4,
+                       'args': {**good, 'adar_steps': 10}},  # another T
+                 'c': {**fake_cell(.1), 'seed': 2,
+                       'args': {**good, 'lr': 1e-3}},  # another protocol
+                 'd': {**fake_cell(.1), 'seed': 1,
+                       'args': {**proto, 'model': 'lightgcn',
+                                'dataset': 'beauty', 'augmenter': 'reweight',
+                                'adar_weight': 0.7}}}}
+    with open(tmp_path / 'sweep.json', 'w') as f:
+        json.dump(sweep, f)
+    store = t2.ResultStore(out + '2.json')
+    assert t2.reuse_sweep_cells(store, str(tmp_path / 'sweep.json'), args) == 2
+    assert set(store.data['cells']) == {'beauty/lightgcn/transition/seed3',
+                                        'beauty/lightgcn/reweight/seed1'}
+    assert store.data['meta']['reused'] == sweep['meta']['commands']
+
+
+def test_summary_rows_and_holm():
+    """table2_summary: a row comes whole from the file with the most
+    transition / control cells; Holm's adjusted p-values."""
+    summary = load_script('benchmarks/table2_summary.py')
+    cpu = {'cells': {'toys/lightgcn/base/seed0': {},
+                     'toys/lightgcn/transition/seed0': {}}}
+    gpu = {'cells': {f'toys/lightgcn/{v}/seed{s}': {} for s in (0, 1)
+                     for v in ('base', 'transition', 'reweight')}}
+    picked = summary.pick_rows([('cpu', cpu), ('gpu', gpu)], ['lightgcn'],
+                               [0, 1])
+    assert picked == {('toys', 'lightgcn'): 'gpu'}
+    assert summary.holm([0.01, 0.04, 0.03]) == pytest.approx(
+        [0.03, 0.06, 0.06])

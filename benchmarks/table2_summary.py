@@ -1,0 +1,193 @@
+r"""Table 2 of the ADAR paper on all four datasets, with the control beside
+ADAR: ``benchmarks/results/table2.md`` assembled from the result files of
+``benchmarks/table2.py`` (CPU and GPU runs), and the answer to how many
+cells ADAR wins against the base and against the control.
+
+    python benchmarks/table2_summary.py
+
+Each (dataset, model) row is taken whole from one result file (the one with
+the most ``transition`` / ``reweight`` cells for it, the first listed on a
+tie), so that the variants of a row ran on one device with one protocol; the
+file and device of every row are named. The answer counts the rows with at
+least two seeds of the base, +ADAR and the control: +ADAR ahead with
+p < 0.05 (two-sided paired t over seeds, R@20 and N@20), before and after a
+Holm correction over all the rows' tests of one comparison.
+"""
+import argparse
+import json
+import os
+from typing import Any, Dict, List, Sequence, Tuple
+
+from table2 import CONTROL, DATASETS, TASKS, cell_key, table_markdown
+
+from adar_pyg.io import write_text
+from adar_pyg.report import paired_ttest
+
+#: the result files per task, in order of preference (see the module doc)
+SOURCES = {
+    'cf': ['benchmarks/results/table2_cf.json',
+           'benchmarks/results/table2_cf_cuda.json'],
+    'sr': ['benchmarks/results/table2_sr.json',
+           'benchmarks/results/table2_sr_cuda.json'],
+}
+SHOWN = ('base', 'transition', CONTROL)
+TESTED = ('recall@20', 'ndcg@20')
+
+
+def load(paths: Sequence[str]) -> List[Tuple[str, Dict[str, Any]]]:
+    r"""The result files of :obj:`paths` that exist, as (path, data)."""
+    out = []
+    for path in paths:
+        if os.path.exists(path):
+            with open(path) as f:
+                out.append((path, json.load(f)))
+    return out
+
+
+def pick_rows(files: List[Tuple[str, Dict[str, Any]]], models: Sequence[str],
+              seeds: Sequence[int]) -> Dict[Tuple[str, str], str]:
+    r"""(dataset, model) -> the path of the file its row is taken from (the
+    one with the most ``transition`` / ``reweight`` cells; rows no file ran
+    those variants for are left out)."""
+    out = {}
+    for d in DATASETS:
+        for m in models:
+            best, count = None, 0
+            for path, data in files:
+                n = sum(cell_key(d, m, v, s) in data['cells']
+                        for v in ('transition', CONTROL) for s in seeds)
+                if n > count:
+                    best, count = path, n
+            if best is not None:
+                out[(d, m)] = best
+    return out
+
+
+def holm(pvalues: Sequence[float]) -> List[float]:
+    r"""Holm's step-down adjusted p-values (same order as given)."""
+    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
+    adjusted, running = [1.0] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def row_tests(cells: Dict[str, Any], d: str, m: str, seeds: Sequence[int],
+              other: str) -> Dict[str, Tuple[float, float]]:
+    r"""Per tested metric: (relative improvement of +ADAR's mean over
+    :obj:`other`'s, paired-t p) on the seeds both have."""
+    common = [s for s in seeds if cell_key(d, m, 'transition', s) in cells
+              and cell_key(d, m, other, s) in cells]
+    out = {}
+    if len(common) < 2:
+        return out
+    for metric in TESTED:
+        a = [cells[cell_key(d, m, other, s)]['test'][metric] for s in common]
+        b = [cells[cell_key(d, m, 'transition', s)]['test'][metric]
+             for s in common]
+        out[metric] = (sum(b) / sum(a) - 1, paired_ttest(a, b))
+    return out
+
+
+def answer(rows: List[Tuple[str, str, str, Dict[str, Any]]],
+           seeds: Sequence[int]) -> str:
+    r"""The markdown answer: in how many rows +ADAR beats the base, and the
+    control, with p < 0.05 (raw and Holm-corrected over the rows)."""
+    lines = []
+    for other in ('base', CONTROL):
+        tests = []  # (row name, metric, relimp, p)
+        for task, d, m, cells in rows:
+            for metric, (rel, p) in row_tests(cells, d, m, seeds,
+                                              other).items():
+                tests.append((f'{m}/{d}', metric, rel, p))
+        rows_tested = sorted({t[0] for t in tests})
+        if not tests:
+            lines.append(f'- vs {other}: no row has two paired seeds yet.')
+            continue
+        adjusted = holm([t[3] for t in tests])
+        wins = {t[0] for t in tests if t[2] > 0 and t[3] < 0.05}
+        wins_holm = {t[0] for t, q in zip(tests, adjusted)
+                     if t[2] > 0 and q < 0.05}
+        losses = {t[0] for t in tests if t[2] < 0 and t[3] < 0.05}
+        lines.append(
+            f'- **+ADAR vs {other}**: {len(rows_tested)} rows with ≥ 2 '
+            f'paired seeds; +ADAR ahead with p < 0.05 on R@20 or N@20 in '
+            f'**{len(wins)}** ({", ".join(sorted(wins)) or "none"}), after a '
+            f'Holm correction over the {len(tests)} tests in '
+            f'**{len(wins_holm)}** ({", ".join(sorted(wins_holm)) or "none"})'
+            f'; behind with p < 0.05 in {len(losses)}'
+            f'{" (" + ", ".join(sorted(losses)) + ")" if losses else ""}.')
+    return '\n'.join(lines) + '\n'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     allow_abbrev=False)
+    parser.add_argument('--seeds', nargs='+', type=int,
+                        default=[0, 1, 2, 3, 4])
+    parser.add_argument('--out', default='benchmarks/results/table2')
+    args = parser.parse_args()
+    sections, rows, origin = [], [], []
+    for task_name, paths in SOURCES.items():
+        task = TASKS[task_name]
+        files = load(paths)
+        picked = pick_rows(files, task.models, args.seeds)
+        by_path = dict(files)
+        cells: Dict[str, Any] = {}
+        for (d, m), path in picked.items():
+            theirs = by_path[path]['cells']
+            ran = [v for v in SHOWN
+                   if any(cell_key(d, m, v, s) in theirs for s in args.seeds)]
+            # Means, RelImp and p on the same seeds: those all variants have.
+            common = [s for s in args.seeds
+                      if all(cell_key(d, m, v, s) in theirs for v in ran)]
+            for v in ran:
+                for s in common:
+                    cells[cell_key(d, m, v, s)] = theirs[cell_key(d, m, v, s)]
+            devices = sorted({cells[k].get('device', '?') for k in cells
+                              if k.startswith(f'{d}/{m}/')})
+            origin.append(f'| {task_name} | {m} | {d} | `{path}` | '
+                          f"{' / '.join(devices)} | {len(common)} |")
+            rows.append((task_name, d, m, cells))
+        models = [m for m in task.models if any((d, m) in picked
+                                                for d in DATASETS)]
+        if not models:
+            continue
+        meta = {'commands': [], 'merges': []}
+        for _, data in files:
+            for k in ('commands', 'merges'):
+                meta[k] += [c for c in data['meta'].get(k, [])
+                            if c not in meta[k]]
+            meta.setdefault('reused', [])
+            meta['reused'] += data['meta'].get('reused', [])
+        view = argparse.Namespace(
+            datasets=list(DATASETS), models=models, variants=list(SHOWN),
+            seeds=args.seeds, **{k: v for k, v in vars(
+                argparse.Namespace(max_len=50, val_ratio=0.1,
+                                   mask_history=True, max_users=None)).items()})
+        text = table_markdown(view, task, {'meta': meta, 'cells': cells})
+        sections.append(text.replace('# Table 2', '## Table 2', 1).replace(
+            '\n## ', '\n### ').replace('\n### Table 2', '\n## Table 2'))
+    head = ('# Table 2 on four datasets: base, +ADAR and the control\n\n'
+            'Built by `python benchmarks/table2_summary.py` from the result '
+            'files of `benchmarks/table2.py` (commands in each section). '
+            '+ADAR: the transition point of Theorem 1 (forward source) at '
+            'the λ / h / T validated on Beauty per model; control: '
+            '`reweight` (the sampled negative counted again with weight λ) '
+            'at its own Beauty-validated λ (`VALIDATED` in '
+            'benchmarks/table2.py). Test metrics at the validation-selected '
+            'epoch. Every row shows the seeds all its variants have (means, '
+            'RelImp and p on the same seeds; the count is in the per-dataset '
+            'tables). A cell not run says its estimated cost on one CPU '
+            'thread (5 seeds).\n\n## The answer so far\n\n' +
+            answer(rows, args.seeds) +
+            '\n## Where each row comes from\n\n| task | model | dataset | '
+            'file | device | seeds |\n|---|---|---|---|---|---|\n' +
+            '\n'.join(origin) + '\n\n')
+    write_text(f'{args.out}.md', head + '\n'.join(sections))
+    print(head)
+
+
+if __name__ == '__main__':
+    main()
