@@ -729,10 +729,8 @@ def reuse_sweep_cells(store: ResultStore, path: str,
                     store.data['cells'][key], added = cell, added + 1
     if added:
         reused = store.data['meta'].setdefault('reused', [])
-        for command in theirs['meta'].get('commands') or [
-                theirs['meta'].get('command')]:
-            if command and command not in reused:
-                reused.append(command)
+        if path not in reused:
+            reused.append(path)
         write_json(store.data, f'{args.out}.json')
     return added
 
@@ -804,8 +802,9 @@ def table_markdown(args: argparse.Namespace, task: TableTask,
     devices = sorted({c.get('device', '?') for c in shown}) or ['-']
     return (f'# Table 2 ({task.title})\n\n'
             + command_lines(data['meta']) +
-            ''.join(f'Reused (sweep cells with these settings): `{c}`  \n'
-                    for c in data['meta'].get('reused', [])) +
+            ''.join(f'Reused: the cells with these settings of `{p}` (its '
+                    'commands are listed in its .md)  \n'
+                    for p in data['meta'].get('reused', [])) +
             f"Date: {data['meta'].get('updated', '')}  \n"
             f'{protocol_text(task, args, shown)} Mean ± std over seeds; '
             f'RelImp: relative improvement of the means over the seeds '

@@ -455,7 +455,7 @@ def test_job_driver_shards_and_sweep_reuse(tmp_path):
     assert t2.reuse_sweep_cells(store, str(tmp_path / 'sweep.json'), args) == 2
     assert set(store.data['cells']) == {'beauty/lightgcn/transition/seed3',
                                         'beauty/lightgcn/reweight/seed1'}
-    assert store.data['meta']['reused'] == sweep['meta']['commands']
+    assert store.data['meta']['reused'] == [str(tmp_path / 'sweep.json')]
 
 
 def test_summary_rows_and_holm():
