@@ -247,6 +247,9 @@ class VerifiedInMemoryDataset(InMemoryDataset):
     stats: Dict[str, int] = {}
     #: The edge type whose edges :meth:`statistics` counts.
     edge_type = ('user', 'rates', 'item')
+    #: The sidecar of the loaded cache (:obj:`processed/cache.json`): the
+    #: digests of its raw and processed files.
+    cache_record: Optional[Dict[str, Any]] = None
 
     def expected_md5(self) -> Dict[str, str]:
         r"""Raw file name (in :obj:`raw_dir`) -> its MD5 checksum (an empty
