@@ -158,7 +158,7 @@ def synthetic_splits(train_interactions: int, seed: int, cache: str):
     from adar_pyg.transforms import PerUserRandomSplit
     path = os.path.join(cache, f'synthetic-{train_interactions}-{seed}.pt')
     if os.path.exists(path):
-        saved = torch.load(path)
+        saved = torch.load(path, weights_only=True)
     else:
         edge_index, U, I = power_law_graph(round(train_interactions / 0.8),
                                            seed)

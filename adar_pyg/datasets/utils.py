@@ -1,16 +1,28 @@
 import hashlib
+import io
 import json
 import os
 import os.path as osp
+import re
 import shutil
+import sys
 import urllib.error
 import warnings
-from typing import Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional, Type
 
-from torch_geometric.data import InMemoryDataset, download_url
+import torch
+
+from torch_geometric.data import Data, InMemoryDataset, download_url
+from torch_geometric.data.data import BaseData
 
 from adar_pyg.errors import DataError
-from adar_pyg.io import CorruptFileError, atomic_path
+from adar_pyg.io import CorruptFileError, atomic_path, write_text
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (not POSIX)
+    fcntl = None
 
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
@@ -161,76 +173,300 @@ def fetch_file(
     return path
 
 
-#: The file of a processed folder that records the MD5 checksums of the raw
-#: files the cache was built from.
-RAW_MD5_FILE = 'raw_md5.json'
+def file_digests(path: str, chunk_size: int = 1 << 20) -> Dict[str, str]:
+    r"""Returns the hexadecimal MD5 and SHA-256 digests of the file at
+    :obj:`path` (:obj:`{'md5': ..., 'sha256': ...}`), read once."""
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(chunk_size), b''):
+            md5.update(chunk)
+            sha256.update(chunk)
+    return {'md5': md5.hexdigest(), 'sha256': sha256.hexdigest()}
+
+
+#: The sidecar of a processed folder: the digests of the raw files the cache
+#: was built from and of each processed file (see
+#: :class:`VerifiedInMemoryDataset`).
+CACHE_RECORD_FILE = 'cache.json'
+
+#: Files that PyG (and older versions of adar_pyg) write into a processed
+#: folder. They are never read, since reading them would unpickle arbitrary
+#: objects, and are removed when the cache is rebuilt.
+LEGACY_PROCESSED_FILES = ('pre_transform.pt', 'pre_filter.pt',
+                          'raw_md5.json')
+
+
+def _recorded_sha256(record: Optional[Dict[str, Any]],
+                     path: str) -> Optional[str]:
+    processed = (record or {}).get('processed')
+    entry = (processed.get(osp.basename(path))
+             if isinstance(processed, dict) else None)
+    return entry.get('sha256') if isinstance(entry, dict) else None
+
+
+def _repr(obj: Any) -> str:  # As PyG records a pre_transform.
+    return 'None' if obj is None else re.sub(r'(<.*?)\s.*(>)', r'\1\2',
+                                             str(obj))
 
 
 class VerifiedInMemoryDataset(InMemoryDataset):
     r"""An :class:`~torch_geometric.data.InMemoryDataset` that trusts no file
-    on disk:
+    on disk, and never unpickles one (a data folder may be shared, and a
+    pickle runs code when it is loaded):
 
     * every raw file is checked against its known MD5 checksum
       (:meth:`expected_md5`) at every load, not only when it is fetched: a
       truncated or altered file already in :obj:`raw_dir` raises a
       :class:`ChecksumError` naming it, before anything is processed;
-    * the processed cache records the MD5 checksums of the raw files it was
-      built from (:obj:`processed/raw_md5.json`) and is rebuilt, with a
-      warning, when they differ (or are not recorded);
-    * a damaged cache raises a :class:`~adar_pyg.io.CorruptFileError`
-      naming it and the fix (:obj:`force_reload=True`, or deleting it),
-      instead of a bare :class:`EOFError`.
+    * building the processed cache writes a sidecar,
+      :obj:`processed/cache.json` (atomically), with the MD5 and SHA-256
+      digests of the raw files it was built from, the SHA-256 digest of
+      each processed file and the :obj:`pre_transform` it was built with.
+      The cache is used only if the sidecar matches all of them; otherwise
+      (another dataset's cache copied in, a file altered or replaced, no
+      sidecar) it is rebuilt from the raw files, with a warning saying why;
+    * a processed file is read with :obj:`torch.load(weights_only=True)`
+      only, from the very bytes whose digest was checked; PyG's
+      :obj:`pre_transform.pt` and :obj:`pre_filter.pt` are never read (nor
+      written), and a file that does not load raises a
+      :class:`~adar_pyg.io.CorruptFileError` naming it and the fix
+      (:obj:`force_reload=True`, or deleting it);
+    * the loaded data is checked against the statistics the class declares
+      in :attr:`stats` (see :meth:`statistics`; skipped with a
+      :obj:`pre_transform`): a mismatch raises a
+      :class:`~adar_pyg.errors.DataError` naming the file, the expected and
+      the found numbers.
+
+    Builders of one cache take an exclusive lock on
+    :obj:`processed/.lock` (readers a shared one, where the folder is
+    writable), so processes sharing a folder never mix two builds.
+    After loading, :attr:`cache_record` holds the sidecar's content.
     """
+    #: The expected statistics of the processed data (see
+    #: :meth:`statistics`); empty: not checked.
+    stats: Dict[str, int] = {}
+    #: The edge type whose edges :meth:`statistics` counts.
+    edge_type = ('user', 'rates', 'item')
+    #: The sidecar of the loaded cache (:obj:`processed/cache.json`): the
+    #: digests of its raw and processed files.
+    cache_record: Optional[Dict[str, Any]] = None
+
     def expected_md5(self) -> Dict[str, str]:
         r"""Raw file name (in :obj:`raw_dir`) -> its MD5 checksum (an empty
         checksum: not checked, only recorded)."""
         raise NotImplementedError
 
-    def _process(self) -> None:
-        owner = self.__class__.__name__
-        raw_md5 = {}
+    def statistics(self) -> Dict[str, int]:
+        r"""The statistics of the loaded data, under the keys of
+        :attr:`stats`: :obj:`"users"` and :obj:`"items"` are node counts,
+        :obj:`"interactions"` and :obj:`"train"` the number of edges of
+        :attr:`edge_type`, and any other key :obj:`k` the number of
+        held-out pairs in its :obj:`<k>_edge_label_index`."""
+        data, found = self._data, {}
+        for key in self.stats:
+            if key in ('users', 'items'):
+                found[key] = int(data[key[:-1]].num_nodes)
+            elif key in ('interactions', 'train'):
+                found[key] = int(data[self.edge_type].edge_index.size(1))
+            else:
+                found[key] = int(
+                    data[self.edge_type][f'{key}_edge_label_index'].size(1))
+        return found
+
+    @property
+    def cache_record_path(self) -> str:
+        r"""The sidecar of the processed cache."""
+        return osp.join(self.processed_dir, CACHE_RECORD_FILE)
+
+    def _raw_digests(self) -> Dict[str, Dict[str, str]]:
+        owner, digests = self.__class__.__name__, {}
         for name, expected in self.expected_md5().items():
             path = osp.join(self.raw_dir, name)
-            actual = md5sum(path)
+            digests[name] = file_digests(path)
+            actual = digests[name]['md5']
             if expected and actual != expected.lower():
                 raise ChecksumError(
                     f"{owner}: the raw file '{path}' has MD5 {actual}, "
                     f"expected {expected}: it is truncated or altered. "
                     f"Delete it to fetch an intact copy again (from the "
                     f"mirror or by download)")
-            raw_md5[name] = actual
-        record = osp.join(self.processed_dir, RAW_MD5_FILE)
-        recorded = None
-        if osp.isfile(record):
-            try:
-                with open(record) as f:
-                    recorded = json.load(f)
-            except (OSError, ValueError):
-                recorded = None
-        force = self.force_reload
-        cached = all(osp.isfile(p) for p in self.processed_paths)
-        if not force and cached and recorded != raw_md5:
-            warnings.warn(
-                f"{owner}: the processed cache in '{self.processed_dir}' was "
-                f"not built from the raw files now in '{self.raw_dir}' "
-                f"(recorded MD5: {recorded or 'none'}, now: {raw_md5}); "
-                f"rebuilding it", stacklevel=5)
-            self.force_reload = True
-        try:
-            super()._process()
-        finally:
-            self.force_reload = force
-        if recorded != raw_md5 or force or not cached:
-            with atomic_path(record) as tmp, open(tmp, 'w') as f:
-                json.dump(raw_md5, f, indent=1, sort_keys=True)
+        return digests
 
-    def load(self, path: str, *args, **kwargs) -> None:
+    def _read_record(self) -> Optional[Dict[str, Any]]:
         try:
-            super().load(path, *args, **kwargs)
+            with open(self.cache_record_path, encoding='utf-8') as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _stale_reason(self, raw: Dict[str, Dict[str, str]]
+                      ) -> Optional[str]:
+        r"""Why the processed cache cannot be used: :obj:`None` if it can,
+        :obj:`""` if there is none."""
+        if not any(osp.isfile(p) for p in self.processed_paths):
+            return ''
+        missing = [p for p in self.processed_paths if not osp.isfile(p)]
+        if missing:
+            return f"the processed file '{missing[0]}' is missing"
+        record = self._read_record()
+        if record is None:
+            return (f"it has no readable digest record "
+                    f"'{self.cache_record_path}' (built by another tool or "
+                    f"an older version)")
+        if record.get('raw') != raw:
+            recorded = record.get('raw')
+            if isinstance(recorded, dict):
+                recorded = {name: d.get('sha256') if isinstance(d, dict)
+                            else d for name, d in recorded.items()}
+            now = {name: d['sha256'] for name, d in raw.items()}
+            return (f"it was not built from the raw files now in "
+                    f"'{self.raw_dir}' (recorded SHA-256: {recorded or 'none'}"
+                    f", now: {now})")
+        for path in self.processed_paths:
+            expected = _recorded_sha256(record, path)
+            actual = file_digests(path)['sha256']
+            if actual != expected:
+                return (f"'{path}' does not match its recorded digest "
+                        f"(SHA-256 {actual}, recorded {expected or 'none'}): "
+                        f"it was altered or replaced after it was built")
+        for key, obj in (('pre_transform', self.pre_transform),
+                         ('pre_filter', self.pre_filter)):
+            if record.get(key) != _repr(obj):
+                return (f"it was built with {key} {record.get(key)!r}, not "
+                        f"{_repr(obj)!r}")
+        return None
+
+    @contextmanager
+    def _cache_lock(self, exclusive: bool) -> Iterator[None]:
+        fd = None
+        if fcntl is not None:
+            try:
+                if exclusive:
+                    os.makedirs(self.processed_dir, exist_ok=True)
+                fd = os.open(osp.join(self.processed_dir, '.lock'),
+                             os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError:
+                if exclusive:
+                    raise
+                # A read-only folder: nobody can rebuild it meanwhile.
+        try:
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)  # Releases the lock.
+
+    def _process(self) -> None:
+        # Replaces PyG's `Dataset._process`, which unpickles
+        # `pre_transform.pt` and `pre_filter.pt` (`weights_only=False`).
+        owner = self.__class__.__name__
+        raw = self._raw_digests()
+        if not self.force_reload:
+            with self._cache_lock(exclusive=False):
+                reason = self._stale_reason(raw)
+            if reason is None:
+                return
+            if reason:
+                warnings.warn(
+                    f"{owner}: the processed cache in '{self.processed_dir}' "
+                    f"cannot be used: {reason}; rebuilding it from the raw "
+                    f"files", stacklevel=5)
+        with self._cache_lock(exclusive=True):
+            # Another process may have rebuilt it while we waited:
+            if not self.force_reload and self._stale_reason(raw) is None:
+                return
+            for name in (CACHE_RECORD_FILE, ) + LEGACY_PROCESSED_FILES:
+                path = osp.join(self.processed_dir, name)
+                if osp.isfile(path):
+                    os.remove(path)
+            if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+                print('Processing...', file=sys.stderr)
+            self.process()
+            record = {
+                'dataset': owner,
+                'raw': raw,
+                'processed': {
+                    osp.basename(path): {
+                        'sha256': file_digests(path)['sha256']
+                    }
+                    for path in self.processed_paths
+                },
+                'pre_transform': _repr(self.pre_transform),
+                'pre_filter': _repr(self.pre_filter),
+            }
+            write_text(self.cache_record_path,
+                       json.dumps(record, indent=1, sort_keys=True) + '\n')
+            if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+                print('Done!', file=sys.stderr)
+
+    def load(self, path: str, data_cls: Type[BaseData] = Data) -> None:
+        r"""Loads the processed file :obj:`path` with
+        :obj:`torch.load(weights_only=True)` (never unpickling anything
+        else), after checking its SHA-256 digest against the sidecar if it
+        is one of :obj:`processed_paths`, then checks :attr:`stats`."""
+        owner = self.__class__.__name__
+        fix = ("Pass force_reload=True or delete it to rebuild it from the "
+               "raw files")
+        ours = osp.abspath(path) in {osp.abspath(p)
+                                     for p in self.processed_paths}
+        with self._cache_lock(exclusive=False):
+            record = self._read_record() if ours else None
+            try:
+                with open(path, 'rb') as f:
+                    content = f.read()
+            except OSError as e:
+                raise CorruptFileError(
+                    f"{owner}: cannot read the processed cache '{path}' "
+                    f"({e.strerror or e}). {fix}") from e
+        if ours:
+            expected = _recorded_sha256(record, path)
+            actual = hashlib.sha256(content).hexdigest()
+            if actual != expected:
+                raise CorruptFileError(
+                    f"{owner}: the processed cache '{path}' does not match "
+                    f"its recorded digest (SHA-256 {actual}, recorded "
+                    f"{expected or 'none'} in '{self.cache_record_path}'): "
+                    f"it was altered or replaced after it was built. {fix}")
+        try:
+            out = torch.load(io.BytesIO(content), weights_only=True)
+            if not isinstance(out, tuple) or len(out) not in (2, 3):
+                raise TypeError(f'a {type(out).__name__}, not the tuple '
+                                f'InMemoryDataset.save writes')
+            data, slices = out[0], out[1]
+            if len(out) == 3:
+                data_cls = out[2]
+            if not (isinstance(data_cls, type)
+                    and issubclass(data_cls, BaseData)):
+                raise TypeError(f'{data_cls!r} is not a data class')
+            data = data_cls.from_dict(data) if isinstance(data,
+                                                          dict) else data
+            if not isinstance(data, BaseData):
+                raise TypeError(f'a {type(data).__name__}, not data')
         except Exception as e:
+            detail = str(e).splitlines()[0] if str(e) else 'no detail'
             raise CorruptFileError(
-                f"{self.__class__.__name__}: cannot read the processed cache "
-                f"'{path}' ({type(e).__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else 'no detail'}): it is "
-                f"truncated or damaged. Pass force_reload=True or delete it "
-                f"to rebuild it from the raw files") from e
+                f"{owner}: cannot read the processed cache '{path}' "
+                f"({type(e).__name__}: {detail}): it is truncated, damaged "
+                f"or not a dataset cache. {fix}") from e
+        self.data, self.slices = data, slices
+        self.cache_record = record
+        self._check_stats(path)
+
+    def _check_stats(self, path: str) -> None:
+        if not self.stats or self.pre_transform is not None:
+            return
+        owner = self.__class__.__name__
+        try:
+            found: Any = self.statistics()
+        except (KeyError, AttributeError, TypeError) as e:
+            found = f'no {e} (not a user-item graph)'
+        if found != dict(self.stats):
+            raise DataError(
+                f"{owner}: the processed cache '{path}' does not hold "
+                f"{owner}'s data: expected {dict(self.stats)}, found "
+                f"{found}",
+                hint=("it is another dataset's cache or was built from "
+                      "other files; delete it or pass force_reload=True to "
+                      "rebuild it from the raw files"))

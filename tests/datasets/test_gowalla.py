@@ -31,6 +31,7 @@ def write_mirror(tmp_path, monkeypatch, files=TINY):
         (folder / name).write_text(text)
     monkeypatch.setattr(Gowalla, 'md5', {
         name: md5sum(str(folder / name)) for name in files})
+    monkeypatch.setattr(Gowalla, 'stats', {})  # Tiny files.
     return str(tmp_path / 'mirror')
 
 

@@ -27,6 +27,7 @@ def write_mirror(tmp_path, monkeypatch, files=TINY, cls=OODYelp2018):
         (folder / name).write_text(text)
         md5[name] = md5sum(str(folder / name))
     monkeypatch.setattr(cls, 'md5', md5)
+    monkeypatch.setattr(cls, 'stats', {})  # Tiny files.
     return str(mirror)
 
 

@@ -18,6 +18,7 @@ from adar_pyg.datasets import (
 
 # User 2 comes before user 1, user 1 repeats item 4, trailing blank lines:
 TINY = '2 3 1\n1 4 2 4\n3 5\n\n\n'
+TINY_STATS = dict(users=3, items=5, interactions=6)
 
 
 def write_mirror(root, content, cls=AmazonBeauty):
@@ -37,6 +38,7 @@ def no_env_mirror(monkeypatch):
 def test_tiny_file(tmp_path, monkeypatch):
     mirror, path = write_mirror(tmp_path, TINY)
     monkeypatch.setattr(AmazonBeauty, 'md5', md5sum(path))
+    monkeypatch.setattr(AmazonBeauty, 'stats', TINY_STATS)
 
     dataset = AmazonBeauty(str(tmp_path / 'root'), mirror=mirror)
     assert str(dataset) == 'AmazonBeauty(users=3, items=5, interactions=6)'
@@ -70,6 +72,7 @@ def test_tiny_file(tmp_path, monkeypatch):
 def test_env_mirror(tmp_path, monkeypatch):
     mirror, path = write_mirror(tmp_path, TINY, cls=Yelp)
     monkeypatch.setattr(Yelp, 'md5', md5sum(path))
+    monkeypatch.setattr(Yelp, 'stats', TINY_STATS)
     monkeypatch.setenv('ADAR_PYG_MIRROR', mirror)
 
     assert default_mirror() == mirror
@@ -87,6 +90,7 @@ def test_default_mirror():
 def test_download_from_url(tmp_path, monkeypatch):
     _, src = write_mirror(tmp_path, TINY, cls=AmazonToys)
     monkeypatch.setattr(AmazonToys, 'md5', md5sum(src))
+    monkeypatch.setattr(AmazonToys, 'stats', TINY_STATS)
     urls = []
 
     def fake_download_url(url, folder, log=True, filename=None):

@@ -1,6 +1,9 @@
 r"""Files on disk are verified at load: a raw file already present is
 MD5-checked before processing, a processed cache built from other raw files
-is rebuilt, and a damaged cache or checkpoint names the file and the fix."""
+or damaged is rebuilt, and a cache or checkpoint that cannot be read names
+the file and the fix."""
+import hashlib
+import json
 import os
 import os.path as osp
 import warnings
@@ -10,7 +13,7 @@ import torch
 
 from adar_pyg.datasets import (AmazonBeauty, ChecksumError, OODYelp2018,
                                md5sum)
-from adar_pyg.datasets.utils import RAW_MD5_FILE
+from adar_pyg.datasets.utils import CACHE_RECORD_FILE
 from adar_pyg.io import CorruptFileError
 from adar_pyg.train import load_checkpoint, save_checkpoint
 
@@ -28,6 +31,7 @@ def mirror_with(tmp_path, monkeypatch, text, cls=AmazonBeauty):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / cls.file_name).write_text(text)
     monkeypatch.setattr(cls, 'md5', md5sum(str(folder / cls.file_name)))
+    monkeypatch.setattr(cls, 'stats', {})  # Tiny files.
     return str(tmp_path / 'mirror')
 
 
@@ -62,7 +66,7 @@ def test_cache_of_another_raw_file_is_rebuilt(tmp_path, monkeypatch):
     assert str(AmazonBeauty(root, mirror=mirror)) == (
         'AmazonBeauty(users=3, items=3, interactions=7)')
     raw, processed = paths(root)
-    record = osp.join(osp.dirname(processed), RAW_MD5_FILE)
+    record = osp.join(osp.dirname(processed), CACHE_RECORD_FILE)
     assert osp.isfile(record)
     # The raw file is replaced (and is the expected one now); the cache
     # still holds the old data:
@@ -78,12 +82,13 @@ def test_cache_of_another_raw_file_is_rebuilt(tmp_path, monkeypatch):
 
     # A cache without a record (built by an older version) is rebuilt too:
     os.remove(record)
-    with pytest.warns(UserWarning, match='rebuilding it'):
+    with pytest.warns(UserWarning, match='no readable digest record.*'
+                      'rebuilding it'):
         AmazonBeauty(root, mirror=mirror)
     assert osp.isfile(record)
 
 
-def test_damaged_cache_names_the_file_and_the_fix(tmp_path, monkeypatch):
+def test_damaged_cache_is_rebuilt_or_names_the_file(tmp_path, monkeypatch):
     mirror = mirror_with(tmp_path, monkeypatch, A)
     root = str(tmp_path / 'root')
     AmazonBeauty(root, mirror=mirror)
@@ -92,6 +97,21 @@ def test_damaged_cache_names_the_file_and_the_fix(tmp_path, monkeypatch):
         content = f.read()
     with open(processed, 'wb') as f:
         f.write(content[:len(content) // 2])
+    with pytest.warns(UserWarning, match=r"'.*data.pt' does not match its "
+                      r"recorded digest.*rebuilding it"):
+        dataset = AmazonBeauty(root, mirror=mirror)
+    assert dataset[0]['user'].num_nodes == 3
+
+    # Damaged, with a record that matches it (written by hand): named.
+    with open(processed, 'wb') as f:
+        f.write(content[:len(content) // 2])
+    record = osp.join(osp.dirname(processed), CACHE_RECORD_FILE)
+    with open(record) as f:
+        digests = json.load(f)
+    digests['processed']['data.pt']['sha256'] = hashlib.sha256(
+        content[:len(content) // 2]).hexdigest()
+    with open(record, 'w') as f:
+        json.dump(digests, f)
     with pytest.raises(CorruptFileError,
                        match=r"cannot read the processed cache '.*data.pt'.*"
                        r"Pass force_reload=True or delete it"):
@@ -114,6 +134,7 @@ def test_ood_raw_files_are_checked(tmp_path, monkeypatch):
         (folder / name).write_text(text)
         md5[name] = md5sum(str(folder / name))
     monkeypatch.setattr(OODYelp2018, 'md5', md5)
+    monkeypatch.setattr(OODYelp2018, 'stats', {})  # Tiny files.
     root = tmp_path / 'root'
     OODYelp2018(str(root), mirror=str(tmp_path / 'mirror'))
     raw = root / OODYelp2018.folder / 'raw' / 'test_iid.txt'
