@@ -94,7 +94,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     # The augmenters' per-call check, alone and within an ADAR step:
     dim, rows = cfg.model.dim, t.batch_size
-    aug = NegativeAugmenter(dim, num_steps=cfg.adar.num_steps).to(device)
+    aug = NegativeAugmenter(dim, num_steps=cfg.adar.num_steps,
+                            weight=0.5).to(device)
     u, i, j = (torch.randn(rows, dim, device=device) for _ in range(3))
     reps = 200
     t0 = time.perf_counter()
