@@ -32,7 +32,8 @@ from adar_pyg.train.trainer import FitState
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     parser.add_argument('--pairs', type=int, default=3,
                         help='timed (guarded, unguarded) epoch pairs')
