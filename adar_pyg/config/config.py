@@ -197,13 +197,10 @@ FLAG_LAYERS = ('flags', 'arguments')
 def raise_errors(errors: Sequence[str]) -> None:
     r"""Raises one :class:`ConfigError` listing :obj:`errors` (if any; its
     :attr:`errors` holds them one by one)."""
-    if not errors:
-        return
-    error = ConfigError(errors[0] if len(errors) == 1 else
-                        f'{len(errors)} errors in the settings:\n  ' +
-                        '\n  '.join(errors))
-    error.errors = list(errors)  # type: ignore[attr-defined]
-    raise error
+    if errors:
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f'{len(errors)} errors in the settings:\n  ' +
+                          '\n  '.join(errors), errors=errors)
 
 
 def check_keys(layer: Mapping[str, Any], where: str = '') -> None:

@@ -16,7 +16,12 @@ from adar_pyg.errors import UsageError
 
 class ConfigError(UsageError, ValueError):
     r"""A config file or a flag that cannot be used (unknown key, wrong type,
-    invalid value); raised before any data are loaded."""
+    invalid value); raised before any data are loaded, with every error
+    found at once (:attr:`errors`: one message each)."""
+    def __init__(self, message: str = '', hint: Optional[str] = None,
+                 errors: Optional[Sequence[str]] = None) -> None:
+        super().__init__(message, hint)
+        self.errors = list(errors) if errors else [message]
 
 
 def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,

@@ -290,3 +290,9 @@ def test_adar_settings_take_the_defaults_of_negative_augmenter():
             ADARConfig.weight == NegativeAugmenter(8).weight
     assert Config.build().adar == ADARConfig()
     assert dataclasses.asdict(ADARConfig())['weight'] == 0.7
+
+
+def test_one_error_is_one_line():
+    with pytest.raises(ConfigError) as e:
+        Config.build({'train': {'lr': 0.0}})
+    assert e.value.errors == [str(e.value)] and '\n' not in str(e.value)
