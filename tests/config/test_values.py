@@ -10,6 +10,7 @@ import os
 import re
 
 import pytest
+import yaml
 
 from adar_pyg.augment import (NegativeAugmenter, NoiseAugmenter,
                               ReweightAugmenter)
@@ -80,7 +81,6 @@ def test_values_are_checked_in_the_config(tmp_path, layer, message, argv,
     assert str(e.value) == message or str(e.value).startswith(message)
     # The same check for a YAML file (naming it) and for the flags:
     path = tmp_path / 'c.yaml'
-    import yaml
     path.write_text(yaml.safe_dump(layer))
     with pytest.raises(ConfigError, match=re.escape(f'{path}: {message}')):
         Config.load(str(path))
