@@ -55,60 +55,89 @@ def plot_curves(history: List[Dict[str, Any]], path: str,
     if best is not None:
         for ax in axes[:2]:
             ax.axvline(best, color='grey', ls=':', lw=1)
-    axes[1].set(xlabel='epoch', ylabel='%', title=f'selected: epoch {best}')
+    names = list(dict.fromkeys(k.split('_', 1)[-1] for k in metric_keys))
+    axes[1].set(xlabel='epoch', ylabel=' / '.join(names or ['metric']) +
+                ' (%)', title=f'selected: epoch {best}')
     if metric_keys:
         axes[1].legend(fontsize=8)
     for ax, key in zip(axes[2:], diag):
         ax.plot(epochs, [h.get(key, math.nan) for h in history], marker='.')
         ax.set(xlabel='epoch', title=DIAGNOSTICS[key])
+        ax.set_ylabel(DIAGNOSTICS[key], fontsize=8)
+    for ax in axes:
+        integer_epochs(ax)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
 
 
-def plot_comparison(groups: Dict[str, List[Dict[str, Any]]], path: str,
+def integer_epochs(ax) -> None:
+    r"""Epochs are whole numbers: ticks on integers only."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def plot_comparison(groups: Dict[str, Any], path: str,
                     metrics: Sequence[str] = ('recall@20', 'ndcg@20'),
                     split: str = 'test',
-                    curves: Optional[Dict[str, List[List[Dict[str, Any]]]]]
-                    = None) -> None:
-    r"""Bars of the mean test metrics per group of runs (error bars: the
-    standard deviation over seeds, dots: the single runs) and, when
+                    curves: Optional[Dict[str, Any]] = None) -> None:
+    r"""A dot plot of the test metrics per group of runs (dots: the single
+    runs; the larger marker and its bar: the mean ± the standard deviation
+    over seeds; a dot plot need not start at zero, unlike a bar) and, when
     :obj:`curves` are given, the validation Recall@20 of every run over
-    epochs, coloured by group."""
+    epochs, coloured by group.
+
+    :obj:`groups` maps each group's name to its runs' results, or each
+    dataset to such a mapping (one row of panels per dataset: runs of
+    different datasets share no axis); :obj:`curves` likewise, to the runs'
+    histories."""
+    if all(isinstance(v, list) for v in groups.values()):
+        groups, curves = {'': groups}, None if curves is None else {
+            '': curves}
     plt = pyplot()
+    rows = len(groups)
     panels = len(metrics) + (1 if curves else 0)
-    fig, axes = plt.subplots(1, panels, figsize=(4.4 * panels, 3.6))
-    axes = list(axes) if panels > 1 else [axes]
-    names = list(groups)
+    fig, axes = plt.subplots(rows, panels, figsize=(4.4 * panels, 3.6 * rows),
+                             squeeze=False)
     colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
-    for ax, m in zip(axes, metrics):
-        for i, name in enumerate(names):
-            vals = [100 * r[split][m] for r in groups[name]]
-            mean = sum(vals) / len(vals)
-            std = (math.sqrt(sum((v - mean)**2 for v in vals) /
-                             (len(vals) - 1)) if len(vals) > 1 else 0.0)
-            ax.bar(i, mean, yerr=std, color=colors[i % len(colors)],
-                   alpha=0.7, capsize=4)
-            ax.plot([i] * len(vals), vals, 'k.', ms=4)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=30, ha='right', fontsize=8)
-        ax.set(ylabel='%', title=f'{split} {m}')
-        lo = min(100 * r[split][m] for g in groups.values() for r in g)
-        ax.set_ylim(bottom=max(0.0, 0.9 * lo))
-    if curves:
-        ax = axes[-1]
-        for i, name in enumerate(names):
-            for j, hist in enumerate(curves.get(name, [])):
-                key = next((k for k in (hist[0] if hist else {})
-                            if k.endswith('recall@20')), None)
-                if key is None:
-                    continue
-                ax.plot([h['epoch'] for h in hist],
-                        [100 * h[key] for h in hist],
-                        color=colors[i % len(colors)], alpha=0.7,
-                        label=name if j == 0 else None)
-        ax.set(xlabel='epoch', ylabel='%', title='validation recall@20')
-        ax.legend(fontsize=8)
+    for row, (dataset, by_group) in zip(axes, groups.items()):
+        names = list(by_group)
+        prefix = f'{dataset}: ' if dataset else ''
+        for ax, m in zip(row, metrics):
+            for i, name in enumerate(names):
+                vals = [100 * r[split][m] for r in by_group[name]]
+                mean = sum(vals) / len(vals)
+                std = (math.sqrt(sum((v - mean)**2 for v in vals) /
+                                 (len(vals) - 1)) if len(vals) > 1 else 0.0)
+                color = colors[i % len(colors)]
+                ax.plot([i] * len(vals), vals, '.', color=color, alpha=0.6,
+                        ms=6)
+                ax.errorbar(i + 0.15, mean, yerr=std, fmt='D', color=color,
+                            ms=6, capsize=4)
+            ax.set_xticks(range(len(names)))
+            ax.set_xticklabels(names, rotation=30, ha='right', fontsize=8)
+            ax.set_xlim(-0.5, len(names) - 0.5)
+            ax.set(ylabel=f'{split} {m} (%)',
+                   title=f'{prefix}{split} {m} (mean ± std, dots: runs)')
+            ax.grid(axis='y', alpha=0.3)
+        if curves:
+            ax = row[-1]
+            for i, name in enumerate(names):
+                for j, hist in enumerate((curves.get(dataset) or {}).get(
+                        name, [])):
+                    key = next((k for k in (hist[0] if hist else {})
+                                if k.endswith('recall@20')), None)
+                    if key is None:
+                        continue
+                    ax.plot([h['epoch'] for h in hist],
+                            [100 * h[key] for h in hist],
+                            color=colors[i % len(colors)], alpha=0.7,
+                            label=name if j == 0 else None)
+            ax.set(xlabel='epoch', ylabel='validation recall@20 (%)',
+                   title=f'{prefix}validation recall@20')
+            integer_epochs(ax)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)

@@ -44,17 +44,20 @@ def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
               split: str = 'test') -> List[Dict[str, Any]]:
     r"""Mean ± std per group over :obj:`seeds`, and the relative improvement and
     paired t-test p-value of each group against :obj:`base` (seeds present in
-    both), on the metrics of :obj:`split` (a key of each cell, e.g.
-    :obj:`'test'` or :obj:`'test_ood'`)."""
+    both: :obj:`row['paired']`; :func:`markdown` says so when they are fewer
+    than the seeds of the means), on the metrics of :obj:`split` (a key of
+    each cell, e.g. :obj:`'test'` or :obj:`'test_ood'`)."""
     rows = []
     for group in groups:
         row: Dict[str, Any] = {'group': group}
         done = [s for s in seeds if key(group, s) in cells]
         row['seeds'] = done
+        common = [s for s in done if key(base, s) in cells]
+        if group != base:
+            row['paired'] = common
         for m in METRICS:
             vals = [cells[key(group, s)][split][m] for s in done]
             row[m] = mean_std(vals)
-            common = [s for s in done if key(base, s) in cells]
             if group != base and common:
                 a = [cells[key(base, s)][split][m] for s in common]
                 b = [cells[key(group, s)][split][m] for s in common]
@@ -73,7 +76,9 @@ def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
 def markdown(rows: List[Dict[str, Any]], title: str,
              paper: Optional[Dict[str, Dict[str, float]]] = None) -> str:
     r"""A table in percent (as in the paper) with mean ± std, relative
-    improvement and p-value against the base row."""
+    improvement and p-value against the base row. A relative improvement
+    computed on fewer seeds than the means of its row or of the base row
+    (only the seeds both have pair up) names its seeds."""
     head = ['variant', 'seeds'] + [m.replace('recall', 'R').replace(
         'ndcg', 'N') for m in METRICS] + ['RelImp R@20', 'p (R@20)',
                                           'p (N@20)', 's/epoch', 'best epoch']
@@ -81,14 +86,19 @@ def markdown(rows: List[Dict[str, Any]], title: str,
         head.append('paper R@20')
     lines = [f'### {title}', '', '| ' + ' | '.join(head) + ' |',
              '|' + '---|' * len(head)]
+    base_seeds = next((r['seeds'] for r in rows if 'paired' not in r), [])
     for r in rows:
         cells = [r['group'], str(len(r['seeds']))]
         for m in METRICS:
             mean, std = r[m]
             cells.append(f'{100 * mean:.2f} ± {100 * std:.2f}')
         rel = r.get('recall@20_relimp')
+        paired = r.get('paired', r['seeds'])
+        note = ('' if list(paired) == list(r['seeds']) == list(base_seeds)
+                or 'paired' not in r else
+                f" (paired seeds {', '.join(map(str, paired))})")
         cells.append('' if rel is None or math.isnan(rel) else
-                     f'{100 * rel:+.2f}%')
+                     f'{100 * rel:+.2f}%{note}')
         for m in ('recall@20', 'ndcg@20'):
             p = r.get(f'{m}_p')
             cells.append('' if p is None or math.isnan(p) else f'{p:.3g}')
@@ -132,10 +142,13 @@ def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 
 def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
                 split: str = 'test') -> str:
-    r"""A markdown report comparing finished run directories: mean ± std per
+    r"""A markdown report comparing finished run directories, one table per
+    dataset (runs of different datasets are never compared): mean ± std per
     group of runs that differ only in the seed, relative improvement and
-    paired t-test against the first group (seeds present in both), and, with
-    :obj:`out`, :obj:`<out>/report.md` and :obj:`<out>/report.png`."""
+    paired t-test against the base group (the one without augmenter, else
+    the first), all on the seeds every group has (see :func:`compare`),
+    and, with :obj:`out`, :obj:`<out>/report.md` and
+    :obj:`<out>/report.png` (one row of panels per dataset)."""
     import yaml
 
     from adar_pyg.io import atomic_path
@@ -153,30 +166,91 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         if split not in result:
             raise SystemExit(f"run '{d}' has no '{split}' metrics")
         runs.append({'dir': d, 'config': config, 'result': result})
-    groups = group_runs(runs)
-    # The base of the t-tests: a group without augmenter, else the first.
-    names = sorted(groups, key=lambda n: groups[n][0]['config'].get(
-        'train', {}).get('augmenter') != 'none')
-    cells = {f"{name}/seed{r['config']['run']['seed']}": r['result']
-             for name, rs in groups.items() for r in rs}
-    seeds = sorted({r['config']['run']['seed'] for r in runs})
-    rows = summarize(cells, names, names[0], seeds,
-                     lambda g, s: f'{g}/seed{s}', split=split)
-    text = markdown(rows, f'{len(runs)} runs, {len(names)} groups '
-                    f'({split} metrics in %; p: paired t-test against '
-                    f'"{names[0]}" over the seeds both have)')
-    text += '\nRuns:\n\n' + ''.join(
-        f"- `{r['dir']}` ({name}, seed {r['config']['run']['seed']})\n"
-        for name, rs in groups.items() for r in rs)
+    by_dataset: Dict[str, List[Dict[str, Any]]] = {}
+    for run in runs:
+        by_dataset.setdefault(dataset_of(run['config']), []).append(run)
+    sections, figures = [], {}
+    for dataset, dataset_runs in by_dataset.items():
+        text, groups = compare(dataset_runs, split, dataset)
+        sections.append(text)
+        figures[dataset] = groups
+    head = ''
+    if len(by_dataset) > 1:
+        head = (f"{len(runs)} runs of {len(by_dataset)} datasets "
+                f"({', '.join(by_dataset)}): one table per dataset; runs of "
+                'different datasets are never compared.\n\n')
+    text = head + '\n'.join(sections)
     if out:
         os.makedirs(out, exist_ok=True)
         with atomic_path(os.path.join(out, 'report.md')) as tmp, \
                 open(tmp, 'w') as f:
             f.write(text)
         from adar_pyg.plot import plot_comparison
-        plot_comparison({n: [r['result'] for r in groups[n]]
-                         for n in names},
-                        os.path.join(out, 'report.png'), split=split,
-                        curves={n: [r['result'].get('history', [])
-                                    for r in groups[n]] for n in names})
+        plot_comparison(
+            {d: {n: [r['result'] for r in rs] for n, rs in groups.items()}
+             for d, groups in figures.items()},
+            os.path.join(out, 'report.png'), split=split,
+            curves={d: {n: [r['result'].get('history', []) for r in rs]
+                        for n, rs in groups.items()}
+                    for d, groups in figures.items()})
     return text
+
+
+def dataset_of(config: Dict[str, Dict[str, Any]]) -> str:
+    r"""The dataset a run was trained on (as in its :obj:`config.yaml`): the
+    built-in dataset's name, or the stem of its own data file."""
+    data = config.get('data', {})
+    if data.get('data'):
+        return os.path.basename(str(data['data'])).split('.')[0] or 'data'
+    return str(data.get('dataset'))
+
+
+def compare(runs: List[Dict[str, Any]], split: str, dataset: str) -> tuple:
+    r"""The markdown table of runs of one dataset, and its groups of runs
+    (those in the table). The means, relative improvements and p-values are
+    all computed on the seeds every group has, so that each relative
+    improvement is that of the means shown; the runs of other seeds are
+    listed as left out. Without such a seed, each group's mean is over its
+    own seeds and nothing is compared."""
+    groups = group_runs(runs)
+    # The base of the t-tests: a group without augmenter, else the first.
+    names = sorted(groups, key=lambda n: groups[n][0]['config'].get(
+        'train', {}).get('augmenter') != 'none')
+    seeds_of = {n: {r['config']['run']['seed'] for r in rs}
+                for n, rs in groups.items()}
+    shared = sorted(set.intersection(*seeds_of.values()))
+    left_out = [] if not shared else [
+        (n, r) for n, rs in groups.items() for r in rs
+        if r['config']['run']['seed'] not in shared]
+    if shared and left_out:
+        groups = {n: [r for r in rs if r['config']['run']['seed'] in shared]
+                  for n, rs in groups.items()}
+    cells = {f"{name}/seed{r['config']['run']['seed']}": r['result']
+             for name, rs in groups.items() for r in rs}
+    seeds = shared or sorted(set.union(*seeds_of.values()))
+    rows = summarize(cells, names, names[0], seeds,
+                     lambda g, s: f'{g}/seed{s}', split=split)
+    if shared:
+        protocol = (f"seeds {', '.join(map(str, shared))}, those every "
+                    f'group has; p: paired t-test against "{names[0]}"')
+    else:
+        protocol = ('no seed is shared by all groups: each mean is over its '
+                    'own seeds and nothing is compared')
+        for row in rows:
+            for key in list(row):
+                if key.endswith(('_relimp', '_p')):
+                    del row[key]
+    n_runs = sum(len(rs) for rs in groups.values())
+    text = markdown(rows, f'{dataset}: {n_runs} runs, {len(names)} groups '
+                    f'({split} metrics in %; mean ± std, RelImp and p over '
+                    f'{protocol})')
+    text += '\nRuns:\n\n' + ''.join(
+        f"- `{r['dir']}` ({name}, seed {r['config']['run']['seed']})\n"
+        for name, rs in groups.items() for r in rs)
+    if left_out:
+        text += ('\nLeft out (their seed is missing from another group, so '
+                 'they cannot be paired):\n\n' + ''.join(
+                     f"- `{r['dir']}` ({name}, seed "
+                     f"{r['config']['run']['seed']})\n"
+                     for name, r in left_out))
+    return text, groups

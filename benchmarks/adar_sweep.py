@@ -283,7 +283,8 @@ def report(args: argparse.Namespace) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     add_output_args(parser, run_dir=False)
     parser.add_argument('--axis', choices=list(AXES), default='lambda')

@@ -265,10 +265,11 @@ def report(data: Dict[str, Any]) -> str:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     add_config_args(pre, config_file=False)  # --task decides the protocol
     task = getattr(pre.parse_known_args(argv)[0], 'task', 'cf')
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         description=__doc__.split('\n\n')[0],
         epilog='The protocol depends on --task (see --task sr --help).')
     add_config_args(parser, config_file=False)

@@ -65,7 +65,8 @@ def describe(run_dir: str, args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     parser.add_argument('base', metavar='BASE_RUN_DIR')
     parser.add_argument('adar', metavar='ADAR_RUN_DIR')
     parser.add_argument('--control', metavar='RUN_DIR', default=None,

@@ -98,7 +98,8 @@ def plot(out: Dict[str, Any], path: str) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     parser.add_argument('--run-dir', default='runs/gowalla-lightgcn',
                         help='the run directory (resumed if interrupted)')

@@ -32,7 +32,8 @@ from adar_pyg.train.trainer import FitState
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     parser.add_argument('--pairs', type=int, default=3,
                         help='timed (guarded, unguarded) epoch pairs')
@@ -94,7 +95,8 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     # The augmenters' per-call check, alone and within an ADAR step:
     dim, rows = cfg.model.dim, t.batch_size
-    aug = NegativeAugmenter(dim, num_steps=cfg.adar.num_steps).to(device)
+    aug = NegativeAugmenter(dim, num_steps=cfg.adar.num_steps,
+                            weight=0.5).to(device)
     u, i, j = (torch.randn(rows, dim, device=device) for _ in range(3))
     reps = 200
     t0 = time.perf_counter()

@@ -288,7 +288,8 @@ def run_table(args: argparse.Namespace) -> str:
 def build_parser() -> argparse.ArgumentParser:
     r"""The settings' flags (those of ``adar-pyg train``, on top of the
     ``ood`` preset) and the benchmark's own."""
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     add_output_args(parser, run_dir=False)
     parser.add_argument('--datasets', nargs='+', default=list(OOD_DATASETS),

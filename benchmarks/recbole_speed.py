@@ -394,6 +394,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         description=' '.join(__doc__.split('\n')[:2]))
     # The settings (--dataset, --batch-size, --dim, --layers, --lr, --l2,
     # --seed, --device, --data-root, --mirror, the split); --epochs: timed

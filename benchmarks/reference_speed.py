@@ -410,6 +410,7 @@ def markdown(rows: Dict[str, Dict[str, Any]]) -> str:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         description=' '.join(__doc__.split('\n')[:2]))
     # The settings: --dataset, --batch-size, --dim, --layers, --lr, --l2,
     # --ngcf-*-dropout, the sampler's (--num-candidates, --ahns-*), --seed,

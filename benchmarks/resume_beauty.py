@@ -52,7 +52,8 @@ def untimed(out: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
 def main(argv: Optional[List[str]] = None) -> None:
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args)
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     add_config_args(parser, config_file=False)
     parser.add_argument('--kill-after', type=int, default=3,
                         help='evaluations in metrics.jsonl before the kill')

@@ -727,7 +727,8 @@ def plot(result: Dict[str, Any], path: str) -> None:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], allow_abbrev=False)
     # The settings (those of `adar-pyg train`): --batch-size, --dim,
     # --layers, --lr, --l2, --device, --threads, --seed, --data-root,
     # --mirror; the model is LightGCN, the sampler uniform, no augmenter.

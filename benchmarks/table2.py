@@ -1006,6 +1006,7 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
     r"""The flags of :obj:`task` (those of the examples) and of the table."""
     spec = TASKS[task]
     parser = argparse.ArgumentParser(
+        allow_abbrev=False,
         description=__doc__.split('\n')[0],
         epilog='The model flags depend on --task (see --task sr --help).')
     add_config_args(parser, config_file=False)  # --task is one of them
@@ -1044,7 +1045,7 @@ def build_parser(task: str = 'cf') -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     add_config_args(pre, config_file=False)  # --task decides the flags
     task = getattr(pre.parse_known_args(argv)[0], 'task', 'cf')
     args = build_parser(task).parse_args(argv)

@@ -47,7 +47,8 @@ def sync(device: torch.device) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     # The settings (--dataset, --batch-size, --seed, --device, --threads,
     # --data-root, the split, --dim, --layers, --lr, --l2, --adar-*; the
     # backbone is LightGCN whatever --model says); --epochs: timed epochs.

@@ -228,7 +228,8 @@ def full_embeddings(model: HeteroSAGE, data: HeteroData,
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0], allow_abbrev=False)
     # The settings (those of `adar-pyg train`): --dataset, --epochs,
     # --batch-size (training pairs per batch), --dim, --lr, --l2,
     # --max-batches (training batches per epoch; 0 or none: the whole

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from adar_pyg.augment.base import Augmenter, check_int
+from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT
 
 
 def _check_args(embedding_dim: int, weight: float) -> None:
@@ -25,7 +26,8 @@ def _check_emb(name: str, x: Tensor, embedding_dim: int) -> None:
 class _Control(Augmenter):
     r"""The shared part of the controls: no parameters, no training step,
     D-BPR with :obj:`weight`."""
-    def __init__(self, embedding_dim: int, weight: float = 0.5) -> None:
+    def __init__(self, embedding_dim: int,
+                 weight: float = AUGMENTER_WEIGHT) -> None:
         super().__init__()
         _check_args(embedding_dim, weight)
         self.embedding_dim = embedding_dim
@@ -63,7 +65,8 @@ class ReweightAugmenter(_Control):
         embedding_dim (int): The size :math:`d` of user and item embeddings.
         weight (float, optional): The weight :math:`\lambda \in [0, 1]` of
             the "generated" negatives in D-BPR (Eq. (12)).
-            (default: :obj:`0.5`)
+            (default: :obj:`0.7`,
+            :obj:`~adar_pyg.augment.dbpr.AUGMENTER_WEIGHT`)
     """
     requires_negative = True
 
@@ -104,7 +107,8 @@ class NoiseAugmenter(_Control):
         embedding_dim (int): The size :math:`d` of user and item embeddings.
         weight (float, optional): The weight :math:`\lambda \in [0, 1]` of
             the generated negatives in D-BPR (Eq. (12)).
-            (default: :obj:`0.5`)
+            (default: :obj:`0.7`,
+            :obj:`~adar_pyg.augment.dbpr.AUGMENTER_WEIGHT`)
     """
 
     def forward(self, user_emb: Tensor, pos_emb: Tensor,

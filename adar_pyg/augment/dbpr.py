@@ -3,6 +3,14 @@ from typing import Optional
 import torch.nn.functional as F
 from torch import Tensor
 
+#: The default weight :math:`\lambda` of the generated negatives of the
+#: augmenters (:class:`~adar_pyg.augment.NegativeAugmenter` and the controls
+#: :class:`~adar_pyg.augment.ReweightAugmenter` and
+#: :class:`~adar_pyg.augment.NoiseAugmenter`), chosen on validation on Beauty
+#: (LightGCN for CF, GRU4Rec for SR). Declared here once: the constructors
+#: default to it and the config (:obj:`adar.weight`) reads their default.
+AUGMENTER_WEIGHT = 0.7
+
 
 def d_bpr_loss(
     user_emb: Tensor,

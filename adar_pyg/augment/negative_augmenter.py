@@ -6,7 +6,7 @@ from torch import Tensor
 
 from adar_pyg.augment.base import (DiffusionAugmenter, check_int,
                                    check_number)
-from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
 from adar_pyg.augment.schedule import SCHEDULES
@@ -107,7 +107,8 @@ class NegativeAugmenter(DiffusionAugmenter):
             (the paper uses :obj:`50` for collaborative filtering and
             :obj:`20` for sequential recommendation). (default: :obj:`50`)
         weight (float, optional): The weight :math:`\lambda \in [0, 1]` of the
-            generated negatives in D-BPR (Eq. (12)). (default: :obj:`0.5`)
+            generated negatives in D-BPR (Eq. (12)). (default: :obj:`0.7`,
+            :obj:`~adar_pyg.augment.dbpr.AUGMENTER_WEIGHT`)
         strategy (str, optional): How to choose :math:`t^*` (Table 3):
             :obj:`"adaptive"` (Eq. (11)), :obj:`"random"` (uniform in
             :math:`\{1, \ldots, T\}` per row), :obj:`"fixed"` (:math:`T / 2`)
@@ -198,7 +199,7 @@ class NegativeAugmenter(DiffusionAugmenter):
         self,
         embedding_dim: int,
         num_steps: int = 50,
-        weight: float = 0.5,
+        weight: float = AUGMENTER_WEIGHT,
         strategy: str = 'transition',
         omega: float = 1.0,
         k: float = 1.0,

@@ -90,33 +90,39 @@ def _datasets(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog='adar-pyg', description='Recommendation on PyTorch Geometric '
-        'with diffusion-generated hard negatives (ADAR, CNSDiff).')
+        prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
+        'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
+        'CNSDiff).')
     sub = parser.add_subparsers(dest='command', required=True)
-    p = sub.add_parser('train', help='train a model (CF or SR) into a run '
+    p = sub.add_parser('train', allow_abbrev=False,
+                       help='train a model (CF or SR) into a run '
                        'directory')
     add_config_args(p)
     add_output_args(p)
     p.set_defaults(fn=_train)
-    p = sub.add_parser('resume', help='continue an interrupted run from its '
+    p = sub.add_parser('resume', allow_abbrev=False,
+                       help='continue an interrupted run from its '
                        'latest evaluation (checkpoints/last.pt); the result '
                        'is that of the uninterrupted run')
     p.add_argument('run_dir', metavar='RUN_DIR')
     add_output_args(p, run_dir=False, preset=False)
     p.set_defaults(fn=_resume)
-    p = sub.add_parser('evaluate', help="re-score a saved run's model")
+    p = sub.add_parser('evaluate', allow_abbrev=False,
+                       help="re-score a saved run's model")
     p.add_argument('run_dir', metavar='RUN_DIR')
     p.add_argument('--split', default='test',
                    help="'test', 'val' or a further test split (test_ood)")
     p.set_defaults(fn=_evaluate)
-    p = sub.add_parser('report', help='compare runs: markdown table (mean ± '
+    p = sub.add_parser('report', allow_abbrev=False,
+                       help='compare runs: markdown table (mean ± '
                        'std, paired t-tests) and plots')
     p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='write report.md and report.png here')
     p.add_argument('--split', default='test')
     p.set_defaults(fn=_report)
-    p = sub.add_parser('recommend', help="a user's top-k items (original "
+    p = sub.add_parser('recommend', allow_abbrev=False,
+                       help="a user's top-k items (original "
                        'ids), seen items excluded')
     p.add_argument('run_dir', metavar='RUN_DIR')
     p.add_argument('--user', required=True,
@@ -124,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                    'index for a built-in dataset)')
     p.add_argument('--k', type=int, default=10)
     p.set_defaults(fn=_recommend)
-    p = sub.add_parser('datasets', help='list the built-in datasets')
+    p = sub.add_parser('datasets', allow_abbrev=False,
+                       help='list the built-in datasets')
     p.set_defaults(fn=_datasets)
     return parser
 

@@ -4,16 +4,17 @@ command-line flags — and checked before any data are loaded."""
 import argparse
 import dataclasses
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import yaml
 
-from adar_pyg.config.sections import (CF_MODELS, SECTIONS, SR_MODELS,
+from adar_pyg.config.sections import (CF_MODELS, SECTIONS, SR_MODELS, TASKS,
                                       ADARConfig, CNSDiffConfig, DataConfig,
                                       ModelConfig, RunConfig, SamplerConfig,
                                       SplitConfig, TrainConfig)
 from adar_pyg.config.settings import (ConfigError, coerce, field_type,
-                                      iter_settings, suggest)
+                                      iter_settings, nearest, normalize,
+                                      setting_names, suggest, valid_range)
 from adar_pyg.io import atomic_path
 
 #: Model-dependent defaults of the settings left at :obj:`None`.
@@ -54,50 +55,75 @@ class Config:
               where: Sequence[str] = ()) -> 'Config':
         r"""The config of the nested dicts :obj:`layers` (later ones win) on
         top of the defaults of the task they name (:obj:`run.task`).
-        Unknown keys and wrong types raise :class:`ConfigError` naming the
-        layer (:obj:`where`, *e.g.* the file name)."""
+        Unknown keys, wrong types and values out of their declared range
+        raise one :class:`ConfigError` that lists every error found, each
+        naming its layer (:obj:`where`, *e.g.* the file name; in the layer
+        :obj:`'flags'` the flag)."""
         names = list(where) + [''] * (len(layers) - len(where))
         layers = [layer or {} for layer in layers]
+        errors: List[str] = []
         for layer, name in zip(layers, names):
-            check_keys(layer, name)
+            errors += key_errors(layer, name)
+        if any(not isinstance(layer, Mapping) for layer in layers):
+            raise_errors(errors)
         task = 'cf'
         for layer in layers:
-            task = layer.get('run', {}).get('task', task)
-        if task not in ('cf', 'sr'):
-            raise ConfigError(f"run.task must be 'cf' or 'sr' (got {task!r})")
+            body = layer.get('run')
+            if isinstance(body, Mapping) and body.get('task') in TASKS:
+                task = body['task']
         values = {s.key: s.defaults(task) for s in SECTIONS}
         for layer, name in zip(layers, names):
-            where_ = f'{name}: ' if name else ''
+            flags = name in FLAG_LAYERS
+            where_ = f'{name}: ' if name and not flags else ''
             for section in SECTIONS:
-                for key, value in (layer.get(section.key) or {}).items():
-                    f = {f.name: f for f in section.settings()}[key]
-                    values[section.key][key] = coerce(section, f, value,
-                                                      where_)
+                body = layer.get(section.key)
+                if not isinstance(body, Mapping):
+                    continue
+                fields = {f.name: f for f in section.settings()}
+                for key, value in body.items():
+                    if key not in fields:
+                        continue  # Reported by key_errors.
+                    f = fields[key]
+                    label = section.flag(f) if flags else None
+                    try:
+                        values[section.key][key] = coerce(
+                            section, f, value, where_, label)
+                    except ConfigError as e:
+                        errors.append(str(e))
         cfg = cls(**{s.key: s(**values[s.key]) for s in SECTIONS})
-        cfg.check()
+        raise_errors(errors + cfg.errors())
         return cfg
 
     def check(self) -> None:
-        r"""Checks that need more than one setting."""
+        r"""Raises :class:`ConfigError` for settings that do not fit
+        together (see :meth:`errors`)."""
+        raise_errors(self.errors())
+
+    def errors(self) -> List[str]:
+        r"""The checks that need more than one setting (the checks of a
+        single setting are declared with it, see
+        :func:`~adar_pyg.config.setting`, and run when it is read)."""
+        out = []
         task, model = self.run.task, self.model.model
         allowed = CF_MODELS if task == 'cf' else SR_MODELS
         if model not in allowed:
-            raise ConfigError(f"model.model {model!r} is not a {task.upper()} "
-                              f"model (choose from {', '.join(allowed)})")
+            out.append(f"model.model {model!r} is not a {task.upper()} "
+                       f"model (choose from {', '.join(allowed)})")
         if self.train.sampled and task != 'cf':
-            raise ConfigError('train.sampled is for CF (lightgcn, ngcf) only')
+            out.append('train.sampled is for CF (lightgcn, ngcf) only')
         if task == 'sr' and self.train.augmenter == 'cnsdiff':
-            raise ConfigError("train.augmenter 'cnsdiff' is for CF only")
-        if not 0.0 <= self.adar.hardness < 1.0:
-            raise ConfigError(f'adar.hardness must be in [0, 1) (got '
-                              f'{self.adar.hardness})')
-        if not self.adar.weight <= 1.0:
-            raise ConfigError(f'adar.weight must be in [0, 1] (got '
-                              f'{self.adar.weight})')
+            out.append("train.augmenter 'cnsdiff' is for CF only")
         if self.data.min_rating is not None and not self.data.rating_col:
-            raise ConfigError('data.min_rating needs data.rating_col')
+            out.append('data.min_rating needs data.rating_col')
         if self.split.val_ratio + self.split.test_ratio >= 1.0:
-            raise ConfigError('split.val_ratio + split.test_ratio must be < 1')
+            out.append('split.val_ratio + split.test_ratio must be < 1')
+        steps = self.cnsdiff.start_steps
+        if len(set(steps)) != len(steps) or \
+                max(steps) > self.cnsdiff.num_steps:
+            out.append(f'cnsdiff.start_steps must be distinct steps in [1, '
+                       f'cnsdiff.num_steps={self.cnsdiff.num_steps}] (got '
+                       f'{list(steps)})')
+        return out
 
     def resolved(self) -> 'Config':
         r"""A copy with the settings that default to :obj:`None` or
@@ -163,33 +189,73 @@ class Config:
         return cls.build(settings_given(args), where=['arguments'])
 
 
+#: Names of the layers of :meth:`Config.build` that hold flags: their
+#: errors name the flag (*e.g.* :obj:`--lr`) rather than the YAML key.
+FLAG_LAYERS = ('flags', 'arguments')
+
+
+def raise_errors(errors: Sequence[str]) -> None:
+    r"""Raises one :class:`ConfigError` listing :obj:`errors` (if any; its
+    :attr:`errors` holds them one by one)."""
+    if errors:
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f'{len(errors)} errors in the settings:\n  ' +
+                          '\n  '.join(errors), errors=errors)
+
+
 def check_keys(layer: Mapping[str, Any], where: str = '') -> None:
-    r"""Raises :class:`ConfigError` for a key that is no section or
-    setting, suggesting the nearest."""
+    r"""Raises :class:`ConfigError` for the keys that are no section or
+    setting (all of them at once), suggesting the nearest."""
+    raise_errors(key_errors(layer, where))
+
+
+def key_errors(layer: Mapping[str, Any], where: str = '') -> List[str]:
+    r"""One message per key of :obj:`layer` that is no section or setting,
+    each suggesting the nearest name (the declared aliases of a setting
+    count: :obj:`train.learning_rate` suggests :obj:`lr`)."""
     prefix = f'{where}: ' if where else ''
     if not isinstance(layer, Mapping):
-        raise ConfigError(f'{prefix}a config must be a mapping of sections '
-                          f'(got {type(layer).__name__})')
+        return [f'{prefix}a config must be a mapping of sections (got '
+                f'{type(layer).__name__})']
     keys = {s.key: s for s in SECTIONS}
+    out = []
     for key, body in layer.items():
         if key not in keys:
-            raise ConfigError(f"{prefix}unknown section '{key}'"
-                              f"{suggest(str(key), list(keys))}; sections: "
-                              f"{', '.join(keys)}")
+            home = [s.key for s in SECTIONS if str(key) in setting_names(s)]
+            hint = (f" (a setting of section '{home[0]}'?)" if home else
+                    suggest(str(key), list(keys)))
+            out.append(f"{prefix}unknown section '{key}'{hint}; sections: "
+                       f"{', '.join(keys)}")
+            continue
         if body is None:
             continue
         if not isinstance(body, Mapping):
-            raise ConfigError(f"{prefix}section '{key}' must be a mapping")
+            out.append(f"{prefix}section '{key}' must be a mapping (got "
+                       f"{body!r})")
+            continue
         names = [f.name for f in keys[key].settings()]
         for name in body:
             if name not in names:
-                # A setting placed in the wrong section:
-                home = [s.key for s in SECTIONS if name in
-                        [f.name for f in s.settings()]]
-                hint = (f" (it belongs to section '{home[0]}')" if home else
-                        suggest(str(name), names))
-                raise ConfigError(f"{prefix}unknown setting '{key}.{name}'"
-                                  f"{hint}")
+                out.append(f"{prefix}unknown setting '{key}.{name}'"
+                           f"{_where_it_belongs(str(name), key)}")
+    return out
+
+
+def _where_it_belongs(name: str, section_key: str) -> str:
+    # A setting of another section by its name, else a setting of this
+    # section, then of another, by an alias, else the nearest of this one:
+    for s in SECTIONS:
+        if name in [f.name for f in s.settings()]:
+            return f" (it belongs to section '{s.key}')"
+    own = next(s for s in SECTIONS if s.key == section_key)
+    for s in [own] + [s for s in SECTIONS if s is not own]:
+        spelled = {normalize(k): t for k, t in setting_names(s).items()}
+        target = spelled.get(normalize(name))
+        if target is not None:
+            return (f" (did you mean '{target}'?)" if s is own else
+                    f" (did you mean '{s.key}.{target}'?)")
+    target = nearest(name, setting_names(own))
+    return f" (did you mean '{target}'?)" if target else ''
 
 
 def read_yaml(path: str) -> Dict[str, Any]:
@@ -217,7 +283,9 @@ def add_config_args(parser: argparse.ArgumentParser,
     type, choices, help and default all come from the declaration), grouped
     by section, and :obj:`--config FILE`. Flags keep :obj:`SUPPRESS`
     defaults, so that :func:`config_from_args` knows which were given and
-    lets them override the file."""
+    lets them override the file. Abbreviated flags are refused
+    (:obj:`--thread` is not :obj:`--threads`)."""
+    parser.allow_abbrev = False
     if config_file:
         parser.add_argument('--config', metavar='FILE.yaml', default=None,
                             help='YAML config (sections run, data, split, '
@@ -233,6 +301,8 @@ def add_config_args(parser: argparse.ArgumentParser,
                 text += f" (default: {cf[f.name]}" + (
                     f'; sr: {sr[f.name]}' if sr[f.name] != cf[f.name] else
                     '') + ')'
+            if valid_range(f):
+                text += f'; valid: {valid_range(f)}'
             kwargs: Dict[str, Any] = dict(
                 dest=section.dest(f), default=argparse.SUPPRESS,
                 help=text.replace('%', '%%'))
@@ -250,7 +320,9 @@ def add_config_args(parser: argparse.ArgumentParser,
 def add_output_args(parser: argparse.ArgumentParser,
                     run_dir: bool = True, preset: bool = True) -> None:
     r"""Where a run writes (not settings: never saved in a config), and
-    :obj:`--preset`."""
+    :obj:`--preset`. A file path that names a folder is refused when the
+    flags are parsed, before any training."""
+    parser.allow_abbrev = False
     group = parser.add_argument_group('outputs')
     if run_dir:
         group.add_argument('--out', metavar='RUN_DIR', default=None,
@@ -259,8 +331,10 @@ def add_output_args(parser: argparse.ArgumentParser,
         group.add_argument('--overwrite', action='store_true',
                            help='replace an existing run directory')
     group.add_argument('--json', metavar='PATH', default=None,
+                       type=output_file,
                        help='also write the final metrics and timings here')
     group.add_argument('--checkpoint', metavar='PATH', default=None,
+                       type=output_file,
                        help='also write the best state here (atomically)')
     group.add_argument('--progress', default=True,
                        action=argparse.BooleanOptionalAction,
@@ -273,16 +347,50 @@ def add_output_args(parser: argparse.ArgumentParser,
                            'the reverse chain, as in the paper)')
 
 
+def output_file(path: str) -> str:
+    r"""The :obj:`type` of a flag that names a file to write: refuses a
+    folder (and a file under something that is not a folder) at once."""
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(
+            f"'{path}' is a directory; give a file path (e.g. "
+            f"{os.path.join(path, 'result.json')})")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(
+            f"cannot write '{path}': '{parent}' is not a directory")
+    return path
+
+
+def flag_spellings(parser: argparse.ArgumentParser) -> Dict[str, str]:
+    r"""Every flag of :obj:`parser` and the declared aliases of its
+    settings (*e.g.* :obj:`--learning-rate`), each mapped to the flag it
+    stands for."""
+    options = {o: o for a in parser._actions for o in a.option_strings}
+    out: Dict[str, str] = {}
+    for section, f in iter_settings(SECTIONS):
+        flag = section.flag(f)
+        if flag in options:
+            for alias in f.metadata.get('aliases', ()):
+                out['--' + section.prefix + alias.replace('_', '-')] = flag
+    out.update(options)
+    return out
+
+
 def parse_args(parser: argparse.ArgumentParser,
                argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    r""":meth:`parser.parse_args`, but an unknown flag is named with the
-    nearest known one."""
+    r""":meth:`parser.parse_args`, but abbreviations are refused and an
+    unknown flag is named with the nearest known one, by name or by a
+    declared alias (:obj:`--learning-rate`: did you mean :obj:`--lr`?)."""
+    parser.allow_abbrev = False
     args, unknown = parser.parse_known_args(argv)
     if unknown:
-        options = [o for a in parser._actions for o in a.option_strings]
         flag = next((u for u in unknown if u.startswith('-')), unknown[0])
-        parser.error(f"unknown argument '{flag}'"
-                     f"{suggest(flag.split('=')[0], options)}")
+        target = nearest(flag.split('=')[0], flag_spellings(parser)) \
+            if flag.startswith('-') else None
+        parser.error(f"unknown argument '{flag}'" +
+                     (f" (did you mean '{target}'?)" if target else ''))
     return args
 
 
@@ -293,11 +401,7 @@ def settings_given(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
     for section, f in iter_settings(SECTIONS):
         dest = section.dest(f)
         if hasattr(args, dest):
-            value = getattr(args, dest)
-            if f.metadata.get('nonpositive_is_none') and (
-                    value is not None and value <= 0):
-                value = None
-            layer.setdefault(section.key, {})[f.name] = value
+            layer.setdefault(section.key, {})[f.name] = getattr(args, dest)
     return layer
 
 
@@ -335,24 +439,32 @@ def settings_markdown() -> str:
              'and a key of its section in a YAML config file; a run saves '
              'the fully resolved config as `config.yaml`. Layers, later ones '
              'winning: the defaults (with the `sr` column for `--task sr`), '
-             '`--preset`, `--config FILE.yaml`, the flags.', '']
+             '`--preset`, `--config FILE.yaml`, the flags. Every value is '
+             'checked against its `valid` range (a number must be finite) '
+             'before any data are loaded; a config file reports all its '
+             'errors at once.', '']
     for section in SECTIONS:
         cf, sr = section.defaults('cf'), section.defaults('sr')
         lines += [f'## `{section.key}`: {section.title}', '',
-                  '| flag | YAML key | default | sr | what |',
-                  '|---|---|---|---|---|']
+                  '| flag | YAML key | default | sr | valid | what |',
+                  '|---|---|---|---|---|---|']
         for f in section.settings():
-            tp, _, _ = field_type(f)
+            tp, _, is_list = field_type(f)
             flag = section.flag(f)
             if tp is bool:
                 flag = f"{flag} / --no-{flag[2:]}"
             choices = f.metadata.get('choices')
-            what = f.metadata['help'] + (
-                f" (one of: {', '.join(map(str, choices))})"
-                if choices else '')
+            what = f.metadata['help']
             sr_value = '' if sr[f.name] == cf[f.name] else f'`{sr[f.name]}`'
+            valid = valid_range(f)
+            if valid and is_list:
+                valid = f'each {valid}'
+            if tp is float:
+                valid = f'finite, {valid}' if valid else 'finite'
+            if choices:
+                valid = f"one of: {', '.join(map(str, choices))}"
             lines.append(f'| `{flag}` | `{section.key}.{f.name}` | '
-                         f'`{cf[f.name]}` | {sr_value} | {what} |')
+                         f'`{cf[f.name]}` | {sr_value} | {valid} | {what} |')
         lines.append('')
     lines += ['## Presets', '']
     for name, layer in PRESETS.items():

@@ -5,9 +5,10 @@ generated from these dataclasses (see :mod:`adar_pyg.config.flags` and
 from dataclasses import dataclass
 from typing import ClassVar, List, Optional
 
+from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.augment.negative_augmenter import SCORES, SOURCES, STRATEGIES
 from adar_pyg.augment.schedule import SCHEDULES
-from adar_pyg.config.settings import Section, setting
+from adar_pyg.config.settings import Section, default_of, setting
 from adar_pyg.sampling import SAMPLERS
 
 TASKS = ('cf', 'sr')
@@ -24,20 +25,23 @@ class RunConfig(Section):
                         "graph) or 'sr' (sequential recommendation)",
                         choices=TASKS)
     seed: int = setting(0, 'seed of all randomness (model, batches, '
-                        'augmenter; the split too unless --split-seed)')
+                        'augmenter; the split too unless --split-seed)',
+                        minimum=0)
     device: str = setting('auto', "'auto' (cuda when available), 'cpu' or "
                           "'cuda'", choices=('auto', 'cpu', 'cuda'))
     threads: Optional[int] = setting(None, 'torch CPU threads (default: '
                                      'torch decides; with --nproc N: the '
-                                     'CPU cores / N per process)', minimum=1)
+                                     'CPU cores / N per process)', minimum=1,
+                                     aliases=('thread', 'num_threads'))
     nproc: int = setting(1, 'data-parallel processes (torch.distributed: '
                          'gloo on CPU, NCCL on CUDA with one GPU each); '
                          '--batch-size is per process, so the global batch '
                          'is N x --batch-size. Under torchrun the '
-                         "launcher's world size is used instead", minimum=1)
+                         "launcher's world size is used instead", minimum=1,
+                         aliases=('world_size', 'num_processes', 'gpus'))
     port: Optional[int] = setting(None, 'with --nproc: the rendezvous port '
                                   'on 127.0.0.1 (default: a free one)',
-                                  minimum=1)
+                                  minimum=1, maximum=65535)
     dist_timeout: float = setting(300.0, 'with --nproc: seconds a process '
                                   'waits for the others before failing',
                                   minimum=1.0)
@@ -48,9 +52,12 @@ class DataConfig(Section):
     key: ClassVar[str] = 'data'
     title: ClassVar[str] = 'data'
     dataset: str = setting('beauty', "built-in dataset (see 'adar-pyg "
-                           "datasets'); ignored with --data")
+                           "datasets'); ignored with --data",
+                           aliases=('dataset_name', 'data_name'))
     data: Optional[str] = setting(None, 'your own interactions file (CSV, '
-                                  'TSV or Parquet), one row per interaction')
+                                  'TSV or Parquet), one row per interaction',
+                                  aliases=('data_path', 'file', 'path',
+                                           'csv', 'input'))
     user_col: str = setting('user', '--data: column of the user ids')
     item_col: str = setting('item', '--data: column of the item ids')
     time_col: Optional[str] = setting(
@@ -61,8 +68,9 @@ class DataConfig(Section):
         None, '--data: keep rows with rating >= this (needs --rating-col)')
     k_core: int = setting(0, '--data: keep users and items with at least '
                           'this many interactions (repeated until stable)',
-                          minimum=0)
-    data_root: str = setting('datasets', 'download / processed-cache folder')
+                          minimum=0, aliases=('kcore', 'min_interactions'))
+    data_root: str = setting('datasets', 'download / processed-cache folder',
+                             aliases=('root', 'data_dir', 'cache_dir'))
     mirror: Optional[str] = setting(
         None, 'local mirror laid out like ../shared/datasets (default: '
         '$ADAR_PYG_MIRROR, else ../shared/datasets when present, else '
@@ -75,12 +83,15 @@ class SplitConfig(Section):
     title: ClassVar[str] = 'split'
     val_ratio: float = setting(
         0.1, "CF: share of each user's training part held out for early "
-        "stopping; 0 = the paper's literal protocol", minimum=0.0)
+        "stopping; 0 = the paper's literal protocol", minimum=0.0,
+        below=1.0, aliases=('valid_ratio', 'validation_ratio', 'val_size'))
     test_ratio: float = setting(0.2, "CF: share of each user's interactions "
-                                'held out for testing', minimum=0.0)
+                                'held out for testing', above=0.0,
+                                below=1.0, aliases=('test_size',))
     split_seed: Optional[int] = setting(None, 'seed of the split (default: '
-                                        '--seed)')
-    max_len: int = setting(50, 'SR: maximum sequence length N', minimum=1)
+                                        '--seed)', minimum=0)
+    max_len: int = setting(50, 'SR: maximum sequence length N', minimum=1,
+                           aliases=('max_seq_len', 'max_length', 'seq_len'))
 
 
 @dataclass
@@ -89,28 +100,39 @@ class ModelConfig(Section):
     title: ClassVar[str] = 'model'
     model: str = setting('lightgcn', 'backbone: lightgcn, ngcf (CF); sasrec, '
                          'gru4rec, cl4srec (SR)', choices=CF_MODELS +
-                         SR_MODELS, sr='sasrec')
-    dim: int = setting(64, 'embedding size', minimum=1)
+                         SR_MODELS, sr='sasrec', aliases=('backbone',))
+    dim: int = setting(64, 'embedding size', minimum=1,
+                       aliases=('embedding_dim', 'embedding_size', 'emb_dim',
+                                'hidden', 'hidden_size', 'hidden_dim'))
     layers: Optional[int] = setting(
         None, 'propagation layers (default 3), self-attention blocks '
-        '(default 2) or GRU layers (default 1)', minimum=1)
+        '(default 2) or GRU layers (default 1)', minimum=1,
+        aliases=('num_layers', 'n_layers'))
     heads: int = setting(1, 'SR: attention heads (SASRec, CL4SRec)',
-                         minimum=1)
+                         minimum=1, aliases=('num_heads', 'n_heads'))
     dropout: Optional[float] = setting(
         None, 'SR: dropout (default 0.5 for SASRec and CL4SRec, 0.3 for '
-        'GRU4Rec)', minimum=0.0)
+        'GRU4Rec)', minimum=0.0, below=1.0,
+        aliases=('dropout_rate', 'dropout_prob'))
     ngcf_node_dropout: float = setting(0.1, 'NGCF: node (edge) dropout',
-                                       minimum=0.0)
+                                       minimum=0.0, below=1.0,
+                                       aliases=('node_dropout',))
     ngcf_message_dropout: float = setting(0.1, 'NGCF: message dropout',
-                                          minimum=0.0)
+                                          minimum=0.0, below=1.0,
+                                          aliases=('message_dropout',
+                                                   'mess_dropout'))
     cl_weight: float = setting(0.1, 'CL4SRec: weight of the contrastive loss',
                                minimum=0.0)
-    cl_temperature: float = setting(1.0, 'CL4SRec: InfoNCE temperature')
+    cl_temperature: float = setting(1.0, 'CL4SRec: InfoNCE temperature',
+                                    above=0.0)
     cl_similarity: str = setting('dot', 'CL4SRec: InfoNCE similarity',
                                  choices=('dot', 'cos'))
-    crop_ratio: float = setting(0.6, 'CL4SRec: crop augmentation ratio')
-    mask_ratio: float = setting(0.3, 'CL4SRec: mask augmentation ratio')
-    reorder_ratio: float = setting(0.6, 'CL4SRec: reorder augmentation ratio')
+    crop_ratio: float = setting(0.6, 'CL4SRec: crop augmentation ratio',
+                                minimum=0.0, maximum=1.0)
+    mask_ratio: float = setting(0.3, 'CL4SRec: mask augmentation ratio',
+                                minimum=0.0, below=1.0)
+    reorder_ratio: float = setting(0.6, 'CL4SRec: reorder augmentation ratio',
+                                   minimum=0.0, maximum=1.0)
 
 
 @dataclass
@@ -118,10 +140,12 @@ class SamplerConfig(Section):
     key: ClassVar[str] = 'sampler'
     title: ClassVar[str] = 'negative sampler (CF)'
     sampler: str = setting('uniform', 'negative sampler',
-                           choices=tuple(SAMPLERS))
+                           choices=tuple(SAMPLERS),
+                           aliases=('negative_sampler', 'neg_sampler'))
     num_candidates: Optional[int] = setting(
         None, "candidates per row of dns / mixgcf / ahns (default: the "
-        "sampler's, 32 for dns and ahns, 16 for mixgcf)", minimum=1)
+        "sampler's, 32 for dns and ahns, 16 for mixgcf)", minimum=1,
+        aliases=('candidates', 'n_candidates', 'num_negatives'))
     ahns_alpha: float = setting(1.0, 'AHNS: alpha')
     ahns_beta: float = setting(0.1, 'AHNS: beta')
     ahns_p: float = setting(-2.0, 'AHNS: p')
@@ -135,30 +159,40 @@ class TrainConfig(Section):
                              'cnsdiff, or a control (reweight: the sampled '
                              'negative counted again with weight λ; noise: '
                              "noise at the positive's scale)",
-                             choices=AUGMENTERS)
+                             choices=AUGMENTERS, aliases=('augment',
+                                                          'augmentation'))
     epochs: int = setting(1000, 'maximum number of training epochs',
-                          minimum=1)
+                          minimum=1, aliases=('num_epochs', 'max_epochs',
+                                              'n_epochs', 'epoch'))
     batch_size: int = setting(2048, 'training batch size, per process '
                               '(with --nproc N the global batch is N times '
-                              'it)', sr=256, minimum=1)
+                              'it)', sr=256, minimum=1,
+                              aliases=('batch', 'bs', 'train_batch_size'))
     eval_batch_size: int = setting(1024, 'SR: users per evaluation block',
-                                   minimum=1)
-    lr: float = setting(1e-3, 'Adam learning rate', minimum=0.0)
+                                   minimum=1, aliases=('test_batch_size',))
+    lr: float = setting(1e-3, 'Adam learning rate', above=0.0,
+                        aliases=('learning_rate', 'learningrate'))
     lr_scaling: str = setting('none', "with --nproc N: 'linear' multiplies "
                               '--lr by N (the global batch is N times '
                               "larger); 'none' keeps it",
                               choices=('none', 'linear'))
     l2: float = setting(1e-4, 'weight of the L2 term of the batch\'s layer-0 '
-                        'embeddings', sr=0.0, minimum=0.0)
-    eval_every: int = setting(1, 'epochs between evaluations', minimum=1)
+                        'embeddings', sr=0.0, minimum=0.0,
+                        aliases=('weight_decay', 'reg', 'reg_weight',
+                                 'l2_reg', 'decay'))
+    eval_every: int = setting(1, 'epochs between evaluations', minimum=1,
+                              aliases=('eval_step', 'eval_interval'))
     patience: int = setting(10, 'evaluations without improvement before '
-                            'stopping', minimum=1)
+                            'stopping', minimum=1,
+                            aliases=('early_stop', 'stopping_step',
+                                     'early_stopping'))
     select_on: str = setting('val', "split the epoch is selected on; 'test' "
                              'is optimistic (the literal protocol of the '
                              'paper)', choices=('val', 'test'))
     monitor: str = setting('recall@20', 'metric the epoch is selected on',
                            choices=('recall@10', 'recall@20', 'ndcg@10',
-                                    'ndcg@20'))
+                                    'ndcg@20'),
+                           aliases=('metric', 'valid_metric'))
     mask_history: bool = setting(True, 'SR: exclude the history items from '
                                  'the ranking')
     sampled: bool = setting(
@@ -168,50 +202,70 @@ class TrainConfig(Section):
         'full')
     fanout: Optional[List[int]] = setting(
         None, 'CF --sampled: neighbours per layer, one number per layer or '
-        'one for all; -1: all; ignored without --sampled (default: 10 5 2)')
+        'one for all; -1: all; ignored without --sampled (default: 10 5 2)',
+        minimum=-1, aliases=('num_neighbors', 'fanouts'))
     max_batches: Optional[int] = setting(
         None, 'SR: stop every epoch after this many batches (smoke tests and '
         'timing)', minimum=1)
 
 
+def _adar(name: str) -> object:
+    r"""The default of :class:`~adar_pyg.augment.NegativeAugmenter`'s
+    argument :obj:`name`: the class declares it, the config reads it."""
+    return default_of(NegativeAugmenter, name)
+
+
 @dataclass
 class ADARConfig(Section):
+    r"""The settings of :class:`~adar_pyg.augment.NegativeAugmenter` (and the
+    weight of the controls); every default is read from the constructor."""
     key: ClassVar[str] = 'adar'
     prefix: ClassVar[str] = 'adar-'
     title: ClassVar[str] = 'ADAR (--augmenter adar; weight also for the '\
         'controls)'
-    weight: float = setting(0.7, 'λ of D-BPR (Eq. 12), in [0, 1] (chosen on '
+    weight: float = setting(_adar('weight'), 'λ of D-BPR (Eq. 12) (chosen on '
                             'validation on Beauty: LightGCN for CF, '
-                            'GRU4Rec for SR)', minimum=0.0)
-    num_steps: int = setting(50, 'diffusion steps T', flag='adar-steps',
-                             sr=20, minimum=1)
-    strategy: str = setting('transition', "how t* is chosen ('transition':"
-                            ' Theorem 1 with the sampled negative; the '
-                            "others: Table 3, 'adaptive' is Eq. 11)",
-                            choices=STRATEGIES)
-    hardness: float = setting(0.5, "'transition': h in [0, 1); μ⁻ = s_neg + "
-                              'h (μ⁺ − s_neg)', minimum=0.0)
-    source: str = setting('forward', 'negative at t*: the reverse-chain '
-                          "state (paper) or the forward-noised positive",
-                          choices=SOURCES)
-    schedule: str = setting('linear', 'noise schedule', choices=SCHEDULES)
-    omega: float = setting(1.0, 'ω of Eq. 11')
-    k: float = setting(1.0, 'k of Eq. 11')
-    score: str = setting('cosine', 'positive score p_s of Eq. 11 (dot: as '
-                         'printed; cosine: scale-free)', choices=SCORES)
-    lr: float = setting(1e-3, "learning rate of the denoiser's Adam")
+                            'GRU4Rec for SR)', minimum=0.0, maximum=1.0,
+                            aliases=('lambda', 'lambda_', 'adar_weight',
+                                     'dbpr_weight'))
+    num_steps: int = setting(_adar('num_steps'), 'diffusion steps T',
+                             flag='adar-steps', sr=20, minimum=1,
+                             aliases=('steps', 'T', 'timesteps',
+                                      'diffusion_steps'))
+    strategy: str = setting(_adar('strategy'), "how t* is chosen "
+                            "('transition': Theorem 1 with the sampled "
+                            "negative; the others: Table 3, 'adaptive' is "
+                            'Eq. 11)', choices=STRATEGIES)
+    hardness: float = setting(_adar('hardness'), "'transition': h; μ⁻ = "
+                              's_neg + h (μ⁺ − s_neg)', minimum=0.0,
+                              below=1.0, aliases=('h',))
+    source: str = setting(_adar('source'), 'negative at t*: the '
+                          "reverse-chain state (paper) or the forward-noised "
+                          'positive', choices=SOURCES)
+    schedule: str = setting(_adar('schedule'), 'noise schedule',
+                            choices=SCHEDULES,
+                            aliases=('noise_schedule', 'beta_schedule'))
+    omega: float = setting(_adar('omega'), 'ω of Eq. 11', above=0.0)
+    k: float = setting(_adar('k'), 'k of Eq. 11', above=0.0)
+    score: str = setting(_adar('score'), 'positive score p_s of Eq. 11 (dot: '
+                         'as printed; cosine: scale-free)', choices=SCORES)
+    lr: float = setting(_adar('lr'), "learning rate of the denoiser's Adam",
+                        above=0.0, aliases=('learning_rate',))
     clip_x0: Optional[float] = setting(
-        5.0, 'clamp of the predicted x_0 in reverse steps (<= 0 or null: '
-        'none, as printed)', nonpositive_is_none=True)
+        _adar('clip_x0'), 'clamp of the predicted x_0 in reverse steps (<= 0 '
+        'or null: none, as printed)', nonpositive_is_none=True)
     max_x0_weight: Optional[float] = setting(
-        1.0, 'bound on the x_0 weight of Eq. 8 (null: as printed)',
-        nonpositive_is_none=False)
-    normalize: bool = setting(True, 'diffuse RMS-standardised embeddings '
-                              '(--no-adar-normalize: as printed)')
-    posterior_noise: bool = setting(True, 'add σ_t z in reverse steps (DDPM; '
-                                    'Eq. 10 prints the mean only)')
-    hidden_channels: int = setting(128, 'hidden size of the FiLM denoiser',
-                                   flag='adar-hidden', minimum=1)
+        _adar('max_x0_weight'), 'bound on the x_0 weight of Eq. 8 (null: as '
+        'printed)', minimum=0.0)
+    normalize: bool = setting(_adar('normalize'), 'diffuse RMS-standardised '
+                              'embeddings (--no-adar-normalize: as printed)')
+    posterior_noise: bool = setting(_adar('posterior_noise'), 'add σ_t z in '
+                                    'reverse steps (DDPM; Eq. 10 prints the '
+                                    'mean only)')
+    hidden_channels: int = setting(_adar('hidden_channels'), 'hidden size of '
+                                   'the FiLM denoiser', flag='adar-hidden',
+                                   minimum=1, aliases=('hidden', 'hidden_dim',
+                                                       'hidden_size'))
 
 
 @dataclass
@@ -220,19 +274,25 @@ class CNSDiffConfig(Section):
     prefix: ClassVar[str] = 'cnsdiff-'
     title: ClassVar[str] = 'CNSDiff (--augmenter cnsdiff)'
     num_steps: int = setting(20, 'diffusion steps T (linear-variance '
-                             'schedule)', flag='cnsdiff-steps', minimum=1)
+                             'schedule)', flag='cnsdiff-steps', minimum=2,
+                             aliases=('steps', 'T', 'timesteps'))
     start_steps: List[int] = setting([10, 14, 18], 'start steps of the '
-                                     'hardness levels')
+                                     'hardness levels (distinct, at most '
+                                     'T)', minimum=1)
     hidden_channels: int = setting(64, 'hidden size of the denoiser MLP',
-                                   flag='cnsdiff-hidden', minimum=1)
-    cl_weight: float = setting(0.3, 'weight of the contrastive loss')
+                                   flag='cnsdiff-hidden', minimum=1,
+                                   aliases=('hidden', 'hidden_dim'))
+    cl_weight: float = setting(0.3, 'weight of the contrastive loss',
+                               minimum=0.0)
     cl_temperature: float = setting(2.0, 'temperature of the contrastive '
-                                    'loss', flag='cnsdiff-temperature')
+                                    'loss', flag='cnsdiff-temperature',
+                                    above=0.0, aliases=('temperature',))
     causal_weight: float = setting(0.1, 'weight of the KL term of the '
-                                   'diffusion loss')
+                                   'diffusion loss', minimum=0.0)
     diff_weight: float = setting(1e-6, "weight of the diffusion loss in the "
-                                 "encoder's loss")
-    lr: float = setting(1e-3, "learning rate of the denoiser's Adam")
+                                 "encoder's loss", minimum=0.0)
+    lr: float = setting(1e-3, "learning rate of the denoiser's Adam",
+                        above=0.0, aliases=('learning_rate',))
     curriculum_epochs: Optional[int] = setting(
         None, 'epochs of the easy-to-hard curriculum (default: --epochs)',
         minimum=1)

@@ -5,22 +5,37 @@ the YAML config file, :obj:`--help`, the run's saved :obj:`config.yaml` — is
 derived from the field by the helpers here."""
 import dataclasses
 import difflib
+import inspect
+import math
 import typing
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 from adar_pyg.errors import UsageError
 
 
 class ConfigError(UsageError, ValueError):
     r"""A config file or a flag that cannot be used (unknown key, wrong type,
-    invalid value); raised before any data are loaded."""
+    invalid value); raised before any data are loaded, with every error
+    found at once (:attr:`errors`: one message each)."""
+    def __init__(self, message: str = '', hint: Optional[str] = None,
+                 errors: Optional[Sequence[str]] = None) -> None:
+        super().__init__(message, hint)
+        self.errors = list(errors) if errors else [message]
 
 
 def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             flag: Optional[str] = None, sr: Any = dataclasses.MISSING,
-            minimum: Optional[float] = None, nonpositive_is_none: bool = False
+            minimum: Optional[float] = None, maximum: Optional[float] = None,
+            above: Optional[float] = None, below: Optional[float] = None,
+            aliases: Sequence[str] = (), nonpositive_is_none: bool = False
             ) -> Any:
     r"""Declares one hyper-parameter as a dataclass field.
+
+    Every value check of the setting is declared here and enforced by
+    :func:`coerce`, for the YAML file and the flags alike, before any data
+    are loaded; a :obj:`float` must moreover be finite (no NaN, no
+    infinity).
 
     Args:
         default: The default value (for collaborative filtering).
@@ -32,11 +47,20 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
         sr: The default for sequential recommendation (:obj:`--task sr`),
             when it differs.
         minimum (float, optional): The smallest valid value of a number.
-        nonpositive_is_none (bool): A value :math:`\le 0` given on the command
-            line means :obj:`None` (kept for flags that always worked so).
+        maximum (float, optional): The largest valid value of a number.
+        above (float, optional): A bound the number must exceed (an
+            exclusive minimum, *e.g.*, :obj:`0` for a learning rate).
+        below (float, optional): A bound the number must stay under (an
+            exclusive maximum, *e.g.*, :obj:`1` for a probability).
+        aliases (sequence of str): Other names people use for the setting
+            (*e.g.*, :obj:`learning_rate` for :obj:`lr`); never accepted,
+            only used to suggest the setting for a mistyped flag or key.
+        nonpositive_is_none (bool): A value :math:`\le 0` means :obj:`None`
+            (kept for flags that always worked so).
     """
     metadata = {'help': help, 'choices': tuple(choices) if choices else None,
-                'flag': flag, 'minimum': minimum,
+                'flag': flag, 'minimum': minimum, 'maximum': maximum,
+                'above': above, 'below': below, 'aliases': tuple(aliases),
                 'nonpositive_is_none': nonpositive_is_none}
     if sr is not dataclasses.MISSING:
         metadata['sr'] = sr
@@ -44,6 +68,49 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
         return dataclasses.field(default_factory=lambda: list(default),
                                  metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def default_of(fn: Callable, name: str) -> Any:
+    r"""The default of the argument :obj:`name` of :obj:`fn` (a class: of its
+    constructor), so that a setting that configures a class takes its
+    default from the class and the two cannot disagree."""
+    param = inspect.signature(fn).parameters[name]
+    if param.default is inspect.Parameter.empty:
+        raise TypeError(f'{fn.__name__}({name}) has no default')
+    return param.default
+
+
+def valid_range(f: dataclasses.Field, words: bool = False) -> str:
+    r"""The declared range of a number setting, *e.g.* :obj:`'[0, 1)'` or
+    :obj:`'> 0'` (:obj:`words`: *e.g.* :obj:`'in [0, 1)'` or
+    :obj:`'greater than 0'`, as in an error message); :obj:`''` when
+    unbounded."""
+    m = f.metadata
+    lo, lo_open = ((m['above'], True) if m.get('above') is not None else
+                   (m.get('minimum'), False))
+    hi, hi_open = ((m['below'], True) if m.get('below') is not None else
+                   (m.get('maximum'), False))
+    lo, hi = (None if x is None else format(x, 'g') for x in (lo, hi))
+    if lo is not None and hi is not None:
+        text = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+        return f'in {text}' if words else text
+    if lo is not None:
+        if words:
+            return f"{'greater than' if lo_open else 'at least'} {lo}"
+        return f"{'>' if lo_open else '>='} {lo}"
+    if hi is not None:
+        if words:
+            return f"{'less than' if hi_open else 'at most'} {hi}"
+        return f"{'<' if hi_open else '<='} {hi}"
+    return ''
+
+
+def in_range(f: dataclasses.Field, v: float) -> bool:
+    m = f.metadata
+    return not ((m.get('minimum') is not None and v < m['minimum'])
+                or (m.get('maximum') is not None and v > m['maximum'])
+                or (m.get('above') is not None and v <= m['above'])
+                or (m.get('below') is not None and v >= m['below']))
 
 
 class Section:
@@ -109,13 +176,52 @@ def suggest(name: str, options: Sequence[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ''
 
 
+def normalize(name: str) -> str:
+    r"""A name, flag or alias without leading dashes, in lower case, with
+    underscores for dashes (how spellings are compared)."""
+    return name.strip().lstrip('-').lower().replace('-', '_')
+
+
+def nearest(name: str, candidates: Mapping[str, str]) -> Optional[str]:
+    r"""The target of the candidate nearest to :obj:`name`, where
+    :obj:`candidates` maps each spelling (a name, a flag or an alias) to the
+    name it stands for; an alias spelled exactly (up to :obj:`-`/:obj:`_`
+    and case) wins."""
+    exact = {normalize(c): t for c, t in candidates.items()}
+    if normalize(name) in exact:
+        return exact[normalize(name)]
+    close = difflib.get_close_matches(name, list(candidates), n=1)
+    if not close:  # Compare the spellings without dashes and case:
+        close = difflib.get_close_matches(normalize(name), list(exact), n=1)
+        return exact[close[0]] if close else None
+    return candidates[close[0]]
+
+
+def setting_names(section: type) -> Dict[str, str]:
+    r"""Every spelling of the settings of :obj:`section` (name and declared
+    aliases) mapped to the setting's name."""
+    out = {}
+    for f in section.settings():
+        for alias in f.metadata.get('aliases', ()):
+            out[alias] = f.name
+        out[f.name] = f.name
+    return out
+
+
 def coerce(section: type, f: dataclasses.Field, value: Any,
-           where: str) -> Any:
+           where: str = '', label: Optional[str] = None) -> Any:
     r"""Checks (and, for ints given where floats are expected, converts)
-    :obj:`value` for the field :obj:`f`; raises :class:`ConfigError` naming
-    :obj:`where` otherwise."""
+    :obj:`value` for the field :obj:`f` against its declaration (type,
+    choices, range, finite); raises :class:`ConfigError` naming
+    :obj:`where` and the setting (:obj:`label`, *e.g.* the flag, else
+    :obj:`section.name`) otherwise."""
     tp, optional, is_list = field_type(f)
-    name = f'{where}{section.key}.{f.name}'
+    label = label or f'{section.key}.{f.name}'
+    name = where + label
+    if (f.metadata.get('nonpositive_is_none') and isinstance(value, (int,
+                                                                    float))
+            and not isinstance(value, bool) and value <= 0):
+        value = None
     if value is None:
         if optional:
             return None
@@ -129,6 +235,9 @@ def coerce(section: type, f: dataclasses.Field, value: Any,
         if tp is float:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"{name} must be a number (got {v!r})")
+            if not math.isfinite(v):
+                raise ConfigError(f"{name} must be a finite number (got "
+                                  f"{v!r})")
             return float(v)
         if tp is int:
             if isinstance(v, bool) or not isinstance(v, int):
@@ -154,9 +263,10 @@ def coerce(section: type, f: dataclasses.Field, value: Any,
             raise ConfigError(f"{name} must be one of "
                               f"{', '.join(map(str, choices))} (got {v!r})"
                               f"{suggest(str(v), list(map(str, choices)))}")
-        minimum = f.metadata.get('minimum')
-        if minimum is not None and v < minimum:
-            raise ConfigError(f"{name} must be at least {minimum} (got {v!r})")
+        if tp in (int, float) and not in_range(f, v):
+            each = f'{where}each value of {label}' if is_list else name
+            raise ConfigError(f"{each} must be "
+                              f"{valid_range(f, words=True)} (got {v!r})")
     return value
 
 

@@ -25,7 +25,7 @@ def test_exports():
 def test_repr_and_protocol(cls):
     aug = cls(64)
     assert isinstance(aug, Augmenter)
-    assert str(aug) == f'{cls.__name__}(64, weight=0.5)'
+    assert str(aug) == f'{cls.__name__}(64, weight=0.7)'
     assert str(cls(8, weight=0.1)) == f'{cls.__name__}(8, weight=0.1)'
     assert list(aug.parameters()) == []
     aug.reset_parameters()

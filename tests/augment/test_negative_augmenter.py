@@ -25,7 +25,7 @@ def test_repr():
     aug = NegativeAugmenter(64)
     assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
                         "strategy='transition', hardness=0.5, "
-                        "source='forward', score='cosine', weight=0.5, "
+                        "source='forward', score='cosine', weight=0.7, "
                         "schedule='linear', normalize=True, clip_x0=5.0)")
     aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
                             schedule='cosine', score='dot', clip_x0=None,
@@ -37,12 +37,12 @@ def test_repr():
                             source='forward')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
                         "strategy='transition', hardness=0.25, "
-                        "source='forward', score='cosine', weight=0.5, "
+                        "source='forward', score='cosine', weight=0.7, "
                         "schedule='linear', normalize=True, clip_x0=5.0)")
     aug = NegativeAugmenter(8, strategy='fixed', source='forward')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
                         "strategy='fixed', source='forward', "
-                        "score='cosine', weight=0.5, schedule='linear', "
+                        "score='cosine', weight=0.7, schedule='linear', "
                         "normalize=True, clip_x0=5.0)")
 
 

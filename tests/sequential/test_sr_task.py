@@ -158,7 +158,8 @@ def test_task_errors():
 def test_end_to_end(name, adar):
     task = make_task(name)
     before = task.evaluate('test')['recall@10']
-    augmenter = NegativeAugmenter(16, num_steps=5) if adar else None
+    augmenter = NegativeAugmenter(16, num_steps=5, weight=0.5) if adar \
+        else None
     result = Trainer(task, augmenter, lr=0.01, l2=0.0, epochs=8, patience=8,
                      progress=False, log=lambda s: None).fit()
     assert result.selected_on == 'val' and 1 <= result.best_epoch <= 8

@@ -1,0 +1,138 @@
+"""adar_pyg.report (adar-pyg report): one table per dataset, the means,
+relative improvements and p-values on the same seeds, and plots with
+labelled axes, integer epochs and no truncated bars."""
+import json
+import math
+import os
+
+import pytest
+import yaml
+
+from adar_pyg import plot
+from adar_pyg.report import markdown, report_runs, summarize
+
+METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
+
+
+def make_run(root, name, dataset, augmenter, seed, recall, data=None):
+    d = root / name
+    d.mkdir()
+    config = {'run': {'task': 'cf', 'seed': seed},
+              'data': {'dataset': dataset, 'data': data},
+              'split': {'split_seed': seed},
+              'train': {'augmenter': augmenter}}
+    history = [{'epoch': e, 'loss': 1.0 / e, 'val_recall@20': recall * e / 3}
+               for e in (1, 2, 3)]
+    result = {'test': {m: recall for m in METRICS}, 'seconds_per_epoch': 1.0,
+              'best_epoch': 3, 'history': history}
+    (d / 'config.yaml').write_text(yaml.safe_dump(config))
+    (d / 'result.json').write_text(json.dumps(result))
+    return str(d)
+
+
+def rows_of(text):
+    return [line for line in text.splitlines() if line.startswith('| ')
+            and not line.startswith('| variant')]
+
+
+def test_runs_of_different_datasets_are_never_compared(tmp_path):
+    runs = [make_run(tmp_path, f'{ds}-{aug}-{s}', ds, aug, s, r)
+            for ds, base in (('beauty', 0.10), ('toys', 0.03))
+            for aug, r in (('none', base), ('adar', base * 1.1))
+            for s in (0, 1)]
+    # A run on its own data file counts as the dataset of the file's stem:
+    runs.append(make_run(tmp_path, 'own', 'beauty', 'none', 0, 0.5,
+                         data='/x/ratings.csv'))
+    text = report_runs(runs, out=str(tmp_path / 'report'))
+    assert text.startswith('9 runs of 3 datasets (beauty, toys, ratings)')
+    tables = text.split('### ')[1:]
+    assert [t.split(':')[0] for t in tables] == ['beauty', 'toys', 'ratings']
+    for table in tables[:2]:
+        assert '4 runs, 2 groups' in table
+        rel = [r.split(' | ')[6] for r in rows_of(table)]
+        assert rel == ['', '+10.00%']  # not +206.84% across datasets
+    assert '1 runs, 1 groups' in tables[2]
+    assert os.path.getsize(tmp_path / 'report' / 'report.png') > 1000
+    assert open(tmp_path / 'report' / 'report.md').read() == text
+
+
+def test_relimp_and_means_use_the_same_seeds(tmp_path):
+    # base on seeds 0, 1, 2; adar on 0, 1: every number over seeds 0 and 1.
+    base = {0: 0.10, 1: 0.12, 2: 0.50}
+    adar = {0: 0.11, 1: 0.13}
+    runs = [make_run(tmp_path, f'base-{s}', 'beauty', 'none', s, r)
+            for s, r in base.items()]
+    runs += [make_run(tmp_path, f'adar-{s}', 'beauty', 'adar', s, r)
+             for s, r in adar.items()]
+    text = report_runs(runs)
+    assert 'over seeds 0, 1, those every group has' in text
+    assert '4 runs, 2 groups' in text
+    base_row, adar_row = rows_of(text)
+    cells = base_row.split(' | ')
+    assert cells[1] == '2' and cells[3].startswith('11.00 ±')  # not 24.00
+    cells = adar_row.split(' | ')
+    assert cells[1] == '2' and cells[3].startswith('12.00 ±')
+    assert cells[6] == f'{100 * (0.12 / 0.11 - 1):+.2f}%'  # the means shown
+    left = text.split('Left out')[1]
+    assert 'base-2' in left and 'seed 2' in left
+
+
+def test_no_shared_seed_compares_nothing(tmp_path):
+    runs = [make_run(tmp_path, 'base-0', 'beauty', 'none', 0, 0.1),
+            make_run(tmp_path, 'adar-1', 'beauty', 'adar', 1, 0.2)]
+    text = report_runs(runs)
+    assert 'no seed is shared by all groups' in text
+    assert all(r.split(' | ')[6] == '' for r in rows_of(text))
+
+
+def test_summarize_labels_a_relimp_on_fewer_seeds():
+    cells = {f'{g}/{s}': {'test': {m: v for m in METRICS},
+                          'seconds_per_epoch': 1.0, 'best_epoch': 1}
+             for g, seeds in (('base', (0, 1, 2)), ('adar', (0, 1)))
+             for s, v in zip(seeds, (0.1, 0.2, 0.3))}
+    rows = summarize(cells, ['base', 'adar'], 'base', [0, 1, 2],
+                     lambda g, s: f'{g}/{s}')
+    assert rows[1]['paired'] == [0, 1] and 'paired' not in rows[0]
+    assert math.isclose(rows[1]['recall@20_relimp'], 0.0)
+    text = markdown(rows, 't')
+    assert '+0.00% (paired seeds 0, 1)' in text
+    # All seeds paired: no label.
+    rows = summarize(cells, ['base', 'adar'], 'base', [0, 1],
+                     lambda g, s: f'{g}/{s}')
+    assert '(paired seeds' not in markdown(rows, 't')
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    saved = []
+    monkeypatch.setattr(plot, 'save_figure',
+                        lambda fig, path, tight=True: saved.append(fig))
+    return saved
+
+
+def check_axes(fig):
+    for ax in fig.axes:
+        assert ax.get_ylabel(), ax.get_title()
+        if ax.get_xlabel() == 'epoch':
+            ticks = [t for t in ax.get_xticks()
+                     if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert not ax.patches  # no bars: a dot plot needs no zero baseline
+
+
+def test_plots_label_every_axis_with_integer_epochs(figures):
+    history = [{'epoch': e, 'loss': 1.0 / e, 'val_recall@20': 0.1 * e,
+                'test_recall@20': 0.1 * e, 'aug_t_star': 10.0 + e,
+                'aug_gen_above_pos': 0.1} for e in (1, 2, 3)]
+    plot.plot_curves(history, 'unused.png')
+    results = [{'test': {'recall@20': 0.1 * s, 'ndcg@20': 0.05 * s},
+                'history': history} for s in (1, 2)]
+    plot.plot_comparison({'beauty': {'base': results, 'adar': results},
+                          'toys': {'base': results}}, 'unused.png',
+                         curves={'beauty': {'base': [history]},
+                                 'toys': {'base': [history]}})
+    plot.plot_comparison({'base': results}, 'unused.png')  # one dataset
+    assert len(figures) == 3
+    for fig in figures:
+        check_axes(fig)
+    assert len(figures[1].axes) == 6  # 2 datasets x (2 metrics + curves)
