@@ -104,15 +104,18 @@ def prepare_out(out: str, overwrite: bool = False) -> None:
     rundir.claim(out, overwrite)
 
 
-def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
+def prepare_resume(out: str, lock: bool = True
+                   ) -> Optional[Dict[str, Any]]:
     r"""Locks :obj:`out` for the calling :func:`train`, checks that it is an
     unfinished run directory, removes the temporary files its killed writers
     left, and returns the full state of :obj:`checkpoints/last.pt`
     (:obj:`None` if the run was interrupted before its first evaluation: it
-    then starts afresh), checked to be this run's."""
+    then starts afresh), checked to be this run's. Ranks other than 0 of a
+    process group read it without the lock (:obj:`lock=False`)."""
     if not os.path.exists(os.path.join(out, CONFIG)):
         raise RunDirError(f"'{out}' is not a run directory (no {CONFIG})")
-    rundir.hold(out)
+    if lock:
+        rundir.hold(out)
     recorded = fingerprint.load(out)
     if rundir.is_finished(out):
         try:
@@ -185,7 +188,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     if resume:
         if not out:
             raise SystemExit('resuming needs the run directory')
-        state = prepare_resume(out)
+        state = prepare_resume(out, lock=rank == 0)
     elif out and rank == 0:
         prepare_out(out, overwrite)
     for path in (json_path, checkpoint):
@@ -219,11 +222,11 @@ def train(cfg: Config, out: Optional[str] = None, *,
                             meta=meta)
     if state is not None:  # Before any write: does the state fit the run?
         try:
-            trainer.check_state(state, os.path.join(out, LAST))
+            trainer.check_state(state, os.path.join(out or '', LAST))
         except ValueError as e:
             if isinstance(e, RunDirError):
                 raise
-            raise RunDirError(f"run '{out}': {e}") from None
+            raise RunDirError(str(e)) from None
 
     if out:
         if not resume:
@@ -364,7 +367,8 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
     :obj:`checkpoints/last.pt` differ from those it was trained with."""
     if not os.path.exists(os.path.join(run_dir, CONFIG)):
         raise SystemExit(f"'{run_dir}' is not a run directory (no {CONFIG})")
-    rundir.hold(run_dir)
+    if int(os.environ.get('RANK', '0')) == 0:  # Rank 0 alone writes.
+        rundir.hold(run_dir)
     cfg = fingerprint.load_config(run_dir, fingerprint.load(run_dir))
     return train(cfg, run_dir, json_path=json_path, checkpoint=checkpoint,
                  progress=progress, log=log, plot=plot, resume=True)

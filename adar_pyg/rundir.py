@@ -167,24 +167,23 @@ F = TypeVar('F', bound=Callable[..., Any])
 
 def guarded(fn: F) -> F:
     r"""Releases the locks that :obj:`fn` takes with :func:`claim` and
-    :func:`hold` when it returns or raises; if it raises, removes each
+    :func:`hold` when it returns or raises; if it raises, first removes each
     folder :func:`claim` created that holds no file yet."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         sessions = _local.__dict__.setdefault('sessions', [])
         session = _Session()
         sessions.append(session)
-        failed = True
         try:
-            with session.stack:
-                out = fn(*args, **kwargs)
-            failed = False
-            return out
+            with session.stack:  # Releases the locks on the way out.
+                try:
+                    return fn(*args, **kwargs)
+                except BaseException:
+                    for folder in session.created:  # Still locked by us.
+                        _remove_if_empty(folder)
+                    raise
         finally:
             sessions.pop()
-            if failed:
-                for folder in session.created:
-                    _remove_if_empty(folder)
 
     return wrapper  # type: ignore[return-value]
 
@@ -232,9 +231,9 @@ def claim(out: str, overwrite: bool = False) -> None:
         except OSError as e:
             raise ResourceError(f"cannot write to '{out}': "
                                 f"{e.strerror or e}") from None
-        else:
-            _session().created.append(out)
     hold(out)
+    if created:  # Removed again if the start fails (while locked).
+        _session().created.append(out)
     foreign = foreign_files(out)
     if foreign:
         shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
