@@ -389,6 +389,7 @@ def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
                                    fingerprint.load(run_dir)), result
 
 
+@rundir.guarded
 def restore(run_dir: str, data: Optional[RunData] = None):
     r"""The config, data and task of a run directory, with the model holding
     the selected epoch's weights (:obj:`checkpoints/best.pt`). The run's
@@ -396,23 +397,23 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     config, data, split or ids changed since training, or one being
     written by another process, raises a
     :class:`~adar_pyg.errors.RunDirError`."""
-    with rundir.lock(run_dir, shared=True):
-        cfg, _ = read_run(run_dir)
-        recorded = fingerprint.load(run_dir)
-        path = os.path.join(run_dir, CHECKPOINT)
-        if not os.path.exists(path):
-            raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
-        device = setup(cfg)
-        data = data or load_data(cfg)
-        fingerprint.check_inputs(run_dir, recorded, cfg, data)
-        task = build_task(cfg, data, device)
-        try:
-            state = load_checkpoint(path, map_location=device)
-        except CorruptFileError as e:
-            raise SystemExit(str(e)) from None
-        fingerprint.check_checkpoint(run_dir, CHECKPOINT, state, recorded)
-        check_state_dict(task.model, state.get('model'), path)
-        task.model.load_state_dict(state['model'])
+    rundir.hold(run_dir, shared=True)  # Until it returns.
+    cfg, _ = read_run(run_dir)
+    recorded = fingerprint.load(run_dir)
+    path = os.path.join(run_dir, CHECKPOINT)
+    if not os.path.exists(path):
+        raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
+    device = setup(cfg)
+    data = data or load_data(cfg)
+    fingerprint.check_inputs(run_dir, recorded, cfg, data)
+    task = build_task(cfg, data, device)
+    try:
+        state = load_checkpoint(path, map_location=device)
+    except CorruptFileError as e:
+        raise SystemExit(str(e)) from None
+    fingerprint.check_checkpoint(run_dir, CHECKPOINT, state, recorded)
+    check_state_dict(task.model, state.get('model'), path)
+    task.model.load_state_dict(state['model'])
     return cfg, data, task
 
 
