@@ -137,6 +137,17 @@ def test_split_differs(finished, tmp_path):
         run.evaluate(str(out))
 
 
+def test_package_version_differs(finished, tmp_path):
+    import adar_pyg
+    out = copy(finished, tmp_path)
+    fp = json.loads((out / 'fingerprint.json').read_text())
+    fp['adar_pyg'] = '0.0.1'
+    (out / 'fingerprint.json').write_text(json.dumps(fp))
+    with pytest.raises(RunDirError, match=r'it was trained with adar_pyg '
+                       rf'0.0.1 \(this is {adar_pyg.__version__}\)'):
+        run.recommend(str(out), 'u03')
+
+
 def test_user_renamed_in_the_csv(finished, tmp_path):
     out = copy(finished, tmp_path)
     write_csv(tmp_path / 'ratings.csv', rename={'u03': 'u03-renamed'})
