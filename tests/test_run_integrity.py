@@ -362,3 +362,18 @@ def test_lock_is_reentrant_and_released(tmp_path):
     with rundir.lock(str(tmp_path), shared=True):
         with rundir.lock(str(tmp_path), shared=True):
             pass
+
+
+@pytest.mark.parametrize('name,files', [
+    ('beauty', ['Beauty.txt']),
+    ('gowalla', ['test.txt', 'train.txt']),
+    ('ood-food', ['test.txt', 'test_iid.txt', 'train.txt', 'valid_iid.txt']),
+])
+def test_data_files_of_a_built_in_dataset(name, files, tmp_path):
+    # The raw files, found without loading (or downloading) the dataset:
+    cfg = Config.build({'data': {'dataset': name,
+                                 'data_root': str(tmp_path)}})
+    paths = fingerprint.data_files(cfg)
+    assert sorted(os.path.basename(p) for p in paths) == files
+    assert all(p.startswith(str(tmp_path / name)) for p in paths)
+    assert fingerprint.data_digest(cfg) is None  # Not there yet.
