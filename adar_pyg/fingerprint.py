@@ -40,8 +40,8 @@ from adar_pyg.config import Config
 from adar_pyg.config.config import read_yaml
 from adar_pyg.errors import RunDirError
 from adar_pyg.io import write_text
+from adar_pyg.rundir import CONFIG, FINGERPRINT, IDS
 
-FINGERPRINT = 'fingerprint.json'
 #: Version of the layout of :obj:`fingerprint.json`.
 FORMAT = 1
 #: Settings that may differ between training and reading a run.
@@ -173,16 +173,18 @@ def load(run_dir: str) -> Dict[str, Any]:
         raise RunDirError(
             f"run '{run_dir}' has no {FINGERPRINT}: what it was trained on "
             f"cannot be checked", hint='train it again (adar-pyg train '
-            f"--config {os.path.join(run_dir, 'config.yaml')} --out NEW)")
+            f"--config {os.path.join(run_dir, CONFIG)} --out NEW)")
     try:
         with open(path, encoding='utf-8') as f:
             fp = json.load(f)
     except (OSError, ValueError) as e:
         raise RunDirError(f"run '{run_dir}': cannot read {FINGERPRINT} "
                           f"({e})") from None
-    if not isinstance(fp, dict) or fp.get('format') != FORMAT:
-        raise RunDirError(f"run '{run_dir}': {FINGERPRINT} is not a "
-                          f"fingerprint of format {FORMAT}")
+    if not isinstance(fp, dict) or fp.get('format') != FORMAT or \
+            not isinstance(fp.get('config'), dict) or \
+            not isinstance(fp['config'].get('settings'), dict):
+        raise RunDirError(f"run '{run_dir}': {FINGERPRINT} is damaged or "
+                          f"not a fingerprint of format {FORMAT}")
     return fp
 
 
@@ -206,7 +208,7 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
     settings recorded in :obj:`fp`: a section or setting the run had that
     the file lacks, or a changed setting (outside :obj:`ENVIRONMENT`),
     raises a :class:`~adar_pyg.errors.RunDirError` naming them."""
-    path = os.path.join(run_dir, 'config.yaml')
+    path = os.path.join(run_dir, CONFIG)
     raw = read_yaml(path)
     recorded = fp['config']['settings']
     sections, keys = [], []
@@ -288,7 +290,7 @@ def check_inputs(run_dir: str, fp: Mapping[str, Any], cfg: Config,
     :obj:`ids.json`."""
     now = fingerprint(cfg, data)
     found = differences(fp, now, cfg.data.data)
-    ids_path = os.path.join(run_dir, 'ids.json')
+    ids_path = os.path.join(run_dir, IDS)
     if fp.get('ids') is not None and os.path.exists(ids_path):
         try:
             with open(ids_path, encoding='utf-8') as f:

@@ -40,11 +40,11 @@ def write_csv(path, rename=None):
     return path
 
 
-def config(csv, **train):
+def config(csv, model='lightgcn', **train):
     return Config.build({
         'run': {'device': 'cpu', 'threads': 1},
         'data': {'data': str(csv)},
-        'model': {'dim': 8, 'layers': 1},
+        'model': {'model': model, 'dim': 8, 'layers': 1},
         'train': {'epochs': 3, 'batch_size': 64, 'patience': 10, **train}})
 
 
@@ -83,20 +83,18 @@ def edit_config(out, change):
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def interrupted(tmp_path, name='run', **train):
+def interrupted(tmp_path):
     r"""A run killed after the evaluation of epoch 2 of 3."""
-    csv = tmp_path / 'ratings.csv'
-    if not csv.exists():
-        write_csv(csv)
+    csv = write_csv(tmp_path / 'ratings.csv')
 
     def log(line):
         if line.startswith('epoch    2'):
             raise Killed(line)
 
     with pytest.raises(Killed):
-        run.train(config(csv, **train), str(tmp_path / name), progress=False,
+        run.train(config(csv), str(tmp_path / 'run'), progress=False,
                   plot=False, log=log)
-    return tmp_path / name
+    return tmp_path / 'run'
 
 
 def test_fingerprint_is_recorded_and_checked(finished, tmp_path):
@@ -222,11 +220,8 @@ def test_resume_of_an_interrupted_run(tmp_path):
 def test_foreign_last_checkpoint(tmp_path):
     # NGCF's last.pt in a LightGCN run: refused, metrics.jsonl untouched.
     out = interrupted(tmp_path)
-    other = interrupted(tmp_path, 'ngcf')
-    edit_config(other, lambda c: c['model'].update(model='ngcf'))
-    other_cfg = Config.load(str(other / 'config.yaml'))
-    shutil.rmtree(other)
-    run.train(other_cfg, str(other), **QUIET)
+    other = tmp_path / 'ngcf'
+    run.train(config(tmp_path / 'ratings.csv', 'ngcf'), str(other), **QUIET)
     shutil.copy(other / 'checkpoints' / 'last.pt',
                 out / 'checkpoints' / 'last.pt')
     before = snapshot(out)
