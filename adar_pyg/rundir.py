@@ -55,12 +55,16 @@ def lock(run_dir: str, shared: bool = False) -> Iterator[None]:
     r"""Holds the lock of :obj:`run_dir` (exclusive, or :obj:`shared` for
     readers) for the block; raises a :class:`~adar_pyg.errors.RunDirError`
     at once if another process holds it in the other mode (or exclusively).
-    A reader of a run directory it cannot write (read-only storage) goes
-    without the lock."""
+    Re-entrant within a process (in the mode first taken). A reader of a
+    run directory that was never locked, or that it cannot open (read-only
+    storage), goes without the lock."""
     key = os.path.realpath(run_dir)
     with _held_guard:
         entry = _held.get(key)
         if entry is not None:
+            if entry[1] and not shared:
+                raise RunDirError(f"run directory '{run_dir}' is being read "
+                                  f"by this process; it cannot write it")
             entry[2] += 1
     if entry is not None:  # Re-entrant: this process holds it already.
         try:

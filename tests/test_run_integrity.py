@@ -357,6 +357,9 @@ def test_lock_is_reentrant_and_released(tmp_path):
     with rundir.lock(str(tmp_path), shared=True):
         with rundir.lock(str(tmp_path), shared=True):
             pass
+        with pytest.raises(RunDirError, match='being read by this process'):
+            with rundir.lock(str(tmp_path)):
+                pass
 
 
 @pytest.mark.parametrize('name,files', [
