@@ -55,7 +55,8 @@ def snapshot(folder):
         for name in names:
             if name != rundir.LOCK:
                 path = os.path.join(root, name)
-                out[os.path.relpath(path, folder)] = open(path, 'rb').read()
+                with open(path, 'rb') as f:
+                    out[os.path.relpath(path, folder)] = f.read()
     return out
 
 
