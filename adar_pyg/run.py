@@ -19,7 +19,15 @@ A run directory holds (paths inside are relative to it):
   :obj:`metrics.jsonl` and :obj:`result.json` as the uninterrupted run
   (bit for bit on CPU, timings aside); the epochs since the last
   evaluation are run again;
-* :obj:`ids.json` — the original user and item ids of your own data.
+* :obj:`ids.json` — the original user and item ids of your own data;
+* :obj:`fingerprint.json` — what the run was trained on (digests of the
+  data, the split, the ids and the settings, the package version; also
+  stored in each checkpoint): :func:`evaluate`, :func:`recommend` and
+  :func:`resume` check it first and refuse a run whose inputs changed,
+  naming what changed (see :mod:`adar_pyg.fingerprint`);
+* :obj:`.lock` — locked by the one process writing the run (:func:`train`,
+  :func:`resume`) and shared by its readers: a second writer fails at once
+  (see :mod:`adar_pyg.rundir`).
 
 .. code-block:: python
 
@@ -40,16 +48,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from adar_pyg import fingerprint, rundir
 from adar_pyg.config import Config
 from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    build_augmenter, build_task, build_trainer,
                                    check_data, load_data, setup)
+from adar_pyg.errors import RunDirError
 from adar_pyg.io import CorruptFileError, atomic_path, remove_stale_parts
+from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
+                             METRICS, RESULT)
 from adar_pyg.train import load_checkpoint
-
-CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
-CURVES, CHECKPOINT, IDS = 'curves.png', 'checkpoints/best.pt', 'ids.json'
-LAST = 'checkpoints/last.pt'
+from adar_pyg.train.checkpoint import check_state_dict
 
 
 def default_out(cfg: Config, root: str = 'runs') -> str:
@@ -87,26 +96,39 @@ def check_writable(path: str, is_dir: bool = False) -> None:
 
 
 def prepare_out(out: str, overwrite: bool = False) -> None:
-    r"""Checks that :obj:`out` can become a run directory: it must not hold
-    a run already (unless :obj:`overwrite`) and must be writable."""
-    if os.path.exists(os.path.join(out, CONFIG)) and not overwrite:
-        raise SystemExit(f"run directory '{out}' exists already: pass "
-                         f"--overwrite to replace it, or another --out")
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise SystemExit(f"--out '{out}' is a file, not a directory")
-    check_writable(out, is_dir=True)
-    for name in (METRICS, RESULT, CURVES, IDS, LAST):
-        if os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
+    r"""Checks that :obj:`out` can become a run directory and locks it for
+    the calling :func:`train` (see :func:`adar_pyg.rundir.claim`): it must
+    not hold a run already (unless :obj:`overwrite`) nor files that are not
+    a run's, and must be writable. The old run's files are removed only
+    when the new run writes its first file."""
+    rundir.claim(out, overwrite)
 
 
-def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
-    r"""Checks that :obj:`out` is a run directory that can be continued,
-    removes the temporary files its killed writers left, and returns the
-    full state of :obj:`checkpoints/last.pt` (:obj:`None` if the run was
-    interrupted before its first evaluation: it then starts afresh)."""
+def prepare_resume(out: str, lock: bool = True
+                   ) -> Optional[Dict[str, Any]]:
+    r"""Locks :obj:`out` for the calling :func:`train`, checks that it is an
+    unfinished run directory, removes the temporary files its killed writers
+    left, and returns the full state of :obj:`checkpoints/last.pt`
+    (:obj:`None` if the run was interrupted before its first evaluation: it
+    then starts afresh), checked to be this run's. Ranks other than 0 of a
+    process group read it without the lock (:obj:`lock=False`)."""
     if not os.path.exists(os.path.join(out, CONFIG)):
-        raise SystemExit(f"'{out}' is not a run directory (no {CONFIG})")
+        raise RunDirError(f"'{out}' is not a run directory (no {CONFIG})")
+    if lock:
+        rundir.hold(out)
+    recorded = fingerprint.load(out)
+    if rundir.is_finished(out):
+        try:
+            with open(os.path.join(out, RESULT)) as f:
+                done = json.load(f)
+            how = (f" ({done['epochs_run']} epochs, best epoch "
+                   f"{done['best_epoch']})")
+        except (OSError, ValueError, KeyError, TypeError):
+            how = ''
+        raise RunDirError(
+            f"run '{out}' is finished{how}: nothing to resume",
+            hint=f'its result is in {os.path.join(out, RESULT)}; re-score it '
+            f'with adar-pyg evaluate {out}, or train again with --overwrite')
     check_writable(out, is_dir=True)
     for folder in (out, os.path.dirname(os.path.join(out, LAST))):
         remove_stale_parts(folder)
@@ -114,11 +136,14 @@ def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
     if not os.path.exists(path):
         return None
     try:
-        return load_checkpoint(path)
+        state = load_checkpoint(path)
     except CorruptFileError as e:
         raise SystemExit(str(e)) from None
+    fingerprint.check_checkpoint(out, LAST, state, recorded)
+    return state
 
 
+@rundir.guarded
 def train(cfg: Config, out: Optional[str] = None, *,
           json_path: Optional[str] = None, checkpoint: Optional[str] = None,
           progress: bool = True, overwrite: bool = False,
@@ -149,6 +174,10 @@ def train(cfg: Config, out: Optional[str] = None, *,
             (default: :obj:`False`)
         save_last (bool, optional): Write :obj:`checkpoints/last.pt` at
             every evaluation (needed to resume). (default: :obj:`True`)
+
+    The run directory is locked while the run writes it; everything is
+    checked (the run directory, on resume the fingerprint of the inputs and
+    the fit of :obj:`checkpoints/last.pt`) before anything is written there.
     """
     cfg = cfg.resolved()
     if data is None:
@@ -159,7 +188,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     if resume:
         if not out:
             raise SystemExit('resuming needs the run directory')
-        state = prepare_resume(out)
+        state = prepare_resume(out, lock=rank == 0)
     elif out and rank == 0:
         prepare_out(out, overwrite)
     for path in (json_path, checkpoint):
@@ -181,9 +210,28 @@ def train(cfg: Config, out: Optional[str] = None, *,
     model = task.model
     augmenter = build_augmenter(cfg, augmented_dim(model))
 
-    on_evaluate = None
+    meta = None
+    if out:  # What this run is trained on, checked on resume:
+        meta = {'fingerprint': fingerprint.fingerprint(cfg, data)}
+        if resume:
+            fingerprint.check_inputs(out, fingerprint.load(out), cfg, data)
+    ckpt = os.path.join(out, CHECKPOINT) if out else checkpoint
+    last = os.path.join(out, LAST) if out and save_last else None
+    trainer = build_trainer(cfg, task, augmenter, progress=progress,
+                            checkpoint=ckpt, log=log, last_checkpoint=last,
+                            meta=meta)
+    if state is not None:  # Before any write: does the state fit the run?
+        try:
+            trainer.check_state(state, os.path.join(out or '', LAST))
+        except ValueError as e:
+            if isinstance(e, RunDirError):
+                raise
+            raise RunDirError(str(e)) from None
+
     if out:
         if not resume:
+            rundir.clear(out)  # The old run's files (--overwrite) go now.
+            fingerprint.save(out, meta['fingerprint'])
             cfg.save(os.path.join(out, CONFIG))
         if data.raw_ids is not None:
             write_json(data.raw_ids, os.path.join(out, IDS))
@@ -199,11 +247,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
             metrics_file.write(json.dumps(record) + '\n')
             metrics_file.flush()
 
-    ckpt = os.path.join(out, CHECKPOINT) if out else checkpoint
-    last = os.path.join(out, LAST) if out and save_last else None
-    trainer = build_trainer(cfg, task, augmenter, progress=progress,
-                            checkpoint=ckpt, log=log, on_evaluate=on_evaluate,
-                            last_checkpoint=last)
+        trainer.on_evaluate = on_evaluate
     try:
         # The model then holds the selected state:
         result = trainer.fit(resume_from=state)
@@ -296,13 +340,15 @@ def _launch(cfg: Config, out: Optional[str],
         raise SystemExit(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
                          f"cores of this machine")
     try:
-        return launch(_rank_train, nproc, args=(cfg, out, kwargs),
-                      backend='nccl' if device == 'cuda' else 'gloo',
-                      port=cfg.run.port, timeout=cfg.run.dist_timeout)
+        with rundir.lend(out):  # Its lock is this process's, held for them.
+            return launch(_rank_train, nproc, args=(cfg, out, kwargs),
+                          backend='nccl' if device == 'cuda' else 'gloo',
+                          port=cfg.run.port, timeout=cfg.run.dist_timeout)
     except RuntimeError as e:
         raise SystemExit(f'adar-pyg: error: {e}') from None
 
 
+@rundir.guarded
 def resume(run_dir: str, *, json_path: Optional[str] = None,
            checkpoint: Optional[str] = None, progress: bool = True,
            log: Optional[Callable[[str], None]] = None,
@@ -313,40 +359,60 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
     :obj:`metrics.jsonl` is cut back to that evaluation and continued, and
     :obj:`result.json`, :obj:`curves.png` and the checkpoints are written
     as by :func:`train`. On CPU the result is bit-identical to the
-    uninterrupted run (timings aside). A finished run is left as it is
-    (its result is written again)."""
+    uninterrupted run (timings aside).
+
+    Refused (:class:`~adar_pyg.errors.RunDirError`, nothing written) when
+    another process writes :obj:`run_dir`, when the run is finished, and
+    when its inputs (:obj:`config.yaml`, data, split, ids) or
+    :obj:`checkpoints/last.pt` differ from those it was trained with."""
     if not os.path.exists(os.path.join(run_dir, CONFIG)):
         raise SystemExit(f"'{run_dir}' is not a run directory (no {CONFIG})")
-    cfg = Config.load(os.path.join(run_dir, CONFIG))
+    if int(os.environ.get('RANK', '0')) == 0:  # Rank 0 alone writes.
+        rundir.hold(run_dir)
+    cfg = fingerprint.load_config(run_dir, fingerprint.load(run_dir))
     return train(cfg, run_dir, json_path=json_path, checkpoint=checkpoint,
                  progress=progress, log=log, plot=plot, resume=True)
 
 
 def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
-    r"""The config and the result of a finished run directory."""
+    r"""The config and the result of a finished run directory (the config
+    checked against the run's :obj:`fingerprint.json`, if it has one)."""
     for name in (CONFIG, RESULT):
         if not os.path.exists(os.path.join(run_dir, name)):
             raise SystemExit(f"'{run_dir}' is not a finished run directory "
                              f"(no {name})")
     with open(os.path.join(run_dir, RESULT)) as f:
         result = json.load(f)
-    return Config.load(os.path.join(run_dir, CONFIG)), result
+    if not os.path.exists(os.path.join(run_dir, fingerprint.FINGERPRINT)):
+        return Config.load(os.path.join(run_dir, CONFIG)), result
+    return fingerprint.load_config(run_dir,
+                                   fingerprint.load(run_dir)), result
 
 
+@rundir.guarded
 def restore(run_dir: str, data: Optional[RunData] = None):
     r"""The config, data and task of a run directory, with the model holding
-    the selected epoch's weights (:obj:`checkpoints/best.pt`)."""
+    the selected epoch's weights (:obj:`checkpoints/best.pt`). The run's
+    inputs are checked first (see :mod:`adar_pyg.fingerprint`): a run whose
+    config, data, split or ids changed since training, or one being
+    written by another process, raises a
+    :class:`~adar_pyg.errors.RunDirError`."""
+    rundir.hold(run_dir, shared=True)  # Until it returns.
     cfg, _ = read_run(run_dir)
+    recorded = fingerprint.load(run_dir)
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
     device = setup(cfg)
     data = data or load_data(cfg)
+    fingerprint.check_inputs(run_dir, recorded, cfg, data)
     task = build_task(cfg, data, device)
     try:
         state = load_checkpoint(path, map_location=device)
     except CorruptFileError as e:
         raise SystemExit(str(e)) from None
+    fingerprint.check_checkpoint(run_dir, CHECKPOINT, state, recorded)
+    check_state_dict(task.model, state.get('model'), path)
     task.model.load_state_dict(state['model'])
     return cfg, data, task
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from adar_pyg.cli import main
+from adar_pyg.errors import RunDirError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,7 +132,7 @@ def test_errors_before_training(csv_path, tmp_path, capsys):
     out = tmp_path / 'run'
     train(csv_path, out, '--epochs', '1')
     # an existing run directory is refused (before any data are loaded):
-    with pytest.raises(SystemExit, match='exists already: pass --overwrite'):
+    with pytest.raises(RunDirError, match='exists already: pass --overwrite'):
         train(csv_path, out)
     train(csv_path, out, '--epochs', '1', '--overwrite')
     # a data file with the wrong columns, naming the nearest:

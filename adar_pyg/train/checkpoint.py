@@ -6,6 +6,7 @@ from typing import Any, Iterator, Tuple, Union
 import torch
 from torch import Tensor
 
+from adar_pyg.errors import RunDirError
 from adar_pyg.io import CorruptFileError, atomic_path
 
 
@@ -81,3 +82,38 @@ def load_checkpoint(path: Union[str, os.PathLike],
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}): it is "
             f"truncated, damaged or not a checkpoint. Delete it (and train "
             f"again, or resume from an intact copy)") from e
+
+
+class CheckpointMismatchError(RunDirError, ValueError):
+    r"""Raised when a checkpoint does not fit the model (or augmenter) it is
+    loaded into; the message names the file and the differing
+    parameters."""
+
+
+def check_state_dict(module: torch.nn.Module, state: Any, path: str,
+                     what: str = 'model') -> None:
+    r"""Raises a :class:`CheckpointMismatchError` naming :obj:`path` and the
+    parameters whose names or shapes differ if the state dict :obj:`state`
+    does not fit :obj:`module` (before :meth:`load_state_dict` would fail
+    half way with a raw error)."""
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(
+            f"checkpoint '{path}' holds no {what} state")
+    own = module.state_dict()
+    diff = []
+    for key in sorted(set(own) | set(state)):
+        if key not in state:
+            diff.append(f'{key} missing in the file')
+        elif key not in own:
+            diff.append(f'{key} unexpected (not in the {what})')
+        elif isinstance(state[key], Tensor) and \
+                tuple(state[key].shape) != tuple(own[key].shape):
+            diff.append(f'{key} {list(state[key].shape)} in the file, '
+                        f'{list(own[key].shape)} in the {what}')
+    if diff:
+        shown = '; '.join(diff[:6]) + (f'; and {len(diff) - 6} more'
+                                       if len(diff) > 6 else '')
+        raise CheckpointMismatchError(
+            f"checkpoint '{path}' does not fit the {what} "
+            f"({type(module).__name__}): {shown}",
+            hint='it was written by another model or settings')

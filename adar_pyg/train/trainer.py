@@ -16,7 +16,8 @@ from adar_pyg.augment.base import Augmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.io import ensure_writable, remove_stale_parts
 from adar_pyg.train import distributed as ddp
-from adar_pyg.train.checkpoint import load_checkpoint, save_checkpoint
+from adar_pyg.train.checkpoint import (check_state_dict, load_checkpoint,
+                                       save_checkpoint)
 from adar_pyg.train.task import RecTask
 
 #: Version of the layout of :meth:`Trainer.fit`'s full-state checkpoints.
@@ -226,6 +227,10 @@ class Trainer:
             :obj:`resume_from`. (default: :obj:`None`)
         check_finite (bool, optional): The divergence guards.
             (default: :obj:`True`)
+        meta (dict, optional): JSON-able facts about the run (*e.g.* the
+            fingerprint of its inputs, see :mod:`adar_pyg.fingerprint`),
+            stored in every checkpoint under :obj:`'meta'`.
+            (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -245,6 +250,7 @@ class Trainer:
         on_evaluate: Optional[Callable[[Dict[str, Any]], None]] = None,
         last_checkpoint: Optional[str] = None,
         check_finite: bool = True,
+        meta: Optional[Dict[str, Any]] = None,
     ) -> None:
         if augmenter is not None and not isinstance(augmenter, Augmenter):
             raise TypeError(f"'augmenter' must be an adar_pyg.augment."
@@ -282,6 +288,7 @@ class Trainer:
         self.progress, self.checkpoint = progress, checkpoint
         self.last_checkpoint = last_checkpoint
         self.check_finite = bool(check_finite)
+        self.meta = meta
         self.log = log or tqdm.write
         self.on_evaluate = on_evaluate
         self.epoch_diagnostics: Dict[str, float] = {}
@@ -349,10 +356,16 @@ class Trainer:
             },
             'history': run.history,
             'seconds': {'train': run.train_times, 'eval': run.eval_times},
+            'meta': self.meta,
         }
 
-    def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
-                 generator: torch.Generator, source: str) -> FitState:
+    def check_state(self, state: Dict[str, Any], source: str) -> None:
+        r"""Raises a :class:`ValueError` (naming :obj:`source`) if the
+        full-state checkpoint :obj:`state` cannot continue this run: another
+        format, other settings, another augmenter, or weights that do not
+        fit the model or the augmenter (a
+        :class:`~adar_pyg.train.checkpoint.CheckpointMismatchError` naming
+        the differing shapes). Nothing is changed."""
         if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
             raise ValueError(f"'{source}' is not a full-state checkpoint of "
                              f"Trainer.fit (a 'last_checkpoint'; the best "
@@ -368,6 +381,14 @@ class Trainer:
             how = 'without' if state['augmenter'] is None else 'with'
             raise ValueError(f"'{source}' was written {how} an augmenter; "
                              f"resume the same run")
+        check_state_dict(self.task.model, state['model'], source)
+        if self.augmenter is not None:
+            check_state_dict(self.augmenter, state['augmenter'], source,
+                             'augmenter')
+
+    def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
+                 generator: torch.Generator, source: str) -> FitState:
+        self.check_state(state, source)
         self.task.model.load_state_dict(state['model'])
         if self.augmenter is not None:
             self.augmenter.load_state_dict(state['augmenter'])
@@ -675,7 +696,8 @@ class Trainer:
             run.best_state, run.bad_evals = self._state(), 0
             if self.checkpoint:
                 save_checkpoint({**run.best_state, 'epoch': epoch,
-                                 'score': score}, self.checkpoint)
+                                 'score': score, 'meta': self.meta},
+                                self.checkpoint)
         else:
             run.bad_evals += 1
             if run.bad_evals >= self.patience:

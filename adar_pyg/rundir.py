@@ -1,0 +1,263 @@
+r"""The guards of a run directory: one writer at a time, no run written over
+files that are not a run's, and no empty directory left by a failed start.
+
+* :func:`lock` takes an exclusive (writers: :obj:`train`, :obj:`resume`) or
+  shared (readers: :obj:`evaluate`, :obj:`recommend`) :func:`fcntl.flock`
+  on the run directory's :obj:`.lock` file, without waiting: a second
+  writer fails at once with a :class:`~adar_pyg.errors.RunDirError`
+  naming the process that holds it. The lock is re-entrant within a process
+  and released with the process, even on :obj:`kill -9`.
+* :func:`claim` checks that a folder can become a new run directory (it
+  holds no run, unless :obj:`overwrite`, and nothing that is not a run's)
+  and locks it; :func:`clear` removes the old run's files, right before the
+  new run writes its first file.
+* :func:`guarded` wraps a function that claims run directories: their
+  locks are released when it returns, and a folder it created is removed
+  if it fails before writing anything there.
+"""
+import errno
+import fcntl
+import functools
+import os
+import shutil
+import threading
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+
+from adar_pyg.errors import ResourceError, RunDirError
+from adar_pyg.io import PART_PATTERN
+
+CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
+CURVES, CHECKPOINT, IDS = 'curves.png', 'checkpoints/best.pt', 'ids.json'
+LAST, FINGERPRINT, LOCK = 'checkpoints/last.pt', 'fingerprint.json', '.lock'
+CHECKPOINTS = 'checkpoints'
+#: The files of a run directory (its top level and :obj:`checkpoints/`).
+RUN_FILES = (CONFIG, FINGERPRINT, METRICS, RESULT, CURVES, IDS)
+CHECKPOINT_FILES = (os.path.basename(CHECKPOINT), os.path.basename(LAST))
+
+#: The environment variable naming the run directory that a parent process
+#: holds locked for its workers (see :func:`lend`).
+LENT = 'ADAR_PYG_RUN_DIR_LENT'
+_held: Dict[str, List[Any]] = {}  # real path -> [fd, shared, count]
+_held_guard = threading.Lock()
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode('ascii', 'replace').strip()
+    except OSError:
+        pid = ''
+    return f'pid {pid}' if pid.isdigit() else 'another process'
+
+
+@contextmanager
+def lock(run_dir: str, shared: bool = False) -> Iterator[None]:
+    r"""Holds the lock of :obj:`run_dir` (exclusive, or :obj:`shared` for
+    readers) for the block; raises a :class:`~adar_pyg.errors.RunDirError`
+    at once if another process holds it in the other mode (or exclusively).
+    Re-entrant within a process (in the mode first taken). A reader of a
+    run directory that was never locked, or that it cannot open (read-only
+    storage), goes without the lock."""
+    key = os.path.realpath(run_dir)
+    with _held_guard:
+        entry = _held.get(key)
+        if entry is not None:
+            if entry[1] and not shared:
+                raise RunDirError(f"run directory '{run_dir}' is being read "
+                                  f"by this process; it cannot write it")
+            entry[2] += 1
+    if entry is not None:  # Re-entrant: this process holds it already.
+        try:
+            yield
+        finally:
+            with _held_guard:
+                entry[2] -= 1
+        return
+    path = os.path.join(run_dir, LOCK)
+    if os.environ.get(LENT) == key or (shared and not os.path.exists(path)):
+        yield  # Held by the parent process, or never written (readers).
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY if shared else
+                     os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        if shared:  # Read-only storage: nobody writes there.
+            yield
+            return
+        raise ResourceError(f"cannot lock the run directory '{run_dir}': "
+                            f"{e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) |
+                        fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise RunDirError(
+                f"run directory '{run_dir}' is in use by {_holder(fd)}",
+                hint='wait until it is done, or use another run directory'
+            ) from None
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+        with _held_guard:
+            _held[key] = entry = [fd, shared, 1]
+        try:
+            yield
+        finally:
+            with _held_guard:
+                del _held[key]
+            if not shared:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # Releases the lock.
+
+
+@contextmanager
+def lend(run_dir: Optional[str]) -> Iterator[None]:
+    r"""Lets the worker processes started in the block use :obj:`run_dir`,
+    whose lock this process holds for them (they inherit the environment
+    variable :obj:`LENT`)."""
+    if not run_dir:
+        yield
+        return
+    before = os.environ.get(LENT)
+    os.environ[LENT] = os.path.realpath(run_dir)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[LENT]
+        else:
+            os.environ[LENT] = before
+
+
+def foreign_files(folder: str) -> List[str]:
+    r"""The entries of :obj:`folder` that are not a run directory's files
+    (nor their temporary files), relative to it."""
+    def ours(name: str, names: tuple) -> bool:
+        match = PART_PATTERN.match(name)
+        return name in names or (match is not None and
+                                  match.group('name') in names) or \
+            name.startswith('.write-test-')
+
+    out = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name == CHECKPOINTS and os.path.isdir(path):
+            out += [os.path.join(name, n) for n in sorted(os.listdir(path))
+                    if not ours(n, CHECKPOINT_FILES)]
+        elif name != LOCK and not ours(name, RUN_FILES):
+            out.append(name + ('/' if os.path.isdir(path) else ''))
+    return out
+
+
+def run_files(folder: str) -> List[str]:
+    r"""The run files that :obj:`folder` holds (relative paths)."""
+    names = list(RUN_FILES) + [os.path.join(CHECKPOINTS, n)
+                               for n in CHECKPOINT_FILES]
+    return [n for n in names if os.path.exists(os.path.join(folder, n))]
+
+
+class _Session:
+    def __init__(self) -> None:
+        self.stack = ExitStack()
+        self.created: List[str] = []
+
+
+_local = threading.local()
+F = TypeVar('F', bound=Callable[..., Any])
+
+
+def guarded(fn: F) -> F:
+    r"""Releases the locks that :obj:`fn` takes with :func:`claim` and
+    :func:`hold` when it returns or raises; if it raises, first removes each
+    folder :func:`claim` created that holds no file yet."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        sessions = _local.__dict__.setdefault('sessions', [])
+        session = _Session()
+        sessions.append(session)
+        try:
+            with session.stack:  # Releases the locks on the way out.
+                try:
+                    return fn(*args, **kwargs)
+                except BaseException:
+                    for folder in session.created:  # Still locked by us.
+                        _remove_if_empty(folder)
+                    raise
+        finally:
+            sessions.pop()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _session() -> _Session:
+    sessions = getattr(_local, 'sessions', None)
+    if not sessions:
+        raise RuntimeError('run directories are claimed inside a function '
+                           'decorated with adar_pyg.rundir.guarded')
+    return sessions[-1]
+
+
+def _remove_if_empty(folder: str) -> None:
+    try:
+        sub = os.path.join(folder, CHECKPOINTS)
+        if os.path.isdir(sub) and not os.listdir(sub):
+            os.rmdir(sub)
+        if set(os.listdir(folder)) <= {LOCK}:
+            shutil.rmtree(folder)
+    except OSError:
+        pass
+
+
+def hold(run_dir: str, shared: bool = False) -> None:
+    r""":func:`lock` :obj:`run_dir` until the :func:`guarded` function
+    returns."""
+    _session().stack.enter_context(lock(run_dir, shared))
+
+
+def claim(out: str, overwrite: bool = False) -> None:
+    r"""Makes :obj:`out` the run directory of a new run of this
+    (:func:`guarded`) call: creates it if needed and locks it. Refuses
+    (:class:`~adar_pyg.errors.RunDirError`) a path that is a file, a folder
+    holding files that are not a run's (even with :obj:`overwrite`), and,
+    unless :obj:`overwrite`, one holding a run's files already. Nothing is
+    removed here (see :func:`clear`)."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise RunDirError(f"--out '{out}' is a file, not a directory")
+    created = not os.path.exists(out)
+    if created:
+        try:
+            os.makedirs(out)
+        except FileExistsError:  # Created meanwhile by another process.
+            created = False
+        except OSError as e:
+            raise ResourceError(f"cannot write to '{out}': "
+                                f"{e.strerror or e}") from None
+    hold(out)
+    if created:  # Removed again if the start fails (while locked).
+        _session().created.append(out)
+    foreign = foreign_files(out)
+    if foreign:
+        shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
+        raise RunDirError(
+            f"'{out}' holds files that are not a run's ({shown}): refusing "
+            f"to write a run there" + (' (even with --overwrite)'
+                                       if overwrite else ''),
+            hint='pass a new or empty folder as --out')
+    if run_files(out) and not overwrite:
+        raise RunDirError(f"run directory '{out}' exists already: pass "
+                          f"--overwrite to replace it, or another --out")
+
+
+def clear(out: str) -> None:
+    r"""Removes the files of the run that :obj:`out` held (after
+    :func:`claim` with :obj:`overwrite`)."""
+    for name in run_files(out):
+        os.remove(os.path.join(out, name))
+
+
+def is_finished(run_dir: str) -> bool:
+    r"""Whether the run of :obj:`run_dir` wrote its :obj:`result.json`."""
+    return os.path.isfile(os.path.join(run_dir, RESULT))

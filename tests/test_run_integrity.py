@@ -1,0 +1,378 @@
+r"""A run directory knows what it was trained on and has one writer: a
+changed split seed, a renamed user, a config cut short, a finished or
+foreign resume and a second writer are refused with a
+:class:`~adar_pyg.errors.RunDirError` naming the cause, before anything
+is written."""
+import json
+import multiprocessing
+import os
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from adar_pyg import fingerprint, run, rundir
+from adar_pyg.config import Config
+from adar_pyg.errors import RunDirError
+from adar_pyg.train import load_checkpoint, save_checkpoint
+from adar_pyg.train.checkpoint import CheckpointMismatchError
+
+QUIET = dict(progress=False, plot=False, log=lambda line: None)
+
+
+class Killed(Exception):
+    pass
+
+
+def write_csv(path, rename=None):
+    r"""40 users in two taste groups, 10 of 16 items each (400 rows, 32
+    items)."""
+    g = torch.Generator().manual_seed(0)
+    lines = ['user,item,timestamp']
+    for u in range(40):
+        items = torch.randperm(16, generator=g)[:10] + 16 * (u % 2)
+        for t, i in enumerate(items.tolist()):
+            user = f'u{u:02d}'
+            lines.append(f'{rename.get(user, user) if rename else user},'
+                         f'i{i},{100 + t}')
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+def config(csv, model='lightgcn', **train):
+    return Config.build({
+        'run': {'device': 'cpu', 'threads': 1},
+        'data': {'data': str(csv)},
+        'model': {'model': model, 'dim': 8, 'layers': 1},
+        'train': {'epochs': 3, 'batch_size': 64, 'patience': 10, **train}})
+
+
+def snapshot(folder):
+    r"""Every file of :obj:`folder` with its bytes (the lock file aside)."""
+    out = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name != rundir.LOCK:
+                path = os.path.join(root, name)
+                with open(path, 'rb') as f:
+                    out[os.path.relpath(path, folder)] = f.read()
+    return out
+
+
+@pytest.fixture(scope='module')
+def finished(tmp_path_factory):
+    r"""A finished 3-epoch run on its own CSV (copied by :func:`copy`)."""
+    root = tmp_path_factory.mktemp('finished')
+    csv = write_csv(root / 'ratings.csv')
+    run.train(config(csv), str(root / 'run'), **QUIET)
+    return root
+
+
+def copy(finished, tmp_path):
+    shutil.copy(finished / 'ratings.csv', tmp_path / 'ratings.csv')
+    shutil.copytree(finished / 'run', tmp_path / 'run')
+    edit_config(tmp_path / 'run', lambda c: c['data'].update(
+        data=str(tmp_path / 'ratings.csv')))  # data.data may move.
+    return tmp_path / 'run'
+
+
+def edit_config(out, change):
+    path = out / 'config.yaml'
+    cfg = yaml.safe_load(path.read_text())
+    change(cfg)
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def interrupted(tmp_path):
+    r"""A run killed after the evaluation of epoch 2 of 3."""
+    csv = write_csv(tmp_path / 'ratings.csv')
+
+    def log(line):
+        if line.startswith('epoch    2'):
+            raise Killed(line)
+
+    with pytest.raises(Killed):
+        run.train(config(csv), str(tmp_path / 'run'), progress=False,
+                  plot=False, log=log)
+    return tmp_path / 'run'
+
+
+def test_fingerprint_is_recorded_and_checked(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    fp = json.loads((out / 'fingerprint.json').read_text())
+    assert set(fp) == {'format', 'adar_pyg', 'config', 'data', 'split', 'ids'}
+    assert fp['data'] == {'ratings.csv': fingerprint.sha256_file(
+        str(finished / 'ratings.csv'))}
+    assert fp['config']['settings']['split']['split_seed'] == 0
+    for name in ('best.pt', 'last.pt'):
+        state = load_checkpoint(out / 'checkpoints' / name)
+        assert state['meta']['fingerprint'] == fp, name
+    # Unchanged inputs: evaluate re-scores the saved model exactly.
+    result = json.loads((out / 'result.json').read_text())
+    assert run.evaluate(str(out)) == result['test']
+
+
+def test_split_seed_changed(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    edit_config(out, lambda c: c['split'].update(split_seed=1))
+    before = snapshot(out)
+    for read in (lambda: run.evaluate(str(out)),
+                 lambda: run.recommend(str(out), 'u03'),
+                 lambda: run.resume(str(out), **QUIET)):
+        with pytest.raises(RunDirError, match=r'config.yaml changed since '
+                           r'training: split.split_seed 0 -> 1'):
+            read()
+    assert snapshot(out) == before
+
+
+def test_split_differs(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    fp = json.loads((out / 'fingerprint.json').read_text())
+    fp['split'] = '0' * 64  # As if the splitting code had changed.
+    (out / 'fingerprint.json').write_text(json.dumps(fp))
+    with pytest.raises(RunDirError, match=r'the split differs from the one '
+                       r'it was trained on \(split.split_seed'):
+        run.evaluate(str(out))
+
+
+def test_package_version_differs(finished, tmp_path):
+    import adar_pyg
+    out = copy(finished, tmp_path)
+    fp = json.loads((out / 'fingerprint.json').read_text())
+    fp['adar_pyg'] = '0.0.1'
+    (out / 'fingerprint.json').write_text(json.dumps(fp))
+    with pytest.raises(RunDirError, match=r'it was trained with adar_pyg '
+                       rf'0.0.1 \(this is {adar_pyg.__version__}\)'):
+        run.recommend(str(out), 'u03')
+
+
+def test_user_renamed_in_the_csv(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    write_csv(tmp_path / 'ratings.csv', rename={'u03': 'u03-renamed'})
+    for read in (lambda: run.evaluate(str(out)),
+                 lambda: run.recommend(str(out), 'u03')):
+        with pytest.raises(RunDirError, match=r"the data file '.*ratings.csv'"
+                           r' differs from the one it was trained on; the '
+                           r'user or item ids differ'):
+            read()
+
+
+def test_ids_json_changed(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    ids = json.loads((out / 'ids.json').read_text())
+    ids['user'][3], ids['user'][4] = ids['user'][4], ids['user'][3]
+    (out / 'ids.json').write_text(json.dumps(ids))
+    with pytest.raises(RunDirError, match='ids.json was changed'):
+        run.recommend(str(out), 'u03')
+
+
+@pytest.mark.parametrize('cut,missing', [
+    (lambda c: c.pop('train'), "section 'train'"),
+    (lambda c: c['train'].pop('epochs'), "setting 'train.epochs'"),
+])
+def test_config_cut_short(finished, tmp_path, cut, missing):
+    out = copy(finished, tmp_path)
+    edit_config(out, cut)
+    before = snapshot(out)
+    for read in (lambda: run.evaluate(str(out)),
+                 lambda: run.resume(str(out), **QUIET)):
+        with pytest.raises(RunDirError, match=f'config.yaml lacks {missing}'
+                           f', which the run had'):
+            read()
+    assert snapshot(out) == before
+
+
+def test_config_truncated_file(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    text = (out / 'config.yaml').read_text()
+    (out / 'config.yaml').write_text(text[:len(text) // 3].rsplit('\n',
+                                                                1)[0] + '\n')
+    with pytest.raises(RunDirError, match="config.yaml lacks sections "
+                       "'sampler', 'train', 'adar', 'cnsdiff' and settings "
+                       r"'model\.\w+', .* \(of \d+\), which the run had"):
+        run.resume(str(out), **QUIET)
+
+
+def test_resume_of_a_finished_run(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    before = snapshot(out)
+    with pytest.raises(RunDirError, match=r'is finished \(3 epochs, best '
+                       r'epoch \d\): nothing to resume'):
+        run.resume(str(out), **QUIET)
+    assert snapshot(out) == before
+
+
+def test_a_legacy_run_is_refused(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    os.remove(out / 'fingerprint.json')
+    with pytest.raises(RunDirError, match='has no fingerprint.json'):
+        run.evaluate(str(out))
+
+
+def test_resume_of_an_interrupted_run(tmp_path):
+    out = interrupted(tmp_path)
+    assert len((out / 'metrics.jsonl').read_text().splitlines()) == 2
+    result = run.resume(str(out), **QUIET)
+    assert result['epochs_run'] == 3
+    assert run.evaluate(str(out)) == result['test']
+
+
+def test_foreign_last_checkpoint(tmp_path):
+    # NGCF's last.pt in a LightGCN run: refused, metrics.jsonl untouched.
+    out = interrupted(tmp_path)
+    other = tmp_path / 'ngcf'
+    run.train(config(tmp_path / 'ratings.csv', 'ngcf'), str(other), **QUIET)
+    shutil.copy(other / 'checkpoints' / 'last.pt',
+                out / 'checkpoints' / 'last.pt')
+    before = snapshot(out)
+    with pytest.raises(RunDirError, match=r'checkpoints/last.pt belongs to '
+                       r'another run \(the settings differ \(model.model '
+                       r'"lightgcn" -> "ngcf"'):
+        run.resume(str(out), **QUIET)
+    assert snapshot(out) == before
+
+
+def test_checkpoint_that_does_not_fit(tmp_path):
+    out = interrupted(tmp_path)
+    last = out / 'checkpoints' / 'last.pt'
+    state = load_checkpoint(last)
+    key = next(k for k, v in state['model'].items() if v.dim() == 2)
+    shape = list(state['model'][key].shape)
+    state['model'][key] = torch.zeros(shape[0], shape[1] + 4)
+    save_checkpoint(state, last)
+    before = snapshot(out)
+    with pytest.raises(CheckpointMismatchError, match=(
+            rf"last.pt' does not fit the model \(LightGCN\): {key} "
+            rf"\[{shape[0]}, {shape[1] + 4}\] in the file, \[{shape[0]}, "
+            rf"{shape[1]}\] in the model")):
+        run.resume(str(out), **QUIET)
+    assert snapshot(out) == before
+
+
+def test_best_checkpoint_that_does_not_fit(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    best = out / 'checkpoints' / 'best.pt'
+    state = load_checkpoint(best)
+    state['model'] = {k + '_renamed': v for k, v in state['model'].items()}
+    save_checkpoint(state, best)
+    with pytest.raises(CheckpointMismatchError, match=r"best.pt' does not "
+                       r'fit the model .*missing in the file'):
+        run.evaluate(str(out))
+
+
+# -- The run directory: one writer, no foreign files, no empty leftovers ----
+
+def test_overwrite_refuses_foreign_files(tmp_path):
+    csv = write_csv(tmp_path / 'ratings.csv')
+    folder = tmp_path / 'notes'
+    folder.mkdir()
+    (folder / 'notes.txt').write_text('mine')
+    (folder / 'result.json').write_text('{}')
+    with pytest.raises(RunDirError, match=r"holds files that are not a "
+                       r"run's \(notes.txt\).*even with --overwrite"):
+        run.train(config(csv), str(folder), overwrite=True, **QUIET)
+    assert snapshot(folder) == {'notes.txt': b'mine', 'result.json': b'{}'}
+    # A stray result.json alone is not replaced without --overwrite:
+    os.remove(folder / 'notes.txt')
+    with pytest.raises(RunDirError, match='exists already: pass '
+                       '--overwrite'):
+        run.train(config(csv), str(folder), **QUIET)
+    assert snapshot(folder) == {'result.json': b'{}'}
+
+
+def test_overwrite_replaces_a_run(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    (out / 'curves.png').write_bytes(b'old')
+    run.train(config(tmp_path / 'ratings.csv', epochs=1), str(out),
+              overwrite=True, **QUIET)
+    assert not (out / 'curves.png').exists()  # plot=False: the old one went
+    assert json.loads((out / 'result.json').read_text())['epochs_run'] == 1
+    assert run.evaluate(str(out))
+
+
+def test_failed_start_leaves_nothing(finished, tmp_path):
+    csv = write_csv(tmp_path / 'ratings.csv')
+    bad = Config.build({**config(csv).to_dict(),
+                        'data': {'data': str(csv), 'user_col': 'nobody'}})
+    with pytest.raises(Exception, match='nobody'):
+        run.train(bad, str(tmp_path / 'new'), **QUIET)
+    assert not (tmp_path / 'new').exists()
+    # With --overwrite, the old run stays as it was:
+    old = tmp_path / 'old'
+    shutil.copytree(finished / 'run', old)
+    before = snapshot(old)
+    with pytest.raises(Exception, match='nobody'):
+        run.train(bad, str(old), overwrite=True, **QUIET)
+    assert snapshot(old) == before
+
+
+def _hold_the_run(csv, out, started, release):
+    r"""Trains into :obj:`out` and pauses after the first evaluation until
+    :obj:`release` is set (60 s at most)."""
+    def log(line):
+        if line.startswith('epoch    1'):
+            started.set()
+            release.wait(60)
+
+    torch.set_num_threads(1)
+    run.train(config(csv), out, overwrite=True, progress=False, plot=False,
+              log=log)
+
+
+def test_two_writers(tmp_path):
+    csv = write_csv(tmp_path / 'ratings.csv')
+    out = str(tmp_path / 'run')
+    ctx = multiprocessing.get_context('spawn')
+    started, release = ctx.Event(), ctx.Event()
+    writer = ctx.Process(target=_hold_the_run,
+                         args=(csv, out, started, release))
+    writer.start()
+    try:
+        assert started.wait(120), 'the first writer did not start'
+        busy = f"run directory '{out}' is in use by pid {writer.pid}"
+        with pytest.raises(RunDirError, match=busy):
+            run.train(config(csv), out, overwrite=True, **QUIET)
+        with pytest.raises(RunDirError, match=busy):
+            run.resume(out, **QUIET)
+        with pytest.raises(RunDirError, match=busy):  # Readers wait too.
+            run.evaluate(out)
+    finally:
+        release.set()
+        writer.join(120)
+        if writer.is_alive():
+            writer.kill()
+    assert writer.exitcode == 0
+    result = json.loads((tmp_path / 'run' / 'result.json').read_text())
+    assert result['epochs_run'] == 3
+    assert run.evaluate(out) == result['test']
+
+
+def test_lock_is_reentrant_and_released(tmp_path):
+    with rundir.lock(str(tmp_path)):
+        with rundir.lock(str(tmp_path)):
+            pass
+        assert (tmp_path / rundir.LOCK).read_text().strip() == \
+            str(os.getpid())
+    assert (tmp_path / rundir.LOCK).read_text() == ''
+    with rundir.lock(str(tmp_path), shared=True):
+        with rundir.lock(str(tmp_path), shared=True):
+            pass
+        with pytest.raises(RunDirError, match='being read by this process'):
+            with rundir.lock(str(tmp_path)):
+                pass
+
+
+@pytest.mark.parametrize('name,files', [
+    ('beauty', ['Beauty.txt']),
+    ('gowalla', ['test.txt', 'train.txt']),
+    ('ood-food', ['test.txt', 'test_iid.txt', 'train.txt', 'valid_iid.txt']),
+])
+def test_data_files_of_a_built_in_dataset(name, files, tmp_path):
+    # The raw files, found without loading (or downloading) the dataset:
+    cfg = Config.build({'data': {'dataset': name,
+                                 'data_root': str(tmp_path)}})
+    paths = fingerprint.data_files(cfg)
+    assert sorted(os.path.basename(p) for p in paths) == files
+    assert all(p.startswith(str(tmp_path / name)) for p in paths)
+    assert fingerprint.data_digest(cfg) is None  # Not there yet.
