@@ -236,7 +236,8 @@ def _read_table(path: str, name: str,
         except ImportError as e:
             raise ImportError(
                 f"Reading the Parquet file '{name}' needs 'pyarrow' or "
-                f"'fastparquet' (pip install pyarrow): {e}") from e
+                f"'fastparquet': make install EXTRAS=test,sparse,parquet "
+                f"(or pip install 'adar_pyg[parquet]'): {e}") from e
         except Exception as e:
             raise DatasetFormatError(
                 f"{name}: could not be read as a Parquet file ({e})") from e
