@@ -44,7 +44,9 @@ from adar_pyg.config import Config
 from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    build_augmenter, build_task, build_trainer,
                                    check_data, load_data, setup)
-from adar_pyg.io import CorruptFileError, atomic_path, remove_stale_parts
+from adar_pyg.errors import (AdarError, DataError, ResourceError,
+                             RunDirError, UsageError)
+from adar_pyg.io import atomic_path, remove_stale_parts
 from adar_pyg.train import load_checkpoint
 
 CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
@@ -82,7 +84,7 @@ def check_writable(path: str, is_dir: bool = False) -> None:
             pass
         os.remove(probe)
     except OSError as e:
-        raise SystemExit(f"cannot write to '{folder}': {e.strerror}") \
+        raise ResourceError(f"cannot write to '{folder}': {e.strerror}") \
             from None
 
 
@@ -90,10 +92,10 @@ def prepare_out(out: str, overwrite: bool = False) -> None:
     r"""Checks that :obj:`out` can become a run directory: it must not hold
     a run already (unless :obj:`overwrite`) and must be writable."""
     if os.path.exists(os.path.join(out, CONFIG)) and not overwrite:
-        raise SystemExit(f"run directory '{out}' exists already: pass "
-                         f"--overwrite to replace it, or another --out")
+        raise RunDirError(f"run directory '{out}' exists already: pass "
+                          f"--overwrite to replace it, or another --out")
     if os.path.exists(out) and not os.path.isdir(out):
-        raise SystemExit(f"--out '{out}' is a file, not a directory")
+        raise RunDirError(f"--out '{out}' is a file, not a directory")
     check_writable(out, is_dir=True)
     for name in (METRICS, RESULT, CURVES, IDS, LAST):
         if os.path.exists(os.path.join(out, name)):
@@ -106,17 +108,14 @@ def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
     full state of :obj:`checkpoints/last.pt` (:obj:`None` if the run was
     interrupted before its first evaluation: it then starts afresh)."""
     if not os.path.exists(os.path.join(out, CONFIG)):
-        raise SystemExit(f"'{out}' is not a run directory (no {CONFIG})")
+        raise RunDirError(f"'{out}' is not a run directory (no {CONFIG})")
     check_writable(out, is_dir=True)
     for folder in (out, os.path.dirname(os.path.join(out, LAST))):
         remove_stale_parts(folder)
     path = os.path.join(out, LAST)
     if not os.path.exists(path):
         return None
-    try:
-        return load_checkpoint(path)
-    except CorruptFileError as e:
-        raise SystemExit(str(e)) from None
+    return load_checkpoint(path)  # A damaged one: CorruptFileError.
 
 
 def train(cfg: Config, out: Optional[str] = None, *,
@@ -158,7 +157,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     state = None
     if resume:
         if not out:
-            raise SystemExit('resuming needs the run directory')
+            raise UsageError('resuming needs the run directory')
         state = prepare_resume(out)
     elif out and rank == 0:
         prepare_out(out, overwrite)
@@ -289,18 +288,20 @@ def _launch(cfg: Config, out: Optional[str],
     from adar_pyg.train.distributed import launch
     nproc, device = cfg.run.nproc, cfg.device_name()
     if device == 'cuda' and nproc > torch.cuda.device_count():
-        raise SystemExit(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one "
+        raise UsageError(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one "
                          f"per process); this machine has "
                          f"{torch.cuda.device_count()}")
     if device == 'cpu' and nproc > (os.cpu_count() or 1):
-        raise SystemExit(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
+        raise UsageError(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
                          f"cores of this machine")
     try:
         return launch(_rank_train, nproc, args=(cfg, out, kwargs),
                       backend='nccl' if device == 'cuda' else 'gloo',
                       port=cfg.run.port, timeout=cfg.run.dist_timeout)
-    except RuntimeError as e:
-        raise SystemExit(f'adar-pyg: error: {e}') from None
+    except RuntimeError as e:  # Which rank failed, and its error's line:
+        first, _, rest = str(e).partition('\n')
+        last = [line for line in rest.splitlines() if line.strip()][-1:]
+        raise AdarError(' '.join([first] + last)) from None
 
 
 def resume(run_dir: str, *, json_path: Optional[str] = None,
@@ -316,7 +317,8 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
     uninterrupted run (timings aside). A finished run is left as it is
     (its result is written again)."""
     if not os.path.exists(os.path.join(run_dir, CONFIG)):
-        raise SystemExit(f"'{run_dir}' is not a run directory (no {CONFIG})")
+        raise RunDirError(f"'{run_dir}' is not a run directory (no "
+                          f"{CONFIG})")
     cfg = Config.load(os.path.join(run_dir, CONFIG))
     return train(cfg, run_dir, json_path=json_path, checkpoint=checkpoint,
                  progress=progress, log=log, plot=plot, resume=True)
@@ -326,8 +328,8 @@ def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
     r"""The config and the result of a finished run directory."""
     for name in (CONFIG, RESULT):
         if not os.path.exists(os.path.join(run_dir, name)):
-            raise SystemExit(f"'{run_dir}' is not a finished run directory "
-                             f"(no {name})")
+            raise RunDirError(f"'{run_dir}' is not a finished run "
+                              f"directory (no {name})")
     with open(os.path.join(run_dir, RESULT)) as f:
         result = json.load(f)
     return Config.load(os.path.join(run_dir, CONFIG)), result
@@ -339,14 +341,11 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     cfg, _ = read_run(run_dir)
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
-        raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
+        raise RunDirError(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
     device = setup(cfg)
     data = data or load_data(cfg)
     task = build_task(cfg, data, device)
-    try:
-        state = load_checkpoint(path, map_location=device)
-    except CorruptFileError as e:
-        raise SystemExit(str(e)) from None
+    state = load_checkpoint(path, map_location=device)
     task.model.load_state_dict(state['model'])
     return cfg, data, task
 
@@ -358,10 +357,11 @@ def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
     _, _, task = restore(run_dir)
     names = ['val', 'test'] + list(getattr(task, 'extra_test_splits', []))
     if split not in names:
-        raise SystemExit(f"unknown split '{split}' (choose from "
+        raise UsageError(f"unknown split '{split}' (choose from "
                          f"{', '.join(names)})")
     if not task.has_split(split) and split in ('val', 'test'):
-        raise SystemExit(f"split '{split}' of this run holds no interactions")
+        raise DataError(f"split '{split}' of this run holds no "
+                        f"interactions")
     return task.evaluate(split)
 
 
@@ -371,7 +371,7 @@ def recommend(run_dir: str, user: Any, k: int = 10
     original id of your own data, or a 0-based user index of a built-in
     dataset), excluding every item the user interacted with."""
     if k < 1:
-        raise SystemExit(f'--k must be positive (got {k})')
+        raise UsageError(f'--k must be positive (got {k})')
     cfg, data, task = restore(run_dir)
     ids = data.raw_ids
     index = _user_index(user, ids, data.statistics['users'])
@@ -397,15 +397,15 @@ def _user_index(user: Any, ids: Optional[Dict[str, List[Any]]],
         try:
             index = int(user)
         except ValueError:
-            raise SystemExit(f"--user must be a 0-based user index for a "
+            raise UsageError(f"--user must be a 0-based user index for a "
                              f"built-in dataset (got '{user}')") from None
         if not 0 <= index < num_users:
-            raise SystemExit(f'--user {index} is out of range (0 to '
+            raise UsageError(f'--user {index} is out of range (0 to '
                              f'{num_users - 1})')
         return index
     lookup = {str(raw): i for i, raw in enumerate(ids['user'])}
     if str(user) not in lookup:
-        raise SystemExit(f"unknown user '{user}' (not in this run's data)")
+        raise UsageError(f"unknown user '{user}' (not in this run's data)")
     return lookup[str(user)]
 
 

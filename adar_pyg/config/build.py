@@ -64,8 +64,9 @@ def setup(cfg: Config) -> torch.device:
     for a missing GPU)."""
     device = cfg.device_name()
     if device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('--device cuda was asked for but CUDA is not '
-                         'available; use --device cpu')
+        from adar_pyg.errors import UsageError
+        raise UsageError('--device cuda was asked for but CUDA is not '
+                         'available', hint='use --device cpu')
     from adar_pyg.train.distributed import world
     rank, world_size = world()
     if cfg.run.threads:
