@@ -49,6 +49,11 @@ def check_data(cfg: Config) -> None:
     nearest), before anything is loaded or written."""
     from adar_pyg.config.settings import ConfigError, suggest
     if cfg.data.data:
+        if os.path.isdir(cfg.data.data):
+            from adar_pyg.errors import DataError
+            raise DataError(f"--data '{cfg.data.data}' is a directory, not a "
+                            f"file", hint='pass a CSV, TSV or Parquet file '
+                            '(or --dataset NAME for a built-in one)')
         if not os.path.isfile(cfg.data.data):
             raise ConfigError(f"data.data: no file '{cfg.data.data}'")
     elif cfg.data.dataset not in DATASETS:
