@@ -1,12 +1,18 @@
 import os
 import pickle
 import zipfile
-from typing import Any, Iterator, Tuple, Union
+from typing import Any, Iterator, List, Mapping, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from adar_pyg.io import CorruptFileError, atomic_path
+from adar_pyg.errors import DivergedError, RunDirError
+from adar_pyg.io import CorruptFileError, atomic_path, disk_full_error
+
+
+class CheckpointMismatchError(RunDirError, ValueError):
+    r"""A checkpoint that does not belong to the run at hand: written by
+    another model, other sizes or other settings (exit code 5)."""
 
 
 def _tensors(obj: Any, key: str = '') -> Iterator[Tuple[str, Tensor]]:
@@ -23,7 +29,8 @@ def _tensors(obj: Any, key: str = '') -> Iterator[Tuple[str, Tensor]]:
 
 
 def check_finite(obj: Any, what: str = 'state') -> None:
-    r"""Raises a :class:`FloatingPointError` naming the first floating point
+    r"""Raises a :class:`~adar_pyg.errors.DivergedError` (a
+    :class:`FloatingPointError`) naming the first floating point
     tensor of the nested container :obj:`obj` that holds a NaN or an
     infinite value (one host sync per tensor device)."""
     floats = [(k, t) for k, t in _tensors(obj)
@@ -38,7 +45,7 @@ def check_finite(obj: Any, what: str = 'state') -> None:
             continue
         for k, t in floats:
             if t.device == device and not bool(torch.isfinite(t).all()):
-                raise FloatingPointError(
+                raise DivergedError(
                     f"{what}: '{k}' holds NaN or infinite values; refusing "
                     f"to save it")
 
@@ -60,7 +67,53 @@ def save_checkpoint(obj: Any, path: Union[str, os.PathLike],
     if finite:
         check_finite(obj, f"checkpoint '{os.fspath(path)}'")
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # A short write: "unexpected pos A vs B".
+            if 'unexpected pos' in str(e) or 'failed writing' in str(e):
+                raise disk_full_error(path, e) from e
+            raise
+
+
+def check_fits(module: torch.nn.Module, state: Any, source: str,
+               what: str = 'model') -> None:
+    r"""Raises a :class:`CheckpointMismatchError` naming :obj:`source` and
+    the differing parameters (and their shapes) unless :obj:`state` is a
+    state dict that :obj:`module` loads: the same names, the same shapes.
+
+    Args:
+        module (torch.nn.Module): The module to load into.
+        state (Any): The state dict read from the checkpoint.
+        source (str): The checkpoint, as named in the message.
+        what (str, optional): What :obj:`module` is. (default:
+            :obj:`'model'`)
+    """
+    own = module.state_dict()
+    name = f'{what} ({module.__class__.__name__})'
+    if not isinstance(state, Mapping):
+        raise CheckpointMismatchError(
+            f"{source} holds no {what} weights (got "
+            f"{type(state).__name__})")
+    shapes = [f"'{k}' is {list(state[k].shape)} there, {list(v.shape)} here"
+              for k, v in own.items() if k in state
+              and isinstance(state[k], Tensor) and state[k].shape != v.shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if not (shapes or missing or unexpected):
+        return
+    parts = ([_some(shapes, '; ')] if shapes else []) + (
+        [f'it lacks {_some(missing)}'] if missing else []) + (
+        [f'it holds {_some(unexpected)}, unknown here'] if unexpected else [])
+    raise CheckpointMismatchError(
+        f"{source} does not fit the {name}: {'; '.join(parts)}",
+        hint='it was written by another model or other sizes (--model, '
+        '--dim, --layers, the data); use the run it belongs to')
+
+
+def _some(items: List[str], sep: str = ', ', n: int = 3) -> str:
+    more = f' (and {len(items) - n} more)' if len(items) > n else ''
+    return sep.join(items[:n] if sep != ', ' else
+                    [f"'{k}'" for k in items[:n]]) + more
 
 
 def load_checkpoint(path: Union[str, os.PathLike],

@@ -6,17 +6,19 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from adar_pyg.augment.base import Augmenter
+from adar_pyg.augment.base import Augmenter, NonFiniteError
 from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.errors import DivergedError
 from adar_pyg.io import ensure_writable, remove_stale_parts
 from adar_pyg.train import distributed as ddp
-from adar_pyg.train.checkpoint import load_checkpoint, save_checkpoint
+from adar_pyg.train.checkpoint import (CheckpointMismatchError, check_fits,
+                                       load_checkpoint, save_checkpoint)
 from adar_pyg.train.task import RecTask
 
 #: Version of the layout of :meth:`Trainer.fit`'s full-state checkpoints.
@@ -354,20 +356,24 @@ class Trainer:
     def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
                  generator: torch.Generator, source: str) -> FitState:
         if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-            raise ValueError(f"'{source}' is not a full-state checkpoint of "
+            raise CheckpointMismatchError(f"'{source}' is not a full-state checkpoint of "
                              f"Trainer.fit (a 'last_checkpoint'; the best "
                              f"checkpoint holds weights only)")
         saved, now = state['trainer'], self.settings()
         diff = [f'{k}={saved.get(k)!r} (now {now[k]!r})'
                 for k in RESUME_SETTINGS if saved.get(k) != now[k]]
         if diff:
-            raise ValueError(f"'{source}' was written with other settings: "
+            raise CheckpointMismatchError(f"'{source}' was written with other settings: "
                              f"{', '.join(diff)}; resume with the settings "
                              f"of the interrupted run")
         if (state['augmenter'] is None) != (self.augmenter is None):
             how = 'without' if state['augmenter'] is None else 'with'
-            raise ValueError(f"'{source}' was written {how} an augmenter; "
+            raise CheckpointMismatchError(f"'{source}' was written {how} an augmenter; "
                              f"resume the same run")
+        check_fits(self.task.model, state['model'], f"'{source}'")
+        if self.augmenter is not None:
+            check_fits(self.augmenter, state['augmenter'], f"'{source}'",
+                       'augmenter')
         self.task.model.load_state_dict(state['model'])
         if self.augmenter is not None:
             self.augmenter.load_state_dict(state['augmenter'])
@@ -407,29 +413,16 @@ class Trainer:
         if self.world_size > 1:  # The same permutation on every rank:
             ddp.broadcast_rng(generator)
         for batch in bar:
-            if self.world_size > 1:
-                loss, gen = self._distributed_loss(batch, generator, stats)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                # The loss of the global batch (the same on every rank):
-                loss = ddp.all_sum(loss.detach()) / self.world_size
-            else:
-                out = task.forward(batch, generator)
-                gen = None
-                if aug is not None:
-                    user, pos = out.user.detach(), out.pos.detach()
-                    neg = out.neg.detach()
-                    aug.step(user, pos, neg)
-                    gen = aug(user, pos, neg)
-                    loss = aug.loss(out.user, out.pos, out.neg, gen)
-                    self._accumulate(stats, user, pos, neg, gen)
-                else:
-                    loss = d_bpr_loss(out.user, out.pos, out.neg)
-                loss = loss + self.l2 * out.reg
-                if out.extra is not None:
-                    loss = loss + out.extra
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+            try:
+                loss, gen = self._batch_loss(batch, generator, stats,
+                                             optimizer)
+            except NonFiniteError as e:  # Raised by the augmenter:
+                raise DivergedError(
+                    f"{e} in epoch {epoch}, batch {count + 1} of "
+                    f"{num_batches}; stopped before the optimizer step "
+                    f"(nothing of this batch was applied, nothing evaluated "
+                    f"or saved){self._diagnose(None)}; lower the learning "
+                    f"rate or check the inputs") from e
             if self.check_finite:  # Before the step can apply anything:
                 value = self._finite_loss(loss, params, epoch, count + 1,
                                           num_batches, gen)
@@ -438,7 +431,7 @@ class Trainer:
                 optimizer.step()
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise FloatingPointError(
+                    raise DivergedError(
                         f"loss became {value} in epoch {epoch}; lower the "
                         f"learning rate or check the inputs")
             total, count = total + value, count + 1
@@ -447,6 +440,36 @@ class Trainer:
         self.epoch_diagnostics = {k: float(v) / max(count, 1)
                                   for k, v in stats.items()}
         return total / max(count, 1)
+
+    def _batch_loss(self, batch: Any, generator: torch.Generator,
+                    stats: Dict[str, Any],
+                    optimizer: torch.optim.Optimizer) -> Tuple[Tensor, Any]:
+        r"""The loss of one batch, its gradients computed (no step yet),
+        and the augmenter's generated negatives."""
+        task, aug = self.task, self.augmenter
+        if self.world_size > 1:
+            loss, gen = self._distributed_loss(batch, generator, stats)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # The loss of the global batch (the same on every rank):
+            return ddp.all_sum(loss.detach()) / self.world_size, gen
+        out = task.forward(batch, generator)
+        gen = None
+        if aug is not None:
+            user, pos = out.user.detach(), out.pos.detach()
+            neg = out.neg.detach()
+            aug.step(user, pos, neg)
+            gen = aug(user, pos, neg)
+            loss = aug.loss(out.user, out.pos, out.neg, gen)
+            self._accumulate(stats, user, pos, neg, gen)
+        else:
+            loss = d_bpr_loss(out.user, out.pos, out.neg)
+        loss = loss + self.l2 * out.reg
+        if out.extra is not None:
+            loss = loss + out.extra
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss, gen
 
     def _distributed_loss(self, batch: Any, generator: torch.Generator,
                           stats: Dict[str, Any]) -> tuple:
@@ -515,13 +538,13 @@ class Trainer:
                  f'was applied, nothing evaluated or saved)')
         hint = self._diagnose(gen)
         if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} {where}{hint}; "
-                                     f"lower the learning rate or check the "
-                                     f"inputs")
-        raise FloatingPointError(f"the gradient of '{bad}' holds NaN or "
-                                 f"infinite values (the loss is {value}) "
-                                 f"{where}{hint}; lower the learning rate "
-                                 f"or check the inputs")
+            raise DivergedError(f"loss became {value} {where}{hint}; "
+                                f"lower the learning rate or check the "
+                                f"inputs")
+        raise DivergedError(f"the gradient of '{bad}' holds NaN or "
+                            f"infinite values (the loss is {value}) "
+                            f"{where}{hint}; lower the learning rate "
+                            f"or check the inputs")
 
     def _diagnose(self, gen: Optional[Tensor]) -> str:
         r"""Where a non-finite value may come from (only on failure)."""
@@ -616,7 +639,7 @@ class Trainer:
             if self.check_finite:
                 bad = self._nonfinite_parameters()
                 if bad is not None:
-                    raise FloatingPointError(
+                    raise DivergedError(
                         f"parameter '{bad}' became NaN or infinite in epoch "
                         f"{epoch} (by its last batch, "
                         f"{self.task.num_batches()}); nothing was evaluated "
