@@ -32,6 +32,7 @@ A run directory holds (paths inside are relative to it):
     print(result['test'], run.recommend('runs/my-first', user='alice'))
 """
 import datetime
+import functools
 import json
 import os
 import platform
@@ -46,8 +47,9 @@ from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    check_data, load_data, setup)
 from adar_pyg.errors import (AdarError, DataError, ResourceError,
                              RunDirError, UsageError)
-from adar_pyg.io import atomic_path, remove_stale_parts
-from adar_pyg.train import load_checkpoint
+from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
+                         remove_stale_parts)
+from adar_pyg.train import check_fits, load_checkpoint
 
 CONFIG, METRICS, RESULT = 'config.yaml', 'metrics.jsonl', 'result.json'
 CURVES, CHECKPOINT, IDS = 'curves.png', 'checkpoints/best.pt', 'ids.json'
@@ -118,6 +120,27 @@ def prepare_resume(out: str) -> Optional[Dict[str, Any]]:
     return load_checkpoint(path)  # A damaged one: CorruptFileError.
 
 
+def _no_empty_run_dir(fn: Callable[..., Any]) -> Callable[..., Any]:
+    r"""A failed start leaves nothing behind: the run directory that
+    :obj:`fn` (:func:`train`) created is removed again if it fails while
+    the directory is still empty."""
+    @functools.wraps(fn)
+    def wrapper(cfg: Config, out: Optional[str] = None, **kwargs: Any):
+        created = bool(out) and not os.path.exists(out)
+        try:
+            return fn(cfg, out, **kwargs)
+        except BaseException:
+            if created and os.path.isdir(out) and not os.listdir(out):
+                try:
+                    os.rmdir(out)
+                except OSError:  # Filled or removed meanwhile: keep it.
+                    pass
+            raise
+
+    return wrapper
+
+
+@_no_empty_run_dir
 def train(cfg: Config, out: Optional[str] = None, *,
           json_path: Optional[str] = None, checkpoint: Optional[str] = None,
           progress: bool = True, overwrite: bool = False,
@@ -179,6 +202,11 @@ def train(cfg: Config, out: Optional[str] = None, *,
     task = build_task(cfg, data, device, model_factory)
     model = task.model
     augmenter = build_augmenter(cfg, augmented_dim(model))
+    if state is not None:  # A foreign last.pt: refused before any write.
+        source = f"'{os.path.join(out, LAST)}'"
+        check_fits(model, state.get('model'), source)
+        if augmenter is not None and state.get('augmenter') is not None:
+            check_fits(augmenter, state['augmenter'], source, 'augmenter')
 
     on_evaluate = None
     if out:
@@ -195,8 +223,13 @@ def train(cfg: Config, out: Optional[str] = None, *,
         metrics_file = open(metrics, 'a')
 
         def on_evaluate(record: Dict[str, Any]) -> None:
-            metrics_file.write(json.dumps(record) + '\n')
-            metrics_file.flush()
+            try:
+                metrics_file.write(json.dumps(record) + '\n')
+                metrics_file.flush()
+            except OSError as e:
+                if e.errno in DISK_FULL:
+                    raise disk_full_error(metrics, e) from e
+                raise
 
     ckpt = os.path.join(out, CHECKPOINT) if out else checkpoint
     last = os.path.join(out, LAST) if out and save_last else None
@@ -346,6 +379,8 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     data = data or load_data(cfg)
     task = build_task(cfg, data, device)
     state = load_checkpoint(path, map_location=device)
+    check_fits(task.model, state.get('model') if isinstance(state, dict)
+               else state, f"'{path}'")
     task.model.load_state_dict(state['model'])
     return cfg, data, task
 
