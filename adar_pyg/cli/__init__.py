@@ -48,6 +48,12 @@ def print_summary(out: dict) -> None:
     print(f"{s['dataset']}: {s['users']} users, {s['items']} items, "
           f"{s['interactions']} interactions (train {s['train']} / val "
           f"{s['val']} / test {s['test']})")
+    covered = s.get('evaluated_users')
+    if covered:
+        print('evaluated users: ' + '; '.join(
+            f"{name} {c['evaluated']} of {covered['users']}" +
+            (f" ({c['left_out']} left out: {c['why']})" if c['left_out']
+             else '') for name, c in covered.items() if name != 'users'))
     print(f"{out['model']} + {out['augmenter']}, {out['protocol']}, "
           f"best epoch {out['best_epoch']} of {out['epochs_run']}")
     print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in out['test'].items()))
