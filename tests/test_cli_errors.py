@@ -42,6 +42,9 @@ def raiser(error):
     (FileNotFoundError(errno.ENOENT, 'No such file or directory', 'x.yaml'),
      2, "adar-pyg: error: No such file or directory: 'x.yaml'\n"),
     (MemoryError(), 6, 'adar-pyg: error: out of memory\n'),
+    (IsADirectoryError(errno.EISDIR, 'Is a directory', '.r.json.1.part',
+                       None, 'r.json'), 2,
+     "adar-pyg: error: Is a directory: 'r.json'\n"),
 ])
 def test_one_line_and_the_kinds_exit_code(error, code, text, monkeypatch):
     monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
@@ -95,3 +98,20 @@ def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
         save_checkpoint({'w': torch.zeros(2)}, tmp_path / 'last.pt')
     assert list(tmp_path.iterdir()) == []
     assert 'disk full' in str(disk_full_error('x'))
+
+
+@pytest.mark.parametrize('where', ['before', 'after'])
+def test_debug_flag_before_or_after_the_command(tmp_path, where,
+                                                monkeypatch, capsys):
+    from adar_pyg.cli import main
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    argv = ['resume', str(tmp_path)]
+    argv = ['--debug'] + argv if where == 'before' else argv + ['--debug']
+    with pytest.raises(RunDirError, match='not a run directory'):
+        main(argv)
+    with pytest.raises(SystemExit) as e:
+        main(['resume', str(tmp_path)])
+    assert e.value.code == 5
+    assert capsys.readouterr().err == (f"adar-pyg: error: '{tmp_path}' is "
+                                       f"not a run directory (no "
+                                       f"config.yaml)\n")

@@ -74,7 +74,8 @@ def stopped_message(run_dir: Optional[str]) -> str:
 def describe_os_error(error: OSError) -> Tuple[int, str, Optional[str]]:
     r"""(exit code, message, hint) of an :class:`OSError`: a full disk, a
     missing permission, a missing file."""
-    name = error.filename
+    # os.replace(tmp, path) and the like: the destination is the file.
+    name = error.filename2 or error.filename
     where = f" '{name}'" if name else ''
     if error.errno == errno.ENOSPC:
         return (ResourceError.exit_code,
