@@ -166,9 +166,10 @@ class Trainer:
     sync per batch, the one the loop needs anyway to read the loss) *before*
     the optimizer step, and all parameters (encoder and augmenter) at the end
     of each epoch, before anything is evaluated or saved. A NaN or infinite
-    value stops training with a :class:`FloatingPointError` naming the epoch
-    and the batch (or the parameter); no checkpoint ever holds a non-finite
-    tensor.
+    value stops training with a :class:`~adar_pyg.errors.DivergedError` (a
+    :class:`FloatingPointError`) naming the epoch and the batch (or the
+    parameter), also when the augmenter meets it first; no checkpoint ever
+    holds a non-finite tensor.
 
     **Resume**: with :obj:`last_checkpoint`, the full state of the run is
     written there (atomically) at every evaluation: model, augmenter, the
