@@ -162,8 +162,8 @@ def evaluated_users(num_users: int, held_out: Dict[str, torch.Tensor],
 
 def check_split(stats: Dict[str, Any]) -> None:
     r"""Raises a :class:`~adar_pyg.errors.DataError` for a split that
-    cannot be evaluated honestly: no test interactions (*e.g.* one
-    interaction per user), or fewer items than the metrics' cut-offs."""
+    cannot be evaluated: no test interactions (*e.g.* one interaction per
+    user)."""
     from adar_pyg.errors import DataError
     test = stats.get('evaluated_users', {}).get('test')
     if test is not None and test['evaluated'] == 0:
@@ -174,6 +174,12 @@ def check_split(stats: Dict[str, Any]) -> None:
             f"evaluated", hint='keep the users with enough interactions '
             '(--k-core 2 or more), or use data with several interactions '
             'per user')
+
+
+def check_items(stats: Dict[str, Any]) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.DataError` for fewer items than
+    the cut-offs of the ranking metrics."""
+    from adar_pyg.errors import DataError
     if stats['items'] < max(METRIC_KS):
         raise DataError(
             f"'{stats['dataset']}' has {stats['items']} items, fewer than "
@@ -383,6 +389,7 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
     r"""The model (by :func:`build_model`, or :obj:`model_factory(cfg,
     num_users, num_items)`) and its task on :obj:`data`."""
     stats, factory = data.statistics, model_factory or build_model
+    check_items(stats)
     model = factory(cfg, stats['users'], stats['items'])
     if cfg.run.task == 'cf':
         sampler = build_sampler(cfg, data.train, stats['users'],

@@ -5,7 +5,7 @@ many it leaves out and why."""
 import pytest
 
 from adar_pyg.config import Config
-from adar_pyg.config.build import evaluated_users, load_data
+from adar_pyg.config.build import build_task, evaluated_users, load_data
 from adar_pyg.errors import DataError
 
 
@@ -40,7 +40,7 @@ def test_fewer_items_than_the_cut_off_is_refused(tmp_path):
     path = write(tmp_path, many(20, per_user=5, items=10))
     with pytest.raises(DataError, match='has 10 items, fewer than the '
                        'cut-off 20'):
-        load_data(cfg(path))
+        build_task(cfg(path), load_data(cfg(path)), 'cpu')
 
 
 @pytest.mark.parametrize('task,val_why,test_why', [
