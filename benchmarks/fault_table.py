@@ -2,7 +2,7 @@ r"""The fault and bad-input table: every case runs through
 ``python -m adar_pyg ...`` in a temporary folder; its exit code and the first
 lines of its error output are recorded, and none may show a traceback.
 
-    python benchmarks/fault_table.py                # all cases -> docs/faults.md
+    python benchmarks/fault_table.py        # all cases -> docs/faults.md
     python benchmarks/fault_table.py --only empty-file,not-utf8 --out -
 
 A case is one :class:`Case` in :data:`CASES`: a name, the arguments after

@@ -9,8 +9,8 @@ r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
 
 Errors are reported in one line and an exit code per kind (see
 :mod:`adar_pyg.cli.errors`); :obj:`adar-pyg --debug ...` shows the
-traceback. Every flag of :obj:`train` is generated from :mod:`adar_pyg.config`; see
-:obj:`adar-pyg train --help`."""
+traceback. Every flag of :obj:`train` is generated from
+:mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
 import sys
 from typing import List, Optional

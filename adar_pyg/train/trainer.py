@@ -357,20 +357,23 @@ class Trainer:
     def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
                  generator: torch.Generator, source: str) -> FitState:
         if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-            raise CheckpointMismatchError(f"'{source}' is not a full-state checkpoint of "
-                             f"Trainer.fit (a 'last_checkpoint'; the best "
-                             f"checkpoint holds weights only)")
+            raise CheckpointMismatchError(
+                f"'{source}' is not a full-state checkpoint of Trainer.fit "
+                f"(a 'last_checkpoint'; the best checkpoint holds weights "
+                f"only)")
         saved, now = state['trainer'], self.settings()
         diff = [f'{k}={saved.get(k)!r} (now {now[k]!r})'
                 for k in RESUME_SETTINGS if saved.get(k) != now[k]]
         if diff:
-            raise CheckpointMismatchError(f"'{source}' was written with other settings: "
-                             f"{', '.join(diff)}; resume with the settings "
-                             f"of the interrupted run")
+            raise CheckpointMismatchError(
+                f"'{source}' was written with other settings: "
+                f"{', '.join(diff)}; resume with the settings of the "
+                f"interrupted run")
         if (state['augmenter'] is None) != (self.augmenter is None):
             how = 'without' if state['augmenter'] is None else 'with'
-            raise CheckpointMismatchError(f"'{source}' was written {how} an augmenter; "
-                             f"resume the same run")
+            raise CheckpointMismatchError(
+                f"'{source}' was written {how} an augmenter; resume the "
+                f"same run")
         check_fits(self.task.model, state['model'], f"'{source}'")
         if self.augmenter is not None:
             check_fits(self.augmenter, state['augmenter'], f"'{source}'",
