@@ -1,11 +1,36 @@
+import errno
 import os
 import os.path as osp
 import re
+import shutil
 import uuid
 from contextlib import contextmanager
 from typing import Iterable, Iterator, List, Optional, Union
 
-from adar_pyg.errors import DataError
+from adar_pyg.errors import DataError, ResourceError
+
+#: The errors numbers of a full disk (and of an exceeded quota).
+DISK_FULL = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
+
+
+def disk_full_error(path: Union[str, os.PathLike],
+                    cause: Optional[BaseException] = None) -> ResourceError:
+    r"""The :class:`~adar_pyg.errors.ResourceError` (:obj:`errno`
+    :obj:`ENOSPC`) for a file that could not be written because the disk
+    (or the quota) is full, naming the file and the space left."""
+    path = os.fspath(path)
+    try:
+        free = shutil.disk_usage(osp.dirname(osp.abspath(path))).free
+        left = f' ({free / 2**20:.1f} MiB left on its disk)'
+    except OSError:
+        left = ''
+    quota = getattr(cause, 'errno', None) == getattr(errno, 'EDQUOT', None)
+    error = ResourceError(
+        f"{'disk quota exceeded' if quota else 'disk full'} while writing "
+        f"'{path}'{left}", hint='free some space, or write elsewhere '
+        '(another --out)')
+    error.errno = errno.ENOSPC
+    return error
 
 
 @contextmanager
@@ -51,6 +76,10 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as e:  # A full disk names the file, not the temporary:
+        if e.errno in DISK_FULL and not isinstance(e, ResourceError):
+            raise disk_full_error(path, e) from e
+        raise
     finally:
         if osp.exists(tmp):
             os.remove(tmp)

@@ -151,20 +151,21 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
     :obj:`<out>/report.png` (one row of panels per dataset)."""
     import yaml
 
+    from adar_pyg.errors import RunDirError, UsageError
     from adar_pyg.io import atomic_path
     runs = []
     for d in run_dirs:
         paths = [os.path.join(d, n) for n in ('config.yaml', 'result.json')]
         missing = [p for p in paths if not os.path.exists(p)]
         if missing:
-            raise SystemExit(f"'{d}' is not a finished run directory (no "
-                             f"{os.path.basename(missing[0])})")
+            raise RunDirError(f"'{d}' is not a finished run directory (no "
+                              f"{os.path.basename(missing[0])})")
         with open(paths[0]) as f:
             config = yaml.safe_load(f)
         with open(paths[1]) as f:
             result = json.load(f)
         if split not in result:
-            raise SystemExit(f"run '{d}' has no '{split}' metrics")
+            raise UsageError(f"run '{d}' has no '{split}' metrics")
         runs.append({'dir': d, 'config': config, 'result': result})
     by_dataset: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:

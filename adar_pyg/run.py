@@ -53,12 +53,13 @@ from adar_pyg.config import Config
 from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
                                    build_augmenter, build_task, build_trainer,
                                    check_data, load_data, setup)
-from adar_pyg.errors import RunDirError
-from adar_pyg.io import CorruptFileError, atomic_path, remove_stale_parts
+from adar_pyg.errors import (AdarError, DataError, ResourceError,
+                             RunDirError, UsageError)
+from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
+                         remove_stale_parts)
 from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
                              METRICS, RESULT)
-from adar_pyg.train import load_checkpoint
-from adar_pyg.train.checkpoint import check_state_dict
+from adar_pyg.train import check_fits, load_checkpoint
 
 
 def default_out(cfg: Config, root: str = 'runs') -> str:
@@ -91,7 +92,7 @@ def check_writable(path: str, is_dir: bool = False) -> None:
             pass
         os.remove(probe)
     except OSError as e:
-        raise SystemExit(f"cannot write to '{folder}': {e.strerror}") \
+        raise ResourceError(f"cannot write to '{folder}': {e.strerror}") \
             from None
 
 
@@ -135,10 +136,7 @@ def prepare_resume(out: str, lock: bool = True
     path = os.path.join(out, LAST)
     if not os.path.exists(path):
         return None
-    try:
-        state = load_checkpoint(path)
-    except CorruptFileError as e:
-        raise SystemExit(str(e)) from None
+    state = load_checkpoint(path)  # A damaged one: CorruptFileError.
     fingerprint.check_checkpoint(out, LAST, state, recorded)
     return state
 
@@ -187,7 +185,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     state = None
     if resume:
         if not out:
-            raise SystemExit('resuming needs the run directory')
+            raise UsageError('resuming needs the run directory')
         state = prepare_resume(out, lock=rank == 0)
     elif out and rank == 0:
         prepare_out(out, overwrite)
@@ -244,8 +242,13 @@ def train(cfg: Config, out: Optional[str] = None, *,
         metrics_file = open(metrics, 'a')
 
         def on_evaluate(record: Dict[str, Any]) -> None:
-            metrics_file.write(json.dumps(record) + '\n')
-            metrics_file.flush()
+            try:
+                metrics_file.write(json.dumps(record) + '\n')
+                metrics_file.flush()
+            except OSError as e:
+                if e.errno in DISK_FULL:
+                    raise disk_full_error(metrics, e) from e
+                raise
 
         trainer.on_evaluate = on_evaluate
     try:
@@ -333,19 +336,21 @@ def _launch(cfg: Config, out: Optional[str],
     from adar_pyg.train.distributed import launch
     nproc, device = cfg.run.nproc, cfg.device_name()
     if device == 'cuda' and nproc > torch.cuda.device_count():
-        raise SystemExit(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one "
+        raise UsageError(f"--nproc {nproc} on CUDA needs {nproc} GPUs (one "
                          f"per process); this machine has "
                          f"{torch.cuda.device_count()}")
     if device == 'cpu' and nproc > (os.cpu_count() or 1):
-        raise SystemExit(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
+        raise UsageError(f"--nproc {nproc} exceeds the {os.cpu_count()} CPU "
                          f"cores of this machine")
     try:
         with rundir.lend(out):  # Its lock is this process's, held for them.
             return launch(_rank_train, nproc, args=(cfg, out, kwargs),
                           backend='nccl' if device == 'cuda' else 'gloo',
                           port=cfg.run.port, timeout=cfg.run.dist_timeout)
-    except RuntimeError as e:
-        raise SystemExit(f'adar-pyg: error: {e}') from None
+    except RuntimeError as e:  # Which rank failed, and its error's line:
+        first, _, rest = str(e).partition('\n')
+        last = [line for line in rest.splitlines() if line.strip()][-1:]
+        raise AdarError(' '.join([first] + last)) from None
 
 
 @rundir.guarded
@@ -366,7 +371,8 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
     when its inputs (:obj:`config.yaml`, data, split, ids) or
     :obj:`checkpoints/last.pt` differ from those it was trained with."""
     if not os.path.exists(os.path.join(run_dir, CONFIG)):
-        raise SystemExit(f"'{run_dir}' is not a run directory (no {CONFIG})")
+        raise RunDirError(f"'{run_dir}' is not a run directory (no "
+                          f"{CONFIG})")
     if int(os.environ.get('RANK', '0')) == 0:  # Rank 0 alone writes.
         rundir.hold(run_dir)
     cfg = fingerprint.load_config(run_dir, fingerprint.load(run_dir))
@@ -379,8 +385,8 @@ def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
     checked against the run's :obj:`fingerprint.json`, if it has one)."""
     for name in (CONFIG, RESULT):
         if not os.path.exists(os.path.join(run_dir, name)):
-            raise SystemExit(f"'{run_dir}' is not a finished run directory "
-                             f"(no {name})")
+            raise RunDirError(f"'{run_dir}' is not a finished run "
+                              f"directory (no {name})")
     with open(os.path.join(run_dir, RESULT)) as f:
         result = json.load(f)
     if not os.path.exists(os.path.join(run_dir, fingerprint.FINGERPRINT)):
@@ -402,17 +408,15 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     recorded = fingerprint.load(run_dir)
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
-        raise SystemExit(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
+        raise RunDirError(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
     device = setup(cfg)
     data = data or load_data(cfg)
     fingerprint.check_inputs(run_dir, recorded, cfg, data)
     task = build_task(cfg, data, device)
-    try:
-        state = load_checkpoint(path, map_location=device)
-    except CorruptFileError as e:
-        raise SystemExit(str(e)) from None
+    state = load_checkpoint(path, map_location=device)
     fingerprint.check_checkpoint(run_dir, CHECKPOINT, state, recorded)
-    check_state_dict(task.model, state.get('model'), path)
+    check_fits(task.model, state.get('model') if isinstance(state, dict)
+               else state, f"'{path}'")
     task.model.load_state_dict(state['model'])
     return cfg, data, task
 
@@ -424,10 +428,11 @@ def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
     _, _, task = restore(run_dir)
     names = ['val', 'test'] + list(getattr(task, 'extra_test_splits', []))
     if split not in names:
-        raise SystemExit(f"unknown split '{split}' (choose from "
+        raise UsageError(f"unknown split '{split}' (choose from "
                          f"{', '.join(names)})")
     if not task.has_split(split) and split in ('val', 'test'):
-        raise SystemExit(f"split '{split}' of this run holds no interactions")
+        raise DataError(f"split '{split}' of this run holds no "
+                        f"interactions")
     return task.evaluate(split)
 
 
@@ -437,7 +442,7 @@ def recommend(run_dir: str, user: Any, k: int = 10
     original id of your own data, or a 0-based user index of a built-in
     dataset), excluding every item the user interacted with."""
     if k < 1:
-        raise SystemExit(f'--k must be positive (got {k})')
+        raise UsageError(f'--k must be positive (got {k})')
     cfg, data, task = restore(run_dir)
     ids = data.raw_ids
     index = _user_index(user, ids, data.statistics['users'])
@@ -463,15 +468,15 @@ def _user_index(user: Any, ids: Optional[Dict[str, List[Any]]],
         try:
             index = int(user)
         except ValueError:
-            raise SystemExit(f"--user must be a 0-based user index for a "
+            raise UsageError(f"--user must be a 0-based user index for a "
                              f"built-in dataset (got '{user}')") from None
         if not 0 <= index < num_users:
-            raise SystemExit(f'--user {index} is out of range (0 to '
+            raise UsageError(f'--user {index} is out of range (0 to '
                              f'{num_users - 1})')
         return index
     lookup = {str(raw): i for i, raw in enumerate(ids['user'])}
     if str(user) not in lookup:
-        raise SystemExit(f"unknown user '{user}' (not in this run's data)")
+        raise UsageError(f"unknown user '{user}' (not in this run's data)")
     return lookup[str(user)]
 
 

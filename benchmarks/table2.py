@@ -293,7 +293,8 @@ def load_sr_data(args: argparse.Namespace,
     if getattr(args, 'max_users', None):
         split = first_users(split, args.max_users)
         sizes = split.statistics()
-        stats = {**stats, 'users': sizes['users'],
+        stats = {**{k: v for k, v in stats.items()  # Of all users:
+                    if k != 'evaluated_users'}, 'users': sizes['users'],
                  'interactions': (sizes['train_interactions'] +
                                   sizes['val_interactions'] +
                                   sizes['test_interactions']),

@@ -3,6 +3,7 @@ with ADAR) -> evaluate -> report -> recommend, reproduction from a saved
 config.yaml, and errors before any training."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,6 @@ import pytest
 import torch
 
 from adar_pyg.cli import main
-from adar_pyg.errors import RunDirError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,6 +38,18 @@ TINY = ['--user-col', 'user_id', '--item-col', 'item_id', '--time-col', 'ts',
 
 def train(csv, out, *extra):
     main(['train', '--data', csv, *TINY, '--out', str(out), *extra])
+
+
+def fails(capsys, code, match, argv):
+    r"""`main(argv)` exits with `code` and one `adar-pyg: error:` line
+    matching `match` on stderr, without a traceback."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == code, err
+    assert err.startswith('adar-pyg: error: ') and 'Traceback' not in err
+    assert re.search(match, err), err
 
 
 def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
@@ -76,8 +88,8 @@ def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
     main(['evaluate', run, '--split', 'test'])
     printed = capsys.readouterr().out
     assert f"recall@20 {result['test']['recall@20']:.4f}" in printed
-    with pytest.raises(SystemExit, match="unknown split 'foo'"):
-        main(['evaluate', run, '--split', 'foo'])
+    fails(capsys, 2, "unknown split 'foo'",
+          ['evaluate', run, '--split', 'foo'])
 
     # report: two groups of two seeds, paired t-test, table and plot:
     report_dir = tmp_path / 'report'
@@ -98,8 +110,8 @@ def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
     recommended = {line.split('. ')[1].split()[0] for line in lines}
     assert recommended and not recommended & seen
     assert all(r.startswith('item-') for r in recommended)
-    with pytest.raises(SystemExit, match="unknown user 'nobody'"):
-        main(['recommend', run, '--user', 'nobody'])
+    fails(capsys, 2, "unknown user 'nobody'",
+          ['recommend', run, '--user', 'nobody'])
 
 
 def test_saved_config_reproduces_the_run(csv_path, tmp_path):
@@ -132,13 +144,13 @@ def test_errors_before_training(csv_path, tmp_path, capsys):
     out = tmp_path / 'run'
     train(csv_path, out, '--epochs', '1')
     # an existing run directory is refused (before any data are loaded):
-    with pytest.raises(RunDirError, match='exists already: pass --overwrite'):
-        train(csv_path, out)
+    fails(capsys, 5, 'exists already: pass --overwrite',
+          ['train', '--data', csv_path, *TINY, '--out', str(out)])
     train(csv_path, out, '--epochs', '1', '--overwrite')
     # a data file with the wrong columns, naming the nearest:
-    with pytest.raises(Exception, match='user_idd|user_id'):
-        main(['train', '--data', csv_path, '--user-col', 'user_idd',
-              '--out', str(tmp_path / 'x'), '--no-progress'])
+    fails(capsys, 3, "did you mean 'user_id' for 'user_idd'",
+          ['train', '--data', csv_path, '--user-col', 'user_idd',
+           '--out', str(tmp_path / 'x'), '--no-progress'])
     # unknown flags and config keys, with suggestions:
     with pytest.raises(SystemExit):
         main(['train', '--data', csv_path, '--adar-wieght', '0.1'])
@@ -148,9 +160,9 @@ def test_errors_before_training(csv_path, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['train', '--config', str(bad), '--data', csv_path])
     assert "unknown setting 'adar.wieght'" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match='cannot write'):
-        main(['train', '--data', csv_path, *TINY, '--out', str(tmp_path / 'y'),
-              '--json', '/proc/nope/result.json'])
+    fails(capsys, 6, 'cannot write',
+          ['train', '--data', csv_path, *TINY, '--out', str(tmp_path / 'y'),
+           '--json', '/proc/nope/result.json'])
     assert not os.path.exists(tmp_path / 'y' / 'metrics.jsonl')
 
 

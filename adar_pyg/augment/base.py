@@ -8,6 +8,13 @@ from torch import Tensor
 from adar_pyg.augment.dbpr import d_bpr_loss
 
 
+class NonFiniteError(ValueError):
+    r"""An input of an augmenter (an embedding, a score) holds NaN or
+    infinite values: training has diverged. The training loop reports it
+    as a :class:`~adar_pyg.errors.DivergedError` naming the epoch and the
+    batch."""
+
+
 def check_int(name: str, value, minimum: int = 1,
               optional: bool = False) -> None:
     r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value` is
@@ -199,8 +206,8 @@ class DiffusionAugmenter(Augmenter):
                 bad = next((name for name, x in embs.items()
                             if not bool(torch.isfinite(x).all())), None)
                 if bad is not None:
-                    raise ValueError(f"'{bad}' contains NaN or infinite "
-                                     f"values")
+                    raise NonFiniteError(f"'{bad}' contains NaN or "
+                                         f"infinite values")
             return
         pending = self._finite_pending
         if pending is not None:
@@ -208,10 +215,10 @@ class DiffusionAugmenter(Augmenter):
             event.synchronize()  # Long done: the loop synced since.
             if not bool(buffer):
                 self._finite_pending = None
-                raise ValueError(f"{names} of the previous call contained "
-                                 f"NaN or infinite values (on CUDA, inputs "
-                                 f"are checked one call late, without a "
-                                 f"host sync)")
+                raise NonFiniteError(f"{names} of the previous call "
+                                     f"contained NaN or infinite values (on "
+                                     f"CUDA, inputs are checked one call "
+                                     f"late, without a host sync)")
         if self._finite_buffer is None:
             self._finite_buffer = torch.empty((), dtype=torch.bool,
                                               pin_memory=True)

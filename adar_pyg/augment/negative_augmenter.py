@@ -4,8 +4,8 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from adar_pyg.augment.base import (DiffusionAugmenter, check_int,
-                                   check_number)
+from adar_pyg.augment.base import (DiffusionAugmenter, NonFiniteError,
+                                   check_int, check_number)
 from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
@@ -402,9 +402,9 @@ class NegativeAugmenter(DiffusionAugmenter):
         pos_score = pos_score.to(torch.float64)
         neg_score = neg_score.to(pos_score.device, torch.float64)
         if not bool(torch.isfinite(torch.cat([pos_score, neg_score])).all()):
-            raise ValueError("The transition point needs finite positive "
-                             "and negative scores (got NaN or infinite "
-                             "values)")
+            raise NonFiniteError("The transition point needs finite "
+                                 "positive and negative scores (got NaN or "
+                                 "infinite values)")
         mu_neg = neg_score + self.hardness * (pos_score - neg_score)
         sqrt_ab = self.diffusion.sqrt_alphas_cumprod.to(
             pos_score.device, torch.float64)

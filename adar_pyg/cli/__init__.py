@@ -7,20 +7,24 @@ r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
     adar-pyg recommend RUN_DIR --user ID [--k 10]
     adar-pyg datasets
 
-Every flag of :obj:`train` is generated from :mod:`adar_pyg.config`; see
-:obj:`adar-pyg train --help`."""
+Errors are reported in one line and an exit code per kind (see
+:mod:`adar_pyg.cli.errors`); :obj:`adar-pyg --debug ...` shows the
+traceback. Every flag of :obj:`train` is generated from
+:mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
 import sys
 from typing import List, Optional
 
-from adar_pyg.config import (Config, ConfigError, add_config_args,
-                             add_output_args, config_from_args, parse_args)
+from adar_pyg.cli.errors import run_command
+from adar_pyg.config import (Config, add_config_args, add_output_args,
+                             config_from_args, parse_args)
 
 
 def _train(args: argparse.Namespace) -> None:
     from adar_pyg import run
     cfg = config_from_args(args)
-    out = args.out or run.default_out(cfg)
+    # Named if the run is interrupted:
+    out = args.out = args.out or run.default_out(cfg)
     result = run.train(cfg, out, json_path=args.json,
                        checkpoint=args.checkpoint, progress=args.progress,
                        overwrite=args.overwrite)
@@ -44,6 +48,12 @@ def print_summary(out: dict) -> None:
     print(f"{s['dataset']}: {s['users']} users, {s['items']} items, "
           f"{s['interactions']} interactions (train {s['train']} / val "
           f"{s['val']} / test {s['test']})")
+    covered = s.get('evaluated_users')
+    if covered:
+        print('evaluated users: ' + '; '.join(
+            f"{name} {c['evaluated']} of {covered['users']}" +
+            (f" ({c['left_out']} left out: {c['why']})" if c['left_out']
+             else '') for name, c in covered.items() if name != 'users'))
     print(f"{out['model']} + {out['augmenter']}, {out['protocol']}, "
           f"best epoch {out['best_epoch']} of {out['epochs_run']}")
     print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in out['test'].items()))
@@ -93,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
         'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
         'CNSDiff).')
+    parser.add_argument('--debug', action='store_true',
+                        help='show the traceback of an error (also: '
+                        'ADAR_PYG_DEBUG=1)')
     sub = parser.add_subparsers(dest='command', required=True)
     p = sub.add_parser('train', allow_abbrev=False,
                        help='train a model (CF or SR) into a run '
@@ -133,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('datasets', allow_abbrev=False,
                        help='list the built-in datasets')
     p.set_defaults(fn=_datasets)
+    for p in sub.choices.values():  # --debug after the command too:
+        p.add_argument('--debug', action='store_true',
+                       default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -143,11 +159,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         sub = parser._subparsers._group_actions[0].choices[args.command]
-        parse_args(sub, argv[1:])
-    try:
-        args.fn(args)
-    except ConfigError as e:
-        parser.exit(2, f'adar-pyg: error: {e}\n')
+        parse_args(sub, argv[argv.index(args.command) + 1:])
+    code = run_command(lambda: args.fn(args), debug=args.debug,
+                       run_dir=lambda: (getattr(args, 'out', None) if
+                                        args.command == 'train' else
+                                        getattr(args, 'run_dir', None)))
+    if code:
+        sys.exit(code)
 
 
 __all__ = ['main', 'build_parser', 'print_summary', 'Config']

@@ -18,6 +18,8 @@ from adar_pyg.train import CFTask, RecTask, Trainer
 from adar_pyg.transforms import PerUserRandomSplit
 
 EDGE = ('user', 'rates', 'item')
+#: The cut-offs :math:`K` of the ranking metrics (Recall@K, NDCG@K).
+METRIC_KS = (10, 20)
 #: The built-in datasets by name (:obj:`--dataset`).
 DATASETS = {
     'beauty': AmazonBeauty,
@@ -49,6 +51,11 @@ def check_data(cfg: Config) -> None:
     nearest), before anything is loaded or written."""
     from adar_pyg.config.settings import ConfigError, suggest
     if cfg.data.data:
+        if os.path.isdir(cfg.data.data):
+            from adar_pyg.errors import DataError
+            raise DataError(f"--data '{cfg.data.data}' is a directory, not a "
+                            f"file", hint='pass a CSV, TSV or Parquet file '
+                            '(or --dataset NAME for a built-in one)')
         if not os.path.isfile(cfg.data.data):
             raise ConfigError(f"data.data: no file '{cfg.data.data}'")
     elif cfg.data.dataset not in DATASETS:
@@ -64,8 +71,9 @@ def setup(cfg: Config) -> torch.device:
     for a missing GPU)."""
     device = cfg.device_name()
     if device == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit('--device cuda was asked for but CUDA is not '
-                         'available; use --device cpu')
+        from adar_pyg.errors import UsageError
+        raise UsageError('--device cuda was asked for but CUDA is not '
+                         'available', hint='use --device cpu')
     from adar_pyg.train.distributed import world
     rank, world_size = world()
     if cfg.run.threads:
@@ -112,6 +120,74 @@ def raw_ids(data) -> Optional[Dict[str, List[Any]]]:
                 for v in data[t].raw_id] for t in ('user', 'item')}
 
 
+def evaluated_users(num_users: int, held_out: Dict[str, torch.Tensor],
+                    counts: torch.Tensor, published: bool = False
+                    ) -> Dict[str, Any]:
+    r"""How many users each split evaluates, how many it leaves out and
+    why: a user without a held-out item of a split is not ranked there
+    (the metrics average over the others).
+
+    Args:
+        num_users (int): All users.
+        held_out (dict): The users of each split's held-out interactions
+            (:obj:`'val'`, :obj:`'test'`, ...), one entry per interaction.
+        counts (torch.Tensor): Each user's number of interactions (after
+            de-duplication), :obj:`[num_users]`.
+        published (bool, optional): The split is a published one (not
+            drawn by the number of interactions). (default: :obj:`False`)
+    """
+    out: Dict[str, Any] = {'users': int(num_users)}
+    for split, users in held_out.items():
+        has = torch.zeros(num_users, dtype=torch.bool)
+        has[users.cpu()] = True
+        entry: Dict[str, Any] = {'evaluated': int(has.sum()),
+                                 'left_out': int((~has).sum())}
+        if entry['left_out']:
+            what = 'a validation' if split == 'val' else f'a {split}'
+            fewest = int(counts[has].min()) if bool(has.any()) else None
+            most = int(counts[~has].max())
+            if published:
+                entry['why'] = (f'no {split} interaction in the published '
+                                f'split')
+            elif fewest is not None and most >= fewest:
+                entry['why'] = f'too few interactions for {what} item'
+            elif most <= 1:
+                entry['why'] = f'a single interaction, no {split} item'
+            else:
+                entry['why'] = (f'{most} or fewer interactions, no {split} '
+                                f'item')
+        out[split] = entry
+    return out
+
+
+def check_split(stats: Dict[str, Any]) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.DataError` for a split that
+    cannot be evaluated: no test interactions (*e.g.* one interaction per
+    user)."""
+    from adar_pyg.errors import DataError
+    test = stats.get('evaluated_users', {}).get('test')
+    if test is not None and test['evaluated'] == 0:
+        raise DataError(
+            f"the split of '{stats['dataset']}' holds no test interactions: "
+            f"all {test['left_out']} users were left out "
+            f"({test.get('why', 'no test item')}); nothing could be "
+            f"evaluated", hint='keep the users with enough interactions '
+            '(--k-core 2 or more), or use data with several interactions '
+            'per user')
+
+
+def check_items(stats: Dict[str, Any]) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.DataError` for fewer items than
+    the cut-offs of the ranking metrics."""
+    from adar_pyg.errors import DataError
+    if stats['items'] < max(METRIC_KS):
+        raise DataError(
+            f"'{stats['dataset']}' has {stats['items']} items, fewer than "
+            f"the cut-off {max(METRIC_KS)} of the ranking metrics (Recall@"
+            f"{max(METRIC_KS)} would count every item)",
+            hint='use data with more items')
+
+
 def load_cf_data(cfg: Config) -> RunData:
     r"""The CF splits: the published ones of a dataset with :meth:`splits`
     (OOD: train, validation, test and OOD test; Gowalla: train and test, with
@@ -137,15 +213,19 @@ def load_cf_data(cfg: Config) -> RunData:
             extra['skipped_lines'] = list(dataset[0].skipped_lines)
         sizes = {key: int(data[EDGE].edge_label_index.size(1))
                  for key, data in views.items()}
+        num_users = int(views['train']['user'].num_nodes)
         stats = {
             'dataset': name,
-            'users': int(views['train']['user'].num_nodes),
+            'users': num_users,
             'items': int(views['train']['item'].num_nodes),
             'interactions': sum(sizes.values()),
             **sizes,
             'split': split,
             **extra,
+            'evaluated_users': _cf_coverage(views, num_users,
+                                            published=True),
         }
+        check_split(stats)
         return RunData(views['train'], views['val'], views['test'], stats,
                        {key: views[key] for key in views
                         if key not in ('train', 'val', 'test')})
@@ -162,8 +242,22 @@ def load_cf_data(cfg: Config) -> RunData:
         'val': int(val[EDGE].edge_label_index.size(1)),
         'test': int(test[EDGE].edge_label_index.size(1)),
         'split': repr(split),
+        'evaluated_users': _cf_coverage(
+            {'train': train, 'val': val, 'test': test},
+            int(data['user'].num_nodes)),
     }
+    check_split(stats)
     return RunData(train, val, test, stats, raw_ids=raw_ids(data))
+
+
+def _cf_coverage(views: Dict[str, Any], num_users: int,
+                 published: bool = False) -> Dict[str, Any]:
+    users = {key: view[EDGE].edge_label_index[0]
+             for key, view in views.items()}
+    counts = torch.bincount(torch.cat(list(users.values())).cpu(),
+                            minlength=num_users)
+    return evaluated_users(num_users, {k: v for k, v in users.items()
+                                       if k != 'train'}, counts, published)
 
 
 def load_sr_data(cfg: Config) -> RunData:
@@ -185,6 +279,13 @@ def load_sr_data(cfg: Config) -> RunData:
         'max_len': cfg.split.max_len,
         'split': repr(transform),
     }
+    num_users = int(data['user'].num_nodes)
+    counts = torch.bincount(data[EDGE].edge_index[0].cpu(),
+                            minlength=num_users)
+    stats['evaluated_users'] = evaluated_users(
+        num_users, {'val': split.val_edge_index[0],
+                    'test': split.test_edge_index[0]}, counts)
+    check_split(stats)
     return RunData(split, statistics=stats, raw_ids=raw_ids(data))
 
 
@@ -288,13 +389,14 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
     r"""The model (by :func:`build_model`, or :obj:`model_factory(cfg,
     num_users, num_items)`) and its task on :obj:`data`."""
     stats, factory = data.statistics, model_factory or build_model
+    check_items(stats)
     model = factory(cfg, stats['users'], stats['items'])
     if cfg.run.task == 'cf':
         sampler = build_sampler(cfg, data.train, stats['users'],
                                 stats['items'])
         kwargs: Dict[str, Any] = dict(
             sampler=sampler, batch_size=cfg.train.batch_size, device=device,
-            extra_test_data=data.extra_tests or None)
+            extra_test_data=data.extra_tests or None, ks=METRIC_KS)
         if cfg.train.sampled:
             from adar_pyg.train import SampledCFTask
             fanout = cfg.train.fanout
@@ -307,7 +409,8 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
     return SRTask(model, data.train, batch_size=cfg.train.batch_size,
                   eval_batch_size=cfg.train.eval_batch_size,
                   mask_history=cfg.train.mask_history,
-                  max_batches=cfg.train.max_batches, device=device)
+                  max_batches=cfg.train.max_batches, device=device,
+                  ks=METRIC_KS)
 
 
 def augmented_dim(model: torch.nn.Module) -> int:

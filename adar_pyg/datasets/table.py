@@ -188,7 +188,7 @@ def read_interactions_table(
     if k_core > 0:
         keep[keep] = _k_core(user[keep], item[keep], int(k_core))
     if not keep.any():
-        raise ValueError(
+        raise DatasetFormatError(
             f"No interactions of '{name}' are left after filtering "
             f"({len(df)} rows; min_rating={min_rating}, k_core={k_core})")
 
@@ -245,7 +245,7 @@ def _read_table(path: str, name: str,
 
     if sep is None:
         if ext not in TEXT_SEPARATORS:
-            raise ValueError(
+            raise DatasetFormatError(
                 f"Unknown format of '{name}': expected the extension "
                 f"'.csv', '.tsv', '.txt', '.parquet' or '.pq' (optionally "
                 f"compressed, e.g. '.csv.gz'), or 'sep' for a text file")
@@ -262,7 +262,10 @@ def _read_table(path: str, name: str,
         raise DatasetFormatError(f"{name}:1: the file is empty (expected a "
                                  f"header line and one row per "
                                  f"interaction)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as e:
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(_undecodable(path, name, e.encoding),
+                                 hint='save the file as UTF-8') from e
+    except (pd.errors.ParserError, ValueError) as e:
         match = re.search(r'line (\d+)', str(e))
         line = f':{match.group(1)}' if match else ''
         raise DatasetFormatError(
@@ -274,6 +277,29 @@ def _read_table(path: str, name: str,
     df.index = df.index - 1
     # Without `skip_blank_lines`, row `i` is line `i + 2`; drop blank lines:
     return df[df.notna().any(axis=1)], True
+
+
+def _undecodable(path: str, name: str, encoding: str) -> str:
+    r"""The message for a text file that is not valid :obj:`encoding`,
+    naming the first line that is not (uncompressed and :obj:`.gz`,
+    :obj:`.bz2` and :obj:`.xz` files), its column and the byte."""
+    import bz2
+    import gzip
+    import lzma
+    openers = {'.gz': gzip.open, '.bz2': bz2.open, '.xz': lzma.open}
+    ext = osp.splitext(path.lower())[1]
+    label = encoding.upper()
+    if ext in COMPRESSION_EXTENSIONS and ext not in openers:
+        return f"{name}: not valid {label}"
+    with openers.get(ext, open)(path, 'rb') as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as e:
+                return (f"{name}:{number}: not valid {label} "
+                        f"(byte 0x{line[e.start]:02x} at column "
+                        f"{e.start + 1})")
+    return f"{name}: not valid {label}"
 
 
 def _locator(name: str, is_text: bool,

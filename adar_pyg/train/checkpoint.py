@@ -1,13 +1,18 @@
 import os
 import pickle
 import zipfile
-from typing import Any, Iterator, Tuple, Union
+from typing import Any, Iterator, List, Mapping, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from adar_pyg.errors import RunDirError
-from adar_pyg.io import CorruptFileError, atomic_path
+from adar_pyg.errors import DivergedError, RunDirError
+from adar_pyg.io import CorruptFileError, atomic_path, disk_full_error
+
+
+class CheckpointMismatchError(RunDirError, ValueError):
+    r"""A checkpoint that does not belong to the run at hand: written by
+    another model, other sizes or other settings (exit code 5)."""
 
 
 def _tensors(obj: Any, key: str = '') -> Iterator[Tuple[str, Tensor]]:
@@ -24,7 +29,8 @@ def _tensors(obj: Any, key: str = '') -> Iterator[Tuple[str, Tensor]]:
 
 
 def check_finite(obj: Any, what: str = 'state') -> None:
-    r"""Raises a :class:`FloatingPointError` naming the first floating point
+    r"""Raises a :class:`~adar_pyg.errors.DivergedError` (a
+    :class:`FloatingPointError`) naming the first floating point
     tensor of the nested container :obj:`obj` that holds a NaN or an
     infinite value (one host sync per tensor device)."""
     floats = [(k, t) for k, t in _tensors(obj)
@@ -39,7 +45,7 @@ def check_finite(obj: Any, what: str = 'state') -> None:
             continue
         for k, t in floats:
             if t.device == device and not bool(torch.isfinite(t).all()):
-                raise FloatingPointError(
+                raise DivergedError(
                     f"{what}: '{k}' holds NaN or infinite values; refusing "
                     f"to save it")
 
@@ -61,7 +67,53 @@ def save_checkpoint(obj: Any, path: Union[str, os.PathLike],
     if finite:
         check_finite(obj, f"checkpoint '{os.fspath(path)}'")
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as e:  # A short write: "unexpected pos A vs B".
+            if 'unexpected pos' in str(e) or 'failed writing' in str(e):
+                raise disk_full_error(path, e) from e
+            raise
+
+
+def check_fits(module: torch.nn.Module, state: Any, source: str,
+               what: str = 'model') -> None:
+    r"""Raises a :class:`CheckpointMismatchError` naming :obj:`source` and
+    the differing parameters (and their shapes) unless :obj:`state` is a
+    state dict that :obj:`module` loads: the same names, the same shapes.
+
+    Args:
+        module (torch.nn.Module): The module to load into.
+        state (Any): The state dict read from the checkpoint.
+        source (str): The checkpoint, as named in the message.
+        what (str, optional): What :obj:`module` is. (default:
+            :obj:`'model'`)
+    """
+    own = module.state_dict()
+    name = f'{what} ({module.__class__.__name__})'
+    if not isinstance(state, Mapping):
+        raise CheckpointMismatchError(
+            f"{source} holds no {what} weights (got "
+            f"{type(state).__name__})")
+    shapes = [f"'{k}' is {list(state[k].shape)} there, {list(v.shape)} here"
+              for k, v in own.items() if k in state
+              and isinstance(state[k], Tensor) and state[k].shape != v.shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if not (shapes or missing or unexpected):
+        return
+    parts = ([_some(shapes, '; ')] if shapes else []) + (
+        [f'it lacks {_some(missing)}'] if missing else []) + (
+        [f'it holds {_some(unexpected)}, unknown here'] if unexpected else [])
+    raise CheckpointMismatchError(
+        f"{source} does not fit the {name}: {'; '.join(parts)}",
+        hint='it was written by another model or other sizes (--model, '
+        '--dim, --layers, the data); use the run it belongs to')
+
+
+def _some(items: List[str], sep: str = ', ', n: int = 3) -> str:
+    more = f' (and {len(items) - n} more)' if len(items) > n else ''
+    return sep.join(items[:n] if sep != ', ' else
+                    [f"'{k}'" for k in items[:n]]) + more
 
 
 def load_checkpoint(path: Union[str, os.PathLike],
@@ -82,38 +134,3 @@ def load_checkpoint(path: Union[str, os.PathLike],
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}): it is "
             f"truncated, damaged or not a checkpoint. Delete it (and train "
             f"again, or resume from an intact copy)") from e
-
-
-class CheckpointMismatchError(RunDirError, ValueError):
-    r"""Raised when a checkpoint does not fit the model (or augmenter) it is
-    loaded into; the message names the file and the differing
-    parameters."""
-
-
-def check_state_dict(module: torch.nn.Module, state: Any, path: str,
-                     what: str = 'model') -> None:
-    r"""Raises a :class:`CheckpointMismatchError` naming :obj:`path` and the
-    parameters whose names or shapes differ if the state dict :obj:`state`
-    does not fit :obj:`module` (before :meth:`load_state_dict` would fail
-    half way with a raw error)."""
-    if not isinstance(state, dict):
-        raise CheckpointMismatchError(
-            f"checkpoint '{path}' holds no {what} state")
-    own = module.state_dict()
-    diff = []
-    for key in sorted(set(own) | set(state)):
-        if key not in state:
-            diff.append(f'{key} missing in the file')
-        elif key not in own:
-            diff.append(f'{key} unexpected (not in the {what})')
-        elif isinstance(state[key], Tensor) and \
-                tuple(state[key].shape) != tuple(own[key].shape):
-            diff.append(f'{key} {list(state[key].shape)} in the file, '
-                        f'{list(own[key].shape)} in the {what}')
-    if diff:
-        shown = '; '.join(diff[:6]) + (f'; and {len(diff) - 6} more'
-                                       if len(diff) > 6 else '')
-        raise CheckpointMismatchError(
-            f"checkpoint '{path}' does not fit the {what} "
-            f"({type(module).__name__}): {shown}",
-            hint='it was written by another model or settings')

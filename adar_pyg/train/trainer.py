@@ -6,18 +6,19 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from adar_pyg.augment.base import Augmenter
+from adar_pyg.augment.base import Augmenter, NonFiniteError
 from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.errors import DivergedError
 from adar_pyg.io import ensure_writable, remove_stale_parts
 from adar_pyg.train import distributed as ddp
-from adar_pyg.train.checkpoint import (check_state_dict, load_checkpoint,
-                                       save_checkpoint)
+from adar_pyg.train.checkpoint import (CheckpointMismatchError, check_fits,
+                                       load_checkpoint, save_checkpoint)
 from adar_pyg.train.task import RecTask
 
 #: Version of the layout of :meth:`Trainer.fit`'s full-state checkpoints.
@@ -165,9 +166,10 @@ class Trainer:
     sync per batch, the one the loop needs anyway to read the loss) *before*
     the optimizer step, and all parameters (encoder and augmenter) at the end
     of each epoch, before anything is evaluated or saved. A NaN or infinite
-    value stops training with a :class:`FloatingPointError` naming the epoch
-    and the batch (or the parameter); no checkpoint ever holds a non-finite
-    tensor.
+    value stops training with a :class:`~adar_pyg.errors.DivergedError` (a
+    :class:`FloatingPointError`) naming the epoch and the batch (or the
+    parameter), also when the augmenter meets it first; no checkpoint ever
+    holds a non-finite tensor.
 
     **Resume**: with :obj:`last_checkpoint`, the full state of the run is
     written there (atomically) at every evaluation: model, augmenter, the
@@ -367,24 +369,27 @@ class Trainer:
         :class:`~adar_pyg.train.checkpoint.CheckpointMismatchError` naming
         the differing shapes). Nothing is changed."""
         if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-            raise ValueError(f"'{source}' is not a full-state checkpoint of "
-                             f"Trainer.fit (a 'last_checkpoint'; the best "
-                             f"checkpoint holds weights only)")
+            raise CheckpointMismatchError(
+                f"'{source}' is not a full-state checkpoint of Trainer.fit "
+                f"(a 'last_checkpoint'; the best checkpoint holds weights "
+                f"only)")
         saved, now = state['trainer'], self.settings()
         diff = [f'{k}={saved.get(k)!r} (now {now[k]!r})'
                 for k in RESUME_SETTINGS if saved.get(k) != now[k]]
         if diff:
-            raise ValueError(f"'{source}' was written with other settings: "
-                             f"{', '.join(diff)}; resume with the settings "
-                             f"of the interrupted run")
+            raise CheckpointMismatchError(
+                f"'{source}' was written with other settings: "
+                f"{', '.join(diff)}; resume with the settings of the "
+                f"interrupted run")
         if (state['augmenter'] is None) != (self.augmenter is None):
             how = 'without' if state['augmenter'] is None else 'with'
-            raise ValueError(f"'{source}' was written {how} an augmenter; "
-                             f"resume the same run")
-        check_state_dict(self.task.model, state['model'], source)
+            raise CheckpointMismatchError(
+                f"'{source}' was written {how} an augmenter; resume the "
+                f"same run")
+        check_fits(self.task.model, state['model'], f"'{source}'")
         if self.augmenter is not None:
-            check_state_dict(self.augmenter, state['augmenter'], source,
-                             'augmenter')
+            check_fits(self.augmenter, state['augmenter'], f"'{source}'",
+                       'augmenter')
 
     def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
                  generator: torch.Generator, source: str) -> FitState:
@@ -428,29 +433,16 @@ class Trainer:
         if self.world_size > 1:  # The same permutation on every rank:
             ddp.broadcast_rng(generator)
         for batch in bar:
-            if self.world_size > 1:
-                loss, gen = self._distributed_loss(batch, generator, stats)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                # The loss of the global batch (the same on every rank):
-                loss = ddp.all_sum(loss.detach()) / self.world_size
-            else:
-                out = task.forward(batch, generator)
-                gen = None
-                if aug is not None:
-                    user, pos = out.user.detach(), out.pos.detach()
-                    neg = out.neg.detach()
-                    aug.step(user, pos, neg)
-                    gen = aug(user, pos, neg)
-                    loss = aug.loss(out.user, out.pos, out.neg, gen)
-                    self._accumulate(stats, user, pos, neg, gen)
-                else:
-                    loss = d_bpr_loss(out.user, out.pos, out.neg)
-                loss = loss + self.l2 * out.reg
-                if out.extra is not None:
-                    loss = loss + out.extra
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+            try:
+                loss, gen = self._batch_loss(batch, generator, stats,
+                                             optimizer)
+            except NonFiniteError as e:  # Raised by the augmenter:
+                raise DivergedError(
+                    f"{e} in epoch {epoch}, batch {count + 1} of "
+                    f"{num_batches}; stopped before the optimizer step "
+                    f"(nothing of this batch was applied, nothing evaluated "
+                    f"or saved){self._diagnose(None)}; lower the learning "
+                    f"rate or check the inputs") from e
             if self.check_finite:  # Before the step can apply anything:
                 value = self._finite_loss(loss, params, epoch, count + 1,
                                           num_batches, gen)
@@ -459,7 +451,7 @@ class Trainer:
                 optimizer.step()
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise FloatingPointError(
+                    raise DivergedError(
                         f"loss became {value} in epoch {epoch}; lower the "
                         f"learning rate or check the inputs")
             total, count = total + value, count + 1
@@ -468,6 +460,36 @@ class Trainer:
         self.epoch_diagnostics = {k: float(v) / max(count, 1)
                                   for k, v in stats.items()}
         return total / max(count, 1)
+
+    def _batch_loss(self, batch: Any, generator: torch.Generator,
+                    stats: Dict[str, Any],
+                    optimizer: torch.optim.Optimizer) -> Tuple[Tensor, Any]:
+        r"""The loss of one batch, its gradients computed (no step yet),
+        and the augmenter's generated negatives."""
+        task, aug = self.task, self.augmenter
+        if self.world_size > 1:
+            loss, gen = self._distributed_loss(batch, generator, stats)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            # The loss of the global batch (the same on every rank):
+            return ddp.all_sum(loss.detach()) / self.world_size, gen
+        out = task.forward(batch, generator)
+        gen = None
+        if aug is not None:
+            user, pos = out.user.detach(), out.pos.detach()
+            neg = out.neg.detach()
+            aug.step(user, pos, neg)
+            gen = aug(user, pos, neg)
+            loss = aug.loss(out.user, out.pos, out.neg, gen)
+            self._accumulate(stats, user, pos, neg, gen)
+        else:
+            loss = d_bpr_loss(out.user, out.pos, out.neg)
+        loss = loss + self.l2 * out.reg
+        if out.extra is not None:
+            loss = loss + out.extra
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss, gen
 
     def _distributed_loss(self, batch: Any, generator: torch.Generator,
                           stats: Dict[str, Any]) -> tuple:
@@ -536,13 +558,13 @@ class Trainer:
                  f'was applied, nothing evaluated or saved)')
         hint = self._diagnose(gen)
         if not math.isfinite(value):
-            raise FloatingPointError(f"loss became {value} {where}{hint}; "
-                                     f"lower the learning rate or check the "
-                                     f"inputs")
-        raise FloatingPointError(f"the gradient of '{bad}' holds NaN or "
-                                 f"infinite values (the loss is {value}) "
-                                 f"{where}{hint}; lower the learning rate "
-                                 f"or check the inputs")
+            raise DivergedError(f"loss became {value} {where}{hint}; "
+                                f"lower the learning rate or check the "
+                                f"inputs")
+        raise DivergedError(f"the gradient of '{bad}' holds NaN or "
+                            f"infinite values (the loss is {value}) "
+                            f"{where}{hint}; lower the learning rate "
+                            f"or check the inputs")
 
     def _diagnose(self, gen: Optional[Tensor]) -> str:
         r"""Where a non-finite value may come from (only on failure)."""
@@ -637,7 +659,7 @@ class Trainer:
             if self.check_finite:
                 bad = self._nonfinite_parameters()
                 if bad is not None:
-                    raise FloatingPointError(
+                    raise DivergedError(
                         f"parameter '{bad}' became NaN or infinite in epoch "
                         f"{epoch} (by its last batch, "
                         f"{self.task.num_batches()}); nothing was evaluated "

@@ -267,21 +267,35 @@ def test_same_form_as_built_in_datasets(tmp_path):
     ('log.tsv', 'user\titem\tstars\n1\t2\t5\n1\t3\tgood\n',
      dict(rating_col='stars', min_rating=4), DatasetFormatError,
      r"log.tsv:3: rating 'good' is not a number \(column 'stars'\)"),
-    ('log.csv', CSV, dict(rating_col='rating', min_rating=6), ValueError,
+    ('log.csv', CSV, dict(rating_col='rating', min_rating=6),
+     DatasetFormatError,
      r"No interactions of 'log.csv' are left after filtering"),
-    ('log.csv', CSV, dict(k_core=3), ValueError,
+    ('log.csv', CSV, dict(k_core=3), DatasetFormatError,
      r"No interactions of 'log.csv' are left .* k_core=3"),
     ('log.csv', CSV, dict(min_rating=4), ValueError,
      r"'min_rating=4' needs 'rating_col'"),
     ('log.csv', CSV, dict(k_core=-1), ValueError, r"'k_core' must be"),
     ('log.csv', CSV, dict(item_col='user'), ValueError,
      r'must name different columns'),
-    ('log.json', CSV, {}, ValueError, r"Unknown format of 'log.json'"),
+    ('log.json', CSV, {}, DatasetFormatError,
+     r"Unknown format of 'log.json'"),
 ])
 def test_bad_input(tmp_path, name, text, kwargs, error, match):
     path = write(tmp_path, name, text)
     with pytest.raises(error, match=match):
         read_interactions_table(path, **kwargs)
+
+
+@pytest.mark.parametrize('name,opener', [('log.csv', open),
+                                          ('log.csv.gz', gzip.open)])
+def test_not_utf8_names_the_line(tmp_path, name, opener):
+    with opener(tmp_path / name, 'wb') as f:
+        f.write(b'user,item\nu1,i1\nu2,i2\nu3,caf\xe9\nu4,i4\n')
+    with pytest.raises(DatasetFormatError,
+                       match=rf'{name}:4: not valid UTF-8 \(byte 0xe9 at '
+                       r'column 7\)') as e:
+        read_interactions_table(str(tmp_path / name))
+    assert e.value.hint == 'save the file as UTF-8'
 
 
 def test_missing_file(tmp_path):

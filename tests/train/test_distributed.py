@@ -201,6 +201,9 @@ def test_cli_nproc(tmp_path, capsys):
     assert result['nproc'] == 2 and result['global_batch_size'] == 32
     assert len((out / 'metrics.jsonl').read_text().splitlines()) == 2
     # More processes than batches: a clear error, nothing trained.
-    with pytest.raises(SystemExit, match='processes need at least'):
+    with pytest.raises(SystemExit) as e:
         main(tiny[:5] + ['--batch-size', '200'] + tiny[7:] +
              ['--out', str(tmp_path / 'bad')])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert 'processes need at least' in err and 'Traceback' not in err

@@ -231,3 +231,36 @@ def test_augmenters_check_every_call(augmenter):
     # Large finite values are not mistaken for overflow:
     big = torch.full((6, 8), 3e38)
     aug(big, big)
+
+
+def test_adar_divergence_names_the_epoch_and_batch(tmp_path):
+    from adar_pyg.errors import DivergedError
+    task = make_task()
+    # The 3rd batch's user embeddings turn NaN before the augmenter sees
+    # them (NaN * 0 keeps the graph):
+    poison_batch(task, 3, lambda out: setattr(out, 'user',
+                                              out.user * math.nan))
+    augmenter = NegativeAugmenter(8, num_steps=5)
+    trainer, records = fit(task, tmp_path, augmenter, epochs=2)
+    with pytest.raises(DivergedError,
+                       match=r"contains NaN or infinite values in epoch 1, "
+                       r"batch 3 of 8; stopped before the optimizer step"):
+        trainer.fit()
+    assert records == [] and not (tmp_path / 'last.pt').exists()
+
+
+def test_a_foreign_checkpoint_names_the_file_and_shapes(tmp_path):
+    from adar_pyg.train import CheckpointMismatchError
+    trainer, _ = fit(make_task(), tmp_path, epochs=1)
+    trainer.fit()
+    other = LightGCN(30, 20, embedding_dim=4, num_layers=1)
+    state = load_checkpoint(tmp_path / 'last.pt')
+    state['model'] = other.state_dict()
+    save_checkpoint(state, tmp_path / 'foreign.pt')
+    trainer, _ = fit(make_task(), tmp_path, epochs=2)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"foreign.pt' does not fit the model \(LightGCN"
+                       r"\): 'embedding.weight' is \[50, 4\] there, \[50, 8\] "
+                       r"here") as e:
+        trainer.fit(resume_from=tmp_path / 'foreign.pt')
+    assert e.value.exit_code == 5 and isinstance(e.value, ValueError)

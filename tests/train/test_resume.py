@@ -278,10 +278,16 @@ def test_kill_9_and_resume_from_the_command_line(tmp_path):
                 if p.endswith('.part')]
 
 
-def test_resume_needs_a_run_directory(tmp_path):
+def test_resume_needs_a_run_directory(tmp_path, capsys):
+    from adar_pyg import run
     from adar_pyg.cli import main
-    with pytest.raises(SystemExit, match='not a run directory'):
+    from adar_pyg.errors import RunDirError
+    with pytest.raises(RunDirError, match='not a run directory'):
+        run.resume(str(tmp_path))
+    with pytest.raises(SystemExit) as e:
         main(['resume', str(tmp_path)])
+    assert e.value.code == RunDirError.exit_code
+    assert 'not a run directory' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('task,augmenter', [('cf', 'cnsdiff'),

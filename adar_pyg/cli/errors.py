@@ -1,0 +1,127 @@
+r"""How the :obj:`adar-pyg` command reports a failure: one line
+(``adar-pyg: error: ...``), a hint if there is one, and the exit code of
+the error's kind (see :mod:`adar_pyg.errors`).
+
+=========================================  ====
+what went wrong                            code
+=========================================  ====
+a bad flag, setting, config file or path   2
+data that cannot be read or trusted        3
+training diverged (NaN or infinite)        4
+a run directory that does not fit          5
+the machine: disk full, permission, memory 6
+interrupted (Ctrl-C)                       130
+=========================================  ====
+
+With :obj:`--debug` (or :obj:`ADAR_PYG_DEBUG=1` in the environment) the
+error is raised again, with its traceback. An error of no known kind is a
+bug and keeps its traceback."""
+import errno
+import os
+import sys
+from typing import Callable, Optional, Tuple
+
+from adar_pyg.errors import (INTERRUPTED_EXIT_CODE, AdarError, ResourceError,
+                             UsageError)
+
+PROG = 'adar-pyg'
+#: The environment variable that shows tracebacks, like :obj:`--debug`.
+DEBUG_ENV = 'ADAR_PYG_DEBUG'
+
+
+def debug_wanted(flag: bool = False) -> bool:
+    r"""Whether to show tracebacks: :obj:`--debug` or :obj:`ADAR_PYG_DEBUG`
+    set to anything but :obj:`''`, :obj:`0` or :obj:`false`."""
+    env = os.environ.get(DEBUG_ENV, '').strip().lower()
+    return bool(flag) or env not in ('', '0', 'false', 'no')
+
+
+def describe(error: BaseException,
+             run_dir: Optional[str] = None
+             ) -> Optional[Tuple[int, str, Optional[str]]]:
+    r"""(exit code, message, hint) of :obj:`error` as the command reports
+    it, or :obj:`None` for an error of no known kind (a bug).
+
+    Args:
+        error (BaseException): What was raised.
+        run_dir (str, optional): The run directory of the command, named in
+            the message of an interrupted run.
+    """
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED_EXIT_CODE, stopped_message(run_dir), None
+    if isinstance(error, AdarError):
+        return error.exit_code, str(error), error.hint
+    if isinstance(error, MemoryError) or \
+            type(error).__name__ == 'OutOfMemoryError':
+        first = str(error).strip().splitlines()[:1]
+        return (ResourceError.exit_code,
+                'out of memory' + (f' ({first[0]})' if first else ''),
+                'lower --batch-size or --eval-batch-size, or use a smaller '
+                'model')
+    if isinstance(error, OSError):
+        return describe_os_error(error)
+    return None
+
+
+def stopped_message(run_dir: Optional[str]) -> str:
+    r"""What an interrupted command says: how to continue its run, if it
+    wrote one far enough to be resumed."""
+    if run_dir and os.path.isfile(os.path.join(run_dir, 'config.yaml')):
+        return f'stopped; continue with `{PROG} resume {run_dir}`'
+    return 'stopped'
+
+
+def describe_os_error(error: OSError) -> Tuple[int, str, Optional[str]]:
+    r"""(exit code, message, hint) of an :class:`OSError`: a full disk, a
+    missing permission, a missing file."""
+    # os.replace(tmp, path) and the like: the destination is the file.
+    name = error.filename2 or error.filename
+    where = f" '{name}'" if name else ''
+    if error.errno == errno.ENOSPC:
+        return (ResourceError.exit_code,
+                f'disk full while writing{where or " a file"}',
+                'free some space, or write the run elsewhere (--out)')
+    if error.errno == getattr(errno, 'EDQUOT', errno.ENOSPC):
+        return (ResourceError.exit_code,
+                f'disk quota exceeded while writing{where or " a file"}',
+                'free some space, or write the run elsewhere (--out)')
+    text = error.strerror or str(error) or type(error).__name__
+    message = f'{text}:{where}' if name else text
+    if isinstance(error, (FileNotFoundError, IsADirectoryError,
+                          NotADirectoryError)):
+        return UsageError.exit_code, message, None
+    return ResourceError.exit_code, message, None
+
+
+def run_command(fn: Callable[[], None], debug: bool = False,
+                run_dir: Callable[[], Optional[str]] = lambda: None,
+                stderr=None) -> int:
+    r"""Calls :obj:`fn` and returns the exit code: :obj:`0`, or the code of
+    the error it raised, reported on :obj:`stderr` in one line and a hint.
+
+    Args:
+        fn (callable): The command.
+        debug (bool, optional): Raise errors again (tracebacks).
+        run_dir (callable, optional): The command's run directory, once
+            known (named when the command is interrupted).
+    """
+    try:
+        fn()
+        return 0
+    except (Exception, KeyboardInterrupt) as e:
+        if debug_wanted(debug):
+            raise
+        described = describe(e, run_dir())
+        if described is None:  # A bug: its traceback helps.
+            raise
+        code, message, hint = described
+        stderr = stderr or sys.stderr
+        print(f'{PROG}: {message}' if isinstance(e, KeyboardInterrupt) else
+              f'{PROG}: error: {message}', file=stderr)
+        if hint:
+            print(f'  hint: {hint}', file=stderr)
+        stderr.flush()
+        return code
+
+
+__all__ = ['run_command', 'describe', 'debug_wanted', 'DEBUG_ENV']

@@ -1,0 +1,117 @@
+r"""The command's failure report: one line, a hint, the exit code of the
+error's kind; tracebacks only with --debug."""
+import errno
+import io
+
+import pytest
+import torch
+
+from adar_pyg.cli.errors import describe, run_command
+from adar_pyg.config import ConfigError
+from adar_pyg.errors import (DataError, DivergedError, ResourceError,
+                             RunDirError)
+from adar_pyg.io import atomic_path, disk_full_error
+from adar_pyg.train import save_checkpoint
+
+
+def report(fn, **kwargs):
+    err = io.StringIO()
+    code = run_command(fn, stderr=err, **kwargs)
+    return code, err.getvalue()
+
+
+def raiser(error):
+    def fn():
+        raise error
+    return fn
+
+
+@pytest.mark.parametrize('error,code,text', [
+    (ConfigError('train.lr must be positive'), 2,
+     'adar-pyg: error: train.lr must be positive\n'),
+    (DataError('x.csv:4: not valid UTF-8', hint='save it as UTF-8'), 3,
+     'adar-pyg: error: x.csv:4: not valid UTF-8\n  hint: save it as UTF-8\n'),
+    (DivergedError('loss became nan in epoch 2, batch 1 of 1'), 4,
+     'adar-pyg: error: loss became nan in epoch 2, batch 1 of 1\n'),
+    (RunDirError("'r' is not a run directory"), 5,
+     "adar-pyg: error: 'r' is not a run directory\n"),
+    (OSError(errno.ENOSPC, 'No space left on device', 'r/result.json'), 6,
+     "adar-pyg: error: disk full while writing 'r/result.json'\n"),
+    (PermissionError(errno.EACCES, 'Permission denied', '/r'), 6,
+     "adar-pyg: error: Permission denied: '/r'\n"),
+    (FileNotFoundError(errno.ENOENT, 'No such file or directory', 'x.yaml'),
+     2, "adar-pyg: error: No such file or directory: 'x.yaml'\n"),
+    (MemoryError(), 6, 'adar-pyg: error: out of memory\n'),
+    (IsADirectoryError(errno.EISDIR, 'Is a directory', '.r.json.1.part',
+                       None, 'r.json'), 2,
+     "adar-pyg: error: Is a directory: 'r.json'\n"),
+])
+def test_one_line_and_the_kinds_exit_code(error, code, text, monkeypatch):
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    got, err = report(raiser(error))
+    assert got == code
+    assert err.startswith(text) and 'Traceback' not in err
+
+
+def test_interrupted_names_the_run_to_resume(tmp_path, monkeypatch):
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    code, err = report(raiser(KeyboardInterrupt()),
+                       run_dir=lambda: str(tmp_path))
+    assert (code, err) == (130, 'adar-pyg: stopped\n')  # Nothing to resume.
+    (tmp_path / 'config.yaml').write_text('run: {}\n')
+    code, err = report(raiser(KeyboardInterrupt()),
+                       run_dir=lambda: str(tmp_path))
+    assert code == 130
+    assert err == f'adar-pyg: stopped; continue with `adar-pyg resume ' \
+                  f'{tmp_path}`\n'
+
+
+def test_debug_and_bugs_keep_the_traceback(monkeypatch):
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    with pytest.raises(DataError):
+        report(raiser(DataError('bad')), debug=True)
+    monkeypatch.setenv('ADAR_PYG_DEBUG', '1')
+    with pytest.raises(DataError):
+        report(raiser(DataError('bad')))
+    monkeypatch.delenv('ADAR_PYG_DEBUG')
+    with pytest.raises(ZeroDivisionError):  # Not a known kind: a bug.
+        report(raiser(ZeroDivisionError()))
+    assert describe(ZeroDivisionError()) is None
+
+
+def test_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / 'result.json'
+    with pytest.raises(ResourceError, match=f"disk full while writing "
+                       f"'{path}' \\(.* MiB left on its disk\\)") as e:
+        with atomic_path(path):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+    assert e.value.errno == errno.ENOSPC and e.value.exit_code == 6
+    assert list(tmp_path.iterdir()) == []
+
+    def short_write(obj, f):  # What torch.save says on a full disk:
+        raise RuntimeError('[enforce fail at inline_container.cc:672] . '
+                           'unexpected pos 704 vs 598')
+
+    monkeypatch.setattr(torch, 'save', short_write)
+    with pytest.raises(ResourceError, match='disk full while writing .*'
+                       'last.pt'):
+        save_checkpoint({'w': torch.zeros(2)}, tmp_path / 'last.pt')
+    assert list(tmp_path.iterdir()) == []
+    assert 'disk full' in str(disk_full_error('x'))
+
+
+@pytest.mark.parametrize('where', ['before', 'after'])
+def test_debug_flag_before_or_after_the_command(tmp_path, where,
+                                                monkeypatch, capsys):
+    from adar_pyg.cli import main
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    argv = ['resume', str(tmp_path)]
+    argv = ['--debug'] + argv if where == 'before' else argv + ['--debug']
+    with pytest.raises(RunDirError, match='not a run directory'):
+        main(argv)
+    with pytest.raises(SystemExit) as e:
+        main(['resume', str(tmp_path)])
+    assert e.value.code == 5
+    assert capsys.readouterr().err == (f"adar-pyg: error: '{tmp_path}' is "
+                                       f"not a run directory (no "
+                                       f"config.yaml)\n")
