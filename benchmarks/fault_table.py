@@ -92,6 +92,19 @@ def truncate(path: str, keep: int = 100) -> Callable[[str], None]:
     return setup
 
 
+def edit(path: str, old: str, new: str) -> Callable[[str], None]:
+    r"""A setup replacing :obj:`old` by :obj:`new` in the file :obj:`path`
+    (which must hold it)."""
+    def setup(folder: str) -> None:
+        with open(os.path.join(folder, path)) as f:
+            text = f.read()
+        if old not in text:
+            raise RuntimeError(f"'{old}' is not in {path}")
+        with open(os.path.join(folder, path), 'w') as f:
+            f.write(text.replace(old, new))
+    return setup
+
+
 def copy(src: str, dst: str) -> Callable[[str], None]:
     return lambda folder: shutil.copyfile(os.path.join(folder, src),
                                           os.path.join(folder, dst))
@@ -186,11 +199,19 @@ CASES: List[Case] = [
     Case('config-missing', 'a config file that does not exist',
          ['train', '--config', 'nothing.yaml'], 2, None, 'does not exist'),
     Case('lr-zero', 'a learning rate of 0', train('--lr', '0'), 2, GOOD,
-         'lr', pending='issue 25 item 6: value checks in the typed config'),
+         '--lr must be greater than 0'),
+    Case('lr-nan', 'a learning rate of .nan in a config file',
+         ['train', '--config', 'c.yaml', '--data', 'ratings.csv', *TINY],
+         2, steps(GOOD, write('c.yaml', 'train: {lr: .nan}\n')),
+         'finite'),
     Case('dropout-2', 'NGCF node dropout 2.0',
          train('--model', 'ngcf', '--ngcf-node-dropout', '2.0'), 2, GOOD,
-         'dropout',
-         pending='issue 25 item 6: value checks in the typed config'),
+         'dropout'),
+    Case('abbreviated-flag', 'an abbreviated flag (--thread for --threads)',
+         ['train', '--data', 'ratings.csv', '--thread', '1'], 2, GOOD,
+         '--threads'),
+    Case('json-folder', '--json naming a folder', train('--json', '.'), 2,
+         GOOD, 'folder|directory'),
     Case('no-cuda', '--device cuda without a GPU',
          ['train', '--data', 'ratings.csv', '--device', 'cuda'], 2, GOOD,
          'CUDA is not available', applies=no_gpu),
@@ -218,6 +239,21 @@ CASES: List[Case] = [
                copy('other/checkpoints/last.pt', 'run/checkpoints/last.pt')),
          r"last.pt' does not fit the model \(LightGCN\): 'embedding.weight' "
          r'is \[70, 16\] there, \[70, 8\] here'),
+    Case('split-seed-changed', 'evaluate after split.split_seed changed in '
+         'config.yaml', ['evaluate', 'run'], 5,
+         steps(trained(), edit('run/config.yaml', 'split_seed: 0',
+                               'split_seed: 1')),
+         'split_seed'),
+    Case('config-cut-short', 'evaluate with a config.yaml cut short',
+         ['evaluate', 'run'], 5,
+         steps(trained(), truncate('run/config.yaml', 200)), 'config.yaml'),
+    Case('resume-finished', 'resume of a finished run', ['resume', 'run'],
+         5, trained(), 'is finished'),
+    Case('overwrite-foreign', '--overwrite of a folder holding other files',
+         ['train', '--data', 'ratings.csv', *TINY, '--out', 'folder',
+          '--overwrite'], 5,
+         steps(GOOD, mkdir('folder'), write('folder/notes.txt', 'mine')),
+         'not a run'),
     Case('truncated-best-pt', 'a truncated best.pt (evaluate)',
          ['evaluate', 'run'], 3,
          steps(trained(), truncate('run/checkpoints/best.pt')),
@@ -366,7 +402,8 @@ def table(results: List[Dict[str, object]]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__.split('\n')[0])
     parser.add_argument('--only', default=None,
                         help='comma-separated case names')
     parser.add_argument('--out', default=DOC,

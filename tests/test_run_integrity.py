@@ -243,9 +243,9 @@ def test_checkpoint_that_does_not_fit(tmp_path):
     save_checkpoint(state, last)
     before = snapshot(out)
     with pytest.raises(CheckpointMismatchError, match=(
-            rf"last.pt' does not fit the model \(LightGCN\): {key} "
-            rf"\[{shape[0]}, {shape[1] + 4}\] in the file, \[{shape[0]}, "
-            rf"{shape[1]}\] in the model")):
+            rf"last.pt' does not fit the model \(LightGCN\): '{key}' is "
+            rf"\[{shape[0]}, {shape[1] + 4}\] there, \[{shape[0]}, "
+            rf"{shape[1]}\] here")):
         run.resume(str(out), **QUIET)
     assert snapshot(out) == before
 
@@ -257,7 +257,7 @@ def test_best_checkpoint_that_does_not_fit(finished, tmp_path):
     state['model'] = {k + '_renamed': v for k, v in state['model'].items()}
     save_checkpoint(state, best)
     with pytest.raises(CheckpointMismatchError, match=r"best.pt' does not "
-                       r'fit the model .*missing in the file'):
+                       r'fit the model .*it lacks'):
         run.evaluate(str(out))
 
 
