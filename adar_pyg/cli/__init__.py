@@ -163,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_recommend)
     p = sub.add_parser('tune', allow_abbrev=False,
                        help='tune settings on validation with Optuna '
-                       '(trials are run directories; test is never read)')
+                       '(trials are run directories; test is never read)',
+                       description='A study of SPACE.yaml on the config of '
+                       'the flags, in DIR; --seed seeds the trials and the '
+                       'sampler. See docs/tune.md.')
     add_config_args(p)
     group = p.add_argument_group('study')
     group.add_argument('--space', required=True, metavar='SPACE.yaml',
@@ -179,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument('--pruner', default='median',
                        choices=('median', 'halving'),
                        help='stops trials behind on validation (default: '
-                       'median); --seed also seeds the sampler')
+                       'median)')
     group.add_argument('--storage', default=None, metavar='URL',
                        help='Optuna RDB storage (default: sqlite:///DIR/'
                        'study.db)')

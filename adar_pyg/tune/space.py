@@ -22,6 +22,7 @@ check raises one :class:`~adar_pyg.config.ConfigError` (a
 its key."""
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -212,6 +213,8 @@ def _parse_param(key: Any, body: Any) -> Param:
                           f"{{log_uniform: [1.0e-4, 1.0e-2]}} (got {body!r}"
                           f"); distributions: {', '.join(DISTRIBUTIONS)}")
     kind, args = next(iter(body.items()))
+    if isinstance(args, (list, tuple)):
+        args = [_number(v) for v in args]
     if kind not in DISTRIBUTIONS:
         raise ConfigError(f"'{key}': unknown distribution '{kind}'"
                           f"{suggest(str(kind), list(DISTRIBUTIONS))}; "
@@ -256,6 +259,18 @@ def _parse_param(key: Any, body: Any) -> Param:
         raise ConfigError(f"'{key}': log_uniform needs low > 0 (got "
                           f"{args[0]}; use uniform for a range from 0)")
     return Param(key, kind, low=low, high=high)
+
+
+#: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
+_EXPONENT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')
+
+
+def _number(value: Any) -> Any:
+    r""":obj:`value`, or the float of a string such as :obj:`'1e-4'` (the
+    example of the docs, which YAML reads as text)."""
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 def _value_errors(param: Param, config: Optional[Config]) -> List[str]:

@@ -73,6 +73,12 @@ def test_yaml_file(tmp_path):
     assert load_space(path).to_dict() == {
         'train.lr': {'log_uniform': [1e-4, 1e-2]},
         'model.dim': {'int': [32, 128, 32]}}
+    # YAML reads 1e-4 (no dot) as text; the space reads it as a number:
+    path.write_text('train.lr: {log_uniform: [1e-4, 1.0e-2]}\n'
+                    'train.l2: {choices: [0, 1e-5, 1E-4]}\n')
+    assert load_space(path).to_dict() == {
+        'train.lr': {'log_uniform': [1e-4, 1e-2]},
+        'train.l2': {'choices': [0, 1e-5, 1e-4]}}
     path.write_text('train.lr: {log_uniform: [1e-4, 1e-2]\n')
     with pytest.raises(UsageError, match='not valid YAML'):
         load_space(path)
