@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from adar_pyg import rundir
+from adar_pyg import run, rundir
 from adar_pyg.cli import main
 from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
@@ -110,6 +110,14 @@ def test_study_end_to_end_and_resume(csv, tmp_path, test_reads):
     assert f'## Best: trial {best.number}, val recall@10' in md
     assert md.count('| complete |') == 3
     assert (out / 'study.db').exists()
+    # A trial's config.yaml reproduces it (the trials share the data loaded
+    # once; training alone, with the test split read, gives the same):
+    cfg = Config.load(str(out / 'trial-2' / 'config.yaml'))
+    again = run.train(cfg, str(tmp_path / 'again'), **QUIET)
+    assert again['val'] == json.loads(
+        (out / 'trial-2' / 'result.json').read_text())['val']
+    assert 'test' in again and test_reads.count('test') == 1
+    test_reads.clear()
 
     # Continued: up to 5 trials, the first 3 untouched, new values drawn:
     before = {n: snapshot(out / f'trial-{n}') for n in range(3)}
