@@ -21,7 +21,12 @@ reports the validation value to the pruner, which stops trials that fall
 behind (:class:`optuna.pruners.MedianPruner` by default). The sampler is
 seeded: :class:`optuna.samplers.TPESampler`, or
 :class:`optuna.samplers.GridSampler` when every parameter is a
-:obj:`choices`."""
+:obj:`choices`.
+
+**Interruptions.** A study killed at any point loses no finished trial:
+:func:`tune` again marks the trials its dead process left running (their
+run directory unfinished and unlocked) as failed, with the user attribute
+:obj:`killed`, and queues each again with its values."""
 import json
 import math
 import os
@@ -35,6 +40,9 @@ from adar_pyg.tune.space import SearchSpace, load_space, parse_space
 
 #: Files of a study folder.
 STORAGE_FILE, REPORT_MD, REPORT_JSON = 'study.db', 'tune.md', 'tune.json'
+
+#: User attribute of a trial whose process was killed (run again).
+KILLED = 'killed'
 
 #: What :obj:`prune` may name.
 PRUNERS = ('median', 'halving')
@@ -136,15 +144,16 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     _check_study(study, settings, out)
     for key, value in settings.items():
         study.set_user_attr(key, value)
+    requeued = _requeue_killed(optuna, study, out)
+    if requeued and log is not None:
+        log(f"trials {', '.join(map(str, requeued))} were killed while "
+            f"running: queued again with the same values")
     held = len(study.trials)
     study.sampler = (optuna.samplers.GridSampler(space.grid(),
                                                  seed=seed + held)
                      if space.is_grid else
                      optuna.samplers.TPESampler(seed=seed + held))
-    done_states = (optuna.trial.TrialState.COMPLETE,
-                   optuna.trial.TrialState.PRUNED,
-                   optuna.trial.TrialState.FAIL)
-    left = trials - len(study.get_trials(deepcopy=False, states=done_states))
+    left = trials - _finished(optuna, study)
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
     def objective(trial) -> float:
@@ -179,14 +188,51 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
 
     def record(study: Any, trial: Any) -> None:  # After each trial.
         write_report(study, out, url)
+        if _finished(optuna, study) >= trials:  # Other workers count too.
+            study.stop()
 
     if left > 0:
-        stop = optuna.study.MaxTrialsCallback(trials, states=done_states)
-        study.optimize(objective, n_trials=left, callbacks=[stop, record],
+        study.optimize(objective, n_trials=left, callbacks=[record],
                        catch=(DivergedError, FloatingPointError,
                               ConfigError))
     write_report(study, out, url)
     return study
+
+
+def _finished(optuna: Any, study: Any) -> int:
+    r"""The trials that count against the budget: complete, pruned, or
+    failed (a diverged run; not a killed one, which is run again)."""
+    state = optuna.trial.TrialState
+    return sum(t.state in (state.COMPLETE, state.PRUNED) or (
+        t.state == state.FAIL and KILLED not in t.user_attrs)
+        for t in study.get_trials(deepcopy=False))
+
+
+def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
+    r"""Marks failed the trials left running by a killed process (the
+    trial's run directory exists, unfinished, and no process holds its
+    lock) and queues each again with its values; returns their numbers. A
+    trial whose folder is not written yet is left alone."""
+    from adar_pyg import rundir
+    from adar_pyg.errors import RunDirError
+    killed = []
+    for t in study.get_trials(deepcopy=False,
+                              states=(optuna.trial.TrialState.RUNNING,)):
+        folder = trial_dir(out, t.number)
+        if not os.path.isdir(folder) or rundir.is_finished(folder):
+            continue
+        try:
+            with rundir.lock(folder, shared=True):  # Free: its writer died.
+                pass
+        except RunDirError:
+            continue  # Running in another process.
+        study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
+        study._storage.set_trial_state_values(
+            t._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={'retry_of': t.number},
+                            skip_if_exists=False)
+        killed.append(t.number)
+    return killed
 
 
 def _check_config(config: Config) -> None:
@@ -274,13 +320,15 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):
         rows.append({
-            'number': t.number, 'state': t.state.name.lower(),
+            'number': t.number, 'state': ('killed' if KILLED in t.user_attrs
+                                          else t.state.name.lower()),
             'value': t.value, 'params': t.params,
             'run_dir': t.user_attrs.get('run_dir'),
             'best_epoch': t.user_attrs.get('best_epoch'),
             'epochs': (max(t.intermediate_values) if t.intermediate_values
                        else None),
             'seconds': t.user_attrs.get('seconds'),
+            'retry_of': t.user_attrs.get('retry_of'),
             'val': {str(k): v for k, v in
                     sorted(t.intermediate_values.items())}})
     best = _best(study)
@@ -300,7 +348,8 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'number': best.number, 'value': best.value, 'params': best.params,
             'run_dir': best.user_attrs.get('run_dir')},
         'counts': {state: sum(r['state'] == state for r in rows)
-                   for state in ('complete', 'pruned', 'fail', 'running')},
+                   for state in ('complete', 'pruned', 'fail', 'killed',
+                                 'running')},
         'trials': rows,
     }
 

@@ -4,6 +4,7 @@ stopped, its pruner stops a planted bad trial, and everything that can be
 checked is checked before the first trial."""
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -163,7 +164,7 @@ def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
                ) == 1
     assert not (out / 'trial-2' / 'result.json').exists()
     assert json.loads((out / 'tune.json').read_text())['counts'] == {
-        'complete': 2, 'pruned': 1, 'fail': 0, 'running': 0}
+        'complete': 2, 'pruned': 1, 'fail': 0, 'killed': 0, 'running': 0}
 
     # With pruning off, the same trial runs to its end:
     out = tmp_path / 'unpruned'
@@ -175,6 +176,54 @@ def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
     study = tune(config(csv, epochs=3), space, 3, out, **QUIET, prune=False)
     assert [t.state.name for t in study.trials] == ['COMPLETE'] * 3
     assert study.trials[2].value < min(t.value for t in study.trials[:2])
+
+
+KILL = r"""
+import os, signal, sys
+from adar_pyg import run
+from adar_pyg.config import Config
+from adar_pyg.tune import tune
+train = run.train
+
+def killed_at_trial_1(cfg, out, **kwargs):
+    report = kwargs['on_evaluate']
+
+    def on_evaluate(record):
+        report(record)
+        if out.endswith('trial-1'):  # kill -9 in its first evaluation
+            os.kill(os.getpid(), signal.SIGKILL)
+    return train(cfg, out, **{**kwargs, 'on_evaluate': on_evaluate})
+
+run.train = killed_at_trial_1
+cfg = Config.load(sys.argv[1])
+tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
+     plot=False, log=lambda line: None)
+"""
+
+
+def test_a_killed_trial_is_run_again(csv, tmp_path):
+    out = tmp_path / 'study'
+    cfg = config(csv, epochs=2)
+    cfg.save(str(tmp_path / 'base.yaml'))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.run([sys.executable, '-c', KILL, str(tmp_path /
+                           'base.yaml'), str(out)], cwd=root, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': root},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert (out / 'trial-0' / 'result.json').exists()
+    assert not (out / 'trial-1' / 'result.json').exists()
+    before = snapshot(out / 'trial-0')
+    space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+    study = tune(cfg, space, 3, out, **QUIET)
+    assert [t.state.name for t in study.trials] == [
+        'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
+    killed, retry = study.trials[1], study.trials[2]
+    assert killed.user_attrs['killed'] and retry.params == killed.params
+    assert retry.user_attrs['retry_of'] == 1
+    assert snapshot(out / 'trial-0') == before
+    info = json.loads((out / 'tune.json').read_text())
+    assert info['counts']['complete'] == 3 and info['counts']['killed'] == 1
 
 
 def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
