@@ -5,7 +5,8 @@ r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
     adar-pyg evaluate RUN_DIR [--split test|val|test_ood]
     adar-pyg report RUN_DIR... [--out DIR]
     adar-pyg recommend RUN_DIR --user ID [--k 10]
-    adar-pyg tune --space SPACE.yaml --trials N [--config FILE.yaml] [flags...] --out DIR
+    adar-pyg tune --space SPACE.yaml --trials N [--config FILE.yaml]
+                  [flags...] --out DIR
     adar-pyg datasets
 
 Every flag of :obj:`train` is generated from :mod:`adar_pyg.config`; see

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from adar_pyg.config import SECTIONS, Config, ConfigError
+from adar_pyg.config import Config, ConfigError
 from adar_pyg.config.config import key_errors
 from adar_pyg.config.settings import suggest
 
