@@ -292,3 +292,15 @@ def test_cli(csv, tmp_path, capsys):
         main(['tune', '--space', str(space), '--trials', '0', '--out',
               str(out)])
     assert e.value.code == 2
+
+
+def test_run_train_hook_and_no_test(csv, test_reads):
+    # The two options of run.train a study relies on, without a folder:
+    records = []
+    result = run.train(config(csv, epochs=2), None, on_evaluate=records.append,
+                       test=False, **QUIET)
+    assert [r['epoch'] for r in records] == [1, 2]
+    assert 'test' not in result and set(test_reads) == {'val'}
+    # Selecting on test cannot go without reading it:
+    with pytest.raises(UsageError, match='validation split'):
+        run.train(config(csv, select_on='test'), None, test=False, **QUIET)
