@@ -150,7 +150,9 @@ def train(cfg: Config, out: Optional[str] = None, *,
           log: Optional[Callable[[str], None]] = None,
           args: Optional[Dict[str, Any]] = None,
           plot: bool = True, resume: bool = False,
-          save_last: bool = True) -> Dict[str, Any]:
+          save_last: bool = True,
+          on_evaluate: Optional[Callable[[Dict[str, Any]], None]] = None,
+          test: bool = True) -> Dict[str, Any]:
     r"""Trains the run of :obj:`cfg` and returns its JSON-able result.
 
     Args:
@@ -172,6 +174,15 @@ def train(cfg: Config, out: Optional[str] = None, *,
             (default: :obj:`False`)
         save_last (bool, optional): Write :obj:`checkpoints/last.pt` at
             every evaluation (needed to resume). (default: :obj:`True`)
+        on_evaluate (callable, optional): Receives the record of each
+            evaluation (as written to :obj:`metrics.jsonl`); an exception
+            it raises stops the run (*e.g.* a pruned trial of
+            :mod:`adar_pyg.tune`). Not with :obj:`run.nproc > 1`.
+            (default: :obj:`None`)
+        test (bool, optional): Score the selected epoch on the test split;
+            with :obj:`False` the test split is never read and the result
+            has no :obj:`'test'` (tuning on validation). (default:
+            :obj:`True`)
 
     The run directory is locked while the run writes it; everything is
     checked (the run directory, on resume the fingerprint of the inputs and
@@ -193,10 +204,14 @@ def train(cfg: Config, out: Optional[str] = None, *,
         if path and rank == 0:
             check_writable(path)
     if world_size == 1 and cfg.run.nproc > 1:
+        if on_evaluate is not None:
+            raise UsageError('train(on_evaluate=...) runs in one process '
+                             '(got run.nproc > 1)')
         return _launch(cfg, out, dict(
             json_path=json_path, checkpoint=checkpoint, progress=progress,
             overwrite=overwrite, data=data, model_factory=model_factory,
-            args=args, plot=plot, resume=resume, save_last=save_last))
+            args=args, plot=plot, resume=resume, save_last=save_last,
+            test=test))
     if rank > 0:  # Rank 0 alone writes the run directory and logs.
         out = json_path = checkpoint = None
         progress = plot = False
@@ -217,7 +232,13 @@ def train(cfg: Config, out: Optional[str] = None, *,
     last = os.path.join(out, LAST) if out and save_last else None
     trainer = build_trainer(cfg, task, augmenter, progress=progress,
                             checkpoint=ckpt, log=log, last_checkpoint=last,
-                            meta=meta)
+                            meta=meta, on_evaluate=on_evaluate)
+    if not test and trainer.select_on != 'val':
+        raise UsageError('train(test=False) selects the epoch on the '
+                         'validation split, but this run has none (or '
+                         "train.select_on is 'test')",
+                         hint='set split.val_ratio > 0 and train.select_on '
+                         'val')
     if state is not None:  # Before any write: does the state fit the run?
         try:
             trainer.check_state(state, os.path.join(out or '', LAST))
@@ -241,7 +262,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
                 f.write(json.dumps(record) + '\n')
         metrics_file = open(metrics, 'a')
 
-        def on_evaluate(record: Dict[str, Any]) -> None:
+        def record_evaluation(record: Dict[str, Any]) -> None:
             try:
                 metrics_file.write(json.dumps(record) + '\n')
                 metrics_file.flush()
@@ -249,18 +270,22 @@ def train(cfg: Config, out: Optional[str] = None, *,
                 if e.errno in DISK_FULL:
                     raise disk_full_error(metrics, e) from e
                 raise
+            if on_evaluate is not None:
+                on_evaluate(record)
 
-        trainer.on_evaluate = on_evaluate
+        trainer.on_evaluate = record_evaluation
     try:
         # The model then holds the selected state:
-        result = trainer.fit(resume_from=state)
+        result = trainer.fit(resume_from=state, test=test)
     finally:
         if out:
             metrics_file.close()
-    extra_tests = {name: task.evaluate(name)
-                   for name in getattr(task, 'extra_test_splits', [])}
+    extra_tests = {name: task.evaluate(name) for name in (
+        getattr(task, 'extra_test_splits', []) if test else [])}
     protocol = ('validation-selected' if result.selected_on == 'val' else
                 'test-selected (optimistic: epoch chosen on the test set)')
+    if not test:
+        protocol += ', test not read'
     if cfg.run.task == 'sr':
         protocol += (', full ranking, history masked' if
                      cfg.train.mask_history else
@@ -271,7 +296,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         'sampler': repr(getattr(task, 'sampler', None)),
         **augmenter_settings(cfg),
         'protocol': protocol,
-        'test': result.test,
+        **({'test': result.test} if test else {}),
         **extra_tests,
         'val': result.val,
         'best_epoch': result.best_epoch,

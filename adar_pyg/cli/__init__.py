@@ -5,6 +5,8 @@ r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
     adar-pyg evaluate RUN_DIR [--split test|val|test_ood]
     adar-pyg report RUN_DIR... [--out DIR]
     adar-pyg recommend RUN_DIR --user ID [--k 10]
+    adar-pyg tune --space SPACE.yaml --trials N [--config FILE.yaml]
+                  [flags...] --out DIR
     adar-pyg datasets
 
 Errors are reported in one line and an exit code per kind (see
@@ -16,8 +18,8 @@ import sys
 from typing import List, Optional
 
 from adar_pyg.cli.errors import run_command
-from adar_pyg.config import (Config, add_config_args, add_output_args,
-                             config_from_args, parse_args)
+from adar_pyg.config import (PRESETS, Config, add_config_args,
+                             add_output_args, config_from_args, parse_args)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -88,6 +90,25 @@ def _recommend(args: argparse.Namespace) -> None:
         print(f'{rank:3d}. {item}  (score {score:.4f})')
 
 
+def _tune(args: argparse.Namespace) -> None:
+    from adar_pyg.tune import tune
+    from adar_pyg.tune.study import REPORT_MD, STORAGE_FILE
+    cfg = config_from_args(args)
+    study = tune(cfg, args.space, args.trials, args.out,
+                 prune=args.pruner if args.prune else False,
+                 storage=args.storage, progress=args.progress)
+    try:
+        best = study.best_trial
+        print(f'best: trial {best.number}, val {cfg.train.monitor} '
+              f'{best.value:.4f}, ' + ', '.join(
+                  f'{k} {v}' for k, v in best.params.items()))
+    except ValueError:
+        print('no trial completed')
+    print(f'study: {args.out} ({REPORT_MD}, tune.json, trial-*/, '
+          f'{STORAGE_FILE}); browse it with optuna-dashboard '
+          f'{args.storage or "sqlite:///" + args.out + "/" + STORAGE_FILE}')
+
+
 def _datasets(args: argparse.Namespace) -> None:
     from adar_pyg.config.build import DATASETS
     print(f"{'name':14s} {'class':14s} statistics")
@@ -96,6 +117,17 @@ def _datasets(args: argparse.Namespace) -> None:
         print(f'{name:14s} {cls.__name__:14s} {stats}')
     print('\nYour own data: adar-pyg train --data FILE.csv [--user-col ... '
           '--item-col ... --time-col ...]')
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got "
+                                         f"'{text}')")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +175,38 @@ def build_parser() -> argparse.ArgumentParser:
                    'index for a built-in dataset)')
     p.add_argument('--k', type=int, default=10)
     p.set_defaults(fn=_recommend)
+    p = sub.add_parser('tune', allow_abbrev=False,
+                       help='tune settings on validation with Optuna '
+                       '(trials are run directories; test is never read)',
+                       description='A study of SPACE.yaml on the config of '
+                       'the flags, in DIR; --seed seeds the trials and the '
+                       'sampler. See docs/tune.md.')
+    add_config_args(p)
+    group = p.add_argument_group('study')
+    group.add_argument('--space', required=True, metavar='SPACE.yaml',
+                       help="search space: 'section.setting: {log_uniform|"
+                       "uniform|int|choices: [...]}' (see docs/tune.md)")
+    group.add_argument('--trials', required=True, type=positive_int,
+                       metavar='N', help="the study's number of trials; "
+                       'again with the same --out continues it up to N')
+    group.add_argument('--out', required=True, metavar='DIR',
+                       help='study folder (study.db, trial-*/, tune.md)')
+    group.add_argument('--no-prune', dest='prune', action='store_false',
+                       help='never stop a trial early')
+    group.add_argument('--pruner', default='median',
+                       choices=('median', 'halving'),
+                       help='stops trials behind on validation (default: '
+                       'median)')
+    group.add_argument('--storage', default=None, metavar='URL',
+                       help='Optuna RDB storage (default: sqlite:///DIR/'
+                       'study.db)')
+    group.add_argument('--progress', default=False,
+                       action=argparse.BooleanOptionalAction,
+                       help="progress bars of each trial (default: off)")
+    group.add_argument('--preset', default=None, choices=sorted(PRESETS),
+                       help='a named protocol applied before the config '
+                       'file and the flags')
+    p.set_defaults(fn=_tune)
     p = sub.add_parser('datasets', allow_abbrev=False,
                        help='list the built-in datasets')
     p.set_defaults(fn=_datasets)

@@ -619,8 +619,8 @@ class Trainer:
                 value.detach().float() if isinstance(value, Tensor) else value)
 
     def fit(self, resume_from: Optional[Union[str, os.PathLike,
-                                              Dict[str, Any]]] = None
-            ) -> TrainResult:
+                                              Dict[str, Any]]] = None,
+            test: bool = True) -> TrainResult:
         r"""Trains until :obj:`epochs` or early stopping and returns the metrics
         of the selected epoch.
 
@@ -629,7 +629,16 @@ class Trainer:
                 written to :obj:`last_checkpoint` (its path or its loaded
                 content) to continue from, instead of starting afresh.
                 (default: :obj:`None`)
+            test (bool, optional): Evaluate the selected epoch on the test
+                split; with :obj:`False` the test split is never read and
+                :attr:`TrainResult.test` is empty (hyper-parameter search,
+                see :mod:`adar_pyg.tune`; needs :obj:`select_on='val'`).
+                (default: :obj:`True`)
         """
+        if not test and self.select_on != 'val':
+            raise ValueError("fit(test=False) selects on the validation "
+                             "split, but this run selects on 'test' (no "
+                             "validation split, or select_on='test')")
         optimizer = torch.optim.Adam(self.task.model.parameters(), lr=self.lr)
         if resume_from is None:
             torch.manual_seed(self.seed)
@@ -675,8 +684,8 @@ class Trainer:
         if run.best_state is not None:
             self._load(run.best_state)
         val = run.best_metrics.get('val', {})
-        test = (run.best_metrics['test'] if self.select_on == 'test' else
-                self.task.evaluate('test'))
+        test = ({} if not test else run.best_metrics['test']
+                if self.select_on == 'test' else self.task.evaluate('test'))
         return TrainResult(
             best_epoch=run.best_epoch, selected_on=self.select_on,
             best_score=run.best_score, val=val, test=test,

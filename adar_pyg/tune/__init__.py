@@ -1,0 +1,23 @@
+r"""Hyper-parameter studies on `Optuna <https://optuna.org>`_ (the
+:obj:`tune` extra: :obj:`pip install 'adar_pyg[tune]'`, imported only when a
+study runs): a search space in YAML beside a normal config
+(:mod:`~adar_pyg.tune.space`) and :func:`tune`, whose trials are ordinary
+run directories scored on validation only (:mod:`~adar_pyg.tune.study`).
+
+.. code-block:: python
+
+    from adar_pyg.config import Config
+    from adar_pyg.tune import tune
+
+    cfg = Config.build({'data': {'data': 'my.csv'}, 'train': {'epochs': 50}})
+    study = tune(cfg, {'train.lr': {'log_uniform': [1e-4, 1e-2]},
+                       'train.l2': {'choices': [0.0, 1e-4, 1e-3]}},
+                 trials=20, out='studies/lr-l2')
+    print(study.best_params)  # Also in studies/lr-l2/tune.md
+"""
+from adar_pyg.tune.space import (DISTRIBUTIONS, Param, SearchSpace,
+                                 load_space, parse_space)
+from adar_pyg.tune.study import summary, trial_dir, tune, write_report
+
+__all__ = ['tune', 'SearchSpace', 'Param', 'parse_space', 'load_space',
+           'DISTRIBUTIONS', 'summary', 'write_report', 'trial_dir']

@@ -1,0 +1,294 @@
+r"""A search space of :mod:`adar_pyg.tune`: which settings of a
+:class:`~adar_pyg.config.Config` a study varies, and over what.
+
+The space is a YAML mapping (or a dict) from :obj:`section.setting` keys, the
+keys of a config file written flat, to one distribution each:
+
+.. code-block:: yaml
+
+    train.lr: {log_uniform: [1.0e-4, 1.0e-2]}   # log-uniform in [low, high]
+    train.l2: {uniform: [0.0, 1.0e-3]}          # uniform in [low, high]
+    model.dim: {int: [32, 128, 32]}             # low, high[, step] (ints)
+    adar.weight: {choices: [0.3, 0.5, 0.7, 1.0]}
+
+Everything is checked before any trial runs (:func:`parse_space`): the key
+must be a declared setting (:data:`~adar_pyg.config.SECTIONS`), one that a
+study may vary (not the data, the split, the run's seed or devices, nor the
+metric the trials are compared on), the distribution must be one of the
+four above with a valid range, and each bound and choice must be a value the
+setting accepts, in the config the study tunes. A space that fails any
+check raises one :class:`~adar_pyg.config.ConfigError` (a
+:class:`~adar_pyg.errors.UsageError`) that lists every error, each naming
+its key."""
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from adar_pyg.config import Config, ConfigError
+from adar_pyg.config.config import key_errors
+from adar_pyg.config.settings import suggest
+
+#: The distributions of a space and the arguments each takes.
+DISTRIBUTIONS = {
+    'uniform': '[low, high]',
+    'log_uniform': '[low, high] with low > 0',
+    'int': '[low, high] or [low, high, step] (integers)',
+    'choices': '[value, ...]',
+}
+
+#: Settings a study must not vary: its trials would no longer be compared
+#: on the same data, split and metric (or the same machine).
+FIXED_SECTIONS = {
+    'data': 'it changes the data the trials are compared on',
+    'split': 'it changes the validation split the trials are compared on',
+    'run': 'the run section (task, seed, devices) is fixed for a study',
+}
+FIXED_SETTINGS = {
+    'train.monitor': 'it is the objective of the study',
+    'train.select_on': 'a study selects on the validation split',
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    r"""One tuned setting: :obj:`key` (:obj:`section.setting`) and its
+    distribution (:obj:`kind`, one of :data:`DISTRIBUTIONS`, with
+    :obj:`low`, :obj:`high`, :obj:`step` or :obj:`choices`)."""
+    key: str
+    kind: str
+    low: Optional[float] = None
+    high: Optional[float] = None
+    step: Optional[int] = None
+    choices: Optional[Tuple[Any, ...]] = None
+
+    @property
+    def section(self) -> str:
+        return self.key.split('.', 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.key.split('.', 1)[1]
+
+    def values_to_check(self) -> List[Any]:
+        r"""The values that bound the distribution (each must be valid)."""
+        if self.kind == 'choices':
+            return list(self.choices or ())
+        return [self.low, self.high]
+
+    def suggest(self, trial: Any) -> Any:
+        r"""The value of :obj:`trial` (an :class:`optuna.trial.Trial`)."""
+        if self.kind == 'choices':
+            return trial.suggest_categorical(self.key, list(self.choices))
+        if self.kind == 'int':
+            return trial.suggest_int(self.key, int(self.low), int(self.high),
+                                     step=self.step or 1)
+        return trial.suggest_float(self.key, self.low, self.high,
+                                   log=self.kind == 'log_uniform')
+
+    def to_dict(self) -> Dict[str, Any]:
+        if self.kind == 'choices':
+            return {'choices': list(self.choices or ())}
+        if self.kind == 'int':
+            return {'int': [self.low, self.high, self.step or 1]}
+        return {self.kind: [self.low, self.high]}
+
+
+class SearchSpace:
+    r"""The parsed and checked search space of a study (see the module
+    doc); build it with :func:`parse_space` or :func:`load_space`."""
+    def __init__(self, params: Sequence[Param]) -> None:
+        self.params = list(params)
+
+    @property
+    def is_grid(self) -> bool:
+        r"""Whether every parameter is a :obj:`choices` (a grid search)."""
+        return all(p.kind == 'choices' for p in self.params)
+
+    def grid(self) -> Dict[str, List[Any]]:
+        r"""The grid of :class:`optuna.samplers.GridSampler`."""
+        return {p.key: list(p.choices or ()) for p in self.params}
+
+    def grid_size(self) -> int:
+        return math.prod(len(p.choices or ()) for p in self.params)
+
+    def suggest(self, trial: Any) -> Dict[str, Any]:
+        r"""The values of :obj:`trial`, by key."""
+        return {p.key: p.suggest(trial) for p in self.params}
+
+    @staticmethod
+    def layer(values: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
+        r"""A config layer (nested by section) of :obj:`values` (by
+        :obj:`section.setting` key)."""
+        out: Dict[str, Dict[str, Any]] = {}
+        for key, value in values.items():
+            section, name = key.split('.', 1)
+            out.setdefault(section, {})[name] = value
+        return out
+
+    def to_dict(self) -> Dict[str, Dict[str, Any]]:
+        return {p.key: p.to_dict() for p in self.params}
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({', '.join(self.to_dict())})"
+
+
+def load_space(path: Union[str, os.PathLike],
+               config: Optional[Config] = None) -> SearchSpace:
+    r"""The search space of the YAML file :obj:`path`, checked against
+    :obj:`config` (see :func:`parse_space`)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"search space '{path}' does not exist")
+    with open(path) as f:
+        try:
+            spec = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"search space '{path}' is not valid YAML: "
+                              f"{e}") from None
+    return parse_space(spec, config, where=path)
+
+
+def parse_space(spec: Any, config: Optional[Config] = None,
+                where: str = '') -> SearchSpace:
+    r"""Parses and checks the search space :obj:`spec` (a mapping of
+    :obj:`section.setting` keys to distributions, see the module doc; a
+    :class:`SearchSpace` is returned as it is, checked again).
+
+    Args:
+        spec (dict or SearchSpace): The space.
+        config (Config, optional): The config the study tunes; every bound
+            and choice is checked in it (default: the defaults).
+        where (str, optional): The space's file, for the messages.
+
+    Raises:
+        ConfigError: Listing every error found, each naming its key.
+    """
+    prefix = f'{where}: ' if where else ''
+    if isinstance(spec, SearchSpace):
+        spec = spec.to_dict()
+    if not isinstance(spec, Mapping) or not spec:
+        raise ConfigError(f'{prefix}a search space must be a non-empty '
+                          f"mapping of 'section.setting: {{distribution: "
+                          f"[...]}}' (got {spec!r})")
+    errors: List[str] = []
+    params = []
+    for key, body in spec.items():
+        try:
+            param = _parse_param(key, body)
+        except ConfigError as e:
+            errors.append(f'{prefix}{e}')
+            continue
+        errors += [f'{prefix}{e}' for e in _value_errors(param, config)]
+        params.append(param)
+    if errors:
+        raise ConfigError(errors[0] if len(errors) == 1 else
+                          f'{len(errors)} errors in the search space:\n  ' +
+                          '\n  '.join(errors), errors=errors,
+                          hint='see docs/tune.md for the format')
+    return SearchSpace(params)
+
+
+def _parse_param(key: Any, body: Any) -> Param:
+    if not isinstance(key, str) or key.count('.') != 1:
+        raise ConfigError(f"'{key}': a key of a search space is "
+                          f"'section.setting' (e.g. train.lr)")
+    section, name = key.split('.')
+    unknown = key_errors({section: {name: None}})
+    if unknown:
+        raise ConfigError(f"'{key}': {unknown[0]}")
+    if section in FIXED_SECTIONS:
+        raise ConfigError(f"'{key}' cannot be tuned: "
+                          f"{FIXED_SECTIONS[section]}")
+    if key in FIXED_SETTINGS:
+        raise ConfigError(f"'{key}' cannot be tuned: {FIXED_SETTINGS[key]}")
+    if not isinstance(body, Mapping) or len(body) != 1:
+        raise ConfigError(f"'{key}' needs one distribution, e.g. "
+                          f"{{log_uniform: [1.0e-4, 1.0e-2]}} (got {body!r}"
+                          f"); distributions: {', '.join(DISTRIBUTIONS)}")
+    kind, args = next(iter(body.items()))
+    if isinstance(args, (list, tuple)):
+        args = [_number(v) for v in args]
+    if kind not in DISTRIBUTIONS:
+        raise ConfigError(f"'{key}': unknown distribution '{kind}'"
+                          f"{suggest(str(kind), list(DISTRIBUTIONS))}; "
+                          f"distributions: {', '.join(DISTRIBUTIONS)}")
+    usage = f"'{key}': {kind} takes {DISTRIBUTIONS[kind]}"
+    if not isinstance(args, (list, tuple)) or not args:
+        raise ConfigError(f'{usage} (got {args!r})')
+    if kind == 'choices':
+        for value in args:
+            if isinstance(value, (list, tuple, dict)):
+                raise ConfigError(f"'{key}': a choice must be a number, a "
+                                  f"string, true/false or null (got "
+                                  f"{value!r})")
+        if len(set(map(repr, args))) != len(args):
+            raise ConfigError(f"'{key}': choices repeat a value (got "
+                              f"{list(args)})")
+        return Param(key, kind, choices=tuple(args))
+    if kind == 'int':
+        if len(args) not in (2, 3) or any(
+                isinstance(v, bool) or not isinstance(v, int) for v in args):
+            raise ConfigError(f'{usage} (got {list(args)})')
+        low, high, step = (list(args) + [1])[:3]
+        if step < 1:
+            raise ConfigError(f"'{key}': the step of int must be at least 1 "
+                              f"(got {step})")
+        if low >= high:
+            raise ConfigError(f"'{key}': int needs low < high (got [{low}, "
+                              f"{high}])")
+        if (high - low) % step:
+            raise ConfigError(f"'{key}': int's high - low must be a multiple "
+                              f"of its step (got [{low}, {high}, {step}]; "
+                              f"e.g. high {high - (high - low) % step})")
+        return Param(key, kind, low=low, high=high, step=step)
+    if len(args) != 2 or any(isinstance(v, bool) or not isinstance(
+            v, (int, float)) or not math.isfinite(v) for v in args):
+        raise ConfigError(f'{usage}, two finite numbers (got {list(args)})')
+    low, high = float(args[0]), float(args[1])
+    if low >= high:
+        raise ConfigError(f"'{key}': {kind} needs low < high (got [{args[0]}"
+                          f", {args[1]}])")
+    if kind == 'log_uniform' and low <= 0:
+        raise ConfigError(f"'{key}': log_uniform needs low > 0 (got "
+                          f"{args[0]}; use uniform for a range from 0)")
+    return Param(key, kind, low=low, high=high)
+
+
+#: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
+_EXPONENT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')
+
+
+def _number(value: Any) -> Any:
+    r""":obj:`value`, or the float of a string such as :obj:`'1e-4'` (the
+    example of the docs, which YAML reads as text)."""
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
+def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
+    r"""The bounds and choices of :obj:`param` the setting refuses, each
+    checked by building :obj:`config` with it."""
+    base = config.to_dict() if config is not None else {}
+    out = []
+    for value in param.values_to_check():
+        if param.kind == 'int':
+            value = int(value)
+        try:
+            Config.build(base, {param.section: {param.name: value}})
+        except ConfigError as e:
+            what = 'choice' if param.kind == 'choices' else 'bound'
+            out.append(f"'{param.key}': the {what} {value!r} is refused: " +
+                       '; '.join(e.errors))
+    return out
+
+
+__all__ = ['SearchSpace', 'Param', 'parse_space', 'load_space',
+           'DISTRIBUTIONS']

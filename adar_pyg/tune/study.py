@@ -1,0 +1,424 @@
+r"""A hyper-parameter study on `Optuna <https://optuna.org>`_: every trial is
+an ordinary run directory trained by :func:`adar_pyg.run.train`, scored on
+the validation split only.
+
+A study folder :obj:`OUT` holds:
+
+* :obj:`study.db` — the Optuna storage (SQLite; any RDB URL with
+  :obj:`storage`): :func:`tune` on the same folder continues the study, and
+  :obj:`optuna-dashboard sqlite:///OUT/study.db` browses it;
+* :obj:`trial-<number>/` — the run directory of each trial (config,
+  :obj:`metrics.jsonl`, curves, checkpoints; see :mod:`adar_pyg.run`),
+  without any test metric;
+* :obj:`tune.md` and :obj:`tune.json` — the best parameters and value and
+  every trial, rewritten (atomically) when :func:`tune` returns.
+
+**Protocol.** The objective is the best validation value of
+:obj:`train.monitor` (*e.g.* :obj:`recall@20`) over the trial's
+evaluations; the test split is never read (:obj:`run.train(test=False)`):
+score the chosen configuration on test once, afterwards. Each evaluation
+reports the validation value to the pruner, which stops trials that fall
+behind (:class:`optuna.pruners.MedianPruner` by default). The sampler is
+seeded: :class:`optuna.samplers.TPESampler`, or
+:class:`optuna.samplers.GridSampler` when every parameter is a
+:obj:`choices`.
+
+**Interruptions.** A study killed at any point loses no finished trial:
+:func:`tune` again marks the trials its dead process left running (their
+run directory unfinished and unlocked) as failed, with the user attribute
+:obj:`killed`, and queues each again with its values."""
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Union
+
+from adar_pyg.config import Config, ConfigError
+from adar_pyg.errors import DivergedError, UsageError
+from adar_pyg.io import ensure_writable, write_text
+from adar_pyg.tune.space import SearchSpace, load_space, parse_space
+
+#: Files of a study folder.
+STORAGE_FILE, REPORT_MD, REPORT_JSON = 'study.db', 'tune.md', 'tune.json'
+
+#: User attribute of a trial whose process was killed (run again).
+KILLED = 'killed'
+
+#: What :obj:`prune` may name.
+PRUNERS = ('median', 'halving')
+
+
+def import_optuna():
+    r"""The :mod:`optuna` module, or a :class:`UsageError` saying how to
+    install it."""
+    try:
+        import optuna
+    except ImportError:
+        raise UsageError('adar_pyg.tune needs Optuna, which is not '
+                         'installed', hint="pip install 'adar_pyg[tune]'"
+                         ) from None
+    return optuna
+
+
+def trial_dir(out: str, number: int) -> str:
+    r"""The run directory of trial :obj:`number` of the study in
+    :obj:`out`."""
+    return os.path.join(out, f'trial-{number}')
+
+
+def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
+                                      os.PathLike],
+         trials: int, out: Union[str, os.PathLike], *,
+         seed: Optional[int] = None, prune: Union[bool, str, Any] = True,
+         storage: Optional[str] = None, progress: bool = False,
+         log: Optional[Callable[[str], None]] = None, plot: bool = True):
+    r"""Runs (or continues) the study of :obj:`space` on :obj:`config` in the
+    folder :obj:`out` until it holds :obj:`trials` finished trials, and
+    returns the :class:`optuna.study.Study`.
+
+    Args:
+        config (Config): The base config of every trial (the space's values
+            override it). It must select on a validation split
+            (:obj:`train.select_on: val`, and :obj:`split.val_ratio > 0` for
+            CF) and run in one process.
+        space (SearchSpace, dict or str): The search space, or its YAML
+            file (see :mod:`adar_pyg.tune.space`).
+        trials (int): The study's budget: the number of finished trials
+            (complete, pruned or failed) it should hold. Calling again with
+            a larger number continues the study; a finished trial is never
+            run again.
+        out (str): The study folder (see the module doc).
+        seed (int, optional): Seed of the sampler (default:
+            :obj:`config.run.seed`, which also seeds every trial). A
+            continued study seeds its sampler with :obj:`seed` plus the
+            number of trials it holds, so that it does not draw the first
+            trials' values again.
+        prune (bool, str or optuna pruner, optional): :obj:`True` or
+            :obj:`'median'` (:class:`~optuna.pruners.MedianPruner`),
+            :obj:`'halving'` (:class:`~optuna.pruners.
+            SuccessiveHalvingPruner`), :obj:`False` (no pruning), or a pruner.
+            (default: :obj:`True`)
+        storage (str, optional): An RDB URL (default:
+            :obj:`sqlite:///OUT/study.db`).
+        progress (bool, optional): tqdm bars of each trial.
+            (default: :obj:`False`)
+        log (callable, optional): Receives the trials' log lines.
+        plot (bool, optional): Draw each trial's :obj:`curves.png`.
+
+    Everything is checked before the first trial: the space (each key,
+    distribution, range, bound and choice), the config, the data file, the
+    folder, and, for a continued study, that its space, config and metric
+    are those it was started with.
+    """
+    optuna = import_optuna()
+    from adar_pyg import run
+    from adar_pyg.config.build import check_data, load_data
+
+    out = os.fspath(out)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise UsageError(f'trials must be a positive integer (got '
+                         f'{trials!r})')
+    if isinstance(space, (str, os.PathLike)):
+        space = load_space(space, config)
+    else:
+        space = parse_space(space, config)
+    _check_config(config)
+    seed = config.run.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f'seed must be an integer (got {seed!r})')
+    pruner = _pruner(optuna, prune)
+    check_data(config)  # A missing data file fails before any output.
+    try:
+        ensure_writable(out, is_dir=True)
+    except OSError as e:
+        raise UsageError(str(e)) from None
+    url = storage  # Named in the report when not the default.
+    storage = storage or f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
+    name = os.path.basename(os.path.abspath(out))
+    monitor = config.train.monitor
+    settings = {'config': config.to_dict(), 'space': space.to_dict(),
+                'monitor': monitor}
+    study = optuna.create_study(storage=storage, study_name=name,
+                                direction='maximize', load_if_exists=True,
+                                pruner=pruner)
+    _check_study(study, settings, out)
+    for key, value in settings.items():
+        study.set_user_attr(key, value)
+    requeued = _requeue_killed(optuna, study, out)
+    if requeued and log is not None:
+        log(f"trials {', '.join(map(str, requeued))} were killed while "
+            f"running: queued again with the same values")
+    held = len(study.trials)
+    study.sampler = (optuna.samplers.GridSampler(space.grid(),
+                                                 seed=seed + held)
+                     if space.is_grid else
+                     optuna.samplers.TPESampler(seed=seed + held))
+    left = trials - _finished(optuna, study)
+    shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
+
+    def objective(trial) -> float:
+        values = space.suggest(trial)
+        cfg = Config.build(config.to_dict(), space.layer(values),
+                           where=['config', f'trial {trial.number}'])
+        folder = trial_dir(out, trial.number)
+        trial.set_user_attr('run_dir', os.path.basename(folder))
+        if 'data' not in shared:  # The space never changes data or split.
+            shared['data'] = load_data(config.resolved())
+        best = [-math.inf]
+
+        def report(record: Dict[str, Any]) -> None:
+            value = record[f'val_{monitor}']
+            best[0] = max(best[0], value)
+            trial.report(value, record['epoch'])
+            if trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"epoch {record['epoch']}: val {monitor} {value:.4f} "
+                    f"(best {best[0]:.4f})")
+
+        t0 = time.perf_counter()
+        try:
+            result = run.train(cfg, folder, data=shared['data'],
+                               progress=progress, log=log, plot=plot,
+                               on_evaluate=report, test=False)
+        finally:
+            trial.set_user_attr('seconds', time.perf_counter() - t0)
+        trial.set_user_attr('best_epoch', result['best_epoch'])
+        trial.set_user_attr('epochs_run', result['epochs_run'])
+        return result['val'][monitor]
+
+    def record(study: Any, trial: Any) -> None:  # After each trial.
+        write_report(study, out, url)
+        if _finished(optuna, study) >= trials:  # Other workers count too.
+            study.stop()
+
+    if left > 0:
+        study.optimize(objective, n_trials=left, callbacks=[record],
+                       catch=(DivergedError, FloatingPointError,
+                              ConfigError))
+    write_report(study, out, url)
+    return study
+
+
+def _finished(optuna: Any, study: Any) -> int:
+    r"""The trials that count against the budget: complete, pruned, or
+    failed (a diverged run; not a killed one, which is run again)."""
+    state = optuna.trial.TrialState
+    return sum(t.state in (state.COMPLETE, state.PRUNED) or (
+        t.state == state.FAIL and KILLED not in t.user_attrs)
+        for t in study.get_trials(deepcopy=False))
+
+
+def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
+    r"""Marks failed the trials left running by a killed process (the
+    trial's run directory exists, unfinished, and no process holds its
+    lock) and queues each again with its values; returns their numbers. A
+    trial whose folder is not written yet is left alone."""
+    from adar_pyg import rundir
+    from adar_pyg.errors import RunDirError
+    killed = []
+    for t in study.get_trials(deepcopy=False,
+                              states=(optuna.trial.TrialState.RUNNING,)):
+        folder = trial_dir(out, t.number)
+        if not os.path.isdir(folder) or rundir.is_finished(folder):
+            continue
+        try:
+            with rundir.lock(folder, shared=True):  # Free: its writer died.
+                pass
+        except RunDirError:
+            continue  # Running in another process.
+        study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
+        study._storage.set_trial_state_values(
+            t._trial_id, optuna.trial.TrialState.FAIL)
+        study.enqueue_trial(t.params, user_attrs={'retry_of': t.number},
+                            skip_if_exists=False)
+        killed.append(t.number)
+    return killed
+
+
+def _check_config(config: Config) -> None:
+    if not isinstance(config, Config):
+        raise UsageError(f'config must be an adar_pyg.config.Config (got '
+                         f'{type(config).__name__})')
+    if config.train.select_on != 'val':
+        raise ConfigError("a study selects on the validation split (got "
+                         "train.select_on 'test'; the test split is never "
+                         "read while tuning)", hint='set train.select_on: '
+                         'val')
+    if config.run.task == 'cf' and config.split.val_ratio <= 0:
+        raise ConfigError('a study needs a validation split (got '
+                         'split.val_ratio 0)',
+                         hint='set split.val_ratio, e.g. 0.1')
+    if config.run.nproc != 1:
+        raise ConfigError(f'a trial runs in one process (got run.nproc '
+                         f'{config.run.nproc})', hint='set run.nproc: 1')
+
+
+def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
+    if prune is True or prune == 'median':
+        return optuna.pruners.MedianPruner()
+    if prune == 'halving':
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if prune is False or prune is None or prune == 'none':
+        return optuna.pruners.NopPruner()
+    if isinstance(prune, optuna.pruners.BasePruner):
+        return prune
+    raise UsageError(f"unknown pruner {prune!r} (choose from "
+                     f"{', '.join(PRUNERS)}, or no pruning)")
+
+
+def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
+    r"""A continued study must be the one started in :obj:`out`: same
+    config, space and metric; a new one must not find trial folders of
+    another study."""
+    held = study.user_attrs
+    if not study.trials and not held:
+        stale = sorted(n for n in os.listdir(out) if n.startswith('trial-'))
+        if stale:
+            raise UsageError(f"'{out}' holds trial folders ({stale[0]}, ...) "
+                             f"but no study ({STORAGE_FILE} is new)",
+                             hint='tune into a new folder')
+        return
+    for key in ('monitor', 'space', 'config'):
+        if key in held and _plain(held[key]) != _plain(settings[key]):
+            changed = _changes(held[key], settings[key]) \
+                if key != 'monitor' else f'{held[key]} -> {settings[key]}'
+            raise UsageError(f"the study in '{out}' was started with another "
+                             f"{key} ({changed}); a study continues only "
+                             f"with the same config, space and metric",
+                             hint='tune into a new folder (--out)')
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _changes(old: Any, new: Any) -> str:
+    old, new = _plain(old), _plain(new)
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return f'{old!r} -> {new!r}'
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f'{key}.{k}: {a.get(k)!r} -> {b.get(k)!r}'
+                    for k in sorted(set(a) | set(b), key=str)
+                    if a.get(k) != b.get(k)]
+        else:
+            out.append(f'{key}: {a!r} -> {b!r}')
+    return ', '.join(out[:3]) + (', ...' if len(out) > 3 else '')
+
+
+# -- Report -----------------------------------------------------------------
+
+def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
+    r"""The JSON-able summary of :obj:`study` written to :obj:`tune.json`:
+    its settings, the best trial and every trial (number, state, value,
+    parameters, run directory, epochs, seconds, the validation value at
+    each evaluation)."""
+    rows: List[Dict[str, Any]] = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({
+            'number': t.number, 'state': ('killed' if KILLED in t.user_attrs
+                                          else t.state.name.lower()),
+            'value': t.value, 'params': t.params,
+            'run_dir': t.user_attrs.get('run_dir'),
+            'best_epoch': t.user_attrs.get('best_epoch'),
+            'epochs': (max(t.intermediate_values) if t.intermediate_values
+                       else None),
+            'seconds': t.user_attrs.get('seconds'),
+            'retry_of': t.user_attrs.get('retry_of'),
+            'val': {str(k): v for k, v in
+                    sorted(t.intermediate_values.items())}})
+    best = _best(study)
+    attrs = study.user_attrs
+    return {
+        'study': study.study_name,
+        'storage': storage or f'sqlite:///{STORAGE_FILE} (in this folder)',
+        'direction': 'maximize',
+        'objective': f"best validation {attrs.get('monitor')} of a trial "
+                     f"(test never read)",
+        'monitor': attrs.get('monitor'),
+        'sampler': type(study.sampler).__name__,
+        'pruner': type(study.pruner).__name__,
+        'space': attrs.get('space'),
+        'config': attrs.get('config'),
+        'best': None if best is None else {
+            'number': best.number, 'value': best.value, 'params': best.params,
+            'run_dir': best.user_attrs.get('run_dir')},
+        'counts': {state: sum(r['state'] == state for r in rows)
+                   for state in ('complete', 'pruned', 'fail', 'killed',
+                                 'running')},
+        'trials': rows,
+    }
+
+
+def _best(study: Any) -> Any:
+    try:
+        return study.best_trial
+    except ValueError:  # No complete trial.
+        return None
+
+
+def markdown(info: Dict[str, Any]) -> str:
+    r"""The :obj:`tune.md` of a :func:`summary`."""
+    monitor = info['monitor']
+    counts = ', '.join(f'{n} {s}' for s, n in info['counts'].items() if n)
+    lines = [f"# Study `{info['study']}`", '',
+             f"Objective: {info['objective']}, maximised; "
+             f"{info['sampler']}, {info['pruner']}. Trials: "
+             f"{counts or 'none'}.", '']
+    best = info['best']
+    if best is None:
+        lines += ['No trial completed yet.', '']
+    else:
+        lines += [f"## Best: trial {best['number']}, val {monitor} "
+                  f"{best['value']:.4f}", '',
+                  f"Run directory: `{best['run_dir']}`", '',
+                  '| setting | value |', '|---|---|']
+        lines += [f'| `{k}` | {_fmt(v)} |' for k, v in best['params'].items()]
+        lines.append('')
+    keys = list(info['space'] or {})
+    lines += ['## Trials', '',
+              f"| trial | state | val {monitor} | " +
+              ''.join(f'`{k}` | ' for k in keys) +
+              'epochs | seconds | run |',
+              '|' + '---|' * (6 + len(keys))]
+    for r in info['trials']:
+        value = '' if r['value'] is None else f"{r['value']:.4f}"
+        lines.append(
+            f"| {r['number']} | {r['state']} | {value} | " +
+            ''.join(f"{_fmt(r['params'].get(k))} | " for k in keys) +
+            f"{'' if r['epochs'] is None else r['epochs']} | "
+            f"{'' if r['seconds'] is None else format(r['seconds'], '.1f')} "
+            f"| `{r['run_dir'] or ''}` |")
+    url = info['storage'].split(' ')[0]
+    lines += ['', f'Browse: `optuna-dashboard {url}`' + (
+        ' (from this folder)' if url.endswith(f'///{STORAGE_FILE}') else '') +
+        '; continue: `adar-pyg tune` again with the same folder and a '
+        'larger `--trials`.', '']
+    return '\n'.join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ''
+    if isinstance(value, float):
+        return format(value, '.4g')
+    return str(value)
+
+
+def write_report(study: Any, out: str, storage: Optional[str] = None
+                 ) -> Dict[str, Any]:
+    r"""Writes :obj:`tune.json` and :obj:`tune.md` of :obj:`study` into
+    :obj:`out` (atomically) and returns the summary (:obj:`storage`: its
+    URL when not the folder's :obj:`study.db`)."""
+    info = summary(study, storage)
+    write_text(os.path.join(out, REPORT_JSON),
+               json.dumps(info, indent=2) + '\n')
+    write_text(os.path.join(out, REPORT_MD), markdown(info))
+    return info
+
+
+__all__ = ['tune', 'summary', 'write_report', 'trial_dir', 'import_optuna']

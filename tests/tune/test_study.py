@@ -1,0 +1,306 @@
+r"""A study on a tiny CSV, end to end: its trials are run directories scored
+on validation (the test split is never read), it continues where it
+stopped, its pruner stops a planted bad trial, and everything that can be
+checked is checked before the first trial."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from adar_pyg import run, rundir
+from adar_pyg.cli import main
+from adar_pyg.config import Config
+from adar_pyg.errors import UsageError
+from adar_pyg.train.cf_task import CFTask
+from adar_pyg.tune import tune
+from adar_pyg.tune.study import import_optuna
+
+optuna = pytest.importorskip('optuna')
+
+QUIET = dict(progress=False, plot=False, log=lambda line: None)
+SPACE = {'train.lr': {'log_uniform': [1e-3, 5e-2]},
+         'model.dim': {'int': [4, 12, 4]}}
+
+
+def write_csv(path):
+    r"""40 users in two taste groups, 10 of 16 items each (400 rows)."""
+    g = torch.Generator().manual_seed(0)
+    lines = ['user,item,timestamp']
+    for u in range(40):
+        items = torch.randperm(16, generator=g)[:10] + 16 * (u % 2)
+        lines += [f'u{u:02d},i{i},{100 + t}'
+                  for t, i in enumerate(items.tolist())]
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
+@pytest.fixture(scope='module')
+def csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp('data') / 'ratings.csv')
+
+
+def config(csv, **train):
+    return Config.build({
+        'run': {'device': 'cpu', 'threads': 1},
+        'data': {'data': str(csv)},
+        'model': {'dim': 8, 'layers': 1},
+        'train': {'epochs': 2, 'batch_size': 64, 'monitor': 'recall@10',
+                  **train}})
+
+
+def snapshot(folder):
+    out = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name != rundir.LOCK:
+                path = os.path.join(root, name)
+                with open(path, 'rb') as f:
+                    out[os.path.relpath(path, folder)] = f.read()
+    return out
+
+
+@pytest.fixture
+def test_reads(monkeypatch):
+    r"""The splits every evaluation asks for."""
+    splits = []
+    evaluate = CFTask.evaluate
+
+    def spy(self, split):
+        splits.append(split)
+        return evaluate(self, split)
+
+    monkeypatch.setattr(CFTask, 'evaluate', spy)
+    return splits
+
+
+def test_study_end_to_end_and_resume(csv, tmp_path, test_reads):
+    out = tmp_path / 'study'
+    study = tune(config(csv), SPACE, 3, out, **QUIET)
+    assert [t.state.name for t in study.trials] == ['COMPLETE'] * 3
+    # The test split is never read, and no record holds a test metric:
+    assert test_reads and set(test_reads) == {'val'}
+    for n in range(3):
+        folder = out / f'trial-{n}'
+        result = json.loads((folder / 'result.json').read_text())
+        assert 'test' not in result and 'test not read' in result['protocol']
+        records = [json.loads(line) for line in
+                   (folder / 'metrics.jsonl').read_text().splitlines()]
+        assert len(records) == 2
+        for record in [result['val'], *records]:
+            assert not any(k.startswith('test') for k in record)
+        # The objective is the trial's best validation value:
+        assert study.trials[n].value == result['val']['recall@10'] == max(
+            r['val_recall@10'] for r in records)
+        # An ordinary run directory, with the trial's values:
+        cfg = Config.load(str(folder / 'config.yaml'))
+        params = study.trials[n].params
+        assert cfg.train.lr == params['train.lr']
+        assert cfg.model.dim == params['model.dim']
+        assert (folder / 'checkpoints' / 'best.pt').exists()
+    info = json.loads((out / 'tune.json').read_text())
+    best = max(study.trials, key=lambda t: t.value)
+    assert info['best'] == {'number': best.number, 'value': best.value,
+                            'params': best.params,
+                            'run_dir': f'trial-{best.number}'}
+    assert info['counts']['complete'] == 3 and len(info['trials']) == 3
+    assert info['space'] == SPACE and info['sampler'] == 'TPESampler'
+    md = (out / 'tune.md').read_text()
+    assert f'## Best: trial {best.number}, val recall@10' in md
+    assert md.count('| complete |') == 3
+    assert (out / 'study.db').exists()
+    # A trial's config.yaml reproduces it (the trials share the data loaded
+    # once; training alone, with the test split read, gives the same):
+    cfg = Config.load(str(out / 'trial-2' / 'config.yaml'))
+    again = run.train(cfg, str(tmp_path / 'again'), **QUIET)
+    assert again['val'] == json.loads(
+        (out / 'trial-2' / 'result.json').read_text())['val']
+    assert 'test' in again and test_reads.count('test') == 1
+    test_reads.clear()
+
+    # Continued: up to 5 trials, the first 3 untouched, new values drawn:
+    before = {n: snapshot(out / f'trial-{n}') for n in range(3)}
+    values = [(t.params, t.value) for t in study.trials]
+    study = tune(config(csv), SPACE, 5, out, **QUIET)
+    assert len(study.trials) == 5
+    assert [(t.params, t.value) for t in study.trials[:3]] == values
+    assert {n: snapshot(out / f'trial-{n}') for n in range(3)} == before
+    assert (out / 'trial-4' / 'result.json').exists()
+    assert all(t.params != study.trials[n].params
+               for n in (3, 4) for t in study.trials[:3])
+    assert set(test_reads) == {'val'}
+    assert json.loads((out / 'tune.json').read_text())['counts'][
+        'complete'] == 5
+    # A study that holds its trials runs none:
+    assert len(tune(config(csv), SPACE, 5, out, **QUIET).trials) == 5
+
+    # It continues only with the same space and config:
+    with pytest.raises(UsageError, match='another space'):
+        tune(config(csv), {'train.lr': SPACE['train.lr']}, 6, out, **QUIET)
+    with pytest.raises(UsageError, match=r'another config.*train.epochs: '
+                       r'2 -> 3'):
+        tune(config(csv, epochs=3), SPACE, 6, out, **QUIET)
+    assert len(os.listdir(out)) == 5 + 3
+
+
+def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
+    out = tmp_path / 'study'
+    os.makedirs(out)
+    # Two good learning rates, then one too small to learn anything:
+    queued = optuna.create_study(storage=f'sqlite:///{out}/study.db',
+                                 study_name='study', direction='maximize')
+    for lr in (0.05, 0.03, 1e-6):
+        queued.enqueue_trial({'train.lr': lr})
+    space = {'train.lr': {'log_uniform': [1e-6, 1e-1]}}
+    study = tune(config(csv, epochs=3), space, 3, out, **QUIET,
+                 prune=optuna.pruners.MedianPruner(n_startup_trials=2))
+    states = [t.state.name for t in study.trials]
+    assert states == ['COMPLETE', 'COMPLETE', 'PRUNED']
+    bad = study.trials[2]
+    assert list(bad.intermediate_values) == [1]  # Stopped at epoch 1.
+    assert len((out / 'trial-2' / 'metrics.jsonl').read_text().splitlines()
+               ) == 1
+    assert not (out / 'trial-2' / 'result.json').exists()
+    assert json.loads((out / 'tune.json').read_text())['counts'] == {
+        'complete': 2, 'pruned': 1, 'fail': 0, 'killed': 0, 'running': 0}
+
+    # With pruning off, the same trial runs to its end:
+    out = tmp_path / 'unpruned'
+    os.makedirs(out)
+    queued = optuna.create_study(storage=f'sqlite:///{out}/study.db',
+                                 study_name='unpruned', direction='maximize')
+    for lr in (0.05, 0.03, 1e-6):
+        queued.enqueue_trial({'train.lr': lr})
+    study = tune(config(csv, epochs=3), space, 3, out, **QUIET, prune=False)
+    assert [t.state.name for t in study.trials] == ['COMPLETE'] * 3
+    assert study.trials[2].value < min(t.value for t in study.trials[:2])
+
+
+KILL = r"""
+import os, signal, sys
+from adar_pyg import run
+from adar_pyg.config import Config
+from adar_pyg.tune import tune
+train = run.train
+
+def killed_at_trial_1(cfg, out, **kwargs):
+    report = kwargs['on_evaluate']
+
+    def on_evaluate(record):
+        report(record)
+        if out.endswith('trial-1'):  # kill -9 in its first evaluation
+            os.kill(os.getpid(), signal.SIGKILL)
+    return train(cfg, out, **{**kwargs, 'on_evaluate': on_evaluate})
+
+run.train = killed_at_trial_1
+cfg = Config.load(sys.argv[1])
+tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
+     plot=False, log=lambda line: None)
+"""
+
+
+def test_a_killed_trial_is_run_again(csv, tmp_path):
+    out = tmp_path / 'study'
+    cfg = config(csv, epochs=2)
+    cfg.save(str(tmp_path / 'base.yaml'))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.run([sys.executable, '-c', KILL, str(tmp_path /
+                           'base.yaml'), str(out)], cwd=root, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': root},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert (out / 'trial-0' / 'result.json').exists()
+    assert not (out / 'trial-1' / 'result.json').exists()
+    before = snapshot(out / 'trial-0')
+    space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+    study = tune(cfg, space, 3, out, **QUIET)
+    assert [t.state.name for t in study.trials] == [
+        'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
+    killed, retry = study.trials[1], study.trials[2]
+    assert killed.user_attrs['killed'] and retry.params == killed.params
+    assert retry.user_attrs['retry_of'] == 1
+    assert snapshot(out / 'trial-0') == before
+    info = json.loads((out / 'tune.json').read_text())
+    assert info['counts']['complete'] == 3 and info['counts']['killed'] == 1
+
+
+def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
+    space = {'train.lr': {'choices': [0.01, 0.05]}}
+    # More trials than the grid holds: the grid is run once.
+    study = tune(config(csv, epochs=1), space, 3, tmp_path / 'grid',
+                 **QUIET)
+    assert type(study.sampler).__name__ == 'GridSampler'
+    assert sorted(t.params['train.lr'] for t in study.trials) == [0.01, 0.05]
+
+
+@pytest.mark.parametrize('change, match', [
+    (dict(space={'train.lrr': {'uniform': [0.1, 0.2]}}),
+     "unknown setting 'train.lrr'"),
+    (dict(space={'train.lr': {'uniform': [0.2, 0.1]}}), 'low < high'),
+    (dict(cfg={'select_on': 'test'}), 'selects on the validation split'),
+    (dict(trials=0), 'trials must be a positive integer'),
+    (dict(prune='sometimes'), 'unknown pruner'),
+    (dict(csv='missing.csv'), 'missing.csv'),
+])
+def test_refused_before_any_trial(csv, tmp_path, change, match):
+    out = tmp_path / 'study'
+    cfg = config(csv if 'csv' not in change else tmp_path / change['csv'],
+                 **change.get('cfg', {}))
+    with pytest.raises(UsageError, match=match):
+        tune(cfg, change.get('space', SPACE), change.get('trials', 2), out,
+             prune=change.get('prune', True), **QUIET)
+    assert not out.exists()
+
+
+def test_no_validation_split_is_refused(csv, tmp_path):
+    cfg = Config.build(config(csv).to_dict(), {'split': {'val_ratio': 0.0}})
+    with pytest.raises(UsageError, match='needs a validation split'):
+        tune(cfg, SPACE, 2, tmp_path / 'study', **QUIET)
+
+
+def test_trial_folders_without_their_study_are_refused(csv, tmp_path):
+    out = tmp_path / 'study'
+    os.makedirs(out / 'trial-0')
+    with pytest.raises(UsageError, match='holds trial folders'):
+        tune(config(csv), SPACE, 2, out, **QUIET)
+
+
+def test_missing_optuna_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'optuna', None)
+    with pytest.raises(UsageError) as e:
+        import_optuna()
+    assert e.value.hint == "pip install 'adar_pyg[tune]'"
+
+
+def test_cli(csv, tmp_path, capsys):
+    space = tmp_path / 'space.yaml'
+    space.write_text('train.lr: {log_uniform: [1.0e-3, 5.0e-2]}\n')
+    out = tmp_path / 'study'
+    main(['tune', '--space', str(space), '--trials', '2', '--data', str(csv),
+          '--device', 'cpu', '--dim', '8', '--layers', '1', '--epochs', '1',
+          '--batch-size', '64', '--seed', '3', '--no-prune', '--out',
+          str(out)])
+    printed = capsys.readouterr().out
+    assert 'best: trial' in printed and 'optuna-dashboard sqlite:///' in \
+        printed
+    info = json.loads((out / 'tune.json').read_text())
+    assert info['counts']['complete'] == 2 and info['pruner'] == 'NopPruner'
+    assert info['config']['run']['seed'] == 3
+    with pytest.raises(SystemExit) as e:
+        main(['tune', '--space', str(space), '--trials', '0', '--out',
+              str(out)])
+    assert e.value.code == 2
+
+
+def test_run_train_hook_and_no_test(csv, test_reads):
+    # The two options of run.train a study relies on, without a folder:
+    records = []
+    result = run.train(config(csv, epochs=2), None, on_evaluate=records.append,
+                       test=False, **QUIET)
+    assert [r['epoch'] for r in records] == [1, 2]
+    assert 'test' not in result and set(test_reads) == {'val'}
+    # Selecting on test cannot go without reading it:
+    with pytest.raises(UsageError, match='validation split'):
+        run.train(config(csv, select_on='test'), None, test=False, **QUIET)
