@@ -1,6 +1,7 @@
-# adar_pyg set-up. Two commands for a fresh machine:
+# adar_pyg set-up. Commands for a fresh machine:
 #   make run    creates .venv if missing, installs, runs examples/lightgcn_beauty.py
 #   make test   same environment, runs the test suite
+#   make lint   ruff (pyflakes + bugbear, settings in pyproject.toml)
 # torch is pinned to the CPU build that sits on this machine's disk (pip finds it
 # through its find-links); an unpinned torch could pull a multi-GB CUDA build.
 PYTHON ?= python3
@@ -10,6 +11,7 @@ WHEELS ?= ../shared/wheels
 MIRROR ?= ../shared/datasets
 ARGS ?=
 PYTEST_ARGS ?= -q
+RUFF ?= ruff==0.17.6
 # Optional accelerators (torch-scatter / torch-sparse): prebuilt wheels when
 # present, else compiled from source (10+ minutes each).
 FIND_LINKS := $(if $(wildcard $(WHEELS)/*.whl),--find-links $(WHEELS),)
@@ -19,7 +21,7 @@ comma := ,
 STAMP = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 export ADAR_PYG_MIRROR ?= $(if $(wildcard $(MIRROR)),$(abspath $(MIRROR)),)
 
-.PHONY: install run test test-pure clean
+.PHONY: install run test test-pure lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,12 @@ run: install
 
 test: install
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Needs only the venv and ruff (the pin of pyproject's `lint` extra).
+lint: | $(VENV)/bin/python
+	@$(VENV)/bin/python -m ruff --version 2>/dev/null | grep -qx "$(subst ==, ,$(RUFF))" \
+		|| $(PIP) install -q "$(RUFF)"
+	$(VENV)/bin/python -m ruff check .
 
 # The pure-PyTorch path: a second environment without torch-scatter/torch-sparse.
 test-pure:
