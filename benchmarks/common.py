@@ -86,14 +86,7 @@ class ResultStore:
         for key in ('task', 'device'):
             if key in theirs:
                 meta.setdefault(key, theirs[key])
-        added = 0
-        for key, cell in other.get('cells', {}).items():
-            mine = self.data['cells'].get(key)
-            if mine is None:
-                self.data['cells'][key], added = cell, added + 1
-            elif mine != cell:
-                raise SystemExit(f"--merge: cell '{key}' differs between "
-                                 f"'{self.path}' and '{path}'")
+        added = self.add_cells(other.get('cells', {}), path)
         commands = meta.setdefault('commands', [])
         for command in theirs.get('commands') or [theirs.get('command')]:
             if command and command not in commands:
@@ -104,6 +97,20 @@ class ResultStore:
         if self.command not in merges:
             merges.append(self.command)
         self.changed = True
+        return added
+
+    def add_cells(self, cells: Dict[str, Dict[str, Any]], source: str
+                  ) -> int:
+        r"""Adds the :obj:`cells` read from :obj:`source` that are missing; a
+        cell in both must be identical. Returns the number added."""
+        added = 0
+        for key, cell in cells.items():
+            mine = self.data['cells'].get(key)
+            if mine is None:
+                self.data['cells'][key], added = cell, added + 1
+            elif mine != cell:
+                raise SystemExit(f"cell '{key}' differs between "
+                                 f"'{self.path}' and '{source}'")
         return added
 
     def save(self) -> None:

@@ -594,14 +594,7 @@ def merge_shards(store: ResultStore, out: str, command: str) -> int:
             continue
         path = os.path.join(folder, name)
         with open(path) as f:
-            cells = json.load(f).get('cells', {})
-        for key, cell in cells.items():
-            mine = store.data['cells'].get(key)
-            if mine is None:
-                store.data['cells'][key], added = cell, added + 1
-            elif mine != cell:
-                raise SystemExit(f"shard '{path}': cell '{key}' differs from "
-                                 f"the one in '{out}.json'")
+            added += store.add_cells(json.load(f).get('cells', {}), path)
     if added:
         commands = store.data['meta'].setdefault('commands', [])
         if command not in commands:

@@ -21,3 +21,28 @@ def load_script(relpath: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def source_files(folders=('adar_pyg', 'examples', 'benchmarks')):
+    r"""(file name, text) of every Python file under :obj:`folders` of the
+    repository."""
+    for folder in folders:
+        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
+            for name in files:
+                if name.endswith('.py'):
+                    with open(os.path.join(dirpath, name)) as f:
+                        yield name, f.read()
+
+
+def snapshot(folder):
+    r"""Every file of :obj:`folder` with its bytes (a run directory's lock
+    file aside): what a command that must write nothing leaves as it was."""
+    from adar_pyg import rundir
+    out = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if name != rundir.LOCK:
+                path = os.path.join(root, name)
+                with open(path, 'rb') as f:
+                    out[os.path.relpath(path, folder)] = f.read()
+    return out

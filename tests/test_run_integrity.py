@@ -18,6 +18,8 @@ from adar_pyg.errors import RunDirError
 from adar_pyg.train import load_checkpoint, save_checkpoint
 from adar_pyg.train.checkpoint import CheckpointMismatchError
 
+from scripts import snapshot
+
 QUIET = dict(progress=False, plot=False, log=lambda line: None)
 
 
@@ -48,16 +50,6 @@ def config(csv, model='lightgcn', **train):
         'train': {'epochs': 3, 'batch_size': 64, 'patience': 10, **train}})
 
 
-def snapshot(folder):
-    r"""Every file of :obj:`folder` with its bytes (the lock file aside)."""
-    out = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            if name != rundir.LOCK:
-                path = os.path.join(root, name)
-                with open(path, 'rb') as f:
-                    out[os.path.relpath(path, folder)] = f.read()
-    return out
 
 
 @pytest.fixture(scope='module')

@@ -258,15 +258,19 @@ def _where_it_belongs(name: str, section_key: str) -> str:
     return f" (did you mean '{target}'?)" if target else ''
 
 
-def read_yaml(path: str) -> Dict[str, Any]:
-    r"""A YAML config file as a dict, with errors naming the file."""
+def read_yaml(path: str, what: str = 'config file') -> Any:
+    r"""A YAML :obj:`what` (a config file: a dict of sections) with errors
+    naming the file."""
     if not os.path.isfile(path):
-        raise ConfigError(f"config file '{path}' does not exist")
+        raise ConfigError(f"{what} '{path}' does not exist")
     with open(path) as f:
         try:
             out = yaml.safe_load(f)
         except yaml.YAMLError as e:
-            raise ConfigError(f"'{path}' is not valid YAML: {e}") from None
+            raise ConfigError(f"{what} '{path}' is not valid YAML: "
+                              f"{e}") from None
+    if what != 'config file':
+        return out
     if out is None:
         return {}
     if not isinstance(out, dict):

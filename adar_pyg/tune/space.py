@@ -26,10 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import yaml
-
 from adar_pyg.config import Config, ConfigError
-from adar_pyg.config.config import key_errors
+from adar_pyg.config.config import key_errors, read_yaml
 from adar_pyg.config.settings import suggest
 
 #: The distributions of a space and the arguments each takes.
@@ -144,15 +142,7 @@ def load_space(path: Union[str, os.PathLike],
     r"""The search space of the YAML file :obj:`path`, checked against
     :obj:`config` (see :func:`parse_space`)."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ConfigError(f"search space '{path}' does not exist")
-    with open(path) as f:
-        try:
-            spec = yaml.safe_load(f)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"search space '{path}' is not valid YAML: "
-                              f"{e}") from None
-    return parse_space(spec, config, where=path)
+    return parse_space(read_yaml(path, 'search space'), config, where=path)
 
 
 def parse_space(spec: Any, config: Optional[Config] = None,

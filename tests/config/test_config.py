@@ -11,6 +11,8 @@ from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
 from adar_pyg.config.build import build_augmenter, build_model
 from adar_pyg.config.settings import field_type
 
+from scripts import source_files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
@@ -109,14 +111,9 @@ def test_each_setting_is_declared_once_and_has_one_flag():
     # No script or library module declares a setting's flag by hand: the
     # flags only come from adar_pyg.config.
     pattern = re.compile(r"add_argument\(\s*'(--[a-z0-9-]+)'")
-    for folder in ('adar_pyg', 'examples', 'benchmarks'):
-        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
-            for name in files:
-                if not name.endswith('.py'):
-                    continue
-                text = open(os.path.join(dirpath, name)).read()
-                for flag in pattern.findall(text):
-                    assert flag not in seen_flags, (name, flag)
+    for name, text in source_files():
+        for flag in pattern.findall(text):
+            assert flag not in seen_flags, (name, flag)
 
 
 def test_old_flag_names_stay_valid():

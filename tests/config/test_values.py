@@ -20,6 +20,8 @@ from adar_pyg.config import (SECTIONS, ADARConfig, Config, ConfigError,
 from adar_pyg.config.config import settings_markdown
 from adar_pyg.config.settings import field_type, in_range, valid_range
 
+from scripts import source_files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
@@ -196,15 +198,10 @@ def test_the_command_refuses_abbreviations(tmp_path, capsys):
 
 
 def test_scripts_build_parsers_without_abbreviations():
-    for folder in ('adar_pyg', 'examples', 'benchmarks'):
-        for dirpath, _, files in os.walk(os.path.join(ROOT, folder)):
-            for name in files:
-                if not name.endswith('.py'):
-                    continue
-                text = open(os.path.join(dirpath, name)).read()
-                for m in re.finditer(r'ArgumentParser\(|add_parser\(', text):
-                    call = text[m.start():text.find(')\n', m.start())]
-                    assert 'allow_abbrev=False' in call, (name, call)
+    for name, text in source_files():
+        for m in re.finditer(r'ArgumentParser\(|add_parser\(', text):
+            call = text[m.start():text.find(')\n', m.start())]
+            assert 'allow_abbrev=False' in call, (name, call)
 
 
 @pytest.mark.parametrize('layer, suggestion', [

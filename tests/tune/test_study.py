@@ -10,13 +10,15 @@ import sys
 import pytest
 import torch
 
-from adar_pyg import run, rundir
+from adar_pyg import run
 from adar_pyg.cli import main
 from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
 from adar_pyg.train.cf_task import CFTask
 from adar_pyg.tune import tune
 from adar_pyg.tune.study import import_optuna
+
+from scripts import snapshot
 
 optuna = pytest.importorskip('optuna')
 
@@ -51,15 +53,6 @@ def config(csv, **train):
                   **train}})
 
 
-def snapshot(folder):
-    out = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            if name != rundir.LOCK:
-                path = os.path.join(root, name)
-                with open(path, 'rb') as f:
-                    out[os.path.relpath(path, folder)] = f.read()
-    return out
 
 
 @pytest.fixture
