@@ -1,6 +1,7 @@
 # adar_pyg set-up. Commands for a fresh machine:
 #   make run    creates .venv if missing, installs, runs examples/lightgcn_beauty.py
-#   make test   same environment, runs the test suite
+#   make test   same environment, runs the test suite (pytest-xdist, one
+#               worker per core; PYTEST_JOBS=0 runs it serially)
 #   make lint   ruff (pyflakes + bugbear, settings in pyproject.toml)
 # torch is pinned to the CPU build that sits on this machine's disk (pip finds it
 # through its find-links); an unpinned torch could pull a multi-GB CUDA build.
@@ -11,6 +12,10 @@ WHEELS ?= ../shared/wheels
 MIRROR ?= ../shared/datasets
 ARGS ?=
 PYTEST_ARGS ?= -q
+# pytest-xdist workers; loadgroup keeps the tests that share an expensive
+# module fixture on one worker (tests/conftest.py groups them).
+PYTEST_JOBS ?= auto
+PYTEST_XDIST = $(if $(filter-out 0,$(PYTEST_JOBS)),-n $(PYTEST_JOBS) --dist loadgroup,)
 RUFF ?= ruff==0.17.6
 # Optional accelerators (torch-scatter / torch-sparse): prebuilt wheels when
 # present, else compiled from source (10+ minutes each).
@@ -38,7 +43,7 @@ run: install
 	$(VENV)/bin/python examples/lightgcn_beauty.py $(ARGS)
 
 test: install
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # Needs only the venv and ruff (the pin of pyproject's `lint` extra).
 lint: | $(VENV)/bin/python

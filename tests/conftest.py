@@ -1,6 +1,22 @@
 import pytest
 import torch
 
+#: Module-scoped fixtures that cost seconds to build (2 gloo ranks training,
+#: the Beauty data set processed): under pytest-xdist (``make test``:
+#: ``--dist loadgroup``) the tests that use one run on the same worker, so
+#: it is built once rather than once per worker.
+SHARED_FIXTURES = ('ddp_results', 'beauty')
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin('xdist'):
+        return
+    for item in items:
+        for name in SHARED_FIXTURES:
+            if name in getattr(item, 'fixturenames', ()):
+                item.add_marker(pytest.mark.xdist_group(
+                    f'{item.module.__name__}.{name}'))
+
 
 @pytest.fixture(autouse=True)
 def single_thread():
