@@ -19,7 +19,7 @@ def run(script, *args, tmp_path):
     out = tmp_path / 'out.json'
     cmd = [sys.executable, os.path.join(ROOT, script), '--device', 'cpu',
            '--data-root', str(tmp_path / 'data'), '--json', str(out), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200,
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(out) as f:

@@ -276,7 +276,8 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
         out=str(tmp_path / 'sr'), json=None, datasets=['beauty', 'toys'],
         models=['gru4rec', 'sasrec'], variants=['base', 'adar'], seeds=[0, 1],
         device='cpu', adar_weight=0.5, adar_steps=20, epochs=1, model=None,
-        dataset=None, seed=None, augmenter=None, report_only=False)
+        dataset=None, seed=None, augmenter=None, report_only=False,
+        reuse_sweep=[], jobs=1, time_limit=None, control_weight=None)
     md = t2.run_table(args, task)
     assert loads == ['beauty', 'toys'] and len(runs) == 16
     assert {r[4] for r in runs if r[0] == 'toys'} == {'split of toys'}
@@ -308,7 +309,10 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
 @needs_mirror
 def test_table2_sr_quick_end_to_end(tmp_path):
     prefix = str(tmp_path / 'table2_sr')
-    out, stdout = run(tmp_path, '--task', 'sr', '--quick', '--out', prefix)
+    # the paper's Eq. 11 rows (the CF test runs the default three variants)
+    eq11 = ('--variants', 'base', 'adar')
+    out, stdout = run(tmp_path, '--task', 'sr', '--quick', *eq11, '--out',
+                      prefix)
     cells = out['cells']
     models = ('gru4rec', 'sasrec', 'cl4srec')
     assert set(cells) == {f'beauty/{m}/{v}/seed0' for m in models
@@ -332,12 +336,14 @@ def test_table2_sr_quick_end_to_end(tmp_path):
     assert md.strip() in stdout
     for text in ('# Table 2 (sequential recommendation)', '### Amazon-Beauty',
                  '| GRU4Rec | base | 1 |', '| SASRec | base | 1 |',
-                 '| CL4SRec | base | 1 |', '|  | +ADAR | 1 |', 'RelImp',
+                 '| CL4SRec | base | 1 |', '|  | +ADAR (Eq. 11) | 1 |',
+                 'RelImp +ADAR (Eq. 11) vs base',
                  '## Seconds per training epoch', 'paper (DR4SR data) R@20',
                  'not comparable', '| 2.79 | 4.87 | 1.37 |'):
         assert text in md
     # resumable: nothing is recomputed
-    _, stdout = run(tmp_path, '--task', 'sr', '--quick', '--out', prefix)
+    _, stdout = run(tmp_path, '--task', 'sr', '--quick', *eq11, '--out',
+                    prefix)
     assert stdout.count('[cached]') == 6 and '[run]' not in stdout
 
 
