@@ -105,17 +105,25 @@ def test_fingerprint_is_recorded_and_checked(finished, tmp_path):
     assert run.evaluate(str(out)) == result['test']
 
 
+def refused_by_every_reader(out, match, recommend=False):
+    r"""evaluate, resume (and recommend) of the run :obj:`out` raise a
+    :class:`RunDirError` matching :obj:`match`, and write nothing."""
+    before = snapshot(out)
+    reads = [lambda: run.evaluate(str(out)),
+             lambda: run.resume(str(out), **QUIET)]
+    if recommend:
+        reads.append(lambda: run.recommend(str(out), 'u03'))
+    for read in reads:
+        with pytest.raises(RunDirError, match=match):
+            read()
+    assert snapshot(out) == before
+
+
 def test_split_seed_changed(finished, tmp_path):
     out = copy(finished, tmp_path)
     edit_config(out, lambda c: c['split'].update(split_seed=1))
-    before = snapshot(out)
-    for read in (lambda: run.evaluate(str(out)),
-                 lambda: run.recommend(str(out), 'u03'),
-                 lambda: run.resume(str(out), **QUIET)):
-        with pytest.raises(RunDirError, match=r'config.yaml changed since '
-                           r'training: split.split_seed 0 -> 1'):
-            read()
-    assert snapshot(out) == before
+    refused_by_every_reader(out, r'config.yaml changed since training: '
+                            r'split.split_seed 0 -> 1', recommend=True)
 
 
 def test_split_differs(finished, tmp_path):
@@ -166,13 +174,8 @@ def test_ids_json_changed(finished, tmp_path):
 def test_config_cut_short(finished, tmp_path, cut, missing):
     out = copy(finished, tmp_path)
     edit_config(out, cut)
-    before = snapshot(out)
-    for read in (lambda: run.evaluate(str(out)),
-                 lambda: run.resume(str(out), **QUIET)):
-        with pytest.raises(RunDirError, match=f'config.yaml lacks {missing}'
-                           f', which the run had'):
-            read()
-    assert snapshot(out) == before
+    refused_by_every_reader(out, f'config.yaml lacks {missing}, which the '
+                            f'run had')
 
 
 def test_config_truncated_file(finished, tmp_path):
