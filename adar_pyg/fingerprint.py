@@ -80,7 +80,7 @@ def _sorted_edges(edge_index: torch.Tensor, num_items: int) -> torch.Tensor:
 
 def split_digest(data: Any) -> str:
     r"""The SHA-256 of the split of :obj:`data` (a
-    :class:`~adar_pyg.config.build.RunData`): every interaction of the
+    :class:`~adar_pyg.pipeline.RunData`): every interaction of the
     training, validation, test and further test parts, in a canonical
     order, with the numbers of users and items."""
     h = hashlib.sha256()
@@ -115,7 +115,7 @@ def data_files(cfg: Config) -> List[str]:
     from them and rebuilt at will; the split digest covers its content)."""
     if cfg.data.data:
         return [cfg.data.data]
-    from adar_pyg.config.build import DATASETS
+    from adar_pyg.pipeline import DATASETS
     cls = DATASETS[cfg.data.dataset]
     # Only the paths: the classes name their raw files by class attributes.
     dataset = cls.__new__(cls)

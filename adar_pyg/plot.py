@@ -141,3 +141,66 @@ def plot_comparison(groups: Dict[str, Any], path: str,
                 ax.legend(fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def plot_tuning(trials: List[Dict[str, Any]], space: Dict[str, Any],
+                monitor: str, path: str, title: str = '') -> None:
+    r"""The tuning curves of a study: one panel per tuned setting, the
+    validation :obj:`monitor` of each trial against the trial's value of
+    the setting (a log axis for :obj:`log_uniform`, one tick per choice
+    for :obj:`choices`); complete trials as dots, the best one ringed,
+    pruned trials hollow at their last reported value.
+
+    Args:
+        trials (list): The rows of :func:`adar_pyg.tune.summary`
+            (:obj:`state`, :obj:`value`, :obj:`params`, :obj:`val`).
+        space (dict): The study's space (:obj:`SearchSpace.to_dict`).
+        monitor (str): The validation metric, for the axis.
+        path (str): The PNG to write.
+        title (str, optional): Put before each panel's title.
+    """
+    plt = pyplot()
+    keys = list(space) or ['(none)']
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4),
+                             squeeze=False)
+    done = [t for t in trials if t['state'] == 'complete'
+            and t['value'] is not None]
+    pruned = [t for t in trials if t['state'] == 'pruned' and t['val']]
+    best = max(done, key=lambda t: t['value'], default=None)
+    for ax, key in zip(axes[0], keys):
+        kind = next(iter(space.get(key, {'': None})))
+        choices = [str(c) for c in space[key]['choices']] \
+            if kind == 'choices' else None
+
+        def x_of(t: Dict[str, Any], key: str = key,
+                 choices: Optional[List[str]] = choices) -> Any:
+            value = t['params'].get(key)
+            return choices.index(str(value)) if choices else value
+
+        for rows, style in ((done, dict(marker='o', ls='', alpha=0.8,
+                                        label='complete')),
+                            (pruned, dict(marker='o', ls='', mfc='none',
+                                          alpha=0.6, label='pruned'))):
+            rows = [t for t in rows if key in t['params']]
+            if not rows:
+                continue
+            ys = [100 * (t['value'] if t['state'] == 'complete' else
+                         list(t['val'].values())[-1]) for t in rows]
+            ax.plot([x_of(t) for t in rows], ys, color='C0', **style)
+        if best is not None and key in best['params']:
+            ax.plot([x_of(best)], [100 * best['value']], marker='o', ms=12,
+                    mfc='none', mec='C3', ls='', label=f"best (trial "
+                    f"{best['number']})")
+        if kind == 'log_uniform':
+            ax.set_xscale('log')
+        if choices:
+            ax.set_xticks(range(len(choices)))
+            ax.set_xticklabels(choices, rotation=30, ha='right', fontsize=8)
+            ax.set_xlim(-0.5, len(choices) - 0.5)
+        ax.set(xlabel=key, ylabel=f'validation {monitor} (%)',
+               title=f'{title}: {key}' if title else key)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)

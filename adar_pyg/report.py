@@ -38,6 +38,20 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> float:
     return float(stats.ttest_rel(b, a).pvalue)
 
 
+def holm(pvalues: Sequence[float]) -> List[float]:
+    r"""Holm's step-down adjusted p-values (same order as given): the
+    :math:`i`-th smallest of :math:`m` p-values is multiplied by
+    :math:`m - i + 1`, then made non-decreasing and capped at 1. A NaN
+    p-value (too few pairs) stays NaN and does not count in :math:`m`."""
+    tested = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    order = sorted(tested, key=lambda i: pvalues[i])
+    adjusted, running = [math.nan] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
 def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
               base: str, seeds: Sequence[int],
               key: Callable[[str, int], str],

@@ -50,13 +50,13 @@ import torch
 
 from adar_pyg import fingerprint, rundir
 from adar_pyg.config import Config
-from adar_pyg.config.build import (RunData, augmented_dim, augmenter_settings,
-                                   build_augmenter, build_task, build_trainer,
-                                   check_data, load_data, setup)
 from adar_pyg.errors import (AdarError, DataError, ResourceError,
                              RunDirError, UsageError)
 from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
                          remove_stale_parts)
+from adar_pyg.pipeline import (RunData, augmented_dim, augmenter_settings,
+                               build_augmenter, build_task, build_trainer,
+                               check_data, load_data, setup)
 from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
                              METRICS, RESULT)
 from adar_pyg.train import check_fits, load_checkpoint

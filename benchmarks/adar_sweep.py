@@ -31,8 +31,8 @@ import os
 from typing import Any, Dict, List, Tuple
 
 from adar_variants import VARIANT_SETTINGS
-from common import (add_store_args, command_line, command_lines, open_results,
-                    summarize)
+from common import (add_store_args, cell_key, command_line, command_lines,
+                    open_results, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -49,11 +49,6 @@ AXES = {
     'l2': ('l2', 'L2 weight'),
 }
 METRICS = ('recall@20', 'ndcg@20')
-
-
-def cell_key(model: str, variant: str, axis: str, value: Any,
-             seed: int) -> str:
-    return f'{model}/{variant}/{axis}={value:g}/seed{seed}'
 
 
 def run_cells(args: argparse.Namespace,
@@ -75,7 +70,7 @@ def run_cells(args: argparse.Namespace,
             setattr(run_args, setting, type(getattr(args, setting) or
                                             value)(value))
             store.get_or_run(
-                cell_key(args.model, variant, axis, value, seed),
+                cell_key(args.model, variant, f'{axis}={value:g}', seed),
                 lambda: run.train(  # noqa: B023
                     Config.from_namespace(run_args), progress=False,
                     args=vars(run_args)))
@@ -105,7 +100,8 @@ def test_report(args: argparse.Namespace,
     value."""
     specs = [parse_compare(s) for s in args.compare]
     names = [f'{v}:{a}={x:g}' for v, a, x in specs]
-    key = {n: (lambda s, v=v, a=a, x=x: cell_key(args.model, v, a, x, s))
+    key = {n: (lambda s, v=v, a=a, x=x:
+               cell_key(args.model, v, f'{a}={x:g}', s))
            for n, (v, a, x) in zip(names, specs)}
 
     def lookup(group: str, seed: int) -> str:

@@ -1,10 +1,13 @@
-r"""Shared by the table benchmarks: resumable result cells, mean ± std and paired
-t-tests across seeds, markdown tables."""
+r"""Shared by the benchmarks: resumable result cells and their names, mean ± std
+and paired t-tests across seeds, markdown tables, and one stopwatch."""
 import argparse
 import json
 import os
 import sys
-from typing import Any, Callable, Dict, Optional, Sequence
+import time
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import torch
 
 from adar_pyg.report import (METRICS, markdown, mean_std,  # noqa: F401
                              paired_ttest, summarize)
@@ -18,6 +21,39 @@ def command_line(argv: Optional[Sequence[str]] = None) -> str:
     words = ['python'] + list(sys.argv if argv is None else argv)
     return ' '.join(os.path.relpath(w) if os.path.isabs(w) else w
                     for w in words)
+
+
+def cell_key(*parts: Any) -> str:
+    r"""The name of a result cell: its parts (*e.g.*, dataset, model,
+    variant) joined by :obj:`/`, the last one being the seed
+    (:obj:`'toys/lightgcn/base/seed0'`)."""
+    *names, seed = parts
+    return '/'.join([str(n) for n in names] + [f'seed{seed}'])
+
+
+def sync(device: Union[torch.device, str, None]) -> None:
+    r"""Waits for the queued work of a CUDA :obj:`device` (nothing on CPU)."""
+    if device is not None and torch.device(device).type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+class Stopwatch:
+    r"""Wall-clock and processor seconds of a :obj:`with` block
+    (:obj:`seconds`, :obj:`cpu_seconds`), waiting for :obj:`device` before
+    starting and before stopping so that queued GPU work is counted."""
+    def __init__(self, device: Union[torch.device, str, None] = None):
+        self.device = device
+        self.seconds = self.cpu_seconds = float('nan')
+
+    def __enter__(self) -> 'Stopwatch':
+        sync(self.device)
+        self._start, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sync(self.device)
+        self.seconds = time.perf_counter() - self._start
+        self.cpu_seconds = time.process_time() - self._cpu
 
 
 class ResultStore:

@@ -55,8 +55,8 @@ import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from common import (add_store_args, command_lines, mean_std, open_results,
-                    summarize)
+from common import (add_store_args, cell_key, command_lines, mean_std,
+                    open_results, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, ConfigError, add_config_args,
@@ -99,10 +99,6 @@ def group_key(args: argparse.Namespace) -> str:
     r""":obj:`<task>/<model>/<dataset>` of the current settings."""
     dataset = Config.from_namespace(args).dataset_name()
     return f'{args.task}/{args.model}/{dataset}'
-
-
-def cell_key(group: str, config: str, seed: int) -> str:
-    return f'{group}/{config}/seed{seed}'
 
 
 def cell_args(args: argparse.Namespace, config: str,

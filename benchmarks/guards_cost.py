@@ -25,10 +25,10 @@ import torch
 from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
                              parse_args)
-from adar_pyg.config.build import build_task, load_cf_data, setup
+from adar_pyg.pipeline import build_task, load_cf_data, setup
 from adar_pyg.run import write_json
 from adar_pyg.train import Trainer, save_checkpoint
-from adar_pyg.train.trainer import FitState
+from adar_pyg.train.checkpoint import FitState
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -27,13 +27,13 @@ import math
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from common import (add_store_args, command_lines, markdown, mean_std,
-                    open_results, paired_ttest, summarize)
+from common import (add_store_args, cell_key, command_lines, markdown,
+                    mean_std, open_results, paired_ttest, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, ConfigError, add_config_args,
                              add_output_args, config_from_args, parse_args)
-from adar_pyg.config.build import DATASETS, EDGE, RunData, load_cf_data
+from adar_pyg.pipeline import DATASETS, EDGE, RunData, load_cf_data
 from adar_pyg.datasets import split_views
 from adar_pyg.io import write_text
 from adar_pyg.run import write_json
@@ -68,10 +68,6 @@ DIAGNOSTICS = {
 }
 
 
-def cell_key(dataset: str, variant: str, seed: int) -> str:
-    return f'{dataset}/{variant}/seed{seed}'
-
-
 def cell_args(args: argparse.Namespace, dataset: str, variant: str,
               seed: int) -> argparse.Namespace:
     r"""The arguments of one cell."""
@@ -82,7 +78,7 @@ def cell_args(args: argparse.Namespace, dataset: str, variant: str,
 
 
 def first_users(data: RunData, num: int) -> RunData:
-    r"""The data of :func:`~adar_pyg.config.build.load_cf_data` (published
+    r"""The data of :func:`~adar_pyg.pipeline.load_cf_data` (published
     splits) restricted to the users :obj:`0, ..., num - 1` (all items kept):
     a small problem for ``--quick``."""
     stats, extra = data.statistics, data.extra_tests

@@ -246,7 +246,7 @@ def write_inter_files(data, folder: str) -> Dict[str, int]:
     r"""Our train / validation / test interactions as RecBole atomic files
     :obj:`folder/<RECBOLE_DATASET>/<RECBOLE_DATASET>.{train,valid,test}.inter`
     (tokens: our user and item indices). Returns the rows per file."""
-    from adar_pyg.config.build import EDGE
+    from adar_pyg.pipeline import EDGE
     out = os.path.join(folder, RECBOLE_DATASET)
     os.makedirs(out, exist_ok=True)
     rows = {}
@@ -454,7 +454,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     import torch
 
     from common import ResultStore
-    from adar_pyg.config.build import load_cf_data, setup
+    from adar_pyg.pipeline import load_cf_data, setup
     cfg = args.cfg
     device = setup(cfg)
     data = load_cf_data(cfg)

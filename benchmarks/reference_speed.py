@@ -35,7 +35,6 @@ import itertools
 import platform
 import statistics
 import sys
-import time
 import warnings
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -44,11 +43,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter, ParameterList
 
+from common import Stopwatch
+
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.config import (Config, ConfigError, add_config_args,
                              config_from_args, parse_args as parse_flags)
-from adar_pyg.config.build import (EDGE, RunData, build_model, build_sampler,
-                                   load_cf_data, setup)
+from adar_pyg.pipeline import (EDGE, RunData, build_model, build_sampler,
+                               load_cf_data, setup)
 from adar_pyg.nn import NGCF, LightGCN, bipartite_norm_adj
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.run import write_json
@@ -289,11 +290,6 @@ class PartialEpochTask(CFTask):
         return itertools.islice(super().batches(generator), self.num_batches())
 
 
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def row_config(args: argparse.Namespace, backbone: str,
                sampler: str) -> Config:
     r"""The settings of :obj:`args` with the row's backbone and sampler."""
@@ -361,12 +357,10 @@ def run_row(row: str, args: argparse.Namespace, data: RunData,
     def timed(key: str, epoch: int, max_batches: Optional[int]) -> float:
         task, trainer, opt = runs[key]
         task.max_batches = max_batches
-        sync(device)
-        t0 = time.perf_counter()
-        trainer.train_epoch(opt, torch.Generator().manual_seed(
-            args.seed + epoch), epoch)
-        sync(device)
-        return time.perf_counter() - t0
+        with Stopwatch(device) as watch:
+            trainer.train_epoch(opt, torch.Generator().manual_seed(
+                args.seed + epoch), epoch)
+        return watch.seconds
 
     for key in runs:  # warm-up: adjacency caches, allocator, kernels
         timed(key, 0, args.warmup_batches)

@@ -18,6 +18,11 @@ step):
 * ``sampled``: :class:`~adar_pyg.train.SampledCFTask`, every step propagates
   over the subgraph that ``LinkNeighborLoader(neg_sampling='triplet')``
   samples around its triplets with ``--fanout`` per layer (cost per epoch ~ E).
+* ``sampled_sparse``: the ``sampled`` path with sparse embedding
+  gradients (``SampledCFTask(sparse_grad=True)``, ``--sparse-grad`` of
+  ``adar-pyg train --sampled``): ``torch.optim.SparseAdam`` updates the
+  subgraph's rows only (lazy Adam), so that the optimiser's cost per step
+  does not grow with the graph.
 * ``pyg``: PyG's stock ``torch_geometric.nn.models.LightGCN`` on the same
   triplets (as in ``benchmarks/train_speed.py``), up to
   ``--pyg-max-interactions`` (it stores one message per edge and layer).
@@ -84,11 +89,15 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
+from common import Stopwatch
+
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 
 EDGE = ('user', 'rates', 'item')
-PATHS = ('full', 'sampled', 'pyg', 'ddp2')
+PATHS = ('full', 'sampled', 'pyg', 'ddp2', 'sampled_sparse')
+#: The paths of SampledCFTask (``sampled_sparse``: ``sparse_grad=True``).
+SAMPLED = ('sampled', 'sampled_sparse')
 DDP_RANKS = 2  # the processes of the ddp2 path
 DATASETS = ('beauty', 'gowalla')
 DEFAULT_SIZES = [200_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
@@ -181,7 +190,7 @@ def synthetic_splits(train_interactions: int, seed: int, cache: str):
 def dataset_splits(name: str, args: argparse.Namespace):
     r"""Beauty (per-user 80/20, no validation) or Gowalla (published)."""
     from adar_pyg.config import Config
-    from adar_pyg.config.build import load_cf_data
+    from adar_pyg.pipeline import load_cf_data
     data = {'dataset': name, 'data_root': args.data_root}
     if args.mirror:
         data['mirror'] = args.mirror
@@ -197,11 +206,18 @@ class FirstBatches:
     one warm-up batch and :obj:`n` timed ones; :obj:`seconds` is the time
     from the end of the warm-up step to the end of the last step, and
     :obj:`cpu_seconds` the processor time of the process meanwhile (less
-    sensitive to other jobs on a shared machine)."""
+    sensitive to other jobs on a shared machine); :obj:`sample_seconds`
+    the part of :obj:`seconds` spent drawing the batches (for the sampled
+    paths: ``LinkNeighborLoader``'s sampling and collation), and
+    :obj:`subgraphs` the (nodes, edges) of each timed sampled subgraph."""
     def __init__(self, task, n: int, device: torch.device) -> None:
         self.task, self.n, self.device = task, n, device
         self.model = task.model
-        self.seconds = self.cpu_seconds = math.nan
+        self.seconds = self.cpu_seconds = self.sample_seconds = math.nan
+        self.subgraphs: List[Tuple[int, int]] = []
+
+    def sparse_parameters(self) -> List[torch.Tensor]:
+        return self.task.sparse_parameters()
 
     def num_batches(self) -> int:
         return self.n + 1
@@ -209,13 +225,19 @@ class FirstBatches:
     def batches(self, generator: torch.Generator) -> Iterator[Any]:
         it = self.task.batches(generator)
         yield next(it)
-        sync(self.device)
-        start, cpu = time.perf_counter(), time.process_time()
-        for _ in range(self.n):
-            yield next(it)
-        sync(self.device)
-        self.seconds = time.perf_counter() - start
-        self.cpu_seconds = time.process_time() - cpu
+        self.sample_seconds = 0.0
+        with Stopwatch(self.device) as watch:
+            for _ in range(self.n):
+                start = time.perf_counter()
+                batch = next(it)
+                self.sample_seconds += time.perf_counter() - start
+                if hasattr(batch, 'edge_types'):  # A sampled subgraph:
+                    self.subgraphs.append((
+                        sum(batch[t].num_nodes for t in batch.node_types),
+                        sum(batch[t].edge_index.size(1)
+                            for t in batch.edge_types)))
+                yield batch
+        self.seconds, self.cpu_seconds = watch.seconds, watch.cpu_seconds
 
     def forward(self, batch, generator=None):
         return self.task.forward(batch, generator)
@@ -227,27 +249,32 @@ class FirstBatches:
         self.task.shard(rank, world_size)  # As before it (idempotent).
 
 
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_ours(task, args: argparse.Namespace,
-              device: torch.device) -> Tuple[float, float, int]:
+def time_ours(task, args: argparse.Namespace, device: torch.device,
+              details: Optional[Dict[str, Any]] = None
+              ) -> Tuple[float, float, int]:
+    r"""Seconds and processor seconds per timed step and the steps timed;
+    :obj:`details` (if given) receives the sampling seconds per step and the
+    mean size of the sampled subgraphs."""
     from adar_pyg.train import Trainer
     view = FirstBatches(task, min(args.batches, task.num_batches() - 1),
                         device)
     trainer = Trainer(view, lr=args.lr, l2=args.l2, progress=False,
                       seed=args.seed)
-    optimizer = torch.optim.Adam(task.model.parameters(), lr=args.lr)
+    optimizer = trainer.make_optimizer()  # Adam; SparseAdam + Adam (sparse)
     trainer.train_epoch(optimizer,
                         torch.Generator().manual_seed(args.seed), 1)
+    if details is not None:
+        details['sample_seconds_per_batch'] = view.sample_seconds / view.n
+        if view.subgraphs:
+            nodes, edges = zip(*view.subgraphs)
+            details['subgraph_nodes'] = sum(nodes) / len(nodes)
+            details['subgraph_edges'] = sum(edges) / len(edges)
     return view.seconds / view.n, view.cpu_seconds / view.n, view.n
 
 
@@ -287,24 +314,18 @@ def time_pyg(task, args: argparse.Namespace,
         optimizer.step()
 
     step(*triplets[0])  # warm-up
-    sync(device)
-    start, cpu = time.perf_counter(), time.process_time()
-    for triplet in triplets[1:]:
-        step(*triplet)
-    sync(device)
-    return ((time.perf_counter() - start) / n,
-            (time.process_time() - cpu) / n, n)
+    with Stopwatch(device) as watch:
+        for triplet in triplets[1:]:
+            step(*triplet)
+    return watch.seconds / n, watch.cpu_seconds / n, n
 
 
 def time_evaluation(task, args: argparse.Namespace,
                     device: torch.device) -> Tuple[float, int]:
     r"""Full propagation plus the ranking of :obj:`--eval-users` test users
     scaled to all of them; returns the seconds and the users timed."""
-    sync(device)
-    start = time.perf_counter()
-    user_emb, item_emb = task.embeddings()
-    sync(device)
-    propagation = time.perf_counter() - start
+    with Stopwatch(device) as propagation:
+        user_emb, item_emb = task.embeddings()
     evaluator = copy.copy(task.evaluators['test'])
     users = evaluator.users
     total = users.numel()
@@ -312,12 +333,9 @@ def time_evaluation(task, args: argparse.Namespace,
         stride = total // args.eval_users
         evaluator.users = users[::stride][:args.eval_users]
     timed = evaluator.users.numel()
-    sync(device)
-    start = time.perf_counter()
-    evaluator(user_emb, item_emb)
-    sync(device)
-    ranking = time.perf_counter() - start
-    return propagation + ranking * total / timed, timed
+    with Stopwatch(device) as ranking:
+        evaluator(user_emb, item_emb)
+    return propagation.seconds + ranking.seconds * total / timed, timed
 
 
 def load_splits(spec: Dict[str, Any], args: argparse.Namespace):
@@ -342,9 +360,11 @@ def build_task(spec: Dict[str, Any], args: argparse.Namespace,
     torch.manual_seed(args.seed)
     model = LightGCN(U, I, embedding_dim=args.dim, num_layers=args.layers)
     kwargs = dict(batch_size=args.batch_size, device=device)
-    if spec['path'] == 'sampled':
+    if spec['path'] in SAMPLED:
         task = SampledCFTask(model, train, val, test,
-                             num_neighbors=args.fanout, **kwargs)
+                             num_neighbors=args.fanout,
+                             sparse_grad=spec['path'] == 'sampled_sparse',
+                             **kwargs)
     else:
         task = CFTask(model, train, val, test, **kwargs)
     row: Dict[str, Any] = {
@@ -355,7 +375,7 @@ def build_task(spec: Dict[str, Any], args: argparse.Namespace,
         'items': I,
         'test_interactions': int(test[EDGE].edge_label_index.size(1)),
         'path': spec['path'],
-        'fanout': args.fanout if spec['path'] == 'sampled' else None,
+        'fanout': args.fanout if spec['path'] in SAMPLED else None,
         'batch_size': args.batch_size,
         'setup_seconds': time.perf_counter() - t0,
     }
@@ -377,7 +397,7 @@ def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
         evaluation: Optional[float] = None
         eval_users = None
     else:
-        seconds, cpu, timed = time_ours(task, args, device)
+        seconds, cpu, timed = time_ours(task, args, device, row)
         evaluation, eval_users = time_evaluation(task, args, device)
     row.update({
         'batches_timed': timed,
@@ -464,11 +484,13 @@ def cell_process(spec: Dict[str, Any], argv: List[str],
 
 
 # --- the report --------------------------------------------------------------
-def fit_loglog(rows: List[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
-    r"""Least-squares :math:`\log t = a + b \log E` over :obj:`rows`;
-    returns :obj:`(a, b)` or :obj:`None` for fewer than two sizes."""
-    pts = [(math.log(r['interactions']), math.log(r['seconds_per_epoch']))
-           for r in rows if r.get('seconds_per_epoch')]
+def fit_loglog(rows: List[Dict[str, Any]], key: str = 'seconds_per_epoch'
+               ) -> Optional[Tuple[float, float]]:
+    r"""Least-squares :math:`\log t = a + b \log E` over :obj:`rows`
+    (:math:`t`: :obj:`row[key]`); returns :obj:`(a, b)` or :obj:`None` for
+    fewer than two sizes."""
+    pts = [(math.log(r['interactions']), math.log(r[key]))
+           for r in rows if r.get(key)]
     if len({x for x, _ in pts}) < 2:
         return None
     mx = sum(x for x, _ in pts) / len(pts)
@@ -499,12 +521,23 @@ def summarize(rows: List[Dict[str, Any]],
                          key=lambda r: r['interactions']) for p in PATHS}
     out: Dict[str, Any] = {'slopes': {}, 'largest_within_budget': {}}
     out['slopes_largest_two'] = {}
+    out['step_slopes'] = {}  # of seconds per step (0 = constant)
     for path, prs in by_path.items():
         fit = fit_loglog(prs)
         if fit is not None:
             out['slopes'][path] = round(fit[1], 3)
             out['slopes_largest_two'][path] = round(
                 fit_loglog(prs[-2:])[1], 3)
+            step = fit_loglog(prs, 'seconds_per_batch')
+            if step is not None:
+                out['step_slopes'][path] = round(step[1], 3)
+            cpu = fit_loglog([{**r, 'cpu_step': r['cpu_seconds_per_epoch'] /
+                               r['batches_per_epoch']} for r in prs
+                              if r.get('cpu_seconds_per_epoch')],
+                             'cpu_step')
+            if cpu is not None:  # Less sensitive to other jobs:
+                out.setdefault('cpu_step_slopes', {})[path] = round(cpu[1],
+                                                                    3)
     # The crossover: the smallest size from which the sampled path is faster
     # than the full path at every measured size.
     full = {r['size']: r['seconds_per_epoch'] for r in by_path['full']}
@@ -528,6 +561,7 @@ def summarize(rows: List[Dict[str, Any]],
                 crossover['interactions'] = round(at)
     out['crossover'] = crossover
     out['ddp2_vs_full'] = ddp_vs_full(rows)
+    out['sparse_vs_dense'] = sparse_vs_dense(rows)
     budget = budget_gib * 1024
     for path, prs in by_path.items():
         inside = [r for r in prs if r['peak_memory_mb'] <= budget]
@@ -542,28 +576,48 @@ def summarize(rows: List[Dict[str, Any]],
     return out
 
 
+def paired_rows(rows: List[Dict[str, Any]], base: str, other: str,
+                field: str) -> List[Tuple[Dict[str, Any], Dict[str, Any]]]:
+    r"""The (:obj:`other` row, :obj:`base` row) pairs of the same graph (and
+    size) whose :obj:`field` is set in both, in the order of :obj:`rows`."""
+    def graph(r: Dict[str, Any]) -> tuple:
+        return r['graph'], r.get('size')
+
+    bases = {graph(r): r for r in rows if r['path'] == base and r.get(field)}
+    return [(r, bases[graph(r)]) for r in rows
+            if r['path'] == other and r.get(field) and graph(r) in bases]
+
+
+def _pair(r: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
+    return {'graph': r['graph'], 'size': r.get('size'),
+            'interactions': r['interactions'],
+            'same_run': r.get('merged') == b.get('merged')}
+
+
 def ddp_vs_full(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     r"""Per graph with both rows: the epoch speed-up of ``ddp2`` over
     ``full`` (full's seconds per epoch over ddp2's) and the ratio of their
     peak memories; :obj:`same_run` says whether both rows come from one run
     (a row added by ``--merge`` holds the index of its run)."""
-    def graph(r: Dict[str, Any]) -> tuple:
-        return r['graph'], r.get('size')
+    return [{**_pair(r, f),
+             'speedup': f['seconds_per_epoch'] / r['seconds_per_epoch'],
+             'memory_ratio': r['peak_memory_mb'] / f['peak_memory_mb']}
+            for r, f in paired_rows(rows, 'full', 'ddp2',
+                                    'seconds_per_epoch')]
 
-    full = {graph(r): r for r in rows
-            if r['path'] == 'full' and r.get('seconds_per_epoch')}
-    out = []
-    for r in rows:
-        f = full.get(graph(r))
-        if r['path'] != 'ddp2' or f is None or not r.get('seconds_per_epoch'):
-            continue
-        out.append({
-            'graph': r['graph'], 'size': r.get('size'),
-            'interactions': r['interactions'],
-            'speedup': f['seconds_per_epoch'] / r['seconds_per_epoch'],
-            'memory_ratio': r['peak_memory_mb'] / f['peak_memory_mb'],
-            'same_run': r.get('merged') == f.get('merged')})
-    return out
+
+def sparse_vs_dense(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    r"""Per graph with both rows: the step speed-up of ``sampled_sparse``
+    over ``sampled`` (seconds per step of the dense one over the sparse
+    one), and the same in processor seconds."""
+    return [{**_pair(r, d),
+             'speedup': d['seconds_per_batch'] / r['seconds_per_batch'],
+             'cpu_speedup': (d['cpu_seconds_per_epoch'] /
+                             r['cpu_seconds_per_epoch']
+                             if r.get('cpu_seconds_per_epoch') and
+                             d.get('cpu_seconds_per_epoch') else None)}
+            for r, d in paired_rows(rows, 'sampled', 'sampled_sparse',
+                                    'seconds_per_batch')]
 
 
 def fmt(x: Optional[float], digits: int = 2) -> str:
@@ -672,6 +726,7 @@ def markdown(result: Dict[str, Any]) -> str:
                 ' The two rows of a graph were measured by different runs '
                 '(see their load averages above): a difference in the load '
                 'of the machine shows in the ratio.'))
+    lines += sampled_section(result)
     budget = meta['memory_budget_gib']
     for path, e in summary['largest_within_budget'].items():
         if e.get('largest_measured_within') is None and \
@@ -687,11 +742,64 @@ def markdown(result: Dict[str, Any]) -> str:
     return '\n'.join(line for line in lines if line is not None) + '\n'
 
 
+def sampled_section(result: Dict[str, Any]) -> List[str]:
+    r"""The per-step table of the sampled paths: seconds per step, the part
+    spent sampling, the sampled subgraph's size, and the speed-up of sparse
+    gradients."""
+    rows = [r for r in result['rows'] if r['path'] in SAMPLED
+            and 'error' not in r and 'sample_seconds_per_batch' in r]
+    if not rows:
+        return []
+    summary = result['summary']
+    lines = ['', '### Sampled paths per step', '',
+             'Sampling: `LinkNeighborLoader` drawing and collating the '
+             'step\'s subgraph (in the timed seconds); rest: forward, loss, '
+             'backward, optimiser. Subgraph: mean nodes (users + items, % '
+             'of the graph\'s) and edges (both directions) of the timed '
+             'steps.', '',
+             '| graph | interactions | path | s/step | CPU s/step | '
+             'sampling s/step | rest s/step | subgraph nodes | '
+             'subgraph edges |',
+             '|---|---|---|---|---|---|---|---|---|']
+    for r in sorted(rows, key=lambda r: (r['graph'] != 'synthetic',
+                                         r['interactions'], r['path'])):
+        nodes = r.get('subgraph_nodes') or 0
+        share = 100 * nodes / (r['users'] + r['items'])
+        lines.append(
+            f"| {graph_name(r)} | {r['interactions']:,} | {r['path']} | "
+            f"{fmt(r['seconds_per_batch'], 3)} | "
+            f"{fmt(r['cpu_seconds_per_epoch'] / r['batches_per_epoch'], 3)}"
+            f" | {fmt(r['sample_seconds_per_batch'], 3)} | "
+            f"{fmt(r['seconds_per_batch'] - r['sample_seconds_per_batch'], 3)}"
+            f" | {nodes:,.0f} ({share:.0f}%) | "
+            f"{r.get('subgraph_edges') or 0:,.0f} |")
+    steps = summary.get('step_slopes', {})
+    cpu = summary.get('cpu_step_slopes', {})
+    if any(p in steps for p in SAMPLED):
+        lines.append('\nLog-log slope of seconds per step over the synthetic '
+                     'sizes (0 = constant): ' + ', '.join(
+                         f'{p} {steps[p]}' for p in SAMPLED if p in steps) +
+                     '; of processor seconds per step: ' + ', '.join(
+                         f'{p} {cpu[p]}' for p in SAMPLED if p in cpu) +
+                     '.')
+    versus = summary.get('sparse_vs_dense', [])
+    if versus:
+        lines.append('\nSparse gradients: step speed-up of `sampled_sparse` '
+                     'over `sampled` (s/step ÷ s/step; in processor '
+                     'seconds): ' + ', '.join(
+                         f"{graph_name(v)} {v['speedup']:.2f}x" + (
+                             f" ({v['cpu_speedup']:.2f}x)"
+                             if v.get('cpu_speedup') else '')
+                         for v in versus) + '.')
+    return lines
+
+
 def plot(result: Dict[str, Any], path: str) -> None:
     from adar_pyg.plot import pyplot, save_figure
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2', 'ddp2': 'C3'}
+    colors = {'full': 'C0', 'sampled': 'C1', 'pyg': 'C2', 'ddp2': 'C3',
+              'sampled_sparse': 'C4'}
     markers = {'beauty': 's', 'gowalla': 'D'}
     for ax, key, label in ((axes[0], 'seconds_per_epoch', 'seconds per epoch'),
                            (axes[1], 'peak_memory_mb', 'peak memory (MB)')):
@@ -845,11 +953,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     paths = list(args.paths)
     notes = ['seconds_per_epoch: scaled from the timed steps, not measured '
              'over whole epochs', DDP_NOTE]
-    if 'sampled' in paths and not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
-        paths.remove('sampled')
-        notes.append('sampled: skipped, LinkNeighborLoader needs '
-                     'torch-sparse or pyg-lib and neither is installed')
-        print(notes[-1], flush=True)
+    for path in SAMPLED:
+        if path in paths and not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
+            paths.remove(path)
+            notes.append(f'{path}: skipped, LinkNeighborLoader needs '
+                         f'torch-sparse or pyg-lib and neither is installed')
+            print(notes[-1], flush=True)
     if 'ddp2' in paths:
         cuda = args.device == 'cuda'
         have = torch.cuda.device_count() if cuda else os.cpu_count() or 1
@@ -939,9 +1048,9 @@ def open_merge(out: str, meta: Dict[str, Any], paths: Sequence[str]
         result = json.load(f)
     old = result['meta']
     keys = list(MERGE_SETTINGS)
-    if 'sampled' in paths:
+    if set(SAMPLED) & set(paths):
         keys.append('fanout')
-    if {'full', 'sampled'} & set(paths):
+    if {'full', *SAMPLED} & set(paths):
         keys.append('eval_users')
     differ = [f"{k} {meta[k]} (file: {old.get(k, 0 if k == 'seed' else None)})"
               for k in keys

@@ -60,13 +60,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from adar_variants import VARIANT_SETTINGS
-from common import (METRICS, ResultStore, add_store_args, command_line,
-                    command_lines, open_results, summarize)
+from common import (METRICS, ResultStore, add_store_args, cell_key,
+                    command_line, command_lines, open_results, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, add_config_args,
                              add_output_args, config_from_args)
-from adar_pyg.config.build import EDGE, RunData, load_sr_data as load_split
+from adar_pyg.pipeline import EDGE, RunData, load_sr_data as load_split
 from adar_pyg.datasets import default_mirror, read_lightgcn_split
 from adar_pyg.io import write_text
 from adar_pyg.nn import LightGCN
@@ -209,14 +209,6 @@ SR_PAPER_NOTE = (
     'history is masked). No such reference is given per cell.')
 AHNS_PAPER = {'recall@20': 0.0846, 'ndcg@20': 0.0460}
 
-
-def cell_key(dataset: str, model: str, variant: str, seed: int) -> str:
-    r"""The name of a cell in the result file (CF and SR models have distinct
-    names; a file holds one task, see :func:`open_store`)."""
-    return f'{dataset}/{model}/{variant}/seed{seed}'
-
-
-cf_key = sr_key = cell_key
 
 
 def variant_settings(args: argparse.Namespace, model: str,

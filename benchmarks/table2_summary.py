@@ -20,9 +20,9 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from table2 import CONTROL, DATASETS, TASKS, cell_key, table_markdown
 
-from adar_pyg.config.build import DATASETS as DATASET_CLASSES
+from adar_pyg.pipeline import DATASETS as DATASET_CLASSES
 from adar_pyg.io import write_text
-from adar_pyg.report import paired_ttest
+from adar_pyg.report import holm, paired_ttest
 
 #: the result files per task, in order of preference (see the module doc)
 SOURCES = {
@@ -97,16 +97,6 @@ def pick_rows(files: List[Tuple[str, Dict[str, Any]]], models: Sequence[str],
             if best is not None:
                 out[(d, m)] = best
     return out
-
-
-def holm(pvalues: Sequence[float]) -> List[float]:
-    r"""Holm's step-down adjusted p-values (same order as given)."""
-    order = sorted(range(len(pvalues)), key=lambda i: pvalues[i])
-    adjusted, running = [1.0] * len(pvalues), 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
 
 
 def row_tests(cells: Dict[str, Any], d: str, m: str, seeds: Sequence[int],

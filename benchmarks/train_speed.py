@@ -19,17 +19,17 @@ import copy
 import resource
 import statistics
 import sys
-import time
 from typing import Dict, List, Optional
 
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
+from common import Stopwatch
+
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
                              parse_args)
-from adar_pyg.config.build import (EDGE, build_augmenter, load_cf_data,
-                                   setup)
+from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.nn import LightGCN
 from adar_pyg.run import write_json
 from adar_pyg.train import CFTask, Trainer
@@ -39,11 +39,6 @@ def peak_mb(device: torch.device) -> float:
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -91,12 +86,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         return task, trainer, opt
 
     def timed_epoch(trainer, opt, epoch) -> float:
-        sync(device)
-        t0 = time.perf_counter()
-        trainer.train_epoch(opt, torch.Generator().manual_seed(
-            args.seed + epoch), epoch)
-        sync(device)
-        return time.perf_counter() - t0
+        with Stopwatch(device) as watch:
+            trainer.train_epoch(opt, torch.Generator().manual_seed(
+                args.seed + epoch), epoch)
+        return watch.seconds
 
     task, trainer, opt = make_trainer(None)
     ours_mem = peak_mb(device)
@@ -148,12 +141,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     pyg_step(*batches[0])  # warm-up
     n = len(batches) if args.pyg_batches <= 0 else min(args.pyg_batches,
                                                        len(batches))
-    sync(device)
-    t0 = time.perf_counter()
-    for b in batches[:n]:
-        pyg_step(*b)
-    sync(device)
-    pyg_batch = (time.perf_counter() - t0) / n
+    with Stopwatch(device) as watch:
+        for b in batches[:n]:
+            pyg_step(*b)
+    pyg_batch = watch.seconds / n
     pyg_epoch = pyg_batch * len(batches)
     pyg_mem = peak_mb(device)
     print(f'PyG   : {pyg_epoch:8.2f} s/epoch ({pyg_batch * 1e3:.1f} ms/batch, '
@@ -166,17 +157,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     eval_times, bare_times = [], []
     users = torch.arange(U, device=device)
     for _ in range(args.repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        evaluator(user_emb, item_emb)
-        sync(device)
-        eval_times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        for s in range(0, U, evaluator.batch_size):
-            (user_emb[users[s:s + evaluator.batch_size]] @ item_emb.t()).topk(
-                max(evaluator.ks), dim=1)
-        sync(device)
-        bare_times.append(time.perf_counter() - t0)
+        with Stopwatch(device) as watch:
+            evaluator(user_emb, item_emb)
+        eval_times.append(watch.seconds)
+        with Stopwatch(device) as watch:
+            for s in range(0, U, evaluator.batch_size):
+                (user_emb[users[s:s + evaluator.batch_size]]
+                 @ item_emb.t()).topk(max(evaluator.ks), dim=1)
+        bare_times.append(watch.seconds)
     ev, bare = min(eval_times), min(bare_times)
     print(f'eval  : {ev:8.3f} s for {evaluator.num_eval_users} users; bare '
           f'matmul + top-{max(evaluator.ks)} for {U} users {bare:.3f} s',

@@ -70,7 +70,7 @@ from torch_geometric.typing import EdgeType, NodeType
 from adar_pyg import NegativeAugmenter, d_bpr_loss
 from adar_pyg.config import (Config, ConfigError, add_config_args,
                              config_from_args, parse_args as parse_flags)
-from adar_pyg.config.build import EDGE, build_augmenter, load_cf_data, setup
+from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.run import write_json
 

@@ -33,22 +33,14 @@ def tiny_run_data():
     r"""A factory of tiny random CF data: :obj:`U` users with
     :obj:`per_user` distinct random items each (of :obj:`I`), split per user
     by :class:`~adar_pyg.transforms.PerUserRandomSplit`; returns a
-    :class:`~adar_pyg.config.build.RunData`."""
-    from torch_geometric.data import HeteroData
-
-    from adar_pyg.config.build import EDGE, RunData
+    :class:`~adar_pyg.pipeline.RunData`."""
+    from adar_pyg.pipeline import EDGE, RunData
     from adar_pyg.transforms import PerUserRandomSplit
+    from tiny_data import clustered_graph
 
     def make(U=24, I=30, per_user=8, seed=0, test_ratio=0.2, val_ratio=0.1,
              split_seed=0):
-        g = torch.Generator().manual_seed(seed)
-        rows, cols = [], []
-        for u in range(U):
-            rows += [u] * per_user
-            cols += torch.randperm(I, generator=g)[:per_user].tolist()
-        data = HeteroData()
-        data['user'].num_nodes, data['item'].num_nodes = U, I
-        data[EDGE].edge_index = torch.tensor([rows, cols])
+        data = clustered_graph(U, I, per_user=per_user, seed=seed)
         train, val, test = PerUserRandomSplit(test_ratio, val_ratio,
                                               seed=split_seed)(data)
         stats = {'dataset': 'tiny', 'users': U, 'items': I,

@@ -176,17 +176,27 @@ def test_datasets_and_module_entry_point(capsys):
     assert proc.returncode == 0 and 'recommend' in proc.stdout
 
 
-def test_sampled_path_from_the_command_line(csv_path, tmp_path):
+@pytest.mark.parametrize('sparse', [False, True])
+def test_sampled_path_from_the_command_line(csv_path, tmp_path, sparse):
     from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
     if not (WITH_TORCH_SPARSE or WITH_PYG_LIB):
         pytest.skip('LinkNeighborLoader needs torch-sparse or pyg-lib')
     out = tmp_path / 'sampled'
-    train(csv_path, out, '--sampled', '--fanout', '-1', '--layers', '2')
+    train(csv_path, out, '--sampled', '--fanout', '-1', '--layers', '2',
+          *(['--sparse-grad'] if sparse else []))
     result = json.load(open(out / 'result.json'))
     assert result['statistics']['users'] == 30
     import yaml
     cfg = yaml.safe_load(open(out / 'config.yaml'))
     assert cfg['train']['sampled'] and cfg['train']['fanout'] == [-1]
+    assert cfg['train']['sparse_grad'] is sparse
+
+
+def test_sparse_grad_needs_sampled(csv_path, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train(csv_path, tmp_path / 'run', '--sparse-grad')
+    assert 'train.sparse_grad needs train.sampled' in capsys.readouterr().err
+    assert not (tmp_path / 'run').exists()
 
 
 def test_missing_data_fails_before_any_output(tmp_path, capsys):

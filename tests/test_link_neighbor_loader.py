@@ -5,7 +5,6 @@ import sys
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
@@ -14,6 +13,7 @@ from adar_pyg.datasets import default_mirror
 from adar_pyg.transforms import PerUserRandomSplit
 
 from scripts import load_script
+from tiny_data import clustered_graph
 
 E = ('user', 'rates', 'item')
 U, I = 30, 20
@@ -34,14 +34,7 @@ def example():
 
 
 def train_split(per_user=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.arange(U).repeat_interleave(per_user)
-    cols = torch.cat([torch.randperm(I, generator=g)[:per_user]
-                      for _ in range(U)])
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.stack([rows, cols])
-    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
+    data = clustered_graph(U, I, per_user=per_user, seed=seed, reverse=True)
     train, _, _ = PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
     return train
 

@@ -65,7 +65,7 @@ def test_ood_benchmark_quick(tmp_path):
         check_metrics(cell['test_ood'])
         assert cell['statistics']['users'] == 500
     cns = cells['ood-food/cnsdiff/seed0']
-    assert cns['augmenter'] == 'cnsdiff' and cns['train_denoiser'] is True
+    assert cns['augmenter'] == 'cnsdiff' and cns['frozen_denoiser'] is False
     assert 'aug_mix_ratio' in cns['history'][-1]
     with open(f'{prefix}.md') as f:
         text = f.read()
@@ -77,7 +77,7 @@ def test_ood_benchmark_quick(tmp_path):
                       tmp_path=tmp_path)
     assert stdout.count('[cached]') == 2
     frozen = out['cells']['ood-food/cnsdiff-frozen/seed0']
-    assert frozen['train_denoiser'] is False
+    assert frozen['frozen_denoiser'] is True
     with open(f'{prefix}.md') as f:
         assert 'untrained denoiser' in f.read()
     # --report-only trains nothing and reports the cells it finds; the

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from adar_pyg import plot
-from adar_pyg.report import markdown, report_runs, summarize
+from adar_pyg.report import holm, markdown, report_runs, summarize
 
 METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
 
@@ -136,3 +136,12 @@ def test_plots_label_every_axis_with_integer_epochs(figures):
     for fig in figures:
         check_axes(fig)
     assert len(figures[1].axes) == 6  # 2 datasets x (2 metrics + curves)
+
+
+def test_holm_step_down_and_nan():
+    # Sorted 0.01 < 0.03 < 0.04: times 3, 2, 1, made non-decreasing:
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+    # A test without enough pairs is left out of the family:
+    out = holm([math.nan, 0.02, 0.04])
+    assert math.isnan(out[0]) and out[1:] == pytest.approx([0.04, 0.04])

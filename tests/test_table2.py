@@ -33,11 +33,11 @@ def test_markdown_and_cell_arguments():
     cells = {}
     for seed, (base, adar) in enumerate([(0.10, 0.12), (0.11, 0.125),
                                          (0.09, 0.118)]):
-        cells[t2.cf_key('toys', 'ahns', 'base', seed)] = fake_cell(base)
-        cells[t2.cf_key('toys', 'ahns', 'adar', seed)] = fake_cell(adar, 3.)
+        cells[t2.cell_key('toys', 'ahns', 'base', seed)] = fake_cell(base)
+        cells[t2.cell_key('toys', 'ahns', 'adar', seed)] = fake_cell(adar, 3.)
     rows = {'toys': {'ahns': t2.summarize(
         cells, ['base', 'adar'], 'base', [0, 1, 2],
-        lambda v, s: t2.cf_key('toys', 'ahns', v, s))}}
+        lambda v, s: t2.cell_key('toys', 'ahns', v, s))}}
     md = t2.dataset_table('toys', ['ahns'], rows['toys'])
     assert '### Amazon-Toys' in md
     assert '| AHNS | base | 3 | 5.00 ± 0.50 | 10.00 ± 1.00 |' in md
@@ -73,14 +73,14 @@ def test_settings_and_protocol_are_read_from_the_cells():
     cells = {}
     for seed in (0, 1):
         for variant in ('base', 'adar'):
-            cells[t2.cf_key('beauty', 'lightgcn', variant, seed)] = {
+            cells[t2.cell_key('beauty', 'lightgcn', variant, seed)] = {
                 **fake_cell(0.1), 'args': {**common, 'lr': 5e-3,
                                            'epochs': 50}}
-            cells[t2.cf_key('beauty', 'mixgcf', variant, seed)] = {
+            cells[t2.cell_key('beauty', 'mixgcf', variant, seed)] = {
                 **fake_cell(0.1), 'args': {**common, 'lr': 1e-3,
                                            'epochs': 60 + seed}}
     # a base cell run with another (unused) λ does not show in the λ column
-    cells[t2.cf_key('beauty', 'mixgcf', 'base', 1)]['args'][
+    cells[t2.cell_key('beauty', 'mixgcf', 'base', 1)]['args'][
         'adar_weight'] = 0.9
     md = t2.settings_table(['beauty'], ['lightgcn', 'ngcf', 'mixgcf'], cells,
                            [0, 1])

@@ -1,4 +1,3 @@
-import math
 from abc import ABCMeta, abstractmethod
 from typing import Callable, Dict, Optional
 
@@ -6,6 +5,7 @@ import torch
 from torch import Tensor
 
 from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.checks import check_int, check_number  # noqa: F401 (re-exported)
 
 
 class NonFiniteError(ValueError):
@@ -13,30 +13,6 @@ class NonFiniteError(ValueError):
     infinite values: training has diverged. The training loop reports it
     as a :class:`~adar_pyg.errors.DivergedError` naming the epoch and the
     batch."""
-
-
-def check_int(name: str, value, minimum: int = 1,
-              optional: bool = False) -> None:
-    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value` is
-    an integer (not a bool) of at least :obj:`minimum` (or :obj:`None`, if
-    :obj:`optional`)."""
-    if optional and value is None:
-        return
-    if (isinstance(value, bool) or not isinstance(value, int)
-            or value < minimum):
-        what = ('a positive integer' if minimum == 1 else
-                f'an integer of at least {minimum}')
-        raise ValueError(f"'{name}' must be {what}"
-                         f"{' or None' if optional else ''} (got {value!r})")
-
-
-def check_number(name: str, value: float, positive: bool = True) -> None:
-    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value` is
-    a finite positive (or, with :obj:`positive=False`, non-negative)
-    number."""
-    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
-        what = 'positive' if positive else 'non-negative'
-        raise ValueError(f"'{name}' must be a {what} number (got {value})")
 
 
 class Augmenter(torch.nn.Module, metaclass=ABCMeta):

@@ -4,12 +4,12 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from adar_pyg.augment.base import (DiffusionAugmenter, check_int,
-                                   check_number)
+from adar_pyg.augment.base import DiffusionAugmenter
 from adar_pyg.augment.contrastive import cosine_contrastive_loss
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.mlp_denoiser import MLPDenoiser
+from adar_pyg.checks import check_int, check_number
 
 
 def _pair(name: str, value: Sequence[float]) -> Tuple[float, float]:

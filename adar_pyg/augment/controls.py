@@ -3,8 +3,9 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from adar_pyg.augment.base import Augmenter, check_int
+from adar_pyg.augment.base import Augmenter
 from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT
+from adar_pyg.checks import check_int
 
 
 def _check_args(embedding_dim: int, weight: float) -> None:

@@ -6,8 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Dropout, Linear
 
-from adar_pyg.augment.base import check_int
 from adar_pyg.augment.diffusion import timestep_embedding
+from adar_pyg.checks import check_int
 
 
 class MLPDenoiser(torch.nn.Module):

@@ -4,12 +4,12 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from adar_pyg.augment.base import (DiffusionAugmenter, NonFiniteError,
-                                   check_int, check_number)
+from adar_pyg.augment.base import DiffusionAugmenter, NonFiniteError
 from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
 from adar_pyg.augment.schedule import SCHEDULES
+from adar_pyg.checks import check_int, check_number
 
 STRATEGIES = ('adaptive', 'random', 'fixed', 'mixed', 'transition')
 SCORES = ('cosine', 'dot')

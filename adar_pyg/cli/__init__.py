@@ -6,7 +6,10 @@ r"""The :obj:`adar-pyg` command (also :obj:`python -m adar_pyg`)::
     adar-pyg report RUN_DIR... [--out DIR]
     adar-pyg recommend RUN_DIR --user ID [--k 10]
     adar-pyg tune --space SPACE.yaml --trials N [--config FILE.yaml]
-                  [flags...] --out DIR
+                  [flags...] --out DIR [--workers N]
+    adar-pyg compare --arms ARMS.yaml --trials N [--seeds K]
+                     [--controls ARM...] [--config FILE.yaml] [flags...]
+                     --out DIR
     adar-pyg datasets
 
 Errors are reported in one line and an exit code per kind (see
@@ -14,6 +17,7 @@ Errors are reported in one line and an exit code per kind (see
 traceback. Every flag of :obj:`train` is generated from
 :mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
+import math
 import sys
 from typing import List, Optional
 
@@ -96,7 +100,8 @@ def _tune(args: argparse.Namespace) -> None:
     cfg = config_from_args(args)
     study = tune(cfg, args.space, args.trials, args.out,
                  prune=args.pruner if args.prune else False,
-                 storage=args.storage, progress=args.progress)
+                 storage=args.storage, progress=args.progress,
+                 workers=args.workers)
     try:
         best = study.best_trial
         print(f'best: trial {best.number}, val {cfg.train.monitor} '
@@ -109,8 +114,32 @@ def _tune(args: argparse.Namespace) -> None:
           f'{args.storage or "sqlite:///" + args.out + "/" + STORAGE_FILE}')
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from adar_pyg.tune import compare
+    from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD
+    cfg = config_from_args(args)
+    table = compare(cfg, args.arms, args.trials, args.seeds, args.out,
+                    controls=args.controls,
+                    prune=args.pruner if args.prune else False,
+                    log=print if args.progress else None,
+                    workers=args.workers)
+    monitor = cfg.train.monitor
+    refs = [c.rsplit('_vs_', 1)[1] for c in table.columns
+            if c.startswith(f'{monitor}_p_vs_')]
+    for arm, row in table.iterrows():
+        tests = ', '.join(
+            f"vs {ref} p {row[f'{monitor}_p_vs_{ref}']:.3g} (Holm "
+            f"{row[f'{monitor}_holm_vs_{ref}']:.3g})" for ref in refs
+            if not math.isnan(row[f'{monitor}_p_vs_{ref}']))
+        print(f"{arm}: test {monitor} {row[monitor]:.4f} ± "
+              f"{row[monitor + '_std']:.4f} over {int(row['seeds'])} seeds" +
+              (f'; {tests}' if tests else ''))
+    print(f'comparison: {args.out} ({REPORT_MD}, {REPORT_JSON}, '
+          f'tuning-ARM.png, ARM/study/, ARM/seed-S/)')
+
+
 def _datasets(args: argparse.Namespace) -> None:
-    from adar_pyg.config.build import DATASETS
+    from adar_pyg.pipeline import DATASETS
     print(f"{'name':14s} {'class':14s} statistics")
     for name, cls in DATASETS.items():
         stats = ', '.join(f'{k} {v:,}' for k, v in cls.stats.items())
@@ -128,6 +157,23 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got "
                                          f"'{text}')")
     return value
+
+
+def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
+    r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
+    (sharing :obj:`shared`) and the preset."""
+    group.add_argument('--no-prune', dest='prune', action='store_false',
+                       help='never stop a trial early')
+    group.add_argument('--pruner', default='median',
+                       choices=('median', 'halving'),
+                       help='stops trials behind on validation (default: '
+                       'median)')
+    group.add_argument('--workers', default=1, type=positive_int,
+                       metavar='N', help=f'processes sharing {shared} '
+                       '(default: 1)')
+    group.add_argument('--preset', default=None, choices=sorted(PRESETS),
+                       help='a named protocol applied before the config '
+                       'file and the flags')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -191,22 +237,47 @@ def build_parser() -> argparse.ArgumentParser:
                        'again with the same --out continues it up to N')
     group.add_argument('--out', required=True, metavar='DIR',
                        help='study folder (study.db, trial-*/, tune.md)')
-    group.add_argument('--no-prune', dest='prune', action='store_false',
-                       help='never stop a trial early')
-    group.add_argument('--pruner', default='median',
-                       choices=('median', 'halving'),
-                       help='stops trials behind on validation (default: '
-                       'median)')
     group.add_argument('--storage', default=None, metavar='URL',
                        help='Optuna RDB storage (default: sqlite:///DIR/'
                        'study.db)')
     group.add_argument('--progress', default=False,
                        action=argparse.BooleanOptionalAction,
                        help="progress bars of each trial (default: off)")
-    group.add_argument('--preset', default=None, choices=sorted(PRESETS),
-                       help='a named protocol applied before the config '
-                       'file and the flags')
+    _add_study_args(group, 'the trials on the storage')
     p.set_defaults(fn=_tune)
+    p = sub.add_parser('compare', allow_abbrev=False,
+                       help='compare arms at equal budget: each tuned with '
+                       'the same trials, its best trained over seeds and '
+                       'tested once; paired t-tests (Holm)',
+                       description='Each arm of ARMS.yaml (a base and '
+                       'variants: config overrides and a search space) is '
+                       'tuned with --trials trials on the config of the '
+                       'flags; its best trial is trained with seeds --seed '
+                       'to --seed + K - 1 and tested once. See docs/tune.md.')
+    add_config_args(p)
+    group = p.add_argument_group('comparison')
+    group.add_argument('--arms', required=True, metavar='ARMS.yaml',
+                       help="'arms: {NAME: {set: {section.setting: value}, "
+                       "space: {...}}}', with a 'base' arm (see "
+                       'docs/tune.md)')
+    group.add_argument('--trials', required=True, type=positive_int,
+                       metavar='N', help='trials of each arm (again with the '
+                       'same --out continues each study up to N)')
+    group.add_argument('--seeds', default=5, type=positive_int, metavar='K',
+                       help="seed runs of each arm's best configuration "
+                       '(default: 5)')
+    group.add_argument('--controls', nargs='+', default=None, metavar='ARM',
+                       help='arms every other arm is also tested against '
+                       "(added to the file's controls)")
+    group.add_argument('--out', required=True, metavar='DIR',
+                       help='comparison folder (compare.md, compare.json, '
+                       'ARM/study/, ARM/seed-S/)')
+    group.add_argument('--progress', default=True,
+                       action=argparse.BooleanOptionalAction,
+                       help='one line per finished trial and seed run '
+                       '(default: on)')
+    _add_study_args(group, "each arm's trials")
+    p.set_defaults(fn=_compare)
     p = sub.add_parser('datasets', allow_abbrev=False,
                        help='list the built-in datasets')
     p.set_defaults(fn=_datasets)

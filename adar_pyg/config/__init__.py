@@ -1,8 +1,8 @@
 r"""Typed run configuration, declared once (:mod:`~adar_pyg.config.sections`),
 with the flags, the YAML file and the saved :obj:`config.yaml` derived from
-it, and the builders of a run's objects (:mod:`~adar_pyg.config.build`).
-This is the only layer of :obj:`adar_pyg` that knows about flags and files;
-the CLI (:mod:`adar_pyg.cli`) sits on top of it."""
+it (:mod:`~adar_pyg.config.config`, :mod:`~adar_pyg.config.settings`):
+settings only. The objects of a run are built from a :class:`Config` by
+:mod:`adar_pyg.pipeline`; the CLI (:mod:`adar_pyg.cli`) sits on top."""
 from adar_pyg.config.settings import ConfigError, Section, setting
 from adar_pyg.config.sections import (SECTIONS, ADARConfig, CNSDiffConfig,
                                       DataConfig, ModelConfig, RunConfig,
@@ -16,5 +16,18 @@ __all__ = [
     'Config', 'ConfigError', 'Section', 'setting', 'SECTIONS', 'RunConfig',
     'DataConfig', 'SplitConfig', 'ModelConfig', 'SamplerConfig',
     'TrainConfig', 'ADARConfig', 'CNSDiffConfig', 'PRESETS',
-    'add_config_args', 'add_output_args', 'parse_args', 'config_from_args', 'read_yaml', 'settings_given'
+    'add_config_args', 'add_output_args', 'parse_args', 'config_from_args',
+    'read_yaml', 'settings_given'
 ]
+
+
+def __getattr__(name: str):
+    # `adar_pyg.config.build` moved to `adar_pyg.pipeline` (config holds the
+    # settings only); the old attribute still resolves, with a warning.
+    if name == 'build':
+        import importlib
+        import warnings
+        warnings.warn("'adar_pyg.config.build' moved to 'adar_pyg.pipeline'",
+                      DeprecationWarning, stacklevel=2)
+        return importlib.import_module('adar_pyg.pipeline')
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")

@@ -16,11 +16,13 @@ from adar_pyg.config.settings import (ConfigError, coerce, field_type,
                                       iter_settings, nearest, normalize,
                                       setting_names, suggest, valid_range)
 from adar_pyg.io import atomic_path
+from adar_pyg.registry import MODEL_NAMES
 
-#: Model-dependent defaults of the settings left at :obj:`None`.
-MODEL_LAYERS = {'lightgcn': 3, 'ngcf': 3, 'sasrec': 2, 'cl4srec': 2,
-                'gru4rec': 1}
-MODEL_DROPOUT = {'sasrec': 0.5, 'cl4srec': 0.5, 'gru4rec': 0.3}
+#: Model-dependent defaults of the settings left at :obj:`None` (declared
+#: with each model's name in :obj:`adar_pyg.registry.MODEL_NAMES`).
+MODEL_LAYERS = {name: m.layers for name, m in MODEL_NAMES.items()}
+MODEL_DROPOUT = {name: m.dropout for name, m in MODEL_NAMES.items()
+                 if m.dropout is not None}
 
 #: Named protocols: overrides applied on top of the defaults (a file and
 #: flags still override them). ``ood``: the CNSDiff reference configuration
@@ -111,6 +113,10 @@ class Config:
                        f"model (choose from {', '.join(allowed)})")
         if self.train.sampled and task != 'cf':
             out.append('train.sampled is for CF (lightgcn, ngcf) only')
+        if self.train.sparse_grad and not self.train.sampled:
+            out.append('train.sparse_grad needs train.sampled (--sampled): '
+                       'the full-graph path reads every embedding row at '
+                       'each step')
         if task == 'sr' and self.train.augmenter == 'cnsdiff':
             out.append("train.augmenter 'cnsdiff' is for CF only")
         if self.data.min_rating is not None and not self.data.rating_col:
@@ -198,9 +204,7 @@ def raise_errors(errors: Sequence[str]) -> None:
     r"""Raises one :class:`ConfigError` listing :obj:`errors` (if any; its
     :attr:`errors` holds them one by one)."""
     if errors:
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f'{len(errors)} errors in the settings:\n  ' +
-                          '\n  '.join(errors), errors=errors)
+        raise ConfigError.of(errors, 'the settings')
 
 
 def check_keys(layer: Mapping[str, Any], where: str = '') -> None:

@@ -1,20 +1,32 @@
 r"""Every hyper-parameter of a run, declared once. Flags, the YAML config file,
 :obj:`--help`, the saved :obj:`config.yaml` and the README's settings table are
-generated from these dataclasses (see :mod:`adar_pyg.config.flags` and
-:mod:`adar_pyg.config.files`)."""
+generated from these dataclasses (see :mod:`adar_pyg.config.settings` and
+:mod:`adar_pyg.config.config`)."""
+import inspect
 from dataclasses import dataclass
 from typing import ClassVar, List, Optional
 
-from adar_pyg.augment import NegativeAugmenter
+from adar_pyg.augment import CausalNegativeAugmenter, NegativeAugmenter
 from adar_pyg.augment.negative_augmenter import SCORES, SOURCES, STRATEGIES
 from adar_pyg.augment.schedule import SCHEDULES
 from adar_pyg.config.settings import Section, default_of, setting
-from adar_pyg.sampling import SAMPLERS
+from adar_pyg.registry import (AUGMENTER_NAMES, CF_MODEL_NAMES, MODEL_NAMES,
+                               SR_MODEL_NAMES)
+from adar_pyg.sampling import SAMPLERS, AHNSSampler
 
 TASKS = ('cf', 'sr')
-CF_MODELS = ('lightgcn', 'ngcf')
-SR_MODELS = ('sasrec', 'gru4rec', 'cl4srec')
-AUGMENTERS = ('none', 'adar', 'cnsdiff', 'reweight', 'noise')
+# The names of the registries (the settings do not import the models):
+CF_MODELS = CF_MODEL_NAMES
+SR_MODELS = SR_MODEL_NAMES
+AUGMENTERS = AUGMENTER_NAMES
+
+
+def _by_model(name: str) -> str:
+    r"""The model-dependent default :obj:`name` of each backbone that has
+    one, as in :obj:`adar_pyg.registry.MODEL_NAMES` (for help texts)."""
+    return ', '.join(f'{getattr(m, name)} for {model}'
+                     for model, m in MODEL_NAMES.items()
+                     if getattr(m, name) is not None)
 
 
 @dataclass
@@ -98,40 +110,50 @@ class SplitConfig(Section):
 class ModelConfig(Section):
     key: ClassVar[str] = 'model'
     title: ClassVar[str] = 'model'
-    model: str = setting('lightgcn', 'backbone: lightgcn, ngcf (CF); sasrec, '
-                         'gru4rec, cl4srec (SR)', choices=CF_MODELS +
-                         SR_MODELS, sr='sasrec', aliases=('backbone',))
+    model: str = setting('lightgcn', f"backbone: {', '.join(CF_MODELS)} "
+                         f"(CF); {', '.join(SR_MODELS)} (SR)",
+                         choices=CF_MODELS + SR_MODELS, sr='sasrec',
+                         aliases=('backbone',))
     dim: int = setting(64, 'embedding size', minimum=1,
                        aliases=('embedding_dim', 'embedding_size', 'emb_dim',
                                 'hidden', 'hidden_size', 'hidden_dim'))
     layers: Optional[int] = setting(
-        None, 'propagation layers (default 3), self-attention blocks '
-        '(default 2) or GRU layers (default 1)', minimum=1,
+        None, 'propagation layers, self-attention blocks or GRU layers '
+        f"(default: {_by_model('layers')})", minimum=1,
         aliases=('num_layers', 'n_layers'))
-    heads: int = setting(1, 'SR: attention heads (SASRec, CL4SRec)',
+    heads: int = setting(1,
+                         'SR: attention heads (SASRec, CL4SRec)',
                          minimum=1, aliases=('num_heads', 'n_heads'))
     dropout: Optional[float] = setting(
-        None, 'SR: dropout (default 0.5 for SASRec and CL4SRec, 0.3 for '
-        'GRU4Rec)', minimum=0.0, below=1.0,
+        None, f"SR: dropout (default: {_by_model('dropout')})",
+        minimum=0.0, below=1.0,
         aliases=('dropout_rate', 'dropout_prob'))
-    ngcf_node_dropout: float = setting(0.1, 'NGCF: node (edge) dropout',
+    ngcf_node_dropout: float = setting(0.1,
+                                       'NGCF: node (edge) dropout',
                                        minimum=0.0, below=1.0,
                                        aliases=('node_dropout',))
-    ngcf_message_dropout: float = setting(0.1, 'NGCF: message dropout',
+    ngcf_message_dropout: float = setting(0.1,
+                                          'NGCF: message dropout',
                                           minimum=0.0, below=1.0,
                                           aliases=('message_dropout',
                                                    'mess_dropout'))
-    cl_weight: float = setting(0.1, 'CL4SRec: weight of the contrastive loss',
+    cl_weight: float = setting(0.1,
+                               'CL4SRec: weight of the contrastive loss',
                                minimum=0.0)
-    cl_temperature: float = setting(1.0, 'CL4SRec: InfoNCE temperature',
+    cl_temperature: float = setting(1.0,
+                                    'CL4SRec: InfoNCE temperature',
                                     above=0.0)
-    cl_similarity: str = setting('dot', 'CL4SRec: InfoNCE similarity',
+    cl_similarity: str = setting('dot',
+                                 'CL4SRec: InfoNCE similarity',
                                  choices=('dot', 'cos'))
-    crop_ratio: float = setting(0.6, 'CL4SRec: crop augmentation ratio',
+    crop_ratio: float = setting(0.6,
+                                'CL4SRec: crop augmentation ratio',
                                 minimum=0.0, maximum=1.0)
-    mask_ratio: float = setting(0.3, 'CL4SRec: mask augmentation ratio',
+    mask_ratio: float = setting(0.3,
+                                'CL4SRec: mask augmentation ratio',
                                 minimum=0.0, below=1.0)
-    reorder_ratio: float = setting(0.6, 'CL4SRec: reorder augmentation ratio',
+    reorder_ratio: float = setting(0.6,
+                                   'CL4SRec: reorder augmentation ratio',
                                    minimum=0.0, maximum=1.0)
 
 
@@ -144,11 +166,15 @@ class SamplerConfig(Section):
                            aliases=('negative_sampler', 'neg_sampler'))
     num_candidates: Optional[int] = setting(
         None, "candidates per row of dns / mixgcf / ahns (default: the "
-        "sampler's, 32 for dns and ahns, 16 for mixgcf)", minimum=1,
+        "sampler's, " + ', '.join(
+            f"{default_of(SAMPLERS[n], 'num_candidates')} for {n}"
+            for n in SAMPLERS if 'num_candidates' in
+            inspect.signature(SAMPLERS[n]).parameters) + ')', minimum=1,
         aliases=('candidates', 'n_candidates', 'num_negatives'))
-    ahns_alpha: float = setting(1.0, 'AHNS: alpha')
-    ahns_beta: float = setting(0.1, 'AHNS: beta')
-    ahns_p: float = setting(-2.0, 'AHNS: p')
+    ahns_alpha: float = setting(default_of(AHNSSampler, 'alpha'),
+                                'AHNS: alpha')
+    ahns_beta: float = setting(default_of(AHNSSampler, 'beta'), 'AHNS: beta')
+    ahns_p: float = setting(default_of(AHNSSampler, 'p'), 'AHNS: p')
 
 
 @dataclass
@@ -164,11 +190,14 @@ class TrainConfig(Section):
     epochs: int = setting(1000, 'maximum number of training epochs',
                           minimum=1, aliases=('num_epochs', 'max_epochs',
                                               'n_epochs', 'epoch'))
-    batch_size: int = setting(2048, 'training batch size, per process '
-                              '(with --nproc N the global batch is N times '
-                              'it)', sr=256, minimum=1,
+    batch_size: int = setting(2048,
+                              'training batch size, per process (with '
+                              '--nproc N the global batch is N times it)',
+                              sr=256, minimum=1,
                               aliases=('batch', 'bs', 'train_batch_size'))
-    eval_batch_size: int = setting(1024, 'SR: users per evaluation block',
+    eval_batch_size: int = setting(2048,
+                                   'users per evaluation block',
+                                   sr=1024,
                                    minimum=1, aliases=('test_batch_size',))
     lr: float = setting(1e-3, 'Adam learning rate', above=0.0,
                         aliases=('learning_rate', 'learningrate'))
@@ -204,6 +233,12 @@ class TrainConfig(Section):
         None, 'CF --sampled: neighbours per layer, one number per layer or '
         'one for all; -1: all; ignored without --sampled (default: 10 5 2)',
         minimum=-1, aliases=('num_neighbors', 'fanouts'))
+    sparse_grad: bool = setting(
+        False, 'CF --sampled: sparse gradients of the embedding table (its '
+        "rows in each step's subgraph), updated by SparseAdam (lazy Adam: "
+        'the moments of rows outside the step are not decayed), other '
+        'parameters by Adam: optimiser cost per step independent of the '
+        'graph size')
     max_batches: Optional[int] = setting(
         None, 'SR: stop every epoch after this many batches (smoke tests and '
         'timing)', minimum=1)
@@ -268,35 +303,48 @@ class ADARConfig(Section):
                                                        'hidden_size'))
 
 
+def _cnsdiff(name: str) -> object:
+    r"""The default of :class:`~adar_pyg.augment.CausalNegativeAugmenter`'s
+    argument :obj:`name`."""
+    return default_of(CausalNegativeAugmenter, name)
+
+
 @dataclass
 class CNSDiffConfig(Section):
     key: ClassVar[str] = 'cnsdiff'
     prefix: ClassVar[str] = 'cnsdiff-'
     title: ClassVar[str] = 'CNSDiff (--augmenter cnsdiff)'
-    num_steps: int = setting(20, 'diffusion steps T (linear-variance '
-                             'schedule)', flag='cnsdiff-steps', minimum=2,
+    num_steps: int = setting(_cnsdiff('num_steps'), 'diffusion steps T '
+                             '(linear-variance schedule)',
+                             flag='cnsdiff-steps', minimum=2,
                              aliases=('steps', 'T', 'timesteps'))
-    start_steps: List[int] = setting([10, 14, 18], 'start steps of the '
+    start_steps: List[int] = setting(list(_cnsdiff('start_steps')),
+                                     'start steps of the '
                                      'hardness levels (distinct, at most '
                                      'T)', minimum=1)
-    hidden_channels: int = setting(64, 'hidden size of the denoiser MLP',
+    hidden_channels: int = setting(_cnsdiff('hidden_channels'),
+                                   'hidden size of the denoiser MLP',
                                    flag='cnsdiff-hidden', minimum=1,
                                    aliases=('hidden', 'hidden_dim'))
-    cl_weight: float = setting(0.3, 'weight of the contrastive loss',
-                               minimum=0.0)
-    cl_temperature: float = setting(2.0, 'temperature of the contrastive '
+    cl_weight: float = setting(_cnsdiff('cl_weight'),
+                               'weight of the contrastive loss', minimum=0.0)
+    cl_temperature: float = setting(_cnsdiff('cl_temperature'),
+                                    'temperature of the contrastive '
                                     'loss', flag='cnsdiff-temperature',
                                     above=0.0, aliases=('temperature',))
-    causal_weight: float = setting(0.1, 'weight of the KL term of the '
+    causal_weight: float = setting(_cnsdiff('causal_weight'),
+                                   'weight of the KL term of the '
                                    'diffusion loss', minimum=0.0)
-    diff_weight: float = setting(1e-6, "weight of the diffusion loss in the "
-                                 "encoder's loss", minimum=0.0)
-    lr: float = setting(1e-3, "learning rate of the denoiser's Adam",
+    diff_weight: float = setting(_cnsdiff('diff_weight'), 'weight of the '
+                                 "diffusion loss in the encoder's loss",
+                                 minimum=0.0)
+    lr: float = setting(_cnsdiff('lr'), "learning rate of the denoiser's Adam",
                         above=0.0, aliases=('learning_rate',))
     curriculum_epochs: Optional[int] = setting(
-        None, 'epochs of the easy-to-hard curriculum (default: --epochs)',
-        minimum=1)
-    frozen_denoiser: bool = setting(False, 'never train the denoiser (as the '
+        _cnsdiff('curriculum_epochs'), 'epochs of the easy-to-hard '
+        'curriculum (default: --epochs)', minimum=1)
+    frozen_denoiser: bool = setting(not _cnsdiff('train_denoiser'),
+                                    'never train the denoiser (as the '
                                     'reference code): ablation')
 
 

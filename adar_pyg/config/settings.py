@@ -23,6 +23,16 @@ class ConfigError(UsageError, ValueError):
         super().__init__(message, hint)
         self.errors = list(errors) if errors else [message]
 
+    @classmethod
+    def of(cls, errors: Sequence[str], what: str,
+           hint: Optional[str] = None) -> 'ConfigError':
+        r"""One error for the messages :obj:`errors` (at least one) found
+        in :obj:`what` (*e.g.* :obj:`'the settings'`): the message itself
+        if there is one, else their count and one line each."""
+        message = errors[0] if len(errors) == 1 else \
+            f'{len(errors)} errors in {what}:\n  ' + '\n  '.join(errors)
+        return cls(message, hint=hint, errors=errors)
+
 
 def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             flag: Optional[str] = None, sr: Any = dataclasses.MISSING,

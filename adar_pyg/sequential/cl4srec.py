@@ -4,17 +4,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from adar_pyg.checks import check_fraction
 from adar_pyg.sequential.sasrec import SASRec
 
 
 def _rand(shape: Tuple[int, ...], generator: Optional[torch.Generator],
           device: torch.device) -> Tensor:
     return torch.rand(shape, generator=generator, device=device)
-
-
-def _check_ratio(name: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"'{name}' must lie in [0, 1] (got {value})")
 
 
 def _window(length: Tensor, size: Tensor, generator, device) -> Tensor:
@@ -39,7 +35,7 @@ def item_crop(seq: Tensor, ratio: float = 0.6,
         generator (torch.Generator, optional): Random generator on the device
             of :obj:`seq`. (default: :obj:`None`)
     """
-    _check_ratio('ratio', ratio)
+    check_fraction('ratio', ratio)
     L = seq.size(1)
     n = (seq != 0).sum(dim=1)
     k = torch.floor(n.double() * ratio).long().clamp(min=1)
@@ -69,7 +65,7 @@ def item_mask(seq: Tensor, ratio: float = 0.3, mask_token: int = 1,
         generator (torch.Generator, optional): Random generator on the device
             of :obj:`seq`. (default: :obj:`None`)
     """
-    _check_ratio('ratio', ratio)
+    check_fraction('ratio', ratio)
     if mask_token == 0:
         raise ValueError("'mask_token' must not be the padding id 0")
     real = seq != 0
@@ -94,7 +90,7 @@ def item_reorder(seq: Tensor, ratio: float = 0.6,
         generator (torch.Generator, optional): Random generator on the device
             of :obj:`seq`. (default: :obj:`None`)
     """
-    _check_ratio('ratio', ratio)
+    check_fraction('ratio', ratio)
     L = seq.size(1)
     n = (seq != 0).sum(dim=1)
     k = torch.floor(n.double() * ratio).long()
@@ -228,7 +224,7 @@ class CL4SRec(SASRec):
         for name, value in [('crop_ratio', crop_ratio),
                             ('mask_ratio', mask_ratio),
                             ('reorder_ratio', reorder_ratio)]:
-            _check_ratio(name, value)
+            check_fraction(name, value)
         if mask_ratio >= 1.0:
             raise ValueError("'mask_ratio' must be < 1 (a view must keep an "
                              "item)")

@@ -5,6 +5,7 @@ from torch import Tensor
 from torch.nn import GRU, Dropout, Linear
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from adar_pyg.checks import check_fraction
 from adar_pyg.sequential.base import SequentialRecommender
 
 
@@ -73,8 +74,7 @@ class GRU4Rec(SequentialRecommender):
         if num_layers < 1:
             raise ValueError(f"'num_layers' must be positive "
                              f"(got {num_layers})")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"'dropout' must lie in [0, 1) (got {dropout})")
+        check_fraction('dropout', dropout, closed=False)
         self.hidden_channels = hidden_channels or embedding_dim
         self.num_layers = num_layers
         self.dropout = Dropout(dropout)

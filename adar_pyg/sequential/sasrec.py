@@ -6,6 +6,7 @@ from torch import Tensor
 from torch.nn import (Dropout, Embedding, LayerNorm, Linear, ModuleList,
                       MultiheadAttention, ReLU, Sequential)
 
+from adar_pyg.checks import check_fraction
 from adar_pyg.sequential.base import SequentialRecommender, apply_by_length
 
 
@@ -98,8 +99,7 @@ class SASRec(SequentialRecommender):
                              attention_dropout)
         for name, value in [('dropout', dropout),
                             ('attention_dropout', attention_dropout)]:
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"'{name}' must lie in [0, 1) (got {value})")
+            check_fraction(name, value, closed=False)
         self.num_layers, self.num_heads = num_layers, num_heads
         self.dropout_p = dropout
         self.position_embedding = Embedding(max_len, embedding_dim)

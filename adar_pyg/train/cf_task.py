@@ -1,10 +1,10 @@
-import numbers
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
+from adar_pyg.checks import check_int
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.sampling import SAMPLERS, NegativeSampler
@@ -74,10 +74,7 @@ class CFTask(RecTask):
     ) -> None:
         for name, value in (('batch_size', batch_size),
                             ('eval_batch_size', eval_batch_size)):
-            if (isinstance(value, bool)
-                    or not isinstance(value, numbers.Integral) or value < 1):
-                raise ValueError(f"'{name}' must be a positive integer (got "
-                                 f"{value!r})")
+            check_int(name, value)
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"'model' must be a torch.nn.Module (got "
                             f"{type(model).__name__})")

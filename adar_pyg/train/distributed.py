@@ -61,6 +61,21 @@ def wrap(task: Any) -> torch.nn.parallel.DistributedDataParallel:
             TaskForward(task), broadcast_buffers=False, **kwargs)
 
 
+def prepare(task: Any, rank: int, world_size: int
+            ) -> torch.nn.parallel.DistributedDataParallel:
+    r"""Makes :obj:`task` one rank's part of a data-parallel run: its
+    training batches :meth:`~adar_pyg.train.RecTask.shard` ed, its
+    evaluators reducing over the ranks; returns its DDP-wrapped forward
+    (see :func:`wrap`)."""
+    task.shard(rank, world_size)
+    module = wrap(task)
+    device = next(task.model.parameters()).device
+    for evaluator in getattr(task, 'evaluators', {}).values():
+        evaluator.distributed(
+            device='cuda' if device.type == 'cuda' else 'cpu')
+    return module
+
+
 def gather_rows(x: Tensor) -> tuple:
     r"""The rows of :obj:`x` of every rank (their number may differ),
     concatenated in rank order, and the number of rows of each rank."""

@@ -2,14 +2,15 @@ import copy
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import NegativeSampling, NeighborSampler
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
-from adar_pyg.nn.models import NGCF, LightGCN
-from adar_pyg.nn.sparse import BipartiteAdjacency, edge_dropout
+from adar_pyg.nn.models import BipartiteRecommender
+from adar_pyg.nn.sparse import BipartiteAdjacency
 from adar_pyg.sampling import NegativeSampler
 from adar_pyg.train.cf_task import CFTask, EdgeType
 from adar_pyg.train.task import BatchOutput
@@ -131,15 +132,31 @@ class SampledCFTask(CFTask):
     representations. Evaluation is :class:`~adar_pyg.train.CFTask`'s: full
     propagation over the training graph and full ranking.
 
+    With :obj:`sparse_grad=True`, the subgraph's rows are read with
+    :func:`torch.nn.functional.embedding` (:obj:`sparse=True`), so that the
+    embedding table's gradient is sparse (its rows in the subgraph only),
+    and :meth:`sparse_parameters` names the table:
+    :class:`~adar_pyg.train.Trainer` then updates it with
+    :class:`~torch.optim.SparseAdam` (lazy Adam: the moments of rows outside
+    a step's subgraph are not decayed, see
+    :class:`~adar_pyg.train.optim.SparseDenseAdam`) and the other parameters
+    (NGCF's weights) with Adam, so that the optimiser's cost per step is
+    that of the subgraph, not of the graph. The loss and the gradient's
+    values are those of :obj:`sparse_grad=False`.
+
     .. note::
         The loader samples on the CPU (it needs :obj:`torch-sparse` or
-        :obj:`pyg-lib`); each batch is then moved to :obj:`device`. The
-        optimiser of :class:`~adar_pyg.train.Trainer` (dense Adam) still
-        updates the whole embedding table at each step, a cost linear in
-        the number of nodes per step.
+        :obj:`pyg-lib`); each batch is then moved to :obj:`device`. Without
+        :obj:`sparse_grad`, the optimiser of
+        :class:`~adar_pyg.train.Trainer` (dense Adam) updates the whole
+        embedding table at each step, a cost linear in the number of nodes
+        per step.
 
     Args:
-        model (LightGCN or NGCF): The backbone.
+        model (BipartiteRecommender): The backbone
+            (:class:`~adar_pyg.nn.LightGCN`, :class:`~adar_pyg.nn.NGCF`, or
+            any with :meth:`~adar_pyg.nn.BipartiteRecommender.propagate`
+            and :obj:`num_layers`).
         train_data (HeteroData): Training split.
         val_data (HeteroData): Validation split (may hold no edges).
         test_data (HeteroData): Test split.
@@ -151,6 +168,9 @@ class SampledCFTask(CFTask):
             be :obj:`[10, 5, 2]` for three layers (10, then 5, then 2 for
             every further layer). (default: :obj:`None`)
         batch_size (int, optional): Training batch size. (default: :obj:`2048`)
+        sparse_grad (bool, optional): Sparse gradients of the embedding
+            table, updated by :class:`~torch.optim.SparseAdam`.
+            (default: :obj:`False`)
         **kwargs (optional): Further arguments of
             :class:`~adar_pyg.train.CFTask` (:obj:`eval_batch_size`,
             :obj:`ks`, :obj:`edge_type`, :obj:`device`,
@@ -158,20 +178,23 @@ class SampledCFTask(CFTask):
     """
     def __init__(
         self,
-        model: Union[LightGCN, NGCF],
+        model: BipartiteRecommender,
         train_data: HeteroData,
         val_data: HeteroData,
         test_data: HeteroData,
         sampler: Union[str, NegativeSampler] = 'uniform',
         num_neighbors: Optional[Union[int, Sequence[int]]] = None,
         batch_size: int = 2048,
+        sparse_grad: bool = False,
         **kwargs: Any,
     ) -> None:
         if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
             raise ImportError(MISSING_BACKEND)
-        if not isinstance(model, (LightGCN, NGCF)):
+        if not isinstance(model, BipartiteRecommender):
             raise ValueError(f"'{self.__class__.__name__}' trains LightGCN "
-                             f"and NGCF (got '{model.__class__.__name__}')")
+                             f"and NGCF (any BipartiteRecommender with "
+                             f"'propagate') (got "
+                             f"'{model.__class__.__name__}')")
         num_layers = model.num_layers
         if num_neighbors is None:
             extra = max(num_layers - len(DEFAULT_FANOUT), 0)
@@ -190,6 +213,7 @@ class SampledCFTask(CFTask):
         super().__init__(model, train_data, val_data, test_data,
                          sampler=sampler, batch_size=batch_size, **kwargs)
         self.num_neighbors: List[int] = num_neighbors
+        self.sparse_grad = bool(sparse_grad)
         edge_type: EdgeType = kwargs.get('edge_type', ('user', 'rates',
                                                        'item'))
         src, rel, dst = edge_type
@@ -261,28 +285,33 @@ class SampledCFTask(CFTask):
                  self.deg_item_rsqrt[n_item[item]])
         return BipartiteAdjacency.from_edges(user, item, value, nu, ni)
 
+    def rows(self, n_user: Tensor, n_item: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The layer-0 rows :obj:`[U', F]` and :obj:`[I', F]` of the
+        subgraph's users :obj:`n_user` and items :obj:`n_item` (global ids),
+        read so that the table's gradient is sparse with
+        :obj:`sparse_grad`."""
+        weight = self.model.embedding.weight
+        if not self.sparse_grad:
+            return weight[n_user], weight[self.num_users + n_item]
+        x = F.embedding(torch.cat([n_user, self.num_users + n_item]),
+                        weight, sparse=True)
+        return x[:n_user.numel()], x[n_user.numel():]
+
+    def sparse_parameters(self) -> List[Tensor]:
+        r"""The embedding table with :obj:`sparse_grad`, else none."""
+        return [self.model.embedding.weight] if self.sparse_grad else []
+
     def propagate(self, x_user: Tensor, x_item: Tensor,
                   adj: BipartiteAdjacency) -> Tuple[Tensor, ...]:
         r"""The backbone's final user and item representations of a
-        subgraph, given its layer-0 rows and :meth:`adjacency`; for samplers
-        with :obj:`requires_layers` (LightGCN only), the per-layer user and
-        item representations :obj:`[*, L + 1, F]` instead."""
+        subgraph, given its layer-0 rows and :meth:`adjacency`
+        (:meth:`~adar_pyg.nn.BipartiteRecommender.propagate`); for samplers
+        with :obj:`requires_layers` (backbones with :obj:`pool_layers`), the
+        per-layer user and item representations :obj:`[*, L + 1, F]`
+        instead."""
         model: Any = self.model
-        if isinstance(model, LightGCN):
-            x = torch.cat([x_user, x_item], dim=0)
-            if self.sampler.requires_layers:
-                return adj.propagate_layers(x, model.num_layers)
-            return adj.propagate(x, model.alpha.tolist())
-        # NGCF, layer by layer as in NGCF.forward:
-        if model.training and model.node_dropout > 0:
-            adj = edge_dropout(adj, model.node_dropout)
-        x = (x_user, x_item)
-        outs: Tuple[List[Tensor], List[Tensor]] = ([x_user], [x_item])
-        for conv in model.convs:
-            x = tuple(model._dropout(h) for h in conv(x, adj))
-            for h, out in zip(x, outs):
-                out.append(model._normalize(h))
-        return torch.cat(outs[0], dim=-1), torch.cat(outs[1], dim=-1)
+        return model.propagate(x_user, x_item, adj,
+                               layers=self.sampler.requires_layers)
 
     def forward(self, batch: HeteroData,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
@@ -290,9 +319,7 @@ class SampledCFTask(CFTask):
         users = batch[src].src_index
         pos = batch[dst].dst_pos_index
         candidates = batch[dst].dst_neg_index.view(users.numel(), -1)
-        weight = self.model.embedding.weight
-        x_user = weight[batch[src].n_id]
-        x_item = weight[self.num_users + batch[dst].n_id]
+        x_user, x_item = self.rows(batch[src].n_id, batch[dst].n_id)
         out = self.propagate(x_user, x_item, self.adjacency(batch))
         sampler = local_sampler(self.sampler, candidates)
         if self.sampler.requires_layers:
@@ -315,4 +342,5 @@ class SampledCFTask(CFTask):
         return (f'{self.__class__.__name__}({self.model}, sampler='
                 f'{self.sampler.__class__.__name__}, '
                 f'batch_size={self.batch_size}, '
-                f'num_neighbors={self.num_neighbors})')
+                f'num_neighbors={self.num_neighbors}' +
+                (', sparse_grad=True)' if self.sparse_grad else ')'))

@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 from torch import Tensor
@@ -90,6 +90,14 @@ class RecTask:
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
         r"""Computes the representations of one mini-batch."""
         raise NotImplementedError
+
+    def sparse_parameters(self) -> List[Tensor]:
+        r"""The parameters of :obj:`model` whose gradients :meth:`forward`
+        makes sparse (the rows a batch reads only), which
+        :class:`~adar_pyg.train.Trainer` then updates with
+        :class:`~torch.optim.SparseAdam` (see
+        :class:`~adar_pyg.train.optim.SparseDenseAdam`); none by default."""
+        return []
 
     def has_split(self, split: str) -> bool:
         r"""Whether :obj:`split` (:obj:`'val'` or :obj:`'test'`) has held-out

@@ -1,8 +1,6 @@
-import copy
 import math
 import numbers
 import os
-import random
 import re
 import time
 from dataclasses import dataclass, field
@@ -14,18 +12,17 @@ from tqdm.auto import tqdm
 
 from adar_pyg.augment.base import Augmenter, NonFiniteError
 from adar_pyg.augment.dbpr import d_bpr_loss
+from adar_pyg.checks import check_int, check_real
 from adar_pyg.errors import DivergedError
 from adar_pyg.io import ensure_writable, remove_stale_parts
+from adar_pyg.train import checkpoint as ckpt
 from adar_pyg.train import distributed as ddp
-from adar_pyg.train.checkpoint import (CheckpointMismatchError, check_fits,
-                                       load_checkpoint, save_checkpoint)
-from adar_pyg.train.task import RecTask
-
-#: Version of the layout of :meth:`Trainer.fit`'s full-state checkpoints.
-STATE_FORMAT = 1
-#: Settings a run must be resumed with (the others may change).
-RESUME_SETTINGS = ('lr', 'l2', 'eval_every', 'monitor', 'select_on', 'seed',
-                   'num_batches')
+from adar_pyg.train import guards
+from adar_pyg.train.checkpoint import (  # noqa: F401 (importable from here)
+    RESUME_SETTINGS, STATE_FORMAT, FitState, load_checkpoint, rng_state,
+    save_checkpoint, set_rng_state)
+from adar_pyg.train.optim import make_optimizer
+from adar_pyg.train.task import BatchOutput, RecTask
 
 
 @dataclass
@@ -44,88 +41,6 @@ class TrainResult:
 
     def to_dict(self) -> Dict[str, Any]:
         return dict(self.__dict__)
-
-
-@dataclass
-class FitState:
-    r"""Where :meth:`Trainer.fit` stands after an evaluation: everything,
-    besides the weights, optimisers and random states, that the rest of the
-    run depends on (saved in :obj:`last_checkpoint`)."""
-    epoch: int = 0
-    best_score: float = -math.inf
-    best_epoch: int = 0
-    best_metrics: Dict[str, Dict[str, float]] = field(default_factory=dict)
-    best_state: Optional[Dict[str, Any]] = None
-    bad_evals: int = 0
-    stopped: bool = False
-    history: List[Dict[str, Any]] = field(default_factory=list)
-    train_times: List[float] = field(default_factory=list)
-    eval_times: List[float] = field(default_factory=list)
-
-
-def rng_state(generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
-    r"""The states of every random number generator a run draws from: the
-    global torch CPU generator, the CUDA generators (if CUDA is in use),
-    :obj:`generator`, Python's :mod:`random` and NumPy's global generator
-    (as tensors and plain containers, loadable with
-    :obj:`weights_only=True`)."""
-    state: Dict[str, Any] = {'torch': torch.get_rng_state(),
-                             'python': random.getstate()}
-    if generator is not None:
-        state['generator'] = generator.get_state()
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        return state
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state['numpy'] = (name, torch.from_numpy(keys.astype(np.int64)), int(pos),
-                      int(has_gauss), float(cached))
-    return state
-
-
-def set_rng_state(state: Dict[str, Any],
-                  generator: Optional[torch.Generator] = None) -> None:
-    r"""Restores the states saved by :func:`rng_state`."""
-    torch.set_rng_state(state['torch'])
-    random.setstate(_as_tuple(state['python']))
-    if generator is not None and 'generator' in state:
-        generator.set_state(state['generator'])
-    if 'cuda' in state and torch.cuda.is_available():
-        cuda = state['cuda']
-        if len(cuda) != torch.cuda.device_count():
-            raise ValueError(f"the checkpoint holds the random states of "
-                             f"{len(cuda)} CUDA devices, this machine has "
-                             f"{torch.cuda.device_count()}")
-        torch.cuda.set_rng_state_all(cuda)
-    if 'numpy' in state:
-        import numpy as np
-        name, keys, pos, has_gauss, cached = state['numpy']
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos,
-                             has_gauss, cached))
-
-
-def _as_tuple(x: Any) -> Any:
-    return tuple(_as_tuple(v) for v in x) if isinstance(x, list) else x
-
-
-def _check_integer(name: str, value: Any) -> int:
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"'{name}' must be a positive integer (got "
-                         f"{value!r})")
-    return int(value)
-
-
-def _check_real(name: str, value: Any, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not math.isfinite(value) or not (value > 0 if positive else
-                                             value >= 0):
-        raise ValueError(f"'{name}' must be a finite "
-                         f"{'positive' if positive else 'non-negative'} "
-                         f"number (got {value!r})")
-    return float(value)
 
 
 def metric_names(task: RecTask) -> Optional[List[str]]:
@@ -174,15 +89,17 @@ class Trainer:
     **Resume**: with :obj:`last_checkpoint`, the full state of the run is
     written there (atomically) at every evaluation: model, augmenter, the
     encoder's and the augmenter's optimizers, every random state (see
-    :func:`rng_state`), the epoch, the early-stopping state (best score,
-    epoch, metrics and weights, evaluations without improvement), the
-    history and the timings. :meth:`fit` with :obj:`resume_from` continues
-    from it: the rest of the run is then bit-identical to the uninterrupted
-    one on CPU (the epochs after the last evaluation are run again). The
-    task, the model and the augmenter must be built as for the interrupted
-    run, and :obj:`lr`, :obj:`l2`, :obj:`eval_every`, :obj:`monitor`,
-    :obj:`select_on` and :obj:`seed` be the same (:obj:`epochs` and
-    :obj:`patience` may change, *e.g.* to train longer).
+    :func:`~adar_pyg.train.checkpoint.rng_state`), the epoch, the
+    early-stopping state (best score, epoch, metrics and weights,
+    evaluations without improvement), the history and the timings (see
+    :mod:`~adar_pyg.train.checkpoint`). :meth:`fit` with
+    :obj:`resume_from` continues from it: the rest of the run is then
+    bit-identical to the uninterrupted one on CPU (the epochs after the last
+    evaluation are run again). The task, the model and the augmenter must
+    be built as for the interrupted run, and :obj:`lr`, :obj:`l2`,
+    :obj:`eval_every`, :obj:`monitor`, :obj:`select_on` and :obj:`seed` be
+    the same (:obj:`epochs` and :obj:`patience` may change, *e.g.* to train
+    longer).
 
     **Multi-process training**: built inside an initialised
     :mod:`torch.distributed` process group of :math:`N > 1` ranks (one
@@ -260,16 +177,15 @@ class Trainer:
         if select_on not in ('val', 'test'):
             raise ValueError(f"'select_on' must be 'val' or 'test' "
                              f"(got '{select_on}')")
-        epochs = _check_integer('epochs', epochs)
-        eval_every = _check_integer('eval_every', eval_every)
-        patience = _check_integer('patience', patience)
+        epochs = check_int('epochs', epochs)
+        eval_every = check_int('eval_every', eval_every)
+        patience = check_int('patience', patience)
         if isinstance(lr, numbers.Real) and isinstance(l2, numbers.Real) and \
                 not isinstance(lr, bool) and (lr <= 0 or l2 < 0):
             raise ValueError(f"need lr > 0 and l2 >= 0 (got {lr}, {l2})")
-        lr = _check_real('lr', lr, positive=True)
-        l2 = _check_real('l2', l2, positive=False)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise ValueError(f"'seed' must be an integer (got {seed!r})")
+        lr = check_real('lr', lr, positive=True)
+        l2 = check_real('l2', l2, positive=False)
+        seed = check_int('seed', seed, minimum=None)
         names = metric_names(task)
         if not isinstance(monitor, str) or (
                 names is not None and monitor not in names) or (
@@ -300,66 +216,42 @@ class Trainer:
         self.rank, self.world_size = ddp.world()
         self.step_module: Optional[torch.nn.Module] = None
         if self.world_size > 1:
-            task.shard(self.rank, self.world_size)
-            self.step_module = ddp.wrap(task)
-            device = next(task.model.parameters()).device
-            for evaluator in getattr(task, 'evaluators', {}).values():
-                evaluator.distributed(
-                    device='cuda' if device.type == 'cuda' else 'cpu')
+            self.step_module = ddp.prepare(task, self.rank, self.world_size)
             if self.rank != 0:  # Rank 0 alone logs and writes.
                 self.log = lambda line: None
                 self.on_evaluate = None
                 self.checkpoint = self.last_checkpoint = None
                 self.progress = False
 
-    def _state(self) -> Dict[str, Any]:
-        state = {'model': copy.deepcopy(self.task.model.state_dict())}
-        if self.augmenter is not None:
-            state['augmenter'] = copy.deepcopy(self.augmenter.state_dict())
-        return state
-
-    def _load(self, state: Dict[str, Any]) -> None:
-        self.task.model.load_state_dict(state['model'])
-        if self.augmenter is not None:
-            self.augmenter.load_state_dict(state['augmenter'])
-
     def settings(self) -> Dict[str, Any]:
         r"""The settings recorded in (and checked against) a full-state
-        checkpoint."""
-        return {'lr': self.lr, 'l2': self.l2, 'epochs': self.epochs,
-                'eval_every': self.eval_every, 'patience': self.patience,
-                'monitor': self.monitor, 'select_on': self.select_on,
-                'seed': self.seed, 'num_batches': self.task.num_batches()}
+        checkpoint (:obj:`sparse_grad` only when the task has sparse
+        parameters, so that the checkpoints of dense runs are unchanged)."""
+        out = {'lr': self.lr, 'l2': self.l2, 'epochs': self.epochs,
+               'eval_every': self.eval_every, 'patience': self.patience,
+               'monitor': self.monitor, 'select_on': self.select_on,
+               'seed': self.seed, 'num_batches': self.task.num_batches()}
+        if self.task.sparse_parameters():
+            out['sparse_grad'] = True
+        return out
+
+    def make_optimizer(self) -> Any:
+        r"""The encoder's optimiser, as :meth:`fit` builds it: Adam with
+        :obj:`lr`, or, if the task has
+        :meth:`~adar_pyg.train.RecTask.sparse_parameters`,
+        :class:`~torch.optim.SparseAdam` on those and Adam on the others
+        (:class:`~adar_pyg.train.optim.SparseDenseAdam`)."""
+        return make_optimizer(self.task.model, self.lr,
+                              self.task.sparse_parameters())
 
     def full_state(self, run: FitState, optimizer: torch.optim.Optimizer,
                    generator: torch.Generator) -> Dict[str, Any]:
         r"""Everything :meth:`fit` needs to continue from :obj:`run`, as
-        saved in :obj:`last_checkpoint`."""
-        aug = self.augmenter
-        current = run.best_state is not None and run.best_epoch == run.epoch
-        return {
-            'format': STATE_FORMAT,
-            'trainer': self.settings(),
-            'epoch': run.epoch,
-            'model': self.task.model.state_dict(),
-            'augmenter': (self.augmenter.state_dict()
-                          if self.augmenter is not None else None),
-            'optimizer': optimizer.state_dict(),
-            'augmenter_optimizer': (aug.optimizer_state()
-                                    if aug is not None else None),
-            'rng': rng_state(generator),
-            'best': {
-                'score': run.best_score, 'epoch': run.best_epoch,
-                'metrics': run.best_metrics, 'bad_evals': run.bad_evals,
-                'stopped': run.stopped,
-                # The best weights, unless they are the current ones:
-                'state': None if current else run.best_state,
-                'is_current': current,
-            },
-            'history': run.history,
-            'seconds': {'train': run.train_times, 'eval': run.eval_times},
-            'meta': self.meta,
-        }
+        saved in :obj:`last_checkpoint` (see
+        :func:`~adar_pyg.train.checkpoint.full_state`)."""
+        return ckpt.full_state(run, self.settings(), self.task.model,
+                               self.augmenter, optimizer, generator,
+                               self.meta)
 
     def check_state(self, state: Dict[str, Any], source: str) -> None:
         r"""Raises a :class:`ValueError` (naming :obj:`source`) if the
@@ -368,52 +260,8 @@ class Trainer:
         fit the model or the augmenter (a
         :class:`~adar_pyg.train.checkpoint.CheckpointMismatchError` naming
         the differing shapes). Nothing is changed."""
-        if not isinstance(state, dict) or state.get('format') != STATE_FORMAT:
-            raise CheckpointMismatchError(
-                f"'{source}' is not a full-state checkpoint of Trainer.fit "
-                f"(a 'last_checkpoint'; the best checkpoint holds weights "
-                f"only)")
-        saved, now = state['trainer'], self.settings()
-        diff = [f'{k}={saved.get(k)!r} (now {now[k]!r})'
-                for k in RESUME_SETTINGS if saved.get(k) != now[k]]
-        if diff:
-            raise CheckpointMismatchError(
-                f"'{source}' was written with other settings: "
-                f"{', '.join(diff)}; resume with the settings of the "
-                f"interrupted run")
-        if (state['augmenter'] is None) != (self.augmenter is None):
-            how = 'without' if state['augmenter'] is None else 'with'
-            raise CheckpointMismatchError(
-                f"'{source}' was written {how} an augmenter; resume the "
-                f"same run")
-        check_fits(self.task.model, state['model'], f"'{source}'")
-        if self.augmenter is not None:
-            check_fits(self.augmenter, state['augmenter'], f"'{source}'",
-                       'augmenter')
-
-    def _restore(self, state: Dict[str, Any], optimizer: torch.optim.Optimizer,
-                 generator: torch.Generator, source: str) -> FitState:
-        self.check_state(state, source)
-        self.task.model.load_state_dict(state['model'])
-        if self.augmenter is not None:
-            self.augmenter.load_state_dict(state['augmenter'])
-        optimizer.load_state_dict(state['optimizer'])
-        if state['augmenter_optimizer'] is not None:
-            if self.augmenter is None:
-                raise ValueError(f"'{source}' holds the state of an augmenter "
-                                 f"optimizer, which this run lacks")
-            self.augmenter.load_optimizer_state(state['augmenter_optimizer'])
-        set_rng_state(state['rng'], generator)
-        best = state['best']
-        run = FitState(
-            epoch=int(state['epoch']), best_score=float(best['score']),
-            best_epoch=int(best['epoch']), best_metrics=best['metrics'],
-            best_state=(self._state() if best['is_current'] else
-                        best['state']), bad_evals=int(best['bad_evals']),
-            stopped=bool(best['stopped']), history=list(state['history']),
-            train_times=list(state['seconds']['train']),
-            eval_times=list(state['seconds']['eval']))
-        return run
+        ckpt.check_state(state, source, self.settings(), self.task.model,
+                         self.augmenter)
 
     def train_epoch(self, optimizer: torch.optim.Optimizer,
                     generator: torch.Generator, epoch: int) -> float:
@@ -438,11 +286,9 @@ class Trainer:
                                              optimizer)
             except NonFiniteError as e:  # Raised by the augmenter:
                 raise DivergedError(
-                    f"{e} in epoch {epoch}, batch {count + 1} of "
-                    f"{num_batches}; stopped before the optimizer step "
-                    f"(nothing of this batch was applied, nothing evaluated "
-                    f"or saved){self._diagnose(None)}; lower the learning "
-                    f"rate or check the inputs") from e
+                    f"{e} {self._where(epoch, count + 1, num_batches)}"
+                    f"{self._diagnose(None)}; lower the learning rate or "
+                    f"check the inputs") from e
             if self.check_finite:  # Before the step can apply anything:
                 value = self._finite_loss(loss, params, epoch, count + 1,
                                           num_batches, gen)
@@ -464,136 +310,108 @@ class Trainer:
     def _batch_loss(self, batch: Any, generator: torch.Generator,
                     stats: Dict[str, Any],
                     optimizer: torch.optim.Optimizer) -> Tuple[Tensor, Any]:
-        r"""The loss of one batch, its gradients computed (no step yet),
-        and the augmenter's generated negatives."""
-        task, aug = self.task, self.augmenter
-        if self.world_size > 1:
-            loss, gen = self._distributed_loss(batch, generator, stats)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # The loss of the global batch (the same on every rank):
-            return ddp.all_sum(loss.detach()) / self.world_size, gen
-        out = task.forward(batch, generator)
-        gen = None
-        if aug is not None:
-            user, pos = out.user.detach(), out.pos.detach()
-            neg = out.neg.detach()
-            aug.step(user, pos, neg)
-            gen = aug(user, pos, neg)
-            loss = aug.loss(out.user, out.pos, out.neg, gen)
-            self._accumulate(stats, user, pos, neg, gen)
-        else:
-            loss = d_bpr_loss(out.user, out.pos, out.neg)
-        loss = loss + self.l2 * out.reg
-        if out.extra is not None:
-            loss = loss + out.extra
+        r"""The loss of one batch, its gradients computed (no step yet; with
+        several ranks, averaged by DDP), and the augmenter's generated
+        negatives."""
+        loss, gen = self._loss(batch, generator, stats)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.world_size > 1:  # The global batch's (same on every rank):
+            return ddp.all_sum(loss.detach()) / self.world_size, gen
         return loss, gen
 
-    def _distributed_loss(self, batch: Any, generator: torch.Generator,
-                          stats: Dict[str, Any]) -> tuple:
-        r"""This rank's loss of one global batch (before backward), weighted
-        by its share of the batch's rows, and its generated negatives."""
-        assert self.step_module is not None
+    def _loss(self, batch: Any, generator: torch.Generator,
+              stats: Dict[str, Any]) -> Tuple[Tensor, Optional[Tensor]]:
+        r"""The loss of one batch (before backward) and the augmenter's
+        generated negatives: the augmenter's loss (D-BPR, Eq. 12) or BPR,
+        plus :obj:`l2` times the layer-0 L2 term and the task's extra
+        term. With several ranks, this rank's part of the global batch
+        (through the DDP-wrapped forward), weighted by its share of the
+        rows."""
         aug = self.augmenter
-        out = self.step_module(batch, generator)
-        rows = out.user.size(0)
+        forward = (self.task.forward if self.step_module is None else
+                   self.step_module)
+        out: BatchOutput = forward(batch, generator)
         gen = None
         if aug is not None:
-            user, pos = out.user.detach(), out.pos.detach()
-            neg = out.neg.detach()
-            # The global batch, as one process sees it, in rank order:
-            rows_all, counts = ddp.gather_rows(
-                torch.cat([user, pos, neg], dim=1))
-            g_user, g_pos, g_neg = rows_all.tensor_split(3, dim=1)
-            offset = sum(counts[:self.rank])
-            before = ddp.broadcast_rng()  # Rank 0's draws on every rank.
-            try:
-                aug.step(g_user, g_pos, g_neg)
-                g_gen = aug(g_user, g_pos, g_neg)
-            finally:
-                if self.rank != 0:  # Its own stream goes on (dropout).
-                    ddp.restore_rng(before)
-            gen = g_gen[offset:offset + rows]
+            seen, gen = self._generate(out)
             loss = aug.loss(out.user, out.pos, out.neg, gen)
-            self._accumulate(stats, g_user, g_pos, g_neg, g_gen)
+            self._accumulate(stats, *seen)
         else:
             loss = d_bpr_loss(out.user, out.pos, out.neg)
         loss = loss + self.l2 * out.reg
-        # DDP averages the ranks' gradients: weighted by the share of rows,
-        # that average is the gradient of the global batch's mean loss.
-        total = out.rows_total if out.rows_total else rows * self.world_size
-        loss = loss * (self.world_size * rows / total)
+        if self.world_size > 1:
+            # DDP averages the ranks' gradients: weighted by the share of
+            # rows, that average is the gradient of the global batch's mean
+            # loss.
+            rows = out.user.size(0)
+            total = out.rows_total if out.rows_total else \
+                rows * self.world_size
+            loss = loss * (self.world_size * rows / total)
         if out.extra is not None:
             loss = loss + out.extra
         return loss, gen
+
+    def _generate(self, out: BatchOutput) -> Tuple[Tuple[Tensor, ...],
+                                                   Tensor]:
+        r"""The augmenter's training step on the batch's detached user,
+        positive and sampled-negative embeddings and its negatives generated
+        for them. Returns the augmenter's inputs and output (for
+        :meth:`_accumulate`) and the generated negatives of this rank's
+        rows. With several ranks, the augmenter runs on the global batch
+        gathered from all of them with rank 0's random state (the same
+        step on every rank: its parameters stay in sync)."""
+        aug = self.augmenter
+        user, pos = out.user.detach(), out.pos.detach()
+        neg = out.neg.detach()
+        if self.world_size == 1:
+            aug.step(user, pos, neg)
+            gen = aug(user, pos, neg)
+            return (user, pos, neg, gen), gen
+        rows = user.size(0)
+        # The global batch, as one process sees it, in rank order:
+        rows_all, counts = ddp.gather_rows(torch.cat([user, pos, neg], dim=1))
+        user, pos, neg = rows_all.tensor_split(3, dim=1)
+        offset = sum(counts[:self.rank])
+        before = ddp.broadcast_rng()  # Rank 0's draws on every rank.
+        try:
+            aug.step(user, pos, neg)
+            gen = aug(user, pos, neg)
+        finally:
+            if self.rank != 0:  # Its own stream goes on (dropout).
+                ddp.restore_rng(before)
+        return (user, pos, neg, gen), gen[offset:offset + rows]
 
     def _finite_loss(self, loss: Tensor, params: List[Tensor], epoch: int,
                      batch: int, num_batches: int,
                      gen: Optional[Tensor]) -> float:
         r"""The loss as a float, after checking that it and every gradient
-        are finite, with one host sync for both: the sum of a gradient is
-        finite if all its entries are (a sum that overflows, which finite
-        entries beyond :math:`10^{34}` or so can cause, is checked again
-        entry by entry before anything is reported)."""
-        grads = [(p.grad._values() if p.grad.is_sparse else p.grad)
-                 for p in params if p.grad is not None]
-        probe = [loss.detach().double()]
-        if grads:
-            probe.append(torch.stack([g.sum(dtype=torch.float32)
-                                      for g in grads]).sum().double())
-        values = torch.stack(probe).tolist()
-        value = values[0]
-        if math.isfinite(value) and all(map(math.isfinite, values[1:])):
-            return value
-        bad = next((n for n, p in self.task.model.named_parameters()
-                    if p.grad is not None and not bool(torch.isfinite(
-                        p.grad._values() if p.grad.is_sparse else p.grad
-                    ).all())), None)
-        if math.isfinite(value) and bad is None:
-            return value  # Huge but finite gradients: their sum overflowed.
-        where = (f'in epoch {epoch}, batch {batch} of {num_batches}; '
-                 f'stopped before the optimizer step (nothing of this batch '
-                 f'was applied, nothing evaluated or saved)')
-        hint = self._diagnose(gen)
-        if not math.isfinite(value):
-            raise DivergedError(f"loss became {value} {where}{hint}; "
-                                f"lower the learning rate or check the "
-                                f"inputs")
-        raise DivergedError(f"the gradient of '{bad}' holds NaN or "
-                            f"infinite values (the loss is {value}) "
-                            f"{where}{hint}; lower the learning rate "
-                            f"or check the inputs")
+        are finite (see :func:`~adar_pyg.train.guards.finite_loss`)."""
+        return guards.finite_loss(
+            loss, params, self.task.model, lambda: self._where(
+                epoch, batch, num_batches) + self._diagnose(gen))
 
-    def _diagnose(self, gen: Optional[Tensor]) -> str:
-        r"""Where a non-finite value may come from (only on failure)."""
-        bad = self._nonfinite_parameters()
-        if bad:
-            return f" (parameter '{bad}' is NaN or infinite)"
-        if gen is not None and not bool(torch.isfinite(gen).all()):
-            return " (the augmenter's generated negatives are NaN or " \
-                   "infinite)"
-        return ''
+    @staticmethod
+    def _where(epoch: int, batch: int, num_batches: int) -> str:
+        return (f'in epoch {epoch}, batch {batch} of {num_batches}; '
+                f'stopped before the optimizer step (nothing of this batch '
+                f'was applied, nothing evaluated or saved)')
 
-    def _nonfinite_parameters(self) -> Optional[str]:
-        r"""The name of the first non-finite parameter of the model or the
-        augmenter (:obj:`None` if all are finite; one host sync, as in
-        :meth:`_finite_loss`)."""
+    def _named_parameters(self) -> List[Tuple[str, Tensor]]:
         named = [(f'model.{n}', p) for n, p in
                  self.task.model.named_parameters()]
         if self.augmenter is not None:
             named += [(f'augmenter.{n}', p) for n, p in
                       self.augmenter.named_parameters()]
-        if not named:
-            return None
-        device = named[0][1].device
-        sums = torch.stack([p.detach().sum(dtype=torch.float32).to(device)
-                            for _, p in named])
-        if bool(torch.isfinite(sums.sum())):
-            return None
-        return next((n for n, p in named
-                     if not bool(torch.isfinite(p.detach()).all())), None)
+        return named
+
+    def _diagnose(self, gen: Optional[Tensor]) -> str:
+        return guards.diagnose(self._named_parameters(), gen)
+
+    def _nonfinite_parameters(self) -> Optional[str]:
+        r"""The name of the first non-finite parameter of the model or the
+        augmenter (:obj:`None` if all are finite; one host sync)."""
+        return guards.nonfinite_parameter(self._named_parameters())
 
     def _accumulate(self, stats: Dict[str, Any], user: Tensor, pos: Tensor,
                     neg: Tensor, gen: Tensor) -> None:
@@ -639,23 +457,8 @@ class Trainer:
             raise ValueError("fit(test=False) selects on the validation "
                              "split, but this run selects on 'test' (no "
                              "validation split, or select_on='test')")
-        optimizer = torch.optim.Adam(self.task.model.parameters(), lr=self.lr)
-        if resume_from is None:
-            torch.manual_seed(self.seed)
-            generator = torch.Generator().manual_seed(self.seed)
-            run = FitState()
-            if self.rank > 0:  # Its own global stream (dropout masks):
-                torch.manual_seed(self.seed + self.rank)
-        else:
-            generator = torch.Generator()
-            source = (os.fspath(resume_from) if not isinstance(
-                resume_from, dict) else 'the state')
-            state = (resume_from if isinstance(resume_from, dict) else
-                     load_checkpoint(resume_from))  # On the CPU: the RNGs.
-            run = self._restore(state, optimizer, generator, source)
-            if self.rank > 0:
-                torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
-            self.log(f'resumed from epoch {run.epoch} ({source})')
+        optimizer = self.make_optimizer()
+        generator, run = self._start(resume_from, optimizer)
         for path in (self.last_checkpoint, self.checkpoint):
             if path:  # The temporary files of killed writers of `path`:
                 path = os.path.abspath(path)
@@ -682,7 +485,7 @@ class Trainer:
                 save_checkpoint(self.full_state(run, optimizer, generator),
                                 self.last_checkpoint)
         if run.best_state is not None:
-            self._load(run.best_state)
+            ckpt.load_weights(run.best_state, self.task.model, self.augmenter)
         val = run.best_metrics.get('val', {})
         test = ({} if not test else run.best_metrics['test']
                 if self.select_on == 'test' else self.task.evaluate('test'))
@@ -695,6 +498,32 @@ class Trainer:
             seconds_per_eval=sum(run.eval_times) / max(len(run.eval_times),
                                                        1),
             history=run.history)
+
+    def _start(self, resume_from: Optional[Union[str, os.PathLike,
+                                                 Dict[str, Any]]],
+               optimizer: torch.optim.Optimizer
+               ) -> Tuple[torch.Generator, FitState]:
+        r"""The batch generator and the state of a fresh run (seeded), or
+        those of the full-state checkpoint :obj:`resume_from`, its weights,
+        optimizers and random states loaded."""
+        if resume_from is None:
+            torch.manual_seed(self.seed)
+            generator = torch.Generator().manual_seed(self.seed)
+            if self.rank > 0:  # Its own global stream (dropout masks):
+                torch.manual_seed(self.seed + self.rank)
+            return generator, FitState()
+        generator = torch.Generator()
+        source = (os.fspath(resume_from) if not isinstance(
+            resume_from, dict) else 'the state')
+        state = (resume_from if isinstance(resume_from, dict) else
+                 load_checkpoint(resume_from))  # On the CPU: the RNGs.
+        self.check_state(state, source)
+        run = ckpt.restore(state, source, self.task.model, self.augmenter,
+                           optimizer, generator)
+        if self.rank > 0:
+            torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
+        self.log(f'resumed from epoch {run.epoch} ({source})')
+        return generator, run
 
     def _evaluate(self, run: FitState, loss: float) -> None:
         r"""The evaluation after epoch :obj:`run.epoch`: the record, the log
@@ -724,7 +553,8 @@ class Trainer:
         if improved:
             run.best_score, run.best_epoch = score, epoch
             run.best_metrics = metrics
-            run.best_state, run.bad_evals = self._state(), 0
+            run.best_state = ckpt.weights(self.task.model, self.augmenter)
+            run.bad_evals = 0
             if self.checkpoint:
                 save_checkpoint({**run.best_state, 'epoch': epoch,
                                  'score': score, 'meta': self.meta},

@@ -14,10 +14,17 @@ run directories scored on validation only (:mod:`~adar_pyg.tune.study`).
                        'train.l2': {'choices': [0.0, 1e-4, 1e-3]}},
                  trials=20, out='studies/lr-l2')
     print(study.best_params)  # Also in studies/lr-l2/tune.md
+
+:func:`compare` runs the equal-budget protocol over several arms (a base
+and variants, each tuned with the same number of trials, its best trial
+trained over seeds and tested once; :mod:`~adar_pyg.tune.comparison`).
 """
 from adar_pyg.tune.space import (DISTRIBUTIONS, Param, SearchSpace,
                                  load_space, parse_space)
 from adar_pyg.tune.study import summary, trial_dir, tune, write_report
+from adar_pyg.tune.arms import Arm, Arms, load_arms, parse_arms
+from adar_pyg.tune.comparison import compare
 
-__all__ = ['tune', 'SearchSpace', 'Param', 'parse_space', 'load_space',
-           'DISTRIBUTIONS', 'summary', 'write_report', 'trial_dir']
+__all__ = ['tune', 'compare', 'SearchSpace', 'Param', 'parse_space',
+           'load_space', 'DISTRIBUTIONS', 'summary', 'write_report',
+           'trial_dir', 'Arm', 'Arms', 'parse_arms', 'load_arms']

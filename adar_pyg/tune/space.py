@@ -178,10 +178,8 @@ def parse_space(spec: Any, config: Optional[Config] = None,
         errors += [f'{prefix}{e}' for e in _value_errors(param, config)]
         params.append(param)
     if errors:
-        raise ConfigError(errors[0] if len(errors) == 1 else
-                          f'{len(errors)} errors in the search space:\n  ' +
-                          '\n  '.join(errors), errors=errors,
-                          hint='see docs/tune.md for the format')
+        raise ConfigError.of(errors, 'the search space',
+                             hint='see docs/tune.md for the format')
     return SearchSpace(params)
 
 

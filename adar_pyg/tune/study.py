@@ -26,7 +26,11 @@ seeded: :class:`optuna.samplers.TPESampler`, or
 **Interruptions.** A study killed at any point loses no finished trial:
 :func:`tune` again marks the trials its dead process left running (their
 run directory unfinished and unlocked) as failed, with the user attribute
-:obj:`killed`, and queues each again with its values."""
+:obj:`killed`, and queues each again with its values.
+
+**Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
+and :obj:`N - 1` spawned ones on the same storage, each trial in one of
+them (recorded as the trial's :obj:`worker`)."""
 import json
 import math
 import os
@@ -71,7 +75,9 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
          trials: int, out: Union[str, os.PathLike], *,
          seed: Optional[int] = None, prune: Union[bool, str, Any] = True,
          storage: Optional[str] = None, progress: bool = False,
-         log: Optional[Callable[[str], None]] = None, plot: bool = True):
+         log: Optional[Callable[[str], None]] = None, plot: bool = True,
+         on_trial: Optional[Callable[[Dict[str, Any]], None]] = None,
+         workers: int = 1):
     r"""Runs (or continues) the study of :obj:`space` on :obj:`config` in the
     folder :obj:`out` until it holds :obj:`trials` finished trials, and
     returns the :class:`optuna.study.Study`.
@@ -104,6 +110,16 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             (default: :obj:`False`)
         log (callable, optional): Receives the trials' log lines.
         plot (bool, optional): Draw each trial's :obj:`curves.png`.
+        on_trial (callable, optional): Receives the row of each trial that
+            finishes (as in :obj:`tune.json`), *e.g.* to print one line per
+            trial (see :func:`trial_line`).
+        workers (int, optional): Processes that share the study's trials
+            on its storage: this one and :obj:`workers - 1` spawned
+            processes, each running its share of the trials left (each
+            trial is run once, by one of them; each has its own sampler
+            seed). :obj:`log` and :obj:`on_trial` see this process's
+            trials; the others' are logged by Optuna, at this process's
+            :func:`optuna.logging.get_verbosity`. (default: :obj:`1`)
 
     Everything is checked before the first trial: the space (each key,
     distribution, range, bound and choice), the config, the data file, the
@@ -111,34 +127,20 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     are those it was started with.
     """
     optuna = import_optuna()
-    from adar_pyg import run
-    from adar_pyg.config.build import check_data, load_data
-
     out = os.fspath(out)
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise UsageError(f'trials must be a positive integer (got '
-                         f'{trials!r})')
-    if isinstance(space, (str, os.PathLike)):
-        space = load_space(space, config)
-    else:
-        space = parse_space(space, config)
-    _check_config(config)
-    seed = config.run.seed if seed is None else seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise UsageError(f'seed must be an integer (got {seed!r})')
-    pruner = _pruner(optuna, prune)
-    check_data(config)  # A missing data file fails before any output.
+    space, seed, pruner, settings = _prepare(optuna, config, space, trials,
+                                             seed, prune)
+    if isinstance(workers, bool) or not isinstance(workers, int) or \
+            workers < 1:
+        raise UsageError(f'workers must be a positive integer (got '
+                         f'{workers!r})')
     try:
         ensure_writable(out, is_dir=True)
     except OSError as e:
         raise UsageError(str(e)) from None
     url = storage  # Named in the report when not the default.
     storage = storage or f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
-    name = os.path.basename(os.path.abspath(out))
-    monitor = config.train.monitor
-    settings = {'config': config.to_dict(), 'space': space.to_dict(),
-                'monitor': monitor}
-    study = optuna.create_study(storage=storage, study_name=name,
+    study = optuna.create_study(storage=storage, study_name=_name(out),
                                 direction='maximize', load_if_exists=True,
                                 pruner=pruner)
     _check_study(study, settings, out)
@@ -149,11 +151,74 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         log(f"trials {', '.join(map(str, requeued))} were killed while "
             f"running: queued again with the same values")
     held = len(study.trials)
-    study.sampler = (optuna.samplers.GridSampler(space.grid(),
-                                                 seed=seed + held)
-                     if space.is_grid else
-                     optuna.samplers.TPESampler(seed=seed + held))
+    study.sampler = _sampler(optuna, space, seed + held)
     left = trials - _finished(optuna, study)
+    # Each process's share of the trials left (the first is this one's):
+    shares = [left // workers + (i < left % workers) for i in range(workers)]
+    if left > 0 and workers > 1 and any(shares[1:]):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        spawned = [(i, n) for i, n in enumerate(shares) if i and n]
+        with ProcessPoolExecutor(
+                len(spawned),
+                mp_context=multiprocessing.get_context('spawn')) as pool:
+            futures = [pool.submit(
+                _worker, i, config.to_dict(), space.to_dict(), out, trials, n,
+                storage, url, seed + held + WORKER_SEED_STEP * i, pruner,
+                plot, optuna.logging.get_verbosity()) for i, n in spawned]
+            try:
+                _optimize(optuna, study, config, space, out, trials,
+                          shares[0], url, progress, log, plot, on_trial)
+            finally:
+                errors = [f.exception() for f in futures]
+        for error in errors:
+            if error is not None:
+                raise error
+    elif left > 0:
+        _optimize(optuna, study, config, space, out, trials, left, url,
+                  progress, log, plot, on_trial)
+    write_report(study, out, url)
+    return study
+
+
+#: Step between the sampler seeds of the workers of a study.
+WORKER_SEED_STEP = 10007
+
+
+def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
+    return (optuna.samplers.GridSampler(space.grid(), seed=seed)
+            if space.is_grid else optuna.samplers.TPESampler(seed=seed))
+
+
+def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
+            out: str,
+            trials: int, n_trials: int, storage: str, url: Optional[str],
+            seed: int, pruner: Any, plot: bool, verbosity: int) -> None:
+    r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs up
+    to :obj:`n_trials` trials of the study on :obj:`storage`, with Optuna's
+    logging at the :obj:`verbosity` of the process that spawned it."""
+    optuna = import_optuna()
+    optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
+    config = Config.build(config)
+    space = parse_space(space, config)
+    study = optuna.load_study(study_name=_name(out), storage=storage,
+                              sampler=_sampler(optuna, space, seed),
+                              pruner=pruner)
+    _optimize(optuna, study, config, space, out, trials, n_trials, url,
+              False, lambda line: None, plot, None, worker)
+
+
+def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
+              out: str, trials: int, n_trials: int, url: Optional[str],
+              progress: bool, log: Optional[Callable[[str], None]],
+              plot: bool,
+              on_trial: Optional[Callable[[Dict[str, Any]], None]],
+              worker: int = 0) -> None:
+    r"""Runs up to :obj:`n_trials` trials of :obj:`study` in this process,
+    stopping when the study holds :obj:`trials` finished ones."""
+    from adar_pyg import run
+    from adar_pyg.pipeline import load_data
+    monitor = config.train.monitor
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
     def objective(trial) -> float:
@@ -162,6 +227,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                            where=['config', f'trial {trial.number}'])
         folder = trial_dir(out, trial.number)
         trial.set_user_attr('run_dir', os.path.basename(folder))
+        trial.set_user_attr('worker', worker)
         if 'data' not in shared:  # The space never changes data or split.
             shared['data'] = load_data(config.resolved())
         best = [-math.inf]
@@ -175,28 +241,97 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                     f"epoch {record['epoch']}: val {monitor} {value:.4f} "
                     f"(best {best[0]:.4f})")
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             result = run.train(cfg, folder, data=shared['data'],
                                progress=progress, log=log, plot=plot,
                                on_evaluate=report, test=False)
         finally:
             trial.set_user_attr('seconds', time.perf_counter() - t0)
+            trial.set_user_attr('cpu_seconds', time.process_time() - c0)
         trial.set_user_attr('best_epoch', result['best_epoch'])
         trial.set_user_attr('epochs_run', result['epochs_run'])
         return result['val'][monitor]
 
     def record(study: Any, trial: Any) -> None:  # After each trial.
-        write_report(study, out, url)
+        info = write_report(study, out, url)
+        if on_trial is not None:
+            on_trial(next(r for r in info['trials']
+                          if r['number'] == trial.number))
         if _finished(optuna, study) >= trials:  # Other workers count too.
             study.stop()
 
-    if left > 0:
-        study.optimize(objective, n_trials=left, callbacks=[record],
-                       catch=(DivergedError, FloatingPointError,
-                              ConfigError))
-    write_report(study, out, url)
-    return study
+    study.optimize(objective, n_trials=n_trials, callbacks=[record],
+                   catch=(DivergedError, FloatingPointError, ConfigError))
+
+
+def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
+                                       os.PathLike],
+          trials: int, out: Union[str, os.PathLike], *,
+          seed: Optional[int] = None, prune: Union[bool, str, Any] = True,
+          storage: Optional[str] = None) -> SearchSpace:
+    r"""Every check :func:`tune` makes before its first trial (the space,
+    the config, the data file, and for a study already in :obj:`out`, that
+    its config, space and metric are these), without writing anything;
+    returns the parsed space. Lets a caller of several studies
+    (:func:`~adar_pyg.tune.compare`) refuse a bad one before any trains."""
+    optuna = import_optuna()
+    out = os.fspath(out)
+    space, _, _, settings = _prepare(optuna, config, space, trials, seed,
+                                     prune)
+    if storage is None and not os.path.isfile(os.path.join(out,
+                                                           STORAGE_FILE)):
+        if os.path.isdir(out) and any(n.startswith('trial-')
+                                      for n in os.listdir(out)):
+            raise UsageError(f"'{out}' holds trial folders but no study "
+                             f"({STORAGE_FILE} is missing)",
+                             hint='tune into a new folder')
+        return space
+    url = storage or f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
+    try:
+        study = optuna.load_study(study_name=_name(out), storage=url)
+    except KeyError:  # No such study in the storage yet.
+        return space
+    _check_study(study, settings, out)
+    return space
+
+
+def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
+             seed: Any, prune: Any) -> tuple:
+    r"""The checks of :func:`tune` before any output: (the parsed space,
+    the sampler's seed, the pruner, the study's recorded settings)."""
+    from adar_pyg.pipeline import check_data
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise UsageError(f'trials must be a positive integer (got '
+                         f'{trials!r})')
+    if isinstance(space, (str, os.PathLike)):
+        space = load_space(space, config)
+    else:
+        space = parse_space(space, config)
+    _check_config(config)
+    seed = config.run.seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f'seed must be an integer (got {seed!r})')
+    pruner = _pruner(optuna, prune)
+    check_data(config)  # A missing data file fails before any output.
+    settings = {'config': config.to_dict(), 'space': space.to_dict(),
+                'monitor': config.train.monitor}
+    return space, seed, pruner, settings
+
+
+def _name(out: str) -> str:
+    r"""The study's name in its storage: the folder's name."""
+    return os.path.basename(os.path.abspath(out))
+
+
+def trial_line(row: Dict[str, Any], monitor: str) -> str:
+    r"""One line on a finished trial (a row of :func:`summary`)."""
+    value = ('' if row['value'] is None else
+             f", val {monitor} {row['value']:.4f}")
+    params = ', '.join(f'{k} {_fmt(v)}' for k, v in row['params'].items())
+    n = row['epochs_run'] or row['epochs']
+    epochs = '' if n is None else f", {n} epoch{'s' if n != 1 else ''}"
+    return f"trial {row['number']}: {row['state']}{value}{epochs} ({params})"
 
 
 def _finished(optuna: Any, study: Any) -> int:
@@ -325,10 +460,13 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'value': t.value, 'params': t.params,
             'run_dir': t.user_attrs.get('run_dir'),
             'best_epoch': t.user_attrs.get('best_epoch'),
+            'epochs_run': t.user_attrs.get('epochs_run'),
             'epochs': (max(t.intermediate_values) if t.intermediate_values
                        else None),
             'seconds': t.user_attrs.get('seconds'),
+            'cpu_seconds': t.user_attrs.get('cpu_seconds'),
             'retry_of': t.user_attrs.get('retry_of'),
+            'worker': t.user_attrs.get('worker'),
             'val': {str(k): v for k, v in
                     sorted(t.intermediate_values.items())}})
     best = _best(study)
@@ -421,4 +559,5 @@ def write_report(study: Any, out: str, storage: Optional[str] = None
     return info
 
 
-__all__ = ['tune', 'summary', 'write_report', 'trial_dir', 'import_optuna']
+__all__ = ['tune', 'check', 'summary', 'write_report', 'trial_dir',
+           'trial_line', 'import_optuna']

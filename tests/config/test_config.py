@@ -8,8 +8,8 @@ import yaml
 
 from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
                              config_from_args, parse_args)
-from adar_pyg.config.build import build_augmenter, build_model
 from adar_pyg.config.settings import field_type
+from adar_pyg.pipeline import build_augmenter, build_model
 
 from scripts import source_files
 
@@ -147,6 +147,8 @@ def test_old_flag_names_stay_valid():
     ({'adar': {'normalize': 'yes'}}, 'true or false'),
     ({'run': {'task': 'sr'}, 'model': {'model': 'ngcf'}}, 'not a SR model'),
     ({'data': {'min_rating': 3}}, 'needs data.rating_col'),
+    ({'train': {'sparse_grad': True}}, 'train.sparse_grad needs '
+     'train.sampled'),
     ([1, 2], 'must be a mapping'),
 ])
 def test_bad_config(layer, match):
@@ -193,3 +195,26 @@ def test_docs_are_generated_from_the_declarations():
         assert f.read() == settings_markdown(), (
             'docs/configuration.md is stale: python -m adar_pyg.config > '
             'docs/configuration.md')
+
+
+def test_config_is_settings_only():
+    # The settings import no model, task or data code: the pipeline
+    # (adar_pyg.pipeline) builds the run's objects from them.
+    import subprocess
+    import sys
+    code = ('import sys, adar_pyg.config; print(" ".join(sorted(m for m in '
+            'sys.modules if m.startswith("adar_pyg."))))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                         text=True, check=True).stdout.split()
+    for layer in ('nn', 'sequential', 'train', 'datasets', 'pipeline', 'run',
+                  'cli'):
+        assert not [m for m in out if m.split('.')[1] == layer], (layer, out)
+
+
+def test_config_build_is_a_deprecated_alias_of_the_pipeline():
+    import adar_pyg.config
+    import adar_pyg.pipeline
+    with pytest.warns(DeprecationWarning, match='adar_pyg.pipeline'):
+        assert adar_pyg.config.build is adar_pyg.pipeline
+    with pytest.raises(AttributeError, match='no attribute'):
+        _ = adar_pyg.config.no_such_name

@@ -5,7 +5,7 @@ many it leaves out and why."""
 import pytest
 
 from adar_pyg.config import Config
-from adar_pyg.config.build import build_task, evaluated_users, load_data
+from adar_pyg.pipeline import build_task, evaluated_users, load_data
 from adar_pyg.errors import DataError
 
 

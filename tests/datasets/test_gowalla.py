@@ -163,7 +163,7 @@ def test_published_split(tmp_path):
 
 def test_load_cf_data(tmp_path, monkeypatch):
     from adar_pyg.config import Config
-    from adar_pyg.config.build import DATASETS, load_cf_data
+    from adar_pyg.pipeline import DATASETS, load_cf_data
     assert DATASETS['gowalla'] is Gowalla
     mirror = write_mirror(tmp_path, monkeypatch)
     cfg = Config.build({'data': {'dataset': 'gowalla', 'mirror': mirror,

@@ -130,3 +130,19 @@ def test_lightgcn_cuda_matches_cpu():
     gpu = torch.cat(model(edge_index.cuda()))
     gpu.sum().backward()
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)
+
+
+@pytest.mark.parametrize('num_layers', [0, 1, 3])
+def test_propagate_equals_forward_and_layer_embeddings(num_layers):
+    U, I = 6, 8
+    edge_index = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 5],
+                               [0, 1, 2, 2, 3, 5, 6, 7]])
+    model = LightGCN(U, I, embedding_dim=4, num_layers=num_layers)
+    adj = model.adjacency(edge_index)
+    x_user, x_item = model.ego_embeddings()
+    for a, b in zip(model.propagate(x_user, x_item, adj), model(adj)):
+        assert torch.equal(a, b)
+    layers = model.propagate(x_user, x_item, adj, layers=True)
+    for a, b in zip(layers, model.layer_embeddings(adj)):
+        assert torch.equal(a, b)
+    assert layers[0].shape == (U, num_layers + 1, 4)

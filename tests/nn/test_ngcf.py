@@ -204,3 +204,33 @@ def test_ngcf_cuda_matches_cpu():
     torch.cat(model(edge_index.cuda())).sum().backward()  # dropped product
     gpu = torch.cat(model.eval()(edge_index.cuda()))
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-5)
+
+
+def test_propagate_equals_forward_on_the_whole_graph():
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I)
+    model = NGCF(U, I, embedding_dim=4, num_layers=2).eval()
+    adj = model.adjacency(edge_index)
+    x_user, x_item = model.ego_embeddings()
+    out = model.propagate(x_user, x_item, adj)
+    ref = model(edge_index)
+    for a, b in zip(out, ref):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match='no per-layer'):
+        model.propagate(x_user, x_item, adj, layers=True)
+
+
+def test_propagate_drops_nodes_in_training():
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I)
+    model = NGCF(U, I, embedding_dim=4, num_layers=2, node_dropout=0.5,
+                 message_dropout=0.0).train()
+    adj = model.adjacency(edge_index)
+    x = model.ego_embeddings()
+    torch.manual_seed(1)
+    out = model.propagate(*x, adj)
+    torch.manual_seed(1)
+    dropped = edge_dropout(adj, 0.5)
+    ref = model.eval().propagate(*x, dropped)  # eval: no further dropout
+    for a, b in zip(out, ref):
+        assert torch.equal(a, b)

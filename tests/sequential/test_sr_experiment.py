@@ -1,5 +1,5 @@
 """SR runs through the typed config (:mod:`adar_pyg.config`): the SR defaults,
-the model of :obj:`model.model` (:func:`~adar_pyg.config.build.build_model`)
+the model of :obj:`model.model` (:func:`~adar_pyg.pipeline.build_model`)
 and :func:`adar_pyg.run.train` on a given split; the example runs on the real
 mirror for two batches (skipped without the mirror)."""
 import argparse
@@ -12,7 +12,7 @@ import pytest
 
 from adar_pyg import run
 from adar_pyg.config import Config, add_config_args, config_from_args
-from adar_pyg.config.build import RunData, build_model
+from adar_pyg.pipeline import RunData, build_model
 from adar_pyg.datasets import default_mirror
 from adar_pyg.sequential import CL4SRec, GRU4Rec, LeaveOneOutSplit, SASRec
 

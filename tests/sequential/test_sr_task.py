@@ -2,11 +2,12 @@ import math
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.sequential import CL4SRec, GRU4Rec, LeaveOneOutSplit, SASRec
 from adar_pyg.train import SRTask, Trainer
+
+from tiny_data import chain_graph, sr_task
 
 E = ('user', 'rates', 'item')
 U, I, N = 80, 30, 8
@@ -20,26 +21,13 @@ MODELS = {
 def chain_data(seed=0):
     """User u walks i, i + step, i + 2 step, ... (mod I) from a random start,
     with step 1 or 2 by user parity: the next item is predictable."""
-    g = torch.Generator().manual_seed(seed)
-    rows, cols, times = [], [], []
-    for u in range(U):
-        start = int(torch.randint(I, (1, ), generator=g))
-        n = int(torch.randint(4, 12, (1, ), generator=g))
-        step = 1 + u % 2
-        rows += [u] * n
-        cols += [(start + step * t) % I for t in range(n)]
-        times += list(range(n))
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    data[E].time = torch.tensor(times)
-    return data
+    return chain_graph(U, I, seed=seed)
 
 
 def make_task(name='sasrec', **kwargs):
     torch.manual_seed(0)
-    split = LeaveOneOutSplit(max_len=N)(chain_data())
-    return SRTask(MODELS[name](), split, batch_size=16, **kwargs)
+    return sr_task(chain_data(), MODELS[name], max_len=N, batch_size=16,
+                   **kwargs)
 
 
 def test_batches_and_batch_output():

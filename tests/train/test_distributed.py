@@ -10,65 +10,32 @@ import time
 import pytest
 import torch
 import torch.distributed as dist
-from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.metrics import FullRankingEvaluator
-from adar_pyg.nn import LightGCN
-from adar_pyg.sequential import GRU4Rec, LeaveOneOutSplit
-from adar_pyg.train import CFTask, SRTask, Trainer
+from adar_pyg.sequential import GRU4Rec
+from adar_pyg.train import Trainer
 from adar_pyg.train.distributed import check_port, launch
-from adar_pyg.transforms import PerUserRandomSplit
 
-E = ('user', 'rates', 'item')
+from tiny_data import cf_task, chain_graph, clustered_graph, sr_task
+
 EPOCHS = 2  # 2 x 6 steps (CF) and 2 x 5 steps (SR)
 CASES = ['cf', 'cf-adar', 'sr-adar']
-
-
-def cf_data(U=60, I=40, clusters=4, per_user=10):
-    g = torch.Generator().manual_seed(0)
-    rows, cols = [], []
-    for u in range(U):
-        size = I // clusters
-        items = torch.randperm(size, generator=g)[:per_user] + (u % clusters) * size
-        rows += [u] * per_user
-        cols += items.tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    data[E].time = torch.arange(len(rows)) % per_user
-    return data
-
-
-def sr_data(U=80, I=30):
-    g = torch.Generator().manual_seed(0)
-    rows, cols, times = [], [], []
-    for u in range(U):
-        start = int(torch.randint(I, (1, ), generator=g))
-        n = int(torch.randint(4, 12, (1, ), generator=g))
-        rows += [u] * n
-        cols += [(start + (1 + u % 2) * t) % I for t in range(n)]
-        times += list(range(n))
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    data[E].time = torch.tensor(times)
-    return data
 
 
 def make_trainer(case, batch_size):
     torch.manual_seed(0)
     if case.startswith('cf'):
-        train, val, test = PerUserRandomSplit(0.2, 0.2, seed=0)(cf_data())
-        task = CFTask(LightGCN(60, 40, embedding_dim=16, num_layers=2), train,
-                      val, test, batch_size=batch_size, eval_batch_size=7)
+        data = clustered_graph(60, 40, per_user=10, clusters=4, time=True)
+        task = cf_task(data, dim=16, layers=2, batch_size=batch_size,
+                       eval_batch_size=7)
     else:
-        split = LeaveOneOutSplit(max_len=8)(sr_data())
         # GRU4Rec: the key bias of attention (SASRec) has a zero gradient
         # in exact arithmetic, which Adam turns into lr-sized steps of
         # rounding noise: not comparable within a float tolerance.
-        task = SRTask(GRU4Rec(30, 16, 8, dropout=0.0), split,
-                      batch_size=batch_size, eval_batch_size=7)
+        task = sr_task(chain_graph(),
+                       lambda: GRU4Rec(30, 16, 8, dropout=0.0), max_len=8,
+                       batch_size=batch_size, eval_batch_size=7)
     aug = NegativeAugmenter(16, num_steps=10) if 'adar' in case else None
     return Trainer(task, aug, lr=0.05, progress=False, log=lambda s: None)
 

@@ -6,31 +6,19 @@ import math
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import (Augmenter, CausalNegativeAugmenter,
                               NegativeAugmenter)
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.nn import LightGCN
-from adar_pyg.train import CFTask, Trainer, load_checkpoint, save_checkpoint
-from adar_pyg.transforms import PerUserRandomSplit
+from adar_pyg.train import Trainer, load_checkpoint, save_checkpoint
 
-E = ('user', 'rates', 'item')
+from tiny_data import cf_task, clustered_graph
 
 
 def make_task(**kwargs):
-    g = torch.Generator().manual_seed(0)
-    rows = torch.arange(30).repeat_interleave(6)
-    cols = torch.stack([torch.randperm(10, generator=g)[:6] + 10 * (u % 2)
-                        for u in range(30)]).view(-1)
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = 30, 20
-    data[E].edge_index = torch.stack([rows, cols])
-    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
-    train, val, test = PerUserRandomSplit(0.2, 0.2, seed=0)(data)
-    torch.manual_seed(0)
-    model = LightGCN(30, 20, embedding_dim=8, num_layers=1)
-    return CFTask(model, train, val, test, **{'batch_size': 16, **kwargs})
+    data = clustered_graph(30, 20, per_user=6, clusters=2, reverse=True)
+    return cf_task(data, dim=8, layers=1, **{'batch_size': 16, **kwargs})
 
 
 def fit(task, tmp_path, augmenter=None, **kwargs):

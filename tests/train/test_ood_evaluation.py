@@ -9,19 +9,16 @@ from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.nn import LightGCN
 from adar_pyg.train import CFTask, Trainer
 
+from tiny_data import clustered_graph
+
 E = ('user', 'rates', 'item')
 U, I = 30, 20
 
 
 def ood_splits(seed=0):
     r"""Users of cluster c like items of cluster c; four disjoint sets."""
-    gen = torch.Generator().manual_seed(seed)
-    rows, cols = [], []
-    for u in range(U):
-        items = torch.randperm(10, generator=gen)[:8] + 10 * (u % 2)
-        rows += [u] * 8
-        cols += items.tolist()
-    pairs = torch.tensor([rows, cols]).view(2, U, 8)
+    data = clustered_graph(U, I, per_user=8, clusters=2, seed=seed)
+    pairs = data[E].edge_index.view(2, U, 8)
     part = {'train': pairs[:, :, :4], 'val': pairs[:, :, 4:5],
             'test': pairs[:, :, 5:6], 'test_ood': pairs[:, :, 6:]}
     part = {k: v.reshape(2, -1) for k, v in part.items()}

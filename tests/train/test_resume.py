@@ -12,55 +12,47 @@ import time
 
 import pytest
 import torch
-from torch_geometric.data import HeteroData
 
 from adar_pyg.augment import CausalNegativeAugmenter, NegativeAugmenter
 from adar_pyg.io import CorruptFileError
-from adar_pyg.nn import LightGCN
-from adar_pyg.sequential import LeaveOneOutSplit, SASRec
-from adar_pyg.train import SRTask
-from adar_pyg.train import CFTask, Trainer, load_checkpoint
-from adar_pyg.transforms import PerUserRandomSplit
+from adar_pyg.sequential import SASRec
+from adar_pyg.nn import NGCF, LightGCN
+from adar_pyg.train import SampledCFTask, Trainer, load_checkpoint
 
-E = ('user', 'rates', 'item')
+from tiny_data import cf_task, clustered_graph, needs_sampler, sr_task
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-KINDS = ['cf', 'cf-adar', 'cf-cnsdiff', 'sr', 'sr-adar']
+KINDS = ['cf', 'cf-adar', 'cf-cnsdiff', 'sr', 'sr-adar'] + [
+    pytest.param(kind, marks=needs_sampler)
+    for kind in ('cf-sparse', 'cf-sparse-ngcf')]
 
 
 class Killed(Exception):
     pass
 
 
-def interactions(U=40, I=24, per_user=8, seed=0):
+def interactions():
     """Two taste groups; a per-user order for the sequential split."""
-    g = torch.Generator().manual_seed(seed)
-    rows, cols = [], []
-    for u in range(U):
-        items = torch.randperm(I // 2, generator=g)[:per_user] + (u % 2) * (
-            I // 2)
-        rows += [u] * per_user
-        cols += items.tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    data[E].time = torch.arange(len(rows)) % per_user
-    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
-    return data
+    return clustered_graph(40, 24, per_user=8, clusters=2, time=True,
+                           reverse=True)
 
 
 def build(kind, init_seed=0):
     r"""The task and augmenter of :obj:`kind`; :obj:`init_seed` seeds the
     initial weights (a resumed run must not depend on them)."""
     torch.manual_seed(init_seed)
-    if kind.startswith('cf'):
-        train, val, test = PerUserRandomSplit(0.2, 0.2, seed=0)(
-            interactions())
-        task = CFTask(LightGCN(40, 24, embedding_dim=8, num_layers=1), train,
-                      val, test, batch_size=32)
+    if kind.startswith('cf-sparse'):  # Sampled, SparseAdam (+ Adam: NGCF):
+        task = cf_task(interactions(), dim=8, layers=2, init_seed=init_seed,
+                       batch_size=32, task=SampledCFTask, num_neighbors=2,
+                       sparse_grad=True,
+                       model=NGCF if kind.endswith('ngcf') else LightGCN)
+    elif kind.startswith('cf'):
+        task = cf_task(interactions(), dim=8, layers=1, init_seed=init_seed,
+                       batch_size=32)
     else:
-        split = LeaveOneOutSplit(max_len=6)(interactions())
-        task = SRTask(SASRec(24, 8, 6, dropout=0.3), split, batch_size=8)
+        task = sr_task(interactions(), lambda: SASRec(24, 8, 6, dropout=0.3),
+                       max_len=6, batch_size=8)
     aug = None
     if kind.endswith('adar'):
         aug = NegativeAugmenter(8, num_steps=5)

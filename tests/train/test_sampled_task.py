@@ -1,7 +1,5 @@
 import pytest
 import torch
-from torch_geometric.data import HeteroData
-from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
 from adar_pyg import NegativeAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
@@ -10,26 +8,18 @@ from adar_pyg.sampling import SAMPLERS
 from adar_pyg.train import CFTask, SampledCFTask, Trainer
 from adar_pyg.transforms import PerUserRandomSplit
 
+from tiny_data import clustered_graph, needs_sampler
+
 E = ('user', 'rates', 'item')
 U, I = 14, 30
 
-needs_sampler = pytest.mark.skipif(
-    not (WITH_TORCH_SPARSE or WITH_PYG_LIB),
-    reason='LinkNeighborLoader needs torch-sparse or pyg-lib')
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Using 'NeighborSampler' without a 'pyg-lib':UserWarning")
 
 
 def splits(per_user=6, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rows = torch.arange(U).repeat_interleave(per_user)
-    cols = torch.cat([torch.randperm(I, generator=g)[:per_user]
-                      for _ in range(U)])
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.stack([rows, cols])
-    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
+    data = clustered_graph(U, I, per_user=per_user, seed=seed, reverse=True)
     return PerUserRandomSplit(0.2, 0.1, seed=seed)(data)
 
 

@@ -2,39 +2,23 @@ import pytest
 import torch
 
 from adar_pyg.augment import Augmenter
-from torch_geometric.data import HeteroData
-
 from adar_pyg.nn import LightGCN
 from adar_pyg.train import CFTask, Trainer, load_checkpoint
 from adar_pyg.transforms import PerUserRandomSplit
 
-E = ('user', 'rates', 'item')
+from tiny_data import cf_task, clustered_graph
 
 
-def clustered_data(U=60, I=40, clusters=4, per_user=10, seed=0):
+def clustered_data():
     """Users of cluster c interact with items of cluster c: learnable."""
-    g = torch.Generator().manual_seed(seed)
-    size = I // clusters
-    rows, cols = [], []
-    for u in range(U):
-        c = u % clusters
-        items = torch.randperm(size, generator=g)[:per_user] + c * size
-        rows += [u] * per_user
-        cols += items.tolist()
-    data = HeteroData()
-    data['user'].num_nodes, data['item'].num_nodes = U, I
-    data[E].edge_index = torch.tensor([rows, cols])
-    data[E].time = torch.arange(len(rows)) % per_user
-    data['item', 'rated_by', 'user'].edge_index = data[E].edge_index.flip(0)
-    return data
+    return clustered_graph(60, 40, per_user=10, clusters=4, time=True,
+                           reverse=True)
 
 
 def make_task(val_ratio=0.2, seed=0, **kwargs):
-    train, val, test = PerUserRandomSplit(0.2, val_ratio, seed=seed)(
-        clustered_data())
-    torch.manual_seed(seed)  # The initial embeddings (the untrained score).
-    model = LightGCN(60, 40, embedding_dim=16, num_layers=2)
-    return CFTask(model, train, val, test, batch_size=64, **kwargs)
+    # The seed draws the initial embeddings too (the untrained score).
+    return cf_task(clustered_data(), dim=16, layers=2, val_ratio=val_ratio,
+                   seed=seed, batch_size=64, **kwargs)
 
 
 def test_training_learns_and_selects_on_val(tmp_path):

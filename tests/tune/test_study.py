@@ -297,3 +297,36 @@ def test_run_train_hook_and_no_test(csv, test_reads):
     # Selecting on test cannot go without reading it:
     with pytest.raises(UsageError, match='validation split'):
         run.train(config(csv, select_on='test'), None, test=False, **QUIET)
+
+
+def test_workers_share_the_trials(csv, tmp_path, capfd):
+    out = tmp_path / 'study'
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = tune(config(csv, epochs=1), SPACE, 4, out, workers=2,
+                     **QUIET)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    # The spawned worker logs at this process's verbosity: no trial lines.
+    assert 'Trial' not in capfd.readouterr().err
+    trials = study.trials
+    # Four trials, each run once, two by this process and two by the other:
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert [t.state.name for t in trials] == ['COMPLETE'] * 4
+    assert sorted(t.user_attrs['worker'] for t in trials) == [0, 0, 1, 1]
+    assert sorted(os.listdir(out)) == ['study.db', 'trial-0', 'trial-1',
+                                       'trial-2', 'trial-3', 'tune.json',
+                                       'tune.md']
+    for t in trials:
+        cfg = Config.load(str(out / f'trial-{t.number}' / 'config.yaml'))
+        assert cfg.train.lr == t.params['train.lr']
+        assert (out / f'trial-{t.number}' / 'result.json').exists()
+    assert len({t.params['train.lr'] for t in trials}) == 4
+    info = json.loads((out / 'tune.json').read_text())
+    assert info['counts']['complete'] == 4
+    # Held trials are not run again, whatever the workers:
+    assert len(tune(config(csv, epochs=1), SPACE, 4, out, workers=3,
+                    **QUIET).trials) == 4
+    with pytest.raises(UsageError, match='workers must be a positive'):
+        tune(config(csv), SPACE, 4, out, workers=0, **QUIET)

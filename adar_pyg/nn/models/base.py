@@ -13,7 +13,9 @@ class BipartiteRecommender(torch.nn.Module):
 
     Subclasses hold user and item layer-0 ("ego") embeddings and implement
     :meth:`forward`, which maps the training graph to final user and item
-    representations scored by inner product.
+    representations scored by inner product, :meth:`propagate`, the same
+    from given layer-0 rows over a given (sub)graph, and
+    :meth:`ego_embeddings`.
 
     Args:
         num_users (int): Number of users.
@@ -52,6 +54,21 @@ class BipartiteRecommender(torch.nn.Module):
         r"""Returns the final user embeddings :obj:`[num_users, F]` and item
         embeddings :obj:`[num_items, F]` given the user-item training edges
         :obj:`edge_index` of shape :obj:`[2, E]`."""
+        raise NotImplementedError
+
+    def propagate(self, x_user: Tensor, x_item: Tensor,
+                  adj: BipartiteAdjacency,
+                  layers: bool = False) -> Tuple[Tensor, Tensor]:
+        r"""Returns the final user and item representations of the graph of
+        the normalised adjacency :obj:`adj` (*e.g.* a sampled subgraph's,
+        in local ids, users first) from its layer-0 rows :obj:`x_user`
+        :obj:`[U', F]` and :obj:`x_item` :obj:`[I', F]`: :meth:`forward`
+        on a given graph and given rows, as
+        :class:`~adar_pyg.train.SampledCFTask` calls it. With
+        :obj:`layers=True`, the per-layer representations
+        :obj:`[U', L + 1, F]` and :obj:`[I', L + 1, F]` instead (for
+        samplers with :obj:`requires_layers`; backbones with
+        :obj:`pool_layers` only)."""
         raise NotImplementedError
 
     def ego_embeddings(self) -> Tuple[Tensor, Tensor]:

@@ -115,6 +115,18 @@ class LightGCN(BipartiteRecommender):
         out = self.propagate_all(self.embedding.weight, adj)
         return out[:self.num_users], out[self.num_users:]
 
+    def propagate(self, x_user: Tensor, x_item: Tensor,
+                  adj: BipartiteAdjacency,
+                  layers: bool = False) -> Tuple[Tensor, Tensor]:
+        r"""The layer mean (or, with :obj:`layers=True`, the stacked
+        layers) of the user and item rows :obj:`x_user`, :obj:`x_item`
+        propagated over :obj:`adj` (fused,
+        :meth:`~adar_pyg.nn.BipartiteAdjacency.propagate`)."""
+        x = torch.cat([x_user, x_item], dim=0)
+        if layers:
+            return adj.propagate_layers(x, self.num_layers)
+        return adj.propagate(x, self.alpha.tolist())
+
     def layer_embeddings(
         self,
         edge_index: Union[Tensor, BipartiteAdjacency],

@@ -1,10 +1,11 @@
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
+from adar_pyg.checks import check_fraction
 from adar_pyg.nn.conv.ngcf_conv import NGCFConv
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.nn.sparse import (BipartiteAdjacency, edge_dropout,
@@ -89,8 +90,7 @@ class NGCF(BipartiteRecommender):
             raise ValueError(f"'num_layers' must be >= 0 (got {num_layers})")
         for name, p in [('node_dropout', node_dropout),
                         ('message_dropout', message_dropout)]:
-            if not 0.0 <= p < 1.0:
-                raise ValueError(f"'{name}' must lie in [0, 1) (got {p})")
+            check_fraction(name, p, closed=False)
         self.num_layers = num_layers
         self.node_dropout = float(node_dropout)
         self.message_dropout = float(message_dropout)
@@ -136,12 +136,7 @@ class NGCF(BipartiteRecommender):
         if isinstance(adj, BipartiteAdjacency):
             # by blocks (user rows, item rows): nothing [N, F] is sliced
             x = self.embedding.weight.split([self.num_users, self.num_items])
-            outs = [[x[0]], [x[1]]]
-            for conv in self.convs:
-                x = tuple(self._dropout(h) for h in conv(x, adj))
-                for h, out in zip(x, outs):
-                    out.append(self._normalize(h))
-            return torch.cat(outs[0], dim=-1), torch.cat(outs[1], dim=-1)
+            return self._layers(x[0], x[1], adj)
         x = self.embedding.weight
         out = [x]
         for conv in self.convs:
@@ -149,6 +144,32 @@ class NGCF(BipartiteRecommender):
             out.append(self._normalize(x))
         out = torch.cat(out, dim=-1)
         return out[:self.num_users], out[self.num_users:]
+
+    def propagate(self, x_user: Tensor, x_item: Tensor,
+                  adj: BipartiteAdjacency,
+                  layers: bool = False) -> Tuple[Tensor, Tensor]:
+        r"""The concatenated layers (Eq. 9) of the user and item rows
+        :obj:`x_user`, :obj:`x_item` propagated over :obj:`adj`, with node
+        dropout (a fresh draw, in training) and message dropout as in
+        :meth:`forward`. NGCF has no per-layer pooling: :obj:`layers=True`
+        is refused."""
+        if layers:
+            raise ValueError(f"'{self.__class__.__name__}' has no per-layer "
+                             f"representations to pool ('layers=True')")
+        if self.training and self.node_dropout > 0:
+            adj = edge_dropout(adj, self.node_dropout)
+        return self._layers(x_user, x_item, adj)
+
+    def _layers(self, x_user: Tensor, x_item: Tensor,
+                adj: BipartiteAdjacency) -> Tuple[Tensor, Tensor]:
+        # The L layers by blocks (user rows, item rows), then Eq. 9:
+        x = (x_user, x_item)
+        outs: Tuple[List[Tensor], List[Tensor]] = ([x_user], [x_item])
+        for conv in self.convs:
+            x = tuple(self._dropout(h) for h in conv(x, adj))
+            for h, out in zip(x, outs):
+                out.append(self._normalize(h))
+        return torch.cat(outs[0], dim=-1), torch.cat(outs[1], dim=-1)
 
     def _dropout(self, x: Tensor) -> Tensor:
         return F.dropout(x, self.message_dropout, self.training)

@@ -1,6 +1,15 @@
 r"""Objects from a :class:`~adar_pyg.config.Config`: data and splits, the
 backbone, the sampler, the augmenter, the task and the trainer — the
-data → model → trainer → evaluator chain of one run."""
+data → model → trainer → evaluator chain of one run.
+
+The composition root of :obj:`adar_pyg`: the settings
+(:mod:`adar_pyg.config`) know nothing of the objects, the objects nothing
+of the settings; this module joins them, by name, through the registries
+:obj:`DATASETS`, :obj:`MODELS`, :obj:`AUGMENTERS` and
+:obj:`adar_pyg.sampling.SAMPLERS` (see :mod:`adar_pyg.registry`). Adding
+a backbone: docs/adding_a_model.md."""
+import dataclasses
+import inspect
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
@@ -14,22 +23,26 @@ from adar_pyg.config.config import Config
 from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
                                Gowalla, OODFood, OODYelp2018, Yelp,
                                default_mirror)
+from adar_pyg.nn import NGCF, LightGCN
+from adar_pyg.registry import AUGMENTER_NAMES, MODEL_NAMES, Registry
+from adar_pyg.sampling import SAMPLERS
+from adar_pyg.sequential import CL4SRec, GRU4Rec, SASRec
 from adar_pyg.train import CFTask, RecTask, Trainer
 from adar_pyg.transforms import PerUserRandomSplit
 
 EDGE = ('user', 'rates', 'item')
 #: The cut-offs :math:`K` of the ranking metrics (Recall@K, NDCG@K).
 METRIC_KS = (10, 20)
-#: The built-in datasets by name (:obj:`--dataset`).
-DATASETS = {
-    'beauty': AmazonBeauty,
-    'toys': AmazonToys,
-    'sports': AmazonSports,
-    'yelp': Yelp,
-    'ood-food': OODFood,
-    'ood-yelp2018': OODYelp2018,
-    'gowalla': Gowalla,
-}
+#: The built-in datasets by name (:obj:`--dataset`): each class is called
+#: as :obj:`cls(root, mirror=...)`.
+DATASETS: Registry[type] = Registry('dataset')
+DATASETS.register('beauty', AmazonBeauty)
+DATASETS.register('toys', AmazonToys)
+DATASETS.register('sports', AmazonSports)
+DATASETS.register('yelp', Yelp)
+DATASETS.register('ood-food', OODFood)
+DATASETS.register('ood-yelp2018', OODYelp2018)
+DATASETS.register('gowalla', Gowalla)
 
 
 @dataclass
@@ -293,94 +306,167 @@ def load_data(cfg: Config) -> RunData:
     return load_cf_data(cfg) if cfg.run.task == 'cf' else load_sr_data(cfg)
 
 
+def cf_backbone(cls, cfg: Config, num_users: int, num_items: int):
+    r"""The builder of a CF backbone whose constructor takes
+    :obj:`(num_users, num_items, embedding_dim, num_layers)`
+    (:class:`~adar_pyg.nn.LightGCN`), from :obj:`cfg.model`."""
+    m = cfg.model
+    return cls(num_users, num_items, embedding_dim=m.dim, num_layers=m.layers)
+
+
+def _ngcf(cls, cfg: Config, num_users: int, num_items: int):
+    m = cfg.model
+    return cls(num_users, num_items, embedding_dim=m.dim,
+               num_layers=m.layers, node_dropout=m.ngcf_node_dropout,
+               message_dropout=m.ngcf_message_dropout)
+
+
+def _gru4rec(cls, cfg: Config, num_users: int, num_items: int):
+    m = cfg.model
+    return cls(num_items, m.dim, cfg.split.max_len, num_layers=m.layers,
+               dropout=m.dropout)
+
+
+def _sasrec(cls, cfg: Config, num_users: int, num_items: int):
+    m = cfg.model
+    return cls(num_items, m.dim, cfg.split.max_len, num_layers=m.layers,
+               num_heads=m.heads, dropout=m.dropout)
+
+
+def _cl4srec(cls, cfg: Config, num_users: int, num_items: int):
+    m = cfg.model
+    return cls(num_items, m.dim, cfg.split.max_len, num_layers=m.layers,
+               num_heads=m.heads, dropout=m.dropout, cl_weight=m.cl_weight,
+               temperature=m.cl_temperature, similarity=m.cl_similarity,
+               crop_ratio=m.crop_ratio, mask_ratio=m.mask_ratio,
+               reorder_ratio=m.reorder_ratio)
+
+
+#: The backbones by name (:obj:`--model`): the class and the builder
+#: taking :obj:`(cls, cfg, num_users, num_items)` (:obj:`cfg` resolved,
+#: see :meth:`Config.resolved`). Each name (its task, its defaults) is
+#: declared in :obj:`adar_pyg.registry.MODEL_NAMES`.
+MODELS: Registry[type] = Registry('model', declared=MODEL_NAMES)
+MODELS.register('lightgcn', LightGCN, build=cf_backbone)
+MODELS.register('ngcf', NGCF, build=_ngcf)
+MODELS.register('sasrec', SASRec, build=_sasrec)
+MODELS.register('gru4rec', GRU4Rec, build=_gru4rec)
+MODELS.register('cl4srec', CL4SRec, build=_cl4srec)
+
+
 def build_model(cfg: Config, num_users: int,
                 num_items: int) -> torch.nn.Module:
     r"""The backbone of :obj:`cfg.model` (model-dependent defaults filled
-    in, see :meth:`Config.resolved`)."""
-    m = cfg.resolved().model
-    if m.model == 'lightgcn':
-        from adar_pyg.nn import LightGCN
-        return LightGCN(num_users, num_items, embedding_dim=m.dim,
-                        num_layers=m.layers)
-    if m.model == 'ngcf':
-        from adar_pyg.nn import NGCF
-        return NGCF(num_users, num_items, embedding_dim=m.dim,
-                    num_layers=m.layers, node_dropout=m.ngcf_node_dropout,
-                    message_dropout=m.ngcf_message_dropout)
-    from adar_pyg.sequential import CL4SRec, GRU4Rec, SASRec
-    max_len = cfg.split.max_len
-    if m.model == 'gru4rec':
-        return GRU4Rec(num_items, m.dim, max_len, num_layers=m.layers,
-                       dropout=m.dropout)
-    kwargs: Dict[str, Any] = dict(num_layers=m.layers, num_heads=m.heads,
-                                  dropout=m.dropout)
-    if m.model == 'cl4srec':
-        kwargs.update(cl_weight=m.cl_weight, temperature=m.cl_temperature,
-                      similarity=m.cl_similarity, crop_ratio=m.crop_ratio,
-                      mask_ratio=m.mask_ratio,
-                      reorder_ratio=m.reorder_ratio)
-        return CL4SRec(num_items, m.dim, max_len, **kwargs)
-    return SASRec(num_items, m.dim, max_len, **kwargs)
+    in, see :meth:`Config.resolved`), by its entry in :obj:`MODELS`."""
+    cfg = cfg.resolved()
+    return MODELS.build(cfg.model.model, cfg, num_users, num_items)
+
+
+def sampler_kwargs(cfg: Config, cls: type) -> Dict[str, Any]:
+    r"""The arguments of the sampler class :obj:`cls` that :obj:`cfg.sampler`
+    sets: :obj:`num_candidates` when given and :obj:`cls` takes it, and
+    the sampler's own settings, named :obj:`<sampler>_<argument>` in
+    :class:`~adar_pyg.config.SamplerConfig` (*e.g.* :obj:`ahns_alpha`)."""
+    s = cfg.sampler
+    params = inspect.signature(cls).parameters
+    kwargs: Dict[str, Any] = {}
+    if s.num_candidates is not None and 'num_candidates' in params:
+        kwargs['num_candidates'] = s.num_candidates
+    own = f'{s.sampler}_'
+    for f in dataclasses.fields(s):
+        if f.name.startswith(own):
+            kwargs[f.name[len(own):]] = getattr(s, f.name)
+    return kwargs
 
 
 def build_sampler(cfg: Config, train_data, num_users: int, num_items: int):
     r"""The :class:`~adar_pyg.sampling.NegativeSampler` of
-    :obj:`cfg.sampler` on the training positives of :obj:`train_data`."""
-    from adar_pyg.sampling import SAMPLERS
-    s = cfg.sampler
-    kwargs: Dict[str, Any] = {}
-    if s.num_candidates is not None and s.sampler in ('dns', 'mixgcf',
-                                                      'ahns'):
-        kwargs['num_candidates'] = s.num_candidates
-    if s.sampler == 'ahns':
-        kwargs.update(alpha=s.ahns_alpha, beta=s.ahns_beta, p=s.ahns_p)
-    return SAMPLERS[s.sampler](train_data[EDGE].edge_label_index, num_users,
-                               num_items, **kwargs)
+    :obj:`cfg.sampler` (by its entry in
+    :obj:`adar_pyg.sampling.SAMPLERS`) on the training positives of
+    :obj:`train_data`."""
+    cls = SAMPLERS[cfg.sampler.sampler]
+    return cls(train_data[EDGE].edge_label_index, num_users, num_items,
+               **sampler_kwargs(cfg, cls))
+
+
+def _no_augmenter(cls, cfg: Config, embedding_dim: int) -> None:
+    return None
+
+
+def _control(cls, cfg: Config, embedding_dim: int) -> Augmenter:
+    return cls(embedding_dim, weight=cfg.adar.weight)
+
+
+def _cnsdiff(cls, cfg: Config, embedding_dim: int) -> Augmenter:
+    c = cfg.cnsdiff
+    return cls(embedding_dim, num_steps=c.num_steps,
+               start_steps=c.start_steps, hidden_channels=c.hidden_channels,
+               curriculum_epochs=c.curriculum_epochs, cl_weight=c.cl_weight,
+               cl_temperature=c.cl_temperature,
+               causal_weight=c.causal_weight, diff_weight=c.diff_weight,
+               lr=c.lr, train_denoiser=not c.frozen_denoiser)
+
+
+def _adar(cls, cfg: Config, embedding_dim: int) -> Augmenter:
+    a = cfg.adar
+    return cls(embedding_dim, num_steps=a.num_steps, weight=a.weight,
+               strategy=a.strategy, hardness=a.hardness, source=a.source,
+               omega=a.omega, k=a.k, schedule=a.schedule, lr=a.lr,
+               score=a.score, clip_x0=a.clip_x0,
+               max_x0_weight=a.max_x0_weight, normalize=a.normalize,
+               posterior_noise=a.posterior_noise,
+               hidden_channels=a.hidden_channels)
+
+
+def _no_augmenter_settings(cfg: Config) -> Dict[str, Any]:
+    return {'augmenter': 'none'}
+
+
+def _control_settings(cfg: Config) -> Dict[str, Any]:
+    return {'augmenter': cfg.train.augmenter,
+            'weight': cfg.adar.to_dict()['weight']}
+
+
+def _cnsdiff_settings(cfg: Config) -> Dict[str, Any]:
+    # The config's names (older result files renamed three of them:
+    # train_denoiser = not frozen_denoiser, hidden, temperature).
+    return {'augmenter': 'cnsdiff', **cfg.cnsdiff.to_dict()}
+
+
+def _adar_settings(cfg: Config) -> Dict[str, Any]:
+    a = cfg.adar.to_dict()
+    if a['clip_x0'] is None:
+        a['clip_x0'] = 0.0
+    return {'augmenter': 'adar', **a}
+
+
+#: The augmenters by name (:obj:`--augmenter`): the class (:obj:`None` for
+#: :obj:`'none'`), the builder taking :obj:`(cls, cfg, embedding_dim)` and
+#: the settings reported in result files (:obj:`settings(cfg)`). Each name
+#: is declared in :obj:`adar_pyg.registry.AUGMENTER_NAMES`.
+AUGMENTERS: Registry[Optional[type]] = Registry('augmenter',
+                                                 declared=AUGMENTER_NAMES)
+AUGMENTERS.register('none', None, build=_no_augmenter,
+                    settings=_no_augmenter_settings)
+AUGMENTERS.register('adar', NegativeAugmenter, build=_adar,
+                    settings=_adar_settings)
+AUGMENTERS.register('cnsdiff', CausalNegativeAugmenter, build=_cnsdiff,
+                    settings=_cnsdiff_settings)
+AUGMENTERS.register('reweight', ReweightAugmenter, build=_control,
+                    settings=_control_settings)
+AUGMENTERS.register('noise', NoiseAugmenter, build=_control,
+                    settings=_control_settings)
 
 
 def build_augmenter(cfg: Config, embedding_dim: int) -> Optional[Augmenter]:
-    r"""The augmenter of :obj:`cfg.train.augmenter` (or :obj:`None`)."""
-    name, a, c = cfg.train.augmenter, cfg.adar, cfg.cnsdiff
-    if name == 'none':
-        return None
-    if name == 'reweight':
-        return ReweightAugmenter(embedding_dim, weight=a.weight)
-    if name == 'noise':
-        return NoiseAugmenter(embedding_dim, weight=a.weight)
-    if name == 'cnsdiff':
-        return CausalNegativeAugmenter(
-            embedding_dim, num_steps=c.num_steps, start_steps=c.start_steps,
-            hidden_channels=c.hidden_channels,
-            curriculum_epochs=c.curriculum_epochs, cl_weight=c.cl_weight,
-            cl_temperature=c.cl_temperature, causal_weight=c.causal_weight,
-            diff_weight=c.diff_weight, lr=c.lr,
-            train_denoiser=not c.frozen_denoiser)
-    return NegativeAugmenter(
-        embedding_dim, num_steps=a.num_steps, weight=a.weight,
-        strategy=a.strategy, hardness=a.hardness, source=a.source,
-        omega=a.omega, k=a.k, schedule=a.schedule, lr=a.lr, score=a.score,
-        clip_x0=a.clip_x0, max_x0_weight=a.max_x0_weight,
-        normalize=a.normalize, posterior_noise=a.posterior_noise,
-        hidden_channels=a.hidden_channels)
+    r"""The augmenter of :obj:`cfg.train.augmenter` (or :obj:`None`), by its
+    entry in :obj:`AUGMENTERS`."""
+    return AUGMENTERS.build(cfg.train.augmenter, cfg, embedding_dim)
 
 
 def augmenter_settings(cfg: Config) -> Dict[str, Any]:
     r"""The augmenter's settings as reported in result files."""
-    name = cfg.train.augmenter
-    if name == 'none':
-        return {'augmenter': 'none'}
-    if name == 'cnsdiff':
-        c = cfg.cnsdiff.to_dict()
-        c['train_denoiser'] = not c.pop('frozen_denoiser')
-        c['hidden'] = c.pop('hidden_channels')
-        c['temperature'] = c.pop('cl_temperature')
-        return {'augmenter': name, **c}
-    a = cfg.adar.to_dict()
-    if name in ('reweight', 'noise'):
-        return {'augmenter': name, 'weight': a['weight']}
-    if a['clip_x0'] is None:
-        a['clip_x0'] = 0.0
-    return {'augmenter': name, **a}
+    return AUGMENTERS.info(cfg.train.augmenter)['settings'](cfg)
 
 
 def build_task(cfg: Config, data: RunData, device: torch.device,
@@ -395,7 +481,8 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
         sampler = build_sampler(cfg, data.train, stats['users'],
                                 stats['items'])
         kwargs: Dict[str, Any] = dict(
-            sampler=sampler, batch_size=cfg.train.batch_size, device=device,
+            sampler=sampler, batch_size=cfg.train.batch_size,
+            eval_batch_size=cfg.train.eval_batch_size, device=device,
             extra_test_data=data.extra_tests or None, ks=METRIC_KS)
         if cfg.train.sampled:
             from adar_pyg.train import SampledCFTask
@@ -403,7 +490,7 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
             return SampledCFTask(
                 model, data.train, data.val, data.test, num_neighbors=(
                     fanout[0] if fanout and len(fanout) == 1 else fanout),
-                **kwargs)
+                sparse_grad=cfg.train.sparse_grad, **kwargs)
         return CFTask(model, data.train, data.val, data.test, **kwargs)
     from adar_pyg.train import SRTask
     return SRTask(model, data.train, batch_size=cfg.train.batch_size,

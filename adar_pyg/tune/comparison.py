@@ -1,0 +1,447 @@
+r"""The equal-budget protocol in one call: every arm (a base configuration
+and named variants, see :mod:`~adar_pyg.tune.arms`) is tuned on validation
+with the same number of trials over its own space, the best trial of each
+arm is trained again over several seeds and tested once, and the arms are
+compared on those test metrics with paired t-tests and a Holm correction.
+
+The folder :obj:`OUT` holds:
+
+* :obj:`ARM/study/` — the arm's study (:func:`~adar_pyg.tune.tune`:
+  :obj:`study.db`, :obj:`trial-N/`, :obj:`tune.md`); no trial reads the
+  test split;
+* :obj:`ARM/seed-S/` — the run directory of the arm's best configuration
+  with :obj:`run.seed` :obj:`S` (ordinary run directories, test metrics in
+  :obj:`result.json`), and :obj:`ARM/seeds.json`, the CPU time of each;
+* :obj:`compare.md`, :obj:`compare.json` — the test metrics of each arm
+  (mean ± std over the seeds), the paired t-tests of every arm against the
+  base and each control (Holm-corrected over the comparisons, per metric),
+  the best settings and the budget each arm spent (trials, epochs trained,
+  CPU seconds), written atomically;
+* :obj:`tuning-ARM.png` — the validation metric of each trial against each
+  tuned setting.
+
+**Protocol.** The seeds are :obj:`run.seed`, :obj:`run.seed + 1`, ...;
+every trial and every seed run uses the split of :obj:`run.seed` (unless
+:obj:`split.split_seed` is set), the one whose validation part chose the
+configuration, so that the seeds vary the model's randomness and never put
+a tuning interaction into a test split. The seed runs of the arms pair up
+by seed.
+
+**Continuing.** :func:`compare` again on the same folder reuses every
+finished trial (each study continues, up to :obj:`trials`) and every
+finished seed run of the arm's current best configuration; a seed run of
+another configuration (the best trial changed with more trials) or an
+unfinished one is trained again."""
+import json
+import math
+import os
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+from adar_pyg.config import Config
+from adar_pyg.errors import UsageError
+from adar_pyg.io import ensure_writable, write_text
+from adar_pyg.report import METRICS, holm, mean_std, paired_ttest
+from adar_pyg.tune.arms import Arms, load_arms, parse_arms
+
+#: Files of a comparison folder.
+REPORT_MD, REPORT_JSON, SEEDS_JSON = 'compare.md', 'compare.json', \
+    'seeds.json'
+
+
+def study_dir(out: str, arm: str) -> str:
+    r"""The study folder of :obj:`arm`."""
+    return os.path.join(out, arm, 'study')
+
+
+def seed_dir(out: str, arm: str, seed: int) -> str:
+    r"""The run directory of :obj:`arm`'s best configuration with seed
+    :obj:`seed`."""
+    return os.path.join(out, arm, f'seed-{seed}')
+
+
+def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
+                                        os.PathLike],
+            trials: int, seeds: int = 5, out: Union[str, os.PathLike] = '',
+            *, controls: Optional[Sequence[str]] = None,
+            prune: Union[bool, str, Any] = True, plot: bool = True,
+            progress: bool = False,
+            log: Optional[Callable[[str], None]] = None, workers: int = 1):
+    r"""Tunes every arm with :obj:`trials` trials, trains the best trial of
+    each over :obj:`seeds` seeds, tests each once, and returns the table of
+    the comparison (a :class:`pandas.DataFrame`, one row per arm); see the
+    module doc for the protocol and the folder.
+
+    Args:
+        config (Config): The base config of every arm (it must select on a
+            validation split and run in one process, as for
+            :func:`~adar_pyg.tune.tune`).
+        arms (Arms, dict or str): The arms file, or its content (see
+            :mod:`~adar_pyg.tune.arms`).
+        trials (int): Trials of each arm's study (the equal budget).
+        seeds (int, optional): Seed runs of each arm's best configuration:
+            seeds :obj:`config.run.seed` to :obj:`config.run.seed + seeds -
+            1`. (default: :obj:`5`)
+        out (str): The comparison folder.
+        controls (list of str, optional): Arms every other arm is also
+            tested against (added to the file's :obj:`controls`).
+        prune (bool, str or optuna pruner, optional): The pruner of each
+            study (see :func:`~adar_pyg.tune.tune`). (default: :obj:`True`)
+        plot (bool, optional): Draw the :obj:`curves.png` of each trial and
+            seed run (each arm's :obj:`tuning-ARM.png` is always drawn).
+            (default: :obj:`True`)
+        progress (bool, optional): tqdm bars of each training.
+        log (callable, optional): Receives one line per finished trial and
+            seed run (with :obj:`workers`, the trials of this process).
+        workers (int, optional): Processes sharing each arm's trials (see
+            :func:`~adar_pyg.tune.tune`). (default: :obj:`1`)
+
+    The DataFrame is indexed by arm; its columns: :obj:`seeds` (seed runs),
+    the mean and :obj:`<metric>_std` of each test metric, for each
+    reference arm :obj:`<metric>_p_vs_<ref>` and
+    :obj:`<metric>_holm_vs_<ref>`, :obj:`best_trial`,
+    :obj:`best_val` (the best trial's validation :obj:`train.monitor`),
+    and the budget: :obj:`trials`, :obj:`epochs`, :obj:`cpu_seconds`.
+
+    Everything is checked before the first training (the arms, each arm's
+    space and config, the data, each study already in the folder), and a
+    refused comparison writes nothing.
+    """
+    import pandas as pd
+
+    from adar_pyg.tune import study as tune_study
+    out = os.fspath(out)
+    if not out:
+        raise UsageError('compare needs an output folder (out)')
+    for name, value in (('trials', trials), ('seeds', seeds),
+                        ('workers', workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                value < 1:
+            raise UsageError(f'{name} must be a positive integer (got '
+                             f'{value!r})')
+    if not isinstance(config, Config):
+        raise UsageError(f'config must be an adar_pyg.config.Config (got '
+                         f'{type(config).__name__})')
+    config = pinned_split(config)
+    if isinstance(arms, (str, os.PathLike)):
+        arms = load_arms(arms, config, controls)
+    else:
+        arms = parse_arms(arms, config, controls=controls)
+    for arm in arms.arms:  # Every study, before any trains:
+        tune_study.check(arm.config, arm.space, trials,
+                         study_dir(out, arm.name), prune=prune)
+    try:
+        ensure_writable(out, is_dir=True)
+    except OSError as e:
+        raise UsageError(str(e)) from None
+
+    say = log or (lambda line: None)
+    optuna = tune_study.import_optuna()
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # Ours instead.
+    try:
+        result = _run(config, arms, trials, seeds, out, prune, plot,
+                      progress, say, workers)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return pd.DataFrame(table(result)).set_index('arm')
+
+
+def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
+         prune: Any, plot: bool, progress: bool,
+         say: Callable[[str], None], workers: int) -> Dict[str, Any]:
+    r"""The trainings and the report of :func:`compare`, once checked."""
+    from adar_pyg.tune import study as tune_study
+
+    def quiet(line: str) -> None:  # The epoch lines of the trainings.
+        pass
+
+    monitor = config.train.monitor
+    seed_list = [config.run.seed + i for i in range(seeds)]
+    shared: Dict[str, Any] = {}
+    info: Dict[str, Any] = {}
+    for arm in arms.arms:
+        study = tune_study.tune(
+            arm.config, arm.space, trials, study_dir(out, arm.name),
+            prune=prune, progress=progress, log=quiet, plot=plot,
+            workers=workers, on_trial=lambda row, name=arm.name: say(
+                f'{name}: ' + tune_study.trial_line(row, monitor)))
+        summary = tune_study.summary(study)
+        best = summary['best']
+        if best is None:
+            raise UsageError(
+                f"arm '{arm.name}': none of its {trials} trials completed "
+                f"({_counts(summary)}), so it has no configuration to test",
+                hint=f'see {study_dir(out, arm.name)}/tune.md; more '
+                '--trials, or another space')
+        best_cfg = Config.build(arm.config.to_dict(),
+                                arm.space.layer(best['params']))
+        runs = _seed_runs(arm.name, best_cfg, best['number'], seed_list, out,
+                          shared, plot, progress, say)
+        from adar_pyg.plot import plot_tuning
+        plot_tuning(summary['trials'], summary['space'] or {}, monitor,
+                    os.path.join(out, f'tuning-{arm.name}.png'),
+                    title=arm.name)
+        info[arm.name] = {**arm.to_dict(), 'best': {
+            **best, 'run_dir': os.path.join(arm.name, 'study',
+                                            best['run_dir'])},
+            'counts': summary['counts'], **runs,
+            'budget': _budget(summary, runs),
+            'tuning_plot': f'tuning-{arm.name}.png'}
+    result = _result(config, arms, trials, seed_list, info)
+    write_text(os.path.join(out, REPORT_JSON),
+               json.dumps(result, indent=2) + '\n')
+    write_text(os.path.join(out, REPORT_MD), markdown(result))
+    return result
+
+
+def pinned_split(config: Config) -> Config:
+    r""":obj:`config` with :obj:`split.split_seed` set to the seed it
+    splits with (:obj:`run.seed` unless set): the split stays that of the
+    tuning when the seed runs change :obj:`run.seed`."""
+    if config.split.split_seed is not None:
+        return config
+    return Config.build(config.to_dict(),
+                        {'split': {'split_seed': config.run.seed}})
+
+
+def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
+               out: str, shared: Dict[str, Any], plot: bool, progress: bool,
+               say: Callable[[str], None]) -> Dict[str, Any]:
+    r"""Trains (or reuses) the seed runs of one arm's best configuration
+    :obj:`cfg` (of trial :obj:`trial`); returns their folders, test
+    metrics, epochs and CPU seconds, by seed."""
+    from adar_pyg import run
+    from adar_pyg.pipeline import load_data
+    from adar_pyg.rundir import CONFIG, RESULT, is_finished
+    ledger_path = os.path.join(out, name, SEEDS_JSON)
+    ledger = _read_json(ledger_path) or {}
+    runs: Dict[str, Any] = {'runs': {}, 'test': {}, 'epochs': {},
+                            'cpu_seconds': {}}
+    for seed in seeds:
+        folder = seed_dir(out, name, seed)
+        cfg_s = Config.build(cfg.to_dict(), {'run': {'seed': seed}})
+        want = _plain(cfg_s.resolved().to_dict())
+        have = None
+        if os.path.isfile(os.path.join(folder, CONFIG)):
+            have = _plain(Config.load(os.path.join(folder, CONFIG))
+                          .resolved().to_dict())
+        if is_finished(folder) and have == want:
+            how = 'reused'
+        else:
+            how = ('trained again (its best trial changed)' if
+                   is_finished(folder) else 'trained')
+            if 'data' not in shared:  # Every seed run has the same split.
+                shared['data'] = load_data(cfg_s.resolved())
+            t0, c0 = time.perf_counter(), time.process_time()
+            run.train(cfg_s, folder, data=shared['data'], progress=progress,
+                      log=lambda line: None, plot=plot,
+                      overwrite=os.path.exists(folder))
+            ledger[str(seed)] = {'trial': trial,
+                                 'cpu_seconds': time.process_time() - c0,
+                                 'seconds': time.perf_counter() - t0}
+            write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
+        with open(os.path.join(folder, RESULT)) as f:
+            result = json.load(f)
+        key = str(seed)
+        runs['runs'][key] = os.path.join(name, f'seed-{seed}')
+        runs['test'][key] = result['test']
+        runs['epochs'][key] = result['epochs_run']
+        runs['cpu_seconds'][key] = (ledger.get(key) or {}).get('cpu_seconds')
+        shown = ', '.join(f'{m} {v:.4f}' for m, v in result['test'].items()
+                          if m in METRICS)
+        say(f'{name}: seed {seed} (trial {trial}): {how}; test {shown}')
+    return runs
+
+
+def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
+            ) -> Dict[str, Any]:
+    r"""What an arm spent: finished trials, epochs trained and CPU seconds
+    (:obj:`None` where not recorded), tuning and seed runs."""
+    rows = [t for t in summary['trials'] if t['state'] != 'running']
+    tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows)
+    cpu = [t['cpu_seconds'] for t in rows]
+    seed_cpu = list(runs['cpu_seconds'].values())
+    tuning_cpu = None if None in cpu else sum(cpu)
+    seeds_cpu = None if None in seed_cpu else sum(seed_cpu)
+    return {
+        'trials': sum(summary['counts'][s] for s in ('complete', 'pruned',
+                                                    'fail')),
+        'tuning_epochs': tuning_epochs,
+        'seed_epochs': sum(runs['epochs'].values()),
+        'epochs': tuning_epochs + sum(runs['epochs'].values()),
+        'tuning_cpu_seconds': tuning_cpu,
+        'seed_cpu_seconds': seeds_cpu,
+        'cpu_seconds': (None if tuning_cpu is None or seeds_cpu is None
+                        else tuning_cpu + seeds_cpu),
+    }
+
+
+def _result(config: Config, arms: Arms, trials: int, seeds: List[int],
+            info: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    r"""The JSON-able comparison: per arm its best trial, seed runs,
+    means and budget; the paired tests, Holm-corrected per metric."""
+    metrics = [m for m in METRICS
+               if all(m in t for a in info.values()
+                      for t in a['test'].values())]
+    for a in info.values():
+        a['mean'], a['std'] = {}, {}
+        for m in metrics:
+            a['mean'][m], a['std'][m] = mean_std(
+                [t[m] for t in a['test'].values()])
+    tests = []
+    for name, ref in arms.comparisons():
+        common = [s for s in map(str, seeds)
+                  if s in info[name]['test'] and s in info[ref]['test']]
+        row: Dict[str, Any] = {'arm': name, 'against': ref,
+                               'seeds': [int(s) for s in common],
+                               'metrics': {}}
+        for m in metrics if common else ():
+            a = [info[ref]['test'][s][m] for s in common]
+            b = [info[name]['test'][s][m] for s in common]
+            mean_a = sum(a) / len(a)
+            row['metrics'][m] = {
+                'diff': sum(b) / len(b) - mean_a,
+                'relimp': sum(b) / len(b) / mean_a - 1 if mean_a > 0
+                else math.nan,
+                'p': paired_ttest(a, b)}
+        tests.append(row)
+    for m in metrics:  # One family per metric: all the comparisons.
+        tested = [r for r in tests if m in r['metrics']]
+        for row, q in zip(tested, holm([r['metrics'][m]['p']
+                                        for r in tested])):
+            row['metrics'][m]['p_holm'] = q
+    return {
+        'monitor': config.train.monitor,
+        'protocol': (f'each arm tuned with {trials} trials on validation '
+                     f'{config.train.monitor} (test never read), its best '
+                     f'trial trained again with seeds '
+                     f"{', '.join(map(str, seeds))} and tested once (split "
+                     f'seed {config.split.split_seed} for all); two-sided '
+                     f'paired t-tests over the seeds, Holm-corrected over '
+                     f'the {len(tests)} comparisons of each metric'),
+        'trials': trials, 'seeds': seeds, 'base': arms.base,
+        'controls': list(arms.controls), 'metrics': metrics,
+        'config': config.to_dict(), 'arms': info, 'comparisons': tests,
+    }
+
+
+def table(result: Dict[str, Any]) -> List[Dict[str, Any]]:
+    r"""One row per arm of :obj:`compare.json` (the columns of the
+    DataFrame :func:`compare` returns)."""
+    rows = []
+    refs = list(dict.fromkeys(t['against'] for t in result['comparisons']))
+    for name, a in result['arms'].items():
+        row: Dict[str, Any] = {'arm': name, 'seeds': len(a['test'])}
+        for m in result['metrics']:
+            row[m], row[f'{m}_std'] = a['mean'][m], a['std'][m]
+        for ref in refs:  # NaN where the arm is not tested against ref.
+            for m in result['metrics']:
+                row[f'{m}_p_vs_{ref}'] = row[f'{m}_holm_vs_{ref}'] = math.nan
+        for t in result['comparisons']:
+            if t['arm'] == name:
+                for m in result['metrics']:
+                    row[f"{m}_p_vs_{t['against']}"] = t['metrics'][m]['p']
+                    row[f"{m}_holm_vs_{t['against']}"] = \
+                        t['metrics'][m]['p_holm']
+        row.update(best_trial=a['best']['number'],
+                   best_val=a['best']['value'], trials=a['budget']['trials'],
+                   epochs=a['budget']['epochs'],
+                   cpu_seconds=a['budget']['cpu_seconds'])
+        rows.append(row)
+    return rows
+
+
+def markdown(result: Dict[str, Any]) -> str:
+    r"""The :obj:`compare.md` of a :func:`compare` result."""
+    metrics, monitor = result['metrics'], result['monitor']
+    arms = result['arms']
+    lines = [f"# {len(arms)} arms at equal budget", '',
+             f"Protocol: {result['protocol']}. Base: `{result['base']}`" +
+             (f"; controls: {', '.join(f'`{c}`' for c in result['controls'])}"
+              if result['controls'] else '') + '.', '',
+             f"## Test metrics (%, mean ± std over "
+             f"{len(result['seeds'])} seeds)", '',
+             '| arm | seeds | ' + ' | '.join(metrics) +
+             f' | best trial | val {monitor} |',
+             '|' + '---|' * (4 + len(metrics))]
+    for name, a in arms.items():
+        lines.append(
+            f"| {name} | {len(a['test'])} | " + ' | '.join(
+                f"{100 * a['mean'][m]:.2f} ± {100 * a['std'][m]:.2f}"
+                for m in metrics) +
+            f" | {a['best']['number']} | {a['best']['value']:.4f} |")
+    lines += ['', '## Paired t-tests', '',
+              'p (Holm-corrected p) of each arm against its reference, on '
+              'the seeds both have; Δ: difference of the means, in points.',
+              '', '| arm | against | pairs | ' + ' | '.join(
+                  f'Δ {m} | p {m}' for m in metrics) + ' |',
+              '|' + '---|' * (3 + 2 * len(metrics))]
+    for t in result['comparisons']:
+        cells = []
+        for m in metrics:
+            c = t['metrics'][m]
+            cells += [f"{100 * c['diff']:+.2f}",
+                      f"{_p(c['p'])} ({_p(c['p_holm'])})"]
+        lines.append(f"| {t['arm']} | {t['against']} | {len(t['seeds'])} | "
+                     + ' | '.join(cells) + ' |')
+    lines += ['', '## Budget', '',
+              'Trials (complete / pruned / failed), epochs trained and CPU '
+              'seconds of the tuning and of the seed runs.', '',
+              '| arm | trials | tuning epochs | seed-run epochs | tuning CPU '
+              's | seed-run CPU s | total CPU s |', '|' + '---|' * 7]
+    for name, a in arms.items():
+        b, c = a['budget'], a['counts']
+        lines.append(
+            f"| {name} | {b['trials']} ({c['complete']} / {c['pruned']} / "
+            f"{c['fail']}) | {b['tuning_epochs']} | {b['seed_epochs']} | "
+            f"{_s(b['tuning_cpu_seconds'])} | {_s(b['seed_cpu_seconds'])} | "
+            f"{_s(b['cpu_seconds'])} |")
+    lines += ['', '## Best settings', '']
+    for name, a in arms.items():
+        chosen = ', '.join(f'`{k}` {_v(v)}'
+                           for k, v in a['best']['params'].items())
+        fixed = ', '.join(f'`{k}` {_v(v)}' for k, v in a['set'].items())
+        lines.append(f"- **{name}** (trial {a['best']['number']}, "
+                     f"`{a['best']['run_dir']}`): {chosen}" +
+                     (f'; set: {fixed}' if fixed else ''))
+    lines += ['', '## Tuning curves', '',
+              f'Validation {monitor} of each trial against each tuned '
+              'setting.', '']
+    lines += [f"![{n}]({a['tuning_plot']})" for n, a in arms.items()]
+    lines += ['', 'Runs: `ARM/seed-S/` (test metrics in `result.json`); '
+              'studies: `ARM/study/` (browse one with `optuna-dashboard '
+              'sqlite:///ARM/study/study.db`, from this folder).', '']
+    return '\n'.join(lines)
+
+
+def _p(p: float) -> str:
+    return '' if p is None or math.isnan(p) else f'{p:.3g}'
+
+
+def _s(seconds: Optional[float]) -> str:
+    return '?' if seconds is None else f'{seconds:.1f}'
+
+
+def _v(value: Any) -> str:
+    return format(value, '.4g') if isinstance(value, float) else str(value)
+
+
+def _counts(summary: Dict[str, Any]) -> str:
+    return ', '.join(f'{n} {s}' for s, n in summary['counts'].items() if n)
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _read_json(path: str) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ['compare', 'study_dir', 'seed_dir', 'pinned_split', 'table',
+           'markdown']

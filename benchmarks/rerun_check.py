@@ -1,0 +1,170 @@
+r"""Do committed result cells still re-run bit for bit? Re-trains the first
+epochs of chosen cells of the Table 2 and OOD result files with the settings
+recorded in each cell, and compares every validation metric and diagnostic
+of each evaluation in those epochs with the cell's history exactly (the
+logged epoch loss, a mean of float32 batch losses, to :obj:`LOSS_RTOL`).
+
+    python benchmarks/rerun_check.py --rerun-epochs 5 \
+        --cell benchmarks/results/table2_cf.json beauty/lightgcn/base/seed0 \
+        --cell benchmarks/results/table2_sr.json beauty/gru4rec/base/seed0 \
+        --cell benchmarks/results/ood.json ood-yelp2018/cnsdiff/seed3 1 \
+        --out benchmarks/results/rerun_check
+
+A cell is re-run the way its script runs it (``table2.py``: ``--task`` from
+the file, the SR split loaded as there; ``ood.py``: the published split),
+from the script's defaults updated with the cell's recorded ``args``, only
+the epochs cut to ``--rerun-epochs`` (a CNSDiff curriculum kept at its
+recorded length, which defaults to the number of epochs). Writes
+``<out>.json`` and ``<out>.md``; exits with status 1 if any validation
+metric or diagnostic differs, or the logged loss by more than
+:obj:`LOSS_RTOL`. The recorded history of a cell holds the evaluations
+only, so the epochs (``--rerun-epochs`` or a cell's own third value) should
+reach at least one evaluation (Table 2: every 5 epochs; OOD: every epoch).
+"""
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional
+
+from common import Stopwatch, command_line
+
+from adar_pyg.io import write_text
+from adar_pyg.run import write_json
+
+
+#: The relative difference allowed in the logged epoch loss (a mean of
+#: float32 batch losses, whose summation order is not part of the training
+#: trajectory); every validation metric and diagnostic must match exactly.
+LOSS_RTOL = 1e-6
+
+
+def cell_args(script: Any, argv: List[str],
+              recorded: Dict[str, Any], epochs: int) -> argparse.Namespace:
+    r"""The script's arguments for :obj:`argv` (its defaults), updated with
+    the cell's :obj:`recorded` ones and shortened to :obj:`epochs`."""
+    args = script.parse(argv) if hasattr(script, 'parse') else \
+        script.parse_args(argv)
+    vars(args).update(recorded)
+    if 'cnsdiff_curriculum_epochs' in vars(args) and \
+            args.cnsdiff_curriculum_epochs is None:
+        args.cnsdiff_curriculum_epochs = args.epochs
+    args.epochs = min(epochs, args.epochs)
+    args.checkpoint, args.json, args.progress = None, None, False
+    return args
+
+
+def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
+    r"""Re-runs the first :obj:`epochs` of the cell :obj:`key` of the result
+    file :obj:`path`; returns the comparison."""
+    with open(path) as f:
+        data = json.load(f)
+    if key not in data['cells']:
+        raise SystemExit(f"'{path}' has no cell '{key}'")
+    cell = data['cells'][key]
+    dataset = key.split('/')[0]
+    if dataset.startswith('ood-'):
+        import ood
+        args = cell_args(ood, [], cell['args'], epochs)
+        result = ood.run_cell(args, ood.data_loader(args, dataset))
+    else:
+        import table2
+        task = data['meta'].get('task') or cell['args']['task']
+        recorded = dict(cell['args'])
+        if task == 'cf':  # Recorded, but CF evaluation ignored it (blocks
+            recorded.pop('eval_batch_size', None)  # of 2048) until 12/2026.
+        args = cell_args(table2, ['--task', task], recorded, epochs)
+        data_ = (table2.load_sr_data(args, dataset) if task == 'sr'
+                 else None)
+        result = table2.run_cell(args, args.model, data_)
+    stored = {e['epoch']: e for e in cell.get('history', [])}
+    rows, worst = [], 0.0
+    for entry in result.get('history', []):
+        old = stored.get(entry['epoch'])
+        if old is None:
+            continue
+        for name, value in entry.items():
+            if name in ('epoch', 'seconds') or name not in old or \
+                    not isinstance(value, (int, float)):
+                continue
+            diff = abs(float(value) - float(old[name]))
+            worst = max(worst, diff)
+            rows.append({'epoch': entry['epoch'], 'value': name,
+                         'committed': old[name], 'rerun': value,
+                         'identical': value == old[name]})
+    metrics = [r for r in rows if r['value'] != 'loss']
+    losses = [r for r in rows if r['value'] == 'loss']
+    loss_rel = max((abs(r['rerun'] - r['committed']) /
+                    max(abs(r['committed']), 1e-30) for r in losses),
+                   default=0.0)
+    return {'file': os.path.relpath(path), 'cell': key,
+            'epochs': args.epochs, 'compared': len(rows),
+            'identical': bool(rows) and all(r['identical'] for r in rows),
+            'metrics_identical': bool(metrics) and all(
+                r['identical'] for r in metrics),
+            'loss_max_rel_diff': loss_rel,
+            'passed': bool(metrics) and all(r['identical'] for r in metrics)
+            and loss_rel <= LOSS_RTOL,
+            'max_abs_diff': worst, 'values': rows,
+            'recorded_torch': cell.get('torch'),
+            'recorded_threads': cell.get('threads')}
+
+
+def markdown(out: Dict[str, Any]) -> str:
+    lines = ['# Re-run check: committed cells against the code of today', '',
+             f"Command: `{out['command']}`  ", '',
+             'Each cell re-trained for its first epochs with its recorded '
+             'settings; the loss and the validation metrics of every '
+             'evaluation in those epochs compared exactly with the '
+             f'committed history (the logged loss within a relative '
+             f'{LOSS_RTOL:g}: a mean of float32 batch losses).', '',
+             '| file | cell | epochs | values compared | all bit for bit | '
+             'metrics bit for bit | loss rel. diff | passed |',
+             '|---|---|---|---|---|---|---|---|']
+    for c in out['cells']:
+        lines.append(f"| {c['file']} | {c['cell']} | {c['epochs']} | "
+                     f"{c['compared']} | {'yes' if c['identical'] else 'no'} "
+                     f"| {'yes' if c['metrics_identical'] else 'NO'} | "
+                     f"{c['loss_max_rel_diff']:.2g} | "
+                     f"{'yes' if c['passed'] else 'NO'} |")
+    return '\n'.join(lines) + '\n'
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                                     allow_abbrev=False)
+    parser.add_argument('--cell', nargs='+', action='append', required=True,
+                        metavar='JSON KEY [EPOCHS]',
+                        help='a result file, the key of one of its cells '
+                        'and, optionally, the epochs to re-train (default: '
+                        '--rerun-epochs)')
+    parser.add_argument('--rerun-epochs', type=int, default=5,
+                        help='epochs re-trained per cell (default: 5)')
+    parser.add_argument('--out', default=None,
+                        help='writes <out>.json and <out>.md')
+    args = parser.parse_args(argv)
+    cells = []
+    for spec in args.cell:
+        if len(spec) not in (2, 3) or len(spec) == 3 and \
+                not spec[2].isdigit():
+            parser.error(f"--cell takes JSON KEY [EPOCHS], got {spec}")
+        path, key = spec[:2]
+        epochs = int(spec[2]) if len(spec) == 3 else args.rerun_epochs
+        with Stopwatch() as watch:
+            check = rerun(path, key, epochs)
+        check['seconds'] = watch.seconds
+        print(f"{key}: {check['compared']} values, metrics "
+              f"{'bit for bit' if check['metrics_identical'] else 'DIFFER'}"
+              f", loss rel. diff {check['loss_max_rel_diff']:.2g} "
+              f"({watch.seconds:.0f} s)", flush=True)
+        cells.append(check)
+    out = {'command': command_line(argv and ['benchmarks/rerun_check.py'] +
+                                   argv), 'cells': cells}
+    if args.out:
+        write_json(out, f'{args.out}.json')
+        write_text(f'{args.out}.md', markdown(out))
+    return 0 if all(c['passed'] for c in cells) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,198 @@
+r"""Where a step of the sampled path spends its time as the graph grows:
+:class:`~adar_pyg.train.SampledCFTask` (LightGCN, uniform negatives, the
+optimiser of :meth:`Trainer.make_optimizer <adar_pyg.train.Trainer.
+make_optimizer>`) on the synthetic graphs of ``benchmarks/scaling.py``,
+``--steps`` steps after one warm-up step, each step timed by phase (wall
+clock): ``sample`` (the ``LinkNeighborLoader`` batch), ``forward``
+(subgraph adjacency, propagation, loss), ``backward`` and ``optimizer``,
+with the sampled subgraph's size; at ``--ops-sizes``, one more step under
+:mod:`torch.profiler` (phases as ``record_function``) lists the operators
+with the most self CPU time (slow: the sampler's per-draw operators make
+GBs of events).
+
+    python benchmarks/sampled_profile.py --sizes 100000 1000000 --threads 1
+    python benchmarks/sampled_profile.py --sizes 100000 1000000 --threads 1 \
+        --sampled --sparse-grad
+
+Writes ``<out>/sampled_profile[_sparse].json`` and ``.md``.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List
+
+import torch
+
+from adar_pyg.io import atomic_path
+from adar_pyg.run import write_json
+
+PHASES = ('sample', 'forward', 'backward', 'optimizer')
+
+
+def profile_size(size: int, args: argparse.Namespace) -> Dict[str, Any]:
+    import warnings
+
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from adar_pyg.augment.dbpr import d_bpr_loss
+    from adar_pyg.nn import LightGCN
+    from adar_pyg.train import SampledCFTask, Trainer
+    from scaling import synthetic_splits
+    warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
+    train, val, test = synthetic_splits(size, args.seed, args.cache)
+    U, I = train['user'].num_nodes, train['item'].num_nodes
+    torch.manual_seed(args.seed)
+    model = LightGCN(U, I, embedding_dim=args.dim, num_layers=len(args.fanout))
+    task = SampledCFTask(model, train, val, test, num_neighbors=args.fanout,
+                         batch_size=args.batch_size,
+                         sparse_grad=args.sparse_grad)
+    optimizer = Trainer(task, lr=1e-3, progress=False).make_optimizer()
+    generator = torch.Generator().manual_seed(args.seed)
+    it = task.batches(generator)
+    nodes: List[int] = []
+    clock = {p: 0.0 for p in PHASES}
+
+    def phase(name: str, start: float) -> float:
+        now = time.perf_counter()
+        clock[name] += now - start
+        return now
+
+    def step() -> None:
+        t = time.perf_counter()
+        with record_function('sample'):
+            batch = next(it)
+        t = phase('sample', t)
+        nodes.append(sum(batch[k].num_nodes for k in batch.node_types))
+        with record_function('forward'):
+            out = task.forward(batch, generator)
+            loss = d_bpr_loss(out.user, out.pos, out.neg) + 1e-4 * out.reg
+        t = phase('forward', t)
+        with record_function('backward'):
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        t = phase('backward', t)
+        with record_function('optimizer'):
+            optimizer.step()
+        phase('optimizer', t)
+
+    step()  # warm-up
+    nodes.clear()
+    clock.update({p: 0.0 for p in PHASES})
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    seconds = (time.perf_counter() - start) / args.steps
+    phases = {p: v / args.steps for p, v in clock.items()}
+    ops = []
+    if size in args.ops_sizes:  # One more step, under the profiler:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        ops = sorted((e for e in prof.key_averages() if e.key not in PHASES),
+                     key=lambda e: -e.self_cpu_time_total)[:args.top]
+    return {
+        'size': size, 'users': U, 'items': I,
+        'interactions': int(task.train_pairs.size(1)),
+        'sparse_grad': args.sparse_grad,
+        'seconds_per_step': seconds,
+        'phase_seconds_per_step': phases,
+        'subgraph_nodes': sum(nodes) / len(nodes),
+        'top_ops': [{'op': e.key, 'calls_per_step': e.count,
+                     'self_seconds_per_step': e.self_cpu_time_total / 1e6}
+                    for e in ops],
+    }
+
+
+def markdown(result: Dict[str, Any]) -> str:
+    meta = result['meta']
+    kind = ('sparse gradients, SparseAdam' if meta['sparse_grad'] else
+            'dense Adam')
+    lines = [f"# Sampled path per step, by phase ({kind})",
+             '', f"Command: `{meta['command']}`", '',
+             f"Wall seconds per step and per phase, mean of {meta['steps']} "
+             f"steps after a warm-up, {meta['threads']} thread(s), LightGCN "
+             f"dim {meta['dim']}, batch {meta['batch_size']}, fan-out "
+             f"{meta['fanout']}; load average {meta['load_start']} at the "
+             f"start (other jobs on the machine). The operators: one more "
+             f"step under torch.profiler (CPU), self time.", '',
+             '| interactions | nodes | subgraph nodes | s/step | ' +
+             ' | '.join(PHASES) + ' |', '|---|---|---|---|' +
+             '---|' * len(PHASES)]
+    for r in result['rows']:
+        n = r['users'] + r['items']
+        lines.append(
+            f"| {r['interactions']:,} | {n:,} | {r['subgraph_nodes']:,.0f} "
+            f"({100 * r['subgraph_nodes'] / n:.0f}%) | "
+            f"{r['seconds_per_step']:.3f} | " + ' | '.join(
+                f"{r['phase_seconds_per_step'].get(p, 0):.3f}"
+                for p in PHASES) + ' |')
+    for r in result['rows']:
+        if not r['top_ops']:
+            continue
+        lines += ['', f"Top operators by self CPU time, "
+                  f"{r['interactions']:,} interactions (s/step, calls/step): " +
+                  ', '.join(f"`{o['op']}` {o['self_seconds_per_step']:.3f} "
+                            f"({o['calls_per_step']:.0f})"
+                            for o in r['top_ops']) + '.']
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args() -> argparse.Namespace:
+    from adar_pyg.config import (ConfigError, add_config_args,
+                                 config_from_args, parse_args as parse_flags)
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     allow_abbrev=False)
+    # The settings of `adar-pyg train`: --sparse-grad (with --sampled),
+    # --fanout, --batch-size, --dim, --threads, --seed.
+    add_config_args(parser, config_file=False)
+    parser.add_argument('--sizes', type=int, nargs='+',
+                        default=[100_000, 1_000_000])
+    parser.add_argument('--steps', type=int, default=5)
+    parser.add_argument('--top', type=int, default=8)
+    parser.add_argument('--ops-sizes', type=int, nargs='*',
+                        default=[100_000],
+                        help='sizes whose operators are listed (one more '
+                        'step under torch.profiler: slow, GBs of events)')
+    parser.add_argument('--cache', default='/tmp/scaling-cache')
+    parser.add_argument('--out', default='benchmarks/results')
+    args = parse_flags(parser)
+    try:
+        cfg = config_from_args(args).resolved()
+    except ConfigError as e:
+        parser.error(str(e))
+    args.sparse_grad = cfg.train.sparse_grad
+    args.fanout = cfg.train.fanout or [10, 5, 2]
+    args.batch_size, args.dim = cfg.train.batch_size, cfg.model.dim
+    args.seed, args.threads = cfg.run.seed, cfg.run.threads or 1
+    return args
+
+
+def main() -> None:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.cache, exist_ok=True)
+    from common import command_line
+    result: Dict[str, Any] = {'meta': {
+        'command': command_line(), 'steps': args.steps,
+        'ops_sizes': args.ops_sizes,
+        'sparse_grad': args.sparse_grad, 'fanout': args.fanout,
+        'batch_size': args.batch_size, 'dim': args.dim, 'seed': args.seed,
+        'threads': torch.get_num_threads(), 'torch': torch.__version__,
+        'load_start': [round(x, 2) for x in os.getloadavg()]}, 'rows': []}
+    name = 'sampled_profile' + ('_sparse' if args.sparse_grad else '')
+    for size in args.sizes:
+        row = profile_size(size, args)
+        result['rows'].append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != 'top_ops'}),
+              flush=True)
+        write_json(result, os.path.join(args.out, name + '.json'))
+        with atomic_path(os.path.join(args.out, name + '.md')) as tmp, \
+                open(tmp, 'w') as f:
+            f.write(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == '__main__':
+    main()

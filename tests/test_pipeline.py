@@ -1,0 +1,61 @@
+import dataclasses
+
+import pytest
+
+from adar_pyg.config import Config, ModelConfig, SamplerConfig, TrainConfig
+from adar_pyg.pipeline import (AUGMENTERS, DATASETS, MODELS, build_augmenter,
+                               build_model, sampler_kwargs)
+from adar_pyg.registry import (AUGMENTER_NAMES, CF_MODEL_NAMES, MODEL_NAMES,
+                               SR_MODEL_NAMES, UnknownNameError)
+from adar_pyg.sampling import SAMPLERS, AHNSSampler, UniformSampler
+
+
+def choices(section, name):
+    return {f.name: f for f in dataclasses.fields(section)}[name] \
+        .metadata['choices']
+
+
+def test_every_declared_name_has_an_entry():
+    assert MODELS.names() == tuple(MODEL_NAMES) and MODELS.missing() == ()
+    assert AUGMENTERS.names() == AUGMENTER_NAMES
+    assert AUGMENTERS.missing() == ()
+
+
+def test_the_settings_accept_the_registered_names():
+    assert choices(ModelConfig, 'model') == CF_MODEL_NAMES + SR_MODEL_NAMES
+    assert choices(TrainConfig, 'augmenter') == AUGMENTERS.names()
+    assert choices(SamplerConfig, 'sampler') == SAMPLERS.names()
+
+
+@pytest.mark.parametrize('name', list(MODEL_NAMES))
+def test_build_model_by_name(name):
+    cfg = Config.build({'run': {'task': MODEL_NAMES[name].task},
+                        'model': {'model': name, 'dim': 8}})
+    model = build_model(cfg, 5, 7)
+    assert type(model) is MODELS[name]
+    assert model.num_layers == MODEL_NAMES[name].layers
+
+
+@pytest.mark.parametrize('name', AUGMENTER_NAMES)
+def test_build_augmenter_by_name(name):
+    cfg = Config.build({'train': {'augmenter': name}})
+    augmenter = build_augmenter(cfg, 8)
+    assert (augmenter is None) if name == 'none' else \
+        (type(augmenter) is AUGMENTERS[name])
+
+
+def test_sampler_kwargs():
+    cfg = Config.build({'sampler': {'sampler': 'ahns', 'num_candidates': 4,
+                                    'ahns_alpha': 2.0}})
+    assert sampler_kwargs(cfg, AHNSSampler) == {
+        'num_candidates': 4, 'alpha': 2.0, 'beta': 0.1, 'p': -2.0}
+    cfg = Config.build({'sampler': {'num_candidates': 4}})
+    assert sampler_kwargs(cfg, UniformSampler) == {}
+
+
+def test_unknown_names():
+    with pytest.raises(UnknownNameError, match="unknown dataset 'beuaty' "
+                       r"\(did you mean 'beauty'\?\); known: beauty, toys"):
+        DATASETS['beuaty']
+    with pytest.raises(UnknownNameError, match='known: lightgcn, ngcf'):
+        MODELS['mf']

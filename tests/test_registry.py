@@ -1,0 +1,73 @@
+import pytest
+
+from adar_pyg.registry import (AUGMENTER_NAMES, CF_MODEL_NAMES, MODEL_NAMES,
+                               SR_MODEL_NAMES, Registry, UnknownNameError)
+
+
+class A:
+    def __init__(self, x, y=0):
+        self.x, self.y = x, y
+
+
+class B(A):
+    pass
+
+
+def test_register_lookup_and_order():
+    reg = Registry('thing')
+    assert reg.register('a', A) is A
+
+    @reg.register('b', note='decorated')
+    class C(A):
+        pass
+
+    reg.register('none', None)  # None is an entry, not a decorator
+    assert reg.names() == ('a', 'b', 'none') == tuple(reg)
+    assert reg['a'] is A and reg['b'] is C and reg['none'] is None
+    assert len(reg) == 3 and 'a' in reg and 'z' not in reg
+    assert dict(reg) == {'a': A, 'b': C, 'none': None}
+    assert reg.info('b') == {'note': 'decorated'} and reg.info('a') == {}
+    assert repr(reg) == "Registry('thing', [a, b, none])"
+
+
+def test_build_calls_the_class_or_the_builder():
+    reg = Registry('thing')
+    reg.register('a', A)
+    reg.register('b', B, build=lambda cls, cfg: cls(cfg['x'], y=cfg['y']))
+    a = reg.build('a', 1, y=2)
+    assert type(a) is A and (a.x, a.y) == (1, 2)
+    b = reg.build('b', {'x': 3, 'y': 4})
+    assert type(b) is B and (b.x, b.y) == (3, 4)
+
+
+def test_unknown_name_names_the_known_ones():
+    reg = Registry('sampler')
+    reg.register('uniform', A)
+    reg.register('mixgcf', B)
+    with pytest.raises(UnknownNameError) as e:
+        reg['mixgfc']
+    assert str(e.value) == ("unknown sampler 'mixgfc' (did you mean "
+                            "'mixgcf'?); known: uniform, mixgcf")
+    assert isinstance(e.value, KeyError)  # a Mapping's lookup error
+    assert reg.get('mixgfc') is None
+    with pytest.raises(UnknownNameError, match='known: uniform, mixgcf'):
+        reg.build('dns')
+    with pytest.raises(UnknownNameError, match="unknown sampler 'x'"):
+        reg.info('x')
+
+
+def test_duplicate_and_undeclared_names_are_refused():
+    reg = Registry('model', declared=('a', 'b'))
+    reg.register('a', A)
+    with pytest.raises(ValueError, match="model 'a' is already registered"):
+        reg.register('a', B)
+    with pytest.raises(ValueError, match="model 'c' is not declared"):
+        reg.register('c', B)
+    assert reg.missing() == ('b', )
+
+
+def test_declared_names():
+    assert CF_MODEL_NAMES == ('lightgcn', 'ngcf')
+    assert SR_MODEL_NAMES == ('sasrec', 'gru4rec', 'cl4srec')
+    assert tuple(MODEL_NAMES) == CF_MODEL_NAMES + SR_MODEL_NAMES
+    assert AUGMENTER_NAMES[0] == 'none'

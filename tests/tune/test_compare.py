@@ -1,0 +1,255 @@
+"""adar_pyg.tune.compare (adar-pyg compare) on a tiny CSV: two arms tuned
+with the same trials on validation, the best of each trained over seeds and
+tested once, paired t-tests equal to scipy's on the seed runs' results,
+everything reused when run again, and a bad arms file refused before any
+training."""
+import json
+import math
+import os
+
+import pytest
+import yaml
+from scipy import stats
+
+from adar_pyg import run
+from adar_pyg.cli import main
+from adar_pyg.config import Config, ConfigError
+from adar_pyg.errors import UsageError
+from adar_pyg.tune import compare, parse_arms
+
+from test_study import config, write_csv
+
+pytest.importorskip('optuna')
+
+QUIET = dict(plot=False, log=lambda line: None)
+LR = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+ARMS = {'arms': {
+    'base': {'space': LR},
+    'reweight': {'set': {'train.augmenter': 'reweight'},
+                 'space': {**LR, 'adar.weight': {'choices': [0.5, 1.0]}}}}}
+METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
+
+
+def tiny(csv):
+    return config(csv, epochs=1)  # Trainings of one epoch: 8 in all.
+
+
+@pytest.fixture(scope='module')
+def csv(tmp_path_factory):
+    return write_csv(tmp_path_factory.mktemp('data') / 'ratings.csv')
+
+
+@pytest.fixture(scope='module')
+def done(csv, tmp_path_factory):
+    r"""One comparison: 2 arms, 2 trials each, 2 seeds (8 trainings)."""
+    out = tmp_path_factory.mktemp('cmp') / 'cmp'
+    lines = []
+    table = compare(tiny(csv), ARMS, trials=2, seeds=2, out=out,
+                    log=lines.append, plot=False)
+    return out, table, lines
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def test_folder_table_and_tests(done):
+    out, table, lines = done
+    for name in ('compare.md', 'compare.json', 'tuning-base.png',
+                 'tuning-reweight.png', 'base/study/study.db',
+                 'reweight/seeds.json'):
+        assert (out / name).exists(), name
+    # One line per finished trial and per seed run:
+    assert sum(': trial ' in line for line in lines) == 4
+    assert sum(' seed ' in line and 'trained' in line
+               for line in lines) == 4
+    assert list(table.index) == ['base', 'reweight']
+    assert table.loc['base', 'seeds'] == 2 == table.loc['reweight', 'seeds']
+    info = read(out / 'compare.json')
+    assert info['seeds'] == [0, 1] and info['base'] == 'base'
+    for arm in ('base', 'reweight'):
+        test = {s: read(out / arm / f'seed-{s}' / 'result.json')['test']
+                for s in (0, 1)}
+        for m in METRICS:
+            vals = [test[s][m] for s in (0, 1)]
+            assert table.loc[arm, m] == pytest.approx(sum(vals) / 2)
+            assert table.loc[arm, f'{m}_std'] == pytest.approx(
+                stats.tstd(vals))
+        # The seed runs are the best trial's config, with their own seed:
+        best = info['arms'][arm]['best']
+        trial = Config.load(str(out / arm / 'study' /
+                                f"trial-{best['number']}" / 'config.yaml'))
+        for s in (0, 1):
+            cfg = Config.load(str(out / arm / f'seed-{s}' / 'config.yaml'))
+            assert cfg.run.seed == s and cfg.split.split_seed == 0
+            assert cfg.train.lr == trial.train.lr == best['params'][
+                'train.lr']
+            assert cfg.train.augmenter == trial.train.augmenter
+        budget = info['arms'][arm]['budget']
+        assert budget['trials'] == 2 and budget['seed_epochs'] == sum(
+            read(out / arm / f'seed-{s}' / 'result.json')['epochs_run']
+            for s in (0, 1))
+        assert budget['cpu_seconds'] > 0
+    # The p-value is scipy's paired t-test on the seed runs' numbers:
+    for m in METRICS:
+        a, b = ([read(out / arm / f'seed-{s}' / 'result.json')['test'][m]
+                 for s in (0, 1)] for arm in ('base', 'reweight'))
+        p = stats.ttest_rel(b, a).pvalue
+        got = table.loc['reweight', f'{m}_p_vs_base']
+        assert got == pytest.approx(p, nan_ok=True) or (
+            math.isnan(p) and got == 1.0)  # Equal numbers: no difference.
+        # One comparison: Holm changes nothing.
+        assert table.loc['reweight', f'{m}_holm_vs_base'] == \
+            pytest.approx(got, nan_ok=True)
+    md = (out / 'compare.md').read_text()
+    for part in ('## Test metrics', '## Paired t-tests', '## Budget',
+                 '![base](tuning-base.png)', 'optuna-dashboard'):
+        assert part in md
+
+
+def test_trials_never_hold_test_metrics(done):
+    out = done[0]
+    for arm in ('base', 'reweight'):
+        for n in (0, 1):
+            folder = out / arm / 'study' / f'trial-{n}'
+            records = [json.loads(line) for line in
+                       (folder / 'metrics.jsonl').read_text().splitlines()]
+            result = read(folder / 'result.json')
+            assert 'test' not in result
+            for record in [result['val'], *records]:
+                assert not any(k.startswith('test') for k in record)
+        for s in (0, 1):
+            assert set(METRICS) <= set(read(
+                out / arm / f'seed-{s}' / 'result.json')['test'])
+
+
+def test_again_reuses_every_trial_and_seed_run(done, csv, monkeypatch,
+                                               capsys):
+    out = done[0]
+    results = sorted(out.glob('*/seed-*/result.json')) + sorted(
+        out.glob('*/study/trial-*/result.json'))
+    assert len(results) == 8
+    mtimes = [os.stat(p).st_mtime_ns for p in results]
+    trained = []
+    monkeypatch.setattr(run, 'train', lambda *a, **k: trained.append(a))
+    table = compare(tiny(csv), ARMS, trials=2, seeds=2, out=out, **QUIET)
+    assert trained == [] and [os.stat(p).st_mtime_ns for p in results] == \
+        mtimes
+    assert table.equals(done[1])
+    # The command, with the same settings as flags, reuses them too:
+    arms = out.parent / 'arms.yaml'
+    arms.write_text(yaml.safe_dump(ARMS))
+    main(['compare', '--arms', str(arms), '--trials', '2', '--seeds', '2',
+          '--data', str(csv), '--device', 'cpu', '--threads', '1', '--dim',
+          '8', '--layers', '1', '--epochs', '1', '--batch-size', '64',
+          '--monitor', 'recall@10', '--out', str(out)])
+    printed = capsys.readouterr().out
+    assert trained == [] and printed.count('reused') == 4
+    assert 'reweight: test recall@10' in printed and 'vs base p' in printed
+    # An arm whose space changed is refused before any arm trains:
+    changed = {'arms': {**ARMS['arms'], 'reweight': {
+        **ARMS['arms']['reweight'], 'space': LR}}}
+    with pytest.raises(UsageError, match="'.*reweight.study' was started "
+                       'with another space'):
+        compare(tiny(csv), changed, trials=3, seeds=2, out=out, **QUIET)
+    assert trained == []
+
+
+@pytest.mark.parametrize('arms, match', [
+    ({'arms': {'adar': {'space': LR}, 'reweight': {'space': LR}}},
+     "no arm 'base'"),
+    ({'arms': {'base': {'space': LR}, 'x': {'spaec': LR}}},
+     "unknown key 'spaec' \\(did you mean 'space'\\?\\)"),
+    ({'arm': {'base': {'space': LR}}}, "an arms file is a mapping"),
+    ({'arms': {'base': {'space': LR}, 'x': {'space': LR}}, 'contrls': []},
+     "unknown key 'contrls'"),
+    ({'arms': {'base': {'space': LR}, 'x': {'space': LR}},
+      'controls': ['y']}, "control 'y' is not an arm"),
+    ({'arms': {'base': {'space': LR},
+               'x': {'space': {'train.lr': {'uniform': [0.2, 0.1]}}}}},
+     'arms.x.space: .train.lr.: uniform needs low < high'),
+    ({'arms': {'base': {'space': LR},
+               'x': {'set': {'train.augmentr': 'adar'}, 'space': LR}}},
+     "arms.x.set: .*unknown setting 'train.augmentr'"),
+    ({'arms': {'base': {'space': LR},
+               'x': {'set': {'adar.augmenter': 'adar'}, 'space': LR}}},
+     "'adar.augmenter'.* \\(it belongs to section 'train'\\)"),
+    ({'arms': {'base': {'space': LR},
+               'x': {'set': {'train.augmenter': 'magic'}, 'space': LR}}},
+     'arms.x.set: .*magic'),
+    ({'arms': {'base': {'space': LR},
+               'x': {'set': {'data.k_core': 2}, 'space': LR}}},
+     'cannot differ between arms'),
+    ({'arms': {'base': {'space': LR}, 'x': {'set': {'train.lr': 0.01},
+                                            'space': LR}}},
+     "'train.lr' is both set and tuned"),
+    ({'arms': {'base': {'space': LR}, 'a/b': {'space': LR}}},
+     "folder's name"),
+])
+def test_bad_arms_refused_before_any_training(csv, tmp_path, monkeypatch,
+                                              arms, match):
+    trained = []
+    monkeypatch.setattr(run, 'train', lambda *a, **k: trained.append(a))
+    out = tmp_path / 'cmp'
+    with pytest.raises(ConfigError, match=match):
+        compare(tiny(csv), arms, trials=2, seeds=2, out=out, **QUIET)
+    assert trained == [] and not out.exists()
+
+
+def test_bad_arms_file_on_the_command_line(csv, tmp_path, capsys):
+    arms = tmp_path / 'arms.yaml'
+    arms.write_text('arms:\n  adar: {space: {train.lr: {uniform: [0.1, '
+                    '0.2]}}}\n  reweight: {space: {train.lr: {uniform: '
+                    '[0.1, 0.2]}}}\n')
+    with pytest.raises(SystemExit) as e:
+        main(['compare', '--arms', str(arms), '--trials', '1', '--data',
+              str(csv), '--out', str(tmp_path / 'cmp')])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith('adar-pyg: error: ') and "no arm 'base'" in \
+        err[0]
+    assert not (tmp_path / 'cmp').exists()
+
+
+def test_comparisons_with_a_control():
+    arms = parse_arms({'controls': ['reweight'], 'arms': {
+        'adar': {'set': {'train.augmenter': 'adar'}, 'space': LR},
+        'reweight': {'set': {'train.augmenter': 'reweight'}, 'space': LR},
+        'base': {'space': LR}}}, Config.build())
+    assert arms.names == ['base', 'adar', 'reweight']  # The base first.
+    assert arms.comparisons() == [('adar', 'base'), ('reweight', 'base'),
+                                  ('adar', 'reweight')]
+    # --controls adds to the file's:
+    assert parse_arms(arms.to_dict(), Config.build(), controls=['adar']
+                      ).controls == ('reweight', 'adar')
+    with pytest.raises(UsageError, match='is the base arm'):
+        parse_arms(arms.to_dict(), Config.build(), controls=['base'])
+
+
+def test_holm_over_the_comparisons_of_each_metric():
+    # Three arms, made-up test numbers of three seeds: the table's p-values
+    # are scipy's, Holm-corrected over the three comparisons.
+    from adar_pyg.report import holm
+    from adar_pyg.tune.comparison import _result, table
+    arms = parse_arms({'controls': ['reweight'], 'arms': {
+        'base': {'space': LR},
+        'adar': {'set': {'train.augmenter': 'adar'}, 'space': LR},
+        'reweight': {'set': {'train.augmenter': 'reweight'}, 'space': LR}}},
+        Config.build())
+    numbers = {'base': [0.10, 0.12, 0.11], 'adar': [0.13, 0.16, 0.14],
+               'reweight': [0.11, 0.125, 0.118]}
+    info = {name: {'test': {str(s): {m: v + 0.01 * i
+                                     for i, m in enumerate(METRICS)}
+                            for s, v in enumerate(vals)},
+                   'best': {'number': 0, 'value': 0.5},
+                   'budget': {'trials': 2, 'epochs': 4, 'cpu_seconds': 1.0}}
+            for name, vals in numbers.items()}
+    result = _result(Config.build(), arms, 2, [0, 1, 2], info)
+    rows = {r['arm']: r for r in table(result)}
+    pairs = [('adar', 'base'), ('reweight', 'base'), ('adar', 'reweight')]
+    p = [stats.ttest_rel(numbers[a], numbers[b]).pvalue for a, b in pairs]
+    for (a, b), raw, q in zip(pairs, p, holm(p)):
+        assert rows[a][f'recall@10_p_vs_{b}'] == pytest.approx(raw)
+        assert rows[a][f'recall@10_holm_vs_{b}'] == pytest.approx(q)
+    assert math.isnan(rows['base']['recall@10_p_vs_base'])
+    assert math.isnan(rows['reweight']['recall@10_p_vs_reweight'])
