@@ -418,55 +418,23 @@ def _adar(cls, cfg: Config, embedding_dim: int) -> Augmenter:
                hidden_channels=a.hidden_channels)
 
 
-def _no_augmenter_settings(cfg: Config) -> Dict[str, Any]:
-    return {'augmenter': 'none'}
-
-
-def _control_settings(cfg: Config) -> Dict[str, Any]:
-    return {'augmenter': cfg.train.augmenter,
-            'weight': cfg.adar.to_dict()['weight']}
-
-
-def _cnsdiff_settings(cfg: Config) -> Dict[str, Any]:
-    # The config's names (older result files renamed three of them:
-    # train_denoiser = not frozen_denoiser, hidden, temperature).
-    return {'augmenter': 'cnsdiff', **cfg.cnsdiff.to_dict()}
-
-
-def _adar_settings(cfg: Config) -> Dict[str, Any]:
-    a = cfg.adar.to_dict()
-    if a['clip_x0'] is None:
-        a['clip_x0'] = 0.0
-    return {'augmenter': 'adar', **a}
-
-
 #: The augmenters by name (:obj:`--augmenter`): the class (:obj:`None` for
-#: :obj:`'none'`), the builder taking :obj:`(cls, cfg, embedding_dim)` and
-#: the settings reported in result files (:obj:`settings(cfg)`). Each name
+#: :obj:`'none'`) and the builder taking :obj:`(cls, cfg, embedding_dim)`
+#: (a result file records the settings themselves). Each name
 #: is declared in :obj:`adar_pyg.registry.AUGMENTER_NAMES`.
 AUGMENTERS: Registry[Optional[type]] = Registry('augmenter',
                                                  declared=AUGMENTER_NAMES)
-AUGMENTERS.register('none', None, build=_no_augmenter,
-                    settings=_no_augmenter_settings)
-AUGMENTERS.register('adar', NegativeAugmenter, build=_adar,
-                    settings=_adar_settings)
-AUGMENTERS.register('cnsdiff', CausalNegativeAugmenter, build=_cnsdiff,
-                    settings=_cnsdiff_settings)
-AUGMENTERS.register('reweight', ReweightAugmenter, build=_control,
-                    settings=_control_settings)
-AUGMENTERS.register('noise', NoiseAugmenter, build=_control,
-                    settings=_control_settings)
+AUGMENTERS.register('none', None, build=_no_augmenter)
+AUGMENTERS.register('adar', NegativeAugmenter, build=_adar)
+AUGMENTERS.register('cnsdiff', CausalNegativeAugmenter, build=_cnsdiff)
+AUGMENTERS.register('reweight', ReweightAugmenter, build=_control)
+AUGMENTERS.register('noise', NoiseAugmenter, build=_control)
 
 
 def build_augmenter(cfg: Config, embedding_dim: int) -> Optional[Augmenter]:
     r"""The augmenter of :obj:`cfg.train.augmenter` (or :obj:`None`), by its
     entry in :obj:`AUGMENTERS`."""
     return AUGMENTERS.build(cfg.train.augmenter, cfg, embedding_dim)
-
-
-def augmenter_settings(cfg: Config) -> Dict[str, Any]:
-    r"""The augmenter's settings as reported in result files."""
-    return AUGMENTERS.info(cfg.train.augmenter)['settings'](cfg)
 
 
 def build_task(cfg: Config, data: RunData, device: torch.device,

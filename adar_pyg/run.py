@@ -54,7 +54,7 @@ from adar_pyg.errors import (AdarError, DataError, ResourceError,
                              RunDirError, UsageError)
 from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
                          remove_stale_parts)
-from adar_pyg.pipeline import (RunData, augmented_dim, augmenter_settings,
+from adar_pyg.pipeline import (RunData, augmented_dim,
                                build_augmenter, build_task, build_trainer,
                                check_data, load_data, setup)
 from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
@@ -166,8 +166,9 @@ def train(cfg: Config, out: Optional[str] = None, *,
         data (RunData, optional): Data loaded already (shared between runs).
         model_factory (callable, optional): :obj:`(cfg, num_users,
             num_items) -> model` instead of the configured backbone.
-        args (dict, optional): The script's arguments, recorded in the result
-            (default: the settings, by flag name).
+        args (dict, optional): Deprecated and ignored (with a warning): the
+            result records the settings under :obj:`'settings'`, by the
+            config's names (see :func:`~adar_pyg.config.recorded_settings`).
         plot (bool, optional): Draw :obj:`curves.png`. (default: :obj:`True`)
         resume (bool, optional): Continue the interrupted run in :obj:`out`
             from its :obj:`checkpoints/last.pt` (see :func:`resume`).
@@ -188,6 +189,11 @@ def train(cfg: Config, out: Optional[str] = None, *,
     checked (the run directory, on resume the fingerprint of the inputs and
     the fit of :obj:`checkpoints/last.pt`) before anything is written there.
     """
+    if args is not None:
+        import warnings
+        warnings.warn("train(args=...) is deprecated and ignored: the result "
+                      "records every setting under 'settings'",
+                      DeprecationWarning, stacklevel=3)
     cfg = cfg.resolved()
     if data is None:
         check_data(cfg)  # A missing file or dataset fails before any output.
@@ -210,7 +216,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         return _launch(cfg, out, dict(
             json_path=json_path, checkpoint=checkpoint, progress=progress,
             overwrite=overwrite, data=data, model_factory=model_factory,
-            args=args, plot=plot, resume=resume, save_last=save_last,
+            plot=plot, resume=resume, save_last=save_last,
             test=test))
     if rank > 0:  # Rank 0 alone writes the run directory and logs.
         out = json_path = checkpoint = None
@@ -294,7 +300,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         'statistics': data.statistics,
         'model': repr(model),
         'sampler': repr(getattr(task, 'sampler', None)),
-        **augmenter_settings(cfg),
+        'augmenter': cfg.train.augmenter,
         'protocol': protocol,
         **({'test': result.test} if test else {}),
         **extra_tests,
@@ -315,7 +321,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
         'threads': torch.get_num_threads(),
         'host': platform.node(),
         'history': result.history,
-        'args': args if args is not None else vars(cfg.to_namespace()),
+        # Every setting once, by the config's names (as config.yaml):
+        'settings': cfg.to_dict(),
     }
     if out:
         if checkpoint and os.path.exists(ckpt):

@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Tuple
 
 from adar_variants import VARIANT_SETTINGS
 from common import (add_store_args, cell_key, command_line, command_lines,
-                    open_results, summarize)
+                    open_results, recorded, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, add_config_args, add_output_args,
@@ -43,7 +43,7 @@ from adar_pyg.plot import pyplot, save_figure
 #: axis -> (the setting it moves, by flag name; its label)
 AXES = {
     'lambda': ('adar_weight', 'λ'),
-    'T': ('adar_steps', 'T'),
+    'T': ('adar_num_steps', 'T'),
     'hardness': ('adar_hardness', 'hardness h'),
     'lr': ('lr', 'learning rate'),
     'l2': ('l2', 'L2 weight'),
@@ -72,8 +72,7 @@ def run_cells(args: argparse.Namespace,
             store.get_or_run(
                 cell_key(args.model, variant, f'{axis}={value:g}', seed),
                 lambda: run.train(  # noqa: B023
-                    Config.from_namespace(run_args), progress=False,
-                    args=vars(run_args)))
+                    Config.from_namespace(run_args), progress=False))
     store.save()
     return store.data['cells']
 
@@ -148,8 +147,8 @@ def depends_on(variant: str) -> Tuple[str, ...]:
     if variant in ('reweight', 'noise'):
         return ('adar_weight', 'lr', 'l2')
     if variant.startswith('transition'):
-        return ('adar_weight', 'adar_steps', 'adar_hardness', 'lr', 'l2')
-    return ('adar_weight', 'adar_steps', 'lr', 'l2')
+        return ('adar_weight', 'adar_num_steps', 'adar_hardness', 'lr', 'l2')
+    return ('adar_weight', 'adar_num_steps', 'lr', 'l2')
 
 
 Settings = Tuple[Tuple[str, Any], ...]
@@ -176,7 +175,7 @@ def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
         if m != model or int(seed[len('seed'):]) not in seeds:
             continue
         axis = axis_value.split('=')[0]
-        settings = tuple((s, cell['args'].get(s))
+        settings = tuple((s, recorded(cell).get(s))
                          for s in depends_on(variant))
         points.setdefault((variant, settings), {})[
             int(seed[len('seed'):])] = cell['val']

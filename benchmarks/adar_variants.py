@@ -57,7 +57,7 @@ PAPER_NGCF = {  # Table 3 of the paper (NGCF on Beauty), for orientation
 
 REUSED = {'base': 'base', 'adaptive': 'adar'}  # variant -> Table 2 version
 PROTOCOL_FLAGS = ('--epochs', '--eval-every', '--patience', '--lr',
-                  '--adar-weight', '--adar-steps', '--dim', '--layers',
+                  '--adar-weight', '--adar-num-steps', '--dim', '--layers',
                   '--batch-size', '--adar-score', '--adar-schedule')
 
 
@@ -116,7 +116,7 @@ def main() -> None:
         'command': command_line(),
         'updated': datetime.datetime.now().isoformat(timespec='seconds'),
         'dataset': args.dataset, 'adar_weight': args.adar_weight,
-        'adar_steps': args.adar_steps, 'adar_schedule': args.adar_schedule,
+        'adar_num_steps': args.adar_num_steps, 'adar_schedule': args.adar_schedule,
     })
     key = lambda model, variant, seed: f'{model}/{variant}/seed{seed}'  # noqa
     md = []
@@ -135,8 +135,7 @@ def main() -> None:
                 store.get_or_run(
                     key(model, variant, seed),
                     lambda: run.train(  # noqa: B023
-                        Config.from_namespace(run_args), progress=False,
-                        args=vars(run_args)))
+                        Config.from_namespace(run_args), progress=False))
         rows = summarize(store.data['cells'], args.variants, 'base',
                          args.seeds, lambda v, s: key(model, v, s))
         md.append(markdown(rows, f'{model} on {args.dataset}', PAPER_NGCF))

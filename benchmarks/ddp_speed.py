@@ -56,11 +56,12 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from common import (add_store_args, cell_key, command_lines, mean_std,
-                    open_results, summarize)
+                    open_results, recorded, resolved, summarize)
 
 from adar_pyg import run
-from adar_pyg.config import (Config, ConfigError, add_config_args,
+from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
                              config_from_args, parse_args as parse_flags)
+from adar_pyg.config.settings import iter_settings
 from adar_pyg.io import atomic_path
 
 #: configuration -> (label, the settings it changes)
@@ -90,9 +91,8 @@ NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'gru4rec': 'GRU4Rec',
 
 
 def setting_names() -> List[str]:
-    r"""Every setting, by flag name (as :meth:`Config.to_namespace` sets
-    them)."""
-    return sorted(vars(Config.build({}).to_namespace()))
+    r"""Every setting, by flag name."""
+    return sorted(section.dest(f) for section, f in iter_settings(SECTIONS))
 
 
 def group_key(args: argparse.Namespace) -> str:
@@ -120,10 +120,8 @@ def train_cell(args: argparse.Namespace, config: str,
     r"""One run of :obj:`config` (:func:`adar_pyg.run.train`, nothing
     written), its result with the load average before and after it."""
     run_args = cell_args(args, config, seed)
-    settings = {k: getattr(run_args, k) for k in setting_names()}
     before, start = load_average(), time.perf_counter()
-    result = run.train(Config.from_namespace(run_args), progress=False,
-                       args=settings)
+    result = run.train(Config.from_namespace(run_args), progress=False)
     return {**result, 'configuration': config,
             'wall_seconds': time.perf_counter() - start,
             'load_before': before, 'load_after': load_average()}
@@ -132,14 +130,18 @@ def train_cell(args: argparse.Namespace, config: str,
 def check_cells(cells: Dict[str, Dict[str, Any]], group: str,
                 args: argparse.Namespace) -> None:
     r"""Stops if a cell of :obj:`group` was trained with other settings than
-    :obj:`args` (but those of :data:`FREE`)."""
-    now = {k: getattr(args, k) for k in setting_names() if k not in FREE}
+    :obj:`args` (but those of :data:`FREE`), both resolved as a run
+    resolves them (with the cell's own :data:`FREE` settings: its seed is
+    its split's seed)."""
     for key, cell in cells.items():
         if not key.startswith(group + '/'):
             continue
-        saved = cell.get('args', {})
+        mine = recorded(cell)
+        saved = resolved(mine)
+        now = resolved({**vars(args),
+                        **{k: v for k, v in mine.items() if k in FREE}})
         differ = [f'{k} {now[k]!r} (cell: {saved.get(k)!r})' for k in now
-                  if saved.get(k) != now[k]]
+                  if k not in FREE and saved.get(k) != now[k]]
         if differ:
             raise SystemExit(f"cell '{key}' of the results file was trained "
                              f"with other settings: {', '.join(differ)}; "
@@ -184,7 +186,7 @@ def group_table(cells: Dict[str, Dict[str, Any]], group: str) -> str:
                                             split='val')}
     first = next(cells[key(c, s)] for c in configs for s in seeds
                  if key(c, s) in cells)
-    a = first['args']
+    a = recorded(first)
     lines = [f'## {NAMES.get(model, model)} on {dataset} ({task.upper()})', '',
              f"Protocol: at most {a['epochs']} epochs, evaluated every "
              f"{a['eval_every']}, patience {a['patience']}, batch "

@@ -18,15 +18,20 @@
 #                (our LightGCN epoch, +ADAR, PyG's LightGCN, evaluation)
 #   gowalla      one Gowalla epoch and its evaluation through   -> gowalla_epoch.json
 #                `python -m adar_pyg train` (the run directory in gowalla_run/)
-#   scaling      benchmarks/scaling.py on the device (full and  -> scaling/scaling.json
-#                sampled paths, PyG; 1M and 5M synthetic, Gowalla)
+#   scaling      benchmarks/scaling.py on the device (full path, -> scaling/scaling.json
+#                sampled path with dense and with sparse gradients,
+#                PyG; 1M and 5M synthetic, Gowalla)
+#   ddp          with more than one GPU: benchmarks/ddp_speed.py  -> ddp_speed.json
+#                (1 vs 2 processes, NCCL, Beauty, 3 epochs); with one
+#                GPU the step is recorded as skipped (ddp.log says why)
 # The summary of all steps (exit status, seconds, log file) is gpu_check.json;
 # the script exits with the number of failed steps.
 #
 # --quick (with --device cpu: the dry run) swaps the data for tiny graphs:
 # a generated 1,000-interaction CSV instead of Beauty and Gowalla (Gowalla is
 # only loaded from the mirror, if there, and its statistics checked) and
-# `scaling.py --quick`. PYTHON overrides the interpreter (default: python3).
+# `scaling.py --quick`, and the ddp step trains 1 epoch on the tiny CSV in
+# 2 processes (gloo on the CPU). PYTHON overrides the interpreter (default: python3).
 set -u
 
 DEVICE=cuda
@@ -146,6 +151,12 @@ sys.exit(0 if stats == Gowalla.stats else 'statistics differ from Gowalla.stats'
 EOF
     step scaling 150 "$PYTHON" benchmarks/scaling.py --quick --device "$DEVICE" \
         --threads 1 --out "$OUT/scaling"
+    if [ "$DEVICE" = cpu ]; then
+        step ddp 120 "$PYTHON" -m adar_pyg train --device cpu "${DATA[@]}" \
+            --nproc 2 --threads 1 --batch-size 128 --val-ratio 0 --epochs 1 \
+            --no-progress --out "$OUT/ddp_run" --overwrite \
+            --json "$OUT/ddp_quick.json"
+    fi
 else
     step beauty_speed 120 "$PYTHON" benchmarks/train_speed.py --device "$DEVICE" \
         --dataset beauty --epochs 3 --pyg-batches 20 \
@@ -154,9 +165,23 @@ else
         --dataset gowalla --val-ratio 0 --epochs 1 --no-progress \
         --out "$OUT/gowalla_run" --overwrite --json "$OUT/gowalla_epoch.json"
     step scaling 150 "$PYTHON" benchmarks/scaling.py --device "$DEVICE" \
+        --paths full sampled sampled_sparse pyg \
         --sizes 1000000 5000000 --datasets gowalla --batches 20 \
         --pyg-batches 5 --eval-users 0 --cell-timeout 60 \
         --out "$OUT/scaling"
+fi
+if [ "$QUICK" = 0 ] || [ "$DEVICE" = cuda ]; then
+    GPUS=$("$PYTHON" -c 'import torch; print(torch.cuda.device_count())' \
+           2> /dev/null || echo 0)
+    if [ "$DEVICE" = cuda ] && [ "$GPUS" -gt 1 ]; then
+        step ddp 150 "$PYTHON" benchmarks/ddp_speed.py --device cuda \
+            --epochs 3 --eval-every 3 --out "$OUT/ddp_speed"
+    else
+        echo "skipped: data-parallel training needs more than one GPU" \
+             "(found $GPUS)" > "$OUT/ddp.log"
+        printf 'ddp\t0\t0\tddp.log\n' >> "$STEPS"
+        echo "== ddp: skipped ($GPUS GPU(s))"
+    fi
 fi
 
 "$PYTHON" - "$STEPS" "$OUT/gpu_check.json" "$DEVICE" "$QUICK" <<'EOF'

@@ -28,7 +28,8 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from common import (add_store_args, cell_key, command_lines, markdown,
-                    mean_std, open_results, paired_ttest, summarize)
+                    mean_std, open_results, paired_ttest, recorded,
+                    summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, ConfigError, add_config_args,
@@ -121,7 +122,7 @@ def run_cell(run_args: argparse.Namespace,
     r"""Trains one cell (the data of its dataset loaded once for all)."""
     return run.train(Config.from_namespace(run_args), data=load(),
                      checkpoint=run_args.checkpoint,
-                     progress=run_args.progress, args=vars(run_args))
+                     progress=run_args.progress)
 
 
 def last_entry(cell: Dict[str, Any]) -> Dict[str, Any]:
@@ -200,7 +201,7 @@ def budget_text(cells: List[Dict[str, Any]]) -> str:
     recorded (one per distinct budget, should they differ)."""
     budgets = []
     for cell in cells:
-        a = cell.get('args', {})
+        a = recorded(cell)
         budget = (a.get('epochs'), a.get('eval_every'), a.get('patience'))
         if budget not in budgets:
             budgets.append(budget)

@@ -12,7 +12,7 @@ logged epoch loss, a mean of float32 batch losses, to :obj:`LOSS_RTOL`).
 
 A cell is re-run the way its script runs it (``table2.py``: ``--task`` from
 the file, the SR split loaded as there; ``ood.py``: the published split),
-from the script's defaults updated with the cell's recorded ``args``, only
+from the script's defaults updated with the cell's recorded settings, only
 the epochs cut to ``--rerun-epochs`` (a CNSDiff curriculum kept at its
 recorded length, which defaults to the number of epochs). Writes
 ``<out>.json`` and ``<out>.md``; exits with status 1 if any validation
@@ -27,7 +27,7 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from common import Stopwatch, command_line
+from common import Stopwatch, command_line, recorded
 
 from adar_pyg.io import write_text
 from adar_pyg.run import write_json
@@ -40,12 +40,12 @@ LOSS_RTOL = 1e-6
 
 
 def cell_args(script: Any, argv: List[str],
-              recorded: Dict[str, Any], epochs: int) -> argparse.Namespace:
+              settings: Dict[str, Any], epochs: int) -> argparse.Namespace:
     r"""The script's arguments for :obj:`argv` (its defaults), updated with
-    the cell's :obj:`recorded` ones and shortened to :obj:`epochs`."""
+    the cell's recorded :obj:`settings` and shortened to :obj:`epochs`."""
     args = script.parse(argv) if hasattr(script, 'parse') else \
         script.parse_args(argv)
-    vars(args).update(recorded)
+    vars(args).update(settings)
     if 'cnsdiff_curriculum_epochs' in vars(args) and \
             args.cnsdiff_curriculum_epochs is None:
         args.cnsdiff_curriculum_epochs = args.epochs
@@ -65,15 +65,16 @@ def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
     dataset = key.split('/')[0]
     if dataset.startswith('ood-'):
         import ood
-        args = cell_args(ood, [], cell['args'], epochs)
+        args = cell_args(ood, [], recorded(cell), epochs)
         result = ood.run_cell(args, ood.data_loader(args, dataset))
     else:
         import table2
-        task = data['meta'].get('task') or cell['args']['task']
-        recorded = dict(cell['args'])
-        if task == 'cf':  # Recorded, but CF evaluation ignored it (blocks
-            recorded.pop('eval_batch_size', None)  # of 2048) until 12/2026.
-        args = cell_args(table2, ['--task', task], recorded, epochs)
+        settings = recorded(cell)
+        task = data['meta'].get('task') or settings['task']
+        if task == 'cf' and 'args' in cell:  # Recorded, but CF evaluation
+            # ignored it (blocks of 2048) in the versions that wrote 'args'.
+            settings.pop('eval_batch_size', None)
+        args = cell_args(table2, ['--task', task], settings, epochs)
         data_ = (table2.load_sr_data(args, dataset) if task == 'sr'
                  else None)
         result = table2.run_cell(args, args.model, data_)

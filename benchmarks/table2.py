@@ -61,7 +61,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from adar_variants import VARIANT_SETTINGS
 from common import (METRICS, ResultStore, add_store_args, cell_key,
-                    command_line, command_lines, open_results, summarize)
+                    command_line, command_lines, open_results, recorded,
+                    summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, add_config_args,
@@ -104,13 +105,13 @@ CONTROL = 'reweight'
 #: the defaults of the config (λ 0.7, h 0.5, T 50 for CF / 20 for SR).
 VALIDATED: Dict[str, Dict[str, Dict[str, float]]] = {
     'lightgcn': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                                'adar_steps': 50},
+                                'adar_num_steps': 50},
                  'reweight': {'adar_weight': 0.7}},
     'ngcf': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                            'adar_steps': 20},
+                            'adar_num_steps': 20},
              'reweight': {'adar_weight': 0.7}},
     'gru4rec': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                               'adar_steps': 20},
+                               'adar_num_steps': 20},
                 'reweight': {'adar_weight': 1.0}},
 }
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'mixgcf': 'MixGCF',
@@ -478,7 +479,7 @@ def speed_table(datasets: List[str], models: List[str],
 SETTINGS = (('lr', 'lr', None), ('batch_size', 'batch', None),
             ('epochs', 'max epochs', None),
             ('eval_every', 'eval every', None),
-            ('patience', 'patience', None), ('adar_steps', 'ADAR T',
+            ('patience', 'patience', None), ('adar_num_steps', 'ADAR T',
                                              ADAR_VARIANTS),
             ('adar_weight', 'ADAR λ', ADAR_VARIANTS),
             ('adar_strategy', 'ADAR t*', ADAR_VARIANTS),
@@ -506,7 +507,7 @@ def settings_table(datasets: List[str], models: List[str],
 
     def value(cell: Dict[str, Any], name: str) -> Any:
         return (cell.get('device') if name == 'device' else
-                cell.get('args', {}).get(name))
+                recorded(cell).get(name))
 
     for d in datasets:
         for m in models:
@@ -530,8 +531,8 @@ def protocol_text(task: 'TableTask', args: argparse.Namespace,
     :obj:`cells` recorded (from :obj:`args` for cells of older versions that
     recorded none); each distinct protocol once."""
     texts = list(dict.fromkeys(
-        task.protocol(argparse.Namespace(**cell['args'])
-                      if cell.get('args') else args)
+        task.protocol(argparse.Namespace(**{**vars(args),
+                                            **recorded(cell)}))
         for cell in cells or [{}]))
     if len(texts) == 1:
         return texts[0]
@@ -702,7 +703,7 @@ def reuse_sweep_cells(store: ResultStore, path: str,
         theirs = json.load(f)
     added = 0
     for cell in theirs['cells'].values():
-        a = cell.get('args', {})
+        a = recorded(cell)
         model, seed = a.get('model'), cell.get('seed')
         if model not in args.models or any(
                 a.get(k) != getattr(args, k) for k in PROTOCOL):
@@ -876,7 +877,7 @@ def run_cell(run_args: argparse.Namespace, model: str = '',
     return run.train(Config.from_namespace(run_args), data=data,
                      model_factory=model_factory,
                      checkpoint=run_args.checkpoint,
-                     progress=run_args.progress, args=vars(run_args))
+                     progress=run_args.progress)
 
 
 #: --task -> its part of Table 2
@@ -972,7 +973,7 @@ def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
     return {'task': task, 'command': command_line(),
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
             'device': args.device, 'adar_weight': args.adar_weight,
-            'adar_steps': args.adar_steps, 'epochs': args.epochs}
+            'adar_num_steps': args.adar_num_steps, 'epochs': args.epochs}
 
 
 def open_store(args: argparse.Namespace, task: str) -> ResultStore:

@@ -113,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         diag = runs['adar'][0].epoch_diagnostics
         print(f'+ADAR : {adar_epoch:8.2f} s/epoch ({adar_ratio:.2f}x base, '
               f"median of paired epochs; mean t* {diag.get('t_star', 0):.1f} "
-              f'of {args.adar_steps})', flush=True)
+              f'of {args.adar_num_steps})', flush=True)
 
     # --- PyG's stock LightGCN on the same triplets -----------------------------
     gen = torch.Generator().manual_seed(args.seed)

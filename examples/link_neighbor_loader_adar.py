@@ -233,7 +233,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     # The settings (those of `adar-pyg train`): --dataset, --epochs,
     # --batch-size (training pairs per batch), --dim, --lr, --l2,
     # --max-batches (training batches per epoch; 0 or none: the whole
-    # epoch), --adar-weight (0 = plain BPR, no ADAR), --adar-steps and the
+    # epoch), --adar-weight (0 = plain BPR, no ADAR), --adar-num-steps and the
     # other --adar-* flags, the split, --seed, --device, --threads,
     # --data-root, --mirror. The model is HeteroSAGE (--model and --layers
     # are ignored: one layer per hop of --num-neighbors).
@@ -368,7 +368,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         'torch': torch.__version__,
         'torch_geometric': torch_geometric.__version__,
         'host': platform.node(),
-        'args': vars(args),
+        'settings': cfg.resolved().to_dict(),  # as a run's result.json
     }
     write_json(out, args.json)
     return out

@@ -13,7 +13,7 @@ def load_sweep():
 
 def cell(r20, weight=0.7, steps=50, hardness=0.5, lr=5e-3, l2=1e-4):
     return {'val': {'recall@20': r20, 'ndcg@20': r20 / 2},
-            'args': {'adar_weight': weight, 'adar_steps': steps,
+            'args': {'adar_weight': weight, 'adar_num_steps': steps,
                      'adar_hardness': hardness, 'lr': lr, 'l2': l2}}
 
 

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from adar_pyg.cli import main
 
@@ -55,7 +56,7 @@ def fails(capsys, code, match, argv):
 def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
     runs = []
     for variant in (['--augmenter', 'none'],
-                    ['--augmenter', 'adar', '--adar-steps', '5']):
+                    ['--augmenter', 'adar', '--adar-num-steps', '5']):
         for seed in (0, 1):
             out = tmp_path / f'{variant[1]}-{seed}'
             train(csv_path, out, '--seed', str(seed), '--layers', '1',
@@ -69,6 +70,12 @@ def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
     assert result['statistics']['users'] == 30
     assert result['statistics']['items'] == 24
     assert result['statistics']['interactions'] == 270
+    # Every setting once, under the config's names: result.json's
+    # 'settings' is the saved config.yaml (no flat 'args', no copies).
+    assert result['settings'] == yaml.safe_load(
+        open(os.path.join(run, 'config.yaml')))
+    assert result['settings']['adar']['num_steps'] == 5
+    assert 'args' not in result and 'num_steps' not in result
     assert set(result['test']) == {'recall@10', 'recall@20', 'ndcg@10',
                                    'ndcg@20'}
     assert result['checkpoint'] == 'checkpoints/best.pt'  # relative
@@ -116,7 +123,7 @@ def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
 
 def test_saved_config_reproduces_the_run(csv_path, tmp_path):
     first = tmp_path / 'first'
-    train(csv_path, first, '--augmenter', 'adar', '--adar-steps', '5',
+    train(csv_path, first, '--augmenter', 'adar', '--adar-num-steps', '5',
           '--adar-strategy', 'transition', '--adar-source', 'forward')
     again = tmp_path / 'again'
     main(['train', '--config', str(first / 'config.yaml'), '--out',
@@ -186,7 +193,6 @@ def test_sampled_path_from_the_command_line(csv_path, tmp_path, sparse):
           *(['--sparse-grad'] if sparse else []))
     result = json.load(open(out / 'result.json'))
     assert result['statistics']['users'] == 30
-    import yaml
     cfg = yaml.safe_load(open(out / 'config.yaml'))
     assert cfg['train']['sampled'] and cfg['train']['fanout'] == [-1]
     assert cfg['train']['sparse_grad'] is sparse

@@ -65,15 +65,23 @@ def test_report(ddp_speed):
 
 
 def test_cells_with_other_settings_are_refused(ddp_speed):
-    args = argparse.Namespace(**{k: 1 for k in ddp_speed.setting_names()})
+    args = ddp_speed.parse_args(['--device', 'cpu'])
+    assert args.epochs == 50
     group = 'cf/lightgcn/beauty'
-    cell = {'args': {**vars(args), 'nproc': 2, 'seed': 3}}
-    cells = {ddp_speed.cell_key(group, '2ranks', 3): cell}
+    # A cell of an older version (flat 'args', layers not resolved) and one
+    # of this version (resolved 'settings') hold the same settings:
+    old = {'args': {**vars(args), 'nproc': 2, 'seed': 3, 'layers': None}}
+    new = {'settings': ddp_speed.Config.build(
+        {'run': {'nproc': 2, 'seed': 3, 'device': 'cpu', 'threads': 1},
+         'train': {'epochs': 50, 'eval_every': 5, 'patience': 4,
+                   'lr': args.lr}}).resolved().to_dict()}
+    cells = {ddp_speed.cell_key(group, '2ranks', 3): old,
+             ddp_speed.cell_key(group, '2ranks-linear', 3): new}
     ddp_speed.check_cells(cells, group, args)  # nproc and seed may differ
     ddp_speed.check_cells(cells, 'sr/gru4rec/beauty', argparse.Namespace(
         **{**vars(args), 'epochs': 2}))  # another table
     args.epochs = 2
-    with pytest.raises(SystemExit, match='epochs 2 \\(cell: 1\\)'):
+    with pytest.raises(SystemExit, match='epochs 2 \\(cell: 50\\)'):
         ddp_speed.check_cells(cells, group, args)
 
 
@@ -100,7 +108,7 @@ def test_quick_on_a_tiny_file(tmp_path):
     two = cells['cf/lightgcn/tiny/2ranks-linear/seed0']
     assert (one['nproc'], two['nproc']) == (1, 2)
     assert two['global_batch_size'] == 128 and two['threads'] == 1
-    assert two['args']['lr_scaling'] == 'linear'
+    assert two['settings']['train']['lr_scaling'] == 'linear'
     assert one['epochs_run'] == 1 and one['seconds_per_epoch'] > 0
     assert 0 <= two['test']['recall@20'] <= 1
     text = (tmp_path / 'ddp.md').read_text()

@@ -42,7 +42,9 @@ def test_dry_run(tmp_path):
     assert summary['ok'] and summary['device'] == 'cpu' and summary['quick']
     steps = [s['step'] for s in summary['steps']]
     assert steps == ['env', 'cuda_tests', 'beauty_speed', 'gowalla',
-                     'gowalla_data', 'scaling']
+                     'gowalla_data', 'scaling', 'ddp']
+    ddp = json.loads((out / 'ddp_quick.json').read_text())
+    assert ddp['nproc'] == 2 and 0 <= ddp['test']['recall@20'] <= 1
     env = json.loads((out / 'env.json').read_text())
     assert env['torch'] == torch.__version__
     speed = json.loads((out / 'train_speed_beauty.json').read_text())

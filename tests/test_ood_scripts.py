@@ -49,7 +49,8 @@ def test_cnsdiff_ood_example(tmp_path):
     check_metrics(out['test'])
     check_metrics(out['test_ood'])
     assert out['augmenter'] == 'none' and out['best_epoch'] == 1
-    assert out['args']['layers'] == 2 and out['args']['lr'] == 0.01
+    assert out['settings']['model']['layers'] == 2
+    assert out['settings']['train']['lr'] == 0.01
     assert 'test_ood: recall@10' in stdout
 
 
@@ -65,7 +66,8 @@ def test_ood_benchmark_quick(tmp_path):
         check_metrics(cell['test_ood'])
         assert cell['statistics']['users'] == 500
     cns = cells['ood-food/cnsdiff/seed0']
-    assert cns['augmenter'] == 'cnsdiff' and cns['frozen_denoiser'] is False
+    assert cns['augmenter'] == 'cnsdiff'
+    assert cns['settings']['cnsdiff']['frozen_denoiser'] is False
     assert 'aug_mix_ratio' in cns['history'][-1]
     with open(f'{prefix}.md') as f:
         text = f.read()
@@ -77,7 +79,7 @@ def test_ood_benchmark_quick(tmp_path):
                       tmp_path=tmp_path)
     assert stdout.count('[cached]') == 2
     frozen = out['cells']['ood-food/cnsdiff-frozen/seed0']
-    assert frozen['frozen_denoiser'] is True
+    assert frozen['settings']['cnsdiff']['frozen_denoiser'] is True
     with open(f'{prefix}.md') as f:
         assert 'untrained denoiser' in f.read()
     # --report-only trains nothing and reports the cells it finds; the

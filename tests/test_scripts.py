@@ -46,7 +46,8 @@ def test_lightgcn_beauty_example(tmp_path, augmenter):
     assert out['seconds_per_eval'] > 0
     assert out['augmenter'] == augmenter
     if augmenter == 'adar':
-        assert out['weight'] == 0.7 and out['strategy'] == 'transition'
+        adar = out['settings']['adar']
+        assert adar['weight'] == 0.7 and adar['strategy'] == 'transition'
     assert 'test: recall@10' in stdout
     # The run directory (paths inside relative to it):
     run_dir = tmp_path / 'run'

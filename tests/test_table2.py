@@ -69,7 +69,7 @@ def test_settings_and_protocol_are_read_from_the_cells():
     t2 = load_table2()
     cf = t2.TASKS['cf']
     common = dict(val_ratio=0.1, batch_size=2048, eval_every=5, patience=4,
-                  adar_steps=50, adar_weight=0.1)
+                  adar_num_steps=50, adar_weight=0.1)
     cells = {}
     for seed in (0, 1):
         for variant in ('base', 'adar'):
@@ -135,7 +135,8 @@ def test_table2_quick_end_to_end(tmp_path):
                                      'reweight': 'reweight'}[key.split('/')[2]]
         if '/transition/' in key:  # the Beauty-validated settings
             model = key.split('/')[1]
-            assert (cell['strategy'], cell['source'], cell['num_steps']) == (
+            adar = cell['settings']['adar']
+            assert (adar['strategy'], adar['source'], adar['num_steps']) == (
                 'transition', 'forward', {'lightgcn': 50, 'ngcf': 20}[model])
         assert cell['protocol'] == 'validation-selected'
         assert ('NGCF' in cell['model']) == ('/ngcf/' in key)
@@ -213,7 +214,7 @@ def test_sr_markdown_and_cell_arguments():
     assert 'nan' not in md
     # a cell's arguments: --model and the augmenter; T = 20 for SR
     args = t2.parse_args(['--task', 'sr'])
-    assert args.adar_steps == 20 and args.models == ['gru4rec', 'sasrec',
+    assert args.adar_num_steps == 20 and args.models == ['gru4rec', 'sasrec',
                                                      'cl4srec']
     assert args.out.endswith('table2_sr') and args.eval_every == 1
     run = t2.sr_run_args(args, 'toys', 'cl4srec', 'adar', 3)
@@ -221,7 +222,7 @@ def test_sr_markdown_and_cell_arguments():
         'toys', 'cl4srec', 3, 'adar')
     assert args.model == 'sasrec' and args.augmenter == 'none'
     cf = t2.parse_args([])
-    assert cf.task == 'cf' and cf.adar_steps == 50 and cf.eval_every == 5
+    assert cf.task == 'cf' and cf.adar_num_steps == 50 and cf.eval_every == 5
     quick = t2.parse_args(['--task', 'sr', '--quick', '--seeds', '3', '4'])
     assert (quick.epochs, quick.seeds, quick.datasets, quick.max_users) == (
         1, [3], ['beauty'], 1000)
@@ -275,7 +276,7 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
     args = argparse.Namespace(
         out=str(tmp_path / 'sr'), json=None, datasets=['beauty', 'toys'],
         models=['gru4rec', 'sasrec'], variants=['base', 'adar'], seeds=[0, 1],
-        device='cpu', adar_weight=0.5, adar_steps=20, epochs=1, model=None,
+        device='cpu', adar_weight=0.5, adar_num_steps=20, epochs=1, model=None,
         dataset=None, seed=None, augmenter=None, report_only=False,
         reuse_sweep=[], jobs=1, time_limit=None, control_weight=None)
     md = t2.run_table(args, task)
@@ -326,7 +327,7 @@ def test_table2_sr_quick_end_to_end(tmp_path):
         assert cell['seconds_per_epoch'] > 0 and cell['best_epoch'] == 1
         assert cell['augmenter'] == ('none' if '/base/' in key else 'adar')
         if cell['augmenter'] == 'adar':
-            assert cell['num_steps'] == 20  # T = 20 for SR
+            assert cell['settings']['adar']['num_steps'] == 20  # SR's T
         assert cell['protocol'].startswith('validation-selected')
         model = key.split('/')[1]
         assert cell['model'].lower().startswith(model)
@@ -448,7 +449,7 @@ def test_job_driver_shards_and_sweep_reuse(tmp_path):
              'cells': {
                  'a': {**fake_cell(.1), 'seed': 3, 'args': good},
                  'b': {**fake_cell(.1), 'seed': 4,
-                       'args': {**good, 'adar_steps': 10}},  # another T
+                       'args': {**good, 'adar_num_steps': 10}},  # another T
                  'c': {**fake_cell(.1), 'seed': 2,
                        'args': {**good, 'lr': 1e-3}},  # another protocol
                  'd': {**fake_cell(.1), 'seed': 1,

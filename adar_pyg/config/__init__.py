@@ -10,14 +10,14 @@ from adar_pyg.config.sections import (SECTIONS, ADARConfig, CNSDiffConfig,
 from adar_pyg.config.config import (PRESETS, Config, add_config_args,
                                     add_output_args, parse_args,
                                     config_from_args, read_yaml,
-                                    settings_given)
+                                    recorded_settings, settings_given)
 
 __all__ = [
     'Config', 'ConfigError', 'Section', 'setting', 'SECTIONS', 'RunConfig',
     'DataConfig', 'SplitConfig', 'ModelConfig', 'SamplerConfig',
     'TrainConfig', 'ADARConfig', 'CNSDiffConfig', 'PRESETS',
     'add_config_args', 'add_output_args', 'parse_args', 'config_from_args',
-    'read_yaml', 'settings_given'
+    'read_yaml', 'recorded_settings', 'settings_given'
 ]
 
 

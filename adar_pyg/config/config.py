@@ -323,6 +323,30 @@ def add_config_args(parser: argparse.ArgumentParser,
                 if is_list:
                     kwargs['nargs'] = '+'
             group.add_argument(section.flag(f), **kwargs)
+            old = section.old_flag(f)
+            if old:  # Still accepted, with a warning; not in --help.
+                group.add_argument(old, **{
+                    **kwargs, 'help': argparse.SUPPRESS,
+                    'action': DeprecatedFlag, 'new': section.flag(f)})
+
+
+class DeprecatedFlag(argparse.Action):
+    r"""The action of a setting's deprecated flag (see
+    :func:`~adar_pyg.config.setting`'s :obj:`old_flag`): stores the value
+    under the setting's name, as its flag :obj:`new` does, and says so on
+    stderr, as :mod:`argparse` says its errors."""
+    def __init__(self, option_strings: Sequence[str], dest: str, new: str,
+                 **kwargs: Any):
+        super().__init__(option_strings, dest, **kwargs)
+        self.new = new
+
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        import sys
+        sys.stderr.write(f'{parser.prog}: warning: {option_string} is '
+                         f'deprecated: use {self.new}\n')
+        setattr(namespace, self.dest, values)
 
 
 def add_output_args(parser: argparse.ArgumentParser,
@@ -375,11 +399,15 @@ def flag_spellings(parser: argparse.ArgumentParser) -> Dict[str, str]:
     r"""Every flag of :obj:`parser` and the declared aliases of its
     settings (*e.g.* :obj:`--learning-rate`), each mapped to the flag it
     stands for."""
-    options = {o: o for a in parser._actions for o in a.option_strings}
+    options = {o: o for a in parser._actions for o in a.option_strings
+               if not isinstance(a, DeprecatedFlag)}
     out: Dict[str, str] = {}
     for section, f in iter_settings(SECTIONS):
         flag = section.flag(f)
         if flag in options:
+            old = section.old_flag(f)
+            if old:
+                out[old] = flag
             for alias in f.metadata.get('aliases', ()):
                 out['--' + section.prefix + alias.replace('_', '-')] = flag
     out.update(options)
@@ -435,6 +463,27 @@ def config_from_args(args: argparse.Namespace,
     return cfg
 
 
+def recorded_settings(result: Mapping[str, Any]
+                      ) -> Dict[str, Dict[str, Any]]:
+    r"""The settings a result (a :obj:`result.json`, a benchmark's cell) was
+    run with, nested by section under the config's names: its
+    :obj:`'settings'`; for the results of older versions, the settings
+    found in their flat :obj:`'args'` (by flag name, the deprecated flag
+    names of :func:`~adar_pyg.config.setting`'s :obj:`old_flag` included).
+    """
+    if 'settings' in result:
+        return {key: dict(values)
+                for key, values in result['settings'].items()}
+    flat, out = result.get('args') or {}, {}
+    for section, f in iter_settings(SECTIONS):
+        old = section.old_flag(f)
+        for dest in (section.dest(f), old and old[2:].replace('-', '_')):
+            if dest in flat:
+                out.setdefault(section.key, {})[f.name] = flat[dest]
+                break
+    return out
+
+
 def settings_markdown() -> str:
     r"""The reference of every setting (flag, YAML key, default, help), as
     committed in :obj:`docs/configuration.md`:
@@ -479,4 +528,13 @@ def settings_markdown() -> str:
         body = ', '.join(f'{s}.{k}: {v}' for s, kv in layer.items()
                          for k, v in kv.items())
         lines.append(f'- `--preset {name}`: {body}')
+    lines += ['', '## Renamed flags', '',
+              'Every flag is its section\'s prefix plus the YAML key (the '
+              'key of `settings` in `result.json`). These older spellings '
+              'still work, with a warning, and are read from the result '
+              'files of older versions (their flat `args`):', '']
+    for section, f in iter_settings(SECTIONS):
+        if section.old_flag(f):
+            lines.append(f'- `{section.old_flag(f)}`: `{section.flag(f)}` '
+                         f'(`{section.key}.{f.name}`)')
     return '\n'.join(lines) + '\n'

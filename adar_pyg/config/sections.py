@@ -264,7 +264,7 @@ class ADARConfig(Section):
                             aliases=('lambda', 'lambda_', 'adar_weight',
                                      'dbpr_weight'))
     num_steps: int = setting(_adar('num_steps'), 'diffusion steps T',
-                             flag='adar-steps', sr=20, minimum=1,
+                             old_flag='adar-steps', sr=20, minimum=1,
                              aliases=('steps', 'T', 'timesteps',
                                       'diffusion_steps'))
     strategy: str = setting(_adar('strategy'), "how t* is chosen "
@@ -298,7 +298,7 @@ class ADARConfig(Section):
                                     'reverse steps (DDPM; Eq. 10 prints the '
                                     'mean only)')
     hidden_channels: int = setting(_adar('hidden_channels'), 'hidden size of '
-                                   'the FiLM denoiser', flag='adar-hidden',
+                                   'the FiLM denoiser', old_flag='adar-hidden',
                                    minimum=1, aliases=('hidden', 'hidden_dim',
                                                        'hidden_size'))
 
@@ -316,7 +316,7 @@ class CNSDiffConfig(Section):
     title: ClassVar[str] = 'CNSDiff (--augmenter cnsdiff)'
     num_steps: int = setting(_cnsdiff('num_steps'), 'diffusion steps T '
                              '(linear-variance schedule)',
-                             flag='cnsdiff-steps', minimum=2,
+                             old_flag='cnsdiff-steps', minimum=2,
                              aliases=('steps', 'T', 'timesteps'))
     start_steps: List[int] = setting(list(_cnsdiff('start_steps')),
                                      'start steps of the '
@@ -324,13 +324,13 @@ class CNSDiffConfig(Section):
                                      'T)', minimum=1)
     hidden_channels: int = setting(_cnsdiff('hidden_channels'),
                                    'hidden size of the denoiser MLP',
-                                   flag='cnsdiff-hidden', minimum=1,
+                                   old_flag='cnsdiff-hidden', minimum=1,
                                    aliases=('hidden', 'hidden_dim'))
     cl_weight: float = setting(_cnsdiff('cl_weight'),
                                'weight of the contrastive loss', minimum=0.0)
     cl_temperature: float = setting(_cnsdiff('cl_temperature'),
                                     'temperature of the contrastive '
-                                    'loss', flag='cnsdiff-temperature',
+                                    'loss', old_flag='cnsdiff-temperature',
                                     above=0.0, aliases=('temperature',))
     causal_weight: float = setting(_cnsdiff('causal_weight'),
                                    'weight of the KL term of the '

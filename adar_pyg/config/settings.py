@@ -35,7 +35,7 @@ class ConfigError(UsageError, ValueError):
 
 
 def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
-            flag: Optional[str] = None, sr: Any = dataclasses.MISSING,
+            old_flag: Optional[str] = None, sr: Any = dataclasses.MISSING,
             minimum: Optional[float] = None, maximum: Optional[float] = None,
             above: Optional[float] = None, below: Optional[float] = None,
             aliases: Sequence[str] = (), nonpositive_is_none: bool = False
@@ -51,9 +51,13 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
         default: The default value (for collaborative filtering).
         help (str): One line for :obj:`--help` and the docs.
         choices (sequence, optional): The valid values.
-        flag (str, optional): The flag name without :obj:`--` when it is not
-            the section's prefix plus the field name (*e.g.*, :obj:`adar-steps`
-            for :obj:`ADARConfig.num_steps`).
+        old_flag (str, optional): A deprecated spelling of the flag, without
+            :obj:`--` (*e.g.*, :obj:`adar-steps` for
+            :obj:`ADARConfig.num_steps`, whose flag is
+            :obj:`--adar-num-steps`): still accepted (with a
+            warning on stderr), and read under its old name from the
+            result files of older versions. The flag itself is always the
+            section's prefix plus the field name.
         sr: The default for sequential recommendation (:obj:`--task sr`),
             when it differs.
         minimum (float, optional): The smallest valid value of a number.
@@ -69,7 +73,7 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             (kept for flags that always worked so).
     """
     metadata = {'help': help, 'choices': tuple(choices) if choices else None,
-                'flag': flag, 'minimum': minimum, 'maximum': maximum,
+                'old_flag': old_flag, 'minimum': minimum, 'maximum': maximum,
                 'above': above, 'below': below, 'aliases': tuple(aliases),
                 'nonpositive_is_none': nonpositive_is_none}
     if sr is not dataclasses.MISSING:
@@ -136,13 +140,22 @@ class Section:
 
     @classmethod
     def flag(cls, f: dataclasses.Field) -> str:
-        return '--' + (f.metadata.get('flag')
-                       or cls.prefix + f.name.replace('_', '-'))
+        r"""The flag of the setting: the section's prefix plus the field name
+        (:obj:`train.lr` is :obj:`--lr`, :obj:`adar.num_steps` is
+        :obj:`--adar-num-steps`)."""
+        return '--' + cls.prefix + f.name.replace('_', '-')
+
+    @classmethod
+    def old_flag(cls, f: dataclasses.Field) -> Optional[str]:
+        r"""The deprecated spelling of the flag (see :func:`setting`), if
+        any."""
+        old = f.metadata.get('old_flag')
+        return '--' + old if old else None
 
     @classmethod
     def dest(cls, f: dataclasses.Field) -> str:
         r"""The attribute of an :class:`argparse.Namespace` that holds the
-        setting (the flag with underscores, as the scripts always had)."""
+        setting (the flag with underscores)."""
         return cls.flag(f)[2:].replace('-', '_')
 
     @classmethod

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
-                             config_from_args, parse_args)
+                             config_from_args, parse_args, recorded_settings)
+from adar_pyg.config.config import DeprecatedFlag
 from adar_pyg.config.settings import field_type
 from adar_pyg.pipeline import build_augmenter, build_model
 
@@ -94,11 +95,16 @@ def test_presets_apply_in_order_setting_by_setting():
 
 def test_each_setting_is_declared_once_and_has_one_flag():
     p = parser()
-    actions = {a.dest: a for a in p._actions}
+    actions = {a.dest: a for a in p._actions
+               if not isinstance(a, DeprecatedFlag)}
     seen_flags = set()
     for section in SECTIONS:
         for f in section.settings():
             dest, flag = section.dest(f), section.flag(f)
+            # One name: the flag is the section's prefix plus the YAML key
+            # (the key of result.json's 'settings'), the attribute the same.
+            assert flag == '--' + (section.prefix + f.name).replace('_', '-')
+            assert dest == (section.prefix + f.name).replace('-', '_')
             assert dest in actions, dest
             assert flag not in seen_flags
             seen_flags.add(flag)
@@ -116,12 +122,14 @@ def test_each_setting_is_declared_once_and_has_one_flag():
             assert flag not in seen_flags, (name, flag)
 
 
-def test_old_flag_names_stay_valid():
+def test_old_flag_names_stay_valid(capsys):
     args = parse_args(parser(), [
         '--dataset', 'toys', '--epochs', '5', '--lr', '0.1', '--l2', '0',
         '--batch-size', '64', '--eval-every', '2', '--patience', '3',
         '--seed', '4', '--device', 'cpu', '--threads', '1', '--augmenter',
         'adar', '--adar-weight', '0.1', '--adar-steps', '20',
+        '--adar-hidden', '32', '--cnsdiff-steps', '30', '--cnsdiff-hidden',
+        '16', '--cnsdiff-temperature', '0.5',
         '--adar-strategy', 'mixed', '--adar-schedule', 'linear-variance',
         '--cnsdiff-frozen-denoiser', '--no-mask-history', '--sampler', 'dns',
         '--num-candidates', '8', '--val-ratio', '0', '--select-on', 'test'])
@@ -130,6 +138,37 @@ def test_old_flag_names_stay_valid():
     assert cfg.cnsdiff.frozen_denoiser and not cfg.train.mask_history
     assert (cfg.run.seed, cfg.adar.num_steps, cfg.sampler.num_candidates) \
         == (4, 20, 8)
+    # The renamed flags (flag = prefix + YAML key) keep their old spelling,
+    # with a warning each, and --help shows the new one only:
+    assert (cfg.adar.hidden_channels, cfg.cnsdiff.num_steps,
+            cfg.cnsdiff.hidden_channels, cfg.cnsdiff.cl_temperature) == (
+                32, 30, 16, 0.5)
+    err = capsys.readouterr().err
+    for old, new in [('--adar-steps', '--adar-num-steps'),
+                     ('--adar-hidden', '--adar-hidden-channels'),
+                     ('--cnsdiff-steps', '--cnsdiff-num-steps'),
+                     ('--cnsdiff-hidden', '--cnsdiff-hidden-channels'),
+                     ('--cnsdiff-temperature', '--cnsdiff-cl-temperature')]:
+        assert f'warning: {old} is deprecated: use {new}' in err
+        assert old + ' ' not in parser().format_help()
+        assert new in parser().format_help()
+    with pytest.raises(SystemExit):  # A typo names the new spelling:
+        parse_args(parser(), ['--adar-hiden', '8'])
+    assert "did you mean '--adar-hidden-channels'" in capsys.readouterr().err
+
+
+def test_recorded_settings_of_new_and_old_results():
+    cfg = Config.build({'adar': {'num_steps': 7}, 'train': {'lr': 0.01}})
+    assert recorded_settings({'settings': cfg.to_dict()}) == cfg.to_dict()
+    # result files of older versions: flat 'args' by flag name, the
+    # renamed flags under their old names, other keys ignored
+    old = recorded_settings({'args': {'lr': 0.01, 'adar_steps': 7,
+                                      'cnsdiff_temperature': 0.5,
+                                      'out': 'x', 'progress': False}})
+    assert old == {'train': {'lr': 0.01}, 'adar': {'num_steps': 7},
+                   'cnsdiff': {'cl_temperature': 0.5}}
+    assert recorded_settings({'args': {'adar_num_steps': 9}}) == {
+        'adar': {'num_steps': 9}}
 
 
 @pytest.mark.parametrize('layer, match', [

@@ -70,8 +70,8 @@ CASES = [
      ['--cnsdiff-start-steps', '0', '5'], 'each value of '
      '--cnsdiff-start-steps must be at least 1 (got 0)'),
     ({'cnsdiff': {'cl_temperature': 0.0}}, 'cnsdiff.cl_temperature must be '
-     'greater than 0', ['--cnsdiff-temperature', '0'],
-     '--cnsdiff-temperature must be greater than 0'),
+     'greater than 0', ['--cnsdiff-cl-temperature', '0'],
+     '--cnsdiff-cl-temperature must be greater than 0'),
 ]
 
 

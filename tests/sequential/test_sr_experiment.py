@@ -45,11 +45,11 @@ def test_flags_of_an_sr_run():
     cfg = config_from_args(args)
     assert cfg == sr_config()
     # Every setting is written back under its flag's name:
-    assert (args.model, args.batch_size, args.max_len, args.adar_steps) == (
+    assert (args.model, args.batch_size, args.max_len, args.adar_num_steps) == (
         'sasrec', 256, 50, 20)
     assert args.mask_history and args.augmenter == 'none'
     args = parser.parse_args(['--task', 'sr', '--no-mask-history',
-                              '--model', 'gru4rec', '--adar-steps', '5'])
+                              '--model', 'gru4rec', '--adar-num-steps', '5'])
     cfg = config_from_args(args)
     assert not cfg.train.mask_history and cfg.model.model == 'gru4rec'
     assert cfg.adar.num_steps == 5
@@ -95,12 +95,13 @@ def test_run_sr_on_a_given_split(model):
     out = run.train(cfg, data=RunData(split, statistics=stats),
                     progress=False)
     assert out['statistics'] is stats and out['epochs_run'] == 2
-    assert out['num_steps'] == 4 and out['batches_per_epoch'] == 5
+    assert out['settings']['adar']['num_steps'] == 4
+    assert out['batches_per_epoch'] == 5
     assert len(out['history']) == 2 and 1 <= out['best_epoch'] <= 2
     assert all(0 <= v <= 1 for v in out['test'].values())
     assert out['sampler'].startswith('UniformSampler(')
     assert 'history masked' in out['protocol']
-    assert out['args']['model'] == model and out['args']['adar_steps'] == 4
+    assert out['settings']['model']['model'] == model
 
 
 @pytest.mark.skipif(default_mirror() is None,
@@ -130,7 +131,7 @@ def test_sasrec_beauty_example(tmp_path, model, augmenter):
     assert out['seconds_per_epoch'] > 0 and out['seconds_per_eval'] > 0
     assert out['augmenter'] == augmenter
     if augmenter == 'adar':
-        assert out['num_steps'] == 20
+        assert out['settings']['adar']['num_steps'] == 20
     assert out['model'].startswith({'sasrec': 'SASRec',
                                     'cl4srec': 'CL4SRec'}[model])
     assert 'history masked' in out['protocol']

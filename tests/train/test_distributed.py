@@ -161,7 +161,7 @@ def test_cli_nproc(tmp_path, capsys):
     csv.write_text('\n'.join(lines) + '\n')
     tiny = ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
             '--epochs', '2', '--threads', '1', '--no-progress', '--device',
-            'cpu', '--augmenter', 'adar', '--adar-steps', '5', '--nproc', '2']
+            'cpu', '--augmenter', 'adar', '--adar-num-steps', '5', '--nproc', '2']
     out = tmp_path / 'run'
     main(tiny + ['--out', str(out)])
     result = json.loads((out / 'result.json').read_text())

@@ -240,7 +240,7 @@ def test_kill_9_and_resume_from_the_command_line(tmp_path):
              'item_id', '--time-col', 'ts', '--dim', '8', '--batch-size',
              '16', '--epochs', '30', '--patience', '30', '--threads', '1',
              '--no-progress', '--device', 'cpu', '--augmenter', 'adar',
-             '--adar-steps', '5']
+             '--adar-num-steps', '5']
     args, env = cli('train', *flags, '--out', str(tmp_path / 'full'))
     subprocess.run(args, env=env, check=True, capture_output=True)
 
