@@ -59,3 +59,14 @@ def test_unknown_names():
         DATASETS['beuaty']
     with pytest.raises(UnknownNameError, match='known: lightgcn, ngcf'):
         MODELS['mf']
+
+
+def test_train_args_is_deprecated(tmp_path):
+    # The result records the settings itself ('settings'); the old argument
+    # warns (here before the missing file stops the run, nothing loaded).
+    from adar_pyg import run
+    from adar_pyg.config import ConfigError
+    cfg = Config.build({'data': {'data': str(tmp_path / 'missing.csv')}})
+    with pytest.warns(DeprecationWarning, match='train\\(args=...\\)'):
+        with pytest.raises(ConfigError, match='no file'):
+            run.train(cfg, args={'lr': 1.0})
