@@ -175,7 +175,8 @@ def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
         if m != model or int(seed[len('seed'):]) not in seeds:
             continue
         axis = axis_value.split('=')[0]
-        settings = tuple((s, recorded(cell).get(s))
+        recorded_settings = recorded(cell)
+        settings = tuple((s, recorded_settings.get(s))
                          for s in depends_on(variant))
         points.setdefault((variant, settings), {})[
             int(seed[len('seed'):])] = cell['val']

@@ -59,9 +59,8 @@ from common import (add_store_args, cell_key, command_lines, mean_std,
                     open_results, recorded, resolved, summarize)
 
 from adar_pyg import run
-from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
+from adar_pyg.config import (Config, ConfigError, add_config_args,
                              config_from_args, parse_args as parse_flags)
-from adar_pyg.config.settings import iter_settings
 from adar_pyg.io import atomic_path
 
 #: configuration -> (label, the settings it changes)
@@ -88,11 +87,6 @@ FREE = ('nproc', 'lr_scaling', 'seed', 'port', 'dist_timeout', 'data_root',
         'mirror')
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'gru4rec': 'GRU4Rec',
          'sasrec': 'SASRec', 'cl4srec': 'CL4SRec'}
-
-
-def setting_names() -> List[str]:
-    r"""Every setting, by flag name."""
-    return sorted(section.dest(f) for section, f in iter_settings(SECTIONS))
 
 
 def group_key(args: argparse.Namespace) -> str:

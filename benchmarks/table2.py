@@ -505,13 +505,12 @@ def settings_table(datasets: List[str], models: List[str],
     head = ['Dataset', 'Model'] + [h for _, h, _ in SETTINGS]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
 
-    def value(cell: Dict[str, Any], name: str) -> Any:
-        return (cell.get('device') if name == 'device' else
-                recorded(cell).get(name))
+    def values(cell: Dict[str, Any]) -> Dict[str, Any]:
+        return {**recorded(cell), 'device': cell.get('device')}
 
     for d in datasets:
         for m in models:
-            found = {v: [cells[cell_key(d, m, v, s)] for s in seeds
+            found = {v: [values(cells[cell_key(d, m, v, s)]) for s in seeds
                          if cell_key(d, m, v, s) in cells]
                      for v in variants}
             if not any(found.values()):
@@ -520,7 +519,7 @@ def settings_table(datasets: List[str], models: List[str],
             for name, _, only in SETTINGS:
                 shown = sum((found[v] for v in variants
                              if only is None or v in only), [])
-                row.append(_distinct([value(c, name) for c in shown]))
+                row.append(_distinct([c.get(name) for c in shown]))
             lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines) + '\n'
 
