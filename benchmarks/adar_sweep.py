@@ -25,28 +25,30 @@ the first setting (the base) and against each control::
         transition-forward:hardness=0.75 --out benchmarks/results/fig2_lightgcn
 """
 import argparse
-import copy
 import datetime
 import os
 from typing import Any, Dict, List, Tuple
 
 from adar_variants import VARIANT_SETTINGS
 from common import (add_store_args, cell_key, command_line, command_lines,
-                    open_results, recorded, summarize)
+                    open_results, summarize)
 
 from adar_pyg import run
-from adar_pyg.config import (Config, add_config_args, add_output_args,
-                             config_from_args, parse_args)
+from adar_pyg.config import (add_config_args, add_output_args,
+                             config_from_args, parse_args, recorded_settings)
 from adar_pyg.io import write_text
 from adar_pyg.plot import pyplot, save_figure
 
-#: axis -> (the setting it moves, by flag name; its label)
-AXES = {
-    'lambda': ('adar_weight', 'λ'),
-    'T': ('adar_num_steps', 'T'),
-    'hardness': ('adar_hardness', 'hardness h'),
-    'lr': ('lr', 'learning rate'),
-    'l2': ('l2', 'L2 weight'),
+#: a setting: (section, name), e.g. ('adar', 'weight')
+Setting = Tuple[str, str]
+LR, L2 = ('train', 'lr'), ('train', 'l2')
+#: axis -> (the setting it moves, its label)
+AXES: Dict[str, Tuple[Setting, str]] = {
+    'lambda': (('adar', 'weight'), 'λ'),
+    'T': (('adar', 'num_steps'), 'T'),
+    'hardness': (('adar', 'hardness'), 'hardness h'),
+    'lr': (LR, 'learning rate'),
+    'l2': (L2, 'L2 weight'),
 }
 METRICS = ('recall@20', 'ndcg@20')
 
@@ -61,18 +63,18 @@ def run_cells(args: argparse.Namespace,
         meta = store.data['meta']
         meta['updated'] = datetime.datetime.now().isoformat(
             timespec='seconds')
+    cfg = args.cfg
     for variant, axis, value in cells:
-        setting = AXES[axis][0]
+        section, name = AXES[axis][0]
+        now = getattr(getattr(cfg, section), name)
+        moved = {section: {name: type(now or value)(value)}}
         for seed in args.seeds:
-            run_args = copy.copy(args)
-            run_args.seed = seed
-            vars(run_args).update(VARIANT_SETTINGS[variant])
-            setattr(run_args, setting, type(getattr(args, setting) or
-                                            value)(value))
+            cell_cfg = cfg.replace({'run': {'seed': seed}},
+                                   VARIANT_SETTINGS[variant], moved)
             store.get_or_run(
-                cell_key(args.model, variant, f'{axis}={value:g}', seed),
-                lambda: run.train(  # noqa: B023
-                    Config.from_namespace(run_args), progress=False))
+                cell_key(cfg.model.model, variant, f'{axis}={value:g}', seed),
+                lambda: run.train(cell_cfg,  # noqa: B023
+                                  progress=False))
     store.save()
     return store.data['cells']
 
@@ -90,8 +92,8 @@ def parse_compare(spec: str) -> Tuple[str, str, float]:
     return out
 
 
-def test_report(args: argparse.Namespace,
-                cells: Dict[str, Dict[str, Any]]) -> str:
+def test_report(args: argparse.Namespace, cells: Dict[str, Dict[str, Any]],
+                model: str, dataset: str) -> str:
     r"""The settings chosen on validation, compared on test over the seeds:
     mean ± std, and paired t-tests against the first spec, against every
     setting of the base (e.g., the Table 2 base and a base with a tuned L2)
@@ -100,7 +102,7 @@ def test_report(args: argparse.Namespace,
     specs = [parse_compare(s) for s in args.compare]
     names = [f'{v}:{a}={x:g}' for v, a, x in specs]
     key = {n: (lambda s, v=v, a=a, x=x:
-               cell_key(args.model, v, f'{a}={x:g}', s))
+               cell_key(model, v, f'{a}={x:g}', s))
            for n, (v, a, x) in zip(names, specs)}
 
     def lookup(group: str, seed: int) -> str:
@@ -109,7 +111,7 @@ def test_report(args: argparse.Namespace,
     references = list(dict.fromkeys(
         [names[0]] + [n for n, (v, _, _) in zip(names, specs)
                       if v in ('base', 'reweight', 'noise')]))
-    lines = [f'# Test comparison: {args.model} on {args.dataset}', '',
+    lines = [f'# Test comparison: {model} on {dataset}', '',
              'Settings chosen on validation (`<out>.md`); test metrics in %, '
              'mean ± std over seeds; p: two-sided paired t-test over the '
              'seeds against the reference named in the column.', '',
@@ -138,20 +140,22 @@ def test_report(args: argparse.Namespace,
     return '\n'.join(lines) + '\n'
 
 
-def depends_on(variant: str) -> Tuple[str, ...]:
-    r"""The swept settings (flag names) a variant's result depends on: the
-    base on the optimiser's only, the controls also on λ, ADAR also on T
-    (and the ``transition`` strategies on the hardness h)."""
+def depends_on(variant: str) -> Tuple[Setting, ...]:
+    r"""The swept settings a variant's result depends on: the base on the
+    optimiser's only, the controls also on λ, ADAR also on T (and the
+    ``transition`` strategies on the hardness h)."""
+    weight, steps, hardness = (AXES[a][0] for a in ('lambda', 'T',
+                                                    'hardness'))
     if variant == 'base':
-        return ('lr', 'l2')
+        return (LR, L2)
     if variant in ('reweight', 'noise'):
-        return ('adar_weight', 'lr', 'l2')
+        return (weight, LR, L2)
     if variant.startswith('transition'):
-        return ('adar_weight', 'adar_num_steps', 'adar_hardness', 'lr', 'l2')
-    return ('adar_weight', 'adar_num_steps', 'lr', 'l2')
+        return (weight, steps, hardness, LR, L2)
+    return (weight, steps, LR, L2)
 
 
-Settings = Tuple[Tuple[str, Any], ...]
+Settings = Tuple[Tuple[Setting, Any], ...]
 Curves = Dict[str, Dict[str, Dict[float, List[Dict[str, float]]]]]
 
 
@@ -175,9 +179,10 @@ def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
         if m != model or int(seed[len('seed'):]) not in seeds:
             continue
         axis = axis_value.split('=')[0]
-        recorded_settings = recorded(cell)
-        settings = tuple((s, recorded_settings.get(s))
-                         for s in depends_on(variant))
+        found = recorded_settings(cell)
+        settings = tuple(((section, name),
+                          found.get(section, {}).get(name))
+                         for section, name in depends_on(variant))
         points.setdefault((variant, settings), {})[
             int(seed[len('seed'):])] = cell['val']
         setting = AXES[axis][0]
@@ -203,8 +208,7 @@ def collect(cells: Dict[str, Dict[str, Any]], model: str, seeds: List[int]
         for (v, settings), by_seed in points.items():
             if (v not in variants and setting not in depends_on(v)
                     and all(fixed.get(s, x) == x for s, x in settings)):
-                shown = tuple(kv for kv in settings
-                              if kv[0] not in ('lr', 'l2'))
+                shown = tuple(kv for kv in settings if kv[0] not in (LR, L2))
                 label = f'{v} ({describe(shown)})' if shown else v
                 flat.setdefault(axis, {})[label] = list(by_seed.values())
     return curves, flat
@@ -226,11 +230,13 @@ def cell_text(metrics: List[Dict[str, float]], bold: bool = False) -> str:
     return f'**{text}**' if bold else text
 
 
-def report(args: argparse.Namespace) -> str:
+def report(args: argparse.Namespace, model: str, dataset: str) -> str:
+    r"""The validation sweeps of :obj:`model` in :obj:`<out>.json` (its
+    cells of :obj:`args.seeds`): a table and a PNG per axis."""
     store = open_results(f'{args.out}.json', argparse.Namespace(
         report_only=True, merge=[]))
-    curves, flat = collect(store.data['cells'], args.model, args.seeds)
-    lines = [f'# Validation sweeps: {args.model} on {args.dataset}', '',
+    curves, flat = collect(store.data['cells'], model, args.seeds)
+    lines = [f'# Validation sweeps: {model} on {dataset}', '',
              command_lines(store.data['meta']),
              'Validation R@20 / N@20 in % at the validation-selected epoch '
              f'(mean over seeds {args.seeds}); **bold**: the best value of each '
@@ -267,7 +273,7 @@ def report(args: argparse.Namespace) -> str:
                            color=f'C{len(variants) + i}', label=label)
         for ax, m in zip(axes, METRICS):
             ax.set(xlabel=AXES[axis][1], ylabel='%',
-                   title=f'validation {m} ({args.model})')
+                   title=f'validation {m} ({model})')
             if axis in ('lr', 'l2'):
                 ax.set_xscale('log')
         axes[0].legend(fontsize=8)
@@ -298,7 +304,8 @@ def main() -> None:
     add_store_args(parser)
     parser.set_defaults(eval_every=5, patience=4, progress=False)
     args = parse_args(parser)
-    config_from_args(args)  # Checks the settings, fills in every default.
+    args.cfg = config_from_args(args)
+    names = args.cfg.model.model, args.cfg.data.dataset
     if args.merge:  # Adds the cells of the other result files, then saves:
         open_results(f'{args.out}.json', args)
         args.merge = []
@@ -306,7 +313,7 @@ def main() -> None:
         cells = run_cells(args, [parse_compare(c) for c in args.compare])
         meta = open_results(f'{args.out}.json', argparse.Namespace(
             report_only=True, merge=[])).data['meta']
-        text = test_report(args, cells).replace(
+        text = test_report(args, cells, *names).replace(
             '\n\n', '\n\n' + command_lines(meta) +
             f'Report: `{command_line()}`  \n', 1)
         write_text(f'{args.out}_test.md', text)
@@ -317,7 +324,7 @@ def main() -> None:
             parser.error('--values is required to train')
         run_cells(args, [(v, args.axis, x) for v in args.variants
                          for x in args.values])
-    text = report(args)
+    text = report(args, *names)
     write_text(f'{args.out}.md', text)
     print(text)
 

@@ -15,7 +15,6 @@ compared as absent, so both scripts must share those defaults).
 test suite.
 """
 import argparse
-import copy
 import datetime
 import json
 from typing import Any, Dict
@@ -23,30 +22,31 @@ from typing import Any, Dict
 from common import ResultStore, command_line, markdown, summarize
 
 from adar_pyg import run
-from adar_pyg.config import (Config, add_config_args, add_output_args,
+from adar_pyg.config import (add_config_args, add_output_args,
                              config_from_args, parse_args)
 from adar_pyg.io import write_text
 
 MODELS = ('lightgcn', 'ngcf')
-#: variant -> the settings it changes (by flag name); the others come from
-#: the flags (e.g. --adar-weight, --adar-hardness, --adar-source).
-VARIANT_SETTINGS = {
-    'base': {'augmenter': 'none'},
-    'random': {'augmenter': 'adar', 'adar_strategy': 'random',
-               'adar_source': 'chain'},
-    'fixed': {'augmenter': 'adar', 'adar_strategy': 'fixed',
-              'adar_source': 'chain'},
-    'mixed': {'augmenter': 'adar', 'adar_strategy': 'mixed',
-              'adar_source': 'chain'},
-    'adaptive': {'augmenter': 'adar', 'adar_strategy': 'adaptive',
-                 'adar_source': 'chain'},
-    'transition': {'augmenter': 'adar', 'adar_strategy': 'transition',
-                   'adar_source': 'chain'},
-    'transition-forward': {'augmenter': 'adar',
-                           'adar_strategy': 'transition',
-                           'adar_source': 'forward'},
-    'reweight': {'augmenter': 'reweight'},
-    'noise': {'augmenter': 'noise'},
+
+
+def _adar(strategy: str, source: str = 'chain') -> Dict[str, Dict[str, str]]:
+    return {'train': {'augmenter': 'adar'},
+            'adar': {'strategy': strategy, 'source': source}}
+
+
+#: variant -> the settings it changes (nested by section, a layer of
+#: :meth:`Config.replace`); the others come from the flags (e.g.
+#: --adar-weight, --adar-hardness, --adar-source).
+VARIANT_SETTINGS: Dict[str, Dict[str, Dict[str, str]]] = {
+    'base': {'train': {'augmenter': 'none'}},
+    'random': _adar('random'),
+    'fixed': _adar('fixed'),
+    'mixed': _adar('mixed'),
+    'adaptive': _adar('adaptive'),
+    'transition': _adar('transition'),
+    'transition-forward': _adar('transition', source='forward'),
+    'reweight': {'train': {'augmenter': 'reweight'}},
+    'noise': {'train': {'augmenter': 'noise'}},
 }
 VARIANTS = tuple(VARIANT_SETTINGS)
 PAPER_NGCF = {  # Table 3 of the paper (NGCF on Beauty), for orientation
@@ -108,37 +108,36 @@ def main() -> None:
                         'result file (same protocol flags required)')
     parser.set_defaults(eval_every=5, patience=10, progress=False)
     args = parse_args(parser)
-    config_from_args(args)  # Checks the settings, fills in every default.
+    cfg = config_from_args(args)
     if args.quick:
-        args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
-        args.variants = ['base', 'adaptive']
+        cfg = cfg.replace({'train': {'epochs': 1, 'eval_every': 1}})
+        args.seeds, args.variants = args.seeds[:1], ['base', 'adaptive']
+    dataset = cfg.data.dataset
     store = ResultStore(f'{args.out}.json', meta={
         'command': command_line(),
         'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-        'dataset': args.dataset, 'adar_weight': args.adar_weight,
-        'adar_num_steps': args.adar_num_steps, 'adar_schedule': args.adar_schedule,
-    })
+        'dataset': dataset})
     key = lambda model, variant, seed: f'{model}/{variant}/seed{seed}'  # noqa
     md = []
     command = store.data['meta']['command']
     for model in args.models:
         if args.reuse:
-            for name, cell in reused_cells(args.reuse, command, args.dataset,
+            for name, cell in reused_cells(args.reuse, command, dataset,
                                            model).items():
                 store.data['cells'].setdefault(f'{model}/{name}', cell)
             store.data['meta']['reused_from'] = args.reuse
         for variant in args.variants:
             for seed in args.seeds:
-                run_args = copy.copy(args)
-                run_args.seed, run_args.model = seed, model
-                vars(run_args).update(VARIANT_SETTINGS[variant])
+                cell_cfg = cfg.replace({'run': {'seed': seed},
+                                        'model': {'model': model}},
+                                       VARIANT_SETTINGS[variant])
                 store.get_or_run(
                     key(model, variant, seed),
-                    lambda: run.train(  # noqa: B023
-                        Config.from_namespace(run_args), progress=False))
+                    lambda: run.train(cell_cfg,  # noqa: B023
+                                      progress=False))
         rows = summarize(store.data['cells'], args.variants, 'base',
                          args.seeds, lambda v, s: key(model, v, s))
-        md.append(markdown(rows, f'{model} on {args.dataset}', PAPER_NGCF))
+        md.append(markdown(rows, f'{model} on {dataset}', PAPER_NGCF))
     store.save()
     run.write_json(store.data, args.json)
     text = ('# ADAR t* strategies (Table 3)\n\n'

@@ -5,12 +5,11 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 import torch
 
-from adar_pyg.config import SECTIONS, Config, recorded_settings
-from adar_pyg.config.settings import iter_settings
+from adar_pyg.config import Config
 from adar_pyg.report import (METRICS, markdown, mean_std,  # noqa: F401
                              paired_ttest, summarize)
 from adar_pyg.run import write_json
@@ -33,28 +32,17 @@ def cell_key(*parts: Any) -> str:
     return '/'.join([str(n) for n in names] + [f'seed{seed}'])
 
 
-def recorded(cell: Dict[str, Any]) -> Dict[str, Any]:
-    r"""The settings a result cell recorded, by flag name as the scripts'
-    arguments hold them (:obj:`'lr'`, :obj:`'adar_weight'`): its
-    :obj:`'settings'` (the :obj:`'args'` of cells of older versions, see
-    :func:`~adar_pyg.config.recorded_settings`); a setting it did not record
-    is absent."""
-    nested = recorded_settings(cell)
-    return {section.dest(f): nested[section.key][f.name]
-            for section, f in iter_settings(SECTIONS)
-            if f.name in nested.get(section.key, {})}
-
-
-def resolved(settings: Dict[str, Any]) -> Dict[str, Any]:
-    r"""Every setting, by flag name, of the run the flag-named
-    :obj:`settings` describe (other keys ignored), resolved as a run
-    resolves them (:meth:`Config.resolved`: the device, the model's layers
-    and dropout, the split seed): what compares the settings on a script's
-    arguments (:obj:`vars(args)`) with those a cell recorded
-    (:func:`recorded`), of this version or an older one."""
-    cfg = Config.build(recorded_settings({'args': settings}),
-                       where=['the settings '])
-    return recorded({'settings': cfg.resolved().to_dict()})
+def resolved(settings: Mapping[str, Mapping[str, Any]]
+             ) -> Dict[str, Dict[str, Any]]:
+    r"""Every setting (nested by section) of the run :obj:`settings`
+    describes (nested by section, as
+    :func:`~adar_pyg.config.recorded_settings` reads a cell of this version
+    or an older one), resolved as a run resolves them
+    (:meth:`Config.resolved`: the device, the model's layers and dropout,
+    the split seed): what compares a script's config with the settings a
+    cell recorded."""
+    return Config.build(settings, where=['the settings ']).resolved(
+    ).to_dict()
 
 
 def sync(device: Union[torch.device, str, None]) -> None:

@@ -47,28 +47,31 @@ writes ``<out>.md`` from the cells there, ``--merge`` first adds the cells of
 other result files.
 """
 import argparse
-import copy
 import datetime
 import math
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from common import (add_store_args, cell_key, command_lines, mean_std,
-                    open_results, recorded, resolved, summarize)
+                    open_results, resolved, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (Config, ConfigError, add_config_args,
-                             config_from_args, parse_args as parse_flags)
+                             config_from_args, parse_args as parse_flags,
+                             recorded_settings)
 from adar_pyg.io import atomic_path
 
-#: configuration -> (label, the settings it changes)
+#: configuration -> (label, the settings it changes, as a layer of
+#: :meth:`Config.replace`)
 CONFIGS = {
-    '1rank': ('1 process', {'nproc': 1, 'lr_scaling': 'none'}),
-    '2ranks': ('2 processes', {'nproc': 2, 'lr_scaling': 'none'}),
-    '2ranks-linear': ('2 processes, linear lr', {'nproc': 2,
-                                                 'lr_scaling': 'linear'}),
+    '1rank': ('1 process', {'run': {'nproc': 1},
+                            'train': {'lr_scaling': 'none'}}),
+    '2ranks': ('2 processes', {'run': {'nproc': 2},
+                               'train': {'lr_scaling': 'none'}}),
+    '2ranks-linear': ('2 processes, linear lr', {
+        'run': {'nproc': 2}, 'train': {'lr_scaling': 'linear'}}),
 }
 BASE = '1rank'
 #: The epoch speed-up 2 processes are asked for.
@@ -83,59 +86,61 @@ QUICK = {'cf': dict(epochs=1, eval_every=1, batch_size=8192),
          'sr': dict(epochs=1, eval_every=1, batch_size=2048)}
 #: Settings that may differ between the cells of one table (the others must
 #: be equal to reuse a cell).
-FREE = ('nproc', 'lr_scaling', 'seed', 'port', 'dist_timeout', 'data_root',
-        'mirror')
+FREE = (('run', 'nproc'), ('train', 'lr_scaling'), ('run', 'seed'),
+        ('run', 'port'), ('run', 'dist_timeout'), ('data', 'data_root'),
+        ('data', 'mirror'))
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'gru4rec': 'GRU4Rec',
          'sasrec': 'SASRec', 'cl4srec': 'CL4SRec'}
 
 
-def group_key(args: argparse.Namespace) -> str:
-    r""":obj:`<task>/<model>/<dataset>` of the current settings."""
-    dataset = Config.from_namespace(args).dataset_name()
-    return f'{args.task}/{args.model}/{dataset}'
+def group_key(cfg: Config) -> str:
+    r""":obj:`<task>/<model>/<dataset>` of the settings :obj:`cfg`."""
+    return f'{cfg.run.task}/{cfg.model.model}/{cfg.dataset_name()}'
 
 
-def cell_args(args: argparse.Namespace, config: str,
-              seed: int) -> argparse.Namespace:
-    r"""A copy of :obj:`args` with the seed and the settings of
-    :obj:`config`."""
-    out = copy.copy(args)
-    out.seed = seed
-    vars(out).update(CONFIGS[config][1])
-    return out
+def cell_config(cfg: Config, config: str, seed: int) -> Config:
+    r""":obj:`cfg` with the seed and the settings of :obj:`config`."""
+    return cfg.replace({'run': {'seed': seed}}, CONFIGS[config][1])
 
 
 def load_average() -> List[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def train_cell(args: argparse.Namespace, config: str,
-               seed: int) -> Dict[str, Any]:
-    r"""One run of :obj:`config` (:func:`adar_pyg.run.train`, nothing
-    written), its result with the load average before and after it."""
-    run_args = cell_args(args, config, seed)
+def train_cell(cfg: Config, config: str, seed: int) -> Dict[str, Any]:
+    r"""One run of :obj:`config` with the settings :obj:`cfg`
+    (:func:`adar_pyg.run.train`, nothing written), its result with the load
+    average before and after it."""
+    run_cfg = cell_config(cfg, config, seed)
     before, start = load_average(), time.perf_counter()
-    result = run.train(Config.from_namespace(run_args), progress=False)
+    result = run.train(run_cfg, progress=False)
     return {**result, 'configuration': config,
             'wall_seconds': time.perf_counter() - start,
             'load_before': before, 'load_after': load_average()}
 
 
 def check_cells(cells: Dict[str, Dict[str, Any]], group: str,
-                args: argparse.Namespace) -> None:
+                cfg: Config) -> None:
     r"""Stops if a cell of :obj:`group` was trained with other settings than
-    :obj:`args` (but those of :data:`FREE`), both resolved as a run
+    :obj:`cfg` (but those of :data:`FREE`), both resolved as a run
     resolves them (with the cell's own :data:`FREE` settings: its seed is
     its split's seed)."""
     for key, cell in cells.items():
         if not key.startswith(group + '/'):
             continue
-        mine = recorded(cell)
+        mine = recorded_settings(cell)
         saved = resolved(mine)
-        now = resolved({**vars(args),
-                        **{k: v for k, v in mine.items() if k in FREE}})
-        differ = [f'{k} {now[k]!r} (cell: {saved.get(k)!r})' for k in now
-                  if k not in FREE and saved.get(k) != now[k]]
+        free: Dict[str, Dict[str, Any]] = {}
+        for section, name in FREE:
+            if name in mine.get(section, {}):
+                free.setdefault(section, {})[name] = mine[section][name]
+        now = resolved(cfg.replace(free).to_dict())
+        differ = [f'{section}.{name} {value!r} (cell: '
+                  f'{saved[section].get(name)!r})'
+                  for section, values in now.items()
+                  for name, value in values.items()
+                  if (section, name) not in FREE and
+                  saved[section].get(name) != value]
         if differ:
             raise SystemExit(f"cell '{key}' of the results file was trained "
                              f"with other settings: {', '.join(differ)}; "
@@ -180,7 +185,9 @@ def group_table(cells: Dict[str, Dict[str, Any]], group: str) -> str:
                                             split='val')}
     first = next(cells[key(c, s)] for c in configs for s in seeds
                  if key(c, s) in cells)
-    a = recorded(first)
+    recorded = recorded_settings(first)
+    a = {**recorded['train'], 'dim': recorded['model']['dim'],
+         'threads': recorded['run']['threads']}
     lines = [f'## {NAMES.get(model, model)} on {dataset} ({task.upper()})', '',
              f"Protocol: at most {a['epochs']} epochs, evaluated every "
              f"{a['eval_every']}, patience {a['patience']}, batch "
@@ -198,8 +205,9 @@ def group_table(cells: Dict[str, Dict[str, Any]], group: str) -> str:
         done = [cells[key(config, s)] for s in seeds
                 if key(config, s) in cells]
         c, t, v = done[0], test[config], val[config]
-        nproc = c.get('nproc', CONFIGS[config][1]['nproc'])
-        lr = a['lr'] * (nproc if CONFIGS[config][1]['lr_scaling'] == 'linear'
+        changes = CONFIGS[config][1]
+        nproc = c.get('nproc', changes['run']['nproc'])
+        lr = a['lr'] * (nproc if changes['train']['lr_scaling'] == 'linear'
                         else 1)
         up = mean_std(speedups(cells, group, config)) \
             if config != BASE else None
@@ -255,7 +263,10 @@ def report(data: Dict[str, Any]) -> str:
     return '\n'.join(text)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None
+               ) -> Tuple[argparse.Namespace, Config]:
+    r"""The script's own flags and the config of the settings (the protocol
+    of the task, with :obj:`--quick`'s, then the flags)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     add_config_args(pre, config_file=False)  # --task decides the protocol
@@ -280,7 +291,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         QUICK.get(task, {}) if '--quick' in argv else {})})
     args = parse_flags(parser, argv)
     try:
-        config_from_args(args)  # Checks the settings, fills in all others.
+        cfg = config_from_args(args)
     except ConfigError as e:
         parser.error(str(e))
     if args.quick:
@@ -288,15 +299,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.out is None:
         args.out = os.path.join('benchmarks', 'results', 'ddp_speed' + (
             '_quick' if args.quick else ''))
-    return args
+    return args, cfg
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
-    args = parse_args(argv)
+    args, cfg = parse_args(argv)
     store = open_results(f'{args.out}.json', args)
     if not args.report_only:
-        group = group_key(args)
-        check_cells(store.data['cells'], group, args)
+        group = group_key(cfg)
+        check_cells(store.data['cells'], group, cfg)
         load = load_average()
         if load[0] > 0.5:
             print(f'warning: load average {load} at the start: other jobs '
@@ -310,7 +321,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
             for config in args.configs:
                 store.get_or_run(
                     cell_key(group, config, seed),
-                    lambda: train_cell(args, config, seed))  # noqa: B023
+                    lambda: train_cell(cfg, config, seed))  # noqa: B023
         store.save()
     text = report(store.data)
     with atomic_path(f'{args.out}.md') as tmp, open(tmp, 'w') as f:

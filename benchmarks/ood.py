@@ -20,7 +20,6 @@ reused. ``--quick`` runs a tiny configuration for the test suite (1 epoch,
 unless ``--variants`` says otherwise).
 """
 import argparse
-import copy
 import datetime
 import functools
 import math
@@ -28,21 +27,23 @@ import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from common import (add_store_args, cell_key, command_lines, markdown,
-                    mean_std, open_results, paired_ttest, recorded,
+                    mean_std, open_results, paired_ttest,
                     summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, ConfigError, add_config_args,
-                             add_output_args, config_from_args, parse_args)
+                             add_output_args, config_from_args, parse_args,
+                             recorded_settings)
 from adar_pyg.pipeline import DATASETS, EDGE, RunData, load_cf_data
-from adar_pyg.datasets import split_views
+from adar_pyg.datasets import OODDataset, split_views
 from adar_pyg.io import write_text
 from adar_pyg.run import write_json
 
 #: The datasets with published OOD splits (train, IID validation and test,
-#: OOD test)
+#: OOD test): the :class:`~adar_pyg.datasets.OODDataset` ones (Gowalla's
+#: published split has no OOD test)
 OOD_DATASETS = tuple(name for name, cls in DATASETS.items()
-                     if hasattr(cls, 'splits'))
+                     if issubclass(cls, OODDataset))
 #: variant -> (--augmenter, --cnsdiff-frozen-denoiser)
 VARIANTS: Dict[str, Tuple[str, bool]] = {
     'base': ('none', False),
@@ -69,13 +70,14 @@ DIAGNOSTICS = {
 }
 
 
-def cell_args(args: argparse.Namespace, dataset: str, variant: str,
-              seed: int) -> argparse.Namespace:
-    r"""The arguments of one cell."""
-    run_args = copy.copy(args)
-    run_args.dataset, run_args.seed = dataset, seed
-    run_args.augmenter, run_args.cnsdiff_frozen_denoiser = VARIANTS[variant]
-    return run_args
+def cell_config(cfg: Config, dataset: str, variant: str,
+                seed: int) -> Config:
+    r"""The config of one cell: :obj:`cfg` with its dataset, seed and the
+    variant's augmenter (:obj:`VARIANTS`)."""
+    augmenter, frozen = VARIANTS[variant]
+    return cfg.replace({'data': {'dataset': dataset}, 'run': {'seed': seed},
+                        'train': {'augmenter': augmenter},
+                        'cnsdiff': {'frozen_denoiser': frozen}})
 
 
 def first_users(data: RunData, num: int) -> RunData:
@@ -106,9 +108,8 @@ def data_loader(args: argparse.Namespace,
 
     def load() -> RunData:
         if not cache:
-            run_args = copy.copy(args)
-            run_args.dataset = dataset
-            data = load_cf_data(Config.from_namespace(run_args))
+            data = load_cf_data(args.cfg.replace(
+                {'data': {'dataset': dataset}}))
             if args.max_users:
                 data = first_users(data, args.max_users)
             cache['data'] = data
@@ -117,12 +118,12 @@ def data_loader(args: argparse.Namespace,
     return load
 
 
-def run_cell(run_args: argparse.Namespace,
+def run_cell(args: argparse.Namespace, cfg: Config,
              load: Callable[[], RunData]) -> Dict[str, Any]:
-    r"""Trains one cell (the data of its dataset loaded once for all)."""
-    return run.train(Config.from_namespace(run_args), data=load(),
-                     checkpoint=run_args.checkpoint,
-                     progress=run_args.progress)
+    r"""Trains one cell of config :obj:`cfg` (the data of its dataset loaded
+    once for all) with the outputs of :obj:`args`."""
+    return run.train(cfg, data=load(), checkpoint=args.checkpoint,
+                     progress=args.progress)
 
 
 def last_entry(cell: Dict[str, Any]) -> Dict[str, Any]:
@@ -197,11 +198,11 @@ def comparison_lines(cells: Dict[str, Any], dataset: str,
 
 
 def budget_text(cells: List[Dict[str, Any]]) -> str:
-    r"""The training budget of :obj:`cells`, from the arguments each one
+    r"""The training budget of :obj:`cells`, from the settings each one
     recorded (one per distinct budget, should they differ)."""
     budgets = []
     for cell in cells:
-        a = recorded(cell)
+        a = recorded_settings(cell).get('train', {})
         budget = (a.get('epochs'), a.get('eval_every'), a.get('patience'))
         if budget not in budgets:
             budgets.append(budget)
@@ -225,20 +226,19 @@ def run_table(args: argparse.Namespace) -> str:
     store = open_results(f'{args.out}.json', args)
     meta = store.data['meta']
     if not args.report_only:
+        for old in ('epochs', 'lr', 'layers', 'dim', 'batch_size'):
+            meta.pop(old, None)  # flat copies of settings of older versions
         meta.update({
             'command': store.command,
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-            'device': Config.from_namespace(args).device_name(),
-            'epochs': args.epochs, 'lr': args.lr,
-            'layers': args.layers, 'dim': args.dim,
-            'batch_size': args.batch_size, 'quick': args.quick})
+            'device': args.cfg.device_name(), 'quick': args.quick})
     for dataset in args.datasets:
         load = data_loader(args, dataset)  # Only if a cell has to run.
         for variant in args.variants:
             for seed in args.seeds:
-                run_args = cell_args(args, dataset, variant, seed)
+                cfg = cell_config(args.cfg, dataset, variant, seed)
                 store.get_or_run(cell_key(dataset, variant, seed),
-                                 functools.partial(run_cell, run_args, load))
+                                 functools.partial(run_cell, args, cfg, load))
     store.save()
     write_json(store.data, args.json)
 
@@ -310,17 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    r"""The arguments, with every setting resolved (the ``ood`` preset, then
-    the flags) and the ``--quick`` configuration applied."""
+    r"""The arguments, with the config of the table on :obj:`args.cfg` (the
+    ``ood`` preset, then the flags) and the ``--quick`` configuration
+    applied."""
     parser = build_parser()
     args = parse_args(parser, argv)
     try:
-        config_from_args(args, preset=[PRESETS['ood'],
-                                       PRESETS['adar-eq11']])
+        args.cfg = config_from_args(args, preset=[PRESETS['ood'],
+                                                  PRESETS['adar-eq11']])
     except ConfigError as e:
         parser.error(str(e))
     if args.quick:
-        args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
+        args.cfg = args.cfg.replace({'train': {'epochs': 1, 'eval_every': 1}})
+        args.seeds = args.seeds[:1]
         args.datasets = ['ood-food']
         args.variants = args.variants or ['base', 'cnsdiff']
         args.max_users = args.max_users or 500

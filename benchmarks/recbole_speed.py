@@ -58,7 +58,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import (TYPE_CHECKING, Any, Dict, List, Optional, Sequence,
+                    Tuple)
+
+if TYPE_CHECKING:  # The module level imports only the standard library.
+    from adar_pyg.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: The conventional place of the RecBole environment, relative to the
@@ -286,10 +290,14 @@ def run_recbole(python: str, spec: Dict[str, Any],
         return json.load(f)
 
 
-def run_ours(data, args: argparse.Namespace, threads: int,
+def run_ours(data, spec: Dict[str, Any], threads: int,
              device) -> Dict[str, Any]:
     r"""One cell of ours: LightGCN through the library's CFTask + Trainer
-    (as ``benchmarks/train_speed.py``)."""
+    (as ``benchmarks/train_speed.py``), with the settings of :obj:`spec`,
+    the one the RecBole worker gets (:obj:`'seed'`, :obj:`'dim'`,
+    :obj:`'layers'`, :obj:`'batch_size'`, :obj:`'eval_users'`,
+    :obj:`'l2'`, :obj:`'lr'`, :obj:`'warmup'`, :obj:`'epochs'`,
+    :obj:`'repeats'`)."""
     import torch
 
     from adar_pyg.nn import LightGCN
@@ -301,19 +309,20 @@ def run_ours(data, args: argparse.Namespace, threads: int,
 
     torch.set_num_threads(threads)
     stats = data.statistics
-    torch.manual_seed(args.seed)
-    model = LightGCN(stats['users'], stats['items'], embedding_dim=args.dim,
-                     num_layers=args.layers)
+    seed = spec['seed']
+    torch.manual_seed(seed)
+    model = LightGCN(stats['users'], stats['items'],
+                     embedding_dim=spec['dim'], num_layers=spec['layers'])
     task = CFTask(model, data.train, data.val, data.test,
-                  batch_size=args.batch_size,
-                  eval_batch_size=args.eval_users, device=device)
-    trainer = Trainer(task, l2=args.l2, progress=False, seed=args.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+                  batch_size=spec['batch_size'],
+                  eval_batch_size=spec['eval_users'], device=device)
+    trainer = Trainer(task, l2=spec['l2'], progress=False, seed=seed)
+    opt = torch.optim.Adam(model.parameters(), lr=spec['lr'])
     timings = time_side(
         lambda epoch: trainer.train_epoch(
-            opt, torch.Generator().manual_seed(args.seed + epoch), epoch),
+            opt, torch.Generator().manual_seed(seed + epoch), epoch),
         lambda: {k: float(v) for k, v in task.evaluate('test').items()},
-        sync, args.warmup, args.epochs, args.repeats)
+        sync, spec['warmup'], spec['epochs'], spec['repeats'])
     return {
         **timings,
         'batches_per_epoch': task.num_batches(),
@@ -382,7 +391,8 @@ def markdown(data: Dict[str, Any], threads: Sequence[int]) -> str:
         lines += ['', f"Target: ours >= 4x RecBole per epoch at every thread "
                   f"count: **{'met' if met else 'not met'}** (lowest "
                   f"{min(speedups):.1f}x)."]
-    setups = [f"{n} thread(s) {cells[f'threads{n}/recbole']['setup_seconds']:.1f} s"
+    setups = [f"{n} thread(s) "
+              f"{cells[f'threads{n}/recbole']['setup_seconds']:.1f} s"
               for n in threads if f'threads{n}/recbole' in cells]
     if setups:
         lines += ['', "RecBole's dataset loading and data preparation (not "
@@ -390,7 +400,9 @@ def markdown(data: Dict[str, Any], threads: Sequence[int]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None
+               ) -> Tuple[argparse.Namespace, 'Config']:
+    r"""The script's own flags and the resolved config of the settings."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(
@@ -428,13 +440,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         cfg = config_from_args(args).resolved()
     except ConfigError as e:
         parser.error(str(e))
-    if args.epochs < 1 or args.warmup < 0 or args.repeats < 1 or \
+    if cfg.train.epochs < 1 or args.warmup < 0 or args.repeats < 1 or \
             args.eval_users < 1 or min(args.thread_counts) < 1:
         parser.error('need --epochs >= 1, --warmup >= 0, --repeats >= 1, '
                      '--eval-users >= 1 and thread counts >= 1')
-    args.cfg = cfg
-    args.dim, args.layers = cfg.model.dim, cfg.model.layers
-    return args
+    return args, cfg
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -442,7 +452,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if argv[:1] == ['--worker']:
         worker_main(argv[1])
         return
-    args = parse_args(argv)
+    args, cfg = parse_args(argv)
     python = recbole_python(args.recbole_python)
     versions = probe_recbole(python)
     if versions is None:
@@ -455,19 +465,17 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     from common import ResultStore
     from adar_pyg.pipeline import load_cf_data, setup
-    cfg = args.cfg
     device = setup(cfg)
     data = load_cf_data(cfg)
     stats = data.statistics
-    split_seed = cfg.run.seed if cfg.split.split_seed is None else \
-        cfg.split.split_seed
+    train, model = cfg.train, cfg.model
     settings = {
         'dataset': stats['dataset'], 'users': stats['users'],
         'items': stats['items'], 'train_interactions': stats['train'],
         'test_ratio': cfg.split.test_ratio, 'val_ratio': cfg.split.val_ratio,
-        'split_seed': split_seed, 'batch_size': args.batch_size,
-        'dim': args.dim, 'layers': args.layers, 'lr': args.lr,
-        'l2': args.l2, 'seed': args.seed, 'epochs': args.epochs,
+        'split_seed': cfg.split.split_seed, 'batch_size': train.batch_size,
+        'dim': model.dim, 'layers': model.layers, 'lr': train.lr,
+        'l2': train.l2, 'seed': cfg.run.seed, 'epochs': train.epochs,
         'warmup': args.warmup, 'repeats': args.repeats,
         'eval_users': args.eval_users, 'device': str(device),
     }
@@ -493,23 +501,24 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         'statistics': stats,
     })
     print(f"{stats['dataset']}: {stats['users']} users, {stats['items']} "
-          f"items, {stats['train']} training pairs, batch {args.batch_size}, "
-          f"dim {args.dim}, {args.layers} layers, device {device}; RecBole "
+          f"items, {stats['train']} training pairs, batch "
+          f"{train.batch_size}, dim {model.dim}, {model.layers} layers, "
+          f"device {device}; RecBole "
           f"{versions['recbole']} at {python}", flush=True)
 
     folder = args.keep_data or tempfile.mkdtemp(prefix='adar-recbole-')
     try:
         rows = write_inter_files(data, folder)
-        spec = {'data_path': os.path.abspath(folder), 'dim': args.dim,
-                'layers': args.layers, 'l2': args.l2, 'lr': args.lr,
-                'batch_size': args.batch_size, 'epochs': args.epochs,
+        spec = {'data_path': os.path.abspath(folder), 'dim': model.dim,
+                'layers': model.layers, 'l2': train.l2, 'lr': train.lr,
+                'batch_size': train.batch_size, 'epochs': train.epochs,
                 'warmup': args.warmup, 'repeats': args.repeats,
-                'eval_users': args.eval_users, 'seed': args.seed,
+                'eval_users': args.eval_users, 'seed': cfg.run.seed,
                 'device': device.type}
         for n in args.thread_counts:
             ours = store.get_or_run(
                 f'threads{n}/ours',
-                lambda: run_ours(data, args, n, device))  # noqa: B023
+                lambda: run_ours(data, spec, n, device))  # noqa: B023
             rb = store.get_or_run(
                 f'threads{n}/recbole',
                 lambda: run_recbole(python, {**spec, 'threads': n},  # noqa

@@ -30,7 +30,6 @@ of the reference, whose time is extrapolated to the epoch (mean batch time x
 batches per epoch). Reported: medians over the rounds.
 """
 import argparse
-import copy
 import itertools
 import platform
 import statistics
@@ -290,12 +289,10 @@ class PartialEpochTask(CFTask):
         return itertools.islice(super().batches(generator), self.num_batches())
 
 
-def row_config(args: argparse.Namespace, backbone: str,
-               sampler: str) -> Config:
-    r"""The settings of :obj:`args` with the row's backbone and sampler."""
-    row_args = copy.copy(args)
-    row_args.model, row_args.sampler = backbone, sampler
-    return Config.from_namespace(row_args)
+def row_config(cfg: Config, backbone: str, sampler: str) -> Config:
+    r"""The settings of :obj:`cfg` with the row's backbone and sampler."""
+    return cfg.replace({'model': {'model': backbone},
+                        'sampler': {'sampler': sampler}})
 
 
 @torch.no_grad()
@@ -321,16 +318,20 @@ def first_batch_check(tasks: Dict[str, CFTask], l2: float,
             'loss_ours': losses['ours'], 'loss_reference': losses['reference']}
 
 
-def run_row(row: str, args: argparse.Namespace, data: RunData,
-            device: torch.device, log=print) -> Dict[str, Any]:
-    r"""Times one row of the table on :obj:`data` (a per-user random split):
-    ours (full epochs) against the reference design (:obj:`args.ref_batches`
-    batches per round, extrapolated)."""
+def run_row(row: str, cfg: Config, data: RunData, device: torch.device,
+            ref_batches: int = 10, warmup_batches: int = 2,
+            log=print) -> Dict[str, Any]:
+    r"""Times one row of the table on :obj:`data` (a per-user random split)
+    with the settings of :obj:`cfg` (:obj:`cfg.train.epochs` rounds), the
+    row's backbone and sampler: ours (full epochs) against the reference
+    design (:obj:`ref_batches` batches per round, extrapolated), after
+    :obj:`warmup_batches` untimed batches of each."""
     train, val, test, stats = data.train, data.val, data.test, data.statistics
     name, backbone, sampler_name = ROWS[row]
     U, I = stats['users'], stats['items']
-    cfg = row_config(args, backbone, sampler_name)
-    torch.manual_seed(args.seed)
+    cfg = row_config(cfg, backbone, sampler_name)
+    seed, lr, l2 = cfg.run.seed, cfg.train.lr, cfg.train.l2
+    torch.manual_seed(seed)
     ours = build_model(cfg, U, I)
     models = {'ours': ours,
               'reference': reference_of(ours, train[EDGE].edge_index)}
@@ -340,33 +341,33 @@ def run_row(row: str, args: argparse.Namespace, data: RunData,
         task = PartialEpochTask(
             model, train, val, test,
             sampler=build_sampler(cfg, train, U, I),
-            batch_size=args.batch_size, device=device)
-        trainer = Trainer(task, lr=args.lr, l2=args.l2, seed=args.seed,
-                          progress=False)
+            batch_size=cfg.train.batch_size, device=device)
+        trainer = Trainer(task, lr=lr, l2=l2, seed=seed, progress=False)
         tasks[key] = task
         runs[key] = (task, trainer,
-                     torch.optim.Adam(model.parameters(), lr=args.lr))
-    check = first_batch_check(tasks, args.l2, args.seed)
+                     torch.optim.Adam(model.parameters(), lr=lr))
+    check = first_batch_check(tasks, l2, seed)
     if not check['representations_allclose']:
         raise SystemExit(f"{name}: ours and the reference design disagree at "
                          f"initialisation (max |diff| "
                          f"{check['max_abs_diff_representations']:.3g})")
     num_batches = tasks['ours'].batches_per_epoch()
-    ref_batches = min(args.ref_batches, num_batches)
+    ref_batches = min(ref_batches, num_batches)
 
     def timed(key: str, epoch: int, max_batches: Optional[int]) -> float:
         task, trainer, opt = runs[key]
         task.max_batches = max_batches
         with Stopwatch(device) as watch:
             trainer.train_epoch(opt, torch.Generator().manual_seed(
-                args.seed + epoch), epoch)
+                seed + epoch), epoch)
         return watch.seconds
 
     for key in runs:  # warm-up: adjacency caches, allocator, kernels
-        timed(key, 0, args.warmup_batches)
+        timed(key, 0, warmup_batches)
     ours_epochs: List[float] = []
     ref_batch: List[float] = []
-    for epoch in range(1, args.epochs + 1):  # alternate: same noise for both
+    # Alternate the two, so that machine noise hits both:
+    for epoch in range(1, cfg.train.epochs + 1):
         ours_epochs.append(timed('ours', epoch, None))
         ref_batch.append(timed('reference', epoch, ref_batches) / ref_batches)
     ours_epoch = statistics.median(ours_epochs)
@@ -402,7 +403,9 @@ def markdown(rows: Dict[str, Dict[str, Any]]) -> str:
     return '\n'.join(lines)
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv=None) -> Tuple[argparse.Namespace, Config]:
+    r"""The script's own flags and the config of the settings (with
+    :obj:`--quick`'s)."""
     parser = argparse.ArgumentParser(
         allow_abbrev=False,
         description=' '.join(__doc__.split('\n')[:2]))
@@ -429,38 +432,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.set_defaults(epochs=3)
     args = parse_flags(parser, argv)
     try:
-        config_from_args(args)  # Checks the settings, fills in every default.
+        cfg = config_from_args(args)
+        if args.quick:
+            cfg = cfg.replace({'train': {'epochs': 1, 'batch_size': 8192}})
     except ConfigError as e:
         parser.error(str(e))
     if args.quick:
-        args.epochs, args.ref_batches = 1, 2
-        args.batch_size, args.warmup_batches = 8192, 1
+        args.ref_batches, args.warmup_batches = 2, 1
         args.models = args.models or ['lightgcn', 'mixgcf']
     args.models = args.models or list(ROWS)
-    if args.ref_batches < 1 or args.epochs < 1 or args.warmup_batches < 0:
+    if args.ref_batches < 1 or cfg.train.epochs < 1 or \
+            args.warmup_batches < 0:
         parser.error('need --ref-batches >= 1, --epochs >= 1 and '
                      '--warmup-batches >= 0')
-    return args
+    return args, cfg
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    cfg = Config.from_namespace(args)
+    args, cfg = parse_args(argv)
     device = setup(cfg)
     data = load_cf_data(cfg)
     stats = data.statistics
-    num_batches = -(-stats['train'] // args.batch_size)
+    batch_size, rounds = cfg.train.batch_size, cfg.train.epochs
+    num_batches = -(-stats['train'] // batch_size)
     print(f"{stats['dataset']}: {stats['users']} users, {stats['items']} "
-          f"items, {stats['train']} training pairs, batch {args.batch_size} "
+          f"items, {stats['train']} training pairs, batch {batch_size} "
           f"({num_batches} batches/epoch), device {device}, "
-          f"{torch.get_num_threads()} threads; median of {args.epochs} "
+          f"{torch.get_num_threads()} threads; median of {rounds} "
           f"round(s): ours full epochs, reference design {args.ref_batches} "
           f"batches per round extrapolated to {num_batches}", flush=True)
-    rows = {row: run_row(row, args, data, device) for row in args.models}
+    rows = {row: run_row(row, cfg, data, device, args.ref_batches,
+                         args.warmup_batches) for row in args.models}
     table = markdown(rows)
     note = (f'Ours: full epochs; reference design: {args.ref_batches} of '
             f'{num_batches} batches timed per round and extrapolated to the '
-            f'epoch; median of {args.epochs} alternating round(s), after '
+            f'epoch; median of {rounds} alternating round(s), after '
             f'{args.warmup_batches} warm-up batch(es) each; same CFTask + '
             f'Trainer, sampler, batches and weights; {device}, '
             f'{torch.get_num_threads()} threads.')
@@ -471,15 +477,15 @@ def main(argv=None) -> None:
         'markdown': table,
         'note': note,
         'batches_per_epoch': num_batches,
-        'batch_size': args.batch_size,
+        'batch_size': batch_size,
         'ref_batches': args.ref_batches,
         'warmup_batches': args.warmup_batches,
-        'rounds': args.epochs,
+        'rounds': rounds,
         'device': str(device),
         'threads': torch.get_num_threads(),
         'torch': torch.__version__,
         'host': platform.node(),
-        'seed': args.seed,
+        'seed': cfg.run.seed,
         'command': ' '.join(['python'] + sys.argv),
     }, args.json)
 

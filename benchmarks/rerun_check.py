@@ -25,10 +25,11 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from common import Stopwatch, command_line, recorded
+from common import Stopwatch, command_line
 
+from adar_pyg.config import recorded_settings
 from adar_pyg.io import write_text
 from adar_pyg.run import write_json
 
@@ -39,17 +40,20 @@ from adar_pyg.run import write_json
 LOSS_RTOL = 1e-6
 
 
-def cell_args(script: Any, argv: List[str],
-              settings: Dict[str, Any], epochs: int) -> argparse.Namespace:
-    r"""The script's arguments for :obj:`argv` (its defaults), updated with
-    the cell's recorded :obj:`settings` and shortened to :obj:`epochs`."""
-    args = script.parse(argv) if hasattr(script, 'parse') else \
-        script.parse_args(argv)
-    vars(args).update(settings)
-    if 'cnsdiff_curriculum_epochs' in vars(args) and \
-            args.cnsdiff_curriculum_epochs is None:
-        args.cnsdiff_curriculum_epochs = args.epochs
-    args.epochs = min(epochs, args.epochs)
+def cell_args(parse: Callable[[List[str]], argparse.Namespace],
+              argv: List[str], settings: Dict[str, Dict[str, Any]],
+              epochs: int) -> argparse.Namespace:
+    r"""The arguments the script's :obj:`parse` gives :obj:`argv` (its
+    defaults), with the cell's recorded :obj:`settings` (nested by section)
+    on top of the script's config (:obj:`args.cfg`), shortened to
+    :obj:`epochs`."""
+    args = parse(argv)
+    cfg = args.cfg.replace(settings)
+    curriculum = cfg.cnsdiff.curriculum_epochs
+    args.cfg = cfg.replace({
+        'train': {'epochs': min(epochs, cfg.train.epochs)},
+        'cnsdiff': {'curriculum_epochs': (cfg.train.epochs if curriculum
+                                          is None else curriculum)}})
     args.checkpoint, args.json, args.progress = None, None, False
     return args
 
@@ -65,19 +69,21 @@ def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
     dataset = key.split('/')[0]
     if dataset.startswith('ood-'):
         import ood
-        args = cell_args(ood, [], recorded(cell), epochs)
-        result = ood.run_cell(args, ood.data_loader(args, dataset))
+        args = cell_args(ood.parse, [], recorded_settings(cell), epochs)
+        result = ood.run_cell(args, args.cfg,
+                              ood.data_loader(args, dataset))
     else:
         import table2
-        settings = recorded(cell)
-        task = data['meta'].get('task') or settings['task']
+        settings = recorded_settings(cell)
+        task = data['meta'].get('task') or settings['run']['task']
         if task == 'cf' and 'args' in cell:  # Recorded, but CF evaluation
             # ignored it (blocks of 2048) in the versions that wrote 'args'.
-            settings.pop('eval_batch_size', None)
-        args = cell_args(table2, ['--task', task], settings, epochs)
+            settings.get('train', {}).pop('eval_batch_size', None)
+        args = cell_args(table2.parse_args, ['--task', task], settings,
+                         epochs)
         data_ = (table2.load_sr_data(args, dataset) if task == 'sr'
                  else None)
-        result = table2.run_cell(args, args.model, data_)
+        result = table2.run_cell(args, args.cfg, data_)
     stored = {e['epoch']: e for e in cell.get('history', [])}
     rows, worst = [], 0.0
     for entry in result.get('history', []):
@@ -99,7 +105,7 @@ def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
                     max(abs(r['committed']), 1e-30) for r in losses),
                    default=0.0)
     return {'file': os.path.relpath(path), 'cell': key,
-            'epochs': args.epochs, 'compared': len(rows),
+            'epochs': args.cfg.train.epochs, 'compared': len(rows),
             'identical': bool(rows) and all(r['identical'] for r in rows),
             'metrics_identical': bool(metrics) and all(
                 r['identical'] for r in metrics),

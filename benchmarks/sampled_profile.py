@@ -21,17 +21,26 @@ import json
 import os
 import sys
 import time
-from typing import Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 import torch
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 
+if TYPE_CHECKING:
+    from adar_pyg.config import Config
+
 PHASES = ('sample', 'forward', 'backward', 'optimizer')
+#: The fan-out unless ``--fanout`` is given (one LightGCN layer per number).
+DEFAULT_FANOUT = [10, 5, 2]
 
 
-def profile_size(size: int, args: argparse.Namespace) -> Dict[str, Any]:
+def profile_size(size: int, cfg: 'Config',
+                 args: argparse.Namespace) -> Dict[str, Any]:
+    r"""The timings of :obj:`args.steps` steps on the synthetic graph of
+    :obj:`size` training interactions, with the seed, dimension, fan-out,
+    batch size and gradients of :obj:`cfg`."""
     import warnings
 
     from torch.profiler import ProfilerActivity, profile, record_function
@@ -41,15 +50,17 @@ def profile_size(size: int, args: argparse.Namespace) -> Dict[str, Any]:
     from adar_pyg.train import SampledCFTask, Trainer
     from scaling import synthetic_splits
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
-    train, val, test = synthetic_splits(size, args.seed, args.cache)
+    seed, fanout = cfg.run.seed, cfg.train.fanout
+    train, val, test = synthetic_splits(size, seed, args.cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
-    torch.manual_seed(args.seed)
-    model = LightGCN(U, I, embedding_dim=args.dim, num_layers=len(args.fanout))
-    task = SampledCFTask(model, train, val, test, num_neighbors=args.fanout,
-                         batch_size=args.batch_size,
-                         sparse_grad=args.sparse_grad)
+    torch.manual_seed(seed)
+    model = LightGCN(U, I, embedding_dim=cfg.model.dim,
+                     num_layers=len(fanout))
+    task = SampledCFTask(model, train, val, test, num_neighbors=fanout,
+                         batch_size=cfg.train.batch_size,
+                         sparse_grad=cfg.train.sparse_grad)
     optimizer = Trainer(task, lr=1e-3, progress=False).make_optimizer()
-    generator = torch.Generator().manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(seed)
     it = task.batches(generator)
     nodes: List[int] = []
     clock = {p: 0.0 for p in PHASES}
@@ -94,7 +105,7 @@ def profile_size(size: int, args: argparse.Namespace) -> Dict[str, Any]:
     return {
         'size': size, 'users': U, 'items': I,
         'interactions': int(task.train_pairs.size(1)),
-        'sparse_grad': args.sparse_grad,
+        'sparse_grad': cfg.train.sparse_grad,
         'seconds_per_step': seconds,
         'phase_seconds_per_step': phases,
         'subgraph_nodes': sum(nodes) / len(nodes),
@@ -138,7 +149,9 @@ def markdown(result: Dict[str, Any]) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args() -> Tuple[argparse.Namespace, 'Config']:
+    r"""The script's own flags and the resolved config of the settings
+    (:obj:`train.fanout` :obj:`DEFAULT_FANOUT` unless given)."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
@@ -158,32 +171,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', default='benchmarks/results')
     args = parse_flags(parser)
     try:
-        cfg = config_from_args(args).resolved()
+        cfg = config_from_args(args, {'train': {'fanout': DEFAULT_FANOUT}})
     except ConfigError as e:
         parser.error(str(e))
-    args.sparse_grad = cfg.train.sparse_grad
-    args.fanout = cfg.train.fanout or [10, 5, 2]
-    args.batch_size, args.dim = cfg.train.batch_size, cfg.model.dim
-    args.seed, args.threads = cfg.run.seed, cfg.run.threads or 1
-    return args
+    return args, cfg.resolved()
 
 
 def main() -> None:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    args = parse_args()
-    torch.set_num_threads(args.threads)
+    args, cfg = parse_args()
+    torch.set_num_threads(cfg.run.threads or 1)
     os.makedirs(args.cache, exist_ok=True)
     from common import command_line
     result: Dict[str, Any] = {'meta': {
         'command': command_line(), 'steps': args.steps,
         'ops_sizes': args.ops_sizes,
-        'sparse_grad': args.sparse_grad, 'fanout': args.fanout,
-        'batch_size': args.batch_size, 'dim': args.dim, 'seed': args.seed,
+        'sparse_grad': cfg.train.sparse_grad, 'fanout': cfg.train.fanout,
+        'batch_size': cfg.train.batch_size, 'dim': cfg.model.dim,
+        'seed': cfg.run.seed,
         'threads': torch.get_num_threads(), 'torch': torch.__version__,
         'load_start': [round(x, 2) for x in os.getloadavg()]}, 'rows': []}
-    name = 'sampled_profile' + ('_sparse' if args.sparse_grad else '')
+    name = 'sampled_profile' + ('_sparse' if cfg.train.sparse_grad else '')
     for size in args.sizes:
-        row = profile_size(size, args)
+        row = profile_size(size, cfg, args)
         result['rows'].append(row)
         print(json.dumps({k: v for k, v in row.items() if k != 'top_ops'}),
               flush=True)

@@ -85,7 +85,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, Optional,
+                    Sequence, Tuple)
 
 import torch
 
@@ -93,6 +94,9 @@ from common import Stopwatch
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
+
+if TYPE_CHECKING:
+    from adar_pyg.config import Config
 
 EDGE = ('user', 'rates', 'item')
 PATHS = ('full', 'sampled', 'pyg', 'ddp2', 'sampled_sparse')
@@ -104,9 +108,15 @@ DEFAULT_SIZES = [200_000, 500_000, 1_000_000, 2_000_000, 5_000_000]
 #: --quick; ``ddp2`` (two processes to start per cell: slower than the
 #: cell's work) only if asked for (``--quick --paths ddp2``).
 QUICK = dict(sizes=[2_000, 8_000], datasets=['none'], batches=2,
-             pyg_batches=1, fanout=[5, 3, 2], eval_users=128,
+             pyg_batches=1, eval_users=128,
              paths=['full', 'sampled', 'pyg'])
 QUICK_BATCH_SIZE, QUICK_DIM = 256, 16
+#: The fan-out of the sampled paths unless ``--fanout`` is given.
+DEFAULT_FANOUT, QUICK_FANOUT = [10, 5, 2], [5, 3, 2]
+#: The settings of --quick, as a preset layer (flags override them).
+QUICK_SETTINGS = {'train': {'batch_size': QUICK_BATCH_SIZE,
+                            'fanout': QUICK_FANOUT},
+                  'model': {'dim': QUICK_DIM}}
 #: Gowalla (train + test): interactions per user and per item, and the
 #: Pareto laws of the synthetic degrees (minimum, exponent).
 PER_USER, PER_ITEM = 34.4, 25.1
@@ -187,16 +197,17 @@ def synthetic_splits(train_interactions: int, seed: int, cache: str):
     return views['train'], views['val'], views['test']
 
 
-def dataset_splits(name: str, args: argparse.Namespace):
-    r"""Beauty (per-user 80/20, no validation) or Gowalla (published)."""
+def dataset_splits(name: str, cfg: 'Config'):
+    r"""Beauty (per-user 80/20, no validation) or Gowalla (published), from
+    the data folder and mirror of :obj:`cfg` with its seed."""
     from adar_pyg.config import Config
     from adar_pyg.pipeline import load_cf_data
-    data = {'dataset': name, 'data_root': args.data_root}
-    if args.mirror:
-        data['mirror'] = args.mirror
-    cfg = Config.build({'data': data, 'split': {'val_ratio': 0.0},
-                        'run': {'seed': args.seed}})
-    run_data = load_cf_data(cfg)
+    data = {'dataset': name, 'data_root': cfg.data.data_root}
+    if cfg.data.mirror:
+        data['mirror'] = cfg.data.mirror
+    run_data = load_cf_data(Config.build({
+        'data': data, 'split': {'val_ratio': 0.0},
+        'run': {'seed': cfg.run.seed}}))
     return run_data.train, run_data.val, run_data.test
 
 
@@ -255,20 +266,20 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_ours(task, args: argparse.Namespace, device: torch.device,
+def time_ours(task, cfg: 'Config', batches: int, device: torch.device,
               details: Optional[Dict[str, Any]] = None
               ) -> Tuple[float, float, int]:
-    r"""Seconds and processor seconds per timed step and the steps timed;
-    :obj:`details` (if given) receives the sampling seconds per step and the
-    mean size of the sampled subgraphs."""
+    r"""Seconds and processor seconds per timed step and the steps timed
+    (at most :obj:`batches`), with the learning rate, L2 weight and seed of
+    :obj:`cfg`; :obj:`details` (if given) receives the sampling seconds per
+    step and the mean size of the sampled subgraphs."""
     from adar_pyg.train import Trainer
-    view = FirstBatches(task, min(args.batches, task.num_batches() - 1),
-                        device)
-    trainer = Trainer(view, lr=args.lr, l2=args.l2, progress=False,
-                      seed=args.seed)
+    view = FirstBatches(task, min(batches, task.num_batches() - 1), device)
+    seed = cfg.run.seed
+    trainer = Trainer(view, lr=cfg.train.lr, l2=cfg.train.l2,
+                      progress=False, seed=seed)
     optimizer = trainer.make_optimizer()  # Adam; SparseAdam + Adam (sparse)
-    trainer.train_epoch(optimizer,
-                        torch.Generator().manual_seed(args.seed), 1)
+    trainer.train_epoch(optimizer, torch.Generator().manual_seed(seed), 1)
     if details is not None:
         details['sample_seconds_per_batch'] = view.sample_seconds / view.n
         if view.subgraphs:
@@ -278,29 +289,33 @@ def time_ours(task, args: argparse.Namespace, device: torch.device,
     return view.seconds / view.n, view.cpu_seconds / view.n, view.n
 
 
-def time_pyg(task, args: argparse.Namespace,
+def time_pyg(task, cfg: 'Config', batches: int,
              device: torch.device) -> Tuple[float, float, int]:
+    r"""As :func:`time_ours` (without details), for PyG's LightGCN on the
+    triplets of :obj:`task` (the batch size, dimension, layers, learning
+    rate, L2 weight and seed of :obj:`cfg`)."""
     from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
     from adar_pyg.augment.dbpr import d_bpr_loss
     U, I = task.num_users, task.num_items
-    n = min(args.pyg_batches, task.num_batches() - 1)
-    gen = torch.Generator().manual_seed(args.seed)
+    n = min(batches, task.num_batches() - 1)
+    seed, size, l2 = cfg.run.seed, cfg.train.batch_size, cfg.train.l2
+    gen = torch.Generator().manual_seed(seed)
     sampler = copy.copy(task.sampler).to('cpu')
     pairs = task.train_pairs.cpu()
     perm = torch.randperm(pairs.size(1), generator=gen)
     triplets = []
     for k in range(n + 1):
-        batch = pairs[:, perm[k * args.batch_size:(k + 1) * args.batch_size]]
+        batch = pairs[:, perm[k * size:(k + 1) * size]]
         neg = sampler.sample(batch[0], batch[1], generator=gen)
         triplets.append(tuple(t.to(device) for t in (batch[0], batch[1],
                                                      neg)))
     edge = task.edge_index
     homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
                       torch.stack([edge[1] + U, edge[0]])], dim=1)
-    torch.manual_seed(args.seed)
-    model = PyGLightGCN(U + I, args.dim, args.layers).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    torch.manual_seed(seed)
+    model = PyGLightGCN(U + I, cfg.model.dim, cfg.model.layers).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
 
     def step(users, pos, neg) -> None:
         emb = model.get_embedding(homo)
@@ -308,7 +323,7 @@ def time_pyg(task, args: argparse.Namespace,
         loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
         reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
                      w[U + neg].square().sum()) / users.numel()
-        loss = loss + args.l2 * reg
+        loss = loss + l2 * reg
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -320,49 +335,53 @@ def time_pyg(task, args: argparse.Namespace,
     return watch.seconds / n, watch.cpu_seconds / n, n
 
 
-def time_evaluation(task, args: argparse.Namespace,
+def time_evaluation(task, eval_users: int,
                     device: torch.device) -> Tuple[float, int]:
-    r"""Full propagation plus the ranking of :obj:`--eval-users` test users
-    scaled to all of them; returns the seconds and the users timed."""
+    r"""Full propagation plus the ranking of :obj:`eval_users`
+    (:obj:`--eval-users`; 0: all) test users scaled to all of them;
+    returns the seconds and the users timed."""
     with Stopwatch(device) as propagation:
         user_emb, item_emb = task.embeddings()
     evaluator = copy.copy(task.evaluators['test'])
     users = evaluator.users
     total = users.numel()
-    if args.eval_users and total > args.eval_users:
-        stride = total // args.eval_users
-        evaluator.users = users[::stride][:args.eval_users]
+    if eval_users and total > eval_users:
+        stride = total // eval_users
+        evaluator.users = users[::stride][:eval_users]
     timed = evaluator.users.numel()
     with Stopwatch(device) as ranking:
         evaluator(user_emb, item_emb)
     return propagation.seconds + ranking.seconds * total / timed, timed
 
 
-def load_splits(spec: Dict[str, Any], args: argparse.Namespace):
-    r"""The train / val / test views of the graph of :obj:`spec`."""
+def load_splits(spec: Dict[str, Any], cfg: 'Config', cache: str):
+    r"""The train / val / test views of the graph of :obj:`spec` (a
+    synthetic one generated in, or read from, :obj:`cache`)."""
     if spec['graph'] == 'synthetic':
-        return synthetic_splits(spec['size'], args.seed, args.cache)
-    return dataset_splits(spec['graph'], args)
+        return synthetic_splits(spec['size'], cfg.run.seed, cache)
+    return dataset_splits(spec['graph'], cfg)
 
 
-def build_task(spec: Dict[str, Any], args: argparse.Namespace,
+def build_task(spec: Dict[str, Any], cfg: 'Config', cache: str,
                device: torch.device) -> Tuple[Any, Dict[str, Any]]:
-    r"""The task of one cell (LightGCN on the graph of :obj:`spec`, the
-    path's task) and the row's description of it."""
+    r"""The task of one cell (LightGCN on the graph of :obj:`spec` with the
+    settings of :obj:`cfg`, the path's task) and the row's description of
+    it."""
     import warnings
 
     from adar_pyg.nn import LightGCN
     from adar_pyg.train import CFTask, SampledCFTask
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
     t0 = time.perf_counter()
-    train, val, test = load_splits(spec, args)
+    train, val, test = load_splits(spec, cfg, cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
-    torch.manual_seed(args.seed)
-    model = LightGCN(U, I, embedding_dim=args.dim, num_layers=args.layers)
-    kwargs = dict(batch_size=args.batch_size, device=device)
+    torch.manual_seed(cfg.run.seed)
+    model = LightGCN(U, I, embedding_dim=cfg.model.dim,
+                     num_layers=cfg.model.layers)
+    kwargs = dict(batch_size=cfg.train.batch_size, device=device)
     if spec['path'] in SAMPLED:
         task = SampledCFTask(model, train, val, test,
-                             num_neighbors=args.fanout,
+                             num_neighbors=cfg.train.fanout,
                              sparse_grad=spec['path'] == 'sampled_sparse',
                              **kwargs)
     else:
@@ -375,30 +394,34 @@ def build_task(spec: Dict[str, Any], args: argparse.Namespace,
         'items': I,
         'test_interactions': int(test[EDGE].edge_label_index.size(1)),
         'path': spec['path'],
-        'fanout': args.fanout if spec['path'] in SAMPLED else None,
-        'batch_size': args.batch_size,
+        'fanout': cfg.train.fanout if spec['path'] in SAMPLED else None,
+        'batch_size': cfg.train.batch_size,
         'setup_seconds': time.perf_counter() - t0,
     }
     return task, row
 
 
-def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+def run_cell(spec: Dict[str, Any], cfg: 'Config',
+             args: argparse.Namespace) -> Dict[str, Any]:
     r"""Times one path on one graph (in this process; ``ddp2`` in
-    :data:`DDP_RANKS` processes started from it)."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    :data:`DDP_RANKS` processes started from it) with the settings of
+    :obj:`cfg` and the script's own flags :obj:`args`."""
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
     if spec['path'] == 'ddp2':
-        return ddp_cell(spec, args)
-    device = torch.device(args.device)
-    task, row = build_task(spec, args, device)
+        return ddp_cell(spec, cfg, args)
+    device = torch.device(cfg.run.device)
+    task, row = build_task(spec, cfg, args.cache, device)
     row['batches_per_epoch'] = task.num_batches()
     if spec['path'] == 'pyg':
-        seconds, cpu, timed = time_pyg(task, args, device)
+        seconds, cpu, timed = time_pyg(task, cfg, args.pyg_batches, device)
         evaluation: Optional[float] = None
         eval_users = None
     else:
-        seconds, cpu, timed = time_ours(task, args, device, row)
-        evaluation, eval_users = time_evaluation(task, args, device)
+        seconds, cpu, timed = time_ours(task, cfg, args.batches, device,
+                                        row)
+        evaluation, eval_users = time_evaluation(task, args.eval_users,
+                                                 device)
     row.update({
         'batches_timed': timed,
         'seconds_per_batch': seconds,
@@ -413,17 +436,17 @@ def run_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def ddp_rank(rank: int, world_size: int, spec: Dict[str, Any],
-             args: argparse.Namespace) -> Dict[str, Any]:
+             cfg: 'Config', args: argparse.Namespace) -> Dict[str, Any]:
     r"""One rank of a ``ddp2`` cell (in a process of its own): the
     ``full`` path's task, sharded, timed by :func:`time_ours` with the
     :class:`~adar_pyg.train.Trainer` in its multi-process mode; returns the
     row, with the timings and peak memories of every rank."""
     from adar_pyg.train import distributed as ddp
-    device = (torch.device('cuda', rank) if args.device == 'cuda' else
+    device = (torch.device('cuda', rank) if cfg.run.device == 'cuda' else
               torch.device('cpu'))
-    task, row = build_task({**spec, 'path': 'full'}, args, device)
+    task, row = build_task({**spec, 'path': 'full'}, cfg, args.cache, device)
     task.shard(rank, world_size)  # num_batches(): the global steps.
-    seconds, cpu, timed = time_ours(task, args, device)
+    seconds, cpu, timed = time_ours(task, cfg, args.batches, device)
     ranks, _ = ddp.gather_rows(torch.tensor(
         [[seconds, cpu, peak_memory_mb(device)]], dtype=torch.float64))
     seconds, cpu = float(ranks[:, 0].max()), float(ranks[:, 1].sum())
@@ -432,7 +455,7 @@ def ddp_rank(rank: int, world_size: int, spec: Dict[str, Any],
         'path': spec['path'],
         'ranks': world_size,
         'threads_per_rank': torch.get_num_threads(),
-        'global_batch_size': args.batch_size * world_size,
+        'global_batch_size': cfg.train.batch_size * world_size,
         'batches_per_epoch': steps,
         'batches_timed': timed,
         'seconds_per_batch': seconds,
@@ -447,19 +470,21 @@ def ddp_rank(rank: int, world_size: int, spec: Dict[str, Any],
     return row
 
 
-def ddp_cell(spec: Dict[str, Any], args: argparse.Namespace) -> Dict[str, Any]:
+def ddp_cell(spec: Dict[str, Any], cfg: 'Config',
+             args: argparse.Namespace) -> Dict[str, Any]:
     r"""A ``ddp2`` cell: :func:`ddp_rank` in :data:`DDP_RANKS` processes
     (:func:`adar_pyg.train.distributed.launch`: 127.0.0.1, a free port
     unless ``--port``, collectives bounded by ``--dist-timeout``, all
     stopped before ``--cell-timeout``), one torch thread each."""
     from adar_pyg.train.distributed import launch
     start = time.perf_counter()
-    load_splits(spec, args)  # Generated or processed once, not per rank.
+    # Generated or processed once, not per rank:
+    load_splits(spec, cfg, args.cache)
     deadline = args.cell_timeout - (time.perf_counter() - start) - 15.0
-    return launch(ddp_rank, DDP_RANKS, args=(spec, args),
-                  backend='nccl' if args.device == 'cuda' else 'gloo',
-                  port=args.port, timeout=args.dist_timeout, threads=1,
-                  deadline=max(deadline, 10.0))
+    return launch(ddp_rank, DDP_RANKS, args=(spec, cfg, args),
+                  backend='nccl' if cfg.run.device == 'cuda' else 'gloo',
+                  port=cfg.run.port, timeout=cfg.run.dist_timeout,
+                  threads=1, deadline=max(deadline, 10.0))
 
 
 def cell_process(spec: Dict[str, Any], argv: List[str],
@@ -832,14 +857,20 @@ def plot(result: Dict[str, Any], path: str) -> None:
     save_figure(fig, path)
 
 
-def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None
+               ) -> Tuple[argparse.Namespace, 'Config']:
+    r"""The script's own flags (the defaults of :obj:`--quick` filled in)
+    and the resolved config of the settings: LightGCN's layers made
+    concrete and :obj:`train.fanout` one number per layer (default
+    :obj:`DEFAULT_FANOUT`; :obj:`--quick`: :obj:`QUICK_SETTINGS`)."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], allow_abbrev=False)
     # The settings (those of `adar-pyg train`): --batch-size, --dim,
-    # --layers, --lr, --l2, --device, --threads, --seed, --data-root,
-    # --mirror; the model is LightGCN, the sampler uniform, no augmenter.
+    # --layers, --lr, --l2, --fanout, --device, --threads, --seed, --port,
+    # --dist-timeout, --data-root, --mirror; the model is LightGCN, the
+    # sampler uniform, no augmenter.
     add_config_args(parser, config_file=False)
     parser.add_argument('--sizes', type=int, nargs='*', default=None,
                         help='training interactions of the synthetic graphs '
@@ -878,23 +909,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='rewrite the summary, scaling.md and .png from '
                         'the rows of <out>/scaling.json (no timing)')
     parser.add_argument('--cell', default=None, help=argparse.SUPPRESS)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if '--quick' in argv:
-        parser.set_defaults(batch_size=QUICK_BATCH_SIZE, dim=QUICK_DIM)
     args = parse_flags(parser, argv)
+    preset = QUICK_SETTINGS if args.quick else \
+        {'train': {'fanout': DEFAULT_FANOUT}}
     try:
-        cfg = config_from_args(args).resolved()
+        cfg = config_from_args(args, preset).resolved()
     except ConfigError as e:
         parser.error(str(e))
-    args.batch_size, args.lr, args.l2 = (cfg.train.batch_size, cfg.train.lr,
-                                         cfg.train.l2)
-    args.dim, args.layers = cfg.model.dim, cfg.model.layers
-    args.device, args.threads = cfg.device_name(), cfg.run.threads
-    args.seed = cfg.run.seed
-    args.data_root, args.mirror = cfg.data.data_root, cfg.data.mirror
     defaults = dict(sizes=DEFAULT_SIZES, datasets=list(DATASETS), batches=3,
-                    pyg_batches=2, fanout=[10, 5, 2], eval_users=4096,
-                    paths=list(PATHS))
+                    pyg_batches=2, eval_users=4096, paths=list(PATHS))
     for key, value in (QUICK if args.quick else defaults).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -902,14 +925,15 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.datasets = [d for d in args.datasets if d != 'none']
-    if len(args.fanout) == 1:
-        args.fanout = args.fanout * args.layers
-    if len(args.fanout) != args.layers:
-        parser.error(f'--fanout needs one number per layer ({args.layers})')
-    if args.device == 'cuda' and args.cell is None and \
+    fanout, layers = cfg.train.fanout, cfg.model.layers
+    if len(fanout) == 1:
+        cfg = cfg.replace({'train': {'fanout': fanout * layers}})
+    if len(cfg.train.fanout) != layers:
+        parser.error(f'--fanout needs one number per layer ({layers})')
+    if cfg.run.device == 'cuda' and args.cell is None and \
             not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')
-    return args
+    return args, cfg
 
 
 def write_results(result: Dict[str, Any], out: str,
@@ -933,9 +957,9 @@ def write_results(result: Dict[str, Any], out: str,
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
+    args, cfg = parse_args(argv)
     if args.cell is not None:
-        row = run_cell(json.loads(args.cell), args)
+        row = run_cell(json.loads(args.cell), cfg, args)
         print(RESULT + json.dumps(row), flush=True)
         return row
 
@@ -960,7 +984,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
                          f'torch-sparse or pyg-lib and neither is installed')
             print(notes[-1], flush=True)
     if 'ddp2' in paths:
-        cuda = args.device == 'cuda'
+        cuda = cfg.run.device == 'cuda'
         have = torch.cuda.device_count() if cuda else os.cpu_count() or 1
         if have < DDP_RANKS:
             paths.remove('ddp2')
@@ -974,17 +998,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     specs += [{'graph': d} for d in args.datasets]
     meta = {
         'command': command_line(),
-        'device': args.device,
-        'threads': args.threads or torch.get_num_threads(),
+        'device': cfg.run.device,
+        'threads': cfg.run.threads or torch.get_num_threads(),
         'torch': torch.__version__,
         'torch_geometric': torch_geometric.__version__,
         'host': platform.node(),
         'load_start': [round(x, 2) for x in os.getloadavg()],
-        'seed': args.seed,
-        'batch_size': args.batch_size,
-        'dim': args.dim,
-        'layers': args.layers,
-        'fanout': args.fanout,
+        'seed': cfg.run.seed,
+        'batch_size': cfg.train.batch_size,
+        'dim': cfg.model.dim,
+        'layers': cfg.model.layers,
+        'fanout': cfg.train.fanout,
         'batches': args.batches,
         'pyg_batches': args.pyg_batches,
         'pyg_max_interactions': args.pyg_max_interactions,

@@ -48,7 +48,6 @@ running ones at S (their finished cells are kept)::
         --out benchmarks/results/table2_cf_3way
 """
 import argparse
-import copy
 import datetime
 import json
 import math
@@ -61,12 +60,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from adar_variants import VARIANT_SETTINGS
 from common import (METRICS, ResultStore, add_store_args, cell_key,
-                    command_line, command_lines, open_results, recorded,
-                    summarize)
+                    command_line, command_lines, open_results, summarize)
 
 from adar_pyg import run
 from adar_pyg.config import (PRESETS, Config, add_config_args,
-                             add_output_args, config_from_args)
+                             add_output_args, config_from_args,
+                             recorded_settings)
 from adar_pyg.pipeline import EDGE, RunData, load_sr_data as load_split
 from adar_pyg.datasets import default_mirror, read_lightgcn_split
 from adar_pyg.io import write_text
@@ -98,21 +97,20 @@ VARIANTS = ('base', 'adar', 'transition', 'reweight')
 ADAR_VARIANTS = ('adar', 'transition')
 #: the control the ``transition`` rows are also tested against
 CONTROL = 'reweight'
-#: the Beauty-validated settings of the ``transition`` and ``reweight`` rows
-#: per model (seed-0 validation sweeps of benchmarks/adar_sweep.py, reported
+#: the Beauty-validated ADAR settings (section ``adar``) of the
+#: ``transition`` and ``reweight`` rows per model (seed-0 validation sweeps of benchmarks/adar_sweep.py, reported
 #: in benchmarks/results/fig2_<model>.md; SASRec's λ of the control:
 #: benchmarks/results/table2_sasrec_lambda.md). A model without a sweep runs
 #: the defaults of the config (λ 0.7, h 0.5, T 50 for CF / 20 for SR).
 VALIDATED: Dict[str, Dict[str, Dict[str, float]]] = {
-    'lightgcn': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                                'adar_num_steps': 50},
-                 'reweight': {'adar_weight': 0.7}},
-    'ngcf': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                            'adar_num_steps': 20},
-             'reweight': {'adar_weight': 0.7}},
-    'gru4rec': {'transition': {'adar_weight': 0.7, 'adar_hardness': 0.5,
-                               'adar_num_steps': 20},
-                'reweight': {'adar_weight': 1.0}},
+    'lightgcn': {'transition': {'weight': 0.7, 'hardness': 0.5,
+                                'num_steps': 50},
+                 'reweight': {'weight': 0.7}},
+    'ngcf': {'transition': {'weight': 0.7, 'hardness': 0.5, 'num_steps': 20},
+             'reweight': {'weight': 0.7}},
+    'gru4rec': {'transition': {'weight': 0.7, 'hardness': 0.5,
+                               'num_steps': 20},
+                'reweight': {'weight': 1.0}},
 }
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'mixgcf': 'MixGCF',
          'ahns': 'AHNS', 'gru4rec': 'GRU4Rec', 'sasrec': 'SASRec',
@@ -213,48 +211,40 @@ AHNS_PAPER = {'recall@20': 0.0846, 'ndcg@20': 0.0460}
 
 
 def variant_settings(args: argparse.Namespace, model: str,
-                     variant: str) -> Dict[str, Any]:
-    r"""The settings (by flag name) that make a cell of :obj:`model` the
-    :obj:`variant`: the augmenter, and for ``transition`` / ``reweight`` the
-    strategy and the Beauty-validated λ, h, T (:obj:`VALIDATED`;
-    :obj:`--control-weight` overrides the control's λ). ``adar`` keeps the
-    Eq. 11 settings :func:`parse_args` put on :obj:`args`."""
-    if variant == 'base':
-        return {'augmenter': 'none'}
-    if variant == 'adar':
-        return {'augmenter': 'adar'}
-    out = dict(VARIANT_SETTINGS['transition-forward' if variant ==
-                                'transition' else variant])
-    out.update(VALIDATED.get(model, {}).get(variant, {}))
+                     variant: str) -> Dict[str, Dict[str, Any]]:
+    r"""The settings (nested by section) that make a cell of :obj:`model`
+    the :obj:`variant`: the augmenter, and for ``transition`` /
+    ``reweight`` the strategy and the Beauty-validated λ, h, T
+    (:obj:`VALIDATED`; :obj:`--control-weight` overrides the control's λ).
+    ``adar`` keeps the Eq. 11 settings of the table's config."""
+    if variant in ('base', 'adar'):
+        return {'train': {'augmenter': 'none' if variant == 'base'
+                          else 'adar'}}
+    layer = VARIANT_SETTINGS['transition-forward' if variant ==
+                             'transition' else variant]
+    out = {key: dict(values) for key, values in layer.items()}
+    out.setdefault('adar', {}).update(VALIDATED.get(model, {}).get(variant,
+                                                                   {}))
     if variant == CONTROL and args.control_weight is not None:
-        out['adar_weight'] = args.control_weight
+        out['adar']['weight'] = args.control_weight
     return out
 
 
-def cell_run_args(args: argparse.Namespace, dataset: str, model: str,
-                  variant: str, seed: int) -> argparse.Namespace:
-    r"""A copy of :obj:`args` for one cell: dataset, seed and the variant's
-    settings (:func:`variant_settings`)."""
-    run_args = copy.copy(args)
-    run_args.dataset, run_args.seed = dataset, seed
-    vars(run_args).update(variant_settings(args, model, variant))
-    return run_args
-
-
-def cf_run_args(args: argparse.Namespace, dataset: str, model: str,
-                variant: str, seed: int) -> argparse.Namespace:
-    r"""The arguments of one CF cell (the model names the sampler)."""
-    run_args = cell_run_args(args, dataset, model, variant, seed)
-    run_args.model, run_args.sampler = CF_MODELS[model]
-    return run_args
-
-
-def sr_run_args(args: argparse.Namespace, dataset: str, model: str,
-                variant: str, seed: int) -> argparse.Namespace:
-    r"""The arguments of one SR cell (:obj:`--model`)."""
-    run_args = cell_run_args(args, dataset, model, variant, seed)
-    run_args.model = model
-    return run_args
+def cell_config(args: argparse.Namespace, dataset: str, model: str,
+                variant: str, seed: int) -> Config:
+    r"""The config of one cell: the table's (:obj:`args.cfg`) with the
+    dataset, the seed, the model (a CF model names its backbone and
+    sampler, :obj:`CF_MODELS`) and the variant's settings
+    (:func:`variant_settings`)."""
+    if args.cfg.run.task == 'cf':
+        backbone, sampler = CF_MODELS[model]
+        names = {'model': {'model': backbone},
+                 'sampler': {'sampler': sampler}}
+    else:
+        names = {'model': {'model': model}}
+    return args.cfg.replace(
+        {'data': {'dataset': dataset}, 'run': {'seed': seed}, **names},
+        variant_settings(args, model, variant))
 
 
 def first_users(split: SequenceSplit, num_users: int) -> SequenceSplit:
@@ -279,9 +269,7 @@ def load_sr_data(args: argparse.Namespace,
                  dataset: str) -> Tuple[SequenceSplit, Dict[str, Any]]:
     r"""The leave-one-out split of :obj:`dataset`, loaded once and shared by
     all its SR cells (restricted to :obj:`--max-users` users if given)."""
-    load_args = copy.copy(args)
-    load_args.dataset = dataset
-    data = load_split(Config.from_namespace(load_args))
+    data = load_split(args.cfg.replace({'data': {'dataset': dataset}}))
     split, stats = data.train, data.statistics
     if getattr(args, 'max_users', None):
         split = first_users(split, args.max_users)
@@ -474,18 +462,20 @@ def speed_table(datasets: List[str], models: List[str],
     return '\n'.join(lines) + '\n'
 
 
-#: the training settings of the settings table: (argument, header, the
-#: variants whose cells it is read from; None: all)
-SETTINGS = (('lr', 'lr', None), ('batch_size', 'batch', None),
-            ('epochs', 'max epochs', None),
-            ('eval_every', 'eval every', None),
-            ('patience', 'patience', None), ('adar_num_steps', 'ADAR T',
-                                             ADAR_VARIANTS),
-            ('adar_weight', 'ADAR λ', ADAR_VARIANTS),
-            ('adar_strategy', 'ADAR t*', ADAR_VARIANTS),
-            ('adar_hardness', 'ADAR h', ('transition', )),
-            ('adar_weight', 'control λ', (CONTROL, )),
-            ('device', 'device', None))
+#: the training settings of the settings table: (section, setting, header,
+#: the variants whose cells it is read from; None: all); the device is the
+#: one a cell ran on
+SETTINGS = (('train', 'lr', 'lr', None),
+            ('train', 'batch_size', 'batch', None),
+            ('train', 'epochs', 'max epochs', None),
+            ('train', 'eval_every', 'eval every', None),
+            ('train', 'patience', 'patience', None),
+            ('adar', 'num_steps', 'ADAR T', ADAR_VARIANTS),
+            ('adar', 'weight', 'ADAR λ', ADAR_VARIANTS),
+            ('adar', 'strategy', 'ADAR t*', ADAR_VARIANTS),
+            ('adar', 'hardness', 'ADAR h', ('transition', )),
+            ('adar', 'weight', 'control λ', (CONTROL, )),
+            ('run', 'device', 'device', None))
 
 
 def _distinct(values: Sequence[Any]) -> str:
@@ -502,11 +492,13 @@ def settings_table(datasets: List[str], models: List[str],
     from runs with different flags (e.g. a learning rate per backbone) says
     which cell ran with which; values that differ between a row's cells are
     joined by ``/``."""
-    head = ['Dataset', 'Model'] + [h for _, h, _ in SETTINGS]
+    head = ['Dataset', 'Model'] + [h for _, _, h, _ in SETTINGS]
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
 
-    def values(cell: Dict[str, Any]) -> Dict[str, Any]:
-        return {**recorded(cell), 'device': cell.get('device')}
+    def values(cell: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        out = recorded_settings(cell)
+        out['run'] = {**out.get('run', {}), 'device': cell.get('device')}
+        return out
 
     for d in datasets:
         for m in models:
@@ -516,22 +508,35 @@ def settings_table(datasets: List[str], models: List[str],
             if not any(found.values()):
                 continue
             row = [NAMES[d], NAMES[m]]
-            for name, _, only in SETTINGS:
+            for section, name, _, only in SETTINGS:
                 shown = sum((found[v] for v in variants
                              if only is None or v in only), [])
-                row.append(_distinct([c.get(name) for c in shown]))
+                row.append(_distinct([c.get(section, {}).get(name)
+                                      for c in shown]))
             lines.append('| ' + ' | '.join(row) + ' |')
     return '\n'.join(lines) + '\n'
 
 
+def cell_settings(cfg: Config, cell: Dict[str, Any]
+                  ) -> Dict[str, Dict[str, Any]]:
+    r"""The settings (nested by section) :obj:`cell` recorded, those of
+    :obj:`cfg` where it recorded none (cells of older versions)."""
+    out = cfg.to_dict()
+    for key, values in recorded_settings(cell).items():
+        out[key].update(values)
+    flat = cell.get('args') or {}
+    if 'no_mask_history' in flat:  # a flag of older versions
+        out['train']['mask_history'] = not flat['no_mask_history']
+    return out
+
+
 def protocol_text(task: 'TableTask', args: argparse.Namespace,
                   cells: List[Dict[str, Any]]) -> str:
-    r"""The protocol paragraph of :obj:`task` from the arguments the shown
-    :obj:`cells` recorded (from :obj:`args` for cells of older versions that
-    recorded none); each distinct protocol once."""
+    r"""The protocol paragraph of :obj:`task` from the settings the shown
+    :obj:`cells` recorded (:func:`cell_settings`); each distinct protocol
+    once."""
     texts = list(dict.fromkeys(
-        task.protocol(argparse.Namespace(**{**vars(args),
-                                            **recorded(cell)}))
+        task.protocol(cell_settings(args.cfg, cell), args)
         for cell in cells or [{}]))
     if len(texts) == 1:
         return texts[0]
@@ -553,13 +558,13 @@ class TableTask:
     defaults: Dict[str, Any]
     #: --quick: the task's part of the tiny configuration
     quick: Callable[[argparse.Namespace], None]
-    #: arguments of one cell (args, dataset, model, variant, seed)
-    run_args: Callable[..., argparse.Namespace]
-    #: trains one cell: (run_args, model, data of the dataset) -> report
-    run_cell: Callable[[argparse.Namespace, str, Any], Dict[str, Any]]
-    #: the protocol paragraph of the markdown, given the arguments of a cell
-    #: (the per-model settings are in :func:`settings_table`)
-    protocol: Callable[[argparse.Namespace], str]
+    #: trains one cell: (the table's args, the cell's config, the data of
+    #: its dataset) -> report
+    run_cell: Callable[[argparse.Namespace, Config, Any], Dict[str, Any]]
+    #: the protocol paragraph of the markdown, given the settings of a cell
+    #: (nested by section) and the table's arguments (the per-model
+    #: settings are in :func:`settings_table`)
+    protocol: Callable[[Dict[str, Dict[str, Any]], argparse.Namespace], str]
     #: data shared by all cells of a dataset, loaded at most once (only when
     #: a cell of the dataset is missing); None: every cell loads its own
     load: Optional[Callable[[argparse.Namespace, str], Any]] = None
@@ -684,9 +689,11 @@ def run_jobs(args: argparse.Namespace, store: ResultStore,
     merge_shards(store, args.out, command)
 
 
-#: the protocol settings a reused sweep cell must share with the table
-PROTOCOL = ('lr', 'l2', 'epochs', 'eval_every', 'patience', 'batch_size',
-            'dim')
+#: the protocol settings (section, setting) a reused sweep cell must share
+#: with the table
+PROTOCOL = (('train', 'lr'), ('train', 'l2'), ('train', 'epochs'),
+            ('train', 'eval_every'), ('train', 'patience'),
+            ('train', 'batch_size'), ('model', 'dim'))
 
 
 def reuse_sweep_cells(store: ResultStore, path: str,
@@ -701,16 +708,24 @@ def reuse_sweep_cells(store: ResultStore, path: str,
     with open(path) as f:
         theirs = json.load(f)
     added = 0
+    ours: Dict[str, Dict[str, Any]] = {}
+    for section, name in PROTOCOL:
+        ours.setdefault(section, {})[name] = getattr(getattr(args.cfg,
+                                                             section), name)
     for cell in theirs['cells'].values():
-        a = recorded(cell)
-        model, seed = a.get('model'), cell.get('seed')
-        if model not in args.models or any(
-                a.get(k) != getattr(args, k) for k in PROTOCOL):
+        a = recorded_settings(cell)
+
+        def same(want: Dict[str, Dict[str, Any]]) -> bool:
+            return all(a.get(section, {}).get(k) == v  # noqa: B023
+                       for section, values in want.items()
+                       for k, v in values.items())
+
+        model, seed = a.get('model', {}).get('model'), cell.get('seed')
+        if model not in args.models or not same(ours):
             continue
         for variant in ('transition', CONTROL):
-            want = variant_settings(args, model, variant)
-            if all(a.get(k) == v for k, v in want.items()):
-                key = cell_key(a['dataset'], model, variant, seed)
+            if same(variant_settings(args, model, variant)):
+                key = cell_key(a['data']['dataset'], model, variant, seed)
                 if key not in store.data['cells']:
                     store.data['cells'][key], added = cell, added + 1
     if added:
@@ -743,11 +758,10 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
         for model in args.models:
             for variant in args.variants:
                 for seed in args.seeds:
-                    run_args = task.run_args(args, dataset, model, variant,
-                                             seed)
+                    cfg = cell_config(args, dataset, model, variant, seed)
                     store.get_or_run(
                         cell_key(dataset, model, variant, seed),
-                        lambda: task.run_cell(run_args, model,  # noqa: B023
+                        lambda: task.run_cell(args, cfg,  # noqa: B023
                                               data()))
     store.save()
     write_json(store.data, args.json)
@@ -823,16 +837,18 @@ def _cf_args(parser: argparse.ArgumentParser) -> None:
 
 def _cf_quick(args: argparse.Namespace) -> None:
     # larger batches: fewer full-graph propagations
-    args.batch_size = 8192
+    args.cfg = args.cfg.replace({'train': {'batch_size': 8192}})
     args.models = [m for m in args.models if m in ('lightgcn', 'ngcf')] \
         or ['lightgcn']
     if args.ahns_split:
         args.variants = ['base']
 
 
-def _cf_protocol(args: argparse.Namespace) -> str:
+def _cf_protocol(settings: Dict[str, Dict[str, Any]],
+                 args: argparse.Namespace) -> str:
+    val_ratio = settings['split']['val_ratio']
     return ('Protocol: per-user random split 80/20 (seeded by the seed), '
-            f'{100 * args.val_ratio:.0f}% of each user\'s training part held '
+            f'{100 * val_ratio:.0f}% of each user\'s training part held '
             'out for early stopping (evaluated every *eval every* epochs, '
             'stopped after *patience* evaluations without improvement); test '
             'metrics in % at the validation-selected epoch, full ranking.')
@@ -847,18 +863,17 @@ def _sr_quick(args: argparse.Namespace) -> None:
     args.max_users = args.max_users or 1000
 
 
-def _sr_protocol(args: argparse.Namespace) -> str:
-    # Cells of older versions recorded --no-mask-history:
-    masked = getattr(args, 'mask_history',
-                     not getattr(args, 'no_mask_history', False))
-    mask = 'masked' if masked else 'not masked'
+def _sr_protocol(settings: Dict[str, Dict[str, Any]],
+                 args: argparse.Namespace) -> str:
+    mask = 'masked' if settings['train']['mask_history'] else 'not masked'
     max_users = getattr(args, 'max_users', None)
     subset = (f' Only the first {max_users} users of each dataset.'
               if max_users else '')
     return ('Protocol: leave-one-out on the original data (the last item of '
             "each user's chronological sequence is the test target, the one "
             'before it the validation target, the rest the training '
-            f'sequence; inputs are the latest N = {args.max_len} items), '
+            'sequence; inputs are the latest N = '
+            f"{settings['split']['max_len']} items), "
             'loaded once per dataset for every cell; BPR with one uniform '
             'negative per position (+ADAR adds the generated one of Eq. 12); '
             'early stopping on validation R@20 (evaluated every *eval every* '
@@ -868,15 +883,14 @@ def _sr_protocol(args: argparse.Namespace) -> str:
             f'{subset}')
 
 
-def run_cell(run_args: argparse.Namespace, model: str = '',
+def run_cell(args: argparse.Namespace, cfg: Config,
              data: Optional[RunData] = None,
              model_factory: Optional[Callable] = None) -> Dict[str, Any]:
-    r"""Trains one cell with the arguments :obj:`run_args` (on :obj:`data`
-    when given: a dataset loaded once for all its cells)."""
-    return run.train(Config.from_namespace(run_args), data=data,
-                     model_factory=model_factory,
-                     checkpoint=run_args.checkpoint,
-                     progress=run_args.progress)
+    r"""Trains one cell of config :obj:`cfg` (on :obj:`data` when given: a
+    dataset loaded once for all its cells), with the table's outputs
+    (:obj:`--checkpoint`, :obj:`--progress`)."""
+    return run.train(cfg, data=data, model_factory=model_factory,
+                     checkpoint=args.checkpoint, progress=args.progress)
 
 
 #: --task -> its part of Table 2
@@ -885,15 +899,14 @@ TASKS: Dict[str, TableTask] = {
         name='cf', title='collaborative filtering', models=tuple(CF_MODELS),
         paper=PAPER_CF, add_args=_cf_args,
         defaults=dict(eval_every=5, patience=10, progress=False),
-        quick=_cf_quick, run_args=cf_run_args,
         # the split depends on the seed: each cell loads it
-        run_cell=run_cell, protocol=_cf_protocol),
+        quick=_cf_quick, run_cell=run_cell, protocol=_cf_protocol),
     'sr': TableTask(
         name='sr', title='sequential recommendation', models=SR_MODELS,
         paper=PAPER_SR, add_args=_sr_args,
         defaults=dict(eval_every=1, patience=10, progress=False),
-        quick=_sr_quick, run_args=sr_run_args, run_cell=run_cell,
-        protocol=_sr_protocol, load=load_sr_data,
+        quick=_sr_quick, run_cell=run_cell, protocol=_sr_protocol,
+        load=load_sr_data,
         paper_label=SR_PAPER_LABEL, paper_note=SR_PAPER_NOTE),
 }
 
@@ -928,7 +941,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
     r"""MF + AHNS (and optionally +ADAR) on the published AHNS split of
     Amazon-Sports; returns the markdown comparing with the authors' numbers."""
     root = args.ahns_split_root or os.path.join(
-        args.mirror or default_mirror() or '', 'amazon-sports-ahns')
+        args.cfg.data.mirror or default_mirror() or '', 'amazon-sports-ahns')
     if not os.path.exists(os.path.join(root, 'train.txt')):
         raise SystemExit(f"no AHNS split under '{root}' (use "
                          f"--ahns-split-root)")
@@ -937,11 +950,12 @@ def run_ahns_split(args: argparse.Namespace) -> str:
     key = lambda v, s: f'ahns-split/mf-ahns/{v}/seed{s}'  # noqa: E731
     for variant in args.variants:
         for seed in args.seeds:
-            run_args = copy.copy(args)
-            run_args.seed, run_args.sampler = seed, 'ahns'
-            run_args.augmenter = 'none' if variant == 'base' else 'adar'
+            cfg = args.cfg.replace({
+                'run': {'seed': seed}, 'sampler': {'sampler': 'ahns'},
+                'train': {'augmenter': 'none' if variant == 'base'
+                          else 'adar'}})
             store.get_or_run(key(variant, seed), lambda: run_cell(
-                run_args, data=splits,  # noqa: B023
+                args, cfg, data=splits,  # noqa: B023
                 model_factory=matrix_factorization))
     store.save()
     write_json(store.data, args.json)
@@ -971,8 +985,7 @@ def run_ahns_split(args: argparse.Namespace) -> str:
 def _meta(args: argparse.Namespace, task: str) -> Dict[str, Any]:
     return {'task': task, 'command': command_line(),
             'updated': datetime.datetime.now().isoformat(timespec='seconds'),
-            'device': args.device, 'adar_weight': args.adar_weight,
-            'adar_num_steps': args.adar_num_steps, 'epochs': args.epochs}
+            'device': args.cfg.run.device}
 
 
 def open_store(args: argparse.Namespace, task: str) -> ResultStore:
@@ -984,7 +997,10 @@ def open_store(args: argparse.Namespace, task: str) -> ResultStore:
         raise SystemExit(f"'{args.out}.json' holds '{found}' results, not "
                          f"'{task}' ones (use another --out)")
     if not args.report_only:
-        store.data['meta'].update(_meta(args, task))
+        meta = store.data['meta']
+        for old in ('adar_weight', 'adar_num_steps', 'epochs'):
+            meta.pop(old, None)  # flat copies of settings of older versions
+        meta.update(_meta(args, task))
     return store
 
 
@@ -1035,24 +1051,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     add_config_args(pre, config_file=False)  # --task decides the flags
     task = getattr(pre.parse_known_args(argv)[0], 'task', 'cf')
     args = build_parser(task).parse_args(argv)
-    # Checks the settings, fills in every default; +ADAR is the paper's
-    # (Eq. 11's t* on the reverse chain), as in the committed tables:
-    config_from_args(args, preset=PRESETS['adar-eq11'])
+    # The table's settings; +ADAR is the paper's (Eq. 11's t* on the
+    # reverse chain), as in the committed tables:
+    args.cfg = config_from_args(args, preset=PRESETS['adar-eq11'])
     args.ahns_split = getattr(args, 'ahns_split', False)
     if args.out is None:
         args.out = os.path.join('benchmarks', 'results', 'ahns_split' if
-                                args.ahns_split else f'table2_{args.task}')
+                                args.ahns_split else f'table2_{args.cfg.run.task}')
     if args.quick:
-        args.epochs, args.eval_every, args.seeds = 1, 1, args.seeds[:1]
-        args.datasets = ['beauty']
-        TASKS[args.task].quick(args)
+        args.cfg = args.cfg.replace({'train': {'epochs': 1, 'eval_every': 1}})
+        args.seeds, args.datasets = args.seeds[:1], ['beauty']
+        TASKS[args.cfg.run.task].quick(args)
     return args
 
 
 def main() -> None:
     args = parse_args()
     text = (run_ahns_split(args) if args.ahns_split else
-            run_table(args, TASKS[args.task]))
+            run_table(args, TASKS[args.cfg.run.task]))
     write_text(f'{args.out}.md', text)
     print(text)
 

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from table2 import CONTROL, DATASETS, TASKS, cell_key, table_markdown
 
+from adar_pyg.config import Config
 from adar_pyg.pipeline import DATASETS as DATASET_CLASSES
 from adar_pyg.io import write_text
 from adar_pyg.report import holm, paired_ttest
@@ -191,11 +192,11 @@ def main() -> None:
                             if c not in meta[k]]
             meta.setdefault('reused', [])
             meta['reused'] += data['meta'].get('reused', [])
+        # the defaults: the settings of cells that recorded none
         view = argparse.Namespace(
             datasets=list(DATASETS), models=models, variants=list(SHOWN),
-            seeds=args.seeds, **{k: v for k, v in vars(
-                argparse.Namespace(max_len=50, val_ratio=0.1,
-                                   mask_history=True, max_users=None)).items()})
+            seeds=args.seeds, max_users=None,
+            cfg=Config.build({'run': {'task': task_name}}))
         text = table_markdown(view, task, {'meta': meta, 'cells': cells})
         sections.append(text.replace('# Table 2', '## Table 2', 1).replace(
             '\n## ', '\n### ').replace('\n### Table 2', '\n## Table 2'))

@@ -15,7 +15,6 @@ run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
   and NDCG@10/20) vs. the bare score matmul + top-20 on the same embeddings.
 """
 import argparse
-import copy
 import resource
 import statistics
 import sys
@@ -46,7 +45,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         description=__doc__.split('\n')[0], allow_abbrev=False)
     # The settings (--dataset, --batch-size, --seed, --device, --threads,
     # --data-root, the split, --dim, --layers, --lr, --l2, --adar-*; the
-    # backbone is LightGCN whatever --model says); --epochs: timed epochs.
+    # backbone is LightGCN whatever --model says); --epochs: timed epochs
+    # (default 3 here: a preset layer, which the flags override).
     add_config_args(parser, config_file=False)
     parser.add_argument('--json', metavar='PATH', default=None,
                         help='write the timings here')
@@ -57,54 +57,54 @@ def main(argv: Optional[List[str]] = None) -> None:
                         help='timed repetitions of the evaluation')
     parser.add_argument('--no-adar', action='store_true',
                         help='skip timing the LightGCN + ADAR epoch')
-    parser.set_defaults(epochs=3)
     args = parse_args(parser, argv)
     try:
-        cfg = config_from_args(args).resolved()
+        cfg = config_from_args(args, {'train': {'epochs': 3}}).resolved()
     except ConfigError as e:
         parser.error(str(e))
     dim, layers = cfg.model.dim, cfg.model.layers
+    seed, batch_size, epochs = (cfg.run.seed, cfg.train.batch_size,
+                                cfg.train.epochs)
+    lr, l2 = cfg.train.lr, cfg.train.l2
     device = setup(cfg)
     data = load_cf_data(cfg)
     train, val, test, stats = data.train, data.val, data.test, data.statistics
     U, I = stats['users'], stats['items']
     print(f"{stats['dataset']}: {U} users, {I} items, {stats['train']} "
-          f"training pairs, batch {args.batch_size}, device {device}, "
+          f"training pairs, batch {batch_size}, device {device}, "
           f"{torch.get_num_threads()} threads", flush=True)
 
     # --- ours, and ours + ADAR: epochs alternate so that machine noise hits
     # both; the same start and the same warm-up ------------------------------
     def make_trainer(augmenter):
-        torch.manual_seed(args.seed)
+        torch.manual_seed(seed)
         model = LightGCN(U, I, embedding_dim=dim, num_layers=layers)
-        task = CFTask(model, train, val, test, batch_size=args.batch_size,
+        task = CFTask(model, train, val, test, batch_size=batch_size,
                       device=device)
-        trainer = Trainer(task, augmenter, l2=args.l2, progress=False,
-                          seed=args.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        trainer = Trainer(task, augmenter, l2=l2, progress=False, seed=seed)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
         trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)
         return task, trainer, opt
 
     def timed_epoch(trainer, opt, epoch) -> float:
         with Stopwatch(device) as watch:
             trainer.train_epoch(opt, torch.Generator().manual_seed(
-                args.seed + epoch), epoch)
+                seed + epoch), epoch)
         return watch.seconds
 
     task, trainer, opt = make_trainer(None)
     ours_mem = peak_mb(device)
     runs = {'base': (trainer, opt)}
     if not args.no_adar:
-        adar_cfg = copy.deepcopy(cfg)
-        adar_cfg.train.augmenter = 'adar'
+        adar_cfg = cfg.replace({'train': {'augmenter': 'adar'}})
         runs['adar'] = make_trainer(build_augmenter(adar_cfg, dim))[1:]
     times: Dict[str, List[float]] = {name: [] for name in runs}
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, epochs + 1):
         for name, (tr, op) in runs.items():
             times[name].append(timed_epoch(tr, op, epoch))
     ours_epoch = statistics.median(times['base'])
     print(f'ours  : {ours_epoch:8.2f} s/epoch ({task.num_batches()} batches, '
-          f'median of {args.epochs})', flush=True)
+          f'median of {epochs})', flush=True)
     adar_epoch = adar_ratio = None
     if 'adar' in runs:
         adar_epoch = statistics.median(times['adar'])
@@ -113,10 +113,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         diag = runs['adar'][0].epoch_diagnostics
         print(f'+ADAR : {adar_epoch:8.2f} s/epoch ({adar_ratio:.2f}x base, '
               f"median of paired epochs; mean t* {diag.get('t_star', 0):.1f} "
-              f'of {args.adar_num_steps})', flush=True)
+              f'of {cfg.adar.num_steps})', flush=True)
 
     # --- PyG's stock LightGCN on the same triplets -----------------------------
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(seed)
     batches = []
     for batch in task.batches(gen):
         neg = task.sampler.sample(batch[0], batch[1], generator=gen)
@@ -125,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
                       torch.stack([edge[1] + U, edge[0]])], dim=1)
     pyg = PyGLightGCN(U + I, dim, layers).to(device)
-    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=args.lr)
+    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=lr)
 
     def pyg_step(users, pos, neg) -> None:
         emb = pyg.get_embedding(homo)
@@ -133,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
         reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
                      w[U + neg].square().sum()) / users.numel()
-        loss = loss + args.l2 * reg
+        loss = loss + l2 * reg
         pyg_opt.zero_grad()
         loss.backward()
         pyg_opt.step()

@@ -227,7 +227,10 @@ def full_embeddings(model: HeteroSAGE, data: HeteroData,
     return out['user'], out['item']
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None
+               ) -> Tuple[argparse.Namespace, Config]:
+    r"""The example's own flags (:obj:`--num-neighbors`, :obj:`--json`,
+    :obj:`--progress`) and the config of the settings."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0], allow_abbrev=False)
     # The settings (those of `adar-pyg train`): --dataset, --epochs,
@@ -253,18 +256,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
             args.max_batches <= 0:
         del args.max_batches  # 0: the whole epoch, as always.
     try:
-        config_from_args(args)
+        cfg = config_from_args(args)
     except ConfigError as e:
         parser.error(str(e))
-    if args.augmenter not in ('none', 'adar'):
+    if cfg.train.augmenter not in ('none', 'adar'):
         parser.error(f"--augmenter must be 'adar' or 'none' here (got "
-                     f"'{args.augmenter}')")
-    return args
+                     f"'{cfg.train.augmenter}')")
+    return args, cfg
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
-    args = parse_args(argv)
-    cfg = Config.from_namespace(args)
+    args, cfg = parse_args(argv)
     backend = sampler_backend()
     device = setup(cfg)
 
@@ -284,23 +286,23 @@ def main(argv: Optional[List[str]] = None) -> dict:
         num_neighbors=args.num_neighbors,
         edge_label_index=(EDGE, train_data[EDGE].edge_label_index),
         neg_sampling='triplet',
-        batch_size=args.batch_size,
+        batch_size=cfg.train.batch_size,
         shuffle=True,
     )
     num_batches = len(loader)
-    if args.max_batches is not None:
-        num_batches = min(num_batches, args.max_batches)
+    if cfg.train.max_batches is not None:
+        num_batches = min(num_batches, cfg.train.max_batches)
 
     model = HeteroSAGE(
         {'user': num_users, 'item': num_items},
         train_data.edge_types,
-        embedding_dim=args.dim,
+        embedding_dim=cfg.model.dim,
         num_layers=len(args.num_neighbors),
     ).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     augmenter: Optional[NegativeAugmenter] = None
-    if args.augmenter == 'adar' and args.adar_weight > 0:
-        augmenter = build_augmenter(cfg, args.dim).to(device)
+    if cfg.train.augmenter == 'adar' and cfg.adar.weight > 0:
+        augmenter = build_augmenter(cfg, cfg.model.dim).to(device)
 
     val_evaluator = FullRankingEvaluator(val_edges, num_users, num_items,
                                          exclude_edge_index=train_edges)
@@ -311,11 +313,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(f"{data.statistics['dataset']}: {num_users} users, "
           f'{num_items} items, {train_edges.size(1)} training pairs in '
           f'{len(loader)} batches (neighbor sampling: {backend})')
-    print(f'{model.__class__.__name__}(dim={args.dim}, '
+    print(f'{model.__class__.__name__}(dim={cfg.model.dim}, '
           f'layers={len(model.convs)}) + {augmenter or "BPR"}')
 
     history, seconds_per_epoch, seconds_eval = [], [], []
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(1, cfg.train.epochs + 1):
         t0 = time.perf_counter()
         total_loss = 0.0
         progress = tqdm(loader, total=num_batches, desc=f'epoch {epoch}',
@@ -324,7 +326,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             if i == num_batches:
                 break
             loss = train_step(model, optimizer, batch.to(device), augmenter,
-                              l2=args.l2)
+                              l2=cfg.train.l2)
             total_loss += loss
             progress.set_postfix(loss=f'{loss:.4f}')
         progress.close()
@@ -341,7 +343,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     test = test_evaluator(*full_embeddings(model, train_data, device))
     print('test: ' + ', '.join(f'{k} {v:.4f}' for k, v in test.items()))
-    seconds_per_batch = sum(seconds_per_epoch) / (num_batches * args.epochs)
+    seconds_per_batch = (sum(seconds_per_epoch) /
+                         (num_batches * cfg.train.epochs))
     print(f'{seconds_per_batch:.3f} s/batch, '
           f'{seconds_eval[-1]:.2f} s/evaluation')
 

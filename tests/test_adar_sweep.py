@@ -81,9 +81,8 @@ def test_report_writes_tables_and_one_png_per_axis(tmp_path):
     with open(out + '.json', 'w') as f:
         json.dump({'meta': {'commands': ['python benchmarks/adar_sweep.py']},
                    'cells': CELLS}, f)
-    args = argparse.Namespace(out=out, model='m', dataset='beauty',
-                              seeds=[0], lr=5e-3)
-    text = sweep.report(args)
+    args = argparse.Namespace(out=out, seeds=[0])
+    text = sweep.report(args, 'm', 'beauty')
     assert '| transition-forward | 9.00 / 4.50 | **12.00 / 6.00** | ' \
            '8.00 / 4.00 |' in text
     assert 'Independent of T (dashed in the figure): reweight (λ 0.7) ' \
@@ -107,10 +106,10 @@ def test_test_report_compares_against_base_and_control_once():
         cells[f'm/reweight/lambda=0.7/seed{seed}'] = tested(control)
         cells[f'm/transition-forward/T=20/seed{seed}'] = tested(adar)
     args = argparse.Namespace(
-        model='m', dataset='beauty', seeds=[0, 1, 2],
+        seeds=[0, 1, 2],
         compare=['base:lr=0.005', 'reweight:lambda=0.7',
                  'transition-forward:T=20'])
-    text = sweep.test_report(args, cells)
+    text = sweep.test_report(args, cells, 'm', 'beauty')
     assert text.count('vs base:lr=0.005:') == 1
     assert text.count('vs reweight:lambda=0.7:') == 1
     row = [line for line in text.splitlines()
@@ -121,14 +120,14 @@ def test_test_report_compares_against_base_and_control_once():
     assert '+35.48%' in row and '+13.51%' in row
     # The control first: its column once, its own cell blank.
     args.compare = ['reweight:lambda=0.7', 'transition-forward:T=20']
-    text = sweep.test_report(args, cells)
+    text = sweep.test_report(args, cells, 'm', 'beauty')
     assert text.count('vs reweight:lambda=0.7:') == 1
     # A second (tuned) base is a reference too.
     for seed, r20 in enumerate([0.14, 0.13, 0.15]):
         cells[f'm/base/l2=0.001/seed{seed}'] = tested(r20)
     args.compare = ['base:lr=0.005', 'base:l2=0.001',
                     'transition-forward:T=20']
-    text = sweep.test_report(args, cells)
+    text = sweep.test_report(args, cells, 'm', 'beauty')
     assert 'vs base:l2=0.001:' in text
     row = [line for line in text.splitlines()
            if line.startswith('| transition-forward:T=20 |')][0]

@@ -1,7 +1,6 @@
 """benchmarks/ddp_speed.py: the report from synthetic cells, the settings check
 of reused cells, and --quick end to end on a tiny generated file (2 gloo
 processes on 127.0.0.1)."""
-import argparse
 import json
 import os
 import random
@@ -9,6 +8,9 @@ import subprocess
 import sys
 
 import pytest
+
+from adar_pyg.config import SECTIONS
+from adar_pyg.config.settings import iter_settings
 
 from scripts import load_script
 
@@ -65,24 +67,35 @@ def test_report(ddp_speed):
 
 
 def test_cells_with_other_settings_are_refused(ddp_speed):
-    args = ddp_speed.parse_args(['--device', 'cpu'])
-    assert args.epochs == 50
+    args, cfg = ddp_speed.parse_args(['--device', 'cpu'])
+    assert (cfg.train.epochs, cfg.train.lr, cfg.run.threads) == (50, 5e-3, 1)
+    assert ddp_speed.group_key(cfg) == 'cf/lightgcn/beauty'
     group = 'cf/lightgcn/beauty'
-    # A cell of an older version (flat 'args', layers not resolved) and one
-    # of this version (resolved 'settings') hold the same settings:
-    old = {'args': {**vars(args), 'nproc': 2, 'seed': 3, 'layers': None}}
+    # A cell of an older version (flat 'args' by flag name, script flags
+    # among them, layers not resolved) and one of this version (resolved
+    # 'settings') hold the same settings:
+    flat = {section.dest(f): getattr(getattr(cfg, section.key), f.name)
+            for section, f in iter_settings(SECTIONS)}  # by flag name
+    old = {'args': {**vars(args), **flat, 'nproc': 2, 'seed': 3,
+                    'layers': None}}
     new = {'settings': ddp_speed.Config.build(
         {'run': {'nproc': 2, 'seed': 3, 'device': 'cpu', 'threads': 1},
          'train': {'epochs': 50, 'eval_every': 5, 'patience': 4,
-                   'lr': args.lr}}).resolved().to_dict()}
+                   'lr': cfg.train.lr}}).resolved().to_dict()}
     cells = {ddp_speed.cell_key(group, '2ranks', 3): old,
              ddp_speed.cell_key(group, '2ranks-linear', 3): new}
-    ddp_speed.check_cells(cells, group, args)  # nproc and seed may differ
-    ddp_speed.check_cells(cells, 'sr/gru4rec/beauty', argparse.Namespace(
-        **{**vars(args), 'epochs': 2}))  # another table
-    args.epochs = 2
-    with pytest.raises(SystemExit, match='epochs 2 \\(cell: 50\\)'):
-        ddp_speed.check_cells(cells, group, args)
+    ddp_speed.check_cells(cells, group, cfg)  # nproc and seed may differ
+    shorter = cfg.replace({'train': {'epochs': 2}})
+    ddp_speed.check_cells(cells, 'sr/gru4rec/beauty', shorter)  # another
+    with pytest.raises(SystemExit, match='train.epochs 2 \\(cell: 50\\)'):
+        ddp_speed.check_cells(cells, group, shorter)
+    # A cell's config: the seed and its configuration's settings, nothing
+    # else changed.
+    linear = ddp_speed.cell_config(cfg, '2ranks-linear', 4)
+    assert (linear.run.seed, linear.run.nproc,
+            linear.train.lr_scaling) == (4, 2, 'linear')
+    assert linear.replace({'run': {'seed': 0, 'nproc': 1},
+                           'train': {'lr_scaling': 'none'}}) == cfg
 
 
 def test_quick_on_a_tiny_file(tmp_path):

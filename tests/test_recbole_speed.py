@@ -2,7 +2,7 @@
 writes our split as RecBole atomic files, times ours on a tiny split, and
 (only where a RecBole environment is found) runs the RecBole worker on the
 same tiny split."""
-import argparse
+import json
 import os
 import subprocess
 import sys
@@ -56,16 +56,14 @@ def test_atomic_files_hold_our_split(tmp_path, tiny_run_data):
         assert rows[name] == len(pairs)
 
 
-def ours_args(**kw):
-    args = dict(seed=0, dim=8, layers=2, batch_size=32, eval_users=16,
-                l2=1e-4, lr=1e-3, warmup=1, epochs=2, repeats=1)
-    args.update(kw)
-    return argparse.Namespace(**args)
+def ours_spec(**kw):
+    return {**dict(seed=0, dim=8, layers=2, batch_size=32, eval_users=16,
+                   l2=1e-4, lr=1e-3, warmup=1, epochs=2, repeats=1), **kw}
 
 
 def test_ours_cell_and_markdown(tiny_run_data):
     data = tiny_run_data(U=40)
-    cell = rb.run_ours(data, ours_args(), 1, torch.device('cpu'))
+    cell = rb.run_ours(data, ours_spec(), 1, torch.device('cpu'))
     assert len(cell['epoch_seconds']) == 2 and cell['threads'] == 1
     assert cell['batches_per_epoch'] == -(-data.statistics['train'] // 32)
     assert 0 <= cell['test_metrics']['recall@20'] <= 1
@@ -81,6 +79,50 @@ def test_ours_cell_and_markdown(tiny_run_data):
                                   'threads1/recbole': recbole}}, [1, 2])
     assert '| 1 |' in text and '| 2 |' not in text
     assert '5.0x' in text and '**met**' in text
+
+
+def test_main_gives_both_sides_the_config(tmp_path, monkeypatch,
+                                          tiny_run_data):
+    # Past the probe, with a stand-in RecBole worker: the settings of the
+    # config (--epochs 3 unless given) reach the result file, our cell and
+    # the worker's spec alike.
+    import adar_pyg.pipeline
+    data = tiny_run_data(U=40)
+    monkeypatch.setattr(adar_pyg.pipeline, 'load_cf_data', lambda cfg: data)
+    monkeypatch.setattr(rb, 'probe_recbole', lambda python: {
+        'recbole': rb.RECBOLE_VERSION, 'torch': torch.__version__})
+    specs = []
+
+    def fake_recbole(python, spec, folder):
+        specs.append(spec)
+        return {'train_interactions': data.statistics['train'],
+                'seconds_per_epoch': 1.0, 'eval_seconds': 1.0,
+                'setup_seconds': 1.0, 'test_metrics': {'recall@20': 0.0}}
+
+    monkeypatch.setattr(rb, 'run_recbole', fake_recbole)
+    out = tmp_path / 'res'
+    rb.main(['--device', 'cpu', '--dim', '8', '--layers', '2',
+             '--batch-size', '32', '--lr', '0.01', '--seed', '1',
+             '--thread-counts', '1', '--warmup', '0', '--repeats', '1',
+             '--eval-users', '16', '--out', str(out)])
+    result = json.loads((tmp_path / 'res.json').read_text())
+    settings = result['meta']['settings']
+    assert {k: settings[k] for k in ('batch_size', 'dim', 'layers', 'lr',
+                                     'l2', 'seed', 'epochs', 'split_seed',
+                                     'device')} == {
+        'batch_size': 32, 'dim': 8, 'layers': 2, 'lr': 0.01, 'l2': 1e-4,
+        'seed': 1, 'epochs': 3, 'split_seed': 1, 'device': 'cpu'}
+    spec, = specs
+    assert {k: spec[k] for k in ('batch_size', 'dim', 'layers', 'lr', 'l2',
+                                 'seed', 'epochs', 'warmup', 'repeats',
+                                 'eval_users')} == {
+        k: settings[k] for k in ('batch_size', 'dim', 'layers', 'lr', 'l2',
+                                 'seed', 'epochs', 'warmup', 'repeats',
+                                 'eval_users')}
+    ours = result['cells']['threads1/ours']
+    assert len(ours['epoch_seconds']) == 3
+    assert ours['batches_per_epoch'] == -(-data.statistics['train'] // 32)
+    assert '| 1 |' in (tmp_path / 'res.md').read_text()
 
 
 recbole_python = rb.recbole_python(None)

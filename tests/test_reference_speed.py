@@ -124,13 +124,15 @@ def test_reference_ngcf_training_mode():
 
 @pytest.mark.parametrize('row', ['lightgcn', 'ngcf', 'mixgcf', 'ahns'])
 def test_every_row_runs_on_a_tiny_split(row, tiny_run_data):
-    args = rs.parse_args(['--device', 'cpu', '--epochs', '2', '--ref-batches',
-                          '2', '--batch-size', '32', '--dim', '8',
-                          '--layers', '2', '--num-candidates', '4'])
+    args, cfg = rs.parse_args(['--device', 'cpu', '--epochs', '2',
+                               '--ref-batches', '2', '--batch-size', '32',
+                               '--dim', '8', '--layers', '2',
+                               '--num-candidates', '4'])
     assert args.models == ['lightgcn', 'ngcf', 'mixgcf', 'ahns']
     data = tiny_run_data()
     logs = []
-    out = rs.run_row(row, args, data, torch.device('cpu'), log=logs.append)
+    out = rs.run_row(row, cfg, data, torch.device('cpu'), args.ref_batches,
+                     args.warmup_batches, log=logs.append)
     assert out['name'] == rs.ROWS[row][0] and len(logs) == 1
     check = out['first_batch_check']
     assert check['representations_allclose']
@@ -168,12 +170,20 @@ def test_partial_epoch_task_takes_the_first_batches(tiny_run_data):
 
 
 def test_quick_flags():
-    args = rs.parse_args(['--quick'])
-    assert (args.epochs, args.ref_batches, args.batch_size) == (1, 2, 8192)
+    args, cfg = rs.parse_args(['--quick', '--batch-size', '64'])
+    assert (cfg.train.epochs, args.ref_batches, cfg.train.batch_size,
+            args.warmup_batches) == (1, 2, 8192, 1)
     assert args.models == ['lightgcn', 'mixgcf']
-    assert rs.parse_args(['--quick', '--models', 'ngcf']).models == ['ngcf']
-    args = rs.parse_args([])
-    assert (args.epochs, args.ref_batches, args.batch_size) == (3, 10, 2048)
+    args, _ = rs.parse_args(['--quick', '--models', 'ngcf'])
+    assert args.models == ['ngcf']
+    args, cfg = rs.parse_args([])
+    assert (cfg.train.epochs, args.ref_batches, cfg.train.batch_size,
+            args.warmup_batches) == (3, 10, 2048, 2)
+    # The rows replace the backbone and the sampler, nothing else:
+    row = rs.row_config(cfg.replace({'train': {'lr': 0.01}}), 'ngcf',
+                        'mixgcf')
+    assert (row.model.model, row.sampler.sampler) == ('ngcf', 'mixgcf')
+    assert (row.train.lr, row.model.layers) == (0.01, None)
 
 
 @needs_mirror

@@ -50,13 +50,18 @@ def test_markdown_and_cell_arguments():
     assert '| AHNS | base | 5.00 (8.89) | 10.00 (12.55) |' in overview
     speed = t2.speed_table(['toys'], ['ahns'], rows)
     assert '| AHNS | 2.00 / 3.00 |' in speed
-    # a cell's arguments: model -> backbone + sampler, variant -> augmenter
-    args = argparse.Namespace(dataset='beauty', seed=0, sampler='uniform',
-                              augmenter='none')
-    run = t2.cf_run_args(args, 'yelp', 'mixgcf', 'adar', 4)
-    assert (run.dataset, run.seed, run.sampler, run.augmenter) == (
-        'yelp', 4, 'mixgcf', 'adar')
-    assert args.dataset == 'beauty'  # not modified
+    # a cell's config: model -> backbone + sampler, variant -> augmenter
+    args = t2.parse_args(['--task', 'cf'])
+    run = t2.cell_config(args, 'yelp', 'mixgcf', 'adar', 4)
+    assert (run.data.dataset, run.run.seed, run.model.model,
+            run.sampler.sampler, run.train.augmenter) == (
+        'yelp', 4, 'lightgcn', 'mixgcf', 'adar')
+    assert args.cfg.data.dataset == 'beauty'  # not modified
+    control = t2.cell_config(args, 'toys', 'ngcf', 'reweight', 0)
+    assert (control.model.model, control.train.augmenter) == ('ngcf',
+                                                              'reweight')
+    assert control.adar.weight == t2.VALIDATED['ngcf']['reweight'][
+        'weight'] == 0.7
     assert t2.CF_MODELS['ahns'] == ('lightgcn', 'ahns')
     # the paper's numbers are those of Table 2
     assert t2.PAPER_CF['sports']['ngcf']['adar']['recall@20'] == 8.11
@@ -95,7 +100,8 @@ def test_settings_and_protocol_are_read_from_the_cells():
             '0.1 | ? |  |  | ? |') in lines
     assert not any('NGCF' in line for line in lines)  # no cells: no row
     # the protocol comes from the cells' own arguments, once per distinct one
-    args = argparse.Namespace(val_ratio=0.3)
+    args = argparse.Namespace(
+        cfg=t2.Config.build({'split': {'val_ratio': 0.3}}))
     shown = list(cells.values())
     assert '10% of each user' in t2.protocol_text(cf, args, shown)
     assert '30% of each user' in t2.protocol_text(cf, args, [])
@@ -214,18 +220,21 @@ def test_sr_markdown_and_cell_arguments():
     assert 'nan' not in md
     # a cell's arguments: --model and the augmenter; T = 20 for SR
     args = t2.parse_args(['--task', 'sr'])
-    assert args.adar_num_steps == 20 and args.models == ['gru4rec', 'sasrec',
-                                                     'cl4srec']
-    assert args.out.endswith('table2_sr') and args.eval_every == 1
-    run = t2.sr_run_args(args, 'toys', 'cl4srec', 'adar', 3)
-    assert (run.dataset, run.model, run.seed, run.augmenter) == (
-        'toys', 'cl4srec', 3, 'adar')
-    assert args.model == 'sasrec' and args.augmenter == 'none'
+    assert args.cfg.adar.num_steps == 20 and args.models == [
+        'gru4rec', 'sasrec', 'cl4srec']
+    assert args.out.endswith('table2_sr') and args.cfg.train.eval_every == 1
+    run = t2.cell_config(args, 'toys', 'cl4srec', 'adar', 3)
+    assert (run.data.dataset, run.model.model, run.run.seed,
+            run.train.augmenter) == ('toys', 'cl4srec', 3, 'adar')
+    assert (run.adar.strategy, run.adar.source) == ('adaptive', 'chain')
+    assert args.cfg.model.model == 'sasrec'
+    assert args.cfg.train.augmenter == 'none'
     cf = t2.parse_args([])
-    assert cf.task == 'cf' and cf.adar_num_steps == 50 and cf.eval_every == 5
+    assert (cf.cfg.run.task, cf.cfg.adar.num_steps,
+            cf.cfg.train.eval_every) == ('cf', 50, 5)
     quick = t2.parse_args(['--task', 'sr', '--quick', '--seeds', '3', '4'])
-    assert (quick.epochs, quick.seeds, quick.datasets, quick.max_users) == (
-        1, [3], ['beauty'], 1000)
+    assert (quick.cfg.train.epochs, quick.seeds, quick.datasets,
+            quick.max_users) == (1, [3], ['beauty'], 1000)
 
 
 def test_first_users_restricts_the_split():
@@ -259,26 +268,27 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
         loads.append(dataset)
         return f'split of {dataset}'
 
-    def run_cell(run_args, model, data):
-        runs.append((run_args.dataset, model, run_args.augmenter,
-                     run_args.seed, data))
-        base = run_args.augmenter == 'none'
-        seed = run_args.seed
+    def run_cell(args, cfg, data):
+        runs.append((cfg.data.dataset, cfg.model.model, cfg.train.augmenter,
+                     cfg.run.seed, data))
+        base = cfg.train.augmenter == 'none'
+        seed = cfg.run.seed
         return fake_cell(0.1 + 0.001 * seed if base else
                          0.11 + 0.003 * seed**2)
 
     task = t2.TableTask(
         name='sr', title='sequential recommendation', models=t2.SR_MODELS,
         paper=t2.PAPER_SR, add_args=lambda p: None, defaults={},
-        quick=lambda a: None, run_args=t2.sr_run_args, run_cell=run_cell,
-        protocol=lambda a: 'Protocol: fake.', load=load,
+        quick=lambda a: None, run_cell=run_cell,
+        protocol=lambda s, a: 'Protocol: fake.', load=load,
         paper_label=t2.SR_PAPER_LABEL, paper_note=t2.SR_PAPER_NOTE)
     args = argparse.Namespace(
         out=str(tmp_path / 'sr'), json=None, datasets=['beauty', 'toys'],
         models=['gru4rec', 'sasrec'], variants=['base', 'adar'], seeds=[0, 1],
-        device='cpu', adar_weight=0.5, adar_num_steps=20, epochs=1, model=None,
-        dataset=None, seed=None, augmenter=None, report_only=False,
-        reuse_sweep=[], jobs=1, time_limit=None, control_weight=None)
+        cfg=t2.Config.build({'run': {'task': 'sr', 'device': 'cpu'},
+                             'train': {'epochs': 1}}),
+        report_only=False, reuse_sweep=[], jobs=1, time_limit=None,
+        control_weight=None)
     md = t2.run_table(args, task)
     assert loads == ['beauty', 'toys'] and len(runs) == 16
     assert {r[4] for r in runs if r[0] == 'toys'} == {'split of toys'}
@@ -442,9 +452,12 @@ def test_job_driver_shards_and_sweep_reuse(tmp_path):
     args = t2.parse_args(['--task', 'cf', '--models', 'lightgcn', '--lr',
                           '5e-3', '--epochs', '50', '--eval-every', '5',
                           '--patience', '4', '--out', out + '2'])
-    proto = {k: getattr(args, k) for k in t2.PROTOCOL}
+    proto = {name: getattr(getattr(args.cfg, section), name)
+             for section, name in t2.PROTOCOL}  # flat: as older cells
+    variant = t2.variant_settings(args, 'lightgcn', 'transition')
     good = {**proto, 'model': 'lightgcn', 'dataset': 'beauty',
-            **t2.variant_settings(args, 'lightgcn', 'transition')}
+            'augmenter': variant['train']['augmenter'],
+            **{f'adar_{k}': v for k, v in variant['adar'].items()}}
     sweep = {'meta': {'commands': ['python benchmarks/adar_sweep.py x']},
              'cells': {
                  'a': {**fake_cell(.1), 'seed': 3, 'args': good},

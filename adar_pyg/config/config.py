@@ -179,20 +179,14 @@ class Config:
         layers)."""
         return cls.build(read_yaml(path), *more, where=[path])
 
-    def to_namespace(self, args: Optional[argparse.Namespace] = None
-                     ) -> argparse.Namespace:
-        r"""Sets every setting on :obj:`args` under its flag's name (*e.g.*,
-        :obj:`args.adar_weight`), as the scripts read them."""
-        args = args or argparse.Namespace()
-        for section, f in iter_settings(SECTIONS):
-            setattr(args, section.dest(f), getattr(getattr(self, section.key),
-                                                   f.name))
-        return args
-
-    @classmethod
-    def from_namespace(cls, args: argparse.Namespace) -> 'Config':
-        r"""The config of the settings found on :obj:`args` (by flag name)."""
-        return cls.build(settings_given(args), where=['arguments'])
+    def replace(self, *layers: Optional[Mapping[str, Any]],
+                where: Sequence[str] = ()) -> 'Config':
+        r"""A copy with the nested dicts :obj:`layers` applied on top (later
+        ones win; checked as in :meth:`build`), *e.g.*
+        :obj:`cfg.replace({'run': {'seed': 1}, 'adar': {'weight': 0.7}})`
+        for one cell of a table."""
+        return Config.build(self.to_dict(), *layers,
+                            where=['', *where])
 
 
 #: Names of the layers of :meth:`Config.build` that hold flags: their
@@ -448,8 +442,9 @@ def config_from_args(args: argparse.Namespace,
     r"""The config of parsed flags: the defaults, then :obj:`preset` (one
     layer, or several applied in order, e.g.,
     :obj:`[PRESETS['ood'], PRESETS['adar-eq11']]`), then the file of
-    :obj:`--config` (if any), then the flags that were given. Fills
-    :obj:`args` with every resolved setting (by flag name)."""
+    :obj:`--config` (if any), then the flags that were given. Read the
+    settings from the config (:obj:`cfg.train.lr`): :obj:`args` holds only
+    the flags that were given."""
     path = getattr(args, 'config', None)
     if preset is None and getattr(args, 'preset', None):
         preset = PRESETS[args.preset]
@@ -457,10 +452,8 @@ def config_from_args(args: argparse.Namespace,
         else list(preset)
     layers = [*presets, read_yaml(path) if path else None,
               settings_given(args)]
-    cfg = Config.build(*layers, where=['preset'] * len(presets) +
-                       [path or '', 'flags'])
-    cfg.to_namespace(args)
-    return cfg
+    return Config.build(*layers, where=['preset'] * len(presets) +
+                        [path or '', 'flags'])
 
 
 def recorded_settings(result: Mapping[str, Any]

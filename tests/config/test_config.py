@@ -66,7 +66,24 @@ def test_flags_override_the_file(tmp_path):
     assert cfg.train.lr == 0.01 and cfg.train.epochs == 7
     assert cfg.adar.weight == 0.2
     assert cfg.adar.clip_x0 is None  # '<= 0: none', as the flag always did
-    assert args.epochs == 7 and args.adar_weight == 0.2  # filled in
+    # The namespace holds the flags given only: settings are read from cfg.
+    assert args.lr == 0.01 and not hasattr(args, 'epochs')
+
+
+def test_replace_layers_a_copy_and_checks_it():
+    cfg = Config.build({'run': {'task': 'sr'}, 'train': {'lr': 0.01}})
+    cell = cfg.replace({'run': {'seed': 3}, 'adar': {'weight': 0.9}},
+                       {'adar': {'weight': 0.7}})  # later layers win
+    assert (cell.run.seed, cell.adar.weight, cell.train.lr) == (3, 0.7, 0.01)
+    assert cell.run.task == 'sr' and cell.adar.num_steps == 20  # SR default
+    assert (cfg.run.seed, cfg.adar.weight) == (0, Config.build(
+        {'run': {'task': 'sr'}}).adar.weight)  # the original is unchanged
+    assert cell.replace({'run': {'seed': 0}, 'adar': {
+        'weight': cfg.adar.weight}}) == cfg
+    with pytest.raises(ConfigError, match='train.lr'):
+        cfg.replace({'train': {'lr': -1.0}})
+    with pytest.raises(ConfigError, match='did you mean'):
+        cfg.replace({'adar': {'wieght': 0.5}})
 
 
 def test_preset_then_file_then_flags(tmp_path):

@@ -44,10 +44,9 @@ def test_flags_of_an_sr_run():
     args = parser.parse_args(['--task', 'sr'])
     cfg = config_from_args(args)
     assert cfg == sr_config()
-    # Every setting is written back under its flag's name:
-    assert (args.model, args.batch_size, args.max_len, args.adar_num_steps) == (
-        'sasrec', 256, 50, 20)
-    assert args.mask_history and args.augmenter == 'none'
+    assert (cfg.model.model, cfg.train.batch_size, cfg.split.max_len,
+            cfg.adar.num_steps) == ('sasrec', 256, 50, 20)
+    assert cfg.train.mask_history and cfg.train.augmenter == 'none'
     args = parser.parse_args(['--task', 'sr', '--no-mask-history',
                               '--model', 'gru4rec', '--adar-num-steps', '5'])
     cfg = config_from_args(args)
