@@ -299,13 +299,13 @@ def run_ours(data, spec: Dict[str, Any], threads: int,
     :obj:`'l2'`, :obj:`'lr'`, :obj:`'warmup'`, :obj:`'epochs'`,
     :obj:`'repeats'`)."""
     import torch
+    from common import sync as sync_device
 
     from adar_pyg.nn import LightGCN
     from adar_pyg.train import CFTask, Trainer
 
     def sync() -> None:
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
+        sync_device(device)
 
     torch.set_num_threads(threads)
     stats = data.statistics
