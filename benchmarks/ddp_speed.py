@@ -134,7 +134,7 @@ def check_cells(cells: Dict[str, Dict[str, Any]], group: str,
         for section, name in FREE:
             if name in mine.get(section, {}):
                 free.setdefault(section, {})[name] = mine[section][name]
-        now = resolved(cfg.replace(free).to_dict())
+        now = cfg.replace(free).resolved().to_dict()
         differ = [f'{section}.{name} {value!r} (cell: '
                   f'{saved[section].get(name)!r})'
                   for section, values in now.items()

@@ -524,9 +524,6 @@ def cell_settings(cfg: Config, cell: Dict[str, Any]
     out = cfg.to_dict()
     for key, values in recorded_settings(cell).items():
         out[key].update(values)
-    flat = cell.get('args') or {}
-    if 'no_mask_history' in flat:  # a flag of older versions
-        out['train']['mask_history'] = not flat['no_mask_history']
     return out
 
 

@@ -462,7 +462,8 @@ def recorded_settings(result: Mapping[str, Any]
     run with, nested by section under the config's names: its
     :obj:`'settings'`; for the results of older versions, the settings
     found in their flat :obj:`'args'` (by flag name, the deprecated flag
-    names of :func:`~adar_pyg.config.setting`'s :obj:`old_flag` included).
+    names of :func:`~adar_pyg.config.setting`'s :obj:`old_flag` included,
+    and the inverted :obj:`--no-mask-history` of the first SR runs).
     """
     if 'settings' in result:
         return {key: dict(values)
@@ -474,6 +475,9 @@ def recorded_settings(result: Mapping[str, Any]
             if dest in flat:
                 out.setdefault(section.key, {})[f.name] = flat[dest]
                 break
+    if 'no_mask_history' in flat and 'mask_history' not in flat:
+        out.setdefault('train', {})['mask_history'] = \
+            not flat['no_mask_history']
     return out
 
 

@@ -186,6 +186,9 @@ def test_recorded_settings_of_new_and_old_results():
                    'cnsdiff': {'cl_temperature': 0.5}}
     assert recorded_settings({'args': {'adar_num_steps': 9}}) == {
         'adar': {'num_steps': 9}}
+    # the first SR runs recorded the inverted --no-mask-history
+    assert recorded_settings({'args': {'no_mask_history': True}}) == {
+        'train': {'mask_history': False}}
 
 
 @pytest.mark.parametrize('layer, match', [
