@@ -36,6 +36,13 @@ negative again with weight λ (its own Beauty-validated λ; ``--control-weight``
 overrides it); ``adar``, the paper's Eq. 11 selection (the committed Beauty
 rows of the first table, ``--variants base adar``).
 
+Each cell trains in its own run directory ``<out>.runs/<cell key>/`` (git
+ignores it): a cell interrupted mid-training (a stop, ``kill -9``) continues
+from its last evaluation when the same command runs again, with the same
+result as an uninterrupted run (:func:`adar_pyg.run.resume`; its inputs are
+checked first); a finished cell keeps its ``metrics.jsonl`` and
+``config.yaml`` there, its checkpoints are removed.
+
 ``--jobs N`` trains the cells in N worker processes, one
 ``(dataset, model, seed)`` job each (its own shard file under
 ``<out>.shards/``, merged into ``<out>.json``; an interrupted run continues
@@ -52,6 +59,7 @@ import datetime
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -62,7 +70,7 @@ from adar_variants import VARIANT_SETTINGS
 from common import (METRICS, ResultStore, add_store_args, cell_key,
                     command_line, command_lines, open_results, summarize)
 
-from adar_pyg import run
+from adar_pyg import run, rundir
 from adar_pyg.config import (PRESETS, Config, add_config_args,
                              add_output_args, config_from_args,
                              recorded_settings)
@@ -71,6 +79,7 @@ from adar_pyg.datasets import default_mirror, read_lightgcn_split
 from adar_pyg.io import write_text
 from adar_pyg.nn import LightGCN
 from adar_pyg.run import write_json
+from adar_pyg.rundir import CHECKPOINTS, LAST
 from adar_pyg.sequential.data import SequenceSplit
 
 
@@ -556,8 +565,8 @@ class TableTask:
     #: --quick: the task's part of the tiny configuration
     quick: Callable[[argparse.Namespace], None]
     #: trains one cell: (the table's args, the cell's config, the data of
-    #: its dataset) -> report
-    run_cell: Callable[[argparse.Namespace, Config, Any], Dict[str, Any]]
+    #: its dataset, out=its run directory) -> report
+    run_cell: Callable[..., Dict[str, Any]]
     #: the protocol paragraph of the markdown, given the settings of a cell
     #: (nested by section) and the table's arguments (the per-model
     #: settings are in :func:`settings_table`)
@@ -756,10 +765,10 @@ def run_table(args: argparse.Namespace, task: TableTask) -> str:
             for variant in args.variants:
                 for seed in args.seeds:
                     cfg = cell_config(args, dataset, model, variant, seed)
-                    store.get_or_run(
-                        cell_key(dataset, model, variant, seed),
-                        lambda: task.run_cell(args, cfg,  # noqa: B023
-                                              data()))
+                    key = cell_key(dataset, model, variant, seed)
+                    store.get_or_run(key, lambda: task.run_cell(  # noqa: B023
+                        args, cfg, data(),  # noqa: B023
+                        out=cell_run_dir(args.out, key)))  # noqa: B023
     store.save()
     write_json(store.data, args.json)
     return table_markdown(args, task, store.data)
@@ -880,14 +889,33 @@ def _sr_protocol(settings: Dict[str, Dict[str, Any]],
             f'{subset}')
 
 
+def cell_run_dir(out: str, key: str) -> str:
+    r"""The run directory of the cell :obj:`key` of the result file
+    :obj:`<out>.json`."""
+    return os.path.join(f'{out}.runs', *key.split('/'))
+
+
 def run_cell(args: argparse.Namespace, cfg: Config,
              data: Optional[RunData] = None,
-             model_factory: Optional[Callable] = None) -> Dict[str, Any]:
+             model_factory: Optional[Callable] = None,
+             out: Optional[str] = None) -> Dict[str, Any]:
     r"""Trains one cell of config :obj:`cfg` (on :obj:`data` when given: a
     dataset loaded once for all its cells), with the table's outputs
-    (:obj:`--checkpoint`, :obj:`--progress`)."""
-    return run.train(cfg, data=data, model_factory=model_factory,
-                     checkpoint=args.checkpoint, progress=args.progress)
+    (:obj:`--checkpoint`, :obj:`--progress`). With a run directory
+    :obj:`out`, the cell continues there from its last evaluation if it was
+    interrupted (else it starts afresh there), and its checkpoints are
+    removed once it has finished (the report is the caller's to keep)."""
+    resume = (out is not None and os.path.exists(os.path.join(out, LAST))
+              and not rundir.is_finished(out))  # (killed before its report
+    # was stored: trained again)
+    if resume:
+        print(f'[resume] {out}', flush=True)
+    report = run.train(cfg, out, data=data, model_factory=model_factory,
+                       checkpoint=args.checkpoint, progress=args.progress,
+                       overwrite=True, resume=resume, plot=False)
+    if out is not None:
+        shutil.rmtree(os.path.join(out, CHECKPOINTS), ignore_errors=True)
+    return report
 
 
 #: --task -> its part of Table 2
@@ -953,7 +981,8 @@ def run_ahns_split(args: argparse.Namespace) -> str:
                           else 'adar'}})
             store.get_or_run(key(variant, seed), lambda: run_cell(
                 args, cfg, data=splits,  # noqa: B023
-                model_factory=matrix_factorization))
+                model_factory=matrix_factorization,
+                out=cell_run_dir(args.out, key(variant, seed))))  # noqa: B023
     store.save()
     write_json(store.data, args.json)
     rows = summarize(store.data['cells'], args.variants, 'base', args.seeds,

@@ -268,7 +268,10 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
         loads.append(dataset)
         return f'split of {dataset}'
 
-    def run_cell(args, cfg, data):
+    def run_cell(args, cfg, data, out=None):
+        assert out == t2.cell_run_dir(args.out, t2.cell_key(
+            cfg.data.dataset, cfg.model.model,
+            'base' if cfg.train.augmenter == 'none' else 'adar', cfg.run.seed))
         runs.append((cfg.data.dataset, cfg.model.model, cfg.train.augmenter,
                      cfg.run.seed, data))
         base = cfg.train.augmenter == 'none'
@@ -315,6 +318,54 @@ def test_run_table_loads_each_dataset_once_and_resumes(tmp_path):
     # a file of one task is not reused by another
     with pytest.raises(SystemExit):
         t2.open_store(args, 'cf')
+
+
+class Killed(Exception):
+    pass
+
+
+def test_an_interrupted_cell_continues_in_its_run_directory(tmp_path,
+                                                            tiny_run_data):
+    """A cell killed after its second evaluation continues from there when
+    the table runs again, with the uninterrupted cell's result; a finished
+    cell keeps its metrics, not its checkpoints."""
+    t2 = load_table2()
+    data = tiny_run_data()
+    cfg = t2.Config.build({
+        'run': {'device': 'cpu', 'threads': 1},
+        'model': {'model': 'lightgcn', 'dim': 8, 'layers': 1},
+        'train': {'epochs': 4, 'batch_size': 64, 'eval_every': 1,
+                  'augmenter': 'adar'}})
+    args = argparse.Namespace(checkpoint=None, progress=False)
+    whole = t2.run_cell(args, cfg, data)
+    out = t2.cell_run_dir(str(tmp_path / 'cf'), 'tiny/lightgcn/adar/seed0')
+    assert out == str(tmp_path / 'cf.runs' / 'tiny' / 'lightgcn' / 'adar' /
+                      'seed0')
+
+    def log(line):
+        if line.startswith('epoch    2'):
+            raise Killed(line)
+
+    with pytest.raises(Killed):
+        t2.run.train(cfg, out, data=data, progress=False, plot=False, log=log)
+    assert os.path.exists(os.path.join(out, 'checkpoints', 'last.pt'))
+    with open(os.path.join(out, 'metrics.jsonl')) as f:
+        before = [json.loads(line) for line in f]
+    resumed = t2.run_cell(args, cfg, data, out=out)
+    # the evaluations of its last checkpoint are the interrupted run's (their
+    # timings included): continued, not started again
+    assert len(before) == 2 and resumed['history'][:1] == before[:1]
+    untimed = lambda h: [{k: v for k, v in r.items()  # noqa: E731
+                          if k != 'seconds'} for r in h]
+    assert resumed['test'] == whole['test']
+    assert untimed(resumed['history']) == untimed(whole['history'])
+    assert len(resumed['history']) == 4
+    assert not os.path.exists(os.path.join(out, 'checkpoints'))
+    with open(os.path.join(out, 'metrics.jsonl')) as f:
+        assert len(f.read().splitlines()) == 4
+    # finished, but its report was not stored (killed in between): trained
+    # again from the start, not refused
+    assert t2.run_cell(args, cfg, data, out=out)['test'] == whole['test']
 
 
 @needs_mirror
