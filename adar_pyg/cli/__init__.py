@@ -276,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help='one line per finished trial and seed run '
                        '(default: on)')
-    _add_study_args(group, "each arm's trials")
+    _add_study_args(group, "each arm's trials, then its seed runs")
     p.set_defaults(fn=_compare)
     p = sub.add_parser('datasets', allow_abbrev=False,
                        help='list the built-in datasets')

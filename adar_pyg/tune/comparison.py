@@ -94,7 +94,8 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
         log (callable, optional): Receives one line per finished trial and
             seed run (with :obj:`workers`, the trials of this process).
         workers (int, optional): Processes sharing each arm's trials (see
-            :func:`~adar_pyg.tune.tune`). (default: :obj:`1`)
+            :func:`~adar_pyg.tune.tune`) and then its seed runs (one seed
+            run per process at a time). (default: :obj:`1`)
 
     The DataFrame is indexed by arm; its columns: :obj:`seeds` (seed runs),
     the mean and :obj:`<metric>_std` of each test metric, for each
@@ -177,7 +178,7 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
         best_cfg = Config.build(arm.config.to_dict(),
                                 arm.space.layer(best['params']))
         runs = _seed_runs(arm.name, best_cfg, best['number'], seed_list, out,
-                          shared, plot, progress, say)
+                          shared, plot, progress, say, workers)
         from adar_pyg.plot import plot_tuning
         plot_tuning(summary['trials'], summary['space'] or {}, monitor,
                     os.path.join(out, f'tuning-{arm.name}.png'),
@@ -207,17 +208,20 @@ def pinned_split(config: Config) -> Config:
 
 def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                out: str, shared: Dict[str, Any], plot: bool, progress: bool,
-               say: Callable[[str], None]) -> Dict[str, Any]:
+               say: Callable[[str], None], workers: int = 1
+               ) -> Dict[str, Any]:
     r"""Trains (or reuses) the seed runs of one arm's best configuration
-    :obj:`cfg` (of trial :obj:`trial`); returns their folders, test
-    metrics, epochs and CPU seconds, by seed."""
-    from adar_pyg import run
+    :obj:`cfg` (of trial :obj:`trial`), in :obj:`workers` processes at a
+    time (spawned ones, each loading the data, when > 1); returns their
+    folders, test metrics, epochs and CPU seconds, by seed."""
     from adar_pyg.pipeline import load_data
     from adar_pyg.rundir import CONFIG, RESULT, is_finished
     ledger_path = os.path.join(out, name, SEEDS_JSON)
     ledger = _read_json(ledger_path) or {}
     runs: Dict[str, Any] = {'runs': {}, 'test': {}, 'epochs': {},
                             'cpu_seconds': {}}
+    how: Dict[int, str] = {}
+    todo: Dict[int, Config] = {}  # The seed runs to train.
     for seed in seeds:
         folder = seed_dir(out, name, seed)
         cfg_s = Config.build(cfg.to_dict(), {'run': {'seed': seed}})
@@ -227,20 +231,35 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             have = _plain(Config.load(os.path.join(folder, CONFIG))
                           .resolved().to_dict())
         if is_finished(folder) and have == want:
-            how = 'reused'
+            how[seed] = 'reused'
         else:
-            how = ('trained again (its best trial changed)' if
-                   is_finished(folder) else 'trained')
+            how[seed] = ('trained again (its best trial changed)' if
+                         is_finished(folder) else 'trained')
+            todo[seed] = cfg_s
+
+    def trained(seed: int, seconds: Dict[str, float]) -> None:
+        ledger[str(seed)] = {'trial': trial, **seconds}
+        write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
+
+    if workers > 1 and len(todo) > 1:  # One seed run per process at a time:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(
+                min(workers, len(todo)),
+                mp_context=multiprocessing.get_context('spawn')) as pool:
+            futures = {pool.submit(_train_seed, c.to_dict(),
+                                   seed_dir(out, name, seed), plot): seed
+                       for seed, c in todo.items()}
+            for future in as_completed(futures):
+                trained(futures[future], future.result())
+    else:
+        for seed, cfg_s in todo.items():
             if 'data' not in shared:  # Every seed run has the same split.
                 shared['data'] = load_data(cfg_s.resolved())
-            t0, c0 = time.perf_counter(), time.process_time()
-            run.train(cfg_s, folder, data=shared['data'], progress=progress,
-                      log=lambda line: None, plot=plot,
-                      overwrite=os.path.exists(folder))
-            ledger[str(seed)] = {'trial': trial,
-                                 'cpu_seconds': time.process_time() - c0,
-                                 'seconds': time.perf_counter() - t0}
-            write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
+            trained(seed, _train_seed(cfg_s, seed_dir(out, name, seed), plot,
+                                      data=shared['data'], progress=progress))
+    for seed in seeds:
+        folder = seed_dir(out, name, seed)
         with open(os.path.join(folder, RESULT)) as f:
             result = json.load(f)
         key = str(seed)
@@ -250,15 +269,33 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
         runs['cpu_seconds'][key] = (ledger.get(key) or {}).get('cpu_seconds')
         shown = ', '.join(f'{m} {v:.4f}' for m, v in result['test'].items()
                           if m in METRICS)
-        say(f'{name}: seed {seed} (trial {trial}): {how}; test {shown}')
+        say(f'{name}: seed {seed} (trial {trial}): {how[seed]}; test '
+            f'{shown}')
     return runs
+
+
+def _train_seed(cfg: Union[Config, Dict[str, Any]], folder: str, plot: bool,
+                data: Any = None, progress: bool = False) -> Dict[str, float]:
+    r"""Trains the seed run :obj:`cfg` (a config or its dict, from another
+    process) in :obj:`folder` (replacing an unfinished or outdated one);
+    returns its CPU and wall seconds."""
+    from adar_pyg import run
+    if not isinstance(cfg, Config):
+        cfg = Config.build(cfg)
+    t0, c0 = time.perf_counter(), time.process_time()
+    run.train(cfg, folder, data=data, progress=progress,
+              log=lambda line: None, plot=plot,
+              overwrite=os.path.exists(folder))
+    return {'cpu_seconds': time.process_time() - c0,
+            'seconds': time.perf_counter() - t0}
 
 
 def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
             ) -> Dict[str, Any]:
     r"""What an arm spent: finished trials, epochs trained and CPU seconds
     (:obj:`None` where not recorded), tuning and seed runs."""
-    rows = [t for t in summary['trials'] if t['state'] != 'running']
+    rows = [t for t in summary['trials']
+            if t['state'] not in ('running', 'surplus')]
     tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows)
     cpu = [t['cpu_seconds'] for t in rows]
     seed_cpu = list(runs['cpu_seconds'].values())

@@ -30,7 +30,13 @@ run directory unfinished and unlocked) as failed, with the user attribute
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
 and :obj:`N - 1` spawned ones on the same storage, each trial in one of
-them (recorded as the trial's :obj:`worker`)."""
+them (recorded as the trial's :obj:`worker`). The trials are not dealt out
+in advance: a process that finishes a trial starts the next one while the
+study holds fewer than :obj:`trials` finished or running ones, so a process
+whose trials were pruned early takes more of them instead of waiting for
+the others. Two processes that start a trial at the same moment for the
+last place are resolved by trial number: the later one is marked failed
+with the user attribute :obj:`surplus` (not counted, nothing trained)."""
 import json
 import math
 import os
@@ -47,6 +53,9 @@ STORAGE_FILE, REPORT_MD, REPORT_JSON = 'study.db', 'tune.md', 'tune.json'
 
 #: User attribute of a trial whose process was killed (run again).
 KILLED = 'killed'
+#: User attribute of a trial started beyond the budget by a worker that
+#: raced another for the last trial (never trained, not counted).
+SURPLUS = 'surplus'
 
 #: What :obj:`prune` may name.
 PRUNERS = ('median', 'halving')
@@ -115,9 +124,9 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             trial (see :func:`trial_line`).
         workers (int, optional): Processes that share the study's trials
             on its storage: this one and :obj:`workers - 1` spawned
-            processes, each running its share of the trials left (each
-            trial is run once, by one of them; each has its own sampler
-            seed). :obj:`log` and :obj:`on_trial` see this process's
+            processes, each starting a trial whenever it is free and the
+            budget is not taken (each trial is run once, by one of them;
+            each has its own sampler seed). :obj:`log` and :obj:`on_trial` see this process's
             trials; the others' are logged by Optuna, at this process's
             :func:`optuna.logging.get_verbosity`. (default: :obj:`1`)
 
@@ -153,30 +162,29 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     held = len(study.trials)
     study.sampler = _sampler(optuna, space, seed + held)
     left = trials - _finished(optuna, study)
-    # Each process's share of the trials left (the first is this one's):
-    shares = [left // workers + (i < left % workers) for i in range(workers)]
-    if left > 0 and workers > 1 and any(shares[1:]):
+    # Processes beyond the trials left would have nothing to do:
+    spawned = range(1, min(workers, left))
+    if spawned:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        spawned = [(i, n) for i, n in enumerate(shares) if i and n]
         with ProcessPoolExecutor(
                 len(spawned),
                 mp_context=multiprocessing.get_context('spawn')) as pool:
             futures = [pool.submit(
-                _worker, i, config.to_dict(), space.to_dict(), out, trials, n,
+                _worker, i, config.to_dict(), space.to_dict(), out, trials,
                 storage, url, seed + held + WORKER_SEED_STEP * i, pruner,
-                plot, optuna.logging.get_verbosity()) for i, n in spawned]
+                plot, optuna.logging.get_verbosity()) for i in spawned]
             try:
-                _optimize(optuna, study, config, space, out, trials,
-                          shares[0], url, progress, log, plot, on_trial)
+                _optimize(optuna, study, config, space, out, trials, url,
+                          progress, log, plot, on_trial)
             finally:
                 errors = [f.exception() for f in futures]
         for error in errors:
             if error is not None:
                 raise error
     elif left > 0:
-        _optimize(optuna, study, config, space, out, trials, left, url,
-                  progress, log, plot, on_trial)
+        _optimize(optuna, study, config, space, out, trials, url, progress,
+                  log, plot, on_trial)
     write_report(study, out, url)
     return study
 
@@ -191,12 +199,12 @@ def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
 
 
 def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
-            out: str,
-            trials: int, n_trials: int, storage: str, url: Optional[str],
+            out: str, trials: int, storage: str, url: Optional[str],
             seed: int, pruner: Any, plot: bool, verbosity: int) -> None:
-    r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs up
-    to :obj:`n_trials` trials of the study on :obj:`storage`, with Optuna's
-    logging at the :obj:`verbosity` of the process that spawned it."""
+    r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs
+    trials of the study on :obj:`storage` while its budget is not taken
+    (:func:`_optimize`), with Optuna's logging at the :obj:`verbosity` of
+    the process that spawned it."""
     optuna = import_optuna()
     optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
     config = Config.build(config)
@@ -204,25 +212,32 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
     study = optuna.load_study(study_name=_name(out), storage=storage,
                               sampler=_sampler(optuna, space, seed),
                               pruner=pruner)
-    _optimize(optuna, study, config, space, out, trials, n_trials, url,
-              False, lambda line: None, plot, None, worker)
+    _optimize(optuna, study, config, space, out, trials, url, False,
+              lambda line: None, plot, None, worker)
+
+
+class _Surplus(Exception):
+    r"""A trial started beyond the budget (see :data:`SURPLUS`)."""
 
 
 def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
-              out: str, trials: int, n_trials: int, url: Optional[str],
+              out: str, trials: int, url: Optional[str],
               progress: bool, log: Optional[Callable[[str], None]],
               plot: bool,
               on_trial: Optional[Callable[[Dict[str, Any]], None]],
               worker: int = 0) -> None:
-    r"""Runs up to :obj:`n_trials` trials of :obj:`study` in this process,
-    stopping when the study holds :obj:`trials` finished ones."""
+    r"""Runs trials of :obj:`study` in this process, one after another,
+    while the study holds fewer than :obj:`trials` finished or running
+    ones (those of the other workers count too)."""
     from adar_pyg import run
     from adar_pyg.pipeline import load_data
     monitor = config.train.monitor
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
     def objective(trial) -> float:
-        values = space.suggest(trial)
+        values = space.suggest(trial)  # (a queued trial's values)
+        if _surplus(optuna, study, trial, trials):
+            raise _Surplus(trial.number)
         cfg = Config.build(config.to_dict(), space.layer(values),
                            where=['config', f'trial {trial.number}'])
         folder = trial_dir(out, trial.number)
@@ -258,11 +273,44 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         if on_trial is not None:
             on_trial(next(r for r in info['trials']
                           if r['number'] == trial.number))
-        if _finished(optuna, study) >= trials:  # Other workers count too.
-            study.stop()
 
-    study.optimize(objective, n_trials=n_trials, callbacks=[record],
-                   catch=(DivergedError, FloatingPointError, ConfigError))
+    while _claimed(optuna, study) < trials and not (
+            space.is_grid and study.sampler.is_exhausted(study)):
+        try:
+            study.optimize(objective, n_trials=1, callbacks=[record],
+                           catch=(DivergedError, FloatingPointError,
+                                  ConfigError))
+        except _Surplus:
+            break
+
+
+def _claimed(optuna: Any, study: Any) -> int:
+    r"""The trials of the budget that are finished (:func:`_finished`) or
+    running in some process."""
+    return _finished(optuna, study) + len(study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+
+
+def _surplus(optuna: Any, study: Any, trial: Any, trials: int) -> bool:
+    r"""Whether :obj:`trial`, just started, is beyond the budget of
+    :obj:`trials`: the trials of the budget numbered before it (finished,
+    or running in another process) already take it. If so it is marked
+    with :data:`SURPLUS` (the caller stops before training it, and Optuna
+    marks it failed); a queued trial (the retry of a killed one) is queued
+    again with its values."""
+    state = optuna.trial.TrialState
+    before = sum(t.number < trial.number and (
+        t.state in (state.COMPLETE, state.PRUNED, state.RUNNING) or (
+            t.state == state.FAIL and KILLED not in t.user_attrs
+            and SURPLUS not in t.user_attrs))
+        for t in study.get_trials(deepcopy=False))
+    if before < trials:
+        return False
+    if 'retry_of' in trial.user_attrs:
+        study.enqueue_trial(trial.params, user_attrs={
+            'retry_of': trial.user_attrs['retry_of']}, skip_if_exists=False)
+    trial.set_user_attr(SURPLUS, True)
+    return True
 
 
 def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
@@ -336,10 +384,12 @@ def trial_line(row: Dict[str, Any], monitor: str) -> str:
 
 def _finished(optuna: Any, study: Any) -> int:
     r"""The trials that count against the budget: complete, pruned, or
-    failed (a diverged run; not a killed one, which is run again)."""
+    failed (a diverged run; not a killed one, which is run again, nor a
+    surplus one, never trained)."""
     state = optuna.trial.TrialState
     return sum(t.state in (state.COMPLETE, state.PRUNED) or (
-        t.state == state.FAIL and KILLED not in t.user_attrs)
+        t.state == state.FAIL and KILLED not in t.user_attrs
+        and SURPLUS not in t.user_attrs)
         for t in study.get_trials(deepcopy=False))
 
 
@@ -455,8 +505,9 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     for t in study.get_trials(deepcopy=False):
         rows.append({
-            'number': t.number, 'state': ('killed' if KILLED in t.user_attrs
-                                          else t.state.name.lower()),
+            'number': t.number, 'state': next(
+                (a for a in (KILLED, SURPLUS) if a in t.user_attrs),
+                t.state.name.lower()),
             'value': t.value, 'params': t.params,
             'run_dir': t.user_attrs.get('run_dir'),
             'best_epoch': t.user_attrs.get('best_epoch'),
@@ -487,7 +538,7 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'run_dir': best.user_attrs.get('run_dir')},
         'counts': {state: sum(r['state'] == state for r in rows)
                    for state in ('complete', 'pruned', 'fail', 'killed',
-                                 'running')},
+                                 SURPLUS, 'running')},
         'trials': rows,
     }
 

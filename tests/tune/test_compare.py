@@ -253,3 +253,22 @@ def test_holm_over_the_comparisons_of_each_metric():
         assert rows[a][f'recall@10_holm_vs_{b}'] == pytest.approx(q)
     assert math.isnan(rows['base']['recall@10_p_vs_base'])
     assert math.isnan(rows['reweight']['recall@10_p_vs_reweight'])
+
+
+def test_seed_runs_in_two_processes_equal_those_in_one(csv, tmp_path):
+    """With workers, an arm's seed runs train in spawned processes (each
+    loading the data), with the results of the runs in this process."""
+    from adar_pyg.tune import comparison
+    cfg = comparison.pinned_split(tiny(csv))
+    runs = {}
+    for workers in (1, 2):
+        out = str(tmp_path / f'w{workers}')
+        runs[workers] = comparison._seed_runs(
+            'base', cfg, 0, [0, 1], out, {}, False, False, lambda line: None,
+            workers=workers)
+        ledger = read(tmp_path / f'w{workers}' / 'base' / 'seeds.json')
+        assert set(ledger) == {'0', '1'}
+        assert all(v['cpu_seconds'] > 0 for v in ledger.values())
+    assert runs[2]['test'] == runs[1]['test']
+    assert runs[2]['epochs'] == runs[1]['epochs']
+    assert runs[2]['test']['0'] != runs[2]['test']['1']  # two seeds

@@ -157,7 +157,8 @@ def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
                ) == 1
     assert not (out / 'trial-2' / 'result.json').exists()
     assert json.loads((out / 'tune.json').read_text())['counts'] == {
-        'complete': 2, 'pruned': 1, 'fail': 0, 'killed': 0, 'running': 0}
+        'complete': 2, 'pruned': 1, 'fail': 0, 'killed': 0, 'surplus': 0,
+        'running': 0}
 
     # With pruning off, the same trial runs to its end:
     out = tmp_path / 'unpruned'
@@ -311,10 +312,10 @@ def test_workers_share_the_trials(csv, tmp_path, capfd):
     # The spawned worker logs at this process's verbosity: no trial lines.
     assert 'Trial' not in capfd.readouterr().err
     trials = study.trials
-    # Four trials, each run once, two by this process and two by the other:
+    # Four trials, each run once, by whichever process was free:
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert [t.state.name for t in trials] == ['COMPLETE'] * 4
-    assert sorted(t.user_attrs['worker'] for t in trials) == [0, 0, 1, 1]
+    assert {t.user_attrs['worker'] for t in trials} <= {0, 1}
     assert sorted(os.listdir(out)) == ['study.db', 'trial-0', 'trial-1',
                                        'trial-2', 'trial-3', 'tune.json',
                                        'tune.md']
@@ -330,3 +331,41 @@ def test_workers_share_the_trials(csv, tmp_path, capfd):
                     **QUIET).trials) == 4
     with pytest.raises(UsageError, match='workers must be a positive'):
         tune(config(csv), SPACE, 4, out, workers=0, **QUIET)
+
+
+def test_a_free_worker_starts_a_trial_only_within_the_budget(csv, tmp_path):
+    """The trials are not dealt out in advance: a process starts one while
+    the study holds fewer finished or running trials than the budget, and of
+    two started at once for the last place the later is surplus (not
+    counted, queued again if it was a retry)."""
+    from adar_pyg.tune import study as tune_study
+    out = tmp_path / 'study'
+    cfg = config(csv, epochs=1)
+    study = tune(cfg, SPACE, 2, out, **QUIET)
+    assert tune_study._claimed(optuna, study) == 2
+    # Another process runs trial 2 (no folder yet): the budget of 3 is
+    # taken, so this process starts nothing.
+    running = study.ask()
+    study = tune(cfg, SPACE, 3, out, **QUIET)
+    assert len(study.trials) == 3
+    assert study.trials[2].state.name == 'RUNNING'
+    # Two trials started for the last place: the earlier one runs, the
+    # later one is surplus.
+    late = study.ask()
+    assert not tune_study._surplus(optuna, study, running, 3)
+    assert tune_study._surplus(optuna, study, late, 3)
+    study.tell(late, state=optuna.trial.TrialState.FAIL)
+    study.tell(running, 0.5)
+    assert tune_study._finished(optuna, study) == 3
+    # A surplus retry of a killed trial is queued again with its values:
+    study.enqueue_trial({'train.lr': 0.01, 'model.dim': 8},
+                        user_attrs={'retry_of': 1}, skip_if_exists=False)
+    retry = study.ask()
+    tune_study.parse_space(SPACE, cfg).suggest(retry)
+    assert tune_study._surplus(optuna, study, retry, 3)
+    study.tell(retry, state=optuna.trial.TrialState.FAIL)
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs == {'retry_of': 1}
+    assert tune_study._finished(optuna, study) == 3
+    info = tune_study.summary(study)
+    assert info['counts']['surplus'] == 2 and info['counts']['fail'] == 0
