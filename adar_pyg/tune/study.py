@@ -25,8 +25,9 @@ seeded: :class:`optuna.samplers.TPESampler`, or
 
 **Interruptions.** A study killed at any point loses no finished trial:
 :func:`tune` again marks the trials its dead process left running (their
-run directory unfinished and unlocked) as failed, with the user attribute
-:obj:`killed`, and queues each again with its values.
+run directory unfinished and unlocked, or missing or finished but not
+recorded for a minute) as failed, with the user attribute :obj:`killed`,
+and queues each again with its values.
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
 and :obj:`N - 1` spawned ones on the same storage, each trial in one of
@@ -53,6 +54,9 @@ STORAGE_FILE, REPORT_MD, REPORT_JSON = 'study.db', 'tune.md', 'tune.json'
 
 #: User attribute of a trial whose process was killed (run again).
 KILLED = 'killed'
+#: Seconds after which a running trial without a run directory, or with a
+#: finished one, is taken for the trial of a killed process.
+STALE_SECONDS = 60.0
 #: User attribute of a trial started beyond the budget by a worker that
 #: raced another for the last trial (never trained, not counted).
 SURPLUS = 'surplus'
@@ -394,23 +398,33 @@ def _finished(optuna: Any, study: Any) -> int:
 
 
 def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
-    r"""Marks failed the trials left running by a killed process (the
-    trial's run directory exists, unfinished, and no process holds its
-    lock) and queues each again with its values; returns their numbers. A
-    trial whose folder is not written yet is left alone."""
+    r"""Marks failed the trials left running by a killed process and queues
+    each again with its values; returns their numbers. A running trial is
+    a killed one when its run directory is unfinished and no process holds
+    its lock, or, without a run directory (killed before writing it) or
+    with a finished one (killed before recording it), when it has been in
+    that state for :data:`STALE_SECONDS` (a live process leaves it within
+    a second): a running trial takes a place of the budget, so a dead one
+    must not keep it."""
     from adar_pyg import rundir
     from adar_pyg.errors import RunDirError
+    from adar_pyg.rundir import RESULT
     killed = []
     for t in study.get_trials(deepcopy=False,
                               states=(optuna.trial.TrialState.RUNNING,)):
         folder = trial_dir(out, t.number)
-        if not os.path.isdir(folder) or rundir.is_finished(folder):
-            continue
-        try:
-            with rundir.lock(folder, shared=True):  # Free: its writer died.
-                pass
-        except RunDirError:
-            continue  # Running in another process.
+        if os.path.isdir(folder) and not rundir.is_finished(folder):
+            try:
+                with rundir.lock(folder, shared=True):  # Free: writer died.
+                    pass
+            except RunDirError:
+                continue  # Running in another process.
+        else:
+            since = (os.path.getmtime(os.path.join(folder, RESULT))
+                     if os.path.isdir(folder) else
+                     t.datetime_start.timestamp())
+            if time.time() - since < STALE_SECONDS:
+                continue  # (another process may be about to write it)
         study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
         study._storage.set_trial_state_values(
             t._trial_id, optuna.trial.TrialState.FAIL)

@@ -369,3 +369,24 @@ def test_a_free_worker_starts_a_trial_only_within_the_budget(csv, tmp_path):
     assert tune_study._finished(optuna, study) == 3
     info = tune_study.summary(study)
     assert info['counts']['surplus'] == 2 and info['counts']['fail'] == 0
+
+
+def test_a_trial_killed_before_its_folder_is_run_again(csv, tmp_path,
+                                                       monkeypatch):
+    """A running trial with no run directory takes a place of the budget
+    while its process may still write it; once that is stale (its process
+    died between Optuna's ask and the folder) it is run again, so the
+    study still reaches its budget."""
+    from adar_pyg.tune import study as tune_study
+    out = tmp_path / 'study'
+    cfg = config(csv, epochs=1)
+    study = tune(cfg, SPACE, 2, out, **QUIET)
+    study.ask()  # trial 2, whose process dies before writing trial-2/
+    assert len(tune(cfg, SPACE, 3, out, **QUIET).trials) == 3  # fresh
+    monkeypatch.setattr(tune_study, 'STALE_SECONDS', 0.0)
+    study = tune(cfg, SPACE, 3, out, **QUIET)
+    assert [t.state.name for t in study.trials] == [
+        'COMPLETE', 'COMPLETE', 'FAIL', 'COMPLETE']
+    assert study.trials[2].user_attrs['killed']
+    assert study.trials[3].user_attrs['retry_of'] == 2
+    assert tune_study._finished(optuna, study) == 3
