@@ -291,8 +291,20 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
 def _claimed(optuna: Any, study: Any) -> int:
     r"""The trials of the budget that are finished (:func:`_finished`) or
     running in some process."""
-    return _finished(optuna, study) + len(study.get_trials(
-        deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+    return sum(_counts(optuna, t, running=True)
+               for t in study.get_trials(deepcopy=False))
+
+
+def _counts(optuna: Any, t: Any, running: bool = False) -> bool:
+    r"""Whether the trial :obj:`t` counts against the budget: complete,
+    pruned, or failed (a diverged run; not a killed one, which is run
+    again, nor a surplus one, never trained); with :obj:`running`, a
+    running one too."""
+    state = optuna.trial.TrialState
+    return (t.state in (state.COMPLETE, state.PRUNED) or
+            (running and t.state == state.RUNNING) or
+            (t.state == state.FAIL and KILLED not in t.user_attrs
+             and SURPLUS not in t.user_attrs))
 
 
 def _surplus(optuna: Any, study: Any, trial: Any, trials: int) -> bool:
@@ -302,12 +314,8 @@ def _surplus(optuna: Any, study: Any, trial: Any, trials: int) -> bool:
     with :data:`SURPLUS` (the caller stops before training it, and Optuna
     marks it failed); a queued trial (the retry of a killed one) is queued
     again with its values."""
-    state = optuna.trial.TrialState
-    before = sum(t.number < trial.number and (
-        t.state in (state.COMPLETE, state.PRUNED, state.RUNNING) or (
-            t.state == state.FAIL and KILLED not in t.user_attrs
-            and SURPLUS not in t.user_attrs))
-        for t in study.get_trials(deepcopy=False))
+    before = sum(t.number < trial.number and _counts(optuna, t, running=True)
+                 for t in study.get_trials(deepcopy=False))
     if before < trials:
         return False
     if 'retry_of' in trial.user_attrs:
@@ -387,14 +395,8 @@ def trial_line(row: Dict[str, Any], monitor: str) -> str:
 
 
 def _finished(optuna: Any, study: Any) -> int:
-    r"""The trials that count against the budget: complete, pruned, or
-    failed (a diverged run; not a killed one, which is run again, nor a
-    surplus one, never trained)."""
-    state = optuna.trial.TrialState
-    return sum(t.state in (state.COMPLETE, state.PRUNED) or (
-        t.state == state.FAIL and KILLED not in t.user_attrs
-        and SURPLUS not in t.user_attrs)
-        for t in study.get_trials(deepcopy=False))
+    r"""The trials that count against the budget (:func:`_counts`)."""
+    return sum(_counts(optuna, t) for t in study.get_trials(deepcopy=False))
 
 
 def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
