@@ -5,7 +5,10 @@ make_optimizer>`) on the synthetic graphs of ``benchmarks/scaling.py``,
 ``--steps`` steps after one warm-up step, each step timed by phase (wall
 clock): ``sample`` (the ``LinkNeighborLoader`` batch), ``forward``
 (subgraph adjacency, propagation, loss), ``backward`` and ``optimizer``,
-with the sampled subgraph's size; at ``--ops-sizes``, one more step under
+with the sampled subgraph's size, for each neighbour sampler of
+``--subgraph-samplers`` side by side (``torch``: adar_pyg's vectorised
+:class:`~adar_pyg.train.neighbor_sampler.TorchNeighborSampler`, the
+default; ``pyg``: PyG's kernels, torch-sparse here); at ``--ops-sizes``, one more step under
 :mod:`torch.profiler` (phases as ``record_function``) lists the operators
 with the most self CPU time (slow: the sampler's per-draw operators make
 GBs of events).
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 import torch
 
 from adar_pyg.io import atomic_path
+from adar_pyg.train.sampled_task import SUBGRAPH_SAMPLERS
 from adar_pyg.run import write_json
 
 if TYPE_CHECKING:
@@ -36,11 +40,12 @@ PHASES = ('sample', 'forward', 'backward', 'optimizer')
 DEFAULT_FANOUT = [10, 5, 2]
 
 
-def profile_size(size: int, cfg: 'Config',
-                 args: argparse.Namespace) -> Dict[str, Any]:
+def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
+                 subgraph_sampler: str = 'torch') -> Dict[str, Any]:
     r"""The timings of :obj:`args.steps` steps on the synthetic graph of
     :obj:`size` training interactions, with the seed, dimension, fan-out,
-    batch size and gradients of :obj:`cfg`."""
+    batch size and gradients of :obj:`cfg`, the neighbours drawn by
+    :obj:`subgraph_sampler`."""
     import warnings
 
     from torch.profiler import ProfilerActivity, profile, record_function
@@ -58,7 +63,8 @@ def profile_size(size: int, cfg: 'Config',
                      num_layers=len(fanout))
     task = SampledCFTask(model, train, val, test, num_neighbors=fanout,
                          batch_size=cfg.train.batch_size,
-                         sparse_grad=cfg.train.sparse_grad)
+                         sparse_grad=cfg.train.sparse_grad,
+                         subgraph_sampler=subgraph_sampler)
     optimizer = Trainer(task, lr=1e-3, progress=False).make_optimizer()
     generator = torch.Generator().manual_seed(seed)
     it = task.batches(generator)
@@ -104,6 +110,7 @@ def profile_size(size: int, cfg: 'Config',
                      key=lambda e: -e.self_cpu_time_total)[:args.top]
     return {
         'size': size, 'users': U, 'items': I,
+        'subgraph_sampler': subgraph_sampler,
         'interactions': int(task.train_pairs.size(1)),
         'sparse_grad': cfg.train.sparse_grad,
         'seconds_per_step': seconds,
@@ -127,13 +134,15 @@ def markdown(result: Dict[str, Any]) -> str:
              f"{meta['fanout']}; load average {meta['load_start']} at the "
              f"start (other jobs on the machine). The operators: one more "
              f"step under torch.profiler (CPU), self time.", '',
-             '| interactions | nodes | subgraph nodes | s/step | ' +
-             ' | '.join(PHASES) + ' |', '|---|---|---|---|' +
+             '| interactions | nodes | sampler | subgraph nodes | s/step | ' +
+             ' | '.join(PHASES) + ' |', '|---|---|---|---|---|' +
              '---|' * len(PHASES)]
     for r in result['rows']:
         n = r['users'] + r['items']
         lines.append(
-            f"| {r['interactions']:,} | {n:,} | {r['subgraph_nodes']:,.0f} "
+            f"| {r['interactions']:,} | {n:,} | "
+            f"{r.get('subgraph_sampler', 'pyg')} | "
+            f"{r['subgraph_nodes']:,.0f} "
             f"({100 * r['subgraph_nodes'] / n:.0f}%) | "
             f"{r['seconds_per_step']:.3f} | " + ' | '.join(
                 f"{r['phase_seconds_per_step'].get(p, 0):.3f}"
@@ -142,7 +151,8 @@ def markdown(result: Dict[str, Any]) -> str:
         if not r['top_ops']:
             continue
         lines += ['', f"Top operators by self CPU time, "
-                  f"{r['interactions']:,} interactions (s/step, calls/step): " +
+                  f"{r['interactions']:,} interactions, sampler "
+                  f"{r.get('subgraph_sampler', 'pyg')} (s/step, calls/step): " +
                   ', '.join(f"`{o['op']}` {o['self_seconds_per_step']:.3f} "
                             f"({o['calls_per_step']:.0f})"
                             for o in r['top_ops']) + '.']
@@ -161,6 +171,10 @@ def parse_args() -> Tuple[argparse.Namespace, 'Config']:
     add_config_args(parser, config_file=False)
     parser.add_argument('--sizes', type=int, nargs='+',
                         default=[100_000, 1_000_000])
+    parser.add_argument('--subgraph-samplers', nargs='+',
+                        choices=SUBGRAPH_SAMPLERS,
+                        default=list(SUBGRAPH_SAMPLERS),
+                        help='neighbour samplers, profiled side by side')
     parser.add_argument('--steps', type=int, default=5)
     parser.add_argument('--top', type=int, default=8)
     parser.add_argument('--ops-sizes', type=int, nargs='*',
@@ -193,10 +207,11 @@ def main() -> None:
         'load_start': [round(x, 2) for x in os.getloadavg()]}, 'rows': []}
     name = 'sampled_profile' + ('_sparse' if cfg.train.sparse_grad else '')
     for size in args.sizes:
-        row = profile_size(size, cfg, args)
-        result['rows'].append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != 'top_ops'}),
-              flush=True)
+        for sampler in args.subgraph_samplers:
+            row = profile_size(size, cfg, args, sampler)
+            result['rows'].append(row)
+            print(json.dumps({k: v for k, v in row.items()
+                              if k != 'top_ops'}), flush=True)
         write_json(result, os.path.join(args.out, name + '.json'))
         with atomic_path(os.path.join(args.out, name + '.md')) as tmp, \
                 open(tmp, 'w') as f:

@@ -971,18 +971,11 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
         return result
 
     import torch_geometric
-    from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
     from common import command_line
     paths = list(args.paths)
     notes = ['seconds_per_epoch: scaled from the timed steps, not measured '
              'over whole epochs', DDP_NOTE]
-    for path in SAMPLED:
-        if path in paths and not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
-            paths.remove(path)
-            notes.append(f'{path}: skipped, LinkNeighborLoader needs '
-                         f'torch-sparse or pyg-lib and neither is installed')
-            print(notes[-1], flush=True)
     if 'ddp2' in paths:
         cuda = cfg.run.device == 'cuda'
         have = torch.cuda.device_count() if cuda else os.cpu_count() or 1

@@ -185,9 +185,6 @@ def test_datasets_and_module_entry_point(capsys):
 
 @pytest.mark.parametrize('sparse', [False, True])
 def test_sampled_path_from_the_command_line(csv_path, tmp_path, sparse):
-    from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
-    if not (WITH_TORCH_SPARSE or WITH_PYG_LIB):
-        pytest.skip('LinkNeighborLoader needs torch-sparse or pyg-lib')
     out = tmp_path / 'sampled'
     train(csv_path, out, '--sampled', '--fanout', '-1', '--layers', '2',
           *(['--sparse-grad'] if sparse else []))

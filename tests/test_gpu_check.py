@@ -9,7 +9,6 @@ import sys
 
 import pytest
 import torch
-from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 
 from scripts import load_script
 
@@ -55,8 +54,7 @@ def test_dry_run(tmp_path):
     assert epoch['epochs_run'] == 1
     rows = json.loads((out / 'scaling' / 'scaling.json').read_text())['rows']
     paths = {r['path'] for r in rows}
-    assert paths == ({'full', 'sampled', 'pyg'} if WITH_TORCH_SPARSE
-                     or WITH_PYG_LIB else {'full', 'pyg'})
+    assert paths == {'full', 'sampled', 'pyg'}
     for row in rows:
         assert 'error' not in row, row
         assert row['interactions'] > 0 and row['seconds_per_epoch'] > 0

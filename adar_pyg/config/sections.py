@@ -226,8 +226,7 @@ class TrainConfig(Section):
                                  'the ranking')
     sampled: bool = setting(
         False, 'CF: train each step on the subgraph LinkNeighborLoader '
-        'samples around its triplets (SampledCFTask: epoch cost linear in '
-        'the interactions; needs torch-sparse or pyg-lib); evaluation stays '
+        'samples around its triplets (SampledCFTask); evaluation stays '
         'full')
     fanout: Optional[List[int]] = setting(
         None, 'CF --sampled: neighbours per layer, one number per layer or '

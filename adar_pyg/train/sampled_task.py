@@ -13,15 +13,19 @@ from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
 from adar_pyg.sampling import NegativeSampler
 from adar_pyg.train.cf_task import CFTask, EdgeType
+from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
 from adar_pyg.train.task import BatchOutput
 
 MISSING_BACKEND = (
-    "SampledCFTask samples subgraphs with PyG's LinkNeighborLoader, which "
-    "needs torch-sparse (or pyg-lib), and neither is installed. Install "
-    "torch-sparse with\n"
+    "SampledCFTask(subgraph_sampler='pyg') samples subgraphs with PyG's "
+    "NeighborSampler kernels, which need torch-sparse (or pyg-lib), and "
+    "neither is installed. Install torch-sparse with\n"
     "    pip install --find-links ../shared/wheels torch-sparse\n"
-    "or run `make install` (the 'sparse' extra), or train with CFTask (full "
-    "propagation).")
+    "or run `make install` (the 'sparse' extra), or sample with "
+    "subgraph_sampler='torch' (pure PyTorch, the default).")
+
+#: Who draws a step's neighbours: adar_pyg's vectorised sampler or PyG's.
+SUBGRAPH_SAMPLERS = ('torch', 'pyg')
 
 #: The fan-outs of the first layers when none are given (2 for the others).
 DEFAULT_FANOUT = [10, 5, 2]
@@ -144,9 +148,17 @@ class SampledCFTask(CFTask):
     that of the subgraph, not of the graph. The loss and the gradient's
     values are those of :obj:`sparse_grad=False`.
 
+    The neighbours are drawn by :class:`~adar_pyg.train.neighbor_sampler.
+    TorchNeighborSampler` (:obj:`subgraph_sampler='torch'`: PyG's
+    :class:`~torch_geometric.sampler.NeighborSampler` with its sampling
+    step vectorised in PyTorch, which needs neither :obj:`torch-sparse`
+    nor :obj:`pyg-lib` and costs what it samples) or by PyG's own kernels
+    (:obj:`'pyg'`: one random draw per neighbour in :obj:`torch-sparse`):
+    the same subgraphs in distribution, equal with full fan-outs.
+
     .. note::
-        The loader samples on the CPU (it needs :obj:`torch-sparse` or
-        :obj:`pyg-lib`); each batch is then moved to :obj:`device`. Without
+        The loader samples on the CPU; each batch is then moved to
+        :obj:`device`. Without
         :obj:`sparse_grad`, the optimiser of
         :class:`~adar_pyg.train.Trainer` (dense Adam) updates the whole
         embedding table at each step, a cost linear in the number of nodes
@@ -171,6 +183,11 @@ class SampledCFTask(CFTask):
         sparse_grad (bool, optional): Sparse gradients of the embedding
             table, updated by :class:`~torch.optim.SparseAdam`.
             (default: :obj:`False`)
+        subgraph_sampler (str, optional): :obj:`'torch'`
+            (:class:`~adar_pyg.train.neighbor_sampler.TorchNeighborSampler`)
+            or :obj:`'pyg'` (:class:`~torch_geometric.sampler.
+            NeighborSampler`, needs :obj:`torch-sparse` or :obj:`pyg-lib`).
+            (default: :obj:`'torch'`)
         **kwargs (optional): Further arguments of
             :class:`~adar_pyg.train.CFTask` (:obj:`eval_batch_size`,
             :obj:`ks`, :obj:`edge_type`, :obj:`device`,
@@ -186,9 +203,15 @@ class SampledCFTask(CFTask):
         num_neighbors: Optional[Union[int, Sequence[int]]] = None,
         batch_size: int = 2048,
         sparse_grad: bool = False,
+        subgraph_sampler: str = 'torch',
         **kwargs: Any,
     ) -> None:
-        if not (WITH_PYG_LIB or WITH_TORCH_SPARSE):
+        if subgraph_sampler not in SUBGRAPH_SAMPLERS:
+            raise ValueError(f"'subgraph_sampler' must be one of "
+                             f"{SUBGRAPH_SAMPLERS} (got "
+                             f"{subgraph_sampler!r})")
+        if subgraph_sampler == 'pyg' and not (WITH_PYG_LIB or
+                                              WITH_TORCH_SPARSE):
             raise ImportError(MISSING_BACKEND)
         if not isinstance(model, BipartiteRecommender):
             raise ValueError(f"'{self.__class__.__name__}' trains LightGCN "
@@ -235,7 +258,10 @@ class SampledCFTask(CFTask):
         deg_item = torch.bincount(edge_index[1], minlength=self.num_items)
         self.deg_user_rsqrt = deg_user.float().rsqrt().to(self.device)
         self.deg_item_rsqrt = deg_item.float().rsqrt().to(self.device)
-        self.neighbor_sampler = NeighborSampler(self.graph, num_neighbors)
+        self.subgraph_sampler = subgraph_sampler
+        self.neighbor_sampler = (TorchNeighborSampler if subgraph_sampler ==
+                                 'torch' else NeighborSampler)(
+                                     self.graph, num_neighbors)
 
         # The sampler draws the candidates on the CPU (a copy whose training
         # pairs stay there) and chooses among them on `device`:
@@ -290,11 +316,9 @@ class SampledCFTask(CFTask):
         subgraph's users :obj:`n_user` and items :obj:`n_item` (global ids),
         read so that the table's gradient is sparse with
         :obj:`sparse_grad`."""
-        weight = self.model.embedding.weight
-        if not self.sparse_grad:
-            return weight[n_user], weight[self.num_users + n_item]
+        # One read of the table (one gradient of its size, not two):
         x = F.embedding(torch.cat([n_user, self.num_users + n_item]),
-                        weight, sparse=True)
+                        self.model.embedding.weight, sparse=self.sparse_grad)
         return x[:n_user.numel()], x[n_user.numel():]
 
     def sparse_parameters(self) -> List[Tensor]:
@@ -342,5 +366,6 @@ class SampledCFTask(CFTask):
         return (f'{self.__class__.__name__}({self.model}, sampler='
                 f'{self.sampler.__class__.__name__}, '
                 f'batch_size={self.batch_size}, '
-                f'num_neighbors={self.num_neighbors}' +
+                f'num_neighbors={self.num_neighbors}, '
+                f'subgraph_sampler={self.subgraph_sampler!r}' +
                 (', sparse_grad=True)' if self.sparse_grad else ')'))

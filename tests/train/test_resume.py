@@ -19,13 +19,12 @@ from adar_pyg.sequential import SASRec
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.train import SampledCFTask, Trainer, load_checkpoint
 
-from tiny_data import cf_task, clustered_graph, needs_sampler, sr_task
+from tiny_data import cf_task, clustered_graph, sr_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-KINDS = ['cf', 'cf-adar', 'cf-cnsdiff', 'sr', 'sr-adar'] + [
-    pytest.param(kind, marks=needs_sampler)
-    for kind in ('cf-sparse', 'cf-sparse-ngcf')]
+KINDS = ['cf', 'cf-adar', 'cf-cnsdiff', 'sr', 'sr-adar', 'cf-sparse',
+         'cf-sparse-ngcf']
 
 
 class Killed(Exception):

@@ -10,6 +10,9 @@ from adar_pyg.transforms import PerUserRandomSplit
 
 from tiny_data import clustered_graph, needs_sampler
 
+#: Both neighbour samplers; PyG's needs torch-sparse or pyg-lib.
+SUBGRAPH_SAMPLERS = ['torch', pytest.param('pyg', marks=needs_sampler)]
+
 E = ('user', 'rates', 'item')
 U, I = 14, 30
 
@@ -42,18 +45,20 @@ def loss_and_grads(task, out, l2=1e-2):
     return loss, torch.autograd.grad(loss, params)
 
 
-@needs_sampler
+@pytest.mark.parametrize('subgraph_sampler', SUBGRAPH_SAMPLERS)
 @pytest.mark.parametrize('model,sampler', [
     ('lightgcn', 'uniform'), ('lightgcn', 'dns'), ('lightgcn', 'ahns'),
     ('lightgcn', 'mixgcf'), ('ngcf', 'uniform'), ('ngcf', 'dns')])
 @pytest.mark.parametrize('num_neighbors', [-1, 100])
-def test_full_fanout_equals_full_propagation(model, sampler, num_neighbors):
+def test_full_fanout_equals_full_propagation(model, sampler, num_neighbors,
+                                            subgraph_sampler):
     train, val, test = splits()
     full = CFTask(make_model(model), train, val, test,
                   sampler=make_sampler(sampler, train), batch_size=16)
     sampled = SampledCFTask(make_model(model), train, val, test,
                             sampler=make_sampler(sampler, train),
-                            num_neighbors=num_neighbors, batch_size=16)
+                            num_neighbors=num_neighbors, batch_size=16,
+                            subgraph_sampler=subgraph_sampler)
     assert sampled.num_batches() == full.num_batches() == 4
     g_full = torch.Generator().manual_seed(1)
     g_sampled = torch.Generator().manual_seed(1)
@@ -83,7 +88,6 @@ def test_full_fanout_equals_full_propagation(model, sampler, num_neighbors):
     assert torch.equal(g_full.get_state(), g_sampled.get_state())
 
 
-@needs_sampler
 def test_uniform_negatives_are_the_full_paths():
     train, val, test = splits()
     sampler = make_sampler('uniform', train)
@@ -100,12 +104,13 @@ def test_uniform_negatives_are_the_full_paths():
         assert not sampler.is_positive(users, neg).any()
 
 
-@needs_sampler
+@pytest.mark.parametrize('subgraph_sampler', SUBGRAPH_SAMPLERS)
 @pytest.mark.parametrize('num_neighbors', [1, [2, 1], [3, 2]])
-def test_small_fanout_subgraph(num_neighbors):
+def test_small_fanout_subgraph(num_neighbors, subgraph_sampler):
     train, val, test = splits(per_user=8)
     task = SampledCFTask(make_model('lightgcn', layers=2), train, val, test,
-                         num_neighbors=num_neighbors, batch_size=8)
+                         num_neighbors=num_neighbors, batch_size=8,
+                         subgraph_sampler=subgraph_sampler)
     dense = bipartite_norm_adj(train[E].edge_index, U, I).to_sparse()
     dense = dense.to_dense()
     fanout = [num_neighbors] * 2 if isinstance(num_neighbors, int) else \
@@ -130,7 +135,6 @@ def test_small_fanout_subgraph(num_neighbors):
         assert out.user.shape == out.pos.shape == out.neg.shape == (rows, 8)
 
 
-@needs_sampler
 def test_trainer_drives_the_sampled_task_with_adar():
     train, val, test = splits()
     task = SampledCFTask(make_model('lightgcn', layers=2), train, val, test,
@@ -147,7 +151,6 @@ def test_trainer_drives_the_sampled_task_with_adar():
     assert task.evaluate('test') == reference.evaluate('test')
 
 
-@needs_sampler
 def test_bad_input():
     train, val, test = splits()
     with pytest.raises(ValueError, match='one fan-out per layer'):
@@ -177,12 +180,20 @@ def test_missing_backend(monkeypatch):
                         False)
     train, val, test = splits()
     with pytest.raises(ImportError, match='torch-sparse'):
-        SampledCFTask(make_model('lightgcn'), train, val, test)
+        SampledCFTask(make_model('lightgcn'), train, val, test,
+                      subgraph_sampler='pyg')
+    with pytest.raises(ValueError, match="'subgraph_sampler'"):
+        SampledCFTask(make_model('lightgcn'), train, val, test,
+                      subgraph_sampler='dgl')
+    # The default sampler needs neither backend:
+    task = SampledCFTask(make_model('lightgcn'), train, val, test,
+                         batch_size=16)
+    assert "subgraph_sampler='torch'" in repr(task)
+    assert sum(1 for _ in task.batches(torch.Generator())) == 4
     task = CFTask(make_model('lightgcn'), train, val, test)
     assert task.num_batches() == 1  # The full path needs no backend.
 
 
-@needs_sampler
 @pytest.mark.parametrize('layers,expected', [(1, [10]), (3, [10, 5, 2]),
                                              (4, [10, 5, 2, 2])])
 def test_default_fanout(layers, expected):
@@ -196,7 +207,6 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason='CUDA not available')
 
 
-@needs_sampler
 @needs_cuda
 def test_cuda_matches_cpu():
     train, val, test = splits()
@@ -216,7 +226,6 @@ def test_cuda_matches_cpu():
         assert torch.allclose(a, b, atol=1e-5)
 
 
-@needs_sampler
 @needs_cuda
 @pytest.mark.parametrize('path', [CFTask, SampledCFTask])
 def test_cuda_trainer_fits(path):

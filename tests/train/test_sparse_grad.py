@@ -11,10 +11,9 @@ from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.train import SampledCFTask, Trainer
 from adar_pyg.train.optim import SparseDenseAdam, make_optimizer
 
-from tiny_data import cf_task, clustered_graph, needs_sampler
+from tiny_data import cf_task, clustered_graph
 
 pytestmark = [
-    needs_sampler,
     pytest.mark.filterwarnings(
         "ignore:Using 'NeighborSampler' without a 'pyg-lib':UserWarning")]
 
