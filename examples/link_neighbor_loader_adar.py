@@ -45,9 +45,11 @@ LightGCN training does. Evaluation ranks all items for every user, with
 embeddings from one full-batch forward pass over the training graph
 (SAGEConv's mean over all neighbors is what sampling estimates).
 
-Neighbor sampling needs torch-sparse or pyg-lib: ``make install`` (the
-``sparse`` extra), or
-``pip install --find-links ../shared/wheels torch-sparse``.
+The loader draws the neighbours with adar_pyg's
+:class:`~adar_pyg.train.neighbor_sampler.TorchNeighborSampler` (PyG's
+``NeighborSampler`` with its sampling step in batched PyTorch: no
+torch-sparse or pyg-lib needed, and faster); drop the ``neighbor_sampler``
+argument to use PyG's kernels (they need torch-sparse or pyg-lib).
 ``--json PATH`` writes the metrics and the seconds per epoch.
 """
 import argparse
@@ -61,7 +63,6 @@ from torch import Tensor
 from tqdm import tqdm
 
 import torch_geometric
-import torch_geometric.typing
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.nn import HeteroConv, SAGEConv
@@ -73,24 +74,7 @@ from adar_pyg.config import (Config, ConfigError, add_config_args,
 from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.run import write_json
-
-MISSING_BACKEND = (
-    "LinkNeighborLoader needs torch-sparse (or pyg-lib) for neighbor "
-    "sampling, and neither is installed. Install torch-sparse with\n"
-    "    pip install --find-links ../shared/wheels torch-sparse\n"
-    "or run `make install` (it installs the 'sparse' extra: torch-scatter "
-    "and torch-sparse).")
-
-
-def sampler_backend() -> str:
-    r"""The neighbor sampling backend PyG will use; exits with installation
-    instructions if there is none."""
-    if torch_geometric.typing.WITH_PYG_LIB:
-        return 'pyg-lib'
-    if torch_geometric.typing.WITH_TORCH_SPARSE:
-        return 'torch-sparse'
-    raise SystemExit(MISSING_BACKEND)
-
+from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
 
 class HeteroSAGE(torch.nn.Module):
     r"""A learnable embedding per node type, followed by :obj:`num_layers`
@@ -267,7 +251,6 @@ def parse_args(argv: Optional[List[str]] = None
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args, cfg = parse_args(argv)
-    backend = sampler_backend()
     device = setup(cfg)
 
     # Data: the per-user random split of the paper (80% / 20%), with 10% of
@@ -288,6 +271,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         neg_sampling='triplet',
         batch_size=cfg.train.batch_size,
         shuffle=True,
+        neighbor_sampler=TorchNeighborSampler(train_data,
+                                              args.num_neighbors),
     )
     num_batches = len(loader)
     if cfg.train.max_batches is not None:
@@ -312,7 +297,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     print(f"{data.statistics['dataset']}: {num_users} users, "
           f'{num_items} items, {train_edges.size(1)} training pairs in '
-          f'{len(loader)} batches (neighbor sampling: {backend})')
+          f'{len(loader)} batches')
     print(f'{model.__class__.__name__}(dim={cfg.model.dim}, '
           f'layers={len(model.convs)}) + {augmenter or "BPR"}')
 
@@ -358,7 +343,6 @@ def main(argv: Optional[List[str]] = None) -> dict:
         'split': data.statistics['split'],
         'model': repr(model),
         'augmenter': repr(augmenter) if augmenter is not None else 'none',
-        'sampler_backend': backend,
         'batches_per_epoch': num_batches,
         'val': history[-1]['val'],
         'test': test,
