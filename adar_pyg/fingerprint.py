@@ -37,7 +37,7 @@ import torch
 
 import adar_pyg
 from adar_pyg.config import Config
-from adar_pyg.config.config import read_yaml
+from adar_pyg.config.config import read_yaml, with_defaults
 from adar_pyg.errors import RunDirError
 from adar_pyg.io import write_text
 from adar_pyg.rundir import CONFIG, FINGERPRINT, IDS
@@ -196,8 +196,9 @@ def _show(value: Any) -> str:
 
 def _changed(was: Mapping[str, Any], now: Mapping[str, Any]) -> List[str]:
     r"""The computed settings (outside :obj:`ENVIRONMENT`) that differ
-    between two settings records, as :obj:`'key old -> new'`."""
-    a, b = _computed(was), _computed(now)
+    between two settings records, as :obj:`'key old -> new'`; a setting
+    one record lacks (added by a later version) counts at its default."""
+    a, b = _computed(with_defaults(was)), _computed(with_defaults(now))
     return [f'{key} {_show(a.get(key))} -> {_show(b.get(key))}'
             for key in sorted(set(a) | set(b))
             if _show(a.get(key)) != _show(b.get(key))]
@@ -251,12 +252,12 @@ def differences(was: Mapping[str, Any], now: Mapping[str, Any],
     if was.get('adar_pyg') != now.get('adar_pyg'):
         out.append(f"it was trained with adar_pyg {was.get('adar_pyg')} "
                    f"(this is {now.get('adar_pyg')})")
-    if was.get('config', {}).get('sha256') != \
-            now.get('config', {}).get('sha256'):
-        changed = _changed(was.get('config', {}).get('settings', {}),
-                           now.get('config', {}).get('settings', {}))
-        out.append('the settings differ' + (
-            f" ({', '.join(changed[:5])})" if changed else ''))
+    # (By setting, not by digest: a setting added by a later version is
+    # absent from the older record and counts at its default.)
+    changed = _changed(was.get('config', {}).get('settings', {}),
+                       now.get('config', {}).get('settings', {}))
+    if changed:
+        out.append(f"the settings differ ({', '.join(changed[:5])})")
     data_changed = False
     if was.get('data') is not None and now.get('data') is None:
         data_changed = True

@@ -205,6 +205,52 @@ def test_a_legacy_run_is_refused(finished, tmp_path):
         run.evaluate(str(out))
 
 
+def forget_setting(out, section, name):
+    r"""Makes :obj:`out` look recorded by a version without the setting
+    :obj:`section.name`: gone from config.yaml, fingerprint.json and the
+    checkpoints' records (their digest kept, as that version wrote it)."""
+    edit_config(out, lambda c: c[section].pop(name))
+    path = out / 'fingerprint.json'
+    fp = json.loads(path.read_text())
+    fp['config']['settings'][section].pop(name)
+    path.write_text(json.dumps(fp))
+    for ckpt in (out / 'checkpoints').iterdir():
+        state = load_checkpoint(ckpt)
+        state['meta']['fingerprint'] = fp
+        save_checkpoint(state, ckpt)
+
+
+@pytest.mark.parametrize('section,name', [('train', 'mask_history'),
+                                          ('sampler', 'sampler')])
+def test_a_setting_added_later_reads_at_its_default(finished, tmp_path,
+                                                    section, name):
+    # A run recorded before a setting existed is read (and re-scored
+    # exactly) with the setting at its default, not refused as changed:
+    out = copy(finished, tmp_path)
+    result = json.loads((out / 'result.json').read_text())
+    forget_setting(out, section, name)
+    assert run.evaluate(str(out)) == result['test']
+    assert run.recommend(str(out), 'u03')
+
+
+def test_a_setting_added_later_resumes_at_its_default(tmp_path):
+    out = interrupted(tmp_path)
+    forget_setting(out, 'train', 'mask_history')
+    result = run.resume(str(out), **QUIET)
+    assert result['epochs_run'] == 3
+    assert run.evaluate(str(out)) == result['test']
+
+
+def test_a_setting_added_later_and_changed_is_refused(finished, tmp_path):
+    out = copy(finished, tmp_path)
+    forget_setting(out, 'train', 'mask_history')
+    # ... but the same run with the new setting away from its default is
+    # another run:
+    edit_config(out, lambda c: c['train'].update(mask_history=False))
+    refused_by_every_reader(out, r'config.yaml changed since training: '
+                            r'train.mask_history true -> false')
+
+
 def test_resume_of_an_interrupted_run(tmp_path):
     out = interrupted(tmp_path)
     assert len((out / 'metrics.jsonl').read_text().splitlines()) == 2

@@ -456,6 +456,22 @@ def config_from_args(args: argparse.Namespace,
                         [path or '', 'flags'])
 
 
+def with_defaults(values: Mapping[str, Mapping[str, Any]]
+                  ) -> Dict[str, Dict[str, Any]]:
+    r"""A copy of the settings :obj:`values` (by section) that a run of an
+    older version recorded, with every setting added since at its default
+    (for the run's task): a setting is added with the behaviour of before
+    as its default, so that the run directories of older versions keep
+    their meaning and stay readable."""
+    out = {key: dict(body) for key, body in values.items()}
+    task = out.get('run', {}).get('task', 'cf')
+    for section in SECTIONS:
+        body = out.setdefault(section.key, {})
+        for name, value in section.defaults(task).items():
+            body.setdefault(name, value)
+    return out
+
+
 def recorded_settings(result: Mapping[str, Any]
                       ) -> Dict[str, Dict[str, Any]]:
     r"""The settings a result (a :obj:`result.json`, a benchmark's cell) was

@@ -42,6 +42,11 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             ) -> Any:
     r"""Declares one hyper-parameter as a dataclass field.
 
+    A setting added to a section must default to what the library did
+    before it existed: the run directories recorded without it are read
+    and resumed with its default (see
+    :func:`~adar_pyg.config.config.with_defaults`).
+
     Every value check of the setting is declared here and enforced by
     :func:`coerce`, for the YAML file and the flags alike, before any data
     are loaded; a :obj:`float` must moreover be finite (no NaN, no
