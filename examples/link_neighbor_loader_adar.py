@@ -46,7 +46,7 @@ embeddings from one full-batch forward pass over the training graph
 (SAGEConv's mean over all neighbors is what sampling estimates).
 
 The loader draws the neighbours with adar_pyg's
-:class:`~adar_pyg.train.neighbor_sampler.TorchNeighborSampler` (PyG's
+:class:`~adar_pyg.train.TorchNeighborSampler` (PyG's
 ``NeighborSampler`` with its sampling step in batched PyTorch: no
 torch-sparse or pyg-lib needed, and faster); drop the ``neighbor_sampler``
 argument to use PyG's kernels (they need torch-sparse or pyg-lib).
@@ -74,7 +74,7 @@ from adar_pyg.config import (Config, ConfigError, add_config_args,
 from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.run import write_json
-from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
+from adar_pyg.train import TorchNeighborSampler
 
 class HeteroSAGE(torch.nn.Module):
     r"""A learnable embedding per node type, followed by :obj:`num_layers`
