@@ -27,3 +27,20 @@ def test_adding_a_model_runs():
     assert "MODELS.register('mf', MF, build=cf_backbone)" in lines
     from adar_pyg import pipeline, registry
     assert callable(pipeline.cf_backbone) and registry.ModelName
+
+
+def test_large_graphs_runs():
+    r"""docs/large_graphs.md: the loader block and the SampledCFTask block
+    run as printed, in one scope."""
+    blocks = python_blocks('docs/large_graphs.md')
+    assert len(blocks) == 2
+    scope = {}
+    exec(blocks[0], scope)
+    pairs = set(map(tuple, scope['data']['user', 'rates', 'item']
+                    .edge_index.t().tolist()))
+    assert set(zip(scope['user'].tolist(), scope['pos'].tolist())) <= pairs
+    exec(blocks[1], scope)
+    result = scope['result']
+    assert result.epochs_run == 3
+    assert 0 <= result.test['recall@20'] <= 1
+    assert "subgraph_sampler='torch'" in repr(scope['task'])
