@@ -28,6 +28,8 @@ from adar_pyg.run import write_json
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
 
 EDGE = ('user', 'rates', 'item')
+#: The seed of the synthetic graphs (as ``scaling.py``'s) and of the draws.
+SEED = 0
 
 
 def fanout(text: str) -> List[int]:
@@ -142,7 +144,6 @@ def main() -> None:
     parser.add_argument('--batch-sizes', type=int, nargs='+',
                         default=[2048, 512])
     parser.add_argument('--draws', type=int, default=5)
-    parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--cache', default='/tmp/scaling-cache')
     parser.add_argument('--out', default='benchmarks/results')
     args = parser.parse_args()
@@ -153,12 +154,12 @@ def main() -> None:
     from common import command_line
     from scaling import synthetic_splits
     result: Dict[str, Any] = {'meta': {
-        'command': command_line(), 'draws': args.draws, 'seed': args.seed,
+        'command': command_line(), 'draws': args.draws, 'seed': SEED,
         'torch': torch.__version__}, 'rows': [], 'slopes': []}
     for size in args.sizes:
-        train, _, _ = synthetic_splits(size, args.seed, args.cache)
+        train, _, _ = synthetic_splits(size, SEED, args.cache)
         result['rows'] += measure(train, args.fanouts, args.batch_sizes,
-                                  args.draws, args.seed)
+                                  args.draws, SEED)
         result['slopes'] = slopes(result['rows'])
         write_json(result, os.path.join(args.out, 'subgraph_growth.json'))
         with atomic_path(os.path.join(args.out, 'subgraph_growth.md')) as \
