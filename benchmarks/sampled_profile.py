@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 import torch
 
 from adar_pyg.io import atomic_path
-from adar_pyg.train.sampled_task import SUBGRAPH_SAMPLERS
 from adar_pyg.run import write_json
+from adar_pyg.train.sampled_task import SUBGRAPH_SAMPLERS
 
 if TYPE_CHECKING:
     from adar_pyg.config import Config

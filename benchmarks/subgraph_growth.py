@@ -26,6 +26,7 @@ from torch_geometric.data import HeteroData
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
+from adar_pyg.train.sampled_task import loader_graph
 
 EDGE = ('user', 'rates', 'item')
 #: The seed of the synthetic graphs (as ``scaling.py``'s) and of the draws.
@@ -50,11 +51,7 @@ def measure(train: HeteroData, fanouts: List[List[int]],
     r"""Mean subgraph nodes and edges of :obj:`draws` batches per fan-out
     and batch size on the training graph :obj:`train`."""
     U, I = train['user'].num_nodes, train['item'].num_nodes
-    graph = HeteroData()
-    graph['user'].num_nodes, graph['item'].num_nodes = U, I
-    edge_index = train[EDGE].edge_index
-    graph[EDGE].edge_index = edge_index
-    graph['item', 'rev_rates', 'user'].edge_index = edge_index.flip([0])
+    graph = loader_graph(train[EDGE].edge_index, U, I, EDGE)
     pairs = train[EDGE].edge_label_index
     rows = []
     for k in fanouts:

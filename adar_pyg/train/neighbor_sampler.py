@@ -77,11 +77,10 @@ class TorchNeighborSampler(NeighborSampler):
             supported.
     """
     def __init__(self, data: HeteroData, num_neighbors, **kwargs) -> None:
-        unsupported = {k: v for k, v in kwargs.items() if k in (
-            'replace', 'disjoint', 'time_attr', 'weight_attr') and v} | {
-                k: v for k, v in kwargs.items()
-                if k == 'subgraph_type' and str(v) not in (
-                    'directional', 'SubgraphType.directional')}
+        unsupported = {k: v for k, v in kwargs.items() if v and k in (
+            'replace', 'disjoint', 'time_attr', 'weight_attr') or (
+                k == 'subgraph_type' and getattr(v, 'value', v) !=
+                'directional')}
         if not isinstance(data, HeteroData) or unsupported:
             raise ValueError(
                 f"'{self.__class__.__name__}' samples heterogeneous graphs "

@@ -31,6 +31,23 @@ SUBGRAPH_SAMPLERS = ('torch', 'pyg')
 DEFAULT_FANOUT = [10, 5, 2]
 
 
+def loader_graph(edge_index: Tensor, num_users: int, num_items: int,
+                 edge_type: EdgeType = ('user', 'rates', 'item')
+                 ) -> HeteroData:
+    r"""The training graph a neighbour sampler draws from: the unique
+    (user, item) pairs of :obj:`edge_index` :obj:`[2, E]` (on the CPU) as
+    :obj:`edge_type` and, reversed, as :obj:`(dst, 'rev_' + rel, src)`."""
+    src, rel, dst = edge_type
+    edge_index = edge_index.cpu()
+    key = torch.unique(edge_index[0] * num_items + edge_index[1])
+    edge_index = torch.stack([key // num_items, key % num_items])
+    graph = HeteroData()
+    graph[src].num_nodes, graph[dst].num_nodes = num_users, num_items
+    graph[edge_type].edge_index = edge_index
+    graph[dst, f'rev_{rel}', src].edge_index = edge_index.flip([0])
+    return graph
+
+
 class SamplerNegatives(NegativeSampling):
     r"""The :obj:`"triplet"` negatives of a
     :class:`~torch_geometric.loader.LinkNeighborLoader` drawn by a
@@ -245,15 +262,9 @@ class SampledCFTask(CFTask):
 
         # The training graph for the loader (unique pairs, both directions)
         # and its degrees, on the CPU where the loader runs:
-        edge_index = train_data[edge_type].edge_index.cpu()
-        key = torch.unique(edge_index[0] * self.num_items + edge_index[1])
-        edge_index = torch.stack([key // self.num_items,
-                                  key % self.num_items])
-        self.graph = HeteroData()
-        self.graph[src].num_nodes = self.num_users
-        self.graph[dst].num_nodes = self.num_items
-        self.graph[self._edge_type].edge_index = edge_index
-        self.graph[self._rev_edge_type].edge_index = edge_index.flip([0])
+        self.graph = loader_graph(train_data[edge_type].edge_index,
+                                  self.num_users, self.num_items, edge_type)
+        edge_index = self.graph[edge_type].edge_index
         deg_user = torch.bincount(edge_index[0], minlength=self.num_users)
         deg_item = torch.bincount(edge_index[1], minlength=self.num_items)
         self.deg_user_rsqrt = deg_user.float().rsqrt().to(self.device)

@@ -176,5 +176,8 @@ def test_bad_input():
         TorchNeighborSampler(data, [2], replace=True)
     with pytest.raises(ValueError, match='directionally'):
         TorchNeighborSampler(data, [2], subgraph_type='induced')
+    from torch_geometric.sampler.base import SubgraphType
+    for kind in ('directional', SubgraphType.directional):
+        TorchNeighborSampler(data, [2], subgraph_type=kind, replace=False)
     with pytest.raises(ValueError, match='heterogeneous seeds'):
         TorchNeighborSampler(data, [2])._sample(torch.tensor([0]))
