@@ -438,10 +438,13 @@ def build_augmenter(cfg: Config, embedding_dim: int) -> Optional[Augmenter]:
 
 
 def build_task(cfg: Config, data: RunData, device: torch.device,
-               model_factory: Optional[Callable[..., torch.nn.Module]] = None
-               ) -> RecTask:
+               model_factory: Optional[Callable[..., torch.nn.Module]] = None,
+               **task_kwargs: Any) -> RecTask:
     r"""The model (by :func:`build_model`, or :obj:`model_factory(cfg,
-    num_users, num_items)`) and its task on :obj:`data`."""
+    num_users, num_items)`) and its task on :obj:`data`; :obj:`task_kwargs`
+    go to the task's constructor as well (settings of the Python API only,
+    *e.g.* :obj:`subgraph_sampler` of
+    :class:`~adar_pyg.train.SampledCFTask`)."""
     stats, factory = data.statistics, model_factory or build_model
     check_items(stats)
     model = factory(cfg, stats['users'], stats['items'])
@@ -451,7 +454,8 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
         kwargs: Dict[str, Any] = dict(
             sampler=sampler, batch_size=cfg.train.batch_size,
             eval_batch_size=cfg.train.eval_batch_size, device=device,
-            extra_test_data=data.extra_tests or None, ks=METRIC_KS)
+            extra_test_data=data.extra_tests or None, ks=METRIC_KS,
+            **task_kwargs)
         if cfg.train.sampled:
             from adar_pyg.train import SampledCFTask
             fanout = cfg.train.fanout
@@ -465,7 +469,7 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
                   eval_batch_size=cfg.train.eval_batch_size,
                   mask_history=cfg.train.mask_history,
                   max_batches=cfg.train.max_batches, device=device,
-                  ks=METRIC_KS)
+                  ks=METRIC_KS, **task_kwargs)
 
 
 def augmented_dim(model: torch.nn.Module) -> int:

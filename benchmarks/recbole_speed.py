@@ -301,23 +301,26 @@ def run_ours(data, spec: Dict[str, Any], threads: int,
     import torch
     from common import sync as sync_device
 
-    from adar_pyg.nn import LightGCN
-    from adar_pyg.train import CFTask, Trainer
+    from adar_pyg.config import Config
+    from adar_pyg.pipeline import build_task, build_trainer
 
     def sync() -> None:
         sync_device(device)
 
     torch.set_num_threads(threads)
-    stats = data.statistics
     seed = spec['seed']
+    cfg = Config.build({
+        'run': {'seed': seed},
+        'model': {'model': 'lightgcn', 'dim': spec['dim'],
+                  'layers': spec['layers']},
+        'train': {'batch_size': spec['batch_size'],
+                  'eval_batch_size': spec['eval_users'], 'lr': spec['lr'],
+                  'l2': spec['l2']}})
     torch.manual_seed(seed)
-    model = LightGCN(stats['users'], stats['items'],
-                     embedding_dim=spec['dim'], num_layers=spec['layers'])
-    task = CFTask(model, data.train, data.val, data.test,
-                  batch_size=spec['batch_size'],
-                  eval_batch_size=spec['eval_users'], device=device)
-    trainer = Trainer(task, l2=spec['l2'], progress=False, seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=spec['lr'])
+    task = build_task(cfg, data, device)
+    model = task.model
+    trainer = build_trainer(cfg, task, None, progress=False)
+    opt = trainer.make_optimizer()
     timings = time_side(
         lambda epoch: trainer.train_epoch(
             opt, torch.Generator().manual_seed(seed + epoch), epoch),

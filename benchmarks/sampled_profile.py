@@ -50,22 +50,22 @@ def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
 
     from torch.profiler import ProfilerActivity, profile, record_function
 
+    from adar_pyg import pipeline
     from adar_pyg.augment.dbpr import d_bpr_loss
-    from adar_pyg.nn import LightGCN
-    from adar_pyg.train import SampledCFTask, Trainer
     from scaling import synthetic_splits
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
     seed, fanout = cfg.run.seed, cfg.train.fanout
     train, val, test = synthetic_splits(size, seed, args.cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
     torch.manual_seed(seed)
-    model = LightGCN(U, I, embedding_dim=cfg.model.dim,
-                     num_layers=len(fanout))
-    task = SampledCFTask(model, train, val, test, num_neighbors=fanout,
-                         batch_size=cfg.train.batch_size,
-                         sparse_grad=cfg.train.sparse_grad,
-                         subgraph_sampler=subgraph_sampler)
-    optimizer = Trainer(task, lr=1e-3, progress=False).make_optimizer()
+    cfg = cfg.replace({'model': {'model': 'lightgcn', 'layers': len(fanout)},
+                       'train': {'sampled': True, 'lr': 1e-3}})
+    task = pipeline.build_task(
+        cfg, pipeline.RunData(train, val, test, statistics={
+            'dataset': 'synthetic', 'users': U, 'items': I}),
+        torch.device('cpu'), subgraph_sampler=subgraph_sampler)
+    optimizer = pipeline.build_trainer(cfg, task, None,
+                                       progress=False).make_optimizer()
     generator = torch.Generator().manual_seed(seed)
     it = task.batches(generator)
     nodes: List[int] = []

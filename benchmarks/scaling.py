@@ -369,23 +369,19 @@ def build_task(spec: Dict[str, Any], cfg: 'Config', cache: str,
     it."""
     import warnings
 
-    from adar_pyg.nn import LightGCN
-    from adar_pyg.train import CFTask, SampledCFTask
+    from adar_pyg import pipeline
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
     t0 = time.perf_counter()
     train, val, test = load_splits(spec, cfg, cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
     torch.manual_seed(cfg.run.seed)
-    model = LightGCN(U, I, embedding_dim=cfg.model.dim,
-                     num_layers=cfg.model.layers)
-    kwargs = dict(batch_size=cfg.train.batch_size, device=device)
-    if spec['path'] in SAMPLED:
-        task = SampledCFTask(model, train, val, test,
-                             num_neighbors=cfg.train.fanout,
-                             sparse_grad=spec['path'] == 'sampled_sparse',
-                             **kwargs)
-    else:
-        task = CFTask(model, train, val, test, **kwargs)
+    path_cfg = cfg.replace({
+        'model': {'model': 'lightgcn'},
+        'train': {'sampled': spec['path'] in SAMPLED,
+                  'sparse_grad': spec['path'] == 'sampled_sparse'}})
+    task = pipeline.build_task(
+        path_cfg, pipeline.RunData(train, val, test, statistics={
+            'dataset': spec['graph'], 'users': U, 'items': I}), device)
     row: Dict[str, Any] = {
         'graph': spec['graph'],
         'size': spec.get('size'),

@@ -17,21 +17,19 @@ run with PyG's stock ``torch_geometric.nn.models.LightGCN``.
 import argparse
 import resource
 import statistics
-import sys
 from typing import Dict, List, Optional
 
 import torch
 from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from common import Stopwatch
+from common import Stopwatch, command_line
 
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
                              parse_args)
-from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
-from adar_pyg.nn import LightGCN
+from adar_pyg.pipeline import (EDGE, build_augmenter, build_task,
+                               build_trainer, load_cf_data, setup)
 from adar_pyg.run import write_json
-from adar_pyg.train import CFTask, Trainer
 
 
 def peak_mb(device: torch.device) -> float:
@@ -68,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     lr, l2 = cfg.train.lr, cfg.train.l2
     device = setup(cfg)
     data = load_cf_data(cfg)
-    train, val, test, stats = data.train, data.val, data.test, data.statistics
+    train, stats = data.train, data.statistics
     U, I = stats['users'], stats['items']
     print(f"{stats['dataset']}: {U} users, {I} items, {stats['train']} "
           f"training pairs, batch {batch_size}, device {device}, "
@@ -76,13 +74,12 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     # --- ours, and ours + ADAR: epochs alternate so that machine noise hits
     # both; the same start and the same warm-up ------------------------------
-    def make_trainer(augmenter):
+    def make_trainer(run_cfg):
         torch.manual_seed(seed)
-        model = LightGCN(U, I, embedding_dim=dim, num_layers=layers)
-        task = CFTask(model, train, val, test, batch_size=batch_size,
-                      device=device)
-        trainer = Trainer(task, augmenter, l2=l2, progress=False, seed=seed)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        task = build_task(run_cfg, data, device)
+        trainer = build_trainer(run_cfg, task,
+                                build_augmenter(run_cfg, dim), progress=False)
+        opt = trainer.make_optimizer()
         trainer.train_epoch(opt, torch.Generator().manual_seed(99), 0)
         return task, trainer, opt
 
@@ -92,12 +89,14 @@ def main(argv: Optional[List[str]] = None) -> None:
                 seed + epoch), epoch)
         return watch.seconds
 
-    task, trainer, opt = make_trainer(None)
+    base_cfg = cfg.replace({'model': {'model': 'lightgcn'},
+                            'train': {'augmenter': 'none'}})
+    task, trainer, opt = make_trainer(base_cfg)
     ours_mem = peak_mb(device)
     runs = {'base': (trainer, opt)}
     if not args.no_adar:
-        adar_cfg = cfg.replace({'train': {'augmenter': 'adar'}})
-        runs['adar'] = make_trainer(build_augmenter(adar_cfg, dim))[1:]
+        runs['adar'] = make_trainer(
+            base_cfg.replace({'train': {'augmenter': 'adar'}}))[1:]
     times: Dict[str, List[float]] = {name: [] for name in runs}
     for epoch in range(1, epochs + 1):
         for name, (tr, op) in runs.items():
@@ -188,7 +187,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         'epoch_seconds': times,
         'peak_memory_mb_after_ours': ours_mem,
         'peak_memory_mb_after_pyg': pyg_mem,
-        'command': ' '.join(['python'] + sys.argv),
+        'command': command_line(),
     }
     print(f"\n| measure | ours | reference | ratio |\n|---|---|---|---|\n"
           f"| train epoch (s) | {ours_epoch:.2f} | {pyg_epoch:.2f} (PyG LightGCN)"
