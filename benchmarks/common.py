@@ -201,7 +201,10 @@ def open_results(path: str, args: argparse.Namespace) -> ResultStore:
 def command_lines(meta: Dict[str, Any]) -> str:
     r"""The markdown lines naming the commands that computed the cells of a
     result file (:obj:`meta['command']` for files of older versions) and
-    those that merged result files into it."""
+    those that merged result files into it, then :obj:`meta['history']`
+    (how the file came to be, where the commands alone do not say)."""
     commands = meta.get('commands') or [meta.get('command', '')]
+    history = f"{meta['history']}  \n" if meta.get('history') else ''
     return (''.join(f'Command: `{c}`  \n' for c in commands) +
-            ''.join(f'Merged: `{c}`  \n' for c in meta.get('merges', [])))
+            ''.join(f'Merged: `{c}`  \n' for c in meta.get('merges', [])) +
+            history)

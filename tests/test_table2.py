@@ -430,6 +430,10 @@ def test_result_store_lists_the_commands_that_computed_cells(tmp_path):
                                           'Command: `python new.py`  \n')
     assert common.command_lines({'command': 'python x.py'}) == (
         'Command: `python x.py`  \n')
+    # How the file came to be, after its commands (fig2_*.json):
+    assert common.command_lines({'commands': ['python x.py'],
+                                 'history': 'Merged from shards.'}) == (
+        'Command: `python x.py`  \nMerged from shards.  \n')
 
 
 def test_merge_adds_cells_and_commands_and_refuses_conflicts(tmp_path):
