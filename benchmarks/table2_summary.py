@@ -11,7 +11,9 @@ tie), so that the variants of a row ran on one device with one protocol; the
 file and device of every row are named. The answer counts the rows with at
 least two seeds of the base, +ADAR and the control: +ADAR ahead with
 p < 0.05 (two-sided paired t over seeds, R@20 and N@20), before and after a
-Holm correction over all the rows' tests of one comparison.
+Holm correction over all the rows' tests of one comparison. The figure
+``table2.png`` shows the same rows at a glance: each row's change over the
+base of +ADAR and of the control, with its 95% paired-t interval.
 """
 import argparse
 import json
@@ -115,6 +117,75 @@ def row_tests(cells: Dict[str, Any], d: str, m: str, seeds: Sequence[int],
              for s in common]
         out[metric] = (sum(b) / sum(a) - 1, paired_ttest(a, b))
     return out
+
+
+def paired_interval(a: Sequence[float], b: Sequence[float],
+                    level: float = 0.95) -> Tuple[float, float]:
+    r"""The relative change of :obj:`b` over :obj:`a` (paired seeds): the
+    mean of :math:`b - a` over the mean of :obj:`a` (RelImp, as in the
+    tables) and the half-width of its :obj:`level` paired-t interval, on the
+    same scale."""
+    import numpy as np
+    from scipy import stats
+    d = np.asarray(b, dtype=float) - np.asarray(a, dtype=float)
+    scale = float(np.mean(a))
+    half = (stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) /
+            np.sqrt(d.size))
+    return float(d.mean()) / scale, float(half) / scale
+
+
+def plot_changes(rows: List[Tuple[str, str, str, Dict[str, Any]]],
+                 seeds: Sequence[int], path: str) -> int:
+    r"""Writes the figure of the rows with at least two seeds of all three
+    variants: per task (one x scale each: the SR gains are ten times the CF
+    ones) and tested metric, the change of +ADAR and of the control over
+    the base in % (marker: RelImp; bar: the 95% paired-t interval).
+    Returns the number of rows drawn (none: no figure)."""
+    drawn: Dict[str, List[Tuple[str, Dict[str, Any]]]] = {}
+    for task, d, m, cells in rows:
+        common = [s for s in seeds if all(cell_key(d, m, v, s) in cells
+                                          for v in SHOWN)]
+        if len(common) < 2:
+            continue
+        changes = {v: {metric: paired_interval(
+            [cells[cell_key(d, m, 'base', s)]['test'][metric]
+             for s in common],
+            [cells[cell_key(d, m, v, s)]['test'][metric] for s in common])
+            for metric in TESTED} for v in SHOWN[1:]}
+        drawn.setdefault(task, []).append(
+            (f'{m} / {d} ({len(common)} seeds)', changes))
+    if not drawn:
+        return 0
+    from adar_pyg.plot import pyplot, save_figure
+    plt = pyplot()
+    fig, axes = plt.subplots(
+        len(drawn), len(TESTED), squeeze=False,
+        gridspec_kw={'height_ratios': [len(r) for r in drawn.values()]},
+        figsize=(5 * len(TESTED),
+                 0.45 * sum(map(len, drawn.values())) + 1.4 * len(drawn)))
+    names = {'transition': '+ADAR', CONTROL: f'control ({CONTROL})'}
+    for row, (task, items) in zip(axes, drawn.items()):
+        for ax, metric in zip(row, TESTED):
+            for k, (v, marker) in enumerate(zip(SHOWN[1:], 'os')):
+                ax.errorbar([100 * c[v][metric][0] for _, c in items],
+                            [i + 0.15 * (2 * k - 1) for i in
+                             range(len(items))],
+                            xerr=[100 * c[v][metric][1] for _, c in items],
+                            fmt=marker, capsize=3, ms=5, label=names[v])
+            ax.axvline(0, color='grey', lw=1)
+            ax.set_yticks(range(len(items)))
+            ax.set_yticklabels([label for label, _ in items], fontsize=8)
+            ax.set_ylim(len(items) - 0.5, -0.5)
+            ax.set(xlabel=f'test {metric}: change over the base (%)',
+                   title=f'{task.upper()}: {metric}')
+            ax.grid(axis='x', alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='upper center', ncol=2, fontsize=8,
+               title='RelImp over the base; bars: 95% paired-t interval',
+               title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    save_figure(fig, path, tight=False)
+    return sum(map(len, drawn.values()))
 
 
 def answer(rows: List[Tuple[str, str, str, Dict[str, Any]]],
@@ -226,6 +297,11 @@ def main() -> None:
             '\n## Where each row comes from\n\n| task | model | dataset | '
             'file | device | seeds |\n|---|---|---|---|---|---|\n' +
             '\n'.join(origin) + '\n\n')
+    if plot_changes(rows, args.seeds, f'{args.out}.png'):
+        name = os.path.basename(args.out)
+        head = head.replace(
+            '\n## The datasets against', f'\n![Each row\'s change over the '
+            f'base]({name}.png)\n\n## The datasets against', 1)
     write_text(f'{args.out}.md', head + '\n'.join(sections))
     print(head)
 

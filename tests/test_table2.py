@@ -546,3 +546,38 @@ def test_summary_rows_and_holm():
     assert picked == {('toys', 'lightgcn'): 'gpu'}
     assert summary.holm([0.01, 0.04, 0.03]) == pytest.approx(
         [0.03, 0.06, 0.06])
+
+
+def test_summary_figure(tmp_path):
+    """table2_summary: the paired-t interval of a row's change over the base
+    (against scipy's interval of the differences) and the figure of the rows
+    with two or more seeds of all three variants."""
+    from scipy import stats
+    summary = load_script('benchmarks/table2_summary.py')
+    a, b = [0.10, 0.12, 0.11, 0.13], [0.11, 0.125, 0.118, 0.14]
+    rel, half = summary.paired_interval(a, b)
+    d = [y - x for x, y in zip(a, b)]
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=sum(d) / len(d),
+                                 scale=stats.sem(d))
+    mean_a = sum(a) / len(a)
+    assert rel == pytest.approx(sum(b) / sum(a) - 1)
+    assert (rel - half, rel + half) == pytest.approx(
+        (low / mean_a, high / mean_a))
+
+    def cells(seeds, variants=('base', 'transition', 'reweight')):
+        return {f'toys/lightgcn/{v}/seed{s}': {'test': {
+            'recall@20': 0.1 + 0.01 * s + 0.002 * i,
+            'ndcg@20': 0.05 + 0.004 * s + 0.001 * i}}
+            for s in seeds for i, v in enumerate(variants)}
+
+    path = str(tmp_path / 'table2.png')
+    one_seed = [('cf', 'toys', 'lightgcn', cells([0]))]
+    assert summary.plot_changes(one_seed, [0, 1, 2], path) == 0
+    no_control = [('cf', 'toys', 'lightgcn',
+                   cells([0, 1, 2], ('base', 'transition')))]
+    assert summary.plot_changes(no_control, [0, 1, 2], path) == 0
+    assert not os.path.exists(path)
+    rows = one_seed + [('sr', 'toys', 'lightgcn', cells([0, 1, 2]))]
+    assert summary.plot_changes(rows, [0, 1, 2], path) == 1
+    with open(path, 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
