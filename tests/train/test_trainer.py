@@ -28,9 +28,11 @@ def test_training_learns_and_selects_on_val(tmp_path):
     ckpt = tmp_path / 'best.pt'
     result = Trainer(task, lr=0.05, epochs=30, patience=30, progress=False,
                      checkpoint=str(ckpt), log=logs.append).fit()
-    # 4 clusters of 10 items: random recall@10 ~ 0.25 of 10 held-out-ish;
-    # the planted structure must be found.
-    assert result.test['recall@10'] > 0.5 > before
+    # The planted structure must be found. (Untrained, the propagation
+    # over the clustered graph already ranks items partly by cluster:
+    # recall@10 0.44 on average over initial seeds, up to 0.70; trained,
+    # 1.0 for every seed tried.)
+    assert result.test['recall@10'] >= 0.9 > before
     assert result.selected_on == 'val' and result.val
     assert 1 <= result.best_epoch <= result.epochs_run == 30
     assert len(result.history) == 30 and len(logs) == 30
