@@ -356,8 +356,9 @@ def edge_dropout(adj: BipartiteAdjacency, p: float,
                                      transpose)
 
 
-def bipartite_norm_adj(edge_index: Tensor, num_users: int,
-                       num_items: int) -> BipartiteAdjacency:
+def bipartite_norm_adj(edge_index: Tensor, num_users: int, num_items: int,
+                       dtype: torch.dtype = torch.float
+                       ) -> BipartiteAdjacency:
     r"""Builds the symmetric-normalised adjacency
     :math:`\mathbf{D}^{-1/2}\mathbf{A}\mathbf{D}^{-1/2}` of the user-item graph
     given by :obj:`edge_index` (row 0: user ids, row 1: item ids, both 0-based)
@@ -368,6 +369,8 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int,
         edge_index (torch.Tensor): User-item edges of shape :obj:`[2, E]`.
         num_users (int): Number of users.
         num_items (int): Number of items.
+        dtype (torch.dtype, optional): Type of the weights (that of the
+            features it will multiply). (default: :obj:`torch.float`)
     """
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"'edge_index' must have shape [2, E] "
@@ -381,8 +384,8 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int,
                              f"[0, {num_items - 1}]")
     key = torch.unique(edge_index[0] * num_items + edge_index[1])
     user, item = key // num_items, key % num_items
-    deg_u = torch.bincount(user, minlength=num_users).to(torch.float)
-    deg_i = torch.bincount(item, minlength=num_items).to(torch.float)
+    deg_u = torch.bincount(user, minlength=num_users).to(dtype)
+    deg_i = torch.bincount(item, minlength=num_items).to(dtype)
     value = deg_u[user].rsqrt() * deg_i[item].rsqrt()
     return BipartiteAdjacency.from_edges(user, item, value, num_users,
                                          num_items)

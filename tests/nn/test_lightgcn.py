@@ -146,3 +146,18 @@ def test_propagate_equals_forward_and_layer_embeddings(num_layers):
     for a, b in zip(layers, model.layer_embeddings(adj)):
         assert torch.equal(a, b)
     assert layers[0].shape == (U, num_layers + 1, 4)
+
+
+def test_lightgcn_float64_equals_pyg():
+    U, I, F = 11, 13, 8
+    edge_index = random_bipartite(U, I, 40)
+    ours = LightGCN(U, I, embedding_dim=F, num_layers=3).double()
+    pyg = PyGLightGCN(U + I, F, 3).double()
+    pyg.embedding.weight.data.copy_(ours.embedding.weight.data)
+    user, item = ours(edge_index)
+    ref = pyg.get_embedding(homogeneous(edge_index, U))
+    assert user.dtype == torch.float64
+    assert torch.allclose(torch.cat([user, item]), ref, rtol=1e-12,
+                          atol=1e-12)
+    float32 = ours.float().adjacency(edge_index)  # rebuilt in float32
+    assert float32.user_item.dtype == torch.float32

@@ -14,8 +14,8 @@ def random_bipartite(num_users=7, num_items=9, num_edges=25, seed=0):
     return torch.stack([user, item])
 
 
-def dense_norm_adj(edge_index, U, I):
-    A = torch.zeros(U + I, U + I)
+def dense_norm_adj(edge_index, U, I, dtype=torch.float):
+    A = torch.zeros(U + I, U + I, dtype=dtype)
     A[edge_index[0], edge_index[1] + U] = 1
     A[edge_index[1] + U, edge_index[0]] = 1
     deg = A.sum(1)
@@ -234,3 +234,20 @@ def test_propagate_drops_nodes_in_training():
     ref = model.eval().propagate(*x, dropped)  # eval: no further dropout
     for a, b in zip(out, ref):
         assert torch.equal(a, b)
+
+
+def test_float64_model_equals_dense_reference():
+    # The cached adjacency follows the embeddings' type (float64 here, for
+    # tight comparisons), and is rebuilt when the type changes:
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I)
+    torch.manual_seed(0)
+    model = NGCF(U, I, embedding_dim=6, num_layers=2).double().eval()
+    user, item = model(edge_index)
+    assert user.dtype == torch.float64
+    ref = dense_ngcf(model, dense_norm_adj(edge_index, U, I, torch.float64))
+    assert torch.allclose(user, ref[0], rtol=1e-12, atol=1e-12)
+    assert torch.allclose(item, ref[1], rtol=1e-12, atol=1e-12)
+    user.sum().backward()  # differentiable in float64 too
+    assert model.embedding.weight.grad.dtype == torch.float64
+    assert model.float()(edge_index)[0].dtype == torch.float32

@@ -39,13 +39,16 @@ class BipartiteRecommender(torch.nn.Module):
 
     def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
         r"""Returns the normalised adjacency of the user-item edges
-        :obj:`edge_index`, cached (when :obj:`self.cached`) for as long as the
-        same, unmodified tensor is passed."""
+        :obj:`edge_index`, with weights of the embeddings' type, cached (when
+        :obj:`self.cached`) for as long as the same, unmodified tensor is
+        passed and the type is unchanged."""
+        dtype = self.ego_embeddings()[0].dtype
         key = (edge_index.data_ptr(), tuple(edge_index.shape),
-               edge_index.device, edge_index._version)
+               edge_index.device, edge_index._version, dtype)
         if self.cached and self._cache_key == key:
             return self._cache_adj
-        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items)
+        adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items,
+                                 dtype=dtype)
         if self.cached:
             self._cache_key, self._cache_adj = key, adj
         return adj
