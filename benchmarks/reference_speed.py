@@ -63,15 +63,26 @@ ROWS = {
 }
 
 
-def norm_adj_coo(edge_index: Tensor, num_users: int, num_items: int) -> Tensor:
+def norm_adj_coo(edge_index: Tensor, num_users: int, num_items: int,
+                 dtype: torch.dtype = torch.float) -> Tensor:
     r"""The symmetric-normalised adjacency :math:`\mathbf{D}^{-1/2}
     \mathbf{A}\mathbf{D}^{-1/2}` of the user-item graph (users first, no
     self-loops) as one coalesced :obj:`[U + I, U + I]` sparse COO tensor, the
     reference's :obj:`sparse_norm_adj` (its :obj:`_bi_norm_lap`)."""
-    adj = bipartite_norm_adj(edge_index, num_users, num_items)
+    adj = bipartite_norm_adj(edge_index, num_users, num_items, dtype=dtype)
     with warnings.catch_warnings():  # "sparse invariant checks ... disabled"
         warnings.simplefilter('ignore', UserWarning)
         return adj.to_sparse()
+
+
+def follow_type(ref: BipartiteRecommender, edge_index: Tensor,
+                dtype: torch.dtype) -> None:
+    r"""Gives the reference :obj:`ref` weights of type :obj:`dtype` and its
+    adjacency built in that type (not cast from float32), so that a float64
+    model and its reference agree to float64 precision."""
+    ref.to(dtype)
+    ref.sparse_norm_adj = norm_adj_coo(edge_index, ref.num_users,
+                                       ref.num_items, dtype=dtype)
 
 
 class ReferenceLightGCN(BipartiteRecommender):
@@ -111,6 +122,7 @@ class ReferenceLightGCN(BipartiteRecommender):
             raise ValueError('the reference pools by the layer mean')
         with torch.no_grad():
             user, item = model.ego_embeddings()
+            follow_type(ref, edge_index, user.dtype)
             ref.user_embed.copy_(user)
             ref.item_embed.copy_(item)
         return ref.to(user.device)
@@ -213,6 +225,7 @@ class ReferenceNGCF(BipartiteRecommender):
                   conv0.negative_slope if conv0 is not None else 0.2)
         with torch.no_grad():
             user, item = model.ego_embeddings()
+            follow_type(ref, edge_index, user.dtype)
             ref.user_embed.copy_(user)
             ref.item_embed.copy_(item)
             for k, conv in enumerate(model.convs):
