@@ -206,7 +206,8 @@ def test_forward_equals_naive_chain(strategy, posterior_noise, normalize,
         expected = naive_forward(aug, u, i, chain_noise, j)
     assert torch.equal(aug.last_t_star, t_star)
     if strategy == 'transition':  # Rows leave the chain at several steps
-        # (6 to 11 distinct of 32 rows over 480 other seeds and settings):
+        # (an audit under other seeds saw 5 or fewer distinct steps of 32
+        # rows for about 7% of them; the check needs several, not many):
         assert len(set(t_star.tolist())) > 2
     assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5)
 
