@@ -80,6 +80,8 @@ def follow_type(ref: BipartiteRecommender, edge_index: Tensor,
     r"""Gives the reference :obj:`ref` weights of type :obj:`dtype` and its
     adjacency built in that type (not cast from float32), so that a float64
     model and its reference agree to float64 precision."""
+    if ref.sparse_norm_adj.dtype == dtype:  # Built so by the constructor.
+        return
     ref.to(dtype)
     ref.sparse_norm_adj = norm_adj_coo(edge_index, ref.num_users,
                                        ref.num_items, dtype=dtype)

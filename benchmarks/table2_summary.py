@@ -115,7 +115,7 @@ def row_tests(cells: Dict[str, Any], d: str, m: str, seeds: Sequence[int],
         a = [cells[cell_key(d, m, other, s)]['test'][metric] for s in common]
         b = [cells[cell_key(d, m, 'transition', s)]['test'][metric]
              for s in common]
-        out[metric] = (sum(b) / sum(a) - 1, paired_ttest(a, b))
+        out[metric] = (paired_interval(a, b)[0], paired_ttest(a, b))
     return out
 
 
