@@ -79,6 +79,22 @@ def check_data(cfg: Config) -> None:
                           f"--data FILE)")
 
 
+def check_parallel(cfg: Config) -> None:
+    r"""Raises :class:`~adar_pyg.config.ConfigError` if :obj:`cfg` asks for
+    column-parallel training (:obj:`run.parallel`) of a backbone or a
+    sampler that cannot be split by columns (their declared contracts, see
+    :func:`~adar_pyg.train.cf_task.column_parallel_errors`), before
+    anything is loaded or launched."""
+    if cfg.run.parallel != 'columns' or cfg.run.task != 'cf':
+        return  # (Config.errors refuses 'columns' for SR.)
+    from adar_pyg.config.settings import ConfigError
+    from adar_pyg.train.cf_task import column_parallel_errors
+    errors = column_parallel_errors(MODELS[cfg.model.model],
+                                    SAMPLERS[cfg.sampler.sampler])
+    if errors:
+        raise ConfigError.of(errors, 'the settings')
+
+
 def setup(cfg: Config) -> torch.device:
     r"""Threads, the seed of the global RNG and the device (with a clear error
     for a missing GPU)."""
@@ -489,4 +505,4 @@ def build_trainer(cfg: Config, task: RecTask,
     return Trainer(task, augmenter, lr=lr, l2=t.l2, epochs=t.epochs,
                    eval_every=t.eval_every, patience=t.patience,
                    monitor=t.monitor, select_on=t.select_on,
-                   seed=cfg.run.seed, **kwargs)
+                   seed=cfg.run.seed, parallel=cfg.run.parallel, **kwargs)

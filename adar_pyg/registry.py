@@ -47,6 +47,10 @@ SR_MODEL_NAMES: Tuple[str, ...] = tuple(
 #: The augmenters (:obj:`--augmenter`); :obj:`'none'` trains without one.
 AUGMENTER_NAMES: Tuple[str, ...] = ('none', 'adar', 'cnsdiff', 'reweight',
                                     'noise')
+#: How several processes share a run (:obj:`--parallel`): :obj:`'data'`
+#: splits each global batch, :obj:`'columns'` the embedding columns (see
+#: :class:`~adar_pyg.train.Trainer`).
+PARALLEL: Tuple[str, ...] = ('data', 'columns')
 
 _DECORATE = object()  # register(name) without an object: a decorator
 

@@ -56,7 +56,8 @@ from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
                          remove_stale_parts)
 from adar_pyg.pipeline import (RunData, augmented_dim,
                                build_augmenter, build_task, build_trainer,
-                               check_data, load_data, setup)
+                               check_data, check_parallel, load_data,
+                               setup)
 from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
                              METRICS, RESULT)
 from adar_pyg.train import check_fits, load_checkpoint
@@ -197,6 +198,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     cfg = cfg.resolved()
     if data is None:
         check_data(cfg)  # A missing file or dataset fails before any output.
+    check_parallel(cfg)
     rank, world_size = _join_launcher(cfg)
     # Every output location is checked before any data are loaded:
     state = None
@@ -315,7 +317,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
            if cfg.run.task == 'sr' else {}),
         'seed': cfg.run.seed,
         'nproc': world_size,
-        'global_batch_size': cfg.train.batch_size * world_size,
+        'global_batch_size': cfg.train.batch_size * (
+            world_size if cfg.run.parallel == 'data' else 1),
         'device': str(device),
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),

@@ -14,7 +14,11 @@ Configurations, each a whole run of :func:`adar_pyg.run.train` (what
 * ``2ranks``: ``--nproc 2``, B per process, so the global batch is 2B and an
   epoch has half as many steps; the learning rate unchanged;
 * ``2ranks-linear``: the same with ``--lr-scaling linear`` (the learning rate
-  times 2, the usual rule for a batch twice as large).
+  times 2, the usual rule for a batch twice as large);
+* ``2ranks-columns`` (CF): ``--nproc 2 --parallel columns``, the processes
+  split the embedding columns instead: the batches of one process (global
+  batch B), each process propagating half the columns; the run is the
+  1-process run, so its metrics equal ``1rank``'s.
 
 Measured per cell: seconds per training epoch (``seconds_per_epoch`` of the
 run's result: the mean over its epochs, evaluations excluded), the epoch
@@ -66,12 +70,16 @@ from adar_pyg.io import atomic_path
 #: configuration -> (label, the settings it changes, as a layer of
 #: :meth:`Config.replace`)
 CONFIGS = {
-    '1rank': ('1 process', {'run': {'nproc': 1},
+    '1rank': ('1 process', {'run': {'nproc': 1, 'parallel': 'data'},
                             'train': {'lr_scaling': 'none'}}),
-    '2ranks': ('2 processes', {'run': {'nproc': 2},
+    '2ranks': ('2 processes', {'run': {'nproc': 2, 'parallel': 'data'},
                                'train': {'lr_scaling': 'none'}}),
     '2ranks-linear': ('2 processes, linear lr', {
-        'run': {'nproc': 2}, 'train': {'lr_scaling': 'linear'}}),
+        'run': {'nproc': 2, 'parallel': 'data'},
+        'train': {'lr_scaling': 'linear'}}),
+    '2ranks-columns': ('2 processes, by columns', {
+        'run': {'nproc': 2, 'parallel': 'columns'},
+        'train': {'lr_scaling': 'none'}}),
 }
 BASE = '1rank'
 #: The epoch speed-up 2 processes are asked for.
@@ -86,7 +94,8 @@ QUICK = {'cf': dict(epochs=1, eval_every=1, batch_size=8192),
          'sr': dict(epochs=1, eval_every=1, batch_size=2048)}
 #: Settings that may differ between the cells of one table (the others must
 #: be equal to reuse a cell).
-FREE = (('run', 'nproc'), ('train', 'lr_scaling'), ('run', 'seed'),
+FREE = (('run', 'nproc'), ('run', 'parallel'), ('train', 'lr_scaling'),
+        ('run', 'seed'),
         ('run', 'port'), ('run', 'dist_timeout'), ('data', 'data_root'),
         ('data', 'mirror'))
 NAMES = {'lightgcn': 'LightGCN', 'ngcf': 'NGCF', 'gru4rec': 'GRU4Rec',
@@ -250,7 +259,9 @@ def report(data: Dict[str, Any]) -> str:
             'validation Recall@20) in 1 or 2 processes (gloo on 127.0.0.1), '
             'with the threads per process given below; 2 processes with '
             '`--batch-size` B each train on global batches of 2B (half the '
-            'steps per epoch). s/epoch: training seconds per epoch '
+            'steps per epoch), except "by columns" (`--parallel columns`: '
+            'the batches of one process, each process propagating half '
+            'the embedding columns). s/epoch: training seconds per epoch '
             '(evaluations excluded), mean over the seeds; speed-up: the '
             '1-process s/epoch over the row\'s, per seed, then averaged. '
             'Metrics in %, mean ± std over the seeds, at the '
@@ -276,9 +287,12 @@ def parse_args(argv: Optional[Sequence[str]] = None
         description=__doc__.split('\n\n')[0],
         epilog='The protocol depends on --task (see --task sr --help).')
     add_config_args(parser, config_file=False)
-    parser.add_argument('--configs', nargs='+', default=list(CONFIGS),
+    parser.add_argument('--configs', nargs='+', default=[
+        c for c, (_, changes) in CONFIGS.items()
+        if task == 'cf' or changes['run']['parallel'] != 'columns'],
                         choices=list(CONFIGS),
-                        help='the configurations to train (default: all)')
+                        help='the configurations to train (default: all '
+                        "of the task; 'by columns' is CF only)")
     parser.add_argument('--seeds', nargs='+', type=int, default=[0])
     parser.add_argument('--out', default=None,
                         help='writes <out>.json and <out>.md (default: '

@@ -117,6 +117,8 @@ class Config:
             out.append('train.sparse_grad needs train.sampled (--sampled): '
                        'the full-graph path reads every embedding row at '
                        'each step')
+        if self.run.parallel == 'columns':
+            out += self._column_errors()
         if task == 'sr' and self.train.augmenter == 'cnsdiff':
             out.append("train.augmenter 'cnsdiff' is for CF only")
         if self.data.min_rating is not None and not self.data.rating_col:
@@ -129,6 +131,24 @@ class Config:
             out.append(f'cnsdiff.start_steps must be distinct steps in [1, '
                        f'cnsdiff.num_steps={self.cnsdiff.num_steps}] (got '
                        f'{list(steps)})')
+        return out
+
+    def _column_errors(self) -> List[str]:
+        # What run.parallel 'columns' needs that the settings can tell
+        # (the backbone's and the sampler's own contracts are checked when
+        # the task is sharded, see RecTask.shard_columns):
+        where = "run.parallel 'columns'"
+        out = []
+        if self.run.task != 'cf' or self.train.sampled:
+            out.append(f'{where} is for the full-graph CF path only (not '
+                       f'--task sr, not --sampled)')
+        if self.train.lr_scaling != 'none':
+            out.append(f"{where} keeps the batch of one process: "
+                       f"train.lr_scaling must be 'none'")
+        if self.model.dim % self.run.nproc:
+            out.append(f'{where} splits model.dim={self.model.dim} '
+                       f'columns evenly: run.nproc={self.run.nproc} must '
+                       f'divide it')
         return out
 
     def resolved(self) -> 'Config':

@@ -11,7 +11,7 @@ from adar_pyg.augment.negative_augmenter import SCORES, SOURCES, STRATEGIES
 from adar_pyg.augment.schedule import SCHEDULES
 from adar_pyg.config.settings import Section, default_of, setting
 from adar_pyg.registry import (AUGMENTER_NAMES, CF_MODEL_NAMES, MODEL_NAMES,
-                               SR_MODEL_NAMES)
+                               PARALLEL, SR_MODEL_NAMES)
 from adar_pyg.sampling import SAMPLERS, AHNSSampler
 
 TASKS = ('cf', 'sr')
@@ -45,12 +45,21 @@ class RunConfig(Section):
                                      'torch decides; with --nproc N: the '
                                      'CPU cores / N per process)', minimum=1,
                                      aliases=('thread', 'num_threads'))
-    nproc: int = setting(1, 'data-parallel processes (torch.distributed: '
+    nproc: int = setting(1, 'parallel processes (torch.distributed: '
                          'gloo on CPU, NCCL on CUDA with one GPU each); '
-                         '--batch-size is per process, so the global batch '
-                         'is N x --batch-size. Under torchrun the '
+                         'with --parallel data, --batch-size is per '
+                         'process, so the global batch is N x '
+                         '--batch-size. Under torchrun the '
                          "launcher's world size is used instead", minimum=1,
                          aliases=('world_size', 'num_processes', 'gpus'))
+    parallel: str = setting('data', "with --nproc N: 'data' splits each "
+                            'global batch over the processes; '
+                            "'columns' (LightGCN, uniform negatives) "
+                            'splits the embedding columns: every process '
+                            'draws the batches of one process and '
+                            'propagates dim/N columns, and the run equals '
+                            'the one-process run',
+                            choices=PARALLEL)
     port: Optional[int] = setting(None, 'with --nproc: the rendezvous port '
                                   'on 127.0.0.1 (default: a free one)',
                                   minimum=1, maximum=65535)

@@ -46,6 +46,12 @@ class NegativeSampler:
     #: Whether :meth:`negative_embeddings` needs the per-layer item
     #: representations :obj:`item_layers` (and :obj:`pool`) of the backbone.
     requires_layers: bool = False
+    #: Whether the negatives it draws depend on nothing but the ids and the
+    #: random generator (no scores of the representations), so that
+    #: column-parallel training (each process computes some embedding
+    #: columns, see :meth:`~adar_pyg.train.RecTask.shard_columns`) draws the
+    #: negatives of one process.
+    column_separable: bool = False
 
     def __init__(self, edge_index: Tensor, num_users: int,
                  num_items: int) -> None:

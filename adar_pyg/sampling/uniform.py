@@ -17,6 +17,8 @@ class UniformSampler(NegativeSampler):
         num_users (int): Number of users.
         num_items (int): Number of items.
     """
+    column_separable = True
+
     def sample(self, users: Tensor, pos_items: Tensor,
                user_emb: Optional[Tensor] = None,
                item_emb: Optional[Tensor] = None,

@@ -1,4 +1,4 @@
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -8,9 +8,30 @@ from adar_pyg.checks import check_int
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.sampling import SAMPLERS, NegativeSampler
+from adar_pyg.train.distributed import column_slice, gather_columns
 from adar_pyg.train.task import BatchOutput, RecTask
 
 EdgeType = Tuple[str, str, str]
+
+
+def column_parallel_errors(model: type, sampler: type) -> List[str]:
+    r"""Why a backbone class :obj:`model` with a sampler class
+    :obj:`sampler` cannot be trained column-parallel (see
+    :meth:`CFTask.shard_columns`): their declared contracts
+    (:obj:`column_separable`); empty if they can."""
+    out = []
+    if not (issubclass(model, BipartiteRecommender)
+            and model.column_separable):
+        out.append(f"column-parallel training needs a backbone that "
+                   f"propagates each embedding column on its own "
+                   f"(LightGCN); '{model.__name__}' mixes the columns (use "
+                   f"--parallel data)")
+    if not sampler.column_separable:
+        out.append(f"column-parallel training needs negatives drawn from "
+                   f"the ids alone (the uniform sampler); "
+                   f"'{sampler.__name__}' scores candidates with the whole "
+                   f"embeddings (use --parallel data)")
+    return out
 
 
 class CFTask(RecTask):
@@ -89,6 +110,7 @@ class CFTask(RecTask):
                 f"{model.num_items} items but the data has {num_users} and "
                 f"{num_items}")
         self.num_users, self.num_items = num_users, num_items
+        self._columns: Optional[Tuple[int, int]] = None  # shard_columns
         train = train_data[edge_type].edge_label_index
         val = val_data[edge_type].edge_label_index
         test = test_data[edge_type].edge_label_index
@@ -133,6 +155,13 @@ class CFTask(RecTask):
         self._set_shard(rank, world_size, self.train_pairs.size(1),
                         'interactions')
 
+    def shard_columns(self, rank: int, world_size: int) -> None:
+        errors = column_parallel_errors(type(self.model), type(self.sampler))
+        if errors:
+            raise ValueError('; '.join(errors))
+        column_slice(self.model.embedding_dim, rank, world_size)  # Divides?
+        self._columns = (int(rank), int(world_size))
+
     def num_batches(self) -> int:
         return self._num_steps(self.train_pairs.size(1))
 
@@ -147,6 +176,8 @@ class CFTask(RecTask):
 
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
+        if self._columns is not None:
+            return self._column_forward(batch, generator)
         users, pos = batch[0], batch[1]
         user0, item0 = self.model.ego_embeddings()
         if self.sampler.requires_layers:
@@ -173,6 +204,28 @@ class CFTask(RecTask):
                      neg0.square().sum()) / users.numel()
         return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg,
                            rows_total=int(batch.size(1)))
+
+    def _column_forward(self, batch: Tensor,
+                        generator: Optional[torch.Generator]
+                        ) -> BatchOutput:
+        r""":meth:`forward` of one column-parallel rank (see
+        :meth:`shard_columns`): the rank's columns propagated, the batch's
+        rows gathered whole, the rest as in one process (the same values:
+        each column is computed as one process computes it)."""
+        users, pos = batch[0], batch[1]
+        model: Any = self.model
+        cols = column_slice(model.embedding_dim, *self._columns)
+        user0, item0 = (x[:, cols] for x in model.ego_embeddings())
+        user_emb, item_emb = model.propagate(
+            user0, item0, model.adjacency(self.edge_index))
+        neg_emb, neg0 = self.sampler.negative_embeddings(
+            users, pos, user_emb, item_emb, item0, generator)
+        user, pos_emb, neg_emb, user0, pos0, neg0 = gather_columns(
+            user_emb[users], item_emb[pos], neg_emb, user0[users],
+            item0[pos], neg0)
+        reg = 0.5 * (user0.square().sum() + pos0.square().sum() +
+                     neg0.square().sum()) / users.numel()
+        return BatchOutput(user, pos_emb, neg_emb, reg)
 
     def has_split(self, split: str) -> bool:
         return split in self.evaluators

@@ -13,6 +13,12 @@ several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
   augmenter, run on the gathered global batch by every rank, stays
   identical on all of them (the "equivalent of DDP" for its parameters:
   the same inputs, the same draws, the same Adam step everywhere).
+* Column-parallel training (:obj:`Trainer(parallel='columns')`) splits the
+  embedding *columns* instead of the batch: :func:`column_slice` is a
+  rank's columns, :func:`gather_columns` puts the ranks' column blocks of
+  the batch's rows side by side (its backward keeps the rank's own
+  columns), and :func:`sync_column_grads` gives every rank the whole
+  gradient from the ranks' own columns.
 """
 import os
 from typing import Any, List, Optional
@@ -69,11 +75,78 @@ def prepare(task: Any, rank: int, world_size: int
     (see :func:`wrap`)."""
     task.shard(rank, world_size)
     module = wrap(task)
+    distribute_evaluators(task)
+    return module
+
+
+def distribute_evaluators(task: Any) -> None:
+    r"""Makes :obj:`task`'s evaluators rank their share of the users and
+    reduce the metrics over the ranks."""
     device = next(task.model.parameters()).device
     for evaluator in getattr(task, 'evaluators', {}).values():
         evaluator.distributed(
             device='cuda' if device.type == 'cuda' else 'cpu')
-    return module
+
+
+def column_slice(dim: int, rank: int, world_size: int) -> slice:
+    r"""The columns of :obj:`dim` that rank :obj:`rank` of
+    :obj:`world_size` computes in column-parallel training: contiguous
+    blocks of :obj:`dim // world_size`, in rank order."""
+    if dim % world_size:
+        raise ValueError(f"column-parallel training splits the {dim} "
+                         f"embedding columns evenly over the processes; "
+                         f"{world_size} does not divide {dim} (choose --dim "
+                         f"or --nproc so that it does)")
+    width = dim // world_size
+    return slice(rank * width, (rank + 1) * width)
+
+
+class _GatherColumns(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, rank: int,  # type: ignore
+                world_size: int) -> Tensor:
+        ctx.rank, ctx.world_size = rank, world_size
+        y = x.detach().to(_comm_device()).contiguous()
+        parts = [torch.empty_like(y) for _ in range(world_size)]
+        dist.all_gather(parts, y)
+        return torch.cat(parts, dim=1).to(x.device)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore
+        # Every rank computes the same loss from the same gathered rows, so
+        # the gradient of its own block is its columns of the whole one.
+        width = grad.size(1) // ctx.world_size
+        start = ctx.rank * width
+        return grad[:, start:start + width], None, None
+
+
+def gather_columns(*blocks: Tensor) -> tuple:
+    r"""The ranks' column blocks of each of :obj:`blocks` (the same rows on
+    every rank, this rank's columns) side by side, in rank order: the
+    whole rows, as one process computes them (one
+    :func:`~torch.distributed.all_gather` for all blocks). Differentiable:
+    the gradient of a rank's block is its columns of the gradient of the
+    whole rows, which every rank computes identically."""
+    rank, world_size = world()
+    sizes = [b.size(0) for b in blocks]
+    whole = _GatherColumns.apply(torch.cat(blocks, dim=0), rank, world_size)
+    return tuple(whole.split(sizes, dim=0))
+
+
+def sync_column_grads(params: Any, rank: int, world_size: int) -> None:
+    r"""Column-parallel training: each parameter's gradient holds this
+    rank's columns (:func:`column_slice` of its last dimension; the others
+    are zero); replaces it, on every rank, by the whole gradient, gathered
+    from every rank's own columns (so that the replicated optimiser steps
+    stay identical)."""
+    for p in params:
+        if p.grad is None:
+            continue
+        cols = column_slice(p.size(-1), rank, world_size)
+        own = p.grad[..., cols].to(_comm_device()).contiguous()
+        parts = [torch.empty_like(own) for _ in range(world_size)]
+        dist.all_gather(parts, own)
+        p.grad.copy_(torch.cat(parts, dim=-1).to(p.grad.device))
 
 
 def gather_rows(x: Tensor) -> tuple:

@@ -14,7 +14,7 @@ from adar_pyg.nn.sparse import BipartiteAdjacency
 from adar_pyg.sampling import NegativeSampler
 from adar_pyg.train.cf_task import CFTask, EdgeType
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
-from adar_pyg.train.task import BatchOutput
+from adar_pyg.train.task import BatchOutput, RecTask
 
 MISSING_BACKEND = (
     "SampledCFTask(subgraph_sampler='pyg') samples subgraphs with PyG's "
@@ -295,6 +295,8 @@ class SampledCFTask(CFTask):
     def shard(self, rank: int, world_size: int) -> None:
         raise NotImplementedError(f"{self.__class__.__name__} does not "
                                   f"support multi-process training")
+
+    shard_columns = RecTask.shard_columns  # Nor column-parallel training.
 
     def batches(self, generator: torch.Generator) -> Iterator[HeteroData]:
         perm = torch.randperm(self.train_pairs_cpu.size(1),

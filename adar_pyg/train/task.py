@@ -57,6 +57,19 @@ class RecTask:
         raise NotImplementedError(f"{self.__class__.__name__} does not "
                                   f"support multi-process training")
 
+    def shard_columns(self, rank: int, world_size: int) -> None:
+        r"""Makes the task one of :obj:`world_size` column-parallel ranks:
+        every rank draws the same batches (of the batch size, as one
+        process) and the same negatives, but :meth:`forward` propagates
+        only rank :obj:`rank`'s embedding columns
+        (:func:`~adar_pyg.train.distributed.column_slice`) and gathers the
+        batch's rows whole from all ranks
+        (:func:`~adar_pyg.train.distributed.gather_columns`), so that the
+        model's gradients hold the rank's columns only (the loop then
+        gathers them, see :class:`~adar_pyg.train.Trainer`)."""
+        raise NotImplementedError(f"{self.__class__.__name__} does not "
+                                  f"support column-parallel training")
+
     def _set_shard(self, rank: int, world_size: int, num_rows: int,
                    what: str) -> None:
         r"""Checks that :obj:`num_rows` training rows (:obj:`what`) make at

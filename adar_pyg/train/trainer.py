@@ -15,6 +15,7 @@ from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.checks import check_int, check_real
 from adar_pyg.errors import DivergedError
 from adar_pyg.io import ensure_writable, remove_stale_parts
+from adar_pyg.registry import PARALLEL
 from adar_pyg.train import checkpoint as ckpt
 from adar_pyg.train import distributed as ddp
 from adar_pyg.train import guards
@@ -117,6 +118,18 @@ class Trainer:
     alone logs and writes checkpoints. With the same global batch, the
     parameters follow those of one process up to float rounding.
 
+    With :obj:`parallel='columns'` the ranks split the embedding *columns*
+    instead (:meth:`~adar_pyg.train.RecTask.shard_columns`; LightGCN with
+    uniform negatives): every rank draws the batches of one process (the
+    task's batch size, not :math:`N` times it) and the same negatives,
+    propagates its :math:`F/N` columns, and computes the loss from the
+    batch's rows gathered whole; each rank's gradients hold its own
+    columns, which are gathered so that every rank steps the whole
+    (replicated) model, and the augmenter runs on the same rows with the
+    same random state on every rank. Every value is computed as one
+    process computes it, so the run is that of one process; the
+    propagation, most of a LightGCN step, is shared by the ranks.
+
     Args:
         task (RecTask): Data, backbone and evaluation.
         augmenter (Augmenter, optional): Generated-negative augmenter (see
@@ -150,6 +163,9 @@ class Trainer:
             fingerprint of its inputs, see :mod:`adar_pyg.fingerprint`),
             stored in every checkpoint under :obj:`'meta'`.
             (default: :obj:`None`)
+        parallel (str, optional): With several ranks, :obj:`'data'` (split
+            the batch) or :obj:`'columns'` (split the embedding columns).
+            (default: :obj:`'data'`)
     """
     def __init__(
         self,
@@ -170,6 +186,7 @@ class Trainer:
         last_checkpoint: Optional[str] = None,
         check_finite: bool = True,
         meta: Optional[Dict[str, Any]] = None,
+        parallel: str = 'data',
     ) -> None:
         if augmenter is not None and not isinstance(augmenter, Augmenter):
             raise TypeError(f"'augmenter' must be an adar_pyg.augment."
@@ -177,6 +194,9 @@ class Trainer:
         if select_on not in ('val', 'test'):
             raise ValueError(f"'select_on' must be 'val' or 'test' "
                              f"(got '{select_on}')")
+        if parallel not in PARALLEL:
+            raise ValueError(f"'parallel' must be one of {PARALLEL} (got "
+                             f"{parallel!r})")
         epochs = check_int('epochs', epochs)
         eval_every = check_int('eval_every', eval_every)
         patience = check_int('patience', patience)
@@ -215,8 +235,15 @@ class Trainer:
             augmenter.to(device)
         self.rank, self.world_size = ddp.world()
         self.step_module: Optional[torch.nn.Module] = None
-        if self.world_size > 1:
+        #: Whether the ranks split the batch, or the embedding columns.
+        self.data_parallel = self.world_size > 1 and parallel == 'data'
+        self.column_parallel = self.world_size > 1 and parallel == 'columns'
+        if self.data_parallel:
             self.step_module = ddp.prepare(task, self.rank, self.world_size)
+        elif self.column_parallel:
+            task.shard_columns(self.rank, self.world_size)
+            ddp.distribute_evaluators(task)
+        if self.world_size > 1:
             if self.rank != 0:  # Rank 0 alone logs and writes.
                 self.log = lambda line: None
                 self.on_evaluate = None
@@ -316,8 +343,11 @@ class Trainer:
         loss, gen = self._loss(batch, generator, stats)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.world_size > 1:  # The global batch's (same on every rank):
+        if self.data_parallel:  # The global batch's (same on every rank):
             return ddp.all_sum(loss.detach()) / self.world_size, gen
+        if self.column_parallel:  # Each rank's own columns, to all:
+            ddp.sync_column_grads(self.task.model.parameters(), self.rank,
+                                  self.world_size)
         return loss, gen
 
     def _loss(self, batch: Any, generator: torch.Generator,
@@ -340,7 +370,7 @@ class Trainer:
         else:
             loss = d_bpr_loss(out.user, out.pos, out.neg)
         loss = loss + self.l2 * out.reg
-        if self.world_size > 1:
+        if self.data_parallel:
             # DDP averages the ranks' gradients: weighted by the share of
             # rows, that average is the gradient of the global batch's mean
             # loss.
@@ -364,7 +394,7 @@ class Trainer:
         aug = self.augmenter
         user, pos = out.user.detach(), out.pos.detach()
         neg = out.neg.detach()
-        if self.world_size == 1:
+        if not self.data_parallel:  # (Column-parallel: the same everywhere.)
             aug.step(user, pos, neg)
             gen = aug(user, pos, neg)
             return (user, pos, neg, gen), gen
@@ -509,7 +539,8 @@ class Trainer:
         if resume_from is None:
             torch.manual_seed(self.seed)
             generator = torch.Generator().manual_seed(self.seed)
-            if self.rank > 0:  # Its own global stream (dropout masks):
+            if self.data_parallel and self.rank > 0:
+                # Its own global stream (dropout masks):
                 torch.manual_seed(self.seed + self.rank)
             return generator, FitState()
         generator = torch.Generator()
@@ -520,7 +551,7 @@ class Trainer:
         self.check_state(state, source)
         run = ckpt.restore(state, source, self.task.model, self.augmenter,
                            optimizer, generator)
-        if self.rank > 0:
+        if self.data_parallel and self.rank > 0:
             torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
         self.log(f'resumed from epoch {run.epoch} ({source})')
         return generator, run

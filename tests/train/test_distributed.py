@@ -1,7 +1,9 @@
 r"""Data-parallel training (2 gloo processes on 127.0.0.1, one thread each):
 the same global batch on 2 ranks as on 1 gives the same parameters, sharded
 evaluation equals the single-process evaluator exactly, and a dying rank
-stops the run with a clear error in bounded time."""
+stops the run with a clear error in bounded time. Column-parallel training
+(the ranks split the embedding columns) gives the parameters and metrics of
+one process exactly."""
 import json
 import os
 import socket
@@ -21,9 +23,10 @@ from tiny_data import cf_task, chain_graph, clustered_graph, sr_task
 
 EPOCHS = 2  # 2 x 6 steps (CF) and 2 x 5 steps (SR)
 CASES = ['cf', 'cf-adar', 'sr-adar']
+COLUMN_CASES = ['cf', 'cf-adar']
 
 
-def make_trainer(case, batch_size):
+def make_trainer(case, batch_size, parallel='data'):
     torch.manual_seed(0)
     if case.startswith('cf'):
         data = clustered_graph(60, 40, per_user=10, clusters=4, time=True)
@@ -37,7 +40,8 @@ def make_trainer(case, batch_size):
                        lambda: GRU4Rec(30, 16, 8, dropout=0.0), max_len=8,
                        batch_size=batch_size, eval_batch_size=7)
     aug = NegativeAugmenter(16, num_steps=10) if 'adar' in case else None
-    return Trainer(task, aug, lr=0.05, progress=False, log=lambda s: None)
+    return Trainer(task, aug, lr=0.05, progress=False, log=lambda s: None,
+                   parallel=parallel)
 
 
 def train_steps(trainer):
@@ -68,6 +72,10 @@ def _equivalence(rank, world_size):
         dist.all_gather(every, flat)
         assert all(torch.equal(every[0], x) for x in every), case
         out[case] = (state, metrics)
+    for case in COLUMN_CASES:  # The batch of one process, split by columns:
+        trainer = make_trainer(case, 64, parallel='columns')
+        assert trainer.column_parallel and trainer.step_module is None
+        out[f'columns-{case}'] = train_steps(trainer)
     # Sharded evaluation of given embeddings (odd number of blocks):
     g = torch.Generator().manual_seed(1)
     target = torch.stack([torch.randint(50, (300, ), generator=g),
@@ -97,6 +105,19 @@ def test_two_ranks_follow_one_with_the_same_global_batch(ddp_results, case):
                                    rtol=1e-4, msg=key)
     # The training moved the parameters (the comparison is not trivial):
     fresh = make_trainer(case, global_batch).task.model.state_dict()
+    assert any(not torch.allclose(fresh[k[6:]], v) for k, v in state.items()
+               if k.startswith('model.'))
+
+
+@pytest.mark.parametrize('case', COLUMN_CASES)
+def test_column_parallel_is_the_one_process_run(ddp_results, case):
+    state, metrics = train_steps(make_trainer(case, 64))
+    col_state, col_metrics = ddp_results[f'columns-{case}']
+    assert col_state.keys() == state.keys()
+    for key, value in state.items():  # Bit for bit:
+        assert torch.equal(col_state[key], value), key
+    assert col_metrics == metrics
+    fresh = make_trainer(case, 64).task.model.state_dict()
     assert any(not torch.allclose(fresh[k[6:]], v) for k, v in state.items()
                if k.startswith('model.'))
 
@@ -174,3 +195,44 @@ def test_cli_nproc(tmp_path, capsys):
     assert e.value.code == 1
     err = capsys.readouterr().err
     assert 'processes need at least' in err and 'Traceback' not in err
+
+
+def test_cli_parallel_columns(tmp_path, capsys):
+    from adar_pyg.cli import main
+    lines = ['user,item,timestamp']
+    g = torch.Generator().manual_seed(0)
+    for u in range(30):
+        items = torch.randperm(12, generator=g)[:9] + 12 * (u % 2)
+        lines += [f'u{u},i{i},{t}' for t, i in enumerate(items.tolist())]
+    csv = tmp_path / 'ratings.csv'
+    csv.write_text('\n'.join(lines) + '\n')
+    tiny = ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
+            '--epochs', '2', '--threads', '1', '--no-progress', '--device',
+            'cpu', '--augmenter', 'adar', '--adar-num-steps', '5']
+    results = {}
+    for name, extra in (('one', []),
+                        ('columns', ['--nproc', '2', '--parallel', 'columns'])):
+        main(tiny + extra + ['--out', str(tmp_path / name)])
+        results[name] = json.loads((tmp_path / name / 'result.json').read_text())
+    one, columns = results['one'], results['columns']
+    assert columns['nproc'] == 2 and columns['global_batch_size'] == 16
+    assert columns['settings']['run']['parallel'] == 'columns'
+    # The one-process run, evaluation and selection included, exactly:
+    for key in ('test', 'val', 'best_epoch'):
+        assert columns[key] == one[key], key
+    assert [h['loss'] for h in columns['history']] == \
+        [h['loss'] for h in one['history']]
+    # What cannot be split by columns is refused before anything runs:
+    for extra, message in (
+            (['--model', 'ngcf'], "'NGCF' mixes the columns"),
+            (['--sampler', 'dns'], "'DNSSampler' scores candidates"),
+            (['--dim', '7'], 'must divide it'),
+            (['--lr-scaling', 'linear'], "lr_scaling must be 'none'")):
+        bad = tmp_path / f'bad{len(message)}'
+        with pytest.raises(SystemExit) as e:
+            main(tiny + ['--nproc', '2', '--parallel', 'columns', '--out',
+                         str(bad)] + extra)
+        assert e.value.code != 0
+        err = capsys.readouterr().err
+        assert message in err and 'Traceback' not in err, err
+        assert not bad.exists()

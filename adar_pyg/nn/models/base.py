@@ -22,6 +22,13 @@ class BipartiteRecommender(torch.nn.Module):
         num_items (int): Number of items.
         embedding_dim (int): Size of the layer-0 embeddings.
     """
+    #: Whether :meth:`propagate` acts on each embedding column on its own
+    #: (column :math:`f` of the output depends on column :math:`f` of the
+    #: input only, as in LightGCN), so that column-parallel training may
+    #: give each process some of the columns (see
+    #: :meth:`~adar_pyg.train.RecTask.shard_columns`).
+    column_separable: bool = False
+
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int) -> None:
         super().__init__()

@@ -49,6 +49,8 @@ class LightGCN(BipartiteRecommender):
             :obj:`edge_index` seen (set to :obj:`False` if the graph changes
             between calls, e.g. with sampled subgraphs). (default: :obj:`True`)
     """
+    column_separable = True  # Eq. 4 acts on each column alone.
+
     def __init__(
         self,
         num_users: int,
