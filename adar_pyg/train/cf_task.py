@@ -235,7 +235,15 @@ class CFTask(RecTask):
         r"""Final user and item embeddings in eval mode."""
         training = self.model.training
         self.model.eval()
-        out = self.model(self.edge_index)
+        if self._columns is not None:  # Each rank its columns, then all:
+            model: Any = self.model
+            cols = column_slice(model.embedding_dim, *self._columns)
+            user, item = model.propagate(
+                *(x[:, cols] for x in model.ego_embeddings()),
+                model.adjacency(self.edge_index))
+            out = gather_columns(user, item)
+        else:
+            out = self.model(self.edge_index)
         self.model.train(training)
         return out
 

@@ -17,8 +17,8 @@ several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
   embedding *columns* instead of the batch: :func:`column_slice` is a
   rank's columns, :func:`gather_columns` puts the ranks' column blocks of
   the batch's rows side by side (its backward keeps the rank's own
-  columns), and :func:`sync_column_grads` gives every rank the whole
-  gradient from the ranks' own columns.
+  columns), and :func:`sync_columns` gives every rank the whole model
+  and optimiser state from the ranks' own columns.
 """
 import os
 from typing import Any, List, Optional
@@ -133,20 +133,60 @@ def gather_columns(*blocks: Tensor) -> tuple:
     return tuple(whole.split(sizes, dim=0))
 
 
-def sync_column_grads(params: Any, rank: int, world_size: int) -> None:
-    r"""Column-parallel training: each parameter's gradient holds this
-    rank's columns (:func:`column_slice` of its last dimension; the others
-    are zero); replaces it, on every rank, by the whole gradient, gathered
-    from every rank's own columns (so that the replicated optimiser steps
-    stay identical)."""
-    for p in params:
-        if p.grad is None:
-            continue
-        cols = column_slice(p.size(-1), rank, world_size)
-        own = p.grad[..., cols].to(_comm_device()).contiguous()
+def sync_columns(tensors: Any, rank: int, world_size: int) -> None:
+    r"""Column-parallel training: a rank keeps only its own columns
+    (:func:`column_slice` of the last dimension) of the model's parameters
+    and of their optimiser state up to date, since it reads no others;
+    this writes every rank's own columns of each of :obj:`tensors` into
+    all ranks (in place), so that every rank holds the whole model and
+    optimiser state, as one process does."""
+    for x in tensors:
+        cols = column_slice(x.size(-1), rank, world_size)
+        own = x.detach()[..., cols].to(_comm_device()).contiguous()
         parts = [torch.empty_like(own) for _ in range(world_size)]
         dist.all_gather(parts, own)
-        p.grad.copy_(torch.cat(parts, dim=-1).to(p.grad.device))
+        with torch.no_grad():
+            x.copy_(torch.cat(parts, dim=-1).to(x.device))
+
+
+def column_adam_step(optimizer: torch.optim.Adam, rank: int,
+                     world_size: int) -> None:
+    r"""Column-parallel training: :obj:`optimizer`'s step on this rank's
+    own columns only (its gradients are exact there, and zero elsewhere),
+    by :func:`torch.optim.adam.adam` on column views of the parameters and
+    of their moments, the arithmetic of :meth:`torch.optim.Adam.step` on
+    the CPU (one tensor at a time). The first step is Adam's own (it
+    creates the state; the other columns, with zero gradients and zero
+    moments, do not move)."""
+    from torch.optim.adam import adam
+    if not isinstance(optimizer, torch.optim.Adam):
+        raise TypeError(f"column-parallel training steps torch.optim.Adam "
+                        f"(got {type(optimizer).__name__})")
+    groups = optimizer.param_groups
+    if any(p.grad is not None and not optimizer.state.get(p)
+           for group in groups for p in group['params']):
+        optimizer.step()
+        return
+    for group in groups:
+        for p in group['params']:
+            if p.grad is None:
+                continue
+            cols = column_slice(p.size(-1), rank, world_size)
+            state = optimizer.state[p]
+            amsgrad = group['amsgrad']
+            decoupled = ({} if 'decoupled_weight_decay' not in group else {
+                'decoupled_weight_decay': group['decoupled_weight_decay']})
+            with torch.no_grad():
+                adam([p[..., cols]], [p.grad[..., cols]],
+                     [state['exp_avg'][..., cols]],
+                     [state['exp_avg_sq'][..., cols]],
+                     [state['max_exp_avg_sq'][..., cols]] if amsgrad else [],
+                     [state['step']], foreach=False,
+                     capturable=group['capturable'], **decoupled,
+                     amsgrad=amsgrad, beta1=group['betas'][0],
+                     beta2=group['betas'][1], lr=group['lr'],
+                     weight_decay=group['weight_decay'], eps=group['eps'],
+                     maximize=group['maximize'])
 
 
 def gather_rows(x: Tensor) -> tuple:

@@ -123,12 +123,15 @@ class Trainer:
     uniform negatives): every rank draws the batches of one process (the
     task's batch size, not :math:`N` times it) and the same negatives,
     propagates its :math:`F/N` columns, and computes the loss from the
-    batch's rows gathered whole; each rank's gradients hold its own
-    columns, which are gathered so that every rank steps the whole
-    (replicated) model, and the augmenter runs on the same rows with the
-    same random state on every rank. Every value is computed as one
-    process computes it, so the run is that of one process; the
-    propagation, most of a LightGCN step, is shared by the ranks.
+    batch's rows gathered whole; each rank's gradients, and so its
+    optimiser steps, are exact for its own columns, the only ones it reads
+    while training, and at the end of every epoch the ranks exchange their
+    own columns of the parameters and of the optimiser state, so that
+    every rank then holds the whole model (for evaluation and
+    checkpoints). The augmenter runs on the same rows with the same random
+    state on every rank. Every value is computed as one process computes
+    it, so the run is that of one process; the propagation, most of a
+    LightGCN step, is shared by the ranks.
 
     Args:
         task (RecTask): Data, backbone and evaluation.
@@ -319,9 +322,9 @@ class Trainer:
             if self.check_finite:  # Before the step can apply anything:
                 value = self._finite_loss(loss, params, epoch, count + 1,
                                           num_batches, gen)
-                optimizer.step()
+                self._step(optimizer)
             else:
-                optimizer.step()
+                self._step(optimizer)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise DivergedError(
@@ -332,7 +335,26 @@ class Trainer:
                 bar.set_postfix(loss=f'{total / count:.4f}')
         self.epoch_diagnostics = {k: float(v) / max(count, 1)
                                   for k, v in stats.items()}
+        if self.column_parallel:  # Each rank's own columns, to all:
+            ddp.sync_columns(self._column_tensors(optimizer), self.rank,
+                             self.world_size)
         return total / max(count, 1)
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.column_parallel:  # This rank's columns:
+            ddp.column_adam_step(optimizer, self.rank, self.world_size)
+        else:
+            optimizer.step()
+
+    def _column_tensors(self, optimizer: torch.optim.Optimizer
+                        ) -> List[Tensor]:
+        r"""Column-parallel training: the model's parameters and their
+        optimiser state of the same shape (Adam's moments), of which each
+        rank updates its own columns only."""
+        params = list(self.task.model.parameters())
+        return params + [v for p in params
+                         for v in optimizer.state.get(p, {}).values()
+                         if isinstance(v, Tensor) and v.shape == p.shape]
 
     def _batch_loss(self, batch: Any, generator: torch.Generator,
                     stats: Dict[str, Any],
@@ -345,9 +367,6 @@ class Trainer:
         loss.backward()
         if self.data_parallel:  # The global batch's (same on every rank):
             return ddp.all_sum(loss.detach()) / self.world_size, gen
-        if self.column_parallel:  # Each rank's own columns, to all:
-            ddp.sync_column_grads(self.task.model.parameters(), self.rank,
-                                  self.world_size)
         return loss, gen
 
     def _loss(self, batch: Any, generator: torch.Generator,
