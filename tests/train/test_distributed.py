@@ -26,7 +26,7 @@ CASES = ['cf', 'cf-adar', 'sr-adar']
 COLUMN_CASES = ['cf', 'cf-adar']
 
 
-def make_trainer(case, batch_size, parallel='data'):
+def make_trainer(case, batch_size, parallel='data', **kwargs):
     torch.manual_seed(0)
     if case.startswith('cf'):
         data = clustered_graph(60, 40, per_user=10, clusters=4, time=True)
@@ -41,7 +41,7 @@ def make_trainer(case, batch_size, parallel='data'):
                        batch_size=batch_size, eval_batch_size=7)
     aug = NegativeAugmenter(16, num_steps=10) if 'adar' in case else None
     return Trainer(task, aug, lr=0.05, progress=False, log=lambda s: None,
-                   parallel=parallel)
+                   parallel=parallel, **kwargs)
 
 
 def train_steps(trainer):
@@ -76,6 +76,19 @@ def _equivalence(rank, world_size):
         trainer = make_trainer(case, 64, parallel='columns')
         assert trainer.column_parallel and trainer.step_module is None
         out[f'columns-{case}'] = train_steps(trainer)
+    # Column-parallel fit, and its resumption from an evaluation's state:
+    folder = os.environ['ADAR_TEST_TMP']
+    last = os.path.join(folder, 'last.pt')
+    whole = make_trainer('cf-adar', 64, 'columns', epochs=3).fit()
+    make_trainer('cf-adar', 64, 'columns', epochs=2,
+                 last_checkpoint=last).fit()
+    dist.barrier()  # Rank 0 wrote it.
+    trainer = make_trainer('cf-adar', 64, 'columns', epochs=3)
+    epochs, train_epoch = [], trainer.train_epoch
+    trainer.train_epoch = lambda *a: epochs.append(a[-1]) or train_epoch(*a)
+    resumed = trainer.fit(resume_from=last)
+    assert epochs == [3]  # It went on from the state of epoch 2.
+    out['columns-fit'] = whole, resumed
     # Sharded evaluation of given embeddings (odd number of blocks):
     g = torch.Generator().manual_seed(1)
     target = torch.stack([torch.randint(50, (300, ), generator=g),
@@ -90,8 +103,16 @@ def _equivalence(rank, world_size):
 
 
 @pytest.fixture(scope='module')
-def ddp_results():
+def ddp_results(tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv('ADAR_TEST_TMP',
+                              str(tmp_path_factory.mktemp('ddp')))
     return launch(_equivalence, 2, threads=1, timeout=60, deadline=240)
+
+
+@pytest.fixture(scope='module')
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
 
 
 @pytest.mark.parametrize('case', CASES)
@@ -120,6 +141,16 @@ def test_column_parallel_is_the_one_process_run(ddp_results, case):
     fresh = make_trainer(case, 64).task.model.state_dict()
     assert any(not torch.allclose(fresh[k[6:]], v) for k, v in state.items()
                if k.startswith('model.'))
+
+
+def test_column_parallel_fit_and_resume(ddp_results):
+    whole, resumed = ddp_results['columns-fit']
+    one = make_trainer('cf-adar', 64, epochs=3).fit()
+    for result in (whole, resumed):  # Exactly the one-process run:
+        assert (result.val, result.test, result.best_epoch) == \
+            (one.val, one.test, one.best_epoch)
+        assert [h['loss'] for h in result.history] == \
+            [h['loss'] for h in one.history]
 
 
 def test_sharded_evaluation_equals_one_process(ddp_results):
