@@ -22,7 +22,8 @@
 #                sampled path with dense and with sparse gradients,
 #                PyG; 1M and 5M synthetic, Gowalla)
 #   ddp          with more than one GPU: benchmarks/ddp_speed.py  -> ddp_speed.json
-#                (1 vs 2 processes, NCCL, Beauty, 3 epochs); with one
+#                (1 vs 2 processes, data- and column-parallel, NCCL,
+#                Beauty, 3 epochs); with one
 #                GPU the step is recorded as skipped (ddp.log says why)
 # The summary of all steps (exit status, seconds, log file) is gpu_check.json;
 # the script exits with the number of failed steps.
@@ -179,7 +180,8 @@ if [ "$QUICK" = 0 ] || [ "$DEVICE" = cuda ]; then
            2> /dev/null || echo 0)
     if [ "$DEVICE" = cuda ] && [ "$GPUS" -gt 1 ]; then
         step ddp 150 "$PYTHON" benchmarks/ddp_speed.py --device cuda \
-            --epochs 3 --eval-every 3 --out "$OUT/ddp_speed"
+            --epochs 3 --eval-every 3 --configs 1rank 2ranks 2ranks-columns \
+            --out "$OUT/ddp_speed"
     else
         echo "skipped: data-parallel training needs more than one GPU" \
              "(found $GPUS)" > "$OUT/ddp.log"
