@@ -58,7 +58,8 @@ class RunConfig(Section):
                             'splits the embedding columns: every process '
                             'draws the batches of one process and '
                             'propagates dim/N columns, and the run equals '
-                            'the one-process run',
+                            'the one-process run (on the CPU, with the '
+                            'same --threads per process)',
                             choices=PARALLEL)
     port: Optional[int] = setting(None, 'with --nproc: the rendezvous port '
                                   'on 127.0.0.1 (default: a free one)',

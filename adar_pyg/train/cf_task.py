@@ -14,6 +14,12 @@ from adar_pyg.train.task import BatchOutput, RecTask
 EdgeType = Tuple[str, str, str]
 
 
+def l2_term(user0: Tensor, pos0: Tensor, neg0: Tensor, rows: int) -> Tensor:
+    r"""The L2 term of a batch's layer-0 rows (unweighted, per row)."""
+    return 0.5 * (user0.square().sum() + pos0.square().sum() +
+                  neg0.square().sum()) / rows
+
+
 def column_parallel_errors(model: type, sampler: type) -> List[str]:
     r"""Why a backbone class :obj:`model` with a sampler class
     :obj:`sampler` cannot be trained column-parallel (see
@@ -200,9 +206,9 @@ class CFTask(RecTask):
                                     self.world_size)[self.rank]
             users, pos, neg_emb, neg0 = (users[rows], pos[rows],
                                          neg_emb[rows], neg0[rows])
-        reg = 0.5 * (user0[users].square().sum() + item0[pos].square().sum() +
-                     neg0.square().sum()) / users.numel()
-        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg,
+        return BatchOutput(user_emb[users], item_emb[pos], neg_emb,
+                           l2_term(user0[users], item0[pos], neg0,
+                                users.numel()),
                            rows_total=int(batch.size(1)))
 
     def _column_forward(self, batch: Tensor,
@@ -213,19 +219,24 @@ class CFTask(RecTask):
         rows gathered whole, the rest as in one process (the same values:
         each column is computed as one process computes it)."""
         users, pos = batch[0], batch[1]
-        model: Any = self.model
-        cols = column_slice(model.embedding_dim, *self._columns)
-        user0, item0 = (x[:, cols] for x in model.ego_embeddings())
-        user_emb, item_emb = model.propagate(
-            user0, item0, model.adjacency(self.edge_index))
+        (user0, item0), (user_emb, item_emb) = self._column_propagate()
         neg_emb, neg0 = self.sampler.negative_embeddings(
             users, pos, user_emb, item_emb, item0, generator)
         user, pos_emb, neg_emb, user0, pos0, neg0 = gather_columns(
             user_emb[users], item_emb[pos], neg_emb, user0[users],
             item0[pos], neg0)
-        reg = 0.5 * (user0.square().sum() + pos0.square().sum() +
-                     neg0.square().sum()) / users.numel()
-        return BatchOutput(user, pos_emb, neg_emb, reg)
+        return BatchOutput(user, pos_emb, neg_emb,
+                           l2_term(user0, pos0, neg0, users.numel()))
+
+    def _column_propagate(self) -> Tuple[Tuple[Tensor, Tensor],
+                                         Tuple[Tensor, Tensor]]:
+        r"""This rank's columns of the layer-0 (user, item) tables and of
+        their propagation over the training graph."""
+        model: Any = self.model
+        cols = column_slice(model.embedding_dim, *self._columns)
+        user0, item0 = (x[:, cols] for x in model.ego_embeddings())
+        return (user0, item0), model.propagate(
+            user0, item0, model.adjacency(self.edge_index))
 
     def has_split(self, split: str) -> bool:
         return split in self.evaluators
@@ -236,12 +247,7 @@ class CFTask(RecTask):
         training = self.model.training
         self.model.eval()
         if self._columns is not None:  # Each rank its columns, then all:
-            model: Any = self.model
-            cols = column_slice(model.embedding_dim, *self._columns)
-            user, item = model.propagate(
-                *(x[:, cols] for x in model.ego_embeddings()),
-                model.adjacency(self.edge_index))
-            out = gather_columns(user, item)
+            out = gather_columns(*self._column_propagate()[1])
         else:
             out = self.model(self.edge_index)
         self.model.train(training)

@@ -26,6 +26,7 @@ from typing import Any, List, Optional
 import torch
 import torch.distributed as dist
 from torch import Tensor
+from torch.optim.adam import adam
 
 
 def world() -> tuple:
@@ -149,16 +150,34 @@ def sync_columns(tensors: Any, rank: int, world_size: int) -> None:
             x.copy_(torch.cat(parts, dim=-1).to(x.device))
 
 
+def adam_moments(optimizer: torch.optim.Adam, p: Tensor) -> List[Tensor]:
+    r"""The moments :obj:`optimizer` keeps for :obj:`p`, each of its
+    shape: :obj:`exp_avg`, :obj:`exp_avg_sq` and, with :obj:`amsgrad`,
+    :obj:`max_exp_avg_sq` (none before its first step)."""
+    state = optimizer.state.get(p, {})
+    return [state[k] for k in ('exp_avg', 'exp_avg_sq', 'max_exp_avg_sq')
+            if k in state]
+
+
+def broadcast_parameters(module: torch.nn.Module) -> None:
+    r"""Sets every parameter and buffer of :obj:`module` to rank 0's."""
+    for x in list(module.parameters()) + list(module.buffers()):
+        y = x.detach().to(_comm_device())
+        dist.broadcast(y, 0)
+        with torch.no_grad():
+            x.copy_(y.to(x.device))
+
+
 def column_adam_step(optimizer: torch.optim.Adam, rank: int,
                      world_size: int) -> None:
     r"""Column-parallel training: :obj:`optimizer`'s step on this rank's
     own columns only (its gradients are exact there, and zero elsewhere),
     by :func:`torch.optim.adam.adam` on column views of the parameters and
-    of their moments, the arithmetic of :meth:`torch.optim.Adam.step` on
-    the CPU (one tensor at a time). The first step is Adam's own (it
-    creates the state; the other columns, with zero gradients and zero
-    moments, do not move)."""
-    from torch.optim.adam import adam
+    of their moments (:func:`adam_moments`), with the group's settings, so
+    the arithmetic of :meth:`torch.optim.Adam.step`. The first step is
+    Adam's own (it creates the state; whatever it does to the other
+    columns, which this rank does not read, :func:`sync_columns`
+    overwrites)."""
     if not isinstance(optimizer, torch.optim.Adam):
         raise TypeError(f"column-parallel training steps torch.optim.Adam "
                         f"(got {type(optimizer).__name__})")
@@ -172,16 +191,15 @@ def column_adam_step(optimizer: torch.optim.Adam, rank: int,
             if p.grad is None:
                 continue
             cols = column_slice(p.size(-1), rank, world_size)
-            state = optimizer.state[p]
             amsgrad = group['amsgrad']
+            moments = [m[..., cols] for m in adam_moments(optimizer, p)]
             decoupled = ({} if 'decoupled_weight_decay' not in group else {
                 'decoupled_weight_decay': group['decoupled_weight_decay']})
             with torch.no_grad():
-                adam([p[..., cols]], [p.grad[..., cols]],
-                     [state['exp_avg'][..., cols]],
-                     [state['exp_avg_sq'][..., cols]],
-                     [state['max_exp_avg_sq'][..., cols]] if amsgrad else [],
-                     [state['step']], foreach=False,
+                adam([p[..., cols]], [p.grad[..., cols]], moments[:1],
+                     moments[1:2], moments[2:], [optimizer.state[p]['step']],
+                     foreach=group['foreach'], fused=group['fused'],
+                     differentiable=group['differentiable'],
                      capturable=group['capturable'], **decoupled,
                      amsgrad=amsgrad, beta1=group['betas'][0],
                      beta2=group['betas'][1], lr=group['lr'],

@@ -12,7 +12,7 @@ from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
 from adar_pyg.sampling import NegativeSampler
-from adar_pyg.train.cf_task import CFTask, EdgeType
+from adar_pyg.train.cf_task import CFTask, EdgeType, l2_term
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
 from adar_pyg.train.task import BatchOutput, RecTask
 
@@ -370,10 +370,9 @@ class SampledCFTask(CFTask):
             user_emb, item_emb = out
             neg_emb, neg0 = sampler.negative_embeddings(
                 users, pos, user_emb, item_emb, x_item, generator)
-        reg = 0.5 * (x_user[users].square().sum() +
-                     x_item[pos].square().sum() +
-                     neg0.square().sum()) / users.numel()
-        return BatchOutput(user_emb[users], item_emb[pos], neg_emb, reg)
+        return BatchOutput(user_emb[users], item_emb[pos], neg_emb,
+                           l2_term(x_user[users], x_item[pos], neg0,
+                                   users.numel()))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.model}, sampler='

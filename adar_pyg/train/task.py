@@ -65,8 +65,9 @@ class RecTask:
         (:func:`~adar_pyg.train.distributed.column_slice`) and gathers the
         batch's rows whole from all ranks
         (:func:`~adar_pyg.train.distributed.gather_columns`), so that the
-        model's gradients hold the rank's columns only (the loop then
-        gathers them, see :class:`~adar_pyg.train.Trainer`)."""
+        model's gradients hold the rank's columns only (the loop steps
+        those and exchanges them once per epoch, see
+        :class:`~adar_pyg.train.Trainer`)."""
         raise NotImplementedError(f"{self.__class__.__name__} does not "
                                   f"support column-parallel training")
 

@@ -129,9 +129,11 @@ class Trainer:
     own columns of the parameters and of the optimiser state, so that
     every rank then holds the whole model (for evaluation and
     checkpoints). The augmenter runs on the same rows with the same random
-    state on every rank. Every value is computed as one process computes
-    it, so the run is that of one process; the propagation, most of a
-    LightGCN step, is shared by the ranks.
+    state on every rank, and every rank starts from rank 0's weights.
+    Every value is computed as one process computes it, so on the CPU,
+    with the same threads per process as the one process, the run is that
+    of one process bit for bit; the propagation, most of a LightGCN step,
+    is shared by the ranks.
 
     Args:
         task (RecTask): Data, backbone and evaluation.
@@ -246,6 +248,10 @@ class Trainer:
         elif self.column_parallel:
             task.shard_columns(self.rank, self.world_size)
             ddp.distribute_evaluators(task)
+            # Every rank starts from rank 0's weights (as DDP's do):
+            ddp.broadcast_parameters(task.model)
+            if augmenter is not None:
+                ddp.broadcast_parameters(augmenter)
         if self.world_size > 1:
             if self.rank != 0:  # Rank 0 alone logs and writes.
                 self.log = lambda line: None
@@ -352,9 +358,8 @@ class Trainer:
         optimiser state of the same shape (Adam's moments), of which each
         rank updates its own columns only."""
         params = list(self.task.model.parameters())
-        return params + [v for p in params
-                         for v in optimizer.state.get(p, {}).values()
-                         if isinstance(v, Tensor) and v.shape == p.shape]
+        return params + [m for p in params
+                         for m in ddp.adam_moments(optimizer, p)]
 
     def _batch_loss(self, batch: Any, generator: torch.Generator,
                     stats: Dict[str, Any],
@@ -435,10 +440,28 @@ class Trainer:
                      batch: int, num_batches: int,
                      gen: Optional[Tensor]) -> float:
         r"""The loss as a float, after checking that it and every gradient
-        are finite (see :func:`~adar_pyg.train.guards.finite_loss`)."""
-        return guards.finite_loss(
-            loss, params, self.task.model, lambda: self._where(
-                epoch, batch, num_batches) + self._diagnose(gen))
+        are finite (see :func:`~adar_pyg.train.guards.finite_loss`); in
+        column-parallel training, on every rank's columns, so that all
+        ranks stop at the same batch."""
+        def where() -> str:
+            return self._where(epoch, batch, num_batches) + \
+                self._diagnose(gen)
+        if not self.column_parallel:
+            return guards.finite_loss(loss, params, self.task.model, where)
+        error: Optional[DivergedError] = None
+        try:
+            value = guards.finite_loss(loss, params, self.task.model, where)
+        except DivergedError as e:
+            error = e
+        failed = ddp.all_sum(torch.tensor([float(error is not None)]))
+        if error is not None:
+            raise error
+        if float(failed) > 0:
+            raise DivergedError(
+                f"another process's columns of the gradients hold NaN or "
+                f"infinite values {where()}; lower the learning rate or "
+                f"check the inputs")
+        return value
 
     @staticmethod
     def _where(epoch: int, batch: int, num_batches: int) -> str:

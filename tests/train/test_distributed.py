@@ -75,7 +75,36 @@ def _equivalence(rank, world_size):
     for case in COLUMN_CASES:  # The batch of one process, split by columns:
         trainer = make_trainer(case, 64, parallel='columns')
         assert trainer.column_parallel and trainer.step_module is None
-        out[f'columns-{case}'] = train_steps(trainer)
+        model, widths = trainer.task.model, set()
+        propagate = model.propagate
+        model.propagate = lambda xu, xi, adj, f=propagate, w=widths: (
+            w.add((xu.size(1), xi.size(1))) or f(xu, xi, adj))
+        state = train_steps(trainer)
+        assert widths == {(8, 8)}  # Each rank propagates 16 / 2 columns.
+        flat = torch.cat([v.flatten().double() for v in state[0].values()])
+        every = [torch.zeros_like(flat) for _ in range(world_size)]
+        dist.all_gather(every, flat)
+        assert all(torch.equal(every[0], x) for x in every), case
+        out[f'columns-{case}'] = state
+    # A NaN in one rank's columns of the gradients stops every rank at the
+    # same batch:
+    trainer = make_trainer('cf', 64, parallel='columns')
+    model = trainer.task.model
+    hook = model.embedding.weight.register_hook(
+        lambda g: g.index_fill(1, torch.tensor([9]), float('nan'))
+        if rank == 1 and trainer.task._steps == 2 else g)
+    forward = trainer.task.forward
+
+    def counted(batch, generator=None):
+        trainer.task._steps += 1
+        return forward(batch, generator)
+    trainer.task._steps, trainer.task.forward = 0, counted
+    try:
+        train_steps(trainer)
+        out['nan'] = None
+    except Exception as e:  # noqa: BLE001
+        out['nan'] = (type(e).__name__, str(e))
+    hook.remove()
     # Column-parallel fit, and its resumption from an evaluation's state:
     folder = os.environ['ADAR_TEST_TMP']
     last = os.path.join(folder, 'last.pt')
@@ -141,6 +170,13 @@ def test_column_parallel_is_the_one_process_run(ddp_results, case):
     fresh = make_trainer(case, 64).task.model.state_dict()
     assert any(not torch.allclose(fresh[k[6:]], v) for k, v in state.items()
                if k.startswith('model.'))
+
+
+def test_column_parallel_nan_stops_every_rank(ddp_results):
+    name, message = ddp_results['nan']  # Rank 0's, whose columns are fine:
+    assert name == 'DivergedError'
+    assert "another process's columns of the gradients" in message
+    assert 'in epoch 1, batch 2 of' in message
 
 
 def test_column_parallel_fit_and_resume(ddp_results):
