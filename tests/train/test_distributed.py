@@ -238,8 +238,9 @@ def test_bad_input():
             check_port(port)
 
 
-def test_cli_nproc(tmp_path, capsys):
-    from adar_pyg.cli import main
+def tiny_train_args(tmp_path):
+    r"""``adar-pyg train`` on a tiny CSV (two clusters of users), 2 epochs,
+    ADAR, one thread."""
     lines = ['user,item,timestamp']
     g = torch.Generator().manual_seed(0)
     for u in range(30):
@@ -247,9 +248,14 @@ def test_cli_nproc(tmp_path, capsys):
         lines += [f'u{u},i{i},{t}' for t, i in enumerate(items.tolist())]
     csv = tmp_path / 'ratings.csv'
     csv.write_text('\n'.join(lines) + '\n')
-    tiny = ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
+    return ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
             '--epochs', '2', '--threads', '1', '--no-progress', '--device',
-            'cpu', '--augmenter', 'adar', '--adar-num-steps', '5', '--nproc', '2']
+            'cpu', '--augmenter', 'adar', '--adar-num-steps', '5']
+
+
+def test_cli_nproc(tmp_path, capsys):
+    from adar_pyg.cli import main
+    tiny = tiny_train_args(tmp_path) + ['--nproc', '2']
     out = tmp_path / 'run'
     main(tiny + ['--out', str(out)])
     result = json.loads((out / 'result.json').read_text())
@@ -266,16 +272,7 @@ def test_cli_nproc(tmp_path, capsys):
 
 def test_cli_parallel_columns(tmp_path, capsys):
     from adar_pyg.cli import main
-    lines = ['user,item,timestamp']
-    g = torch.Generator().manual_seed(0)
-    for u in range(30):
-        items = torch.randperm(12, generator=g)[:9] + 12 * (u % 2)
-        lines += [f'u{u},i{i},{t}' for t, i in enumerate(items.tolist())]
-    csv = tmp_path / 'ratings.csv'
-    csv.write_text('\n'.join(lines) + '\n')
-    tiny = ['train', '--data', str(csv), '--dim', '8', '--batch-size', '16',
-            '--epochs', '2', '--threads', '1', '--no-progress', '--device',
-            'cpu', '--augmenter', 'adar', '--adar-num-steps', '5']
+    tiny = tiny_train_args(tmp_path)
     results = {}
     for name, extra in (('one', []),
                         ('columns', ['--nproc', '2', '--parallel', 'columns'])):
