@@ -102,15 +102,21 @@ def column_slice(dim: int, rank: int, world_size: int) -> slice:
     return slice(rank * width, (rank + 1) * width)
 
 
+def _gather_cat(x: Tensor, dim: int) -> Tensor:
+    r"""Every rank's :obj:`x` (the same shape on all), concatenated along
+    :obj:`dim` in rank order, on :obj:`x`'s device."""
+    y = x.to(_comm_device()).contiguous()
+    parts = [torch.empty_like(y) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, y)
+    return torch.cat(parts, dim=dim).to(x.device)
+
+
 class _GatherColumns(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, rank: int,  # type: ignore
                 world_size: int) -> Tensor:
         ctx.rank, ctx.world_size = rank, world_size
-        y = x.detach().to(_comm_device()).contiguous()
-        parts = [torch.empty_like(y) for _ in range(world_size)]
-        dist.all_gather(parts, y)
-        return torch.cat(parts, dim=1).to(x.device)
+        return _gather_cat(x.detach(), dim=1)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore
@@ -143,11 +149,8 @@ def sync_columns(tensors: Any, rank: int, world_size: int) -> None:
     optimiser state, as one process does."""
     for x in tensors:
         cols = column_slice(x.size(-1), rank, world_size)
-        own = x.detach()[..., cols].to(_comm_device()).contiguous()
-        parts = [torch.empty_like(own) for _ in range(world_size)]
-        dist.all_gather(parts, own)
         with torch.no_grad():
-            x.copy_(torch.cat(parts, dim=-1).to(x.device))
+            x.copy_(_gather_cat(x.detach()[..., cols], dim=-1))
 
 
 def adam_moments(optimizer: torch.optim.Adam, p: Tensor) -> List[Tensor]:
