@@ -29,7 +29,8 @@ one uniform negative per positive, Adam, and the same thread count
   masked, Recall and NDCG@10/20), forward propagation included: ours is
   ``CFTask.evaluate('test')``; RecBole's is ``Trainer.evaluate`` on its
   full-sort test loader, in blocks of the same number of users as ours
-  (RecBole's ``eval_batch_size`` = users per block x items) and with its
+  (``--eval-batch-size``, default 2048;
+  RecBole's ``eval_batch_size`` = users per block x items) and with its
   cached embeddings cleared before each pass. After one untimed pass,
   ``--repeats`` passes are timed; reported: the fastest.
 
@@ -424,8 +425,6 @@ def parse_args(argv: Optional[Sequence[str]] = None
                         help='untimed epochs of each side first (default 1)')
     parser.add_argument('--repeats', type=int, default=2,
                         help='timed evaluation passes (the fastest counts)')
-    parser.add_argument('--eval-users', type=int, default=2048,
-                        help='test users per evaluation block, both sides')
     parser.add_argument('--recbole-python', default=None, metavar='PATH',
                         help="the RecBole environment's Python (default: "
                         "$RECBOLE_PYTHON, else "
@@ -444,9 +443,9 @@ def parse_args(argv: Optional[Sequence[str]] = None
     except ConfigError as e:
         parser.error(str(e))
     if cfg.train.epochs < 1 or args.warmup < 0 or args.repeats < 1 or \
-            args.eval_users < 1 or min(args.thread_counts) < 1:
-        parser.error('need --epochs >= 1, --warmup >= 0, --repeats >= 1, '
-                     '--eval-users >= 1 and thread counts >= 1')
+            min(args.thread_counts) < 1:
+        parser.error('need --epochs >= 1, --warmup >= 0, --repeats >= 1 '
+                     'and thread counts >= 1')
     return args, cfg
 
 
@@ -480,7 +479,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         'dim': model.dim, 'layers': model.layers, 'lr': train.lr,
         'l2': train.l2, 'seed': cfg.run.seed, 'epochs': train.epochs,
         'warmup': args.warmup, 'repeats': args.repeats,
-        'eval_users': args.eval_users, 'device': str(device),
+        'eval_users': train.eval_batch_size, 'device': str(device),
     }
     path = f'{args.out}.json'
     if os.path.exists(path):
@@ -516,7 +515,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 'layers': model.layers, 'l2': train.l2, 'lr': train.lr,
                 'batch_size': train.batch_size, 'epochs': train.epochs,
                 'warmup': args.warmup, 'repeats': args.repeats,
-                'eval_users': args.eval_users, 'seed': cfg.run.seed,
+                'eval_users': train.eval_batch_size, 'seed': cfg.run.seed,
                 'device': device.type}
         for n in args.thread_counts:
             ours = store.get_or_run(

@@ -104,7 +104,7 @@ def test_main_gives_both_sides_the_config(tmp_path, monkeypatch,
     rb.main(['--device', 'cpu', '--dim', '8', '--layers', '2',
              '--batch-size', '32', '--lr', '0.01', '--seed', '1',
              '--thread-counts', '1', '--warmup', '0', '--repeats', '1',
-             '--eval-users', '16', '--out', str(out)])
+             '--eval-batch-size', '16', '--out', str(out)])
     result = json.loads((tmp_path / 'res.json').read_text())
     settings = result['meta']['settings']
     assert {k: settings[k] for k in ('batch_size', 'dim', 'layers', 'lr',

@@ -3,12 +3,12 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import coalesce
 
 
 def _csr(edge_index: Tensor, num_rows: int, num_cols: int) -> tuple:
     r"""(indptr, indices) of the unique pairs in :obj:`edge_index`, rows sorted."""
-    key = torch.unique(edge_index[0] * num_cols + edge_index[1])
-    row, col = key // num_cols, key % num_cols
+    row, col = coalesce(edge_index, num_nodes=max(num_rows, num_cols))
     indptr = torch.zeros(num_rows + 1, dtype=torch.long,
                          device=edge_index.device)
     indptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_rows), 0)

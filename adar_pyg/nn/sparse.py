@@ -14,6 +14,7 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.utils import coalesce
 
 
 def _to_csr(index: Tensor, value: Tensor, size: tuple) -> Tensor:
@@ -382,8 +383,7 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int, num_items: int,
         if int(edge_index[1].min()) < 0 or int(edge_index[1].max()) >= num_items:
             raise ValueError(f"item ids in 'edge_index' must lie in "
                              f"[0, {num_items - 1}]")
-    key = torch.unique(edge_index[0] * num_items + edge_index[1])
-    user, item = key // num_items, key % num_items
+    user, item = coalesce(edge_index, num_nodes=max(num_users, num_items))
     deg_u = torch.bincount(user, minlength=num_users).to(dtype)
     deg_i = torch.bincount(item, minlength=num_items).to(dtype)
     value = deg_u[user].rsqrt() * deg_i[item].rsqrt()

@@ -8,6 +8,7 @@ from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
 from torch_geometric.sampler import NegativeSampling, NeighborSampler
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
+from torch_geometric.utils import coalesce
 
 from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
@@ -39,8 +40,7 @@ def loader_graph(edge_index: Tensor, num_users: int, num_items: int,
     :obj:`edge_type` and, reversed, as :obj:`(dst, 'rev_' + rel, src)`."""
     src, rel, dst = edge_type
     edge_index = edge_index.cpu()
-    key = torch.unique(edge_index[0] * num_items + edge_index[1])
-    edge_index = torch.stack([key // num_items, key % num_items])
+    edge_index = coalesce(edge_index, num_nodes=max(num_users, num_items))
     graph = HeteroData()
     graph[src].num_nodes, graph[dst].num_nodes = num_users, num_items
     graph[edge_type].edge_index = edge_index
@@ -318,8 +318,7 @@ class SampledCFTask(CFTask):
         pairs = torch.cat([batch[self._edge_type].edge_index,
                            batch[self._rev_edge_type].edge_index.flip([0])],
                           dim=1)
-        key = torch.unique(pairs[0] * ni + pairs[1])
-        user, item = key // ni, key % ni
+        user, item = coalesce(pairs, num_nodes=max(nu, ni))
         value = (self.deg_user_rsqrt[n_user[user]] *
                  self.deg_item_rsqrt[n_item[item]])
         return BipartiteAdjacency.from_edges(user, item, value, nu, ni)
