@@ -161,3 +161,31 @@ def test_lightgcn_float64_equals_pyg():
                           atol=1e-12)
     float32 = ours.float().adjacency(edge_index)  # rebuilt in float32
     assert float32.user_item.dtype == torch.float32
+
+
+@pytest.mark.parametrize('dtype', [torch.float, torch.double])
+def test_spmm_equals_sparse_mm_bit_for_bit(dtype):
+    # The product the models run (addmm, beta=0, into an uninitialised
+    # output) against torch.sparse.mm, with empty rows (user 0 and item 8
+    # have no edge) and a NaN-filled output buffer, which must not leak.
+    from adar_pyg.nn.sparse import _block_mm, _spmm
+    U, I = 7, 9
+    edge_index = random_bipartite(U, I, num_edges=40)
+    keep = (edge_index[0] != 0) & (edge_index[1] != 8)
+    adj = bipartite_norm_adj(edge_index[:, keep], U, I, dtype=dtype)
+    x = torch.randn(U + I, 5, dtype=dtype)
+    for a, v in [(adj.user_item, x[U:]), (adj.item_user, x[:U])]:
+        ref = torch.sparse.mm(a, v)
+        assert torch.equal(_spmm(a, v), ref)
+        buf = torch.full_like(ref, float('nan'))
+        assert _spmm(a, v, buf) is buf and torch.equal(buf, ref)
+    out = torch.full((U + I, 5), float('nan'), dtype=dtype)
+    yu, yi = _block_mm(adj, x[:U], x[U:], out)
+    assert torch.equal(out, torch.cat([torch.sparse.mm(adj.user_item, x[U:]),
+                                       torch.sparse.mm(adj.item_user,
+                                                       x[:U])]))
+    assert yu.data_ptr() == out.data_ptr()
+    assert torch.equal(adj.matmul(x), out)
+    # a COO matrix takes torch.sparse.mm:
+    coo = adj.to_sparse()
+    assert torch.equal(_spmm(coo, x), torch.sparse.mm(coo, x))
