@@ -58,6 +58,21 @@ def cell_args(parse: Callable[[List[str]], argparse.Namespace],
     return args
 
 
+def table2_settings(cell: Dict[str, Any], key: str,
+                    task: str) -> Dict[str, Dict[str, Any]]:
+    r"""The settings of the Table 2 cell :obj:`key`
+    (:obj:`dataset/model/variant/seed`) of task :obj:`task`, as recorded,
+    completed for the versions of ``table2.py`` that wrote a flat
+    :obj:`'args'`: the backbone (recorded there only as a ``--models``
+    list) from the key, and no evaluation block size (recorded, but ignored
+    by the CF evaluation of those versions, which ranked blocks of 2048)."""
+    settings = recorded_settings(cell)
+    settings.setdefault('model', {}).setdefault('model', key.split('/')[1])
+    if task == 'cf' and 'args' in cell:
+        settings.get('train', {}).pop('eval_batch_size', None)
+    return settings
+
+
 def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
     r"""Re-runs the first :obj:`epochs` of the cell :obj:`key` of the result
     file :obj:`path`; returns the comparison."""
@@ -74,11 +89,9 @@ def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
                               ood.data_loader(args, dataset))
     else:
         import table2
-        settings = recorded_settings(cell)
-        task = data['meta'].get('task') or settings['run']['task']
-        if task == 'cf' and 'args' in cell:  # Recorded, but CF evaluation
-            # ignored it (blocks of 2048) in the versions that wrote 'args'.
-            settings.get('train', {}).pop('eval_batch_size', None)
+        task = data['meta'].get('task') or \
+            recorded_settings(cell)['run']['task']
+        settings = table2_settings(cell, key, task)
         args = cell_args(table2.parse_args, ['--task', task], settings,
                          epochs)
         data_ = (table2.load_sr_data(args, dataset) if task == 'sr'
