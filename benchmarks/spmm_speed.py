@@ -13,7 +13,7 @@ the gradient's rows instead of concatenating two halves. The previous form,
 measures it against:
 
 * product: the two block products of one propagation step, both forms
-  alternating, :obj:`--repeats` times; the median and the minimum
+  alternating (ABBA), :obj:`--repeats` times; the median and the minimum
   (processor-independent wall seconds; a shared machine is noisy), and
   whether the outputs are equal bit for bit;
 * epoch: one LightGCN training run (the config's settings: Amazon-Beauty,
@@ -81,10 +81,11 @@ def time_products(adj: Any, dim: int, repeats: int) -> Dict[str, Any]:
     forms = {'sparse.mm': lambda: _sparse_mm_block(adj, xu, xi),
              'addmm': lambda: sparse._block_mm(adj, xu, xi)}
     seconds: Dict[str, List[float]] = {k: [] for k in forms}
-    for _ in range(repeats):
-        for name, call in forms.items():
+    for r in range(repeats):  # ABBA: neither form always runs second
+        for name in (('sparse.mm', 'addmm') if r % 2 == 0 else
+                     ('addmm', 'sparse.mm')):
             t0 = time.perf_counter()
-            call()
+            forms[name]()
             seconds[name].append(time.perf_counter() - t0)
     a, b = forms['sparse.mm'](), forms['addmm']()
     out = {f'{k}_ms': {'median': statistics.median(v) * 1e3,

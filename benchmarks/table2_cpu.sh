@@ -35,11 +35,13 @@ mkdir -p runs/t2a runs/t2b
 sasrec_lambda() {  # the control λ of the best Beauty validation R@20
     "$PYTHON" - <<'EOF'
 import glob, json
+from adar_pyg.config import recorded_settings
 best = None
 for path in sorted(glob.glob('runs/t2a/sasrec_lambda_*.json')):
     for cell in json.load(open(path))['cells'].values():
+        lam = recorded_settings(cell)['adar']['weight']
         if best is None or cell['val']['recall@20'] > best[0]:
-            best = (cell['val']['recall@20'], cell['args']['adar_weight'])
+            best = (cell['val']['recall@20'], lam)
 print('' if best is None else best[1])
 EOF
 }
@@ -67,6 +69,10 @@ sr)
             --no-progress --out runs/t2a/sasrec_lambda_$lam
     done
     LAMBDA=$(sasrec_lambda)
+    if [ -z "$LAMBDA" ]; then
+        echo "table2_cpu.sh: no SASRec λ sweep cell in runs/t2a/" >&2
+        exit 1
+    fi
     echo "SASRec control λ (Beauty validation R@20, seed 0): $LAMBDA"
     for s in 0 1 2; do  # (SASRec's Beauty base cells are in table2_sr.json)
         "$PYTHON" "${T2[@]}" "${SR[@]}" --datasets beauty --models sasrec \

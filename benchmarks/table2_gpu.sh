@@ -111,11 +111,12 @@ done
 wait "${SWEEP_PIDS[@]}"
 LAMBDA=$("$PYTHON" - "$W" <<'EOF'
 import glob, json, sys
+from adar_pyg.config import recorded_settings
 best = None
 for path in glob.glob(f'{sys.argv[1]}/sasrec_lambda_*.json'):
     for key, cell in json.load(open(path))['cells'].items():
         score = cell['val']['recall@20']
-        lam = cell['args']['adar_weight']
+        lam = recorded_settings(cell)['adar']['weight']
         if best is None or score > best[0]:
             best = (score, lam)
 print('' if best is None else best[1])

@@ -8,7 +8,9 @@ from torch_geometric.utils import coalesce
 
 def _csr(edge_index: Tensor, num_rows: int, num_cols: int) -> tuple:
     r"""(indptr, indices) of the unique pairs in :obj:`edge_index`, rows sorted."""
-    row, col = coalesce(edge_index, num_nodes=max(num_rows, num_cols))
+    # (as int64: the key row * max(rows, cols) + col overflows int32 sooner)
+    row, col = coalesce(edge_index.long(), num_nodes=max(num_rows, num_cols))
+    col = col.to(edge_index.dtype)
     indptr = torch.zeros(num_rows + 1, dtype=torch.long,
                          device=edge_index.device)
     indptr[1:] = torch.cumsum(torch.bincount(row, minlength=num_rows), 0)

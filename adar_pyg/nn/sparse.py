@@ -100,6 +100,8 @@ class BipartiteAdjacency:
 
     def _mm(self, x: Tensor) -> Tensor:
         U = self.num_users
+        if not _into_ok(self.user_item, x):
+            return torch.cat(_block_mm(self, x[:U], x[U:]), dim=0)
         out = x.new_empty(self.num_nodes, x.size(1))
         _block_mm(self, x[:U], x[U:], out)
         return out
@@ -166,16 +168,30 @@ class DroppedBipartiteAdjacency(BipartiteAdjacency):
                                          self._transpose.to(device))
 
 
+def _into_ok(a: Tensor, x: Tensor) -> bool:
+    r"""Whether :func:`_spmm` computes :math:`\mathbf{A}\mathbf{X}` into a
+    given (uninitialised) output: for a CSR :obj:`a` on the CPU with MKL,
+    unless the product itself must be differentiable (a double backward:
+    :obj:`out=` takes no autograd). PyTorch's own CPU kernel, without MKL,
+    scales the output by :obj:`beta` instead of ignoring it, so an
+    uninitialised one could leak NaN there."""
+    return (a.device.type == 'cpu' and a.layout == torch.sparse_csr
+            and torch.backends.mkl.is_available()
+            and not (torch.is_grad_enabled()
+                     and (x.requires_grad or a.requires_grad)))
+
+
 def _spmm(a: Tensor, x: Tensor, out: Optional[Tensor] = None) -> Tensor:
-    r"""The sparse-dense product :math:`\mathbf{A}\mathbf{X}` of a CSR
+    r"""The sparse-dense product :math:`\mathbf{A}\mathbf{X}` of a sparse
     matrix :obj:`a`, written into :obj:`out` (a contiguous
-    :obj:`[a.size(0), F]` tensor) when given. On the CPU it is
-    :func:`torch.addmm` with :obj:`beta=0` into an uninitialised output:
+    :obj:`[a.size(0), F]` tensor) when given. Where :func:`_into_ok`, it
+    is :func:`torch.addmm` with :obj:`beta=0` into an uninitialised output:
     the same values as :func:`torch.sparse.mm` (bit for bit: the same MKL
     product, each output row written once, empty rows zero), without its
-    zero-filled output (measured 25% faster per product on the
-    Amazon-Beauty blocks, one thread); elsewhere :func:`torch.sparse.mm`."""
-    if a.device.type != 'cpu' or a.layout != torch.sparse_csr:
+    zero-filled output (measured 1.4x faster per product on the
+    Amazon-Beauty blocks, one thread: ``benchmarks/spmm_speed.py``);
+    elsewhere :func:`torch.sparse.mm`."""
+    if not _into_ok(a, x):
         y = torch.sparse.mm(a, x)
         return y if out is None else out.copy_(y)
     if out is None:
@@ -214,14 +230,15 @@ def _horner(adj: BipartiteAdjacency, hu: Tensor, hi: Tensor,
     :math:`\tilde{\mathbf{A}}` is symmetric, it multiplies by the same
     blocks as the forward."""
     terms = list(terms)
-    if not terms:
-        return torch.cat([hu, hi], dim=0)
-    out = hu.new_empty(adj.num_nodes, hu.size(1))  # the last step's output
+    # The last step's product is written into the rows of the result (no
+    # concatenation), where the product takes an output (_into_ok):
+    into = bool(terms) and _into_ok(adj.user_item, hu)
+    out = hu.new_empty(adj.num_nodes, hu.size(1)) if into else None
     for k, (gu, gi, a) in enumerate(terms):
         hu, hi = _block_mm(adj, hu, hi, out if k == len(terms) - 1 else None)
         hu.add_(gu, alpha=a)
         hi.add_(gi, alpha=a)
-    return out
+    return out if into else torch.cat([hu, hi], dim=0)
 
 
 class _SpMM(torch.autograd.Function):
@@ -410,7 +427,8 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int, num_items: int,
         if int(edge_index[1].min()) < 0 or int(edge_index[1].max()) >= num_items:
             raise ValueError(f"item ids in 'edge_index' must lie in "
                              f"[0, {num_items - 1}]")
-    user, item = coalesce(edge_index, num_nodes=max(num_users, num_items))
+    user, item = coalesce(edge_index.long(),
+                          num_nodes=max(num_users, num_items))
     deg_u = torch.bincount(user, minlength=num_users).to(dtype)
     deg_i = torch.bincount(item, minlength=num_items).to(dtype)
     value = deg_u[user].rsqrt() * deg_i[item].rsqrt()

@@ -40,7 +40,8 @@ def loader_graph(edge_index: Tensor, num_users: int, num_items: int,
     :obj:`edge_type` and, reversed, as :obj:`(dst, 'rev_' + rel, src)`."""
     src, rel, dst = edge_type
     edge_index = edge_index.cpu()
-    edge_index = coalesce(edge_index, num_nodes=max(num_users, num_items))
+    edge_index = coalesce(edge_index.long(),
+                          num_nodes=max(num_users, num_items))
     graph = HeteroData()
     graph[src].num_nodes, graph[dst].num_nodes = num_users, num_items
     graph[edge_type].edge_index = edge_index

@@ -120,3 +120,21 @@ def test_cuda_matches_cpu():
     gpu = ev(user.cuda(), item.cuda())
     for key in cpu:
         assert gpu[key] == pytest.approx(cpu[key], abs=1e-5)
+
+
+def test_int32_ids_beyond_46341_rows():
+    # The unique pairs are keyed row * max(rows, cols) + col: in int32 that
+    # overflows from 46,341 rows on, so the ids are widened first.
+    from adar_pyg.metrics.ranking import _csr
+    g = torch.Generator().manual_seed(0)
+    rows, cols = 60001, 10
+    edge_index = torch.stack([torch.randint(rows, (500, ), generator=g),
+                              torch.randint(cols, (500, ), generator=g)])
+    edge_index[:, 0] = torch.tensor([rows - 1, cols - 1])
+    want = _csr(edge_index, rows, cols)
+    got = _csr(edge_index.int(), rows, cols)
+    assert torch.equal(got[0], want[0])
+    assert torch.equal(got[1].long(), want[1])
+    assert got[1].dtype == torch.int32
+    pairs = set(map(tuple, edge_index.t().tolist()))
+    assert int(want[0][-1]) == len(pairs)

@@ -189,3 +189,16 @@ def test_spmm_equals_sparse_mm_bit_for_bit(dtype):
     # a COO matrix takes torch.sparse.mm:
     coo = adj.to_sparse()
     assert torch.equal(_spmm(coo, x), torch.sparse.mm(coo, x))
+
+
+def test_propagate_twice_differentiable():
+    # A double backward through the propagation (create_graph=True) takes
+    # the differentiable product (torch.sparse.mm), not addmm(out=...).
+    U, I = 7, 9
+    adj = bipartite_norm_adj(random_bipartite(U, I), U, I,
+                             dtype=torch.double)
+    x = torch.randn(U + I, 3, dtype=torch.double, requires_grad=True)
+    alpha = [0.25, 0.25, 0.25, 0.25]
+    assert torch.autograd.gradgradcheck(
+        lambda x: torch.cat(adj.propagate(x, alpha)), (x, ))
+    assert torch.autograd.gradgradcheck(adj.matmul, (x, ))
