@@ -1,25 +1,27 @@
 #!/usr/bin/env bash
 # Table 2 on this CPU machine (issue 29): the cells still missing, in the
-# issue's priority order, as two lanes of one-thread runs (one per core):
+# issue's priority order, as one queue of steps that any number of lanes
+# (one-thread processes, one per core) work through together:
 #
-#     bash benchmarks/table2_cpu.sh cf      # lane 1: the CF cells
-#     bash benchmarks/table2_cpu.sh sr      # lane 2: the SR cells
+#     bash benchmarks/table2_cpu.sh lane    # on each core: takes the next free step, until none is left
 #     bash benchmarks/table2_cpu.sh merge   # the lanes' cells into the result files, and the tables
 #
-# Every cell has the three variants (base, +ADAR at the transition point with
-# the Beauty-validated settings, the reweight control at its Beauty-validated
-# λ), one seed at a time, so that the variants of a seed finish together
-# (paired seeds). A lane is resumable: run it again and it skips the cells it
-# finished and continues an interrupted one from its last evaluation. Cells
-# are written under runs/ (git-ignored), one result file per lane step, and
-# `merge` adds them to benchmarks/results/table2_{cf,sr}.json.
+# A step is one (dataset, model, seed) with the three variants (base, +ADAR
+# at the transition point with the Beauty-validated settings, the reweight
+# control at its Beauty-validated λ), so that the variants of a seed finish
+# together (paired seeds). A lane claims a step (runs/t2/claims/<step>, with
+# its process id) before running it, so two lanes never run one step; the
+# claim of a lane that died is taken over. Variants already in the committed
+# result file (benchmarks/results/table2_<task>.json) are skipped, and
+# table2.py continues an interrupted cell from its last evaluation: run a
+# lane again and it continues. Each step writes runs/t2/<task>_<step>.json
+# (git-ignored); `merge` adds them to benchmarks/results/table2_<task>.json.
 #
-#   cf: LightGCN on Yelp (seeds 0-4), then NGCF on Toys, Sports and Yelp
-#       (seeds 0-2).
-#   sr: GRU4Rec on Yelp (seeds 0-4), then SASRec's control λ validated on
-#       Beauty (seed 0, validation only, λ in 0.3 0.5 0.7 1.0), then SASRec
-#       on the four datasets (seeds 0-2) at that λ (on Beauty +ADAR and the
-#       control only: its base cells are in table2_sr.json).
+# The queue: LightGCN on Yelp (seeds 0-4), GRU4Rec on Yelp (0-4), NGCF on
+# Toys, Sports and Yelp (0-2), SASRec's control λ validated on Beauty (seed
+# 0, validation only, λ in 0.3 0.5 0.7 1.0), then SASRec at that λ on the
+# four datasets (0-2; on Beauty +ADAR and the control only: its base cells
+# are committed).
 set -eu
 LANE="${1:-}"
 PYTHON="${PYTHON:-python}"
@@ -27,17 +29,64 @@ export OMP_NUM_THREADS=1
 T2=(benchmarks/table2.py --threads 1 --no-progress)
 CF=(--task cf --epochs 50 --eval-every 5 --patience 4 --lr 5e-3)
 SR=(--task sr --epochs 150 --eval-every 5 --patience 4)
-VARIANTS=(--variants base transition reweight)
-CF_OUT=(runs/t2b/table2_cf_yelp runs/t2b/table2_cf_ngcf)
-SR_OUT=(runs/t2a/table2_sr_yelp runs/t2a/table2_sr_sasrec)
-mkdir -p runs/t2a runs/t2b
+VARIANTS=(base transition reweight)
+LAMBDAS=(0.3 0.5 0.7 1.0)
+mkdir -p runs/t2/claims
+
+claim() {  # step: succeeds when this lane may run it
+    local dir=runs/t2/claims/$1 pid
+    if mkdir "$dir" 2>/dev/null; then
+        echo $$ > "$dir/pid"
+        return 0
+    fi
+    pid=$(cat "$dir/pid" 2>/dev/null || true)
+    [ "$pid" = $$ ] && return 0
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        return 1  # another lane runs it
+    fi
+    echo $$ > "$dir/pid"  # its lane died: take it over
+}
+
+busy() {  # step: another live lane holds it
+    local pid
+    pid=$(cat "runs/t2/claims/$1/pid" 2>/dev/null || true)
+    [ -n "$pid" ] && [ "$pid" != $$ ] && kill -0 "$pid" 2>/dev/null
+}
+
+missing() {  # task dataset model seed variants...: those not committed yet
+    "$PYTHON" - "$@" <<'EOF'
+import json, os, sys
+task, dataset, model, seed, *variants = sys.argv[1:]
+path = f'benchmarks/results/table2_{task}.json'
+cells = json.load(open(path))['cells'] if os.path.exists(path) else {}
+print(' '.join(v for v in variants
+               if f'{dataset}/{model}/{v}/seed{seed}' not in cells))
+EOF
+}
+
+cell() {  # task dataset model seed [variants...]: one step of table2.py
+    local task=$1 dataset=$2 model=$3 seed=$4 todo args
+    shift 4
+    local want=("$@")
+    [ ${#want[@]} -gt 0 ] || want=("${VARIANTS[@]}")
+    todo=$(missing "$task" "$dataset" "$model" "$seed" "${want[@]}")
+    [ -n "$todo" ] || return 0
+    claim "${task}_${dataset}_${model}_$seed" || return 0
+    if [ "$task" = cf ]; then args=("${CF[@]}"); else args=("${SR[@]}"); fi
+    [ "$model" = sasrec ] && args+=(--control-weight "$LAMBDA")
+    echo "[lane $$] $task $dataset $model seed $seed: $todo"
+    # shellcheck disable=SC2086  # $todo: the variants, one word each
+    "$PYTHON" "${T2[@]}" "${args[@]}" --datasets "$dataset" \
+        --models "$model" --variants $todo --seeds "$seed" \
+        --out "runs/t2/${task}_${dataset}_${model}_$seed"
+}
 
 sasrec_lambda() {  # the control λ of the best Beauty validation R@20
     "$PYTHON" - <<'EOF'
 import glob, json
 from adar_pyg.config import recorded_settings
 best = None
-for path in sorted(glob.glob('runs/t2a/sasrec_lambda_*.json')):
+for path in sorted(glob.glob('runs/t2/sasrec_lambda_*.json')):
     for cell in json.load(open(path))['cells'].values():
         lam = recorded_settings(cell)['adar']['weight']
         if best is None or cell['val']['recall@20'] > best[0]:
@@ -47,59 +96,53 @@ EOF
 }
 
 case "$LANE" in
-cf)
-    for s in 0 1 2 3 4; do
-        "$PYTHON" "${T2[@]}" "${CF[@]}" --datasets yelp --models lightgcn \
-            "${VARIANTS[@]}" --seeds $s --out "${CF_OUT[0]}"
-    done
+lane)
+    for s in 0 1 2 3 4; do cell cf yelp lightgcn $s; done
+    for s in 0 1 2 3 4; do cell sr yelp gru4rec $s; done
     for s in 0 1 2; do
-        "$PYTHON" "${T2[@]}" "${CF[@]}" --datasets toys sports yelp \
-            --models ngcf "${VARIANTS[@]}" --seeds $s --out "${CF_OUT[1]}"
+        for d in toys sports yelp; do cell cf $d ngcf $s; done
     done
-    ;;
-sr)
-    for s in 0 1 2 3 4; do
-        "$PYTHON" "${T2[@]}" "${SR[@]}" --datasets yelp --models gru4rec \
-            "${VARIANTS[@]}" --seeds $s --out "${SR_OUT[0]}"
-    done
-    for lam in 0.3 0.5 0.7 1.0; do
+    for lam in "${LAMBDAS[@]}"; do
+        [ -f "runs/t2/sasrec_lambda_$lam.json" ] && continue
+        claim "sasrec_lambda_$lam" || continue
+        echo "[lane $$] SASRec control λ $lam on Beauty (validation)"
         "$PYTHON" benchmarks/adar_sweep.py --task sr --model sasrec \
-            --dataset beauty --axis lambda --values $lam --variants reweight \
-            --seeds 0 --epochs 150 --eval-every 5 --patience 4 --threads 1 \
-            --no-progress --out runs/t2a/sasrec_lambda_$lam
+            --dataset beauty --axis lambda --values "$lam" \
+            --variants reweight --seeds 0 --epochs 150 --eval-every 5 \
+            --patience 4 --threads 1 --no-progress \
+            --out "runs/t2/sasrec_lambda_$lam"
+    done
+    for lam in "${LAMBDAS[@]}"; do  # the sweep steps another lane runs
+        while busy "sasrec_lambda_$lam"; do sleep 60; done
     done
     LAMBDA=$(sasrec_lambda)
     if [ -z "$LAMBDA" ]; then
-        echo "table2_cpu.sh: no SASRec λ sweep cell in runs/t2a/" >&2
+        echo "table2_cpu.sh: no SASRec λ sweep cell in runs/t2/" >&2
         exit 1
     fi
     echo "SASRec control λ (Beauty validation R@20, seed 0): $LAMBDA"
-    for s in 0 1 2; do  # (SASRec's Beauty base cells are in table2_sr.json)
-        "$PYTHON" "${T2[@]}" "${SR[@]}" --datasets beauty --models sasrec \
-            --variants transition reweight --control-weight "$LAMBDA" \
-            --seeds $s --out "${SR_OUT[1]}"
-        "$PYTHON" "${T2[@]}" "${SR[@]}" --datasets toys sports yelp \
-            --models sasrec "${VARIANTS[@]}" --control-weight "$LAMBDA" \
-            --seeds $s --out "${SR_OUT[1]}"
+    for s in 0 1 2; do
+        cell sr beauty sasrec $s transition reweight
+        for d in toys sports yelp; do cell sr $d sasrec $s; done
     done
     ;;
 merge)
-    merge() {  # task, models, result file, then the lane outputs
-        local task=$1 models=$2 out=$3 files=() f
-        shift 3
-        for f in "$@"; do [ -f "$f.json" ] && files+=("$f.json"); done
+    merge() {  # task, models
+        local task=$1 models=$2 files=() f
+        for f in runs/t2/"$task"_*.json; do [ -f "$f" ] && files+=("$f"); done
         [ ${#files[@]} -gt 0 ] || return 0
         "$PYTHON" benchmarks/table2.py --task "$task" \
             --datasets beauty toys sports yelp --models $models \
             --variants base adar transition reweight --report-only \
-            --merge "${files[@]}" --out "$out" > /dev/null
+            --merge "${files[@]}" --out "benchmarks/results/table2_$task" \
+            > /dev/null
     }
-    merge cf "lightgcn ngcf mixgcf ahns" benchmarks/results/table2_cf "${CF_OUT[@]}"
-    merge sr "gru4rec sasrec cl4srec" benchmarks/results/table2_sr "${SR_OUT[@]}"
+    merge cf "lightgcn ngcf mixgcf ahns"
+    merge sr "gru4rec sasrec cl4srec"
     "$PYTHON" benchmarks/table2_summary.py
     ;;
 *)
-    echo "usage: bash benchmarks/table2_cpu.sh cf|sr|merge" >&2
+    echo "usage: bash benchmarks/table2_cpu.sh lane|merge" >&2
     exit 2
     ;;
 esac
