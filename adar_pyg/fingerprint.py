@@ -46,7 +46,8 @@ from adar_pyg.rundir import CONFIG, FINGERPRINT, IDS
 FORMAT = 1
 #: Settings that may differ between training and reading a run.
 ENVIRONMENT = ('run.device', 'run.threads', 'run.port', 'run.dist_timeout',
-               'data.data', 'data.data_root', 'data.mirror')
+               'run.reuse_memory', 'data.data', 'data.data_root',
+               'data.mirror')
 EDGE = ('user', 'rates', 'item')
 _CHUNK = 1 << 20
 

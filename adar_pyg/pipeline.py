@@ -96,8 +96,9 @@ def check_parallel(cfg: Config) -> None:
 
 
 def setup(cfg: Config) -> torch.device:
-    r"""Threads, the seed of the global RNG and the device (with a clear error
-    for a missing GPU)."""
+    r"""Threads, freed-memory reuse (:mod:`adar_pyg.train.memory`), the seed
+    of the global RNG and the device (with a clear error for a missing
+    GPU)."""
     device = cfg.device_name()
     if device == 'cuda' and not torch.cuda.is_available():
         from adar_pyg.errors import UsageError
@@ -109,6 +110,9 @@ def setup(cfg: Config) -> torch.device:
         torch.set_num_threads(cfg.run.threads)
     elif world_size > 1:  # Not N processes x all cores:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    if cfg.run.reuse_memory:
+        from adar_pyg.train.memory import reuse_freed_memory
+        reuse_freed_memory()
     torch.manual_seed(cfg.run.seed)
     if device == 'cuda' and world_size > 1:
         local = int(os.environ.get('LOCAL_RANK', rank))

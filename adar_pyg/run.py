@@ -72,6 +72,23 @@ def default_out(cfg: Config, root: str = 'runs') -> str:
     return os.path.join(root, '-'.join(parts))
 
 
+def cpu_info() -> Dict[str, str]:
+    r"""The processor a run ran on: its model name and the vector
+    instruction set torch dispatches to (e.g. :obj:`'AVX512'`). Dense
+    products (NGCF's layers, the diffusion MLP) may round differently on
+    another instruction set, so a re-run is bit-identical only where these
+    match."""
+    model = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            model = next((line.split(':', 1)[1].strip() for line in f
+                          if line.startswith('model name')), model)
+    except OSError:
+        pass
+    return {'model': model,
+            'capability': torch.backends.cpu.get_cpu_capability()}
+
+
 def write_json(obj: Any, path: Optional[str]) -> None:
     r"""Writes :obj:`obj` as indented JSON to :obj:`path` (atomically)."""
     if not path:
@@ -323,6 +340,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         'torch': torch.__version__,
         'threads': torch.get_num_threads(),
         'host': platform.node(),
+        'cpu': cpu_info(),
         'history': result.history,
         # Every setting once, by the config's names (as config.yaml):
         'settings': cfg.to_dict(),

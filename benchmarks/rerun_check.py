@@ -31,7 +31,7 @@ from common import Stopwatch, command_line
 
 from adar_pyg.config import recorded_settings
 from adar_pyg.io import write_text
-from adar_pyg.run import write_json
+from adar_pyg.run import cpu_info, write_json
 
 
 #: The relative difference allowed in the logged epoch loss (a mean of
@@ -127,7 +127,8 @@ def rerun(path: str, key: str, epochs: int) -> Dict[str, Any]:
             and loss_rel <= LOSS_RTOL,
             'max_abs_diff': worst, 'values': rows,
             'recorded_torch': cell.get('torch'),
-            'recorded_threads': cell.get('threads')}
+            'recorded_threads': cell.get('threads'),
+            'recorded_cpu': cell.get('cpu'), 'cpu': cpu_info()}
 
 
 def markdown(out: Dict[str, Any]) -> str:
@@ -138,16 +139,33 @@ def markdown(out: Dict[str, Any]) -> str:
              'evaluation in those epochs compared exactly with the '
              f'committed history (the logged loss within a relative '
              f'{LOSS_RTOL:g}: a mean of float32 batch losses).', '',
+             'A cell trained on another instruction set (or one whose '
+             'record names none: cells of before 2026-12-05) may round its '
+             'dense products differently: its "same CPU" column says '
+             "whether the cell's recorded instruction set is this "
+             "machine's.", '',
              '| file | cell | epochs | values compared | all bit for bit | '
-             'metrics bit for bit | loss rel. diff | passed |',
-             '|---|---|---|---|---|---|---|---|']
+             'metrics bit for bit | loss rel. diff | passed | same CPU |',
+             '|---|---|---|---|---|---|---|---|---|']
     for c in out['cells']:
         lines.append(f"| {c['file']} | {c['cell']} | {c['epochs']} | "
                      f"{c['compared']} | {'yes' if c['identical'] else 'no'} "
                      f"| {'yes' if c['metrics_identical'] else 'NO'} | "
                      f"{c['loss_max_rel_diff']:.2g} | "
-                     f"{'yes' if c['passed'] else 'NO'} |")
+                     f"{'yes' if c['passed'] else 'NO'} | "
+                     f"{same_cpu(c)} |")
+    cpu = out['cells'][0]['cpu'] if out['cells'] else cpu_info()
+    lines += ['', f"This machine: {cpu['model']}, "
+              f"{cpu['capability']}."]
     return '\n'.join(lines) + '\n'
+
+
+def same_cpu(c: Dict[str, Any]) -> str:
+    was = c.get('recorded_cpu')
+    if not was:
+        return 'not recorded'
+    return 'yes' if was.get('capability') == c['cpu']['capability'] else \
+        f"no ({was.get('capability')})"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

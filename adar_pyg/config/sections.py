@@ -67,6 +67,9 @@ class RunConfig(Section):
     dist_timeout: float = setting(300.0, 'with --nproc: seconds a process '
                                   'waits for the others before failing',
                                   minimum=1.0)
+    reuse_memory: bool = setting(True, 'keep freed memory for the next '
+                                 "step (glibc's mallopt: no page faults on "
+                                 'every large temporary; the same values)')
 
 
 @dataclass

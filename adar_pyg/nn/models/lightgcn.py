@@ -162,8 +162,11 @@ class LightGCN(BipartiteRecommender):
         return torch.einsum('...lf,l->...f', layers, self.alpha)
 
     def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
-        w = self.embedding.weight
-        return w[:self.num_users], w[self.num_users:]
+        # split, not two slices: its backward concatenates the two
+        # gradients, where each slice's would zero-fill an [N, F] tensor
+        # and copy its rows in (the same values: their rows are disjoint)
+        return tuple(self.embedding.weight.split(
+            [self.num_users, self.num_items]))  # type: ignore
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_users}, '
