@@ -33,24 +33,16 @@ VARIANTS=(base transition reweight)
 LAMBDAS=(0.3 0.5 0.7 1.0)
 mkdir -p runs/t2/claims
 
-claim() {  # step: succeeds when this lane may run it
-    local dir=runs/t2/claims/$1 pid
-    if mkdir "$dir" 2>/dev/null; then
-        echo $$ > "$dir/pid"
-        return 0
-    fi
-    pid=$(cat "$dir/pid" 2>/dev/null || true)
-    [ "$pid" = $$ ] && return 0
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        return 1  # another lane runs it
-    fi
-    echo $$ > "$dir/pid"  # its lane died: take it over
-}
-
 busy() {  # step: another live lane holds it
     local pid
     pid=$(cat "runs/t2/claims/$1/pid" 2>/dev/null || true)
     [ -n "$pid" ] && [ "$pid" != $$ ] && kill -0 "$pid" 2>/dev/null
+}
+
+claim() {  # step: succeeds when this lane may run it (unclaimed, its own,
+           # or the claim of a lane that died, taken over)
+    mkdir "runs/t2/claims/$1" 2>/dev/null || ! busy "$1" || return 1
+    echo $$ > "runs/t2/claims/$1/pid"
 }
 
 missing() {  # task dataset model seed variants...: those not committed yet

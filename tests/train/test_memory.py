@@ -1,5 +1,6 @@
-"""adar_pyg.train.memory: freed memory is reused (fewer page faults), no
-value changes, and runs call it unless --no-reuse-memory."""
+"""adar_pyg.train.memory: freed memory is reused (fewer page faults), and
+runs call it unless --no-reuse-memory. (That it changes no value is checked
+on committed cells by benchmarks/rerun_check.py, not here.)"""
 import subprocess
 import sys
 
