@@ -673,6 +673,27 @@ def report_only(out: str, analysis: Optional[str]) -> None:
     write_text(out + '.md', markdown(result))
 
 
+def model_configs(parser: argparse.ArgumentParser, args: Any,
+                  names: List[str]) -> Tuple[Any, Dict[str, Any]]:
+    r"""The config of the parsed :obj:`args` (``--quick``: dim and batch of
+    the tiny graph) and, for each model of :obj:`names`, a resolved copy
+    with that model; an invalid setting is the :obj:`parser`'s error."""
+    given = {}
+    if args.quick:
+        given = {'model': {'dim': QUICK['dim']},
+                 'train': {'batch_size': QUICK['batch_size']}}
+    try:
+        base = config_from_args(args, preset=given)
+        cfgs = {}
+        for name in names:
+            cfg = copy.deepcopy(base)
+            cfg.model.model = name
+            cfgs[name] = cfg.resolved()
+    except ConfigError as e:
+        parser.error(str(e))
+    return base, cfgs
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0], allow_abbrev=False)
@@ -699,19 +720,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.report_only:
         report_only(args.out, args.analysis)
         return
-    given = {}
-    if args.quick:
-        given = {'model': {'dim': QUICK['dim']},
-                 'train': {'batch_size': QUICK['batch_size']}}
-    try:
-        base = config_from_args(args, preset=given)
-        cfgs = {}
-        for name in args.models:
-            cfg = copy.deepcopy(base)
-            cfg.model.model = name
-            cfgs[name] = cfg.resolved()
-    except ConfigError as e:
-        parser.error(str(e))
+    base, cfgs = model_configs(parser, args, args.models)
     device = setup(base)
     data = quick_data(base.run.seed) if args.quick else load_cf_data(base)
     stats = data.statistics

@@ -47,7 +47,6 @@ Writes ``<out>.json`` and ``<out>.md`` (default
 trains to an evaluation.
 """
 import argparse
-import copy
 import os
 import statistics
 import time
@@ -57,10 +56,9 @@ import torch
 import torch.nn.functional as F
 
 from common import Stopwatch, command_line
-from profile_epoch import QUICK, fmt_load, limit_batches, quick_data
+from profile_epoch import fmt_load, limit_batches, model_configs, quick_data
 
-from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
-                             parse_args)
+from adar_pyg.config import add_config_args, parse_args
 from adar_pyg.io import write_text
 from adar_pyg.pipeline import build_task, build_trainer, load_cf_data, setup
 from adar_pyg.run import write_json
@@ -111,7 +109,7 @@ def step_seconds(cfg: Any, data: Any, device: torch.device, batches: int,
             'warm_up_wall_seconds': warm_up.seconds,
             'batches_per_epoch': task.num_batches(),
             'seconds_per_step': watch.cpu_seconds / n,
-            'wall_seconds_per_step': watch.seconds / n, '_task': task}
+            'wall_seconds_per_step': watch.seconds / n}
 
 
 def gemm_seconds(num_users: int, num_items: int, dim: int,
@@ -356,19 +354,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         'benchmarks', 'results', 'step_floors'),
         help='writes <out>.json and <out>.md')
     args = parse_args(parser, argv)
-    given = {}
-    if args.quick:
-        given = {'model': {'dim': QUICK['dim']},
-                 'train': {'batch_size': QUICK['batch_size']}}
-    try:
-        base = config_from_args(args, preset=given)
-        cfgs = {}
-        for name in ('lightgcn', 'ngcf'):
-            cfg = copy.deepcopy(base)
-            cfg.model.model = name
-            cfgs[name] = cfg.resolved()
-    except ConfigError as e:
-        parser.error(str(e))
+    base, cfgs = model_configs(parser, args, ['lightgcn', 'ngcf'])
     device = setup(base)
     if device.type != 'cpu':
         parser.error('the floors are measured on the CPU (--device cpu)')
@@ -388,7 +374,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         result['steps'] = {}
         for name, cfg in cfgs.items():
             row = step_seconds(cfg, data, device, args.batches)
-            row.pop('_task')
             result['steps'][name] = row
             print(f"{name}: {1e3 * row['seconds_per_step']:.1f} ms/step "
                   f"(processor)", flush=True)
@@ -400,7 +385,6 @@ def main(argv: Optional[List[str]] = None) -> None:
         for name, prepare in COMPILED.items():
             row = step_seconds(cfgs['ngcf'], data, device, args.batches,
                                prepare)
-            row.pop('_task')
             result.setdefault('compiled_steps', {})[name] = row
             print(f"{name}: {1e3 * row['seconds_per_step']:.1f} ms/step",
                   flush=True)
