@@ -51,6 +51,20 @@ def sync(device: Union[torch.device, str, None]) -> None:
         torch.cuda.synchronize(device)
 
 
+def best_seconds(fn: Callable[[], Any], repeats: int = 5,
+                 calls: int = 1) -> float:
+    r"""The least processor seconds of one call of :obj:`fn` over
+    :obj:`repeats` rounds of :obj:`calls` calls (after one warm-up call)."""
+    fn()
+    best = float('inf')
+    for _ in range(repeats):
+        start = time.process_time()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.process_time() - start) / calls)
+    return best
+
+
 class Stopwatch:
     r"""Wall-clock and processor seconds of a :obj:`with` block
     (:obj:`seconds`, :obj:`cpu_seconds`), waiting for :obj:`device` before

@@ -70,7 +70,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from common import Stopwatch, command_line
+from common import Stopwatch, best_seconds, command_line
 
 from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
                              parse_args)
@@ -283,15 +283,12 @@ def spmm_alone(task: Any, dim: int, repeats: int = 5) -> float:
     adj = bipartite_norm_adj(task.edge_index.cpu(), task.num_users,
                              task.num_items)
     xu, xi = torch.rand(task.num_users, dim), torch.rand(task.num_items, dim)
-    torch.sparse.mm(adj.user_item, xi)
-    torch.sparse.mm(adj.item_user, xu)
-    best = float('inf')
-    for _ in range(repeats):
-        t0 = time.process_time()
+
+    def product() -> None:
         torch.sparse.mm(adj.user_item, xi)
         torch.sparse.mm(adj.item_user, xu)
-        best = min(best, time.process_time() - t0)
-    return best
+
+    return best_seconds(product, repeats)
 
 
 def spmm_variants(task: Any, dim: int, repeats: int = 5) -> Dict[str, float]:
@@ -339,15 +336,10 @@ def spmm_variants(task: Any, dim: int, repeats: int = 5) -> Dict[str, float]:
         pass
     out = {}
     for name, calls in forms.items():
-        for call in calls:
-            call()
-        best = float('inf')
-        for _ in range(repeats):
-            t0 = time.process_time()
+        def product(calls: List[Callable[[], Any]] = calls) -> None:
             for call in calls:
                 call()
-            best = min(best, time.process_time() - t0)
-        out[name] = best * 1e3
+        out[name] = best_seconds(product, repeats) * 1e3
     return out
 
 

@@ -55,7 +55,7 @@ from typing import Any, Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
-from common import Stopwatch, command_line
+from common import Stopwatch, best_seconds, command_line
 from profile_epoch import fmt_load, limit_batches, model_configs, quick_data
 
 from adar_pyg.config import add_config_args, parse_args
@@ -65,20 +65,6 @@ from adar_pyg.run import write_json
 from adar_pyg.train.distributed import launch
 
 PARTS = ('steps', 'gemms', 'compile', 'allreduce')
-
-
-def best_seconds(fn: Callable[[], Any], repeats: int = 5,
-                 calls: int = 1) -> float:
-    r"""The least processor seconds of one call of :obj:`fn` over
-    :obj:`repeats` rounds of :obj:`calls` calls (after one warm-up call)."""
-    fn()
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.process_time() - start) / calls)
-    return best
 
 
 def step_seconds(cfg: Any, data: Any, device: torch.device, batches: int,
@@ -334,7 +320,7 @@ def markdown(result: Dict[str, Any]) -> str:
                   f" MB, gloo, 2 processes, {ar['calls']} calls): median "
                   f"{1e3 * ar['median']:.2f} ms, least "
                   f"{1e3 * ar['least']:.2f} ms (wall-clock).", '']
-    lines += ['## What it says', ''] + analysis(result) + ['']
+    lines += ['## What it says', ''] + result['analysis'] + ['']
     return '\n'.join(lines)
 
 
