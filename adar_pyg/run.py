@@ -196,8 +196,9 @@ def train(cfg: Config, out: Optional[str] = None, *,
         on_evaluate (callable, optional): Receives the record of each
             evaluation (as written to :obj:`metrics.jsonl`); an exception
             it raises stops the run (*e.g.* a pruned trial of
-            :mod:`adar_pyg.tune`). Not with :obj:`run.nproc > 1`.
-            (default: :obj:`None`)
+            :mod:`adar_pyg.tune`). On resume it first receives the records
+            of the evaluations before the checkpoint. Not with
+            :obj:`run.nproc > 1`. (default: :obj:`None`)
         test (bool, optional): Score the selected epoch on the test split;
             with :obj:`False` the test split is never read and the result
             has no :obj:`'test'` (tuning on validation). (default:
@@ -300,6 +301,9 @@ def train(cfg: Config, out: Optional[str] = None, *,
 
         trainer.on_evaluate = record_evaluation
     try:
+        if on_evaluate is not None and state is not None:
+            for record in state['history']:  # The evaluations resumed from.
+                on_evaluate(record)
         # The model then holds the selected state:
         result = trainer.fit(resume_from=state, test=test)
     finally:

@@ -30,8 +30,9 @@ by seed.
 **Continuing.** :func:`compare` again on the same folder reuses every
 finished trial (each study continues, up to :obj:`trials`) and every
 finished seed run of the arm's current best configuration; a seed run of
-another configuration (the best trial changed with more trials) or an
-unfinished one is trained again."""
+another configuration (the best trial changed with more trials) is
+trained again, and an unfinished one (killed) continues from its last
+evaluation."""
 import json
 import math
 import os
@@ -222,6 +223,7 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                             'cpu_seconds': {}}
     how: Dict[int, str] = {}
     todo: Dict[int, Config] = {}  # The seed runs to train.
+    resume: Dict[int, bool] = {}  # (an unfinished one of this config)
     for seed in seeds:
         folder = seed_dir(out, name, seed)
         cfg_s = Config.build(cfg.to_dict(), {'run': {'seed': seed}})
@@ -233,8 +235,11 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
         if is_finished(folder) and have == want:
             how[seed] = 'reused'
         else:
+            resume[seed] = have == want  # Killed: continued.
             how[seed] = ('trained again (its best trial changed)' if
-                         is_finished(folder) else 'trained')
+                         is_finished(folder) else
+                         'continued from its last evaluation' if
+                         resume[seed] else 'trained')
             todo[seed] = cfg_s
 
     def trained(seed: int, seconds: Dict[str, float]) -> None:
@@ -248,7 +253,8 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                 min(workers, len(todo)),
                 mp_context=multiprocessing.get_context('spawn')) as pool:
             futures = {pool.submit(_train_seed, c.to_dict(),
-                                   seed_dir(out, name, seed), plot): seed
+                                   seed_dir(out, name, seed), plot,
+                                   resume=resume[seed]): seed
                        for seed, c in todo.items()}
             for future in as_completed(futures):
                 trained(futures[future], future.result())
@@ -257,7 +263,8 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             if 'data' not in shared:  # Every seed run has the same split.
                 shared['data'] = load_data(cfg_s.resolved())
             trained(seed, _train_seed(cfg_s, seed_dir(out, name, seed), plot,
-                                      data=shared['data'], progress=progress))
+                                      data=shared['data'], progress=progress,
+                                      resume=resume[seed]))
     for seed in seeds:
         folder = seed_dir(out, name, seed)
         with open(os.path.join(folder, RESULT)) as f:
@@ -275,17 +282,20 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
 
 
 def _train_seed(cfg: Union[Config, Dict[str, Any]], folder: str, plot: bool,
-                data: Any = None, progress: bool = False) -> Dict[str, float]:
+                data: Any = None, progress: bool = False,
+                resume: bool = False) -> Dict[str, float]:
     r"""Trains the seed run :obj:`cfg` (a config or its dict, from another
-    process) in :obj:`folder` (replacing an unfinished or outdated one);
-    returns its CPU and wall seconds."""
+    process) in :obj:`folder`: continues the interrupted run there
+    (:obj:`resume`: of this config, killed) from its last evaluation, or
+    replaces an outdated one; returns its CPU and wall seconds (of this
+    call)."""
     from adar_pyg import run
     if not isinstance(cfg, Config):
         cfg = Config.build(cfg)
     t0, c0 = time.perf_counter(), time.process_time()
     run.train(cfg, folder, data=data, progress=progress,
-              log=lambda line: None, plot=plot,
-              overwrite=os.path.exists(folder))
+              log=lambda line: None, plot=plot, resume=resume,
+              overwrite=not resume and os.path.exists(folder))
     return {'cpu_seconds': time.process_time() - c0,
             'seconds': time.perf_counter() - t0}
 

@@ -27,7 +27,10 @@ seeded: :class:`optuna.samplers.TPESampler`, or
 :func:`tune` again marks the trials its dead process left running (their
 run directory unfinished and unlocked, or missing or finished but not
 recorded for a minute) as failed, with the user attribute :obj:`killed`,
-and queues each again with its values.
+and queues each again with its values. The retry continues the killed
+trial's run from its last evaluation: its run directory moves to the
+retry's folder (user attribute :obj:`continues`), and the pruner receives
+the evaluations before the checkpoint again.
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
 and :obj:`N - 1` spawned ones on the same storage, each trial in one of
@@ -60,6 +63,10 @@ STALE_SECONDS = 60.0
 #: User attribute of a trial started beyond the budget by a worker that
 #: raced another for the last trial (never trained, not counted).
 SURPLUS = 'surplus'
+
+#: User attribute of the retry of a killed trial that continues the killed
+#: trial's run directory (moved to the retry's folder) from its checkpoint.
+CONTINUES = 'continues'
 
 #: What :obj:`prune` may name.
 PRUNERS = ('median', 'halving')
@@ -220,6 +227,33 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
               lambda line: None, plot, None, worker)
 
 
+def _take_over(out: str, trial: Any, folder: str) -> bool:
+    r"""For the retry of a killed trial: moves the killed trial's
+    unfinished run directory to :obj:`folder` (the retry's), to continue
+    from its last checkpoint (bit-identical to an uninterrupted run; see
+    :func:`adar_pyg.run.resume`) instead of from scratch, and records it as
+    the user attribute :obj:`continues`. Returns whether it did: not for a
+    trial that is no retry, nor when the killed trial left no run directory
+    or a finished one (then the retry trains afresh)."""
+    from adar_pyg import rundir
+    from adar_pyg.errors import RunDirError
+    from adar_pyg.rundir import CONFIG
+    number = trial.user_attrs.get('retry_of')
+    if number is None or os.path.exists(folder):
+        return False
+    old = trial_dir(out, number)
+    if not os.path.isfile(os.path.join(old, CONFIG)) or \
+            rundir.is_finished(old):
+        return False
+    try:
+        with rundir.lock(old):  # (free: its writer died)
+            os.rename(old, folder)
+    except RunDirError:
+        return False
+    trial.set_user_attr(CONTINUES, os.path.basename(old))
+    return True
+
+
 class _Surplus(Exception):
     r"""A trial started beyond the budget (see :data:`SURPLUS`)."""
 
@@ -245,6 +279,7 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         cfg = Config.build(config.to_dict(), space.layer(values),
                            where=['config', f'trial {trial.number}'])
         folder = trial_dir(out, trial.number)
+        resume = _take_over(out, trial, folder)
         trial.set_user_attr('run_dir', os.path.basename(folder))
         trial.set_user_attr('worker', worker)
         if 'data' not in shared:  # The space never changes data or split.
@@ -264,7 +299,8 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         try:
             result = run.train(cfg, folder, data=shared['data'],
                                progress=progress, log=log, plot=plot,
-                               on_evaluate=report, test=False)
+                               on_evaluate=report, test=False,
+                               resume=resume)
         finally:
             trial.set_user_attr('seconds', time.perf_counter() - t0)
             trial.set_user_attr('cpu_seconds', time.process_time() - c0)
@@ -517,15 +553,22 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
     r"""The JSON-able summary of :obj:`study` written to :obj:`tune.json`:
     its settings, the best trial and every trial (number, state, value,
     parameters, run directory, epochs, seconds, the validation value at
-    each evaluation)."""
+    each evaluation; a killed trial's run directory that its retry
+    continued is :obj:`moved_to` the retry's, which :obj:`continues` it)."""
     rows: List[Dict[str, Any]] = []
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    moved = {t.user_attrs[CONTINUES]: t.user_attrs.get('run_dir')
+             for t in trials if CONTINUES in t.user_attrs}
+    for t in trials:
         rows.append({
             'number': t.number, 'state': next(
                 (a for a in (KILLED, SURPLUS) if a in t.user_attrs),
                 t.state.name.lower()),
             'value': t.value, 'params': t.params,
             'run_dir': t.user_attrs.get('run_dir'),
+            # A killed trial's run directory that its retry continued:
+            'moved_to': moved.get(t.user_attrs.get('run_dir')),
+            'continues': t.user_attrs.get(CONTINUES),
             'best_epoch': t.user_attrs.get('best_epoch'),
             'epochs_run': t.user_attrs.get('epochs_run'),
             'epochs': (max(t.intermediate_values) if t.intermediate_values
@@ -597,13 +640,23 @@ def markdown(info: Dict[str, Any]) -> str:
             ''.join(f"{_fmt(r['params'].get(k))} | " for k in keys) +
             f"{'' if r['epochs'] is None else r['epochs']} | "
             f"{'' if r['seconds'] is None else format(r['seconds'], '.1f')} "
-            f"| `{r['run_dir'] or ''}` |")
+            f"| {_run_cell(r)} |")
     url = info['storage'].split(' ')[0]
     lines += ['', f'Browse: `optuna-dashboard {url}`' + (
         ' (from this folder)' if url.endswith(f'///{STORAGE_FILE}') else '') +
         '; continue: `adar-pyg tune` again with the same folder and a '
         'larger `--trials`.', '']
     return '\n'.join(lines)
+
+
+def _run_cell(row: Dict[str, Any]) -> str:
+    r"""The run directory of a trial's row in :obj:`tune.md`."""
+    if row.get('moved_to'):
+        return f"moved to `{row['moved_to']}`"
+    run = f"`{row['run_dir'] or ''}`"
+    if row.get('continues'):
+        run += f" (continues `{row['continues']}`)"
+    return run
 
 
 def _fmt(value: Any) -> str:

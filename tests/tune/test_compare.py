@@ -155,6 +155,41 @@ def test_again_reuses_every_trial_and_seed_run(done, csv, monkeypatch,
     assert trained == []
 
 
+class Stop(Exception):
+    r"""A seed run stopped in its second evaluation (as if killed)."""
+
+
+def test_a_killed_seed_run_continues(csv, tmp_path, monkeypatch):
+    out, cfg, train = tmp_path / 'cmp', config(csv, epochs=2), run.train
+
+    def stopped(c, folder, **kwargs):
+        def on_evaluate(record):
+            if record['epoch'] == 2:
+                raise Stop
+        if folder.endswith(os.path.join('base', 'seed-1')):
+            kwargs['on_evaluate'] = on_evaluate
+        return train(c, folder, **kwargs)
+
+    monkeypatch.setattr(run, 'train', stopped)
+    with pytest.raises(Stop):
+        compare(cfg, ARMS, trials=1, seeds=2, out=out, **QUIET)
+    folder = out / 'base' / 'seed-1'
+    assert not (folder / 'result.json').exists()
+    before = (folder / 'metrics.jsonl').read_text().splitlines()
+    monkeypatch.setattr(run, 'train', train)
+    lines = []
+    compare(cfg, ARMS, trials=1, seeds=2, out=out, log=lines.append,
+            plot=False)
+    assert any(line.startswith('base: seed 1 (trial 0): continued from its '
+                               'last evaluation') for line in lines), lines
+    after = (folder / 'metrics.jsonl').read_text().splitlines()
+    assert after[0] == before[0] and len(after) == 2  # Epoch 1 kept.
+    # The result of an uninterrupted run:
+    ref = train(Config.load(str(folder / 'config.yaml')),
+                str(tmp_path / 'ref'), progress=False, **QUIET)
+    assert read(folder / 'result.json')['test'] == ref['test']
+
+
 @pytest.mark.parametrize('arms, match', [
     ({'arms': {'adar': {'space': LR}, 'reweight': {'space': LR}}},
      "no arm 'base'"),

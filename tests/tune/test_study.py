@@ -184,8 +184,9 @@ def killed_at_trial_1(cfg, out, **kwargs):
 
     def on_evaluate(record):
         report(record)
-        if out.endswith('trial-1'):  # kill -9 in its first evaluation
-            os.kill(os.getpid(), signal.SIGKILL)
+        if out.endswith('trial-1') and record['epoch'] == 2:
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 (after epoch 1's
+            # checkpoint, before epoch 2's)
     return train(cfg, out, **{**kwargs, 'on_evaluate': on_evaluate})
 
 run.train = killed_at_trial_1
@@ -197,7 +198,7 @@ tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
 
 def test_a_killed_trial_is_run_again(csv, tmp_path):
     out = tmp_path / 'study'
-    cfg = config(csv, epochs=2)
+    cfg = config(csv, epochs=3)
     cfg.save(str(tmp_path / 'base.yaml'))
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     proc = subprocess.run([sys.executable, '-c', KILL, str(tmp_path /
@@ -207,6 +208,7 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
     assert proc.returncode == -9, proc.stderr[-2000:]
     assert (out / 'trial-0' / 'result.json').exists()
     assert not (out / 'trial-1' / 'result.json').exists()
+    epoch_1 = (out / 'trial-1' / 'metrics.jsonl').read_text().splitlines()[0]
     before = snapshot(out / 'trial-0')
     space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
     study = tune(cfg, space, 3, out, **QUIET)
@@ -218,6 +220,24 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
     assert snapshot(out / 'trial-0') == before
     info = json.loads((out / 'tune.json').read_text())
     assert info['counts']['complete'] == 3 and info['counts']['killed'] == 1
+    # The retry continued the killed trial's run from its epoch-1 checkpoint
+    # (that evaluation's record, its seconds too, kept; not trained again):
+    assert retry.user_attrs['continues'] == 'trial-1'
+    assert not (out / 'trial-1').exists()
+    assert info['trials'][1]['moved_to'] == 'trial-2'
+    assert 'moved to `trial-2`' in (out / 'tune.md').read_text()
+    records = (out / 'trial-2' / 'metrics.jsonl').read_text().splitlines()
+    assert records[0] == epoch_1 and len(records) == 3
+    assert sorted(retry.intermediate_values) == [1, 2, 3]  # (1: replayed)
+    # ... to the result of an uninterrupted trial with its values:
+    ref = run.train(Config.build(cfg.to_dict(), {'train': {
+        'lr': retry.params['train.lr']}}), str(tmp_path / 'ref'),
+        test=False, **QUIET)
+    assert retry.value == ref['val']['recall@10']
+    assert [{k: v for k, v in json.loads(line).items() if k != 'seconds'}
+            for line in records] == [
+        {k: v for k, v in json.loads(line).items() if k != 'seconds'} for
+        line in (tmp_path / 'ref' / 'metrics.jsonl').read_text().splitlines()]
 
 
 def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
