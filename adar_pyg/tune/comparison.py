@@ -303,17 +303,23 @@ def _train_seed(cfg: Union[Config, Dict[str, Any]], folder: str, plot: bool,
 def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
             ) -> Dict[str, Any]:
     r"""What an arm spent: finished trials, epochs trained and CPU seconds
-    (:obj:`None` where not recorded), tuning and seed runs."""
+    (:obj:`None` where not recorded), tuning and seed runs. A killed
+    trial's CPU seconds are not known (its process died before recording
+    them): they are left out, and counted in :obj:`killed`; its epochs
+    count when its retry trained them again, not when the retry continued
+    its run (the retry's epochs hold them)."""
     rows = [t for t in summary['trials']
             if t['state'] not in ('running', 'surplus')]
-    tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows)
-    cpu = [t['cpu_seconds'] for t in rows]
+    tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows
+                        if not t.get('moved_to'))
+    cpu = [t['cpu_seconds'] for t in rows if t['state'] != 'killed']
     seed_cpu = list(runs['cpu_seconds'].values())
     tuning_cpu = None if None in cpu else sum(cpu)
     seeds_cpu = None if None in seed_cpu else sum(seed_cpu)
     return {
         'trials': sum(summary['counts'][s] for s in ('complete', 'pruned',
                                                     'fail')),
+        'killed': summary['counts']['killed'],
         'tuning_epochs': tuning_epochs,
         'seed_epochs': sum(runs['epochs'].values()),
         'epochs': tuning_epochs + sum(runs['epochs'].values()),
@@ -444,6 +450,14 @@ def markdown(result: Dict[str, Any]) -> str:
             f"{c['fail']}) | {b['tuning_epochs']} | {b['seed_epochs']} | "
             f"{_s(b['tuning_cpu_seconds'])} | {_s(b['seed_cpu_seconds'])} | "
             f"{_s(b['cpu_seconds'])} |")
+    killed = {name: a['budget'].get('killed') for name, a in arms.items()
+              if a['budget'].get('killed')}
+    if killed:
+        lines += ['', 'Killed trials (run again, not counted in the trials): '
+                  + ', '.join(f'{name} {n}' for name, n in killed.items()) +
+                  '. Their CPU seconds before the kill were not recorded and '
+                  'are left out; their epochs count once where the retry '
+                  'continued the run, twice where it trained it again.']
     lines += ['', '## Best settings', '']
     for name, a in arms.items():
         chosen = ', '.join(f'`{k}` {_v(v)}'

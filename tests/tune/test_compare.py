@@ -190,6 +190,24 @@ def test_a_killed_seed_run_continues(csv, tmp_path, monkeypatch):
     assert read(folder / 'result.json')['test'] == ref['test']
 
 
+def test_the_budget_of_killed_trials():
+    from adar_pyg.tune.comparison import _budget
+    done = dict(state='complete', epochs_run=3, epochs=3, cpu_seconds=2.0)
+    killed = dict(state='killed', epochs_run=None, cpu_seconds=None)
+    summary = {'counts': {'complete': 3, 'pruned': 0, 'fail': 0,
+                          'killed': 2}, 'trials': [
+        done, {**killed, 'epochs': 2, 'moved_to': 'trial-2'},
+        {**done, 'cpu_seconds': 1.0},  # (continues trial 1: 1 more epoch)
+        {**killed, 'epochs': 1},  # trained again from scratch by trial 4:
+        {**done, 'cpu_seconds': 2.5}]}
+    budget = _budget(summary, {'epochs': {'0': 3},
+                               'cpu_seconds': {'0': 1.5}})
+    assert budget['trials'] == 3 and budget['killed'] == 2
+    assert budget['tuning_epochs'] == 3 + 3 + 1 + 3  # Trial 1's in trial 2.
+    assert budget['tuning_cpu_seconds'] == 5.5  # Unknown: the killed ones'.
+    assert budget['cpu_seconds'] == 7.0 and budget['epochs'] == 13
+
+
 @pytest.mark.parametrize('arms, match', [
     ({'arms': {'adar': {'space': LR}, 'reweight': {'space': LR}}},
      "no arm 'base'"),
