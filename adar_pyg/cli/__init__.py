@@ -118,6 +118,12 @@ def _compare(args: argparse.Namespace) -> None:
     from adar_pyg.tune import compare
     from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD
     cfg = config_from_args(args)
+    if args.status:
+        from adar_pyg.tune.status import compare_status, status_lines
+        table = compare_status(cfg, args.arms, args.trials, args.seeds,
+                               args.out, controls=args.controls)
+        print('\n'.join(status_lines(table, cfg.train.monitor)))
+        return
     table = compare(cfg, args.arms, args.trials, args.seeds, args.out,
                     controls=args.controls,
                     prune=args.pruner if args.prune else False,
@@ -276,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
                        action=argparse.BooleanOptionalAction,
                        help='one line per finished trial and seed run '
                        '(default: on)')
+    group.add_argument('--status', action='store_true',
+                       help='print where the comparison in --out stands '
+                       '(trials, best, seed runs, CPU hours spent and left) '
+                       'and exit: nothing is trained or written')
     _add_study_args(group, "each arm's trials, then its seed runs")
     p.set_defaults(fn=_compare)
     p = sub.add_parser('datasets', allow_abbrev=False,

@@ -17,14 +17,17 @@ run directories scored on validation only (:mod:`~adar_pyg.tune.study`).
 
 :func:`compare` runs the equal-budget protocol over several arms (a base
 and variants, each tuned with the same number of trials, its best trial
-trained over seeds and tested once; :mod:`~adar_pyg.tune.comparison`).
+trained over seeds and tested once; :mod:`~adar_pyg.tune.comparison`);
+:func:`compare_status` says where one stands (:mod:`~adar_pyg.tune.status`).
 """
 from adar_pyg.tune.space import (DISTRIBUTIONS, Param, SearchSpace,
                                  load_space, parse_space)
 from adar_pyg.tune.study import summary, trial_dir, tune, write_report
 from adar_pyg.tune.arms import Arm, Arms, load_arms, parse_arms
 from adar_pyg.tune.comparison import compare
+from adar_pyg.tune.status import compare_status
 
-__all__ = ['tune', 'compare', 'SearchSpace', 'Param', 'parse_space',
-           'load_space', 'DISTRIBUTIONS', 'summary', 'write_report',
-           'trial_dir', 'Arm', 'Arms', 'parse_arms', 'load_arms']
+__all__ = ['tune', 'compare', 'compare_status', 'SearchSpace', 'Param',
+           'parse_space', 'load_space', 'DISTRIBUTIONS', 'summary',
+           'write_report', 'trial_dir', 'Arm', 'Arms', 'parse_arms',
+           'load_arms']

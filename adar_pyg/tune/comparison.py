@@ -37,7 +37,8 @@ import json
 import math
 import os
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import (Any, Callable, Dict, List, Optional, Sequence,
+                    Tuple, Union)
 
 from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
@@ -121,14 +122,7 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
                 value < 1:
             raise UsageError(f'{name} must be a positive integer (got '
                              f'{value!r})')
-    if not isinstance(config, Config):
-        raise UsageError(f'config must be an adar_pyg.config.Config (got '
-                         f'{type(config).__name__})')
-    config = pinned_split(config)
-    if isinstance(arms, (str, os.PathLike)):
-        arms = load_arms(arms, config, controls)
-    else:
-        arms = parse_arms(arms, config, controls=controls)
+    config, arms = resolve_arms(config, arms, controls)
     for arm in arms.arms:  # Every study, before any trains:
         tune_study.check(arm.config, arm.space, trials,
                          study_dir(out, arm.name), prune=prune)
@@ -176,8 +170,7 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
                 f"({_counts(summary)}), so it has no configuration to test",
                 hint=f'see {study_dir(out, arm.name)}/tune.md; more '
                 '--trials, or another space')
-        best_cfg = Config.build(arm.config.to_dict(),
-                                arm.space.layer(best['params']))
+        best_cfg = best_config(arm, best)
         runs = _seed_runs(arm.name, best_cfg, best['number'], seed_list, out,
                           shared, plot, progress, say, workers)
         from adar_pyg.plot import plot_tuning
@@ -197,6 +190,49 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
     return result
 
 
+def resolve_arms(config: Config, arms: Union[Arms, Dict[str, Any], str,
+                                            os.PathLike],
+                 controls: Optional[Sequence[str]] = None
+                 ) -> Tuple[Config, Arms]:
+    r"""The comparison's config (its split pinned, :func:`pinned_split`)
+    and its parsed arms (a file, or its content), checked."""
+    if not isinstance(config, Config):
+        raise UsageError(f'config must be an adar_pyg.config.Config (got '
+                         f'{type(config).__name__})')
+    config = pinned_split(config)
+    if isinstance(arms, (str, os.PathLike)):
+        return config, load_arms(arms, config, controls)
+    return config, parse_arms(arms, config, controls=controls)
+
+
+def best_config(arm: Any, best: Dict[str, Any]) -> Config:
+    r"""The configuration of :obj:`arm`'s best trial (a row of
+    :func:`~adar_pyg.tune.study.summary`)."""
+    return Config.build(arm.config.to_dict(), arm.space.layer(best['params']))
+
+
+def seed_config(cfg: Config, seed: int) -> Config:
+    r"""The seed run of the configuration :obj:`cfg` with :obj:`seed`."""
+    return Config.build(cfg.to_dict(), {'run': {'seed': seed}})
+
+
+def seed_state(folder: str, cfg: Config) -> str:
+    r"""What the seed run folder :obj:`folder` holds for the seed run
+    :obj:`cfg`: :obj:`'finished'` (its run, reused), :obj:`'unfinished'`
+    (its run, killed: continued), :obj:`'outdated'` (a finished run of
+    another configuration: the best trial changed) or :obj:`'new'`
+    (nothing, or an unfinished run of another configuration)."""
+    from adar_pyg.rundir import CONFIG, is_finished
+    have = None
+    if os.path.isfile(os.path.join(folder, CONFIG)):
+        have = _plain(Config.load(os.path.join(folder, CONFIG))
+                      .resolved().to_dict())
+    same = have == _plain(cfg.resolved().to_dict())
+    if is_finished(folder):
+        return 'finished' if same else 'outdated'
+    return 'unfinished' if same else 'new'
+
+
 def pinned_split(config: Config) -> Config:
     r""":obj:`config` with :obj:`split.split_seed` set to the seed it
     splits with (:obj:`run.seed` unless set): the split stays that of the
@@ -205,6 +241,13 @@ def pinned_split(config: Config) -> Config:
         return config
     return Config.build(config.to_dict(),
                         {'split': {'split_seed': config.run.seed}})
+
+
+#: What :func:`compare` does with a seed run, by its :func:`seed_state`.
+SEED_HOW = {'finished': 'reused',
+            'outdated': 'trained again (its best trial changed)',
+            'unfinished': 'continued from its last evaluation',
+            'new': 'trained'}
 
 
 def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
@@ -216,30 +259,20 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
     time (spawned ones, each loading the data, when > 1); returns their
     folders, test metrics, epochs and CPU seconds, by seed."""
     from adar_pyg.pipeline import load_data
-    from adar_pyg.rundir import CONFIG, RESULT, is_finished
+    from adar_pyg.rundir import RESULT
     ledger_path = os.path.join(out, name, SEEDS_JSON)
-    ledger = _read_json(ledger_path) or {}
+    ledger = seed_ledger(out, name)
     runs: Dict[str, Any] = {'runs': {}, 'test': {}, 'epochs': {},
                             'cpu_seconds': {}}
     how: Dict[int, str] = {}
     todo: Dict[int, Config] = {}  # The seed runs to train.
     resume: Dict[int, bool] = {}  # (an unfinished one of this config)
     for seed in seeds:
-        folder = seed_dir(out, name, seed)
-        cfg_s = Config.build(cfg.to_dict(), {'run': {'seed': seed}})
-        want = _plain(cfg_s.resolved().to_dict())
-        have = None
-        if os.path.isfile(os.path.join(folder, CONFIG)):
-            have = _plain(Config.load(os.path.join(folder, CONFIG))
-                          .resolved().to_dict())
-        if is_finished(folder) and have == want:
-            how[seed] = 'reused'
-        else:
-            resume[seed] = have == want  # Killed: continued.
-            how[seed] = ('trained again (its best trial changed)' if
-                         is_finished(folder) else
-                         'continued from its last evaluation' if
-                         resume[seed] else 'trained')
+        cfg_s = seed_config(cfg, seed)
+        state = seed_state(seed_dir(out, name, seed), cfg_s)
+        how[seed] = SEED_HOW[state]
+        if state != 'finished':
+            resume[seed] = state == 'unfinished'  # Killed: continued.
             todo[seed] = cfg_s
 
     def trained(seed: int, seconds: Dict[str, float]) -> None:
@@ -496,13 +529,16 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _read_json(path: str) -> Optional[Dict[str, Any]]:
+def seed_ledger(out: str, arm: str) -> Dict[str, Any]:
+    r"""The :obj:`ARM/seeds.json` of :obj:`arm` (seed -> the trial of its
+    run, its CPU and wall seconds); empty if missing or unreadable."""
     try:
-        with open(path) as f:
+        with open(os.path.join(out, arm, SEEDS_JSON)) as f:
             return json.load(f)
     except (OSError, ValueError):
-        return None
+        return {}
 
 
-__all__ = ['compare', 'study_dir', 'seed_dir', 'pinned_split', 'table',
-           'markdown']
+__all__ = ['compare', 'study_dir', 'seed_dir', 'seed_ledger', 'seed_state',
+           'best_config', 'seed_config', 'resolve_arms', 'pinned_split',
+           'table', 'markdown']

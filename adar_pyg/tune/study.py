@@ -444,25 +444,11 @@ def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
     that state for :data:`STALE_SECONDS` (a live process leaves it within
     a second): a running trial takes a place of the budget, so a dead one
     must not keep it."""
-    from adar_pyg import rundir
-    from adar_pyg.errors import RunDirError
-    from adar_pyg.rundir import RESULT
     killed = []
     for t in study.get_trials(deepcopy=False,
                               states=(optuna.trial.TrialState.RUNNING,)):
-        folder = trial_dir(out, t.number)
-        if os.path.isdir(folder) and not rundir.is_finished(folder):
-            try:
-                with rundir.lock(folder, shared=True):  # Free: writer died.
-                    pass
-            except RunDirError:
-                continue  # Running in another process.
-        else:
-            since = (os.path.getmtime(os.path.join(folder, RESULT))
-                     if os.path.isdir(folder) else
-                     t.datetime_start.timestamp())
-            if time.time() - since < STALE_SECONDS:
-                continue  # (another process may be about to write it)
+        if not is_dead(t, out):
+            continue
         study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
         study._storage.set_trial_state_values(
             t._trial_id, optuna.trial.TrialState.FAIL)
@@ -470,6 +456,26 @@ def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
                             skip_if_exists=False)
         killed.append(t.number)
     return killed
+
+
+def is_dead(t: Any, out: str) -> bool:
+    r"""Whether the running trial :obj:`t` of the study in :obj:`out` is
+    the trial of a killed process (see :func:`_requeue_killed`); reads, never
+    writes."""
+    from adar_pyg import rundir
+    from adar_pyg.errors import RunDirError
+    from adar_pyg.rundir import RESULT
+    folder = trial_dir(out, t.number)
+    if os.path.isdir(folder) and not rundir.is_finished(folder):
+        try:
+            with rundir.lock(folder, shared=True):  # Free: writer died.
+                return True
+        except RunDirError:
+            return False  # Running in another process.
+    since = (os.path.getmtime(os.path.join(folder, RESULT))
+             if os.path.isdir(folder) else t.datetime_start.timestamp())
+    # (a live process may be about to write it or record it)
+    return time.time() - since >= STALE_SECONDS
 
 
 def _check_config(config: Config) -> None:

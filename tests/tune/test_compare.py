@@ -15,8 +15,9 @@ from adar_pyg import run
 from adar_pyg.cli import main
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import UsageError
-from adar_pyg.tune import compare, parse_arms
+from adar_pyg.tune import compare, compare_status, parse_arms
 
+from scripts import snapshot
 from test_study import config, write_csv
 
 pytest.importorskip('optuna')
@@ -153,6 +154,41 @@ def test_again_reuses_every_trial_and_seed_run(done, csv, monkeypatch,
                        'with another space'):
         compare(tiny(csv), changed, trials=3, seeds=2, out=out, **QUIET)
     assert trained == []
+
+
+def test_status_reads_where_it_stands(done, csv, capsys):
+    out = done[0]
+    before = snapshot(out)
+    status = compare_status(tiny(csv), ARMS, trials=2, seeds=2, out=out)
+    result = read(out / 'compare.json')
+    for arm in ('base', 'reweight'):
+        row, budget = status.loc[arm], result['arms'][arm]['budget']
+        assert (row['trials'], row['seeds_done'], row['cpu_seconds_left']) \
+            == (2, 2, 0)
+        assert row['cpu_seconds'] == pytest.approx(budget['cpu_seconds'])
+        assert row['best_trial'] == result['arms'][arm]['best']['number']
+    # With a larger budget: the mean trial and seed run of each arm, times
+    # the trials and seed runs left:
+    more = compare_status(tiny(csv), ARMS, trials=3, seeds=3, out=out)
+    for arm in ('base', 'reweight'):
+        trials = read(out / arm / 'study' / 'tune.json')['trials']
+        seeds = read(out / arm / 'seeds.json')
+        left = (sum(t['cpu_seconds'] for t in trials) / len(trials) +
+                sum(s['cpu_seconds'] for s in seeds.values()) / len(seeds))
+        assert more.loc[arm, 'cpu_seconds_left'] == pytest.approx(left)
+        assert more.loc[arm, 'seeds_done'] == 2  # (seed 2 is not run yet)
+    arms = out.parent / 'arms-status.yaml'
+    arms.write_text(yaml.safe_dump(ARMS))
+    main(['compare', '--arms', str(arms), '--trials', '2', '--seeds', '2',
+          '--data', str(csv), '--device', 'cpu', '--threads', '1', '--dim',
+          '8', '--layers', '1', '--epochs', '1', '--batch-size', '64',
+          '--monitor', 'recall@10', '--out', str(out), '--status'])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1].split()[:2] == ['base', '2/2'] and \
+        printed[-1].endswith('killed trials are run again)')
+    assert snapshot(out) == before
+    with pytest.raises(UsageError, match='no comparison folder'):
+        compare_status(tiny(csv), ARMS, 2, 2, out.parent / 'none')
 
 
 class Stop(Exception):

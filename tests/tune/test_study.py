@@ -15,7 +15,7 @@ from adar_pyg.cli import main
 from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
 from adar_pyg.train.cf_task import CFTask
-from adar_pyg.tune import tune
+from adar_pyg.tune import compare_status, tune
 from adar_pyg.tune.study import import_optuna
 
 from scripts import snapshot
@@ -176,7 +176,7 @@ KILL = r"""
 import os, signal, sys
 from adar_pyg import run
 from adar_pyg.config import Config
-from adar_pyg.tune import tune
+from adar_pyg.tune import compare_status, tune
 train = run.train
 
 def killed_at_trial_1(cfg, out, **kwargs):
@@ -197,7 +197,7 @@ tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
 
 
 def test_a_killed_trial_is_run_again(csv, tmp_path):
-    out = tmp_path / 'study'
+    out = tmp_path / 'cmp' / 'base' / 'study'  # (an arm of a comparison)
     cfg = config(csv, epochs=3)
     cfg.save(str(tmp_path / 'base.yaml'))
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
@@ -211,6 +211,15 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
     epoch_1 = (out / 'trial-1' / 'metrics.jsonl').read_text().splitlines()[0]
     before = snapshot(out / 'trial-0')
     space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+    # --status tells the dead trial from a running one, and writes nothing:
+    folder = snapshot(tmp_path / 'cmp')
+    status = compare_status(cfg, {'arms': {'base': {'space': space},
+                                           'x': {'space': space}}},
+                            trials=3, seeds=2, out=tmp_path / 'cmp')
+    assert status.loc['base', ['trials', 'complete', 'killed', 'running',
+                               'best_trial']].tolist() == [1, 1, 1, 0, 0]
+    assert status.loc['x', 'trials'] == 0 and snapshot(tmp_path / 'cmp') == \
+        folder
     study = tune(cfg, space, 3, out, **QUIET)
     assert [t.state.name for t in study.trials] == [
         'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
