@@ -116,7 +116,7 @@ def _tune(args: argparse.Namespace) -> None:
 
 def _compare(args: argparse.Namespace) -> None:
     from adar_pyg.tune import compare
-    from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD
+    from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD, REPORT_PNG
     cfg = config_from_args(args)
     if args.status:
         from adar_pyg.tune.status import compare_status, status_lines
@@ -141,7 +141,7 @@ def _compare(args: argparse.Namespace) -> None:
               f"{row[monitor + '_std']:.4f} over {int(row['seeds'])} seeds" +
               (f'; {tests}' if tests else ''))
     print(f'comparison: {args.out} ({REPORT_MD}, {REPORT_JSON}, '
-          f'tuning-ARM.png, ARM/study/, ARM/seed-S/)')
+          f'{REPORT_PNG}, tuning-ARM.png, ARM/study/, ARM/seed-S/)')
 
 
 def _datasets(args: argparse.Namespace) -> None:

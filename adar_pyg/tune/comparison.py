@@ -17,6 +17,7 @@ The folder :obj:`OUT` holds:
   base and each control (Holm-corrected over the comparisons, per metric),
   the best settings and the budget each arm spent (trials, epochs trained,
   CPU seconds), written atomically;
+* :obj:`compare.png` — the test metrics of each arm's seed runs;
 * :obj:`tuning-ARM.png` — the validation metric of each trial against each
   tuned setting.
 
@@ -49,6 +50,8 @@ from adar_pyg.tune.arms import Arms, load_arms, parse_arms
 #: Files of a comparison folder.
 REPORT_MD, REPORT_JSON, SEEDS_JSON = 'compare.md', 'compare.json', \
     'seeds.json'
+#: The plot of the arms' test metrics in a comparison folder.
+REPORT_PNG = 'compare.png'
 
 
 def study_dir(out: str, arm: str) -> str:
@@ -186,8 +189,21 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
     result = _result(config, arms, trials, seed_list, info)
     write_text(os.path.join(out, REPORT_JSON),
                json.dumps(result, indent=2) + '\n')
+    plot_result(result, os.path.join(out, REPORT_PNG))
     write_text(os.path.join(out, REPORT_MD), markdown(result))
     return result
+
+
+def plot_result(result: Dict[str, Any], path: str) -> None:
+    r"""The test metrics of each arm of a :func:`compare` result (its
+    :obj:`compare.json`): the seed runs as dots, the mean ± std beside them
+    (:func:`~adar_pyg.plot.plot_comparison`), Recall@20 and NDCG@20 (those
+    measured)."""
+    from adar_pyg.plot import plot_comparison
+    groups = {name: [{'test': t} for t in a['test'].values()]
+              for name, a in result['arms'].items()}
+    metrics = [m for m in ('recall@20', 'ndcg@20') if m in result['metrics']]
+    plot_comparison(groups, path, metrics=metrics or result['metrics'][:2])
 
 
 def resolve_arms(config: Config, arms: Union[Arms, Dict[str, Any], str,
@@ -457,6 +473,7 @@ def markdown(result: Dict[str, Any]) -> str:
                 f"{100 * a['mean'][m]:.2f} ± {100 * a['std'][m]:.2f}"
                 for m in metrics) +
             f" | {a['best']['number']} | {a['best']['value']:.4f} |")
+    lines += ['', f'![test metrics of each seed run]({REPORT_PNG})']
     lines += ['', '## Paired t-tests', '',
               'p (Holm-corrected p) of each arm against its reference, on '
               'the seeds both have; Δ: difference of the means, in points.',
@@ -541,4 +558,4 @@ def seed_ledger(out: str, arm: str) -> Dict[str, Any]:
 
 __all__ = ['compare', 'study_dir', 'seed_dir', 'seed_ledger', 'seed_state',
            'best_config', 'seed_config', 'resolve_arms', 'pinned_split',
-           'table', 'markdown']
+           'table', 'markdown', 'plot_result']

@@ -56,7 +56,8 @@ def read(path):
 
 def test_folder_table_and_tests(done):
     out, table, lines = done
-    for name in ('compare.md', 'compare.json', 'tuning-base.png',
+    for name in ('compare.md', 'compare.json', 'compare.png',
+                 'tuning-base.png',
                  'tuning-reweight.png', 'base/study/study.db',
                  'reweight/seeds.json'):
         assert (out / name).exists(), name
@@ -104,7 +105,8 @@ def test_folder_table_and_tests(done):
             pytest.approx(got, nan_ok=True)
     md = (out / 'compare.md').read_text()
     for part in ('## Test metrics', '## Paired t-tests', '## Budget',
-                 '![base](tuning-base.png)', 'optuna-dashboard'):
+                 '![base](tuning-base.png)', '(compare.png)',
+                 'optuna-dashboard'):
         assert part in md
 
 
