@@ -50,6 +50,19 @@ def _holder(fd: int) -> str:
     return f'pid {pid}' if pid.isdigit() else 'another process'
 
 
+def holder(run_dir: str) -> Optional[int]:
+    r"""The process id that the exclusive holder of :obj:`run_dir`'s lock
+    wrote into the lock file (a writer clears it when it lets go; a killed
+    one leaves it), or :obj:`None`. Reads only: it takes no lock, so that
+    it never stands in the way of a writer taking it."""
+    try:
+        with open(os.path.join(run_dir, LOCK), 'rb') as f:
+            pid = f.read(32).decode('ascii', 'replace').strip()
+    except OSError:
+        return None
+    return int(pid) if pid.isdigit() else None
+
+
 @contextmanager
 def lock(run_dir: str, shared: bool = False) -> Iterator[None]:
     r"""Holds the lock of :obj:`run_dir` (exclusive, or :obj:`shared` for

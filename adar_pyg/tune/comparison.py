@@ -291,7 +291,9 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             resume[seed] = state == 'unfinished'  # Killed: continued.
             todo[seed] = cfg_s
 
-    def trained(seed: int, seconds: Dict[str, float]) -> None:
+    def trained(seed: int, seconds: Dict[str, Any]) -> None:
+        if resume[seed] and not seconds['continued']:
+            how[seed] = 'trained afresh (it could not be continued)'
         ledger[str(seed)] = {'trial': trial, **seconds}
         write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
 
@@ -335,18 +337,28 @@ def _train_seed(cfg: Union[Config, Dict[str, Any]], folder: str, plot: bool,
                 resume: bool = False) -> Dict[str, float]:
     r"""Trains the seed run :obj:`cfg` (a config or its dict, from another
     process) in :obj:`folder`: continues the interrupted run there
-    (:obj:`resume`: of this config, killed) from its last evaluation, or
-    replaces an outdated one; returns its CPU and wall seconds (of this
-    call)."""
+    (:obj:`resume`: of this config, killed) from its last evaluation (or
+    trains it afresh if its checks fail), or replaces an outdated one;
+    returns its CPU and wall seconds (of this call: a continued run's
+    are those after the kill) and whether it :obj:`continued`."""
     from adar_pyg import run
     if not isinstance(cfg, Config):
         cfg = Config.build(cfg)
+    from adar_pyg.errors import RunDirError
+    from adar_pyg.io import CorruptFileError
     t0, c0 = time.perf_counter(), time.process_time()
-    run.train(cfg, folder, data=data, progress=progress,
-              log=lambda line: None, plot=plot, resume=resume,
-              overwrite=not resume and os.path.exists(folder))
+    train = dict(data=data, progress=progress, log=lambda line: None,
+                 plot=plot)
+    try:
+        run.train(cfg, folder, resume=resume,
+                  overwrite=not resume and os.path.exists(folder), **train)
+    except (RunDirError, CorruptFileError):
+        if not resume:
+            raise
+        resume = False  # Its checks failed (the data changed, say):
+        run.train(cfg, folder, overwrite=True, **train)
     return {'cpu_seconds': time.process_time() - c0,
-            'seconds': time.perf_counter() - t0}
+            'seconds': time.perf_counter() - t0, 'continued': resume}
 
 
 def _budget(summary: Dict[str, Any], runs: Dict[str, Any]

@@ -16,8 +16,11 @@ finished, :math:`\bar{c}_{\textrm{trial}}` the mean CPU seconds of the
 arm's finished trials (of every arm's, before the arm has one) and
 :math:`\bar{c}_{\textrm{seed}}` that of its seed runs (else every arm's,
 else of the complete trials: a seed run trains like an unpruned trial). A
-running trial counts as left. It is an estimate: an arm whose best trial
-changes trains its seed runs again, and later trials prune differently.
+running trial counts as left. Trials and seed runs continued after a kill
+(their recorded time is that after the kill) are left out of the means;
+a killed trial's time is never recorded.
+It is an estimate: an arm whose best trial changes trains its seed runs
+again, and later trials prune differently.
 """
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -82,10 +85,13 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
     folder = study_dir(out, arm.name)
     if not os.path.isfile(os.path.join(folder, tune_study.STORAGE_FILE)):
         return row  # Not started (loading would create the storage).
-    study = optuna.load_study(
-        study_name=tune_study._name(folder),
-        storage=f'sqlite:///{os.path.abspath(folder)}/'
-                f'{tune_study.STORAGE_FILE}')
+    try:
+        study = optuna.load_study(
+            study_name=tune_study._name(folder),
+            storage=f'sqlite:///{os.path.abspath(folder)}/'
+                    f'{tune_study.STORAGE_FILE}')
+    except KeyError:  # The storage, but not the study yet.
+        return row
     running = optuna.trial.TrialState.RUNNING
     summary = tune_study.summary(study)
     for t, r in zip(study.get_trials(deepcopy=False), summary['trials']):
@@ -96,13 +102,15 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
         state = {'fail': 'failed'}.get(r['state'], r['state'])
         if state in ('complete', 'pruned', 'failed', 'killed'):
             row[state] += 1
+        # (a continued trial's CPU time is that after the kill: no mean)
         if state in ('complete', 'pruned', 'failed') and \
-                r['cpu_seconds'] is not None:
+                r['cpu_seconds'] is not None and not r['continues']:
             row['_trial_cpu'].append(r['cpu_seconds'])
             if state == 'complete':
                 row['_complete_cpu'].append(r['cpu_seconds'])
+        if state in ('complete', 'pruned', 'failed'):
+            row['cpu_seconds'] += r['cpu_seconds'] or 0.0
     row['trials'] = row['complete'] + row['pruned'] + row['failed']
-    row['cpu_seconds'] = sum(row['_trial_cpu'])
     best = summary['best']
     if best is None:
         return row
@@ -113,10 +121,11 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
         done = seed_state(seed_dir(out, arm.name, seed),
                           seed_config(cfg, seed)) == 'finished'
         row['seeds_done'] += done
-        cpu = (ledger.get(str(seed)) or {}).get('cpu_seconds')
-        if done and cpu is not None:
-            row['_seed_cpu'].append(cpu)
-    row['cpu_seconds'] += sum(row['_seed_cpu'])
+        entry = ledger.get(str(seed)) or {}
+        if done and entry.get('cpu_seconds') is not None:
+            row['cpu_seconds'] += entry['cpu_seconds']
+            if not entry.get('continued'):
+                row['_seed_cpu'].append(entry['cpu_seconds'])
     return row
 
 

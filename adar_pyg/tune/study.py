@@ -29,8 +29,10 @@ run directory unfinished and unlocked, or missing or finished but not
 recorded for a minute) as failed, with the user attribute :obj:`killed`,
 and queues each again with its values. The retry continues the killed
 trial's run from its last evaluation: its run directory moves to the
-retry's folder (user attribute :obj:`continues`), and the pruner receives
-the evaluations before the checkpoint again.
+retry's folder (user attribute :obj:`continues`), the pruner receives the
+evaluations before the checkpoint again (without judging those the killed
+trial passed), and a run that cannot be continued (its checks fail: the
+data changed, say) is trained afresh, with a log line.
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
 and :obj:`N - 1` spawned ones on the same storage, each trial in one of
@@ -67,6 +69,10 @@ SURPLUS = 'surplus'
 #: User attribute of the retry of a killed trial that continues the killed
 #: trial's run directory (moved to the retry's folder) from its checkpoint.
 CONTINUES = 'continues'
+
+#: User attribute of a retry that could not continue the killed trial's
+#: run (why): it trained afresh.
+AFRESH = 'afresh'
 
 #: What :obj:`prune` may name.
 PRUNERS = ('median', 'halving')
@@ -227,31 +233,48 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
               lambda line: None, plot, None, worker)
 
 
-def _take_over(out: str, trial: Any, folder: str) -> bool:
+def _take_over(study: Any, out: str, trial: Any, folder: str
+               ) -> Optional[int]:
     r"""For the retry of a killed trial: moves the killed trial's
     unfinished run directory to :obj:`folder` (the retry's), to continue
-    from its last checkpoint (bit-identical to an uninterrupted run; see
+    it from its last checkpoint (bit-identical to an uninterrupted run; see
     :func:`adar_pyg.run.resume`) instead of from scratch, and records it as
-    the user attribute :obj:`continues`. Returns whether it did: not for a
-    trial that is no retry, nor when the killed trial left no run directory
-    or a finished one (then the retry trains afresh)."""
+    the user attribute :obj:`continues` (first, under the directory's lock:
+    a retry killed before moving it leaves the next retry the way to it).
+    Returns the last epoch the killed trials reported (evaluations the
+    pruner does not judge again), or :obj:`None` when it took nothing: a
+    trial that is no retry, a killed trial that left no run directory or a
+    finished one (the retry then trains afresh), or one a live process
+    holds."""
     from adar_pyg import rundir
     from adar_pyg.errors import RunDirError
     from adar_pyg.rundir import CONFIG
-    number = trial.user_attrs.get('retry_of')
-    if number is None or os.path.exists(folder):
-        return False
-    old = trial_dir(out, number)
-    if not os.path.isfile(os.path.join(old, CONFIG)) or \
-            rundir.is_finished(old):
-        return False
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    number, chain = trial.user_attrs.get('retry_of'), []
+    while number in trials and trials[number] not in chain:
+        chain.append(trials[number])
+        old = trial_dir(out, number)
+        if os.path.isdir(old):
+            break
+        number = _number(trials[number].user_attrs.get(CONTINUES))
+    else:
+        return None
+    if os.path.exists(folder) or rundir.is_finished(old) or \
+            not os.path.isfile(os.path.join(old, CONFIG)):
+        return None
     try:
         with rundir.lock(old):  # (free: its writer died)
+            trial.set_user_attr(CONTINUES, os.path.basename(old))
             os.rename(old, folder)
     except RunDirError:
-        return False
-    trial.set_user_attr(CONTINUES, os.path.basename(old))
-    return True
+        return None
+    return max((max(t.intermediate_values, default=0) for t in chain),
+               default=0)
+
+
+def _number(run_dir: Optional[str]) -> Optional[int]:
+    r"""The trial number of the run directory name :obj:`trial-N`."""
+    return int(run_dir.rsplit('-', 1)[1]) if run_dir else None
 
 
 class _Surplus(Exception):
@@ -268,6 +291,8 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
     while the study holds fewer than :obj:`trials` finished or running
     ones (those of the other workers count too)."""
     from adar_pyg import run
+    from adar_pyg.errors import RunDirError
+    from adar_pyg.io import CorruptFileError
     from adar_pyg.pipeline import load_data
     monitor = config.train.monitor
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
@@ -279,28 +304,44 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         cfg = Config.build(config.to_dict(), space.layer(values),
                            where=['config', f'trial {trial.number}'])
         folder = trial_dir(out, trial.number)
-        resume = _take_over(out, trial, folder)
         trial.set_user_attr('run_dir', os.path.basename(folder))
         trial.set_user_attr('worker', worker)
         if 'data' not in shared:  # The space never changes data or split.
             shared['data'] = load_data(config.resolved())
+        # (after the data: the run directory waits no longer for its writer)
+        passed = [_take_over(study, out, trial, folder)]
         best = [-math.inf]
 
         def report(record: Dict[str, Any]) -> None:
             value = record[f'val_{monitor}']
             best[0] = max(best[0], value)
             trial.report(value, record['epoch'])
+            if passed[0] is not None and record['epoch'] <= passed[0]:
+                return  # The killed trial passed it: not judged again.
             if trial.should_prune():
                 raise optuna.TrialPruned(
                     f"epoch {record['epoch']}: val {monitor} {value:.4f} "
                     f"(best {best[0]:.4f})")
 
         t0, c0 = time.perf_counter(), time.process_time()
+        train = dict(data=shared['data'], progress=progress, log=log,
+                     plot=plot, on_evaluate=report, test=False)
         try:
-            result = run.train(cfg, folder, data=shared['data'],
-                               progress=progress, log=log, plot=plot,
-                               on_evaluate=report, test=False,
-                               resume=resume)
+            try:
+                result = run.train(cfg, folder, resume=passed[0] is not None,
+                                   **train)
+            except (RunDirError, CorruptFileError) as e:
+                if passed[0] is None:
+                    raise
+                # Its checks failed before any evaluation was replayed:
+                why = f'{trial.user_attrs[CONTINUES]}: {e}'
+                if log is not None:
+                    log(f'trial {trial.number}: cannot continue {why}; '
+                        f'trained afresh')
+                trial.set_user_attr(AFRESH, why)
+                trial.set_user_attr(CONTINUES, None)
+                passed[0] = None
+                result = run.train(cfg, folder, overwrite=True, **train)
         finally:
             trial.set_user_attr('seconds', time.perf_counter() - t0)
             trial.set_user_attr('cpu_seconds', time.process_time() - c0)
@@ -427,7 +468,11 @@ def trial_line(row: Dict[str, Any], monitor: str) -> str:
     params = ', '.join(f'{k} {_fmt(v)}' for k, v in row['params'].items())
     n = row['epochs_run'] or row['epochs']
     epochs = '' if n is None else f", {n} epoch{'s' if n != 1 else ''}"
-    return f"trial {row['number']}: {row['state']}{value}{epochs} ({params})"
+    how = (f"; continued {row['continues']}" if row.get('continues') else
+           f"; could not continue {row['afresh']}, trained afresh"
+           if row.get('afresh') else '')
+    return (f"trial {row['number']}: {row['state']}{value}{epochs} "
+            f"({params}){how}")
 
 
 def _finished(optuna: Any, study: Any) -> int:
@@ -460,15 +505,23 @@ def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
 
 def is_dead(t: Any, out: str) -> bool:
     r"""Whether the running trial :obj:`t` of the study in :obj:`out` is
-    the trial of a killed process (see :func:`_requeue_killed`); reads, never
-    writes."""
+    the trial of a killed process (see :func:`_requeue_killed`). Reads: it
+    takes no lock where the process id in the run directory's lock file
+    (:func:`adar_pyg.rundir.holder`) is gone or missing, and otherwise only
+    tries a shared one, which fails at once while that process holds it,
+    so that it never stands in a writer's way (a reader such as
+    :obj:`adar-pyg compare --status` may call it at any time)."""
     from adar_pyg import rundir
     from adar_pyg.errors import RunDirError
+    from adar_pyg.io import pid_alive
     from adar_pyg.rundir import RESULT
     folder = trial_dir(out, t.number)
     if os.path.isdir(folder) and not rundir.is_finished(folder):
-        try:
-            with rundir.lock(folder, shared=True):  # Free: writer died.
+        pid = rundir.holder(folder)
+        if pid is None or not pid_alive(pid):
+            return True
+        try:  # That id is alive: its writer, or a process that reused it.
+            with rundir.lock(folder, shared=True):
                 return True
         except RunDirError:
             return False  # Running in another process.
@@ -564,7 +617,15 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
     rows: List[Dict[str, Any]] = []
     trials = study.get_trials(deepcopy=False)
     moved = {t.user_attrs[CONTINUES]: t.user_attrs.get('run_dir')
-             for t in trials if CONTINUES in t.user_attrs}
+             for t in trials if t.user_attrs.get(CONTINUES)}
+
+    def moved_to(run_dir: Optional[str]) -> Optional[str]:
+        seen = []  # (a retry of a retry moved it on)
+        while run_dir in moved and run_dir not in seen:
+            seen.append(run_dir)
+            run_dir = moved[run_dir]
+        return run_dir if seen else None
+
     for t in trials:
         rows.append({
             'number': t.number, 'state': next(
@@ -573,8 +634,9 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'value': t.value, 'params': t.params,
             'run_dir': t.user_attrs.get('run_dir'),
             # A killed trial's run directory that its retry continued:
-            'moved_to': moved.get(t.user_attrs.get('run_dir')),
+            'moved_to': moved_to(t.user_attrs.get('run_dir')),
             'continues': t.user_attrs.get(CONTINUES),
+            'afresh': t.user_attrs.get(AFRESH),
             'best_epoch': t.user_attrs.get('best_epoch'),
             'epochs_run': t.user_attrs.get('epochs_run'),
             'epochs': (max(t.intermediate_values) if t.intermediate_values

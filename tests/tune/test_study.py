@@ -4,6 +4,7 @@ stopped, its pruner stops a planted bad trial, and everything that can be
 checked is checked before the first trial."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -247,6 +248,50 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
             for line in records] == [
         {k: v for k, v in json.loads(line).items() if k != 'seconds'} for
         line in (tmp_path / 'ref' / 'metrics.jsonl').read_text().splitlines()]
+
+
+class PruneAll(optuna.pruners.BasePruner):
+    r"""Stops every trial at every evaluation it judges."""
+
+    def prune(self, study, trial):
+        return True
+
+
+def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
+        tmp_path):
+    r"""The retry of a trial killed at epoch 2 (checkpoint at epoch 1):
+    the pruner does not judge epochs 1 and 2 again, only epoch 3; and a run
+    that can no longer be continued (its data changed) trains afresh."""
+    data = write_csv(tmp_path / 'ratings.csv')
+    cfg = config(data, epochs=3)
+    cfg.save(str(tmp_path / 'base.yaml'))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    out = tmp_path / 'a' / 'study'
+    proc = subprocess.run([sys.executable, '-c', KILL, str(tmp_path /
+                           'base.yaml'), str(out)], cwd=root, timeout=300,
+                          env={**os.environ, 'PYTHONPATH': root},
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    shutil.copytree(out, tmp_path / 'b' / 'study')  # The same killed study.
+    space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+    study = tune(cfg, space, 2, out, **{**QUIET, 'prune': PruneAll()})
+    retry = study.trials[2]
+    assert retry.user_attrs['continues'] == 'trial-1'
+    assert retry.state.name == 'PRUNED'
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+    # The data changed since: the retry cannot continue, and says why.
+    data.write_text(data.read_text() + 'u00,i31,999\n')
+    lines = []
+    study = tune(cfg, space, 2, tmp_path / 'b' / 'study',
+                 **{**QUIET, 'log': lines.append})
+    retry = study.trials[2]
+    assert retry.state.name == 'COMPLETE'
+    assert retry.user_attrs['continues'] is None
+    assert retry.user_attrs['afresh'].startswith('trial-1: ')
+    assert any('trained afresh' in line for line in lines), lines
+    records = (tmp_path / 'b' / 'study' / 'trial-2' /
+               'metrics.jsonl').read_text().splitlines()
+    assert len(records) == 3
 
 
 def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
