@@ -197,13 +197,15 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
 def plot_result(result: Dict[str, Any], path: str) -> None:
     r"""The test metrics of each arm of a :func:`compare` result (its
     :obj:`compare.json`): the seed runs as dots, the mean ± std beside them
-    (:func:`~adar_pyg.plot.plot_comparison`), Recall@20 and NDCG@20 (those
-    measured)."""
+    (:func:`~adar_pyg.plot.plot_comparison`), Recall@20 and NDCG@20 (else
+    the first two metrics every seed run measured)."""
     from adar_pyg.plot import plot_comparison
     groups = {name: [{'test': t} for t in a['test'].values()]
               for name, a in result['arms'].items()}
     metrics = [m for m in ('recall@20', 'ndcg@20') if m in result['metrics']]
-    plot_comparison(groups, path, metrics=metrics or result['metrics'][:2])
+    metrics = metrics or result['metrics'][:2]
+    if metrics:  # (every arm's seed runs measured them)
+        plot_comparison(groups, path, metrics=metrics)
 
 
 def resolve_arms(config: Config, arms: Union[Arms, Dict[str, Any], str,
