@@ -280,13 +280,18 @@ def read_yaml(path: str, what: str = 'config file') -> Any:
     r"""A YAML :obj:`what` (a config file: a dict of sections) with errors
     naming the file."""
     if not os.path.isfile(path):
-        raise ConfigError(f"{what} '{path}' does not exist")
-    with open(path) as f:
+        raise ConfigError(f"{what} '{path}' " + (
+            'is a folder, not a file' if os.path.isdir(path) else
+            'does not exist'))
+    with open(path, encoding='utf-8') as f:
         try:
             out = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise ConfigError(f"{what} '{path}' is not valid YAML: "
                               f"{e}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{what} '{path}' is not a text file (not "
+                              f"UTF-8): a YAML file is text") from None
     if what != 'config file':
         return out
     if out is None:

@@ -36,14 +36,15 @@ from adar_pyg.config import Config, ConfigError
 from adar_pyg.config.config import key_errors, read_yaml
 from adar_pyg.config.settings import suggest
 from adar_pyg.tune.space import (FIXED_SECTIONS, FIXED_SETTINGS, SearchSpace,
-                                 parse_space)
+                                 number as _number, parse_space)
 
 #: The keys of an arms file, and of one arm.
 FILE_KEYS = ('arms', 'base', 'controls')
 ARM_KEYS = ('set', 'space')
 
-#: An arm's name is the name of its folder.
-NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+#: An arm's name is the name of its folder (no dot: none is the name of a
+#: report file beside the folders, such as compare.md).
+NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_-]*')
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,20 @@ def parse_arms(spec: Any, config: Config, where: str = '',
     wanted = spec.get('controls') or []
     if isinstance(wanted, str):
         wanted = [wanted]
-    if not isinstance(wanted, (list, tuple)):
+    if not isinstance(wanted, (list, tuple)) or not all(
+            isinstance(w, str) for w in wanted):
         errors.append(f"{prefix}controls: a list of arm names (got "
-                      f"{wanted!r})")
+                      f"{_short(wanted)})")
         wanted = []
     wanted = list(dict.fromkeys([*wanted, *(controls or [])]))
     names = [str(n) for n in spec['arms']]
+    folded: Dict[str, str] = {}  # (one folder on a case-blind file system)
+    for name in names:
+        if name.lower() in folded:
+            errors.append(f"{prefix}arms '{folded[name.lower()]}' and "
+                          f"'{name}' differ only in case (one folder on "
+                          f"some file systems)")
+        folded.setdefault(name.lower(), name)
     if base not in names:
         errors.append(f"{prefix}no arm '{base}', the base every arm is "
                       f"compared with (arms: {', '.join(names) or 'none'})"
@@ -174,18 +183,21 @@ def _parse_arm(name: Any, body: Any, config: Config, prefix: str
     where = f'{prefix}arms.{name}'
     if not isinstance(name, str) or not NAME.fullmatch(name):
         return None, [f"{where}: an arm's name is its folder's name: "
-                      f"letters, digits, '_', '-', '.' (got {name!r})"]
+                      f"letters, digits, '_', '-' (got {name!r})"]
     if not isinstance(body, Mapping):
         return None, [f"{where}: an arm is a mapping with 'space' (and "
                       f"'set') (got {_short(body)})"]
     errors = [f"{where}: unknown key '{key}'{suggest(str(key), ARM_KEYS)}; "
               f"keys: {', '.join(ARM_KEYS)}" for key in body
               if key not in ARM_KEYS]
-    overrides = body.get('set') or {}
+    overrides = body.get('set', {})
+    if overrides is None:  # ('set:' with nothing after it)
+        overrides = {}
     if not isinstance(overrides, Mapping):
         return None, errors + [f"{where}.set: a mapping of 'section.setting: "
                                f"value' (got {_short(overrides)})"]
     layer: Dict[str, Dict[str, Any]] = {}
+    overrides = {key: _number(value) for key, value in overrides.items()}
     for key, value in overrides.items():
         error = _override_error(key)
         if error:

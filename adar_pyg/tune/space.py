@@ -14,7 +14,7 @@ keys of a config file written flat, to one distribution each:
 Everything is checked before any trial runs (:func:`parse_space`): the key
 must be a declared setting (:data:`~adar_pyg.config.SECTIONS`), one that a
 study may vary (not the data, the split, the run's seed or devices, nor the
-metric the trials are compared on), the distribution must be one of the
+metric the trials are compared on, nor how they are ranked), the distribution must be one of the
 four above with a valid range, and each bound and choice must be a value the
 setting accepts, in the config the study tunes. A space that fails any
 check raises one :class:`~adar_pyg.config.ConfigError` (a
@@ -48,6 +48,7 @@ FIXED_SECTIONS = {
 FIXED_SETTINGS = {
     'train.monitor': 'it is the objective of the study',
     'train.select_on': 'a study selects on the validation split',
+    'train.mask_history': 'it changes how the trials are ranked (SR)',
 }
 
 
@@ -202,7 +203,7 @@ def _parse_param(key: Any, body: Any) -> Param:
                           f"); distributions: {', '.join(DISTRIBUTIONS)}")
     kind, args = next(iter(body.items()))
     if isinstance(args, (list, tuple)):
-        args = [_number(v) for v in args]
+        args = [number(v) for v in args]
     if kind not in DISTRIBUTIONS:
         raise ConfigError(f"'{key}': unknown distribution '{kind}'"
                           f"{suggest(str(kind), list(DISTRIBUTIONS))}; "
@@ -216,7 +217,7 @@ def _parse_param(key: Any, body: Any) -> Param:
                 raise ConfigError(f"'{key}': a choice must be a number, a "
                                   f"string, true/false or null (got "
                                   f"{value!r})")
-        if len(set(map(repr, args))) != len(args):
+        if len(set(map(_same, args))) != len(args):
             raise ConfigError(f"'{key}': choices repeat a value (got "
                               f"{list(args)})")
         return Param(key, kind, choices=tuple(args))
@@ -237,7 +238,7 @@ def _parse_param(key: Any, body: Any) -> Param:
                               f"e.g. high {high - (high - low) % step})")
         return Param(key, kind, low=low, high=high, step=step)
     if len(args) != 2 or any(isinstance(v, bool) or not isinstance(
-            v, (int, float)) or not math.isfinite(v) for v in args):
+            v, (int, float)) or not _finite(v) for v in args):
         raise ConfigError(f'{usage}, two finite numbers (got {list(args)})')
     low, high = float(args[0]), float(args[1])
     if low >= high:
@@ -249,11 +250,25 @@ def _parse_param(key: Any, body: Any) -> Param:
     return Param(key, kind, low=low, high=high)
 
 
+def _same(value: Any) -> Any:
+    r"""What a choice equals as a value: 1 and 1.0 alike (true is no 1)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ('number', float(value) if _finite(value) else repr(value))
+    return (type(value).__name__, repr(value))
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # An integer beyond every float.
+        return False
+
+
 #: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
 _EXPONENT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')
 
 
-def _number(value: Any) -> Any:
+def number(value: Any) -> Any:
     r""":obj:`value`, or the float of a string such as :obj:`'1e-4'` (the
     example of the docs, which YAML reads as text)."""
     if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
@@ -265,6 +280,12 @@ def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
     r"""The bounds and choices of :obj:`param` the setting refuses, each
     checked by building :obj:`config` with it."""
     base = config.to_dict() if config is not None else {}
+    current = getattr(getattr(config or Config.build({}), param.section),
+                      param.name)
+    if param.kind in ('uniform', 'log_uniform') and isinstance(
+            current, int) and not isinstance(current, bool):
+        return [f"'{param.key}' is an integer setting: tune it with "
+                f"{{int: [low, high]}} or {{choices: [...]}}"]
     out = []
     for value in param.values_to_check():
         if param.kind == 'int':

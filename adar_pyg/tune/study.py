@@ -124,7 +124,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             :obj:`config.run.seed`, which also seeds every trial). A
             continued study seeds its sampler with :obj:`seed` plus the
             number of trials it holds, so that it does not draw the first
-            trials' values again.
+            trials' values again (TPE; a grid keeps :obj:`seed`, and runs
+            each point once: a budget beyond the grid ends with it).
         prune (bool, str or optuna pruner, optional): :obj:`True` or
             :obj:`'median'` (:class:`~optuna.pruners.MedianPruner`),
             :obj:`'halving'` (:class:`~optuna.pruners.
@@ -156,6 +157,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     out = os.fspath(out)
     space, seed, pruner, settings = _prepare(optuna, config, space, trials,
                                              seed, prune)
+    if space.is_grid:  # Each point once, whatever the budget:
+        trials = min(trials, space.grid_size())
     if isinstance(workers, bool) or not isinstance(workers, int) or \
             workers < 1:
         raise UsageError(f'workers must be a positive integer (got '
@@ -177,7 +180,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         log(f"trials {', '.join(map(str, requeued))} were killed while "
             f"running: queued again with the same values")
     held = len(study.trials)
-    study.sampler = _sampler(optuna, space, seed + held)
+    study.sampler = _sampler(optuna, space, seed, held)
     left = trials - _finished(optuna, study)
     # Processes beyond the trials left would have nothing to do:
     spawned = range(1, min(workers, left))
@@ -189,7 +192,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                 mp_context=multiprocessing.get_context('spawn')) as pool:
             futures = [pool.submit(
                 _worker, i, config.to_dict(), space.to_dict(), out, trials,
-                storage, url, seed + held + WORKER_SEED_STEP * i, pruner,
+                storage, url, seed, held + WORKER_SEED_STEP * i, pruner,
                 plot, optuna.logging.get_verbosity()) for i in spawned]
             try:
                 _optimize(optuna, study, config, space, out, trials, url,
@@ -210,14 +213,23 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
 WORKER_SEED_STEP = 10007
 
 
-def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
-    return (optuna.samplers.GridSampler(space.grid(), seed=seed)
-            if space.is_grid else optuna.samplers.TPESampler(seed=seed))
+def _sampler(optuna: Any, space: SearchSpace, seed: int, offset: int = 0
+             ) -> Any:
+    r"""The sampler of a study seeded with :obj:`seed`, in a process
+    :obj:`offset` away (a continuation, another worker): TPE seeded with
+    :obj:`seed + offset`, so that it draws other values; a grid with
+    :obj:`seed` alone, since the grid's order comes from its seed and a
+    trial's point from its number in that order (each point once, in every
+    process and continuation)."""
+    if space.is_grid:
+        return optuna.samplers.GridSampler(space.grid(), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed + offset)
 
 
 def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
             out: str, trials: int, storage: str, url: Optional[str],
-            seed: int, pruner: Any, plot: bool, verbosity: int) -> None:
+            seed: int, offset: int, pruner: Any, plot: bool,
+            verbosity: int) -> None:
     r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs
     trials of the study on :obj:`storage` while its budget is not taken
     (:func:`_optimize`), with Optuna's logging at the :obj:`verbosity` of
@@ -227,7 +239,7 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
     config = Config.build(config)
     space = parse_space(space, config)
     study = optuna.load_study(study_name=_name(out), storage=storage,
-                              sampler=_sampler(optuna, space, seed),
+                              sampler=_sampler(optuna, space, seed, offset),
                               pruner=pruner)
     _optimize(optuna, study, config, space, out, trials, url, False,
               lambda line: None, plot, None, worker)

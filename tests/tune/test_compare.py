@@ -276,6 +276,14 @@ def test_the_budget_of_killed_trials():
      "'train.lr' is both set and tuned"),
     ({'arms': {'base': {'space': LR}, 'a/b': {'space': LR}}},
      "folder's name"),
+    ({'arms': {'base': {'space': LR}, 'compare.md': {'space': LR}}},
+     "folder's name"),
+    ({'arms': {'base': {'space': LR}, 'x': {'space': LR},
+               'X': {'space': LR}}}, 'differ only in case'),
+    ({'arms': {'base': {'space': LR}, 'x': {'space': LR}},
+      'controls': [['x']]}, 'controls: a list of arm names'),
+    ({'arms': {'base': {'space': LR}, 'x': {'set': [], 'space': LR}}},
+     "arms.x.set: a mapping"),
 ])
 def test_bad_arms_refused_before_any_training(csv, tmp_path, monkeypatch,
                                               arms, match):
@@ -285,6 +293,14 @@ def test_bad_arms_refused_before_any_training(csv, tmp_path, monkeypatch,
     with pytest.raises(ConfigError, match=match):
         compare(tiny(csv), arms, trials=2, seeds=2, out=out, **QUIET)
     assert trained == [] and not out.exists()
+
+
+def test_set_reads_an_exponent_as_a_number(csv):
+    arms = parse_arms(yaml.safe_load(
+        'arms: {base: {space: {train.lr: {uniform: [1.0e-3, 1.0e-2]}}}, '
+        'x: {set: {train.l2: 1e-4}, space: {train.lr: {uniform: [1.0e-3, '
+        '1.0e-2]}}}}'), tiny(csv))  # (YAML reads 1e-4 as text)
+    assert arms['x'].config.train.l2 == 1e-4
 
 
 def test_bad_arms_file_on_the_command_line(csv, tmp_path, capsys):

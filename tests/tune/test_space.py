@@ -84,6 +84,11 @@ def test_yaml_file(tmp_path):
         load_space(path)
     with pytest.raises(UsageError, match='does not exist'):
         load_space(tmp_path / 'nope.yaml')
+    with pytest.raises(UsageError, match='is a folder, not a file'):
+        load_space(tmp_path)
+    (tmp_path / 'study.db').write_bytes(b'SQLite format 3\x00\xff\xfe')
+    with pytest.raises(UsageError, match='not a text file'):
+        load_space(tmp_path / 'study.db')
 
 
 @pytest.mark.parametrize('space, match', [
@@ -131,7 +136,11 @@ def test_yaml_file(tmp_path):
     ({'adar.weight': {'choices': [0.5, 2.0]}},
      r"'adar.weight': the choice 2.0 is refused: adar.weight must be"),
     ({'model.dim': {'uniform': [8, 64]}},
-     r"'model.dim': the bound 8.0 is refused: .*must be an integer"),
+     r"'model.dim' is an integer setting: tune it with \{int"),
+    ({'train.mask_history': {'choices': [True, False]}},
+     r"'train.mask_history' cannot be tuned"),
+    ({'train.l2': {'choices': [1, 1.0]}}, r"'train.l2'.*repeat"),
+    ({'train.lr': {'uniform': [0.1, 10**400]}}, r"'train.lr': uniform takes"),
     ({'train.augmenter': {'choices': ['adar', 'adr']}},
      r"'train.augmenter': the choice 'adr' is refused: .*did you mean "
      r"'adar'"),

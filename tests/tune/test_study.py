@@ -301,6 +301,13 @@ def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
                  **QUIET)
     assert type(study.sampler).__name__ == 'GridSampler'
     assert sorted(t.params['train.lr'] for t in study.trials) == [0.01, 0.05]
+    # Continued (a sampler seeded in another process), each point once:
+    space = {'train.lr': {'choices': [0.01, 0.02, 0.03, 0.04, 0.05]}}
+    out = tmp_path / 'grid5'
+    tune(config(csv, epochs=1), space, 2, out, **QUIET)
+    study = tune(config(csv, epochs=1), space, 9, out, **QUIET)
+    assert sorted(t.params['train.lr'] for t in study.trials) == [
+        0.01, 0.02, 0.03, 0.04, 0.05]
 
 
 @pytest.mark.parametrize('change, match', [
