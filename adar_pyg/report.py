@@ -52,6 +52,16 @@ def holm(pvalues: Sequence[float]) -> List[float]:
     return adjusted
 
 
+def paired_note(row: Dict[str, Any], base_seeds: Sequence[int]) -> str:
+    r"""What a relative improvement of :obj:`row` (of :func:`summarize`)
+    against the base with seeds :obj:`base_seeds` adds: the seeds it pairs
+    on, when fewer than those of the two means shown beside it."""
+    if 'paired' not in row or \
+            list(row['paired']) == list(row['seeds']) == list(base_seeds):
+        return ''
+    return f" (paired seeds {', '.join(map(str, row['paired']))})"
+
+
 def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
               base: str, seeds: Sequence[int],
               key: Callable[[str, int], str],
@@ -107,12 +117,8 @@ def markdown(rows: List[Dict[str, Any]], title: str,
             mean, std = r[m]
             cells.append(f'{100 * mean:.2f} ± {100 * std:.2f}')
         rel = r.get('recall@20_relimp')
-        paired = r.get('paired', r['seeds'])
-        note = ('' if list(paired) == list(r['seeds']) == list(base_seeds)
-                or 'paired' not in r else
-                f" (paired seeds {', '.join(map(str, paired))})")
         cells.append('' if rel is None or math.isnan(rel) else
-                     f'{100 * rel:+.2f}%{note}')
+                     f'{100 * rel:+.2f}%{paired_note(r, base_seeds)}')
         for m in ('recall@20', 'ndcg@20'):
             p = r.get(f'{m}_p')
             cells.append('' if p is None or math.isnan(p) else f'{p:.3g}')

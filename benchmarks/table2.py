@@ -78,6 +78,7 @@ from adar_pyg.pipeline import EDGE, RunData, load_sr_data as load_split
 from adar_pyg.datasets import default_mirror, read_lightgcn_split
 from adar_pyg.io import write_text
 from adar_pyg.nn import LightGCN
+from adar_pyg.report import paired_note
 from adar_pyg.run import write_json
 from adar_pyg.rundir import CHECKPOINTS, LAST
 from adar_pyg.sequential.data import SequenceSplit
@@ -360,7 +361,8 @@ def dataset_table(dataset: str, models: List[str],
             r = by_variant.get(variant)
             if r is None or 'base' not in by_variant:
                 continue
-            rel = ['', f'RelImp {NAMES[variant]} vs base', ''] + [
+            note = paired_note(r, by_variant['base']['seeds'])
+            rel = ['', f'RelImp {NAMES[variant]} vs base{note}', ''] + [
                 _rel(r.get(f'{m}_relimp')) for m in METRICS]
             rel += [f"{paper['relimp'][m]:+.2f}%" for m in PAPER_METRICS]
             add(rel)
@@ -368,7 +370,8 @@ def dataset_table(dataset: str, models: List[str],
                 [_p(r.get(f'{m}_p')) for m in METRICS])
         c = vs_control.get(model)
         if c is not None:
-            add(['', f'RelImp {NAMES["transition"]} vs control', ''] +
+            note = paired_note(c, by_variant.get(CONTROL, c)['seeds'])
+            add(['', f'RelImp {NAMES["transition"]} vs control{note}', ''] +
                 [_rel(c.get(f'{m}_relimp')) for m in METRICS])
             add(['', 'p vs control (paired t)', ''] +
                 [_p(c.get(f'{m}_p')) for m in METRICS])
@@ -440,11 +443,15 @@ def overview_table(datasets: List[str], models: List[str],
                                  version != 'control'):
                     cells += [''] * len(PAPER_METRICS)
                     continue
+                ref_seeds = by_variant.get(
+                    CONTROL if version == 'control' else 'base', r)['seeds']
                 for m in PAPER_METRICS:
                     if stat == 'p':
                         cells.append(_p(r.get(f'{m}_p')))
                         continue
                     ours = _rel(r.get(f'{m}_relimp'))
+                    if ours:
+                        ours += paired_note(r, ref_seeds)
                     ref = (paper['relimp'][m] if version != 'control'
                            else None)
                     cells.append(ours if ref is None else

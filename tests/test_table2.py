@@ -50,6 +50,15 @@ def test_markdown_and_cell_arguments():
     assert '| AHNS | base | 5.00 (8.89) | 10.00 (12.55) |' in overview
     speed = t2.speed_table(['toys'], ['ahns'], rows)
     assert '| AHNS | 2.00 / 3.00 |' in speed
+    # A RelImp whose seeds are fewer than those of the means says so:
+    del cells[t2.cell_key('toys', 'ahns', 'base', 2)]
+    rows = {'toys': {'ahns': t2.summarize(
+        cells, ['base', 'adar'], 'base', [0, 1, 2],
+        lambda v, s: t2.cell_key('toys', 'ahns', v, s))}}
+    assert 'vs base (paired seeds 0, 1) |' in t2.dataset_table(
+        'toys', ['ahns'], rows['toys'])
+    assert '% (paired seeds 0, 1) (' in t2.overview_table(
+        ['toys'], ['ahns'], rows)
     # a cell's config: model -> backbone + sampler, variant -> augmenter
     args = t2.parse_args(['--task', 'cf'])
     run = t2.cell_config(args, 'yelp', 'mixgcf', 'adar', 4)
