@@ -821,8 +821,11 @@ def table_markdown(args: argparse.Namespace, task: TableTask,
             f"Date: {data['meta'].get('updated', '')}  \n"
             f'{protocol_text(task, args, shown)} Mean ± std over seeds; '
             f'RelImp: relative improvement of the means over the seeds '
-            f'both rows have; p: two-sided paired t-test over those seeds '
-            f'(+ADAR against the base, and against the control). s/epoch: '
+            f'both rows have (named where fewer than the seeds of the '
+            f'means); p: two-sided paired t-test over those seeds '
+            f'(+ADAR against the base, and against the control). The paper '
+            f'has one ADAR row: its numbers stand beside each of our ADAR '
+            f'rows. s/epoch: '
             f'training seconds per epoch (mean over seeds) on '
             f"{' / '.join(devices)} (per cell: the settings table). Training "
             'settings per model: see below (read from the cells).\n\n' +
