@@ -86,31 +86,27 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
     if not os.path.isfile(os.path.join(folder, tune_study.STORAGE_FILE)):
         return row  # Not started (loading would create the storage).
     try:
-        study = optuna.load_study(
-            study_name=tune_study._name(folder),
-            storage=f'sqlite:///{os.path.abspath(folder)}/'
-                    f'{tune_study.STORAGE_FILE}')
+        study = optuna.load_study(study_name=tune_study._name(folder),
+                                  storage=tune_study.storage_url(folder))
     except KeyError:  # The storage, but not the study yet.
         return row
-    running = optuna.trial.TrialState.RUNNING
+    trials = study.get_trials(deepcopy=False)
     summary = tune_study.summary(study)
-    for t, r in zip(study.get_trials(deepcopy=False), summary['trials']):
-        if t.state == running:
-            dead = tune_study.is_dead(t, folder)
-            row['killed' if dead else 'running'] += 1
-            continue
-        state = {'fail': 'failed'}.get(r['state'], r['state'])
-        if state in ('complete', 'pruned', 'failed', 'killed'):
-            row[state] += 1
-        # (a continued trial's CPU time is that after the kill: no mean)
-        if state in ('complete', 'pruned', 'failed') and \
-                r['cpu_seconds'] is not None and not r['continues']:
-            row['_trial_cpu'].append(r['cpu_seconds'])
-            if state == 'complete':
-                row['_complete_cpu'].append(r['cpu_seconds'])
-        if state in ('complete', 'pruned', 'failed'):
-            row['cpu_seconds'] += r['cpu_seconds'] or 0.0
+    counts = summary['counts']
+    row.update(complete=counts['complete'], pruned=counts['pruned'],
+               failed=counts['fail'], killed=counts['killed'])
     row['trials'] = row['complete'] + row['pruned'] + row['failed']
+    for t, r in zip(trials, summary['trials']):
+        if r['state'] == 'running':  # (or the trial of a dead process)
+            row['killed' if tune_study.is_dead(t, folder) else
+                'running'] += 1
+        elif r['state'] in ('complete', 'pruned', 'fail'):
+            row['cpu_seconds'] += r['cpu_seconds'] or 0.0
+            # (a continued trial's CPU time is that after the kill: no mean)
+            if r['cpu_seconds'] is not None and not r['continues']:
+                row['_trial_cpu'].append(r['cpu_seconds'])
+                if r['state'] == 'complete':
+                    row['_complete_cpu'].append(r['cpu_seconds'])
     best = summary['best']
     if best is None:
         return row

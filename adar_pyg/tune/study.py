@@ -90,6 +90,12 @@ def import_optuna():
     return optuna
 
 
+def storage_url(out: str) -> str:
+    r"""The default storage of the study in :obj:`out`: its SQLite
+    :obj:`study.db`."""
+    return f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
+
+
 def trial_dir(out: str, number: int) -> str:
     r"""The run directory of trial :obj:`number` of the study in
     :obj:`out`."""
@@ -168,7 +174,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     except OSError as e:
         raise UsageError(str(e)) from None
     url = storage  # Named in the report when not the default.
-    storage = storage or f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
+    storage = storage or storage_url(out)
     study = optuna.create_study(storage=storage, study_name=_name(out),
                                 direction='maximize', load_if_exists=True,
                                 pruner=pruner)
@@ -436,7 +442,7 @@ def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                              f"({STORAGE_FILE} is missing)",
                              hint='tune into a new folder')
         return space
-    url = storage or f'sqlite:///{os.path.abspath(out)}/{STORAGE_FILE}'
+    url = storage or storage_url(out)
     try:
         study = optuna.load_study(study_name=_name(out), storage=url)
     except KeyError:  # No such study in the storage yet.
