@@ -13,6 +13,9 @@ trainer also stores them in every checkpoint, under :obj:`'meta'`):
 * :obj:`ids` — the SHA-256 of the original user and item ids (own data,
   :obj:`ids.json`);
 * :obj:`config` — the resolved settings and their SHA-256;
+* :obj:`data_path` — the absolute path of the :obj:`--data` file: a run
+  trained with a relative one is read from any working directory (its
+  :obj:`config.yaml` keeps the path as given);
 * :obj:`adar_pyg` — the package version.
 
 Every command that reads a run (:obj:`evaluate`, :obj:`recommend`,
@@ -154,6 +157,9 @@ def fingerprint(cfg: Config, data: Any) -> Dict[str, Any]:
         'config': {'sha256': sha256_json(_computed(values)),
                    'settings': values},
         'data': data_digest(cfg),
+        # (where :obj:`--data` lay: a relative path is found from elsewhere)
+        'data_path': os.path.abspath(cfg.data.data) if cfg.data.data
+        else None,
         'split': split_digest(data),
         'ids': ids_digest(data.raw_ids),
     }
@@ -235,6 +241,12 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
             hint=f'restore config.yaml; the settings of the run are '
             f"recorded under 'config' in {os.path.join(run_dir, FINGERPRINT)}")
     cfg = Config.build(raw, where=[path])
+    data, trained = cfg.data.data, fp.get('data_path')
+    if data and not os.path.isabs(data) and not os.path.exists(data) and \
+            trained and os.path.isfile(trained):
+        # A relative --data read from another folder than the training's:
+        # the file it named then (its digest is checked all the same).
+        cfg = Config.build(cfg.to_dict(), {'data': {'data': trained}})
     changed = _changed(recorded, settings(cfg))
     if changed:
         raise RunDirError(

@@ -193,20 +193,27 @@ def evaluated_users(num_users: int, held_out: Dict[str, torch.Tensor],
     return out
 
 
-def check_split(stats: Dict[str, Any]) -> None:
+def check_split(stats: Dict[str, Any], needs_val: bool = False) -> None:
     r"""Raises a :class:`~adar_pyg.errors.DataError` for a split that
     cannot be evaluated: no test interactions (*e.g.* one interaction per
-    user)."""
+    user), or, with :obj:`needs_val` (the run selects its epoch on a
+    validation split it asked for), no validation interactions: the
+    trainer would otherwise select on test."""
     from adar_pyg.errors import DataError
-    test = stats.get('evaluated_users', {}).get('test')
-    if test is not None and test['evaluated'] == 0:
-        raise DataError(
-            f"the split of '{stats['dataset']}' holds no test interactions: "
-            f"all {test['left_out']} users were left out "
-            f"({test.get('why', 'no test item')}); nothing could be "
-            f"evaluated", hint='keep the users with enough interactions '
-            '(--k-core 2 or more), or use data with several interactions '
-            'per user')
+    users = stats.get('evaluated_users', {})
+    for split, what, needed in (('test', 'nothing could be evaluated',
+                                 True),
+                                ('val', 'the epoch cannot be chosen on '
+                                 'validation', needs_val)):
+        entry = users.get(split)
+        if needed and entry is not None and entry['evaluated'] == 0:
+            name = 'test' if split == 'test' else 'validation'
+            raise DataError(
+                f"the split of '{stats['dataset']}' holds no {name} "
+                f"interactions: all {entry['left_out']} users were left out "
+                f"({entry.get('why', f'no {split} item')}); {what}",
+                hint='keep the users with enough interactions (--k-core 2 '
+                'or more), or use data with several interactions per user')
 
 
 def check_items(stats: Dict[str, Any]) -> None:
@@ -279,7 +286,8 @@ def load_cf_data(cfg: Config) -> RunData:
             {'train': train, 'val': val, 'test': test},
             int(data['user'].num_nodes)),
     }
-    check_split(stats)
+    check_split(stats, needs_val=cfg.train.select_on == 'val' and
+                cfg.split.val_ratio > 0)
     return RunData(train, val, test, stats, raw_ids=raw_ids(data))
 
 
@@ -318,7 +326,7 @@ def load_sr_data(cfg: Config) -> RunData:
     stats['evaluated_users'] = evaluated_users(
         num_users, {'val': split.val_edge_index[0],
                     'test': split.test_edge_index[0]}, counts)
-    check_split(stats)
+    check_split(stats)  # (leave-one-out: a validation item before each test one)
     return RunData(split, statistics=stats, raw_ids=raw_ids(data))
 
 

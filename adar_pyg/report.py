@@ -32,10 +32,14 @@ def paired_ttest(a: Sequence[float], b: Sequence[float]) -> float:
     (same seeds, same order); NaN with fewer than 2 pairs."""
     if len(a) != len(b) or len(a) < 2:
         return math.nan
+    import warnings
+
     from scipy import stats
     if all(x == y for x, y in zip(a, b)):
         return 1.0
-    return float(stats.ttest_rel(b, a).pvalue)
+    with warnings.catch_warnings():  # Nearly equal differences: scipy warns
+        warnings.simplefilter('ignore', RuntimeWarning)  # of its precision.
+        return float(stats.ttest_rel(b, a).pvalue)
 
 
 def holm(pvalues: Sequence[float]) -> List[float]:
@@ -163,7 +167,8 @@ def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
                 split: str = 'test') -> str:
     r"""A markdown report comparing finished run directories, one table per
-    dataset (runs of different datasets are never compared): mean ± std per
+    dataset (runs of different datasets, or trained on different versions
+    of a data file, are never compared; a run is given once): mean ± std per
     group of runs that differ only in the seed, relative improvement and
     paired t-test against the base group (the one without augmenter, else
     the first), all on the seeds every group has (see :func:`compare`),
@@ -171,10 +176,22 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
     :obj:`<out>/report.png` (one row of panels per dataset)."""
     import yaml
 
+    from adar_pyg import fingerprint
     from adar_pyg.errors import RunDirError, UsageError
     from adar_pyg.io import atomic_path
+    from adar_pyg.rundir import FINGERPRINT, refuse_foreign, run_files
+    if out and os.path.isdir(out) and run_files(out):
+        raise RunDirError(f"--out '{out}' is a run directory: refusing to "
+                          f"write a report into it",
+                          hint='pass another folder as --out')
+    if out:
+        refuse_foreign(out, [], 'a report')  # (a file)
+    seen = set()
     runs = []
     for d in run_dirs:
+        if os.path.realpath(d) in seen:
+            raise UsageError(f"run '{d}' is given twice")
+        seen.add(os.path.realpath(d))
         paths = [os.path.join(d, n) for n in ('config.yaml', 'result.json')]
         missing = [p for p in paths if not os.path.exists(p)]
         if missing:
@@ -186,10 +203,20 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
             result = json.load(f)
         if split not in result:
             raise UsageError(f"run '{d}' has no '{split}' metrics")
-        runs.append({'dir': d, 'config': config, 'result': result})
+        # (its data files' digests: runs on other data never pair up)
+        data = fingerprint.load(d).get('data') if os.path.isfile(
+            os.path.join(d, FINGERPRINT)) else None
+        runs.append({'dir': d, 'config': config, 'result': result,
+                     'data': data and fingerprint.sha256_json(data)})
     by_dataset: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:
         by_dataset.setdefault(dataset_of(run['config']), []).append(run)
+    for dataset in list(by_dataset):  # One table per version of the data:
+        if len({r['data'] for r in by_dataset[dataset]} - {None}) > 1:
+            for run in by_dataset.pop(dataset):
+                by_dataset.setdefault(f"{dataset} (data " + (
+                    f"{run['data'][:8]})" if run['data'] else
+                    'not recorded)'), []).append(run)
     sections, figures = [], {}
     for dataset, dataset_runs in by_dataset.items():
         text, groups = compare(dataset_runs, split, dataset)
@@ -199,7 +226,9 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
     if len(by_dataset) > 1:
         head = (f"{len(runs)} runs of {len(by_dataset)} datasets "
                 f"({', '.join(by_dataset)}): one table per dataset; runs of "
-                'different datasets are never compared.\n\n')
+                'different datasets, or of different versions of a data '
+                'file (the SHA-256 in each fingerprint.json), are never '
+                'compared.\n\n')
     text = head + '\n'.join(sections)
     if out:
         os.makedirs(out, exist_ok=True)
@@ -262,7 +291,8 @@ def compare(runs: List[Dict[str, Any]], split: str, dataset: str) -> tuple:
                 if key.endswith(('_relimp', '_p')):
                     del row[key]
     n_runs = sum(len(rs) for rs in groups.values())
-    text = markdown(rows, f'{dataset}: {n_runs} runs, {len(names)} groups '
+    text = markdown(rows, f'{dataset}: {n_runs} runs, {len(names)} '
+                    f"group{'s' if len(names) > 1 else ''} "
                     f'({split} metrics in %; mean ± std, RelImp and p over '
                     f'{protocol})')
     text += '\nRuns:\n\n' + ''.join(

@@ -22,7 +22,8 @@ import os
 import shutil
 import threading
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    TypeVar)
 
 from adar_pyg.errors import ResourceError, RunDirError
 from adar_pyg.io import PART_PATTERN
@@ -145,24 +146,45 @@ def lend(run_dir: Optional[str]) -> Iterator[None]:
             os.environ[LENT] = before
 
 
+def is_own(name: str, names: Iterable[str]) -> bool:
+    r"""Whether the folder entry :obj:`name` is one of the files
+    :obj:`names`, a temporary file of one of them (see
+    :func:`adar_pyg.io.write_text`), or a write test
+    (:func:`adar_pyg.io.ensure_writable`)."""
+    match = PART_PATTERN.match(name)
+    return name in names or (match is not None and
+                             match.group('name') in names) or \
+        name.startswith('.write-test-')
+
+
 def foreign_files(folder: str) -> List[str]:
     r"""The entries of :obj:`folder` that are not a run directory's files
     (nor their temporary files), relative to it."""
-    def ours(name: str, names: tuple) -> bool:
-        match = PART_PATTERN.match(name)
-        return name in names or (match is not None and
-                                  match.group('name') in names) or \
-            name.startswith('.write-test-')
-
     out = []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if name == CHECKPOINTS and os.path.isdir(path):
             out += [os.path.join(name, n) for n in sorted(os.listdir(path))
-                    if not ours(n, CHECKPOINT_FILES)]
-        elif name != LOCK and not ours(name, RUN_FILES):
+                    if not is_own(n, CHECKPOINT_FILES)]
+        elif name != LOCK and not is_own(name, RUN_FILES):
             out.append(name + ('/' if os.path.isdir(path) else ''))
     return out
+
+
+def refuse_foreign(out: str, foreign: List[str], what: str,
+                   also: str = '') -> None:
+    r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`out` is a
+    file, or if it holds the entries :obj:`foreign` that are not
+    :obj:`what`'s (*e.g.* :obj:`'a run'`): no output is written among other
+    files."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise RunDirError(f"--out '{out}' is a file, not a directory")
+    if foreign:
+        shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
+        raise RunDirError(
+            f"'{out}' holds files that are not {what}'s ({shown}): refusing "
+            f"to write {what} there{also}",
+            hint='pass a new or empty folder as --out')
 
 
 def run_files(folder: str) -> List[str]:
@@ -237,8 +259,7 @@ def claim(out: str, overwrite: bool = False) -> None:
     holding files that are not a run's (even with :obj:`overwrite`), and,
     unless :obj:`overwrite`, one holding a run's files already. Nothing is
     removed here (see :func:`clear`)."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise RunDirError(f"--out '{out}' is a file, not a directory")
+    refuse_foreign(out, [], 'a run')  # (a file)
     created = not os.path.exists(out)
     if created:
         try:
@@ -251,14 +272,8 @@ def claim(out: str, overwrite: bool = False) -> None:
     hold(out)
     if created:  # Removed again if the start fails (while locked).
         _session().created.append(out)
-    foreign = foreign_files(out)
-    if foreign:
-        shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
-        raise RunDirError(
-            f"'{out}' holds files that are not a run's ({shown}): refusing "
-            f"to write a run there" + (' (even with --overwrite)'
-                                       if overwrite else ''),
-            hint='pass a new or empty folder as --out')
+    refuse_foreign(out, foreign_files(out), 'a run',
+                   ' (even with --overwrite)' if overwrite else '')
     if run_files(out) and not overwrite:
         raise RunDirError(f"run directory '{out}' exists already: pass "
                           f"--overwrite to replace it, or another --out")

@@ -14,9 +14,14 @@ from adar_pyg.report import holm, markdown, report_runs, summarize
 METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
 
 
-def make_run(root, name, dataset, augmenter, seed, recall, data=None):
+def make_run(root, name, dataset, augmenter, seed, recall, data=None,
+             digest=None):
     d = root / name
     d.mkdir()
+    if digest is not None:  # The data file's SHA-256, in fingerprint.json:
+        (d / 'fingerprint.json').write_text(json.dumps({
+            'format': 1, 'config': {'settings': {}},
+            'data': {'ratings.csv': digest}}))
     config = {'run': {'task': 'cf', 'seed': seed},
               'data': {'dataset': dataset, 'data': data},
               'split': {'split_seed': seed},
@@ -51,9 +56,41 @@ def test_runs_of_different_datasets_are_never_compared(tmp_path):
         assert '4 runs, 2 groups' in table
         rel = [r.split(' | ')[6] for r in rows_of(table)]
         assert rel == ['', '+10.00%']  # not +206.84% across datasets
-    assert '1 runs, 1 groups' in tables[2]
+    assert '1 runs, 1 group ' in tables[2]
     assert os.path.getsize(tmp_path / 'report' / 'report.png') > 1000
     assert open(tmp_path / 'report' / 'report.md').read() == text
+
+
+def test_runs_on_other_versions_of_a_data_file_are_never_paired(tmp_path):
+    r"""Runs of one data file name whose recorded SHA-256 differ (the file
+    was edited between them) are in separate tables, never paired."""
+    runs = [make_run(tmp_path, f'{aug}-{s}', 'x', aug, s, r,
+                     data='ratings.csv', digest=digest)
+            for aug, r, digest in (('none', 0.1, 'a' * 64),
+                                   ('adar', 0.2, 'b' * 64))
+            for s in (0, 1)]
+    text = report_runs(runs)
+    tables = text.split('### ')[1:]
+    assert len(tables) == 2 and 'never compared' in text
+    assert all('2 runs, 1 group ' in t for t in tables)
+    assert not any(r.split(' | ')[6] for r in rows_of(text))  # No RelImp.
+    # The same digests pair up as before:
+    same = [make_run(tmp_path, f's{aug}-{s}', 'x', aug, s, r,
+                     data='ratings.csv', digest='a' * 64)
+            for aug, r in (('none', 0.1), ('adar', 0.2)) for s in (0, 1)]
+    assert '4 runs, 2 groups' in report_runs(same)
+
+
+def test_a_run_given_twice_or_a_run_directory_as_out_is_refused(tmp_path):
+    from adar_pyg.errors import RunDirError, UsageError
+    run = make_run(tmp_path, 'r', 'beauty', 'none', 0, 0.1)
+    with pytest.raises(UsageError, match='given twice'):
+        report_runs([run, str(tmp_path / '.' / 'r')])
+    with pytest.raises(RunDirError, match='is a run directory'):
+        report_runs([run], out=run)
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(RunDirError, match='is a file'):
+        report_runs([run], out=str(tmp_path / 'file'))
 
 
 def test_relimp_and_means_use_the_same_seeds(tmp_path):

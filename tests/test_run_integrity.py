@@ -93,7 +93,9 @@ def interrupted(tmp_path):
 def test_fingerprint_is_recorded_and_checked(finished, tmp_path):
     out = copy(finished, tmp_path)
     fp = json.loads((out / 'fingerprint.json').read_text())
-    assert set(fp) == {'format', 'adar_pyg', 'config', 'data', 'split', 'ids'}
+    assert set(fp) == {'format', 'adar_pyg', 'config', 'data', 'data_path',
+                       'split', 'ids'}
+    assert fp['data_path'] == str(finished / 'ratings.csv')
     assert fp['data'] == {'ratings.csv': fingerprint.sha256_file(
         str(finished / 'ratings.csv'))}
     assert fp['config']['settings']['split']['split_seed'] == 0
@@ -417,3 +419,26 @@ def test_data_files_of_a_built_in_dataset(name, files, tmp_path):
     assert sorted(os.path.basename(p) for p in paths) == files
     assert all(p.startswith(str(tmp_path / name)) for p in paths)
     assert fingerprint.data_digest(cfg) is None  # Not there yet.
+
+
+def test_a_relative_data_path_is_found_from_another_folder(tmp_path,
+                                                           monkeypatch):
+    r"""A run trained with a relative :obj:`--data` is read (evaluated,
+    resumed) from another working directory: its config keeps the path as
+    given, its fingerprint where that file lay; and still refused when the
+    file changed."""
+    (tmp_path / 'work').mkdir()
+    csv = write_csv(tmp_path / 'work' / 'ratings.csv')
+    monkeypatch.chdir(tmp_path / 'work')
+    cfg = Config.build(config('ratings.csv').to_dict(),
+                       {'train': {'epochs': 2}})
+    result = run.train(cfg, 'run', **QUIET)
+    assert yaml.safe_load(open('run/config.yaml'))['data']['data'] == \
+        'ratings.csv'
+    monkeypatch.chdir(tmp_path)
+    assert not os.path.exists('ratings.csv')
+    assert run.evaluate('work/run') == result['test']
+    csv.write_text(csv.read_text() + 'u00,i31,999\n')
+    with pytest.raises(RunDirError, match="data file '.*work/ratings.csv' "
+                       "differs"):
+        run.evaluate('work/run')

@@ -37,6 +37,7 @@ evaluation."""
 import json
 import math
 import os
+import re
 import time
 from typing import (Any, Callable, Dict, List, Optional, Sequence,
                     Tuple, Union)
@@ -52,6 +53,44 @@ REPORT_MD, REPORT_JSON, SEEDS_JSON = 'compare.md', 'compare.json', \
     'seeds.json'
 #: The plot of the arms' test metrics in a comparison folder.
 REPORT_PNG = 'compare.png'
+
+
+#: Entries of a comparison folder besides the report files (by pattern):
+#: the tuning plots, and in each arm's folder its study, seed runs and
+#: ledger.
+TUNING_PNG = re.compile(r'tuning-.+\.png')
+ARM_DIRS = re.compile(r'study|seed-\d+')
+
+
+def foreign_files(out: str) -> List[str]:
+    r"""The entries of the comparison folder :obj:`out` that are not a
+    comparison's (see the module doc; what the studies and seed runs hold
+    is checked by their own checks; a lock file aside), relative to it."""
+    from adar_pyg.rundir import LOCK, is_own
+    if not os.path.isdir(out):
+        return []
+    found = []
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name)
+        if os.path.isdir(path):  # An arm's folder.
+            found += [os.path.join(name, n) + (
+                '/' if os.path.isdir(os.path.join(path, n)) else '')
+                for n in sorted(os.listdir(path))
+                if not (is_own(n, (LOCK, SEEDS_JSON)) or (
+                    ARM_DIRS.fullmatch(n) and
+                    os.path.isdir(os.path.join(path, n))))]
+        elif not (is_own(name, (LOCK, REPORT_MD, REPORT_JSON, REPORT_PNG)) or
+                  TUNING_PNG.fullmatch(name)):
+            found.append(name)
+    return found
+
+
+def check_folder(out: str) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`out` is a
+    file or holds files that are not a comparison's
+    (:func:`foreign_files`)."""
+    from adar_pyg.rundir import refuse_foreign
+    refuse_foreign(out, foreign_files(out), 'a comparison')
 
 
 def study_dir(out: str, arm: str) -> str:
@@ -126,6 +165,7 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
             raise UsageError(f'{name} must be a positive integer (got '
                              f'{value!r})')
     config, arms = resolve_arms(config, arms, controls)
+    check_folder(out)
     for arm in arms.arms:  # Every study, before any trains:
         tune_study.check(arm.config, arm.space, trials,
                          study_dir(out, arm.name), prune=prune)

@@ -27,9 +27,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from adar_pyg.config import Config
 from adar_pyg.tune.arms import Arms
-from adar_pyg.tune.comparison import (best_config, resolve_arms,
-                                      seed_config, seed_dir, seed_ledger,
-                                      seed_state, study_dir)
+from adar_pyg.tune.comparison import (best_config, check_folder,
+                                      resolve_arms, seed_config, seed_dir,
+                                      seed_ledger, seed_state, study_dir)
 
 #: The columns of :func:`compare_status`.
 COLUMNS = ('trials', 'budget', 'complete', 'pruned', 'failed', 'killed',
@@ -60,11 +60,21 @@ def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
     from adar_pyg.errors import UsageError
     from adar_pyg.tune import study as tune_study
     out = os.fspath(out)
+    check_folder(out)
     if not out or not os.path.isdir(out):
         raise UsageError(f"no comparison folder '{out}'",
                          hint='start it with the same command without '
                          '--status')
     config, arms = resolve_arms(config, arms, controls)
+    if not any(os.path.isdir(study_dir(out, arm.name)) for arm in arms.arms):
+        raise UsageError(f"'{out}' holds no study of the arms "
+                         f"{', '.join(a.name for a in arms.arms)}: no "
+                         f"comparison of them was started there",
+                         hint='start it with the same command without '
+                         '--status')
+    for arm in arms.arms:  # The checks compare makes (config, space, data):
+        tune_study.check(arm.config, arm.space, trials,
+                         study_dir(out, arm.name))
     optuna = tune_study.import_optuna()
     seed_list = [config.run.seed + i for i in range(seeds)]
     rows = [_arm(optuna, tune_study, arm, trials, seed_list, out)

@@ -44,8 +44,10 @@ the others. Two processes that start a trial at the same moment for the
 last place are resolved by trial number: the later one is marked failed
 with the user attribute :obj:`surplus` (not counted, nothing trained)."""
 import json
+import logging
 import math
 import os
+import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Union
 
@@ -156,8 +158,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
 
     Everything is checked before the first trial: the space (each key,
     distribution, range, bound and choice), the config, the data file, the
-    folder, and, for a continued study, that its space, config and metric
-    are those it was started with.
+    folder, and, for a continued study, that its space, config, metric and
+    data (the SHA-256 of the data files) are those it was started with.
     """
     optuna = import_optuna()
     out = os.fspath(out)
@@ -169,6 +171,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             workers < 1:
         raise UsageError(f'workers must be a positive integer (got '
                          f'{workers!r})')
+    _check_folder(out)
     try:
         ensure_writable(out, is_dir=True)
     except OSError as e:
@@ -180,7 +183,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                                 pruner=pruner)
     _check_study(study, settings, out)
     for key, value in settings.items():
-        study.set_user_attr(key, value)
+        if value is not None or key not in study.user_attrs:
+            study.set_user_attr(key, value)
     requeued = _requeue_killed(optuna, study, out)
     if requeued and log is not None:
         log(f"trials {', '.join(map(str, requeued))} were killed while "
@@ -316,6 +320,13 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
     def objective(trial) -> float:
+        try:
+            return run_trial(trial)
+        except KeyboardInterrupt:  # Ctrl-C: as if killed (not counted),
+            _interrupted(study, trial)  # continued by the next command.
+            raise
+
+    def run_trial(trial) -> float:
         values = space.suggest(trial)  # (a queued trial's values)
         if _surplus(optuna, study, trial, trials):
             raise _Surplus(trial.number)
@@ -373,14 +384,38 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
             on_trial(next(r for r in info['trials']
                           if r['number'] == trial.number))
 
-    while _claimed(optuna, study) < trials and not (
-            space.is_grid and study.sampler.is_exhausted(study)):
-        try:
-            study.optimize(objective, n_trials=1, callbacks=[record],
-                           catch=(DivergedError, FloatingPointError,
-                                  ConfigError))
-        except _Surplus:
-            break
+    quiet = _NoInterruptTraceback()
+    logging.getLogger('optuna.study._optimize').addFilter(quiet)
+    try:
+        while _claimed(optuna, study) < trials and not (
+                space.is_grid and study.sampler.is_exhausted(study)):
+            try:
+                study.optimize(objective, n_trials=1, callbacks=[record],
+                               catch=(DivergedError, FloatingPointError,
+                                      ConfigError))
+            except _Surplus:
+                break
+    finally:
+        logging.getLogger('optuna.study._optimize').removeFilter(quiet)
+
+
+class _NoInterruptTraceback(logging.Filter):
+    r"""Drops Optuna's warning (with its traceback) of a trial stopped by
+    Ctrl-C: the trial is queued again (see :func:`_interrupted`), and the
+    command says how it stopped."""
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and
+                    isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+def _interrupted(study: Any, trial: Any) -> None:
+    r"""Marks the running :obj:`trial`, stopped by Ctrl-C, as a killed one
+    and queues it again with its values (as :func:`_requeue_killed` does
+    for a process that died): it does not count against the budget, and
+    its retry continues its run directory."""
+    trial.set_user_attr(KILLED, True)
+    study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number},
+                        skip_if_exists=False)
 
 
 def _claimed(optuna: Any, study: Any) -> int:
@@ -427,13 +462,14 @@ def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
           storage: Optional[str] = None) -> SearchSpace:
     r"""Every check :func:`tune` makes before its first trial (the space,
     the config, the data file, and for a study already in :obj:`out`, that
-    its config, space and metric are these), without writing anything;
+    its config, space, metric and data are these), without writing anything;
     returns the parsed space. Lets a caller of several studies
     (:func:`~adar_pyg.tune.compare`) refuse a bad one before any trains."""
     optuna = import_optuna()
     out = os.fspath(out)
     space, _, _, settings = _prepare(optuna, config, space, trials, seed,
                                      prune)
+    _check_folder(out)
     if storage is None and not os.path.isfile(os.path.join(out,
                                                            STORAGE_FILE)):
         if os.path.isdir(out) and any(n.startswith('trial-')
@@ -469,9 +505,32 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
         raise UsageError(f'seed must be an integer (got {seed!r})')
     pruner = _pruner(optuna, prune)
     check_data(config)  # A missing data file fails before any output.
+    from adar_pyg.fingerprint import data_digest
+    # (the data's digest: a study continues only on the data it began on)
     settings = {'config': config.to_dict(), 'space': space.to_dict(),
-                'monitor': config.train.monitor}
+                'monitor': config.train.monitor,
+                'data': data_digest(config)}
     return space, seed, pruner, settings
+
+
+#: The run directory of a trial (:func:`trial_dir`).
+TRIAL_DIR = re.compile(r'trial-\d+')
+
+
+def foreign_files(out: str) -> List[str]:
+    r"""The entries of the study folder :obj:`out` that are not a study's
+    (:data:`STORAGE_FILE` and its SQLite journal, the reports, the
+    :obj:`trial-N/` run directories; a lock file aside), relative to it."""
+    from adar_pyg.rundir import LOCK, is_own
+    if not os.path.isdir(out):
+        return []
+    names = (LOCK, STORAGE_FILE, f'{STORAGE_FILE}-journal', f'{STORAGE_FILE}-wal',
+             f'{STORAGE_FILE}-shm', REPORT_MD, REPORT_JSON)
+    return [name + ('/' if os.path.isdir(os.path.join(out, name)) else '')
+            for name in sorted(os.listdir(out))
+            if not (is_own(name, names) or (
+                TRIAL_DIR.fullmatch(name) and
+                os.path.isdir(os.path.join(out, name))))]
 
 
 def _name(out: str) -> str:
@@ -549,6 +608,11 @@ def is_dead(t: Any, out: str) -> bool:
     return time.time() - since >= STALE_SECONDS
 
 
+def _check_folder(out: str) -> None:
+    from adar_pyg.rundir import refuse_foreign
+    refuse_foreign(out, foreign_files(out), 'a study')
+
+
 def _check_config(config: Config) -> None:
     if not isinstance(config, Config):
         raise UsageError(f'config must be an adar_pyg.config.Config (got '
@@ -582,8 +646,8 @@ def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
 
 def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
     r"""A continued study must be the one started in :obj:`out`: same
-    config, space and metric; a new one must not find trial folders of
-    another study."""
+    config, space, metric and data files; a new one must not find trial
+    folders of another study."""
     held = study.user_attrs
     if not study.trials and not held:
         stale = sorted(n for n in os.listdir(out) if n.startswith('trial-'))
@@ -600,6 +664,15 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
                              f"{key} ({changed}); a study continues only "
                              f"with the same config, space and metric",
                              hint='tune into a new folder (--out)')
+    was, now = held.get('data'), settings['data']
+    if was and now and was != now:  # (None: files not fetched yet)
+        changed = sorted(n for n in set(was) | set(now)
+                         if was.get(n) != now.get(n))
+        raise UsageError(f"the study in '{out}' was started on other data: "
+                         f"{', '.join(changed)} changed since; a study "
+                         f"continues only on the data it began on",
+                         hint='restore the data, or tune into a new folder '
+                         '(--out)')
 
 
 def _plain(value: Any) -> Any:
@@ -766,4 +839,4 @@ def write_report(study: Any, out: str, storage: Optional[str] = None
 
 
 __all__ = ['tune', 'check', 'summary', 'write_report', 'trial_dir',
-           'trial_line', 'import_optuna']
+           'trial_line', 'foreign_files', 'import_optuna']

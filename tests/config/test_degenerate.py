@@ -36,8 +36,24 @@ def test_one_interaction_per_user_is_refused(tmp_path, task):
     assert '--k-core' in e.value.hint and e.value.exit_code == 3
 
 
+def test_no_validation_interaction_is_refused_when_selecting_on_it(
+        tmp_path):
+    r"""Two interactions per user: a test item but no validation one; a CF
+    run that selects on validation is refused instead of selecting on test,
+    one that selects on test is not. (Leave-one-out SR has a validation
+    item wherever it has a test one.)"""
+    path = write(tmp_path, many(200, per_user=2, items=40))
+    with pytest.raises(DataError, match=r'holds no validation interactions'
+                       r'.*the epoch cannot be chosen on validation'):
+        load_data(cfg(path))
+    on_test = Config.build(cfg(path).to_dict(),
+                           {'train': {'select_on': 'test'}})
+    assert load_data(on_test).statistics['evaluated_users']['val'][
+        'evaluated'] == 0
+
+
 def test_fewer_items_than_the_cut_off_is_refused(tmp_path):
-    path = write(tmp_path, many(20, per_user=5, items=10))
+    path = write(tmp_path, many(20, per_user=10, items=10))
     with pytest.raises(DataError, match='has 10 items, fewer than the '
                        'cut-off 20'):
         build_task(cfg(path), load_data(cfg(path)), 'cpu')

@@ -6,6 +6,7 @@ training."""
 import json
 import math
 import os
+import shutil
 
 import pytest
 import yaml
@@ -14,7 +15,7 @@ from scipy import stats
 from adar_pyg import run
 from adar_pyg.cli import main
 from adar_pyg.config import Config, ConfigError
-from adar_pyg.errors import UsageError
+from adar_pyg.errors import RunDirError, UsageError
 from adar_pyg.tune import compare, compare_status, parse_arms
 
 from scripts import snapshot
@@ -191,6 +192,34 @@ def test_status_reads_where_it_stands(done, csv, capsys):
     assert snapshot(out) == before
     with pytest.raises(UsageError, match='no comparison folder'):
         compare_status(tiny(csv), ARMS, 2, 2, out.parent / 'none')
+
+
+def test_status_and_compare_refuse_what_they_cannot_trust(done, csv,
+                                                         tmp_path):
+    r"""--status makes compare's checks: another config is refused, and so
+    is a folder that holds no comparison (a run directory, a file, an
+    empty folder), before anything is read or written."""
+    out = done[0]
+    before = snapshot(out)
+    with pytest.raises(UsageError, match='another config'):
+        compare_status(config(csv, epochs=2), ARMS, 2, 2, out)
+    other = {'arms': {**ARMS['arms'], 'base': {'space': {
+        'train.lr': {'log_uniform': [1e-3, 1e-2]}}}}}
+    with pytest.raises(UsageError, match='another space'):
+        compare_status(tiny(csv), other, 2, 2, out)
+    assert snapshot(out) == before
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(UsageError, match='holds no study of the arms'):
+        compare_status(tiny(csv), ARMS, 2, 2, tmp_path / 'empty')
+    shutil.copytree(out / 'base' / 'seed-0', tmp_path / 'run')
+    (tmp_path / 'file').write_text('x')
+    for folder, match in (('run', "not a comparison's \\(checkpoints/"),
+                          ('file', 'is a file')):
+        for fn, kw in ((compare_status, {}), (compare, QUIET)):
+            with pytest.raises(RunDirError, match=match):
+                fn(tiny(csv), ARMS, 2, 2, tmp_path / folder, **kw)
+    assert sorted(os.listdir(tmp_path / 'run')) == sorted(
+        os.listdir(out / 'base' / 'seed-0'))
 
 
 class Stop(Exception):

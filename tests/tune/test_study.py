@@ -14,10 +14,11 @@ import torch
 from adar_pyg import run
 from adar_pyg.cli import main
 from adar_pyg.config import Config
-from adar_pyg.errors import UsageError
+from adar_pyg.errors import RunDirError, UsageError
 from adar_pyg.train.cf_task import CFTask
 from adar_pyg.tune import compare_status, tune
-from adar_pyg.tune.study import import_optuna
+from adar_pyg.tune.comparison import pinned_split
+from adar_pyg.tune.study import check, import_optuna
 
 from scripts import snapshot
 
@@ -198,8 +199,8 @@ tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
 
 
 def test_a_killed_trial_is_run_again(csv, tmp_path):
-    out = tmp_path / 'cmp' / 'base' / 'study'  # (an arm of a comparison)
-    cfg = config(csv, epochs=3)
+    out = tmp_path / 'cmp' / 'base' / 'study'  # (an arm of a comparison,
+    cfg = pinned_split(config(csv, epochs=3))  # whose split is pinned)
     cfg.save(str(tmp_path / 'base.yaml'))
     root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
     proc = subprocess.run([sys.executable, '-c', KILL, str(tmp_path /
@@ -279,8 +280,10 @@ def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
     assert retry.user_attrs['continues'] == 'trial-1'
     assert retry.state.name == 'PRUNED'
     assert sorted(retry.intermediate_values) == [1, 2, 3]
-    # The data changed since: the retry cannot continue, and says why.
-    data.write_text(data.read_text() + 'u00,i31,999\n')
+    # The killed trial's checkpoint was damaged since: the retry cannot
+    # continue, and says why.
+    last = tmp_path / 'b' / 'study' / 'trial-1' / 'checkpoints' / 'last.pt'
+    last.write_bytes(last.read_bytes()[:100])
     lines = []
     study = tune(cfg, space, 2, tmp_path / 'b' / 'study',
                  **{**QUIET, 'log': lines.append})
@@ -292,6 +295,72 @@ def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
     records = (tmp_path / 'b' / 'study' / 'trial-2' /
                'metrics.jsonl').read_text().splitlines()
     assert len(records) == 3
+
+
+def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
+        csv, tmp_path, monkeypatch):
+    r"""A trial stopped by Ctrl-C counts as killed, not against the
+    budget: the next call runs the budget's trials, the retry continuing
+    the stopped trial's run."""
+    cfg, out = config(csv, epochs=3), tmp_path / 'study'
+    space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
+    train = run.train
+
+    def stopped_at_trial_1(cfg, folder, **kwargs):
+        report = kwargs['on_evaluate']
+
+        def on_evaluate(record):
+            report(record)
+            if folder.endswith('trial-1') and record['epoch'] == 2:
+                raise KeyboardInterrupt
+        return train(cfg, folder, **{**kwargs, 'on_evaluate': on_evaluate})
+
+    monkeypatch.setattr(run, 'train', stopped_at_trial_1)
+    with pytest.raises(KeyboardInterrupt):
+        tune(cfg, space, 3, out, **QUIET)
+    monkeypatch.setattr(run, 'train', train)
+    study = tune(cfg, space, 3, out, **QUIET)
+    assert [t.state.name for t in study.trials] == [
+        'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
+    stopped, retry = study.trials[1], study.trials[2]
+    assert stopped.user_attrs['killed'] and retry.params == stopped.params
+    assert retry.user_attrs['continues'] == 'trial-1'
+    assert sorted(retry.intermediate_values) == [1, 2, 3]
+
+
+def test_a_study_continues_only_on_its_data(tmp_path):
+    r"""A study whose data file changed is refused (by :func:`tune` and
+    :func:`check`), before anything is written."""
+    data = write_csv(tmp_path / 'ratings.csv')
+    cfg, out = config(data, epochs=1), tmp_path / 'study'
+    tune(cfg, SPACE, 1, out, **QUIET)
+    before = snapshot(out)
+    data.write_text(data.read_text() + 'u00,i31,999\n')
+    for fn in (check, tune):
+        with pytest.raises(UsageError, match='started on other data: '
+                           'ratings.csv changed'):
+            fn(cfg, SPACE, 2, out, **({} if fn is check else QUIET))
+    assert snapshot(out) == before
+
+
+def test_out_must_be_a_study_folder(csv, tmp_path):
+    r"""A run directory, a file, or a folder of other files is refused as a
+    study folder, as :obj:`train` refuses them as a run directory."""
+    run.train(config(csv, epochs=1), str(tmp_path / 'run'), test=False,
+              **QUIET)
+    (tmp_path / 'file').write_text('x')
+    (tmp_path / 'notes').mkdir()
+    (tmp_path / 'notes' / 'notes.txt').write_text('x')
+    for out, match in (('run', "not a study's \\(checkpoints/, config.yaml"),
+                       ('file', 'is a file'),
+                       ('notes', "not a study's \\(notes.txt\\)")):
+        before = snapshot(tmp_path / out) if out != 'file' else None
+        for fn in (check, tune):
+            with pytest.raises(RunDirError, match=match):
+                fn(config(csv), SPACE, 2, tmp_path / out,
+                   **({} if fn is check else QUIET))
+        if before is not None:
+            assert snapshot(tmp_path / out) == before
 
 
 def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
