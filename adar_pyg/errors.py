@@ -15,6 +15,8 @@ kind                    code  raised for
                               changed inputs, not a run, foreign files)
 :class:`ResourceError`  6     the machine: disk full, permissions
 (interrupted)           130   Ctrl-C (``KeyboardInterrupt``)
+(output closed)         141   the reader of the output went away
+                              (``adar-pyg datasets | head -1``), quietly
 ======================  ====  =========================================
 """
 from typing import Optional
@@ -66,6 +68,10 @@ class ResourceError(AdarError, OSError):
 
 #: exit code of an interrupted command (Ctrl-C), as shells report SIGINT
 INTERRUPTED_EXIT_CODE = 130
+#: exit code of a command whose output was closed by its reader (a broken
+#: pipe), as shells report SIGPIPE
+BROKEN_PIPE_EXIT_CODE = 141
 
 __all__ = ['AdarError', 'UsageError', 'DataError', 'DivergedError',
-           'RunDirError', 'ResourceError', 'INTERRUPTED_EXIT_CODE']
+           'RunDirError', 'ResourceError', 'INTERRUPTED_EXIT_CODE',
+           'BROKEN_PIPE_EXIT_CODE']

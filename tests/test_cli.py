@@ -173,6 +173,26 @@ def test_errors_before_training(csv_path, tmp_path, capsys):
     assert not os.path.exists(tmp_path / 'y' / 'metrics.jsonl')
 
 
+@pytest.mark.parametrize('flags, config, match', [
+    (['--user-col', 'item_id', '--item-col', 'item_id'], None,
+     r"data.user_col \(--user-col\) and data.item_col \(--item-col\) name "
+     r"the same column 'item_id'"),
+    (['--time-col', 'stars', '--rating-col', 'stars'], None,
+     r"data.time_col \(--time-col\) and data.rating_col \(--rating-col\) "
+     r"name the same column 'stars'"),
+    ([], 'train: {epochs: 1}\ntrain: {lr: 0.5}\n',
+     r"c.yaml:2: repeated key 'train' \(first on line 1\)"),
+])
+def test_settings_are_checked_before_the_data(csv_path, tmp_path, capsys,
+                                              flags, config, match):
+    if config is not None:
+        (tmp_path / 'c.yaml').write_text(config)
+        flags = flags + ['--config', str(tmp_path / 'c.yaml')]
+    fails(capsys, 2, match, ['train', '--data', csv_path, *TINY, *flags,
+                             '--out', str(tmp_path / 'run')])
+    assert not (tmp_path / 'run').exists()
+
+
 def test_datasets_and_module_entry_point(capsys):
     main(['datasets'])
     out = capsys.readouterr().out

@@ -66,6 +66,18 @@ def test_interrupted_names_the_run_to_resume(tmp_path, monkeypatch):
                   f'{tmp_path}`\n'
 
 
+@pytest.mark.parametrize('where', ['study.db', 'base/study/study.db'])
+def test_interrupted_study_or_comparison_says_how_to_continue(
+        tmp_path, monkeypatch, where):
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    (tmp_path / where).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / where).write_bytes(b'')
+    code, err = report(raiser(KeyboardInterrupt()),
+                       run_dir=lambda: str(tmp_path))
+    assert code == 130 and err.startswith(
+        'adar-pyg: stopped; run the same command again to continue')
+
+
 def test_debug_and_bugs_keep_the_traceback(monkeypatch):
     monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
     with pytest.raises(DataError):
@@ -115,3 +127,55 @@ def test_debug_flag_before_or_after_the_command(tmp_path, where,
     assert capsys.readouterr().err == (f"adar-pyg: error: '{tmp_path}' is "
                                        f"not a run directory (no "
                                        f"config.yaml)\n")
+
+
+@pytest.mark.parametrize('argv, line', [
+    (['train', '--learning-rate', '0.01'], "adar-pyg train: error: unknown "
+     "argument '--learning-rate' (did you mean '--lr'?)"),
+    (['train', '--epochs', 'x'], "adar-pyg train: error: argument --epochs: "
+     "invalid int value: 'x'"),
+    # The unknown flag first: it is why the required one is missing.
+    (['recommend', 'run', '--users', 'u1'], "adar-pyg recommend: error: "
+     "unknown argument '--users' (did you mean '--user'?)"),
+    (['recommend', 'run'], 'adar-pyg recommend: error: the following '
+     'arguments are required: --user'),
+    (['trian'], "adar-pyg: error: argument command: invalid choice: 'trian'"),
+])
+def test_a_bad_flag_is_one_line_and_a_pointer_to_help(argv, line, capsys):
+    from adar_pyg.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    prog = line.split(': error')[0]
+    what = 'commands' if prog == 'adar-pyg' else 'options'
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and 'usage:' not in err
+    assert err.splitlines()[1:] == [f'  hint: {prog} --help lists the {what}']
+
+
+def test_a_closed_output_ends_the_command_quietly(monkeypatch):
+    # adar-pyg datasets | head -1: no error, the exit code of SIGPIPE.
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    code, err = report(raiser(BrokenPipeError(errno.EPIPE, 'Broken pipe')))
+    assert (code, err) == (141, '')
+
+
+@pytest.mark.parametrize('target', ['adar_pyg.cli.build_parser',
+                                    'adar_pyg.config.parse_args'])
+def test_ctrl_c_while_starting_is_stopped_too(target, monkeypatch, capsys):
+    # Ctrl-C in the first second (building the parser, parsing the flags,
+    # importing the settings) says what it says later:
+    from adar_pyg.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    monkeypatch.setattr(target, interrupted)
+    try:
+        with pytest.raises(SystemExit) as e:
+            main(['datasets'])
+    except KeyboardInterrupt:
+        pytest.fail('KeyboardInterrupt escaped (a traceback)')
+    assert e.value.code == 130
+    assert capsys.readouterr().err == 'adar-pyg: stopped\n'

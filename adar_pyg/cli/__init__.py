@@ -21,13 +21,15 @@ import math
 import sys
 from typing import List, Optional
 
-from adar_pyg.cli.errors import run_command
-from adar_pyg.config import (PRESETS, Config, add_config_args,
-                             add_output_args, config_from_args, parse_args)
+from adar_pyg.cli.errors import CommandParser, run_command
+
+# The settings (adar_pyg.config) are imported in the functions, so that a
+# Ctrl-C while they are imported stops the command as cleanly as later.
 
 
 def _train(args: argparse.Namespace) -> None:
     from adar_pyg import run
+    from adar_pyg.config import config_from_args
     cfg = config_from_args(args)
     # Named if the run is interrupted:
     out = args.out = args.out or run.default_out(cfg)
@@ -95,6 +97,7 @@ def _recommend(args: argparse.Namespace) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
+    from adar_pyg.config import config_from_args
     from adar_pyg.tune import tune
     from adar_pyg.tune.study import REPORT_MD, STORAGE_FILE
     cfg = config_from_args(args)
@@ -115,6 +118,7 @@ def _tune(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    from adar_pyg.config import config_from_args
     from adar_pyg.tune import compare
     from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD, REPORT_PNG
     cfg = config_from_args(args)
@@ -168,6 +172,7 @@ def positive_int(text: str) -> int:
 def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
     r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
     (sharing :obj:`shared`) and the preset."""
+    from adar_pyg.config import PRESETS
     group.add_argument('--no-prune', dest='prune', action='store_false',
                        help='never stop a trial early')
     group.add_argument('--pruner', default='median',
@@ -183,7 +188,8 @@ def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from adar_pyg.config import add_config_args, add_output_args
+    parser = CommandParser(
         prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
         'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
         'CNSDiff).')
@@ -298,19 +304,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    # Unknown flags are named with the nearest known one (per subcommand):
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        sub = parser._subparsers._group_actions[0].choices[args.command]
-        parse_args(sub, argv[argv.index(args.command) + 1:])
-    code = run_command(lambda: args.fn(args), debug=args.debug,
-                       run_dir=lambda: (getattr(args, 'out', None) if
-                                        args.command == 'train' else
-                                        getattr(args, 'run_dir', None)))
+    parsed: List[argparse.Namespace] = []
+
+    def start() -> None:
+        # Unknown flags are named with the nearest known one (per
+        # subcommand), before missing ones:
+        from adar_pyg.config import parse_args
+        parsed.append(parse_args(build_parser(), argv))
+
+    code = run_command(start)  # A Ctrl-C while starting too.
+    if not code:
+        args = parsed[0]
+        code = run_command(lambda: args.fn(args), debug=args.debug,
+                           run_dir=lambda: (getattr(args, 'out', None) if
+                                            args.command in ('train', 'tune',
+                                                             'compare') else
+                                            getattr(args, 'run_dir', None)))
     if code:
         sys.exit(code)
 
 
-__all__ = ['main', 'build_parser', 'print_summary', 'Config']
+__all__ = ['main', 'build_parser', 'print_summary']

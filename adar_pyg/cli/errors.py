@@ -11,18 +11,21 @@ training diverged (NaN or infinite)        4
 a run directory that does not fit          5
 the machine: disk full, permission, memory 6
 interrupted (Ctrl-C)                       130
+the output closed (``... | head -1``)      141 (and nothing said)
 =========================================  ====
 
 With :obj:`--debug` (or :obj:`ADAR_PYG_DEBUG=1` in the environment) the
 error is raised again, with its traceback. An error of no known kind is a
-bug and keeps its traceback."""
+bug and keeps its traceback. A bad flag says so in one line too, with a
+pointer to :obj:`--help` (:class:`CommandParser`)."""
+import argparse
 import errno
 import os
 import sys
-from typing import Callable, Optional, Tuple
+from typing import Callable, NoReturn, Optional, Tuple
 
-from adar_pyg.errors import (INTERRUPTED_EXIT_CODE, AdarError, ResourceError,
-                             UsageError)
+from adar_pyg.errors import (BROKEN_PIPE_EXIT_CODE, INTERRUPTED_EXIT_CODE,
+                             AdarError, ResourceError, UsageError)
 
 PROG = 'adar-pyg'
 #: The environment variable that shows tracebacks, like :obj:`--debug`.
@@ -65,9 +68,16 @@ def describe(error: BaseException,
 
 def stopped_message(run_dir: Optional[str]) -> str:
     r"""What an interrupted command says: how to continue its run, if it
-    wrote one far enough to be resumed."""
+    wrote one far enough to be resumed, or its study or comparison (the
+    folder :obj:`run_dir` of :obj:`tune` or :obj:`compare`)."""
     if run_dir and os.path.isfile(os.path.join(run_dir, 'config.yaml')):
         return f'stopped; continue with `{PROG} resume {run_dir}`'
+    from adar_pyg.tune.study import STORAGE_FILE
+    if run_dir and os.path.isdir(run_dir) and any(
+            os.path.isfile(os.path.join(run_dir, *where, STORAGE_FILE))
+            for where in [()] + [(n, 'study') for n in os.listdir(run_dir)]):
+        return ('stopped; run the same command again to continue (finished '
+                'trials and seed runs are kept, the stopped one continues)')
     return 'stopped'
 
 
@@ -93,11 +103,24 @@ def describe_os_error(error: OSError) -> Tuple[int, str, Optional[str]]:
     return ResourceError.exit_code, message, None
 
 
+class CommandParser(argparse.ArgumentParser):
+    r"""The parser of the command and its subcommands: a bad flag is one
+    line and a pointer to :obj:`--help` (not :mod:`argparse`'s usage
+    first, 60 lines for :obj:`train`), with the exit code of a
+    :class:`~adar_pyg.errors.UsageError`."""
+    def error(self, message: str) -> NoReturn:
+        what = 'commands' if self._subparsers is not None else 'options'
+        self.exit(UsageError.exit_code, f'{self.prog}: error: {message}\n'
+                  f'  hint: {self.prog} --help lists the {what}\n')
+
+
 def run_command(fn: Callable[[], None], debug: bool = False,
                 run_dir: Callable[[], Optional[str]] = lambda: None,
                 stderr=None) -> int:
     r"""Calls :obj:`fn` and returns the exit code: :obj:`0`, or the code of
     the error it raised, reported on :obj:`stderr` in one line and a hint.
+    A broken pipe on the output (:obj:`adar-pyg datasets | head -1`) ends
+    the command quietly.
 
     Args:
         fn (callable): The command.
@@ -107,7 +130,16 @@ def run_command(fn: Callable[[], None], debug: bool = False,
     """
     try:
         fn()
+        sys.stdout.flush()  # A closed output shows here, not at the exit.
         return 0
+    except BrokenPipeError:
+        # Its reader went away: what is not written is not wanted. Python's
+        # flush at the exit must not fail on it again:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # Not a real file.
+            pass
+        return BROKEN_PIPE_EXIT_CODE
     except (Exception, KeyboardInterrupt) as e:
         if debug_wanted(debug):
             raise
@@ -124,4 +156,5 @@ def run_command(fn: Callable[[], None], debug: bool = False,
         return code
 
 
-__all__ = ['run_command', 'describe', 'debug_wanted', 'DEBUG_ENV']
+__all__ = ['run_command', 'describe', 'debug_wanted', 'DEBUG_ENV',
+           'CommandParser']

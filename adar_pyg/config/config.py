@@ -2,9 +2,12 @@ r"""A run's whole configuration (:class:`Config`), built in layers — the
 declared defaults (with the task's own), a preset, a YAML file, the
 command-line flags — and checked before any data are loaded."""
 import argparse
+import contextlib
 import dataclasses
+import io
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import yaml
 
@@ -54,16 +57,18 @@ class Config:
 
     @classmethod
     def build(cls, *layers: Optional[Mapping[str, Any]],
-              where: Sequence[str] = ()) -> 'Config':
+              where: Sequence[str] = (),
+              errors: Sequence[str] = ()) -> 'Config':
         r"""The config of the nested dicts :obj:`layers` (later ones win) on
         top of the defaults of the task they name (:obj:`run.task`).
         Unknown keys, wrong types and values out of their declared range
         raise one :class:`ConfigError` that lists every error found, each
         naming its layer (:obj:`where`, *e.g.* the file name; in the layer
-        :obj:`'flags'` the flag)."""
+        :obj:`'flags'` the flag), after :obj:`errors` found before (*e.g.*
+        the repeated keys of a file, see :func:`read_yaml`)."""
         names = list(where) + [''] * (len(layers) - len(where))
         layers = [layer or {} for layer in layers]
-        errors: List[str] = []
+        errors = list(errors)
         for layer, name in zip(layers, names):
             errors += key_errors(layer, name)
         if any(not isinstance(layer, Mapping) for layer in layers):
@@ -123,8 +128,8 @@ class Config:
             out.append("train.augmenter 'cnsdiff' is for CF only")
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
-        if self.split.val_ratio + self.split.test_ratio >= 1.0:
-            out.append('split.val_ratio + split.test_ratio must be < 1')
+        if self.data.data:
+            out += self._data_column_errors()
         steps = self.cnsdiff.start_steps
         if len(set(steps)) != len(steps) or \
                 max(steps) > self.cnsdiff.num_steps:
@@ -149,6 +154,21 @@ class Config:
             out.append(f'{where} splits model.dim={self.model.dim} '
                        f'columns evenly: run.nproc={self.run.nproc} must '
                        f'divide it')
+        return out
+
+    def _data_column_errors(self) -> List[str]:
+        # The columns of --data, as read_interactions_table checks them:
+        from adar_pyg.datasets.table import COLUMN_ARGS, shared_columns
+        fields = {f.name: f for f in DataConfig.settings()}
+        shared = shared_columns(**{name: getattr(self.data, name)
+                                   for name in COLUMN_ARGS})
+        out = []
+        for column, names in shared.items():
+            named = [f'data.{name} ({DataConfig.flag(fields[name])})'
+                     for name in names]
+            out.append(f"{', '.join(named[:-1])} and {named[-1]} name the "
+                       f"same column {column!r}; each must name a column of "
+                       f"its own")
         return out
 
     def resolved(self) -> 'Config':
@@ -197,7 +217,9 @@ class Config:
              ) -> 'Config':
         r"""The config of the YAML file :obj:`path` (then :obj:`more`
         layers)."""
-        return cls.build(read_yaml(path), *more, where=[path])
+        repeated: List[str] = []
+        return cls.build(read_yaml(path, repeated=repeated), *more,
+                         where=[path], errors=repeated)
 
     def replace(self, *layers: Optional[Mapping[str, Any]],
                 where: Sequence[str] = ()) -> 'Config':
@@ -276,22 +298,61 @@ def _where_it_belongs(name: str, section_key: str) -> str:
     return f" (did you mean '{target}'?)" if target else ''
 
 
-def read_yaml(path: str, what: str = 'config file') -> Any:
+class _Loader(yaml.SafeLoader):
+    r""":func:`yaml.safe_load`'s loader, noting the keys repeated in a
+    mapping (of which YAML silently keeps the last)."""
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.repeated: List[Tuple[int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> Dict[Any, Any]:
+        lines: Dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == 'tag:yaml.org,2002:merge':
+                continue  # '<<: *base' may override, as it means to.
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = lines.get(key)
+            except TypeError:  # Unhashable: construct_mapping says so.
+                continue
+            if first is None:
+                lines[key] = line
+            else:
+                self.repeated.append((line, f'repeated key {key!r} (first '
+                                     f'on line {first}): only the last '
+                                     f'would count'))
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: str, what: str = 'config file',
+              repeated: Optional[List[str]] = None) -> Any:
     r"""A YAML :obj:`what` (a config file: a dict of sections) with errors
-    naming the file."""
+    naming the file. A key repeated in a mapping is an error (YAML would
+    keep the last silently), raised, or appended to :obj:`repeated` to be
+    reported with the other errors of the file."""
     if not os.path.isfile(path):
         raise ConfigError(f"{what} '{path}' " + (
             'is a folder, not a file' if os.path.isdir(path) else
             'does not exist'))
     with open(path, encoding='utf-8') as f:
         try:
-            out = yaml.safe_load(f)
+            loader = _Loader(f)
+            out = loader.get_single_data()
+            loader.dispose()
         except yaml.YAMLError as e:
             raise ConfigError(f"{what} '{path}' is not valid YAML: "
                               f"{e}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{what} '{path}' is not a text file (not "
                               f"UTF-8): a YAML file is text") from None
+    found = [f'{path}:{line}: {message}'
+             for line, message in sorted(loader.repeated)]
+    if repeated is not None:
+        repeated += found
+    elif found:
+        raise ConfigError.of(found, f"'{path}'")
     if what != 'config file':
         return out
     if out is None:
@@ -437,16 +498,60 @@ def parse_args(parser: argparse.ArgumentParser,
                argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     r""":meth:`parser.parse_args`, but abbreviations are refused and an
     unknown flag is named with the nearest known one, by name or by a
-    declared alias (:obj:`--learning-rate`: did you mean :obj:`--lr`?)."""
+    declared alias (:obj:`--learning-rate`: did you mean :obj:`--lr`?),
+    before a missing required one (a mistyped :obj:`--users` is why
+    :obj:`--user` is missing). A parser with subcommands names the flags
+    of the subcommand given."""
     parser.allow_abbrev = False
-    args, unknown = parser.parse_known_args(argv)
+    # First the unknown arguments, with nothing required (and nothing
+    # said: what fails here, the parse below reports):
+    quiet = io.StringIO()
+    with _nothing_required(parser), contextlib.redirect_stdout(quiet), \
+            contextlib.redirect_stderr(quiet):
+        try:
+            args, unknown = parser.parse_known_args(argv)
+        except SystemExit:
+            unknown = []
     if unknown:
+        command = _subcommand(parser, args)
         flag = next((u for u in unknown if u.startswith('-')), unknown[0])
-        target = nearest(flag.split('=')[0], flag_spellings(parser)) \
+        target = nearest(flag.split('=')[0], flag_spellings(command)) \
             if flag.startswith('-') else None
-        parser.error(f"unknown argument '{flag}'" +
-                     (f" (did you mean '{target}'?)" if target else ''))
-    return args
+        command.error(f"unknown argument '{flag}'" +
+                      (f" (did you mean '{target}'?)" if target else ''))
+    return parser.parse_args(argv)
+
+
+def _subparsers(parser: argparse.ArgumentParser
+                ) -> List[argparse._SubParsersAction]:
+    return [a for a in parser._actions
+            if isinstance(a, argparse._SubParsersAction)]
+
+
+def _subcommand(parser: argparse.ArgumentParser,
+                args: argparse.Namespace) -> argparse.ArgumentParser:
+    r"""The parser of the subcommand :obj:`args` name, else :obj:`parser`."""
+    for action in _subparsers(parser):
+        chosen = action.choices.get(getattr(args, action.dest, None))
+        if chosen is not None:
+            return chosen
+    return parser
+
+
+@contextlib.contextmanager
+def _nothing_required(parser: argparse.ArgumentParser) -> Iterator[None]:
+    r"""Makes the required arguments of :obj:`parser` and its subcommands
+    optional while in the block."""
+    parsers = [parser] + [p for action in _subparsers(parser)
+                          for p in action.choices.values()]
+    required = [a for p in parsers for a in p._actions if a.required]
+    for action in required:
+        action.required = False
+    try:
+        yield
+    finally:
+        for action in required:
+            action.required = True
 
 
 def settings_given(args: argparse.Namespace) -> Dict[str, Dict[str, Any]]:
@@ -475,10 +580,11 @@ def config_from_args(args: argparse.Namespace,
         preset = PRESETS[args.preset]
     presets = [preset] if preset is None or isinstance(preset, Mapping) \
         else list(preset)
-    layers = [*presets, read_yaml(path) if path else None,
+    repeated: List[str] = []
+    layers = [*presets, read_yaml(path, repeated=repeated) if path else None,
               settings_given(args)]
     return Config.build(*layers, where=['preset'] * len(presets) +
-                        [path or '', 'flags'])
+                        [path or '', 'flags'], errors=repeated)
 
 
 def with_defaults(values: Mapping[str, Mapping[str, Any]]

@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import re
 import typing
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
                     Sequence, Tuple)
@@ -199,6 +200,18 @@ def field_type(f: dataclasses.Field) -> Tuple[type, bool, bool]:
     return tp, optional, is_list
 
 
+#: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
+_EXPONENT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')
+
+
+def number(value: Any) -> Any:
+    r""":obj:`value`, or the float of a string such as :obj:`'1e-4'` (the
+    example of the docs, which YAML reads as text)."""
+    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def suggest(name: str, options: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, list(options), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ''
@@ -238,7 +251,8 @@ def setting_names(section: type) -> Dict[str, str]:
 
 def coerce(section: type, f: dataclasses.Field, value: Any,
            where: str = '', label: Optional[str] = None) -> Any:
-    r"""Checks (and, for ints given where floats are expected, converts)
+    r"""Checks (and, for ints given where floats are expected and the text
+    :obj:`'1e-3'` that YAML makes of an exponent without a dot, converts)
     :obj:`value` for the field :obj:`f` against its declaration (type,
     choices, range, finite); raises :class:`ConfigError` naming
     :obj:`where` and the setting (:obj:`label`, *e.g.* the flag, else
@@ -261,6 +275,7 @@ def coerce(section: type, f: dataclasses.Field, value: Any,
                 raise ConfigError(f"{name} must be true or false (got {v!r})")
             return v
         if tp is float:
+            v = number(v)  # 1e-3 in a YAML file
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ConfigError(f"{name} must be a number (got {v!r})")
             if not math.isfinite(v):

@@ -1,7 +1,7 @@
 import difflib
 import os.path as osp
 import re
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -11,14 +11,24 @@ from torch_geometric.data import HeteroData
 
 from adar_pyg.datasets.interactions import EDGE_TYPE, REV_EDGE_TYPE
 from adar_pyg.datasets.utils import DatasetFormatError
+from adar_pyg.errors import DataError
 
 #: The default :obj:`time_col`; a file without this column keeps file order.
 DEFAULT_TIME_COL = 'timestamp'
 
 #: File extensions, after stripping a compression suffix, and their formats.
 TEXT_SEPARATORS = {'.csv': ',', '.tsv': '\t', '.txt': '\t'}
+#: The hint for a text file of another separator or extension.
+TEXT_HINT = ("'.csv' files are read comma-separated, '.tsv' and '.txt' files "
+             "tab-separated: save or rename the file to match")
 PARQUET_EXTENSIONS = ('.parquet', '.pq')
 COMPRESSION_EXTENSIONS = ('.gz', '.bz2', '.xz', '.zip', '.zst')
+
+
+class ParquetEngineError(DataError, ImportError):
+    r"""Raised when a Parquet file is read without an engine for it
+    (:obj:`pyarrow` or :obj:`fastparquet`) installed."""
+
 
 # A canonically written integer (no leading zeros or plus sign):
 _INT_PATTERN = re.compile(r'-?(0|[1-9][0-9]*)')
@@ -133,6 +143,8 @@ def read_interactions_table(
             :obj:`"<file name>:<line number>: <what is wrong>"` (the header
             is line :obj:`1`; for Parquet files,
             :obj:`"<file name>: row <row number>: ..."`, 1-based).
+        ParquetEngineError: On a Parquet file without :obj:`pyarrow` or
+            :obj:`fastparquet` installed (an :class:`ImportError` too).
         ValueError: On invalid arguments, or if no interaction is left after
             filtering.
     """
@@ -143,8 +155,8 @@ def read_interactions_table(
     if min_rating is not None and rating_col is None:
         raise ValueError(f"'min_rating={min_rating}' needs 'rating_col', the "
                          f"column of ratings in '{name}'")
-    cols = [c for c in (user_col, item_col, time_col, rating_col) if c]
-    if len(set(cols)) != len(cols):
+    if shared_columns(user_col=user_col, item_col=item_col,
+                      time_col=time_col, rating_col=rating_col):
         raise ValueError(f"'user_col', 'item_col', 'time_col' and "
                          f"'rating_col' must name different columns (got "
                          f"{user_col!r}, {item_col!r}, {time_col!r}, "
@@ -163,8 +175,9 @@ def read_interactions_table(
     required = [c for c in (user_col, item_col, time_col, rating_col) if c]
     missing = [c for c in required if c not in columns]
     if missing:
-        raise DatasetFormatError(_missing_columns_message(
-            name, is_text, missing, columns))
+        message, hint = _missing_columns_message(name, is_text, missing,
+                                                 columns, sep)
+        raise DatasetFormatError(message, hint=hint)
     repeated = [c for c in required if columns.count(c) > 1]
     if repeated:
         raise DatasetFormatError(
@@ -218,6 +231,20 @@ def read_interactions_table(
     return data
 
 
+#: The arguments of :func:`read_interactions_table` that name a column.
+COLUMN_ARGS = ('user_col', 'item_col', 'time_col', 'rating_col')
+
+
+def shared_columns(**columns: Optional[str]) -> Dict[str, List[str]]:
+    r"""Each column that more than one of :obj:`columns` (argument name:
+    column, or :obj:`None`) names, with the arguments that name it."""
+    names: Dict[str, List[str]] = {}
+    for arg, column in columns.items():
+        if column:
+            names.setdefault(column, []).append(arg)
+    return {column: args for column, args in names.items() if len(args) > 1}
+
+
 def _read_table(path: str, name: str,
                 sep: Optional[str]) -> Tuple[pd.DataFrame, bool]:
     r"""The file as a :class:`pandas.DataFrame` (text files as strings, with
@@ -234,10 +261,11 @@ def _read_table(path: str, name: str,
         try:
             df = pd.read_parquet(path)
         except ImportError as e:
-            raise ImportError(
-                f"Reading the Parquet file '{name}' needs 'pyarrow' or "
-                f"'fastparquet': make install EXTRAS=test,sparse,parquet "
-                f"(or pip install 'adar_pyg[parquet]'): {e}") from e
+            raise ParquetEngineError(
+                f"reading the Parquet file '{name}' needs 'pyarrow' (or "
+                f"'fastparquet'), which is not installed",
+                hint="pip install -e '.[parquet]' (or make install "
+                "EXTRAS=test,sparse,parquet), or save the data as CSV") from e
         except Exception as e:
             raise DatasetFormatError(
                 f"{name}: could not be read as a Parquet file ({e})") from e
@@ -248,7 +276,7 @@ def _read_table(path: str, name: str,
             raise DatasetFormatError(
                 f"Unknown format of '{name}': expected the extension "
                 f"'.csv', '.tsv', '.txt', '.parquet' or '.pq' (optionally "
-                f"compressed, e.g. '.csv.gz'), or 'sep' for a text file")
+                f"compressed, e.g. '.csv.gz')", hint=TEXT_HINT)
         sep = TEXT_SEPARATORS[ext]
     try:
         # Everything as strings, only empty fields missing: ids such as
@@ -316,8 +344,12 @@ def _locator(name: str, is_text: bool,
 
 
 def _missing_columns_message(name: str, is_text: bool, missing: List[str],
-                             columns: List[str]) -> str:
-    hints = []
+                             columns: List[str],
+                             sep: Optional[str] = None
+                             ) -> Tuple[str, Optional[str]]:
+    r"""The message of missing columns, and a hint when the separator
+    looks wrong."""
+    hints, hint = [], None
     for col in missing:
         close = difflib.get_close_matches(col, columns, n=1, cutoff=0.6)
         if not close:  # Also match, e.g., 'user' with 'UserID':
@@ -330,7 +362,8 @@ def _missing_columns_message(name: str, is_text: bool, missing: List[str],
             hints.append(f"did you mean {close[0]!r} for {col!r}?")
     if is_text and len(columns) == 1:
         hints.append("the header has a single column: is the separator "
-                     "right (pass 'sep')?")
+                     "right" + (f" (sep={sep!r})?" if sep else "?"))
+        hint = None if sep else TEXT_HINT
     if is_text and not set(missing) & {c.lower() for c in columns} and all(
             _INT_PATTERN.fullmatch(c.strip()) for c in columns):
         hints.append("the first line is read as the header: does the file "
@@ -338,7 +371,7 @@ def _missing_columns_message(name: str, is_text: bool, missing: List[str],
     return (f"{name}{':1' if is_text else ''}: missing column(s) "
             f"{', '.join(map(repr, missing))} (the file has the columns "
             f"{', '.join(map(repr, columns))})" +
-            ('; ' + ' '.join(hints) if hints else ''))
+            ('; ' + ' '.join(hints) if hints else ''), hint)
 
 
 def _first_bad(bad: np.ndarray) -> Tuple[int, str]:

@@ -22,13 +22,12 @@ check raises one :class:`~adar_pyg.config.ConfigError` (a
 its key."""
 import math
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.config.config import key_errors, read_yaml
-from adar_pyg.config.settings import suggest
+from adar_pyg.config.settings import number, suggest
 
 #: The distributions of a space and the arguments each takes.
 DISTRIBUTIONS = {
@@ -265,17 +264,6 @@ def _finite(value: Any) -> bool:
 
 
 #: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
-_EXPONENT = re.compile(r'[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+')
-
-
-def number(value: Any) -> Any:
-    r""":obj:`value`, or the float of a string such as :obj:`'1e-4'` (the
-    example of the docs, which YAML reads as text)."""
-    if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
-        return float(value)
-    return value
-
-
 def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
     r"""The bounds and choices of :obj:`param` the setting refuses, each
     checked by building :obj:`config` with it."""

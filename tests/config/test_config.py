@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from adar_pyg.config import (SECTIONS, Config, ConfigError, add_config_args,
-                             config_from_args, parse_args, recorded_settings)
+                             config_from_args, parse_args, read_yaml,
+                             recorded_settings)
 from adar_pyg.config.config import DeprecatedFlag
 from adar_pyg.config.settings import field_type
 from adar_pyg.pipeline import build_augmenter, build_model
@@ -208,6 +209,12 @@ def test_recorded_settings_of_new_and_old_results():
     ({'data': {'min_rating': 3}}, 'needs data.rating_col'),
     ({'train': {'sparse_grad': True}}, 'train.sparse_grad needs '
      'train.sampled'),
+    ({'data': {'data': 'r.csv', 'user_col': 'item'}}, "data.user_col "
+     "\\(--user-col\\) and data.item_col \\(--item-col\\) name the same "
+     "column 'item'"),
+    ({'data': {'data': 'r.csv', 'time_col': 'rating', 'rating_col':
+               'rating'}}, "data.time_col \\(--time-col\\) and "
+     "data.rating_col \\(--rating-col\\) name the same column 'rating'"),
     ([1, 2], 'must be a mapping'),
 ])
 def test_bad_config(layer, match):
@@ -228,6 +235,33 @@ def test_bad_files(tmp_path):
     bad.write_text('train: {epochs: 2, lerning_rate: 1}\n')
     with pytest.raises(ConfigError, match=f"{bad}: unknown setting"):
         Config.load(str(bad))
+
+
+@pytest.mark.parametrize('what', ['config file', 'search space',
+                                  'arms file'])
+def test_a_repeated_key_is_an_error_naming_its_line(tmp_path, what):
+    path = tmp_path / 'c.yaml'
+    path.write_text('train: {epochs: 1}\n'
+                    'model: {dim: 8, dim: 16}\n'
+                    'train: {lr: 0.5, lrr: 1}\n')
+    errors = [f"{path}:2: repeated key 'dim' (first on line 2): only the "
+              f"last would count",
+              f"{path}:3: repeated key 'train' (first on line 1): only the "
+              f"last would count"]
+    with pytest.raises(ConfigError) as e:
+        read_yaml(str(path), what)
+    assert e.value.errors == errors
+    if what == 'config file':  # With the file's other errors, once:
+        for load in (lambda: Config.load(str(path)),
+                     lambda: config_from_args(parse_args(
+                         parser(), ['--config', str(path)]))):
+            with pytest.raises(ConfigError) as e:
+                load()
+            assert e.value.errors == errors + [
+                f"{path}: unknown setting 'train.lrr' (did you mean 'lr'?)"]
+    # An anchor's keys may be overridden, as '<<' means:
+    path.write_text('base: &b {dim: 8, layers: 2}\nmodel: {<<: *b, dim: 16}\n')
+    assert read_yaml(str(path), what)['model'] == {'dim': 16, 'layers': 2}
 
 
 def test_unknown_flag_names_the_nearest(capsys):

@@ -10,6 +10,7 @@ import os
 import re
 
 import pytest
+import torch
 import yaml
 
 from adar_pyg.augment import (NegativeAugmenter, NoiseAugmenter,
@@ -97,6 +98,35 @@ def test_yaml_nan_and_inf_are_refused(tmp_path):
         with pytest.raises(ConfigError, match='train.lr must be a finite '
                            'number'):
             Config.load(str(path))
+
+
+@pytest.mark.parametrize('text, value', [('1e-3', 1e-3), ('5E-4', 5e-4),
+                                         ('+1e-2', 1e-2)])
+def test_yaml_exponents_are_numbers(tmp_path, text, value):
+    # YAML 1.1 reads 1e-3 (no dot) as text; the search spaces, 'set' and
+    # --lr take it as a number, and so does a config file:
+    path = tmp_path / 'c.yaml'
+    path.write_text(f'train: {{lr: {text}}}\nadar: {{lr: {text}}}\n')
+    cfg = Config.load(str(path))
+    assert cfg.train.lr == cfg.adar.lr == value
+    assert from_flags('--lr', text).train.lr == value
+    path.write_text('train: {lr: 1e-3x}\n')
+    with pytest.raises(ConfigError, match="train.lr must be a number "
+                       "\\(got '1e-3x'\\)"):
+        Config.load(str(path))
+
+
+def test_val_ratio_is_a_share_of_the_training_part():
+    # So any val_ratio < 1 leaves training interactions, whatever the
+    # test_ratio (each user keeps one at least):
+    from adar_pyg.transforms import PerUserRandomSplit
+    cfg = from_flags('--val-ratio', '0.99', '--test-ratio', '0.5')
+    assert (cfg.split.val_ratio, cfg.split.test_ratio) == (0.99, 0.5)
+    split = PerUserRandomSplit(test_ratio=cfg.split.test_ratio,
+                               val_ratio=cfg.split.val_ratio)
+    n = torch.arange(4, 30)
+    num_test, num_val = split.split_sizes(n)
+    assert (n - num_test - num_val >= 1).all() and (num_val >= 1).all()
 
 
 def float_settings():

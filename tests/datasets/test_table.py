@@ -1,6 +1,7 @@
 import gzip
 import importlib.util
 import json
+import os
 import random
 
 import pandas as pd
@@ -12,7 +13,10 @@ from adar_pyg.datasets import (
     read_interactions_table,
     read_s3rec,
 )
+from adar_pyg.errors import DataError
 from adar_pyg.transforms import PerUserRandomSplit
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 E = ('user', 'rates', 'item')
 R = ('item', 'rated_by', 'user')
@@ -149,8 +153,39 @@ def test_parquet_is_read_with_pandas(tmp_path, monkeypatch):
         raise ImportError('Unable to find a usable engine')
 
     monkeypatch.setattr(pd, 'read_parquet', no_engine)
-    with pytest.raises(ImportError, match=r"'log.parquet' needs 'pyarrow'"):
+    with pytest.raises(ImportError, match=r"'log.parquet' needs 'pyarrow'"
+                       ) as e:
         read_interactions_table(path)
+    # One line and the fix (the extra of pyproject.toml), exit code 3:
+    assert isinstance(e.value, DataError) and '\n' not in str(e.value)
+    assert "pip install -e '.[parquet]'" in e.value.hint
+    with open(os.path.join(ROOT, 'pyproject.toml')) as f:
+        assert 'parquet = ["pyarrow"]' in f.read()
+
+
+@pytest.mark.parametrize('name,text,sep', [
+    ('log.csv', CSV.replace(',', '\t'), None),
+    ('log.csv', CSV.replace(',', ';'), None),
+    ('log.tsv', CSV, None),
+    ('log.json', CSV, None),
+    ('log.dat', CSV, '|'),
+])
+def test_a_wrong_separator_names_what_reads_the_file(tmp_path, name, text,
+                                                     sep):
+    # The command has no 'sep': the hint names the extensions (a caller
+    # that passed sep is shown it).
+    path = write(tmp_path, name, text)
+    with pytest.raises(DatasetFormatError) as e:
+        read_interactions_table(path, sep=sep)
+    message = str(e.value)
+    assert "'sep'" not in message
+    if sep is None:
+        assert e.value.hint == ("'.csv' files are read comma-separated, "
+                                "'.tsv' and '.txt' files tab-separated: save "
+                                "or rename the file to match")
+    else:
+        assert message.endswith("is the separator right (sep='|')?")
+        assert e.value.hint is None
 
 
 def test_rating_filter(tmp_path):
