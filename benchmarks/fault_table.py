@@ -18,6 +18,7 @@ exits with another code than expected or does not match its regex; the
 table is written all the same.
 """
 import argparse
+import importlib.util
 import os
 import re
 import shutil
@@ -187,6 +188,15 @@ CASES: List[Case] = [
          'holds no test interactions.*\n.*--k-core', fast=True),
     Case('too-few-items', '10 items, fewer than the cut-off 20', TRAIN, 3,
          write('ratings.csv', ratings(items=10)), 'has 10 items'),
+    Case('no-validation-item', '200 users with two interactions each (a '
+         'test item, no validation one)', TRAIN, 3,
+         write('ratings.csv', ratings(users=200, per_user=2)),
+         'holds no validation interactions'),
+    Case('parquet-no-engine', 'a Parquet file without pyarrow installed',
+         ['train', '--data', 'r.parquet', *TINY, '--out', 'run'], 3,
+         write('r.parquet', b'PAR1'), "needs 'pyarrow'",
+         applies=lambda: not any(importlib.util.find_spec(m) for m in (
+             'pyarrow', 'fastparquet'))),
     # Flags and settings:
     Case('unknown-flag', 'an unknown flag (the nearest is named)',
          train('--adar-wieght', '0.1'), 2, GOOD,
@@ -200,6 +210,13 @@ CASES: List[Case] = [
          ['train', '--config', 'c.yaml', '--data', 'ratings.csv', *TINY],
          2, steps(GOOD, write('c.yaml', 'adar: {wieght: 0.1}\n')),
          "unknown setting 'adar.wieght'"),
+    Case('config-repeated-key', 'a config file with a repeated key',
+         ['train', '--config', 'c.yaml', '--data', 'ratings.csv', *TINY],
+         2, steps(GOOD, write('c.yaml', 'train: {epochs: 1}\n'
+                              'train: {lr: 0.5}\n')),
+         "c.yaml:2: repeated key 'train'"),
+    Case('same-column', 'two column options naming one column',
+         train('--user-col', 'item'), 2, GOOD, 'name the same column'),
     Case('config-missing', 'a config file that does not exist',
          ['train', '--config', 'nothing.yaml'], 2, None, 'does not exist'),
     Case('lr-zero', 'a learning rate of 0', train('--lr', '0'), 2, GOOD,
@@ -222,6 +239,11 @@ CASES: List[Case] = [
     # Run directories:
     Case('out-exists', 'an existing run directory without --overwrite',
          TRAIN, 5, trained(), 'exists already: pass --overwrite'),
+    Case('tune-into-a-run', 'tune with a run directory as --out',
+         ['tune', '--space', 's.yaml', '--trials', '1', '--data',
+          'ratings.csv', *TINY, '--out', 'run'], 5,
+         steps(trained(), write('s.yaml', 'train.lr: {choices: [0.01]}\n')),
+         "holds files that are not a study's"),
     Case('resume-not-a-run', 'resume of a folder that is no run',
          ['resume', 'folder'], 5, mkdir('folder'), 'not a run directory',
          fast=True),
@@ -386,7 +408,8 @@ def table(results: List[Dict[str, object]]) -> str:
             'run it again). Each case runs `python -m adar_pyg ...` in a '
             'fresh folder; the exit codes are those of '
             '`adar_pyg/errors.py` (2 usage, 3 data, 4 diverged, 5 run '
-            'directory, 6 the machine, 130 interrupted). `--debug` (or '
+            'directory, 6 the machine, 130 interrupted, 141 output closed). '
+            '`--debug` (or '
             '`ADAR_PYG_DEBUG=1`) shows the traceback instead.', '',
             '| case | command | exit | what the user sees |',
             '|---|---|---|---|']
