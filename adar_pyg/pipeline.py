@@ -286,6 +286,11 @@ def load_cf_data(cfg: Config) -> RunData:
             {'train': train, 'val': val, 'test': test},
             int(data['user'].num_nodes)),
     }
+    # The split counts a repeated (user, item) pair once (said if any):
+    repeated = stats['interactions'] - (stats['train'] + stats['val'] +
+                                        stats['test'])
+    if repeated:
+        stats['repeated'] = repeated
     check_split(stats, needs_val=cfg.train.select_on == 'val' and
                 cfg.split.val_ratio > 0)
     return RunData(train, val, test, stats, raw_ids=raw_ids(data))

@@ -119,6 +119,24 @@ def test_train_evaluate_report_recommend(csv_path, tmp_path, capsys):
     assert all(r.startswith('item-') for r in recommended)
     fails(capsys, 2, "unknown user 'nobody'",
           ['recommend', run, '--user', 'nobody'])
+    # More than the items not seen: says how many there are.
+    main(['recommend', run, '--user', 'u03', '--k', '100'])
+    assert f'top {24 - len(seen)} items for user u03 (seen items excluded; ' \
+        f'only {24 - len(seen)} not seen)' in capsys.readouterr().out
+
+
+def test_repeated_pairs_are_counted_once_and_said(csv_path, tmp_path,
+                                                  capsys):
+    data = tmp_path / 'twice.csv'
+    rows = open(csv_path).read().splitlines()
+    data.write_text('\n'.join(rows + rows[1:11]) + '\n')  # 10 rows again
+    capsys.readouterr()
+    train(str(data), tmp_path / 'run', '--epochs', '1')
+    line = next(line for line in capsys.readouterr().out.splitlines()
+                if line.startswith('twice:'))
+    assert line.startswith('twice: 30 users, 24 items, 280 interactions '
+                           '(train ') and line.endswith(
+        '; 10 repeated user-item pairs counted once)')
 
 
 def test_saved_config_reproduces_the_run(csv_path, tmp_path):

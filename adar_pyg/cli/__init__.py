@@ -55,7 +55,9 @@ def print_summary(out: dict) -> None:
     s = out['statistics']
     print(f"{s['dataset']}: {s['users']} users, {s['items']} items, "
           f"{s['interactions']} interactions (train {s['train']} / val "
-          f"{s['val']} / test {s['test']})")
+          f"{s['val']} / test {s['test']}" + (
+              f"; {s['repeated']} repeated user-item pairs counted once"
+              if s.get('repeated') else '') + ')')
     covered = s.get('evaluated_users')
     if covered:
         print('evaluated users: ' + '; '.join(
@@ -90,8 +92,13 @@ def _report(args: argparse.Namespace) -> None:
 def _recommend(args: argparse.Namespace) -> None:
     from adar_pyg import run
     items = run.recommend(args.run_dir, args.user, args.k)
+    if not items:
+        print(f'user {args.user} has interacted with every item: nothing '
+              f'left to recommend')
+        return
     print(f'top {len(items)} items for user {args.user} (seen items '
-          f'excluded):')
+          f'excluded' + (f'; only {len(items)} not seen' if len(items) <
+                         args.k else '') + '):')
     for rank, (item, score) in enumerate(items, 1):
         print(f'{rank:3d}. {item}  (score {score:.4f})')
 
@@ -99,12 +106,18 @@ def _recommend(args: argparse.Namespace) -> None:
 def _tune(args: argparse.Namespace) -> None:
     from adar_pyg.config import config_from_args
     from adar_pyg.tune import tune
-    from adar_pyg.tune.study import REPORT_MD, STORAGE_FILE
+    from adar_pyg.tune.study import (REPORT_MD, STORAGE_FILE, import_optuna,
+                                     trial_line)
     cfg = config_from_args(args)
+    optuna = import_optuna()  # One line per trial (the epochs: --progress)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as compare does.
     study = tune(cfg, args.space, args.trials, args.out,
                  prune=args.pruner if args.prune else False,
                  storage=args.storage, progress=args.progress,
-                 workers=args.workers)
+                 workers=args.workers,
+                 log=None if args.progress else (lambda line: None),
+                 on_trial=lambda row: print(trial_line(
+                     row, cfg.train.monitor), flush=True))
     try:
         best = study.best_trial
         print(f'best: trial {best.number}, val {cfg.train.monitor} '
@@ -141,8 +154,10 @@ def _compare(args: argparse.Namespace) -> None:
             f"vs {ref} p {row[f'{monitor}_p_vs_{ref}']:.3g} (Holm "
             f"{row[f'{monitor}_holm_vs_{ref}']:.3g})" for ref in refs
             if not math.isnan(row[f'{monitor}_p_vs_{ref}']))
-        print(f"{arm}: test {monitor} {row[monitor]:.4f} ± "
-              f"{row[monitor + '_std']:.4f} over {int(row['seeds'])} seeds" +
+        seeds = int(row['seeds'])
+        spread = (f"± {row[monitor + '_std']:.4f} over {seeds} seeds"
+                  if seeds > 1 else 'over 1 seed (no spread, no test)')
+        print(f"{arm}: test {monitor} {row[monitor]:.4f} {spread}" +
               (f'; {tests}' if tests else ''))
     print(f'comparison: {args.out} ({REPORT_MD}, {REPORT_JSON}, '
           f'{REPORT_PNG}, tuning-ARM.png, ARM/study/, ARM/seed-S/)')
@@ -231,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--user', required=True,
                    help='user id (original id of your own data; 0-based '
                    'index for a built-in dataset)')
-    p.add_argument('--k', type=int, default=10)
+    p.add_argument('--k', type=int, default=10,
+                   help='how many items (default: 10)')
     p.set_defaults(fn=_recommend)
     p = sub.add_parser('tune', allow_abbrev=False,
                        help='tune settings on validation with Optuna '

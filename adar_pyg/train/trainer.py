@@ -595,7 +595,8 @@ class Trainer:
                            optimizer, generator)
         if self.data_parallel and self.rank > 0:
             torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
-        self.log(f'resumed from epoch {run.epoch} ({source})')
+        self.log(f'resumed from epoch {run.epoch}' + (
+            '' if isinstance(resume_from, dict) else f' ({source})'))
         return generator, run
 
     def _evaluate(self, run: FitState, loss: float) -> None:

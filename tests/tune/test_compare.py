@@ -347,6 +347,21 @@ def test_bad_arms_file_on_the_command_line(csv, tmp_path, capsys):
     assert not (tmp_path / 'cmp').exists()
 
 
+def test_one_seed_on_the_command_line_claims_no_spread(csv, tmp_path,
+                                                       capsys):
+    arms = tmp_path / 'arms.yaml'
+    arms.write_text(yaml.safe_dump(ARMS))
+    main(['compare', '--arms', str(arms), '--trials', '1', '--seeds', '1',
+          '--data', str(csv), '--device', 'cpu', '--threads', '1', '--dim',
+          '8', '--layers', '1', '--epochs', '1', '--batch-size', '64',
+          '--monitor', 'recall@10', '--out', str(tmp_path / 'cmp')])
+    lines = [line for line in capsys.readouterr().out.splitlines()
+             if ': test ' in line]
+    assert [line.split(':')[0] for line in lines] == ['base', 'reweight']
+    assert all(line.endswith('over 1 seed (no spread, no test)')
+               for line in lines), lines
+
+
 def test_comparisons_with_a_control():
     arms = parse_arms({'controls': ['reweight'], 'arms': {
         'adar': {'set': {'train.augmenter': 'adar'}, 'space': LR},

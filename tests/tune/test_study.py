@@ -429,6 +429,10 @@ def test_cli(csv, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert 'best: trial' in printed and 'optuna-dashboard sqlite:///' in \
         printed
+    # One line per trial, not its epochs:
+    lines = printed.splitlines()
+    assert [line.split(':')[0] for line in lines][:3] == [
+        'trial 0', 'trial 1', 'best']
     info = json.loads((out / 'tune.json').read_text())
     assert info['counts']['complete'] == 2 and info['pruner'] == 'NopPruner'
     assert info['config']['run']['seed'] == 3
