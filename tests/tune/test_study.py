@@ -174,24 +174,30 @@ def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
     assert study.trials[2].value < min(t.value for t in study.trials[:2])
 
 
+def stopped_at_trial_1(stop):
+    r""":func:`adar_pyg.run.train` calling :obj:`stop` in trial 1's
+    evaluation of epoch 2 (after epoch 1's checkpoint, before epoch 2's)."""
+    train = run.train
+
+    def stopped(cfg, folder, **kwargs):
+        report = kwargs['on_evaluate']
+
+        def on_evaluate(record):
+            report(record)
+            if folder.endswith('trial-1') and record['epoch'] == 2:
+                stop()
+        return train(cfg, folder, **{**kwargs, 'on_evaluate': on_evaluate})
+    return stopped
+
+
 KILL = r"""
 import os, signal, sys
+sys.path[:0] = [os.path.join('tests', 'tune'), 'tests']
 from adar_pyg import run
 from adar_pyg.config import Config
-from adar_pyg.tune import compare_status, tune
-train = run.train
-
-def killed_at_trial_1(cfg, out, **kwargs):
-    report = kwargs['on_evaluate']
-
-    def on_evaluate(record):
-        report(record)
-        if out.endswith('trial-1') and record['epoch'] == 2:
-            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 (after epoch 1's
-            # checkpoint, before epoch 2's)
-    return train(cfg, out, **{**kwargs, 'on_evaluate': on_evaluate})
-
-run.train = killed_at_trial_1
+from adar_pyg.tune import tune
+from test_study import stopped_at_trial_1
+run.train = stopped_at_trial_1(lambda: os.kill(os.getpid(), signal.SIGKILL))
 cfg = Config.load(sys.argv[1])
 tune(cfg, {'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3, sys.argv[2],
      plot=False, log=lambda line: None)
@@ -306,16 +312,10 @@ def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
     space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
     train = run.train
 
-    def stopped_at_trial_1(cfg, folder, **kwargs):
-        report = kwargs['on_evaluate']
+    def ctrl_c():
+        raise KeyboardInterrupt
 
-        def on_evaluate(record):
-            report(record)
-            if folder.endswith('trial-1') and record['epoch'] == 2:
-                raise KeyboardInterrupt
-        return train(cfg, folder, **{**kwargs, 'on_evaluate': on_evaluate})
-
-    monkeypatch.setattr(run, 'train', stopped_at_trial_1)
+    monkeypatch.setattr(run, 'train', stopped_at_trial_1(ctrl_c))
     with pytest.raises(KeyboardInterrupt):
         tune(cfg, space, 3, out, **QUIET)
     monkeypatch.setattr(run, 'train', train)
