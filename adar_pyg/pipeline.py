@@ -201,10 +201,14 @@ def check_split(stats: Dict[str, Any], needs_val: bool = False) -> None:
     trainer would otherwise select on test."""
     from adar_pyg.errors import DataError
     users = stats.get('evaluated_users', {})
-    for split, what, needed in (('test', 'nothing could be evaluated',
-                                 True),
-                                ('val', 'the epoch cannot be chosen on '
-                                 'validation', needs_val)):
+    for split, what, needed, hint in (
+            ('test', 'nothing could be evaluated', True,
+             'keep the users with enough interactions (--k-core 2 or '
+             'more), or use data with several interactions per user'),
+            ('val', 'the epoch cannot be chosen on validation', needs_val,
+             'a larger --val-ratio (a share of each user\'s training '
+             'part), data with more interactions per user (--k-core), or '
+             '--select-on test (optimistic)')):
         entry = users.get(split)
         if needed and entry is not None and entry['evaluated'] == 0:
             name = 'test' if split == 'test' else 'validation'
@@ -212,8 +216,7 @@ def check_split(stats: Dict[str, Any], needs_val: bool = False) -> None:
                 f"the split of '{stats['dataset']}' holds no {name} "
                 f"interactions: all {entry['left_out']} users were left out "
                 f"({entry.get('why', f'no {split} item')}); {what}",
-                hint='keep the users with enough interactions (--k-core 2 '
-                'or more), or use data with several interactions per user')
+                hint=hint)
 
 
 def check_items(stats: Dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ import shutil
 import threading
 from contextlib import ExitStack, contextmanager
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    TypeVar)
+                    Pattern, TypeVar)
 
 from adar_pyg.errors import ResourceError, RunDirError
 from adar_pyg.io import PART_PATTERN
@@ -146,14 +146,19 @@ def lend(run_dir: Optional[str]) -> Iterator[None]:
             os.environ[LENT] = before
 
 
-def is_own(name: str, names: Iterable[str]) -> bool:
+def is_own(name: str, names: Iterable[str],
+           pattern: Optional[Pattern[str]] = None) -> bool:
     r"""Whether the folder entry :obj:`name` is one of the files
-    :obj:`names`, a temporary file of one of them (see
-    :func:`adar_pyg.io.write_text`), or a write test
+    :obj:`names` (or matches :obj:`pattern`), a temporary file of one of
+    them (see :func:`adar_pyg.io.write_text`), or a write test
     (:func:`adar_pyg.io.ensure_writable`)."""
+    def named(n: str) -> bool:
+        return n in names or (pattern is not None and
+                              pattern.fullmatch(n) is not None)
+
     match = PART_PATTERN.match(name)
-    return name in names or (match is not None and
-                             match.group('name') in names) or \
+    return named(name) or (match is not None and
+                           named(match.group('name'))) or \
         name.startswith('.write-test-')
 
 

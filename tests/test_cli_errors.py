@@ -2,11 +2,12 @@ r"""The command's failure report: one line, a hint, the exit code of the
 error's kind; tracebacks only with --debug."""
 import errno
 import io
+import os
 
 import pytest
 import torch
 
-from adar_pyg.cli.errors import describe, run_command
+from adar_pyg.cli.errors import describe, output_closed, run_command
 from adar_pyg.config import ConfigError
 from adar_pyg.errors import (DataError, DivergedError, ResourceError,
                              RunDirError)
@@ -154,10 +155,20 @@ def test_a_bad_flag_is_one_line_and_a_pointer_to_help(argv, line, capsys):
 
 
 def test_a_closed_output_ends_the_command_quietly(monkeypatch):
-    # adar-pyg datasets | head -1: no error, the exit code of SIGPIPE.
+    # adar-pyg datasets | head -1: no error, the exit code of SIGPIPE; a
+    # broken pipe elsewhere is an error of the machine.
     monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
     code, err = report(raiser(BrokenPipeError(errno.EPIPE, 'Broken pipe')))
-    assert (code, err) == (141, '')
+    assert code == 6 and err.startswith('adar-pyg: error: Broken pipe')
+    read, write = os.pipe()
+    with open(write, 'w') as out:
+        monkeypatch.setattr('sys.stdout', out)
+        assert not output_closed()  # Its reader is there.
+        os.close(read)
+        assert output_closed()
+        code, err = report(raiser(BrokenPipeError(errno.EPIPE,
+                                                  'Broken pipe')))
+        assert (code, err) == (141, '')
 
 
 @pytest.mark.parametrize('target', ['adar_pyg.cli.build_parser',

@@ -105,19 +105,23 @@ def _recommend(args: argparse.Namespace) -> None:
 
 def _tune(args: argparse.Namespace) -> None:
     from adar_pyg.config import config_from_args
+    import functools
+
     from adar_pyg.tune import tune
     from adar_pyg.tune.study import (REPORT_MD, STORAGE_FILE, import_optuna,
-                                     trial_line)
+                                     print_trial)
     cfg = config_from_args(args)
-    optuna = import_optuna()  # One line per trial (the epochs: --progress)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as compare does.
+    # One line per trial, of every worker (the epochs with --progress):
+    optuna = import_optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = tune(cfg, args.space, args.trials, args.out,
                  prune=args.pruner if args.prune else False,
                  storage=args.storage, progress=args.progress,
                  workers=args.workers,
                  log=None if args.progress else (lambda line: None),
-                 on_trial=lambda row: print(trial_line(
-                     row, cfg.train.monitor), flush=True))
+                 on_trial=functools.partial(print_trial,
+                                            monitor=cfg.train.monitor),
+                 notes=print)
     try:
         best = study.best_trial
         print(f'best: trial {best.number}, val {cfg.train.monitor} '

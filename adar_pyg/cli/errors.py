@@ -114,6 +114,18 @@ class CommandParser(argparse.ArgumentParser):
                   f'  hint: {self.prog} --help lists the {what}\n')
 
 
+def output_closed() -> bool:
+    r"""Whether the standard output is a pipe whose reader went away (a
+    broken pipe elsewhere, *e.g.* between processes, is an error)."""
+    import select
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # Not a real file.
+        return False
+
+
 def run_command(fn: Callable[[], None], debug: bool = False,
                 run_dir: Callable[[], Optional[str]] = lambda: None,
                 stderr=None) -> int:
@@ -132,17 +144,14 @@ def run_command(fn: Callable[[], None], debug: bool = False,
         fn()
         sys.stdout.flush()  # A closed output shows here, not at the exit.
         return 0
-    except BrokenPipeError:
-        # Its reader went away: what is not written is not wanted. Python's
-        # flush at the exit must not fail on it again:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        except (AttributeError, OSError, ValueError):  # Not a real file.
-            pass
-        return BROKEN_PIPE_EXIT_CODE
     except (Exception, KeyboardInterrupt) as e:
         if debug_wanted(debug):
             raise
+        if isinstance(e, BrokenPipeError) and output_closed():
+            # Its reader went away: what is not written is not wanted.
+            # Python's flush at the exit must not fail on it again:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return BROKEN_PIPE_EXIT_CODE
         described = describe(e, run_dir())
         if described is None:  # A bug: its traceback helps.
             raise

@@ -298,32 +298,33 @@ def _where_it_belongs(name: str, section_key: str) -> str:
     return f" (did you mean '{target}'?)" if target else ''
 
 
-class _Loader(yaml.SafeLoader):
-    r""":func:`yaml.safe_load`'s loader, noting the keys repeated in a
-    mapping (of which YAML silently keeps the last)."""
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self.repeated: List[Tuple[int, str]] = []
-
-    def construct_mapping(self, node: yaml.MappingNode,
-                          deep: bool = False) -> Dict[Any, Any]:
-        lines: Dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == 'tag:yaml.org,2002:merge':
-                continue  # '<<: *base' may override, as it means to.
-            key = self.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
-            try:
-                first = lines.get(key)
-            except TypeError:  # Unhashable: construct_mapping says so.
-                continue
-            if first is None:
-                lines[key] = line
-            else:
-                self.repeated.append((line, f'repeated key {key!r} (first '
-                                     f'on line {first}): only the last '
-                                     f'would count'))
-        return super().construct_mapping(node, deep=deep)
+def _repeated_keys(node: Any) -> List[Tuple[int, str]]:
+    r"""The keys repeated within a mapping of the YAML node tree
+    :obj:`node` (of which YAML silently keeps the last), with their lines;
+    found before anything is built (a merge :obj:`<<: *base` may override
+    keys, as it means to)."""
+    found: List[Tuple[int, str]] = []
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))  # (an alias is the same node again)
+        if isinstance(node, yaml.MappingNode):
+            counts: Dict[Tuple[str, str], List[int]] = {}
+            for key, value in node.value:
+                stack.append(value)
+                if isinstance(key, yaml.ScalarNode) and \
+                        key.tag != 'tag:yaml.org,2002:merge':
+                    counts.setdefault((key.tag, key.value), []).append(
+                        key.start_mark.line + 1)
+            for (_, name), at in counts.items():
+                found += [(line, f'repeated key {name!r} (first on line '
+                           f'{at[0]}): only the last would count')
+                          for line in at[1:]]
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return found
 
 
 def read_yaml(path: str, what: str = 'config file',
@@ -338,9 +339,14 @@ def read_yaml(path: str, what: str = 'config file',
             'does not exist'))
     with open(path, encoding='utf-8') as f:
         try:
-            loader = _Loader(f)
-            out = loader.get_single_data()
-            loader.dispose()
+            loader = yaml.SafeLoader(f)
+            try:
+                node = loader.get_single_node()
+                repeats = _repeated_keys(node)
+                out = None if node is None else \
+                    loader.construct_document(node)
+            finally:
+                loader.dispose()
         except yaml.YAMLError as e:
             raise ConfigError(f"{what} '{path}' is not valid YAML: "
                               f"{e}") from None
@@ -348,7 +354,7 @@ def read_yaml(path: str, what: str = 'config file',
             raise ConfigError(f"{what} '{path}' is not a text file (not "
                               f"UTF-8): a YAML file is text") from None
     found = [f'{path}:{line}: {message}'
-             for line, message in sorted(loader.repeated)]
+             for line, message in sorted(repeats)]
     if repeated is not None:
         repeated += found
     elif found:

@@ -79,8 +79,8 @@ def foreign_files(out: str) -> List[str]:
                 if not (is_own(n, (LOCK, SEEDS_JSON)) or (
                     ARM_DIRS.fullmatch(n) and
                     os.path.isdir(os.path.join(path, n))))]
-        elif not (is_own(name, (LOCK, REPORT_MD, REPORT_JSON, REPORT_PNG)) or
-                  TUNING_PNG.fullmatch(name)):
+        elif not is_own(name, (LOCK, REPORT_MD, REPORT_JSON, REPORT_PNG),
+                        TUNING_PNG):
             found.append(name)
     return found
 

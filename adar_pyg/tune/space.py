@@ -263,7 +263,6 @@ def _finite(value: Any) -> bool:
         return False
 
 
-#: A number YAML 1.1 reads as text: an exponent without a dot (1e-4).
 def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
     r"""The bounds and choices of :obj:`param` the setting refuses, each
     checked by building :obj:`config` with it."""

@@ -31,8 +31,10 @@ and queues each again with its values. The retry continues the killed
 trial's run from its last evaluation: its run directory moves to the
 retry's folder (user attribute :obj:`continues`), the pruner receives the
 evaluations before the checkpoint again (without judging those the killed
-trial passed), and a run that cannot be continued (its checks fail: the
-data changed, say) is trained afresh, with a log line.
+trial passed), and a run that cannot be continued (its checks fail: its
+checkpoint is damaged, say) is trained afresh, with a log line. A trial
+stopped by Ctrl-C is marked and queued again the same way. (Changed data
+stop the study before any trial: it continues only on its data.)
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
 and :obj:`N - 1` spawned ones on the same storage, each trial in one of
@@ -111,7 +113,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
          storage: Optional[str] = None, progress: bool = False,
          log: Optional[Callable[[str], None]] = None, plot: bool = True,
          on_trial: Optional[Callable[[Dict[str, Any]], None]] = None,
-         workers: int = 1):
+         workers: int = 1,
+         notes: Optional[Callable[[str], None]] = None):
     r"""Runs (or continues) the study of :obj:`space` on :obj:`config` in the
     folder :obj:`out` until it holds :obj:`trials` finished trials, and
     returns the :class:`optuna.study.Study`.
@@ -143,7 +146,8 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             :obj:`sqlite:///OUT/study.db`).
         progress (bool, optional): tqdm bars of each trial.
             (default: :obj:`False`)
-        log (callable, optional): Receives the trials' log lines.
+        log (callable, optional): Receives the trials' log lines (and the
+            study's notes, without :obj:`notes`).
         plot (bool, optional): Draw each trial's :obj:`curves.png`.
         on_trial (callable, optional): Receives the row of each trial that
             finishes (as in :obj:`tune.json`), *e.g.* to print one line per
@@ -152,9 +156,14 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             on its storage: this one and :obj:`workers - 1` spawned
             processes, each starting a trial whenever it is free and the
             budget is not taken (each trial is run once, by one of them;
-            each has its own sampler seed). :obj:`log` and :obj:`on_trial` see this process's
+            each has its own sampler seed). :obj:`log` sees this process's
             trials; the others' are logged by Optuna, at this process's
-            :func:`optuna.logging.get_verbosity`. (default: :obj:`1`)
+            :func:`optuna.logging.get_verbosity`. :obj:`on_trial` sees
+            every process's trials when it can be pickled (a module-level
+            function, or a :func:`functools.partial` of one), else this
+            process's. (default: :obj:`1`)
+        notes (callable, optional): Receives the study's notes (the
+            trials found killed and queued again). (default: :obj:`log`)
 
     Everything is checked before the first trial: the space (each key,
     distribution, range, bound and choice), the config, the data file, the
@@ -171,7 +180,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             workers < 1:
         raise UsageError(f'workers must be a positive integer (got '
                          f'{workers!r})')
-    _check_folder(out)
+    _check_folder(out, storage)
     try:
         ensure_writable(out, is_dir=True)
     except OSError as e:
@@ -186,9 +195,10 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         if value is not None or key not in study.user_attrs:
             study.set_user_attr(key, value)
     requeued = _requeue_killed(optuna, study, out)
-    if requeued and log is not None:
-        log(f"trials {', '.join(map(str, requeued))} were killed while "
-            f"running: queued again with the same values")
+    notes = notes or log
+    if requeued and notes is not None:
+        notes(f"trials {', '.join(map(str, requeued))} were killed while "
+              f"running: queued again with the same values")
     held = len(study.trials)
     study.sampler = _sampler(optuna, space, seed, held)
     left = trials - _finished(optuna, study)
@@ -203,7 +213,9 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             futures = [pool.submit(
                 _worker, i, config.to_dict(), space.to_dict(), out, trials,
                 storage, url, seed, held + WORKER_SEED_STEP * i, pruner,
-                plot, optuna.logging.get_verbosity()) for i in spawned]
+                plot, optuna.logging.get_verbosity(),
+                on_trial if _picklable(on_trial) else None)
+                for i in spawned]
             try:
                 _optimize(optuna, study, config, space, out, trials, url,
                           progress, log, plot, on_trial)
@@ -239,11 +251,12 @@ def _sampler(optuna: Any, space: SearchSpace, seed: int, offset: int = 0
 def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
             out: str, trials: int, storage: str, url: Optional[str],
             seed: int, offset: int, pruner: Any, plot: bool,
-            verbosity: int) -> None:
+            verbosity: int,
+            on_trial: Optional[Callable[[Dict[str, Any]], None]]) -> None:
     r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs
     trials of the study on :obj:`storage` while its budget is not taken
     (:func:`_optimize`), with Optuna's logging at the :obj:`verbosity` of
-    the process that spawned it."""
+    the process that spawned it, calling :obj:`on_trial` after each."""
     optuna = import_optuna()
     optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
     config = Config.build(config)
@@ -252,7 +265,7 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
                               sampler=_sampler(optuna, space, seed, offset),
                               pruner=pruner)
     _optimize(optuna, study, config, space, out, trials, url, False,
-              lambda line: None, plot, None, worker)
+              lambda line: None, plot, on_trial, worker)
 
 
 def _take_over(study: Any, out: str, trial: Any, folder: str
@@ -319,11 +332,14 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
     monitor = config.train.monitor
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
+    quiet = _NoInterruptTraceback()
+
     def objective(trial) -> float:
         try:
             return run_trial(trial)
         except KeyboardInterrupt:  # Ctrl-C: as if killed (not counted),
-            _interrupted(study, trial)  # continued by the next command.
+            quiet.stopping = True  # continued by the next command.
+            _interrupted(study, trial)
             raise
 
     def run_trial(trial) -> float:
@@ -335,9 +351,6 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         folder = trial_dir(out, trial.number)
         trial.set_user_attr('run_dir', os.path.basename(folder))
         trial.set_user_attr('worker', worker)
-        if 'data' not in shared:  # The space never changes data or split.
-            shared['data'] = load_data(config.resolved())
-        # (after the data: the run directory waits no longer for its writer)
         passed = [_take_over(study, out, trial, folder)]
         best = [-math.inf]
 
@@ -384,11 +397,15 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
             on_trial(next(r for r in info['trials']
                           if r['number'] == trial.number))
 
-    quiet = _NoInterruptTraceback()
     logging.getLogger('optuna.study._optimize').addFilter(quiet)
     try:
         while _claimed(optuna, study) < trials and not (
-                space.is_grid and study.sampler.is_exhausted(study)):
+                space.is_grid and study.sampler.is_exhausted(study) and
+                not _queued(optuna, study)):  # (a retry holds its point)
+            if 'data' not in shared:  # Before a trial: data that cannot be
+                # trained on (a split without validation items) are refused
+                # without failing one. The space never changes data or split.
+                shared['data'] = load_data(config.resolved())
             try:
                 study.optimize(objective, n_trials=1, callbacks=[record],
                                catch=(DivergedError, FloatingPointError,
@@ -400,22 +417,36 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
 
 
 class _NoInterruptTraceback(logging.Filter):
-    r"""Drops Optuna's warning (with its traceback) of a trial stopped by
-    Ctrl-C: the trial is queued again (see :func:`_interrupted`), and the
-    command says how it stopped."""
+    r"""Drops Optuna's warnings (one with the traceback) that a trial
+    stopped by Ctrl-C failed: the trial is queued again (see
+    :func:`_interrupted`), and the command says how it stopped."""
+    stopping = False
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and
-                    isinstance(record.exc_info[1], KeyboardInterrupt))
+        return not (self.stopping or (
+            record.exc_info and
+            isinstance(record.exc_info[1], KeyboardInterrupt)))
+
+
+def _queued(optuna: Any, study: Any) -> bool:
+    r"""Whether :obj:`study` holds a queued trial (the retry of a killed
+    one)."""
+    return bool(study.get_trials(deepcopy=False,
+                                 states=(optuna.trial.TrialState.WAITING,)))
 
 
 def _interrupted(study: Any, trial: Any) -> None:
     r"""Marks the running :obj:`trial`, stopped by Ctrl-C, as a killed one
     and queues it again with its values (as :func:`_requeue_killed` does
     for a process that died): it does not count against the budget, and
-    its retry continues its run directory."""
+    its retry continues its run directory. A trial stopped before its
+    values were drawn, or beyond the budget, is not queued."""
+    if KILLED in trial.user_attrs or SURPLUS in trial.user_attrs:
+        return  # (a second Ctrl-C)
     trial.set_user_attr(KILLED, True)
-    study.enqueue_trial(trial.params, user_attrs={'retry_of': trial.number},
-                        skip_if_exists=False)
+    if trial.params:
+        study.enqueue_trial(trial.params, user_attrs={
+            'retry_of': trial.number}, skip_if_exists=False)
 
 
 def _claimed(optuna: Any, study: Any) -> int:
@@ -469,7 +500,7 @@ def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     out = os.fspath(out)
     space, _, _, settings = _prepare(optuna, config, space, trials, seed,
                                      prune)
-    _check_folder(out)
+    _check_folder(out, storage)
     if storage is None and not os.path.isfile(os.path.join(out,
                                                            STORAGE_FILE)):
         if os.path.isdir(out) and any(n.startswith('trial-')
@@ -517,15 +548,23 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
 TRIAL_DIR = re.compile(r'trial-\d+')
 
 
-def foreign_files(out: str) -> List[str]:
+def foreign_files(out: str, storage: Optional[str] = None) -> List[str]:
     r"""The entries of the study folder :obj:`out` that are not a study's
-    (:data:`STORAGE_FILE` and its SQLite journal, the reports, the
-    :obj:`trial-N/` run directories; a lock file aside), relative to it."""
+    (its SQLite storage, :data:`STORAGE_FILE` or the file of a
+    :obj:`sqlite:///` :obj:`storage` in :obj:`out`, and its journal; the
+    reports; the :obj:`trial-N/` run directories; a lock file aside),
+    relative to it."""
     from adar_pyg.rundir import LOCK, is_own
     if not os.path.isdir(out):
         return []
-    names = (LOCK, STORAGE_FILE, f'{STORAGE_FILE}-journal', f'{STORAGE_FILE}-wal',
-             f'{STORAGE_FILE}-shm', REPORT_MD, REPORT_JSON)
+    databases = [STORAGE_FILE]
+    if storage and storage.startswith('sqlite:///') and \
+            os.path.realpath(os.path.dirname(os.path.abspath(
+                storage[len('sqlite:///'):]))) == os.path.realpath(out):
+        databases.append(os.path.basename(storage[len('sqlite:///'):]))
+    names = (LOCK, REPORT_MD, REPORT_JSON, *(
+        db + end for db in databases for end in ('', '-journal', '-wal',
+                                                 '-shm')))
     return [name + ('/' if os.path.isdir(os.path.join(out, name)) else '')
             for name in sorted(os.listdir(out))
             if not (is_own(name, names) or (
@@ -536,6 +575,22 @@ def foreign_files(out: str) -> List[str]:
 def _name(out: str) -> str:
     r"""The study's name in its storage: the folder's name."""
     return os.path.basename(os.path.abspath(out))
+
+
+def _picklable(obj: Any) -> bool:
+    import pickle
+    try:
+        pickle.dumps(obj)
+    except Exception:  # (a lambda, a closure: of this process only)
+        return False
+    return True
+
+
+def print_trial(row: Dict[str, Any], monitor: str) -> None:
+    r"""Prints the :func:`trial_line` of :obj:`row` (an :obj:`on_trial` of
+    :func:`tune` that every worker can call:
+    :obj:`functools.partial(print_trial, monitor='recall@20')`)."""
+    print(trial_line(row, monitor), flush=True)
 
 
 def trial_line(row: Dict[str, Any], monitor: str) -> str:
@@ -571,11 +626,13 @@ def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
                               states=(optuna.trial.TrialState.RUNNING,)):
         if not is_dead(t, out):
             continue
+        queued = KILLED in t.user_attrs  # (by Ctrl-C, before it ended)
         study._storage.set_trial_user_attr(t._trial_id, KILLED, True)
         study._storage.set_trial_state_values(
             t._trial_id, optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={'retry_of': t.number},
-                            skip_if_exists=False)
+        if t.params and not queued:  # (killed before drawing its values:
+            study.enqueue_trial(t.params, user_attrs={  # drawn anew)
+                'retry_of': t.number}, skip_if_exists=False)
         killed.append(t.number)
     return killed
 
@@ -608,9 +665,9 @@ def is_dead(t: Any, out: str) -> bool:
     return time.time() - since >= STALE_SECONDS
 
 
-def _check_folder(out: str) -> None:
+def _check_folder(out: str, storage: Optional[str]) -> None:
     from adar_pyg.rundir import refuse_foreign
-    refuse_foreign(out, foreign_files(out), 'a study')
+    refuse_foreign(out, foreign_files(out, storage), 'a study')
 
 
 def _check_config(config: Config) -> None:
@@ -839,4 +896,4 @@ def write_report(study: Any, out: str, storage: Optional[str] = None
 
 
 __all__ = ['tune', 'check', 'summary', 'write_report', 'trial_dir',
-           'trial_line', 'foreign_files', 'import_optuna']
+           'trial_line', 'print_trial', 'foreign_files', 'import_optuna']

@@ -262,6 +262,10 @@ def test_a_repeated_key_is_an_error_naming_its_line(tmp_path, what):
     # An anchor's keys may be overridden, as '<<' means:
     path.write_text('base: &b {dim: 8, layers: 2}\nmodel: {<<: *b, dim: 16}\n')
     assert read_yaml(str(path), what)['model'] == {'dim': 16, 'layers': 2}
+    # ... also an anchor that merges another, merged again:
+    path.write_text('a: &a {dim: 8}\nmodel: &b {<<: *a, dim: 16}\n'
+                    'train: {<<: *b}\n')
+    assert read_yaml(str(path), what)['train'] == {'dim': 16}
 
 
 def test_unknown_flag_names_the_nearest(capsys):

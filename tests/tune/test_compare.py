@@ -17,6 +17,7 @@ from adar_pyg.cli import main
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import RunDirError, UsageError
 from adar_pyg.tune import compare, compare_status, parse_arms
+from adar_pyg.tune.comparison import foreign_files
 
 from scripts import snapshot
 from test_study import config, write_csv
@@ -220,6 +221,11 @@ def test_status_and_compare_refuse_what_they_cannot_trust(done, csv,
                 fn(tiny(csv), ARMS, 2, 2, tmp_path / folder, **kw)
     assert sorted(os.listdir(tmp_path / 'run')) == sorted(
         os.listdir(out / 'base' / 'seed-0'))
+    # What a comparison killed while writing leaves is its own:
+    (tmp_path / 'cmp').mkdir()
+    (tmp_path / 'cmp' / '.tuning-base.png.12345-0123abcd.part').write_text(
+        '')
+    assert foreign_files(str(tmp_path / 'cmp')) == []
 
 
 class Stop(Exception):

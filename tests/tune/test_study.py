@@ -2,6 +2,7 @@ r"""A study on a tiny CSV, end to end: its trials are run directories scored
 on validation (the test split is never read), it continues where it
 stopped, its pruner stops a planted bad trial, and everything that can be
 checked is checked before the first trial."""
+import functools
 import json
 import os
 import shutil
@@ -14,11 +15,11 @@ import torch
 from adar_pyg import run
 from adar_pyg.cli import main
 from adar_pyg.config import Config
-from adar_pyg.errors import RunDirError, UsageError
+from adar_pyg.errors import DataError, RunDirError, UsageError
 from adar_pyg.train.cf_task import CFTask
 from adar_pyg.tune import compare_status, tune
 from adar_pyg.tune.comparison import pinned_split
-from adar_pyg.tune.study import check, import_optuna
+from adar_pyg.tune.study import check, import_optuna, print_trial
 
 from scripts import snapshot
 
@@ -228,7 +229,10 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
                                'best_trial']].tolist() == [1, 1, 1, 0, 0]
     assert status.loc['x', 'trials'] == 0 and snapshot(tmp_path / 'cmp') == \
         folder
-    study = tune(cfg, space, 3, out, **QUIET)
+    notes = []
+    study = tune(cfg, space, 3, out, notes=notes.append, **QUIET)
+    assert notes == ['trials 1 were killed while running: queued again with '
+                     'the same values']
     assert [t.state.name for t in study.trials] == [
         'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
     killed, retry = study.trials[1], study.trials[2]
@@ -303,13 +307,18 @@ def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
     assert len(records) == 3
 
 
+@pytest.mark.parametrize('space, trials', [
+    ({'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3),
+    ({'train.lr': {'choices': [0.01, 0.05]}}, 2),  # A grid.
+])
 def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
-        csv, tmp_path, monkeypatch):
+        csv, tmp_path, monkeypatch, capfd, space, trials):
     r"""A trial stopped by Ctrl-C counts as killed, not against the
-    budget: the next call runs the budget's trials, the retry continuing
-    the stopped trial's run."""
+    budget, and Optuna's warnings that it failed are not shown: the next
+    call runs the budget's trials, the retry continuing the stopped
+    trial's run (also in a grid, which counts the stopped trial's point as
+    visited)."""
     cfg, out = config(csv, epochs=3), tmp_path / 'study'
-    space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
     train = run.train
 
     def ctrl_c():
@@ -317,15 +326,42 @@ def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
 
     monkeypatch.setattr(run, 'train', stopped_at_trial_1(ctrl_c))
     with pytest.raises(KeyboardInterrupt):
-        tune(cfg, space, 3, out, **QUIET)
+        tune(cfg, space, trials, out, **QUIET)
+    assert 'failed' not in capfd.readouterr().err
     monkeypatch.setattr(run, 'train', train)
-    study = tune(cfg, space, 3, out, **QUIET)
+    study = tune(cfg, space, trials, out, **QUIET)
     assert [t.state.name for t in study.trials] == [
-        'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
+        'COMPLETE', 'FAIL'] + ['COMPLETE'] * (trials - 1)
     stopped, retry = study.trials[1], study.trials[2]
     assert stopped.user_attrs['killed'] and retry.params == stopped.params
     assert retry.user_attrs['continues'] == 'trial-1'
     assert sorted(retry.intermediate_values) == [1, 2, 3]
+    if trials == 2:  # Every point of the grid:
+        assert sorted(t.params['train.lr'] for t in study.trials
+                      if t.state.name == 'COMPLETE') == [0.01, 0.05]
+
+
+def test_data_that_cannot_be_trained_on_fail_no_trial(tmp_path):
+    r"""A split without validation items is refused before the first
+    trial: no trial fails, none counts against the budget."""
+    data = tmp_path / 'two.csv'
+    data.write_text('user,item\n' + ''.join(
+        f'u{u},i{(u + j) % 30}\n' for u in range(60) for j in range(2)))
+    out = tmp_path / 'study'
+    with pytest.raises(DataError, match='holds no validation interactions'):
+        tune(config(data), SPACE, 2, out, **QUIET)
+    study = optuna.load_study(study_name='study',
+                              storage=f'sqlite:///{out}/study.db')
+    assert study.trials == []
+
+
+def test_a_sqlite_storage_of_its_own_in_the_folder(csv, tmp_path):
+    out = tmp_path / 'study'
+    storage = f'sqlite:///{out}/optuna.db'
+    tune(config(csv, epochs=1), SPACE, 1, out, storage=storage, **QUIET)
+    study = tune(config(csv, epochs=1), SPACE, 2, out, storage=storage,
+                 **QUIET)  # Continued: its own file is the study's.
+    assert len(study.trials) == 2
 
 
 def test_a_study_continues_only_on_its_data(tmp_path):
@@ -460,11 +496,17 @@ def test_workers_share_the_trials(csv, tmp_path, capfd):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = tune(config(csv, epochs=1), SPACE, 4, out, workers=2,
-                     **QUIET)
+                     **{**QUIET, 'on_trial': functools.partial(
+                         print_trial, monitor='recall@10')})
     finally:
         optuna.logging.set_verbosity(verbosity)
-    # The spawned worker logs at this process's verbosity: no trial lines.
-    assert 'Trial' not in capfd.readouterr().err
+    # The spawned worker logs at this process's verbosity: no trial lines;
+    # a picklable on_trial sees the trials of both processes:
+    printed = capfd.readouterr()
+    assert 'Trial' not in printed.err
+    assert sorted(line.split(':')[0] for line in printed.out.splitlines()
+                  if line.startswith('trial ')) == [
+        'trial 0', 'trial 1', 'trial 2', 'trial 3']
     trials = study.trials
     # Four trials, each run once, by whichever process was free:
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
@@ -542,5 +584,6 @@ def test_a_trial_killed_before_its_folder_is_run_again(csv, tmp_path,
     assert [t.state.name for t in study.trials] == [
         'COMPLETE', 'COMPLETE', 'FAIL', 'COMPLETE']
     assert study.trials[2].user_attrs['killed']
-    assert study.trials[3].user_attrs['retry_of'] == 2
+    # (killed before its values were drawn: a trial drawn anew, no retry)
+    assert 'retry_of' not in study.trials[3].user_attrs
     assert tune_study._finished(optuna, study) == 3
