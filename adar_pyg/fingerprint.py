@@ -143,7 +143,10 @@ def settings(cfg: Config) -> Dict[str, Dict[str, Any]]:
     return cfg.resolved().to_dict()
 
 
-def _computed(values: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+def computed(values: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    r"""The settings of :obj:`values` (by section) that change what a run
+    computes, flat (:obj:`'section.name'`): those of :data:`ENVIRONMENT`
+    left out."""
     return {f'{s}.{k}': v for s, body in values.items()
             for k, v in body.items() if f'{s}.{k}' not in ENVIRONMENT}
 
@@ -154,7 +157,7 @@ def fingerprint(cfg: Config, data: Any) -> Dict[str, Any]:
     return {
         'format': FORMAT,
         'adar_pyg': adar_pyg.__version__,
-        'config': {'sha256': sha256_json(_computed(values)),
+        'config': {'sha256': sha256_json(computed(values)),
                    'settings': values},
         'data': data_digest(cfg),
         # (where :obj:`--data` lay: a relative path is found from elsewhere)
@@ -205,7 +208,7 @@ def _changed(was: Mapping[str, Any], now: Mapping[str, Any]) -> List[str]:
     r"""The computed settings (outside :obj:`ENVIRONMENT`) that differ
     between two settings records, as :obj:`'key old -> new'`; a setting
     one record lacks (added by a later version) counts at its default."""
-    a, b = _computed(with_defaults(was)), _computed(with_defaults(now))
+    a, b = computed(with_defaults(was)), computed(with_defaults(now))
     return [f'{key} {_show(a.get(key))} -> {_show(b.get(key))}'
             for key in sorted(set(a) | set(b))
             if _show(a.get(key)) != _show(b.get(key))]

@@ -280,12 +280,14 @@ def seed_state(folder: str, cfg: Config) -> str:
     (its run, killed: continued), :obj:`'outdated'` (a finished run of
     another configuration: the best trial changed) or :obj:`'new'`
     (nothing, or an unfinished run of another configuration)."""
+    from adar_pyg.fingerprint import computed
     from adar_pyg.rundir import CONFIG, is_finished
     have = None
     if os.path.isfile(os.path.join(folder, CONFIG)):
-        have = _plain(Config.load(os.path.join(folder, CONFIG))
-                      .resolved().to_dict())
-    same = have == _plain(cfg.resolved().to_dict())
+        have = _plain(computed(Config.load(os.path.join(folder, CONFIG))
+                               .resolved().to_dict()))
+    # (where it runs and where its data lie aside, as for the study)
+    same = have == _plain(computed(cfg.resolved().to_dict()))
     if is_finished(folder):
         return 'finished' if same else 'outdated'
     return 'unfinished' if same else 'new'

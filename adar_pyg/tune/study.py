@@ -55,6 +55,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import DivergedError, UsageError
+from adar_pyg.fingerprint import computed
 from adar_pyg.io import ensure_writable, write_text
 from adar_pyg.tune.space import SearchSpace, load_space, parse_space
 
@@ -703,8 +704,8 @@ def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
 
 def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
     r"""A continued study must be the one started in :obj:`out`: same
-    config, space, metric and data files; a new one must not find trial
-    folders of another study."""
+    config (where it runs and where its data lie aside), space, metric and
+    data files; a new one must not find trial folders of another study."""
     held = study.user_attrs
     if not study.trials and not held:
         stale = sorted(n for n in os.listdir(out) if n.startswith('trial-'))
@@ -714,9 +715,12 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
                              hint='tune into a new folder')
         return
     for key in ('monitor', 'space', 'config'):
-        if key in held and _plain(held[key]) != _plain(settings[key]):
-            changed = _changes(held[key], settings[key]) \
-                if key != 'monitor' else f'{held[key]} -> {settings[key]}'
+        was, now = held.get(key), settings[key]
+        if key == 'config' and was is not None:  # Where it runs and where
+            was, now = computed(was), computed(now)  # its data lie: free.
+        if key in held and _plain(was) != _plain(now):
+            changed = _changes(was, now) \
+                if key != 'monitor' else f'{was} -> {now}'
             raise UsageError(f"the study in '{out}' was started with another "
                              f"{key} ({changed}); a study continues only "
                              f"with the same config, space and metric",

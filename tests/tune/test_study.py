@@ -365,17 +365,24 @@ def test_a_sqlite_storage_of_its_own_in_the_folder(csv, tmp_path):
 
 
 def test_a_study_continues_only_on_its_data(tmp_path):
-    r"""A study whose data file changed is refused (by :func:`tune` and
+    r"""A study continues on its data moved elsewhere (and with other
+    threads); one whose data file changed is refused (by :func:`tune` and
     :func:`check`), before anything is written."""
-    data = write_csv(tmp_path / 'ratings.csv')
-    cfg, out = config(data, epochs=1), tmp_path / 'study'
-    tune(cfg, SPACE, 1, out, **QUIET)
+    first = write_csv(tmp_path / 'ratings.csv')
+    out = tmp_path / 'study'
+    tune(config(first, epochs=1), SPACE, 1, out, **QUIET)
+    (tmp_path / 'moved').mkdir()
+    data = tmp_path / 'moved' / 'ratings.csv'
+    first.rename(data)
+    cfg = Config.build(config(data, epochs=1).to_dict(),
+                       {'run': {'threads': 2}})
+    assert len(tune(cfg, SPACE, 2, out, **QUIET).trials) == 2
     before = snapshot(out)
     data.write_text(data.read_text() + 'u00,i31,999\n')
     for fn in (check, tune):
         with pytest.raises(UsageError, match='started on other data: '
                            'ratings.csv changed'):
-            fn(cfg, SPACE, 2, out, **({} if fn is check else QUIET))
+            fn(cfg, SPACE, 3, out, **({} if fn is check else QUIET))
     assert snapshot(out) == before
 
 
