@@ -171,6 +171,17 @@ def test_a_closed_output_ends_the_command_quietly(monkeypatch):
         assert (code, err) == (141, '')
 
 
+def test_the_command_starts_before_torch_is_imported():
+    # A Ctrl-C in the command's first second is one the command handles:
+    # nothing before main() imports torch (adar_pyg's names are lazy).
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, '-c', 'import sys, adar_pyg.cli; '
+                           'print("torch" in sys.modules)'],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == 'False', proc.stderr
+
+
 @pytest.mark.parametrize('target', ['adar_pyg.cli.build_parser',
                                     'adar_pyg.config.parse_args'])
 def test_ctrl_c_while_starting_is_stopped_too(target, monkeypatch, capsys):
