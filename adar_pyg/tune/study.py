@@ -55,7 +55,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import DivergedError, UsageError
-from adar_pyg.fingerprint import computed
+from adar_pyg.fingerprint import computed, data_digest
 from adar_pyg.io import ensure_writable, write_text
 from adar_pyg.tune.space import SearchSpace, load_space, parse_space
 
@@ -537,7 +537,6 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
         raise UsageError(f'seed must be an integer (got {seed!r})')
     pruner = _pruner(optuna, prune)
     check_data(config)  # A missing data file fails before any output.
-    from adar_pyg.fingerprint import data_digest
     # (the data's digest: a study continues only on the data it began on)
     settings = {'config': config.to_dict(), 'space': space.to_dict(),
                 'monitor': config.train.monitor,
