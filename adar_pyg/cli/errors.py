@@ -72,10 +72,12 @@ def stopped_message(run_dir: Optional[str]) -> str:
     folder :obj:`run_dir` of :obj:`tune` or :obj:`compare`)."""
     if run_dir and os.path.isfile(os.path.join(run_dir, 'config.yaml')):
         return f'stopped; continue with `{PROG} resume {run_dir}`'
+    from adar_pyg.tune.comparison import study_dir
     from adar_pyg.tune.study import STORAGE_FILE
-    if run_dir and os.path.isdir(run_dir) and any(
-            os.path.isfile(os.path.join(run_dir, *where, STORAGE_FILE))
-            for where in [()] + [(n, 'study') for n in os.listdir(run_dir)]):
+    if run_dir and os.path.isdir(run_dir) and any(  # A study, or an arm's:
+            os.path.isfile(os.path.join(folder, STORAGE_FILE))
+            for folder in [run_dir] + [study_dir(run_dir, arm)
+                                       for arm in os.listdir(run_dir)]):
         return ('stopped; run the same command again to continue (finished '
                 'trials and seed runs are kept, the stopped one continues)')
     return 'stopped'
