@@ -342,12 +342,11 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
         write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
 
     if workers > 1 and len(todo) > 1:  # One seed run per process at a time:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        with ProcessPoolExecutor(
-                min(workers, len(todo)),
-                mp_context=multiprocessing.get_context('spawn')) as pool:
-            futures = {pool.submit(_train_seed, c.to_dict(),
+        from concurrent.futures import as_completed
+
+        from adar_pyg.tune.pool import in_pool, spawn_pool
+        with spawn_pool(min(workers, len(todo))) as pool:
+            futures = {pool.submit(in_pool, _train_seed, c.to_dict(),
                                    seed_dir(out, name, seed), plot,
                                    resume=resume[seed]): seed
                        for seed, c in todo.items()}
@@ -414,7 +413,7 @@ def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
     count when its retry trained them again, not when the retry continued
     its run (the retry's epochs hold them)."""
     rows = [t for t in summary['trials']
-            if t['state'] not in ('running', 'surplus')]
+            if t['state'] not in ('running', 'surplus', 'queued')]
     tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows
                         if not t.get('moved_to'))
     cpu = [t['cpu_seconds'] for t in rows if t['state'] != 'killed']

@@ -205,29 +205,31 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     left = trials - _finished(optuna, study)
     # Processes beyond the trials left would have nothing to do:
     spawned = range(1, min(workers, left))
-    if spawned:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(
-                len(spawned),
-                mp_context=multiprocessing.get_context('spawn')) as pool:
-            futures = [pool.submit(
-                _worker, i, config.to_dict(), space.to_dict(), out, trials,
-                storage, url, seed, held + WORKER_SEED_STEP * i, pruner,
-                plot, optuna.logging.get_verbosity(),
-                on_trial if _picklable(on_trial) else None)
-                for i in spawned]
-            try:
-                _optimize(optuna, study, config, space, out, trials, url,
-                          progress, log, plot, on_trial)
-            finally:
-                errors = [f.exception() for f in futures]
-        for error in errors:
-            if error is not None:
-                raise error
-    elif left > 0:
-        _optimize(optuna, study, config, space, out, trials, url, progress,
-                  log, plot, on_trial)
+    try:
+        if spawned:
+            from adar_pyg.tune.pool import in_pool, spawn_pool
+            with spawn_pool(len(spawned)) as pool:
+                futures = [pool.submit(
+                    in_pool, _worker, i, config.to_dict(), space.to_dict(),
+                    out, trials, storage, url, seed,
+                    held + WORKER_SEED_STEP * i, pruner, plot,
+                    optuna.logging.get_verbosity(),
+                    on_trial if _picklable(on_trial) else None)
+                    for i in spawned]
+                try:
+                    _optimize(optuna, study, config, space, out, trials, url,
+                              progress, log, plot, on_trial)
+                finally:
+                    errors = [f.exception() for f in futures]
+            for error in errors:
+                if error is not None:
+                    raise error
+        elif left > 0:
+            _optimize(optuna, study, config, space, out, trials, url, progress,
+                      log, plot, on_trial)
+    except KeyboardInterrupt:  # (every process's trial stopped and marked)
+        write_report(study, out, url)
+        raise
     write_report(study, out, url)
     return study
 
@@ -777,12 +779,17 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             run_dir = moved[run_dir]
         return run_dir if seen else None
 
+    waiting = import_optuna().trial.TrialState.WAITING
     for t in trials:
+        queued = t.state == waiting  # (the retry of a killed trial)
         rows.append({
-            'number': t.number, 'state': next(
+            'number': t.number, 'state': 'queued' if queued else next(
                 (a for a in (KILLED, SURPLUS) if a in t.user_attrs),
                 t.state.name.lower()),
-            'value': t.value, 'params': t.params,
+            'value': t.value,
+            # A queued trial's values, drawn when it runs:
+            'params': t.system_attrs.get('fixed_params', {}) if queued
+            else t.params,
             'run_dir': t.user_attrs.get('run_dir'),
             # A killed trial's run directory that its retry continued:
             'moved_to': moved_to(t.user_attrs.get('run_dir')),
@@ -816,7 +823,7 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'run_dir': best.user_attrs.get('run_dir')},
         'counts': {state: sum(r['state'] == state for r in rows)
                    for state in ('complete', 'pruned', 'fail', 'killed',
-                                 SURPLUS, 'running')},
+                                 SURPLUS, 'running', 'queued')},
         'trials': rows,
     }
 
@@ -872,7 +879,10 @@ def _run_cell(row: Dict[str, Any]) -> str:
     r"""The run directory of a trial's row in :obj:`tune.md`."""
     if row.get('moved_to'):
         return f"moved to `{row['moved_to']}`"
-    run = f"`{row['run_dir'] or ''}`"
+    if row['run_dir'] is None:  # Not started yet:
+        return '' if row.get('retry_of') is None else \
+            f"(retries trial {row['retry_of']})"
+    run = f"`{row['run_dir']}`"
     if row.get('continues'):
         run += f" (continues `{row['continues']}`)"
     return run

@@ -161,7 +161,7 @@ def test_pruner_stops_a_planted_bad_trial(csv, tmp_path):
     assert not (out / 'trial-2' / 'result.json').exists()
     assert json.loads((out / 'tune.json').read_text())['counts'] == {
         'complete': 2, 'pruned': 1, 'fail': 0, 'killed': 0, 'surplus': 0,
-        'running': 0}
+        'running': 0, 'queued': 0}
 
     # With pruning off, the same trial runs to its end:
     out = tmp_path / 'unpruned'
@@ -328,6 +328,12 @@ def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
     with pytest.raises(KeyboardInterrupt):
         tune(cfg, space, trials, out, **QUIET)
     assert 'failed' not in capfd.readouterr().err
+    # The report says so (not 'running'), and what runs next:
+    rows = json.loads((out / 'tune.json').read_text())['trials']
+    assert [r['state'] for r in rows] == ['complete', 'killed', 'queued']
+    assert rows[2]['params'] == rows[1]['params']
+    assert '| 2 | queued |' in (out / 'tune.md').read_text()
+    assert '(retries trial 1)' in (out / 'tune.md').read_text()
     monkeypatch.setattr(run, 'train', train)
     study = tune(cfg, space, trials, out, **QUIET)
     assert [t.state.name for t in study.trials] == [

@@ -1,0 +1,42 @@
+import os
+import signal
+import time
+
+import pytest
+
+from adar_pyg.tune.pool import in_pool, spawn_pool
+
+
+@pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
+def test_ctrl_c_stops_the_task_and_is_noted_by_a_waiting_process(capfd):
+    with spawn_pool(1) as pool:
+        child = pool.submit(in_pool, os.getpid).result(timeout=120)
+        # Ctrl-C while it runs a task: the task stops, as in the caller.
+        sleeping = pool.submit(in_pool, time.sleep, 60)
+        time.sleep(1.0)
+        t0 = time.perf_counter()
+        os.kill(child, signal.SIGINT)
+        assert isinstance(sleeping.exception(timeout=30), KeyboardInterrupt)
+        assert time.perf_counter() - t0 < 30
+        # Ctrl-C while it waits: noted, not a traceback; the process lives
+        # on, and a task queued after it is not run.
+        os.kill(child, signal.SIGINT)
+        time.sleep(0.5)
+        late = pool.submit(in_pool, os.getpid)
+        assert isinstance(late.exception(timeout=30), KeyboardInterrupt)
+        assert set(pool._processes) == {child}
+    assert 'Traceback' not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
+def test_a_caller_that_ignores_ctrl_c_has_tasks_that_do_too():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # (as under nohup, or started in the background by a script)
+        with spawn_pool(1) as pool:
+            child = pool.submit(in_pool, os.getpid).result(timeout=120)
+            sleeping = pool.submit(in_pool, time.sleep, 2)
+            time.sleep(0.5)
+            os.kill(child, signal.SIGINT)
+            assert sleeping.result(timeout=30) is None
+    finally:
+        signal.signal(signal.SIGINT, previous)
