@@ -148,12 +148,15 @@ def run_label(config: Dict[str, Dict[str, Any]],
 
 def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     r"""Groups runs (dicts with :obj:`config` and :obj:`result`) whose configs
-    are equal up to the seed; each group is named by the settings in which
-    the groups differ, in the order the runs were given."""
+    are equal up to the seed and to where they ran or found their data
+    (:data:`adar_pyg.fingerprint.ENVIRONMENT`: device, threads, the data
+    file's path); each group is named by the settings in which the groups
+    differ, in the order the runs were given."""
+    from adar_pyg.fingerprint import computed
+
     def flat(cfg: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
-        return {f'{s}.{k}': json.dumps(v) for s, body in cfg.items()
-                for k, v in body.items()
-                if (s, k) not in (('run', 'seed'), ('split', 'split_seed'))}
+        return {k: json.dumps(v) for k, v in computed(cfg).items()
+                if k not in ('run.seed', 'split.split_seed')}
 
     flats = [flat(r['config']) for r in runs]
     keys = sorted(set().union(*flats)) if flats else []

@@ -81,6 +81,27 @@ def test_runs_on_other_versions_of_a_data_file_are_never_paired(tmp_path):
     assert '4 runs, 2 groups' in report_runs(same)
 
 
+def test_where_a_run_ran_or_found_its_data_does_not_split_a_group(
+        tmp_path):
+    r"""Runs that differ in their device, threads or the data file's path
+    (the same file: its digest) are one group, named by what they
+    compute."""
+    runs = []
+    for aug, r in (('none', 0.1), ('adar', 0.2)):
+        for s, folder, threads in ((0, 'a', 1), (1, 'b', 2)):
+            runs.append(make_run(tmp_path, f'{aug}-{s}', 'x', aug, s, r,
+                                 data=f'{folder}/ratings.csv',
+                                 digest='a' * 64))
+            path = tmp_path / f'{aug}-{s}' / 'config.yaml'
+            config = yaml.safe_load(path.read_text())
+            config['run'].update(threads=threads, device=f'cpu:{s}')
+            path.write_text(yaml.safe_dump(config))
+    text = report_runs(runs)
+    assert '4 runs, 2 groups' in text
+    assert [r.split(' | ')[0] for r in rows_of(text)] == [
+        '| augmenter=none', '| augmenter=adar']
+
+
 def test_a_run_given_twice_or_a_run_directory_as_out_is_refused(tmp_path):
     from adar_pyg.errors import RunDirError, UsageError
     run = make_run(tmp_path, 'r', 'beauty', 'none', 0, 0.1)
