@@ -268,7 +268,8 @@ def load_cf_data(cfg: Config) -> RunData:
             'evaluated_users': _cf_coverage(views, num_users,
                                             published=True),
         }
-        check_split(stats)
+        check_split(stats, needs_val=cfg.train.select_on == 'val' and (
+            not isinstance(dataset, Gowalla) or cfg.split.val_ratio > 0))
         return RunData(views['train'], views['val'], views['test'], stats,
                        {key: views[key] for key in views
                         if key not in ('train', 'val', 'test')})
