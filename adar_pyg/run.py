@@ -508,7 +508,9 @@ def recommend(run_dir: str, user: Any, k: int = 10
             user_emb, item_emb = task.embeddings()
             seen = _seen_cf(data, index)
         else:
-            user_emb, item_emb = task.embeddings('test')
+            # After the whole history (not the test input, seq[:-1]):
+            user_emb, item_emb = task.history_embeddings(
+                torch.tensor([index]))
             seen = _seen_sr(data.train, index)
         scores = item_emb @ user_emb[index]
         scores[seen] = -float('inf')

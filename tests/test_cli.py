@@ -165,6 +165,38 @@ def test_sr_run(csv_path, tmp_path):
     main(['recommend', str(out), '--user', 'u01', '--k', '3'])
 
 
+@pytest.mark.parametrize('user', ['u01', 'new'])
+def test_sr_recommends_after_the_whole_history(csv_path, tmp_path, user):
+    r"""A sequential run recommends from every item of the user's history,
+    its latest (the test target) included, also for a user with too few
+    interactions for a test target: equal to encoding the user's items,
+    read from the file in time order, with the model."""
+    import pandas as pd
+
+    from adar_pyg import run
+    data = tmp_path / 'ratings.csv'
+    text = open(csv_path).read()
+    data.write_text(text + 'new,item-3,5000,1\nnew,item-5,5001,1\n')
+    out = tmp_path / 'sr'
+    train(str(data), out, '--task', 'sr', '--model', 'gru4rec',
+          '--max-len', '5')
+    got = run.recommend(str(out), user, k=4)
+    _, loaded, task = run.restore(str(out))
+    names = loaded.raw_ids['item']
+    rows = pd.read_csv(data).query('user_id == @user').sort_values('ts')
+    items = [names.index(i) for i in rows['item_id']]
+    seq = torch.tensor([[0] * (5 - len(items[-5:])) +
+                        [i + 1 for i in items[-5:]]])
+    with torch.no_grad():
+        task.model.eval()
+        scores = task.model.item_embeddings()[1:] @ task.model.encode(
+            seq)[0]
+    scores[items] = -float('inf')
+    top = scores.topk(4)
+    assert [n for n, _ in got] == [names[i] for i in top.indices.tolist()]
+    assert [s for _, s in got] == pytest.approx(top.values.tolist())
+
+
 def test_errors_before_training(csv_path, tmp_path, capsys):
     out = tmp_path / 'run'
     train(csv_path, out, '--epochs', '1')

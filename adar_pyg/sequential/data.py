@@ -162,6 +162,16 @@ class SequenceSplit:
         target = target_of_user[history[0]]
         return history[:, (target >= 0) & (history[1] != target)]
 
+    def history_seq(self) -> Tensor:
+        r"""The latest :math:`N` items of each user's whole sequence
+        :obj:`seq` (its test target included; all of it for a user with
+        fewer than three interactions), :obj:`[num_users, N]`: the input of
+        a recommendation made after the data."""
+        held = (self.test_target != PAD).view(-1, 1)
+        after_test = torch.cat([self.test_seq, self.test_target.view(-1, 1)],
+                               dim=1)[:, 1:]
+        return torch.where(held, after_test, self.train_seq[:, 1:])
+
     def train_users(self) -> Tensor:
         r"""The users whose training sequence yields at least one (input,
         next item) position, *i.e.*, holds at least two items."""

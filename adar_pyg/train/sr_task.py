@@ -191,10 +191,22 @@ class SRTask(RecTask):
         without the padding row), in eval mode."""
         if split not in self.evaluators:
             raise ValueError(f"split '{split}' has no held-out interactions")
+        return self._encode(self.inputs[split],
+                            self.evaluators[split].users.cpu())
+
+    @torch.no_grad()
+    def history_embeddings(self, users: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""Representations of the whole histories of :obj:`users`
+        (:meth:`~adar_pyg.sequential.data.SequenceSplit.history_seq`: every
+        item, the test target included; zero for the other users)
+        :obj:`[num_users, d]` and the item table, as in
+        :meth:`embeddings`: what a recommendation after the data ranks
+        with."""
+        return self._encode(self.split.history_seq(), users.cpu())
+
+    def _encode(self, seq: Tensor, users: Tensor) -> Tuple[Tensor, Tensor]:
         training = self.model.training
         self.model.eval()
-        seq = self.inputs[split]
-        users = self.evaluators[split].users.cpu()
         user_emb = torch.zeros(self.split.num_users, self.model.embedding_dim,
                                device=self.device)
         for start in range(0, users.numel(), self.eval_batch_size):

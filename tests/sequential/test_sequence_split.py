@@ -72,6 +72,8 @@ def test_leave_one_out_matches_naive(max_len, repeats):
         assert split.test_seq[u].tolist() == left_pad(test_input, N)
         assert split.val_target[u] == (s[-2] + 1 if len(s) >= 3 else 0)
         assert split.test_target[u] == (s[-1] + 1 if len(s) >= 3 else 0)
+        # What a recommendation after the data starts from: all of it.
+        assert split.history_seq()[u].tolist() == left_pad(s, N)
 
     def pairs(edge_index):
         return sorted(map(tuple, edge_index.t().tolist()))
