@@ -126,6 +126,10 @@ class Config:
             out += self._column_errors()
         if task == 'sr' and self.train.augmenter == 'cnsdiff':
             out.append("train.augmenter 'cnsdiff' is for CF only")
+        if task == 'sr' and self.sampler.sampler != 'uniform':
+            out.append(f'sampler.sampler {self.sampler.sampler!r} is for CF '
+                       f'only (sequential training draws uniform '
+                       f'negatives)')
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
         if self.data.data:

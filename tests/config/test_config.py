@@ -206,6 +206,8 @@ def test_recorded_settings_of_new_and_old_results():
     ({'adar': {'hardness': 1.0}}, 'hardness must be in \\[0, 1\\)'),
     ({'adar': {'normalize': 'yes'}}, 'true or false'),
     ({'run': {'task': 'sr'}, 'model': {'model': 'ngcf'}}, 'not a SR model'),
+    ({'run': {'task': 'sr'}, 'sampler': {'sampler': 'dns'}},
+     "sampler.sampler 'dns' is for CF only"),
     ({'data': {'min_rating': 3}}, 'needs data.rating_col'),
     ({'train': {'sparse_grad': True}}, 'train.sparse_grad needs '
      'train.sampled'),
