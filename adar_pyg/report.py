@@ -170,8 +170,9 @@ def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
                 split: str = 'test') -> str:
     r"""A markdown report comparing finished run directories, one table per
-    dataset (runs of different datasets, or trained on different versions
-    of a data file, are never compared; a run is given once): mean ± std per
+    dataset (runs of different datasets, trained on different versions of
+    a data file, or tested on other test sets — see :func:`test_protocol`
+    — are never compared; a run is given once): mean ± std per
     group of runs that differ only in the seed, relative improvement and
     paired t-test against the base group (the one without augmenter, else
     the first), all on the seeds every group has (see :func:`compare`),
@@ -220,6 +221,15 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
                 by_dataset.setdefault(f"{dataset} (data " + (
                     f"{run['data'][:8]})" if run['data'] else
                     'not recorded)'), []).append(run)
+    for dataset in list(by_dataset):  # One table per test protocol:
+        protocols = [test_protocol(r['config']) for r in by_dataset[dataset]]
+        keys = sorted(set().union(*protocols))
+        differing = [k for k in keys
+                     if len({p.get(k) for p in protocols}) > 1]
+        if differing:
+            for run in by_dataset.pop(dataset):
+                name = run_label(run['config'], differing)
+                by_dataset.setdefault(f'{dataset} ({name})', []).append(run)
     sections, figures = [], {}
     for dataset, dataset_runs in by_dataset.items():
         text, groups = compare(dataset_runs, split, dataset)
@@ -227,11 +237,11 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         figures[dataset] = groups
     head = ''
     if len(by_dataset) > 1:
-        head = (f"{len(runs)} runs of {len(by_dataset)} datasets "
-                f"({', '.join(by_dataset)}): one table per dataset; runs of "
-                'different datasets, or of different versions of a data '
-                'file (the SHA-256 in each fingerprint.json), are never '
-                'compared.\n\n')
+        head = (f"{len(runs)} runs in {len(by_dataset)} tables "
+                f"({', '.join(by_dataset)}): runs of different datasets, of "
+                'different versions of a data file (the SHA-256 in each '
+                'fingerprint.json) or with different test sets (task, test '
+                'split, data filters) are never compared.\n\n')
     text = head + '\n'.join(sections)
     if out:
         os.makedirs(out, exist_ok=True)
@@ -247,6 +257,20 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
                         for n, rs in groups.items()}
                     for d, groups in figures.items()})
     return text
+
+
+def test_protocol(config: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
+    r"""The settings of a run's :obj:`config.yaml` that decide its test set,
+    beyond the dataset and the seed: the task (leave-one-out or a random
+    split), a CF split's :obj:`split.test_ratio`, and the data settings
+    (columns, filters; not where the file lies). Runs that differ in one
+    are never compared."""
+    from adar_pyg.fingerprint import computed
+    flat = computed(config)
+    keys = ['run.task'] + (['split.test_ratio'] if flat.get(
+        'run.task', 'cf') == 'cf' else []) + sorted(
+        k for k in flat if k.startswith('data.') and k != 'data.dataset')
+    return {k: json.dumps(flat.get(k)) for k in keys}
 
 
 def dataset_of(config: Dict[str, Dict[str, Any]]) -> str:

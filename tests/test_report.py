@@ -49,7 +49,7 @@ def test_runs_of_different_datasets_are_never_compared(tmp_path):
     runs.append(make_run(tmp_path, 'own', 'beauty', 'none', 0, 0.5,
                          data='/x/ratings.csv'))
     text = report_runs(runs, out=str(tmp_path / 'report'))
-    assert text.startswith('9 runs of 3 datasets (beauty, toys, ratings)')
+    assert text.startswith('9 runs in 3 tables (beauty, toys, ratings)')
     tables = text.split('### ')[1:]
     assert [t.split(':')[0] for t in tables] == ['beauty', 'toys', 'ratings']
     for table in tables[:2]:
@@ -100,6 +100,35 @@ def test_where_a_run_ran_or_found_its_data_does_not_split_a_group(
     assert '4 runs, 2 groups' in text
     assert [r.split(' | ')[0] for r in rows_of(text)] == [
         '| augmenter=none', '| augmenter=adar']
+
+
+def test_runs_with_other_test_sets_are_never_paired(tmp_path):
+    r"""Runs of one dataset tested on other test sets (leave-one-out and a
+    random split, two test ratios, a k-core filter) are in separate
+    tables, never paired."""
+    runs = []
+    for name, change in (('cf', {}), ('sr', {'run': {'task': 'sr'}}),
+                         ('half', {'split': {'test_ratio': 0.5}}),
+                         ('core', {'data': {'k_core': 5}})):
+        for aug, r in (('none', 0.1), ('adar', 0.2)):
+            for s in (0, 1):
+                d = make_run(tmp_path, f'{name}-{aug}-{s}', 'x', aug, s, r)
+                path = os.path.join(d, 'config.yaml')
+                config = yaml.safe_load(open(path))
+                config['split'].setdefault('test_ratio', 0.2)
+                for section, body in change.items():
+                    config[section].update(body)
+                open(path, 'w').write(yaml.safe_dump(config))
+                runs.append(d)
+    text = report_runs(runs)
+    tables = text.split('### ')[1:]
+    assert [t.split(':')[0] for t in tables] == [
+        'x (k_core=None, task=cf, test_ratio=0.2)',
+        'x (k_core=None, task=sr, test_ratio=0.2)',
+        'x (k_core=None, task=cf, test_ratio=0.5)',
+        'x (k_core=5, task=cf, test_ratio=0.2)']
+    assert all('4 runs, 2 groups' in t for t in tables)
+    assert text.startswith('16 runs in 4 tables')
 
 
 def test_a_run_given_twice_or_a_run_directory_as_out_is_refused(tmp_path):
