@@ -245,10 +245,11 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
             f"recorded under 'config' in {os.path.join(run_dir, FINGERPRINT)}")
     cfg = Config.build(raw, where=[path])
     data, trained = cfg.data.data, fp.get('data_path')
-    if data and not os.path.isabs(data) and not os.path.exists(data) and \
-            trained and os.path.isfile(trained):
-        # A relative --data read from another folder than the training's:
-        # the file it named then (its digest is checked all the same).
+    if data and not os.path.isabs(data) and trained and \
+            os.path.isfile(trained):
+        # A relative --data is the file it named at training, from any
+        # working directory (where it no longer lies: the path as given,
+        # from this one; its digest is checked either way).
         cfg = Config.build(cfg.to_dict(), {'data': {'data': trained}})
     changed = _changed(recorded, settings(cfg))
     if changed:

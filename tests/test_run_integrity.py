@@ -438,6 +438,9 @@ def test_a_relative_data_path_is_found_from_another_folder(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert not os.path.exists('ratings.csv')
     assert run.evaluate('work/run') == result['test']
+    # Another file of that name where it is read from: still the training's.
+    (tmp_path / 'ratings.csv').write_text(csv.read_text() + 'u00,i31,9\n')
+    assert run.evaluate('work/run') == result['test']
     csv.write_text(csv.read_text() + 'u00,i31,999\n')
     with pytest.raises(RunDirError, match="data file '.*work/ratings.csv' "
                        "differs"):
