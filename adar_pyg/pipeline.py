@@ -193,18 +193,23 @@ def evaluated_users(num_users: int, held_out: Dict[str, torch.Tensor],
     return out
 
 
-def check_split(stats: Dict[str, Any], needs_val: bool = False) -> None:
+def check_split(stats: Dict[str, Any], needs_val: bool = False,
+                task: str = 'cf') -> None:
     r"""Raises a :class:`~adar_pyg.errors.DataError` for a split that
     cannot be evaluated: no test interactions (*e.g.* one interaction per
-    user), or, with :obj:`needs_val` (the run selects its epoch on a
-    validation split it asked for), no validation interactions: the
-    trainer would otherwise select on test."""
+    user; in :obj:`task` :obj:`'sr'`, fewer than three), or, with
+    :obj:`needs_val` (the run selects its epoch on a validation split it
+    asked for), no validation interactions: the trainer would otherwise
+    select on test."""
     from adar_pyg.errors import DataError
     users = stats.get('evaluated_users', {})
+    least = 3 if task == 'sr' else 2  # (leave-one-out: train, val, test)
     for split, what, needed, hint in (
             ('test', 'nothing could be evaluated', True,
-             'keep the users with enough interactions (--k-core 2 or '
-             'more), or use data with several interactions per user'),
+             f'keep the users with enough interactions (--k-core {least} '
+             f'or more), or use data with more interactions per user' + (
+                 ' (leave-one-out holds out the last two of each)'
+                 if task == 'sr' else '')),
             ('val', 'the epoch cannot be chosen on validation', needs_val,
              'a larger --val-ratio (a share of each user\'s training '
              'part), data with more interactions per user (--k-core), or '
@@ -335,7 +340,7 @@ def load_sr_data(cfg: Config) -> RunData:
     stats['evaluated_users'] = evaluated_users(
         num_users, {'val': split.val_edge_index[0],
                     'test': split.test_edge_index[0]}, counts)
-    check_split(stats)  # (leave-one-out: a validation item before each test one)
+    check_split(stats, task='sr')  # (a validation item before each test one)
     return RunData(split, statistics=stats, raw_ids=raw_ids(data))
 
 
