@@ -207,7 +207,7 @@ def check_split(stats: Dict[str, Any], needs_val: bool = False,
     for split, what, needed, hint in (
             ('test', 'nothing could be evaluated', True,
              f'keep the users with enough interactions (--k-core {least} '
-             f'or more), or use data with more interactions per user' + (
+             f'or more), or use data with several interactions per user' + (
                  ' (leave-one-out holds out the last two of each)'
                  if task == 'sr' else '')),
             ('val', 'the epoch cannot be chosen on validation', needs_val,
