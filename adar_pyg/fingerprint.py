@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import os
+import shlex
 from typing import Any, Dict, List, Mapping, Optional
 
 import torch
@@ -256,8 +257,8 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
         raise RunDirError(
             f"run '{run_dir}': config.yaml changed since training: "
             f"{', '.join(changed)}", hint='undo the change, or train a new '
-            f'run with the new settings (adar-pyg train --config {path} '
-            f'--out NEW)')
+            f'run with the new settings (adar-pyg train --config '
+            f'{shlex.quote(path)} --out NEW)')
     return cfg
 
 

@@ -183,7 +183,8 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
     from adar_pyg import fingerprint
     from adar_pyg.errors import RunDirError, UsageError
     from adar_pyg.io import atomic_path
-    from adar_pyg.rundir import FINGERPRINT, refuse_foreign, run_files
+    from adar_pyg.rundir import (FINGERPRINT, refuse_foreign, require,
+                                 run_files)
     if out and os.path.isdir(out) and run_files(out):
         raise RunDirError(f"--out '{out}' is a run directory: refusing to "
                           f"write a report into it",
@@ -196,6 +197,7 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         if os.path.realpath(d) in seen:
             raise UsageError(f"run '{d}' is given twice")
         seen.add(os.path.realpath(d))
+        require(d)
         paths = [os.path.join(d, n) for n in ('config.yaml', 'result.json')]
         missing = [p for p in paths if not os.path.exists(p)]
         if missing:

@@ -42,6 +42,7 @@ A run directory holds (paths inside are relative to it):
 import datetime
 import json
 import os
+import shlex
 import platform
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -131,6 +132,7 @@ def prepare_resume(out: str, lock: bool = True
     (:obj:`None` if the run was interrupted before its first evaluation: it
     then starts afresh), checked to be this run's. Ranks other than 0 of a
     process group read it without the lock (:obj:`lock=False`)."""
+    rundir.require(out)
     if not os.path.exists(os.path.join(out, CONFIG)):
         raise RunDirError(f"'{out}' is not a run directory (no {CONFIG})")
     if lock:
@@ -147,7 +149,7 @@ def prepare_resume(out: str, lock: bool = True
         raise RunDirError(
             f"run '{out}' is finished{how}: nothing to resume",
             hint=f'its result is in {os.path.join(out, RESULT)}; re-score it '
-            f'with adar-pyg evaluate {out}, or train again with --overwrite')
+            f'with adar-pyg evaluate {shlex.quote(out)}, or train again with --overwrite')
     check_writable(out, is_dir=True)
     for folder in (out, os.path.dirname(os.path.join(out, LAST))):
         remove_stale_parts(folder)
@@ -259,6 +261,9 @@ def train(cfg: Config, out: Optional[str] = None, *,
     trainer = build_trainer(cfg, task, augmenter, progress=progress,
                             checkpoint=ckpt, log=log, last_checkpoint=last,
                             meta=meta, on_evaluate=on_evaluate)
+    if data.statistics.get('order'):  # Said before the first epoch:
+        trainer.log(f"note: sequences in {data.statistics['order']}; name "
+                    f"the time column with --time-col")
     if not test and trainer.select_on != 'val':
         raise UsageError('train(test=False) selects the epoch on the '
                          'validation split, but this run has none (or '
@@ -427,6 +432,7 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
     another process writes :obj:`run_dir`, when the run is finished, and
     when its inputs (:obj:`config.yaml`, data, split, ids) or
     :obj:`checkpoints/last.pt` differ from those it was trained with."""
+    rundir.require(run_dir)
     if not os.path.exists(os.path.join(run_dir, CONFIG)):
         raise RunDirError(f"'{run_dir}' is not a run directory (no "
                           f"{CONFIG})")
@@ -440,6 +446,7 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
 def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
     r"""The config and the result of a finished run directory (the config
     checked against the run's :obj:`fingerprint.json`, if it has one)."""
+    rundir.require(run_dir)
     for name in (CONFIG, RESULT):
         if not os.path.exists(os.path.join(run_dir, name)):
             raise RunDirError(f"'{run_dir}' is not a finished run "
@@ -460,6 +467,7 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     config, data, split or ids changed since training, or one being
     written by another process, raises a
     :class:`~adar_pyg.errors.RunDirError`."""
+    rundir.require(run_dir)
     rundir.hold(run_dir, shared=True)  # Until it returns.
     cfg, _ = read_run(run_dir)
     recorded = fingerprint.load(run_dir)

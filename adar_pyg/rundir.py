@@ -251,6 +251,17 @@ def _remove_if_empty(folder: str) -> None:
         pass
 
 
+def require(run_dir: str) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`run_dir`
+    is not a folder (does not exist, or is a file), before a command reads
+    it as a run directory."""
+    if not os.path.isdir(run_dir):
+        raise RunDirError(
+            f"'{run_dir}' is a file, not a run directory"
+            if os.path.exists(run_dir) else
+            f"no run directory '{run_dir}' (it does not exist)")
+
+
 def hold(run_dir: str, shared: bool = False) -> None:
     r""":func:`lock` :obj:`run_dir` until the :func:`guarded` function
     returns."""

@@ -445,3 +445,16 @@ def test_a_relative_data_path_is_found_from_another_folder(tmp_path,
     with pytest.raises(RunDirError, match="data file '.*work/ratings.csv' "
                        "differs"):
         run.evaluate('work/run')
+
+
+@pytest.mark.parametrize('read', [
+    lambda d: run.evaluate(d), lambda d: run.recommend(d, 'u00'),
+    lambda d: run.resume(d), lambda d: run.restore(d)])
+def test_a_missing_run_directory_or_a_file_is_named_so(tmp_path, read):
+    with pytest.raises(RunDirError, match="no run directory '.*nope' "
+                       r"\(it does not exist\)"):
+        read(str(tmp_path / 'nope'))
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(RunDirError, match="is a file, not a run directory"):
+        read(str(tmp_path / 'file'))
+    assert sorted(os.listdir(tmp_path)) == ['file']  # Nothing created.

@@ -21,6 +21,7 @@ pointer to :obj:`--help` (:class:`CommandParser`)."""
 import argparse
 import errno
 import os
+import shlex
 import sys
 from typing import Callable, NoReturn, Optional, Tuple
 
@@ -71,7 +72,7 @@ def stopped_message(run_dir: Optional[str]) -> str:
     wrote one far enough to be resumed, or its study or comparison (the
     folder :obj:`run_dir` of :obj:`tune` or :obj:`compare`)."""
     if run_dir and os.path.isfile(os.path.join(run_dir, 'config.yaml')):
-        return f'stopped; continue with `{PROG} resume {run_dir}`'
+        return f'stopped; continue with `{PROG} resume {shlex.quote(run_dir)}`'
     from adar_pyg.tune.comparison import study_dir
     from adar_pyg.tune.study import STORAGE_FILE
     if run_dir and os.path.isdir(run_dir) and any(  # A study, or an arm's:
