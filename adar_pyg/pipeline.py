@@ -340,6 +340,11 @@ def load_sr_data(cfg: Config) -> RunData:
     stats['evaluated_users'] = evaluated_users(
         num_users, {'val': split.val_edge_index[0],
                     'test': split.test_edge_index[0]}, counts)
+    if cfg.data.data:  # Own data: how its sequences were ordered.
+        if data.file_order:
+            stats['order'] = 'file order (the file has no time column)'
+        if data.repeated_rows:
+            stats['repeated_rows'] = data.repeated_rows
     check_split(stats, task='sr')  # (a validation item before each test one)
     return RunData(split, statistics=stats, raw_ids=raw_ids(data))
 
@@ -486,7 +491,21 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
     num_users, num_items)`) and its task on :obj:`data`; :obj:`task_kwargs`
     go to the task's constructor as well (settings of the Python API only,
     *e.g.* :obj:`subgraph_sampler` of
-    :class:`~adar_pyg.train.SampledCFTask`)."""
+    :class:`~adar_pyg.train.SampledCFTask`). A user of own data who has
+    seen every item is named by its id
+    (:class:`~adar_pyg.sampling.NoNegativeError`)."""
+    from adar_pyg.sampling import NoNegativeError
+    try:
+        return _build_task(cfg, data, device, model_factory, **task_kwargs)
+    except NoNegativeError as e:
+        if data.raw_ids is None:
+            raise
+        raise e.named(data.raw_ids['user']) from None
+
+
+def _build_task(cfg: Config, data: RunData, device: torch.device,
+                model_factory: Optional[Callable[..., torch.nn.Module]],
+                **task_kwargs: Any) -> RecTask:
     stats, factory = data.statistics, model_factory or build_model
     check_items(stats)
     model = factory(cfg, stats['users'], stats['items'])

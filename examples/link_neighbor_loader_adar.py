@@ -54,6 +54,7 @@ argument to use PyG's kernels (they need torch-sparse or pyg-lib).
 """
 import argparse
 import platform
+import sys
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -69,12 +70,14 @@ from torch_geometric.nn import HeteroConv, SAGEConv
 from torch_geometric.typing import EdgeType, NodeType
 
 from adar_pyg import NegativeAugmenter, d_bpr_loss
+from adar_pyg.cli.errors import run_command
 from adar_pyg.config import (Config, ConfigError, add_config_args,
                              config_from_args, parse_args as parse_flags)
 from adar_pyg.pipeline import EDGE, build_augmenter, load_cf_data, setup
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.run import write_json
 from adar_pyg.train import TorchNeighborSampler
+
 
 class HeteroSAGE(torch.nn.Module):
     r"""A learnable embedding per node type, followed by :obj:`num_layers`
@@ -362,4 +365,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    # An error of the data (a missing file, a file without rows) is one
+    # line and a hint, as with `adar-pyg train` (ADAR_PYG_DEBUG=1: the
+    # traceback):
+    sys.exit(run_command(main))

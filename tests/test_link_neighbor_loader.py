@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -150,6 +151,40 @@ def test_example_needs_no_sampling_backend(example, monkeypatch):
     pos = batch['item'].n_id[batch['item'].dst_pos_index]
     pairs = set(map(tuple, train[E].edge_label_index.t().tolist()))
     assert set(zip(users.tolist(), pos.tolist())) <= pairs
+
+
+def test_example_runs_on_own_data(example, tmp_path):
+    # String ids (`data['user'].raw_id`) go through the loader:
+    g = torch.Generator().manual_seed(0)
+    lines = ['user,item,timestamp'] + [
+        f'u{u},i{int(i)},{t}' for u in range(40)
+        for t, i in enumerate(torch.randint(60, (8, ), generator=g))]
+    path = tmp_path / 'seq.csv'
+    path.write_text('\n'.join(lines) + '\n')
+    out = example.main(['--data', str(path), '--max-batches', '2', '--dim',
+                        '8', '--batch-size', '64', '--threads', '1',
+                        '--no-progress'])
+    assert (out['users'], out['batches_per_epoch']) == (40, 2)
+
+
+@pytest.mark.parametrize('text,message', [
+    (None, "Interactions file '.*nothing.csv' does not exist"),
+    ('user,item,timestamp\n', r'seq.csv:1: no rows after the header'),
+])
+def test_example_data_errors_are_one_line(tmp_path, text, message):
+    path = tmp_path / ('nothing.csv' if text is None else 'seq.csv')
+    if text is not None:
+        path.write_text(text)
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env.pop('ADAR_PYG_DEBUG', None)
+    result = subprocess.run([
+        sys.executable, EXAMPLE, '--data', str(path), '--threads', '1',
+        '--no-progress'
+    ], env=env, timeout=120, capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert 'Traceback' not in result.stderr and len(lines) <= 2
+    assert re.fullmatch(f'adar-pyg: error: {message}', lines[0])
 
 
 @pytest.mark.skipif(default_mirror() is None,

@@ -70,3 +70,39 @@ def test_train_args_is_deprecated(tmp_path):
     with pytest.warns(DeprecationWarning, match='train\\(args=...\\)'):
         with pytest.raises(ConfigError, match='no file'):
             run.train(cfg, args={'lr': 1.0})
+
+
+def test_a_user_who_saw_every_item_is_named_by_its_id(tmp_path):
+    r"""Own data: the user whose training sequence holds every item is
+    named by its id, before any training."""
+    import torch
+
+    from adar_pyg.pipeline import build_task, load_data
+    from adar_pyg.sampling import NoNegativeError
+    rows = [f'u{u},i{(u + j) % 25},{j}' for u in range(40) for j in range(6)]
+    rows += [f'solo,i{i},{100 * r + i}' for r in range(2) for i in range(25)]
+    path = tmp_path / 'r.csv'
+    path.write_text('user,item,timestamp\n' + '\n'.join(rows) + '\n')
+    cfg = Config.build({'run': {'task': 'sr', 'device': 'cpu'},
+                        'data': {'data': str(path)},
+                        'model': {'model': 'gru4rec'}}).resolved()
+    with pytest.raises(NoNegativeError, match="user 'solo' interacted with "
+                       "every item"):
+        build_task(cfg, load_data(cfg), torch.device('cpu'))
+
+
+def test_sr_statistics_say_how_own_data_were_ordered(tmp_path):
+    from adar_pyg.pipeline import load_data
+    rows = [f'u{u},i{(u + j) % 25},{j}' for u in range(40) for j in range(6)]
+    path = tmp_path / 'r.csv'
+    for header, order in (('timestamp', None), ('when', 'file order (the '
+                                                        'file has no time '
+                                                        'column)')):
+        path.write_text(f'user,item,{header}\n' + '\n'.join(
+            rows + rows[:3]) + '\n')
+        cfg = Config.build({'run': {'task': 'sr', 'device': 'cpu'},
+                            'data': {'data': str(path)},
+                            'model': {'model': 'gru4rec'}}).resolved()
+        stats = load_data(cfg).statistics
+        assert stats.get('order') == order
+        assert stats.get('repeated_rows') == (3 if order is None else None)

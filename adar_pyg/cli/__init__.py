@@ -57,7 +57,13 @@ def print_summary(out: dict) -> None:
           f"{s['interactions']} interactions (train {s['train']} / val "
           f"{s['val']} / test {s['test']}" + (
               f"; {s['repeated']} repeated user-item pairs counted once"
-              if s.get('repeated') else '') + ')')
+              if s.get('repeated') else '') + (
+              f"; {s['repeated_rows']} rows repeat an earlier one (user, "
+              f"item and time), kept" if s.get('repeated_rows') else '') +
+          ')')
+    if s.get('order'):
+        print(f"sequences: {s['order']}; name the time column with "
+              f"--time-col")
     covered = s.get('evaluated_users')
     if covered:
         print('evaluated users: ' + '; '.join(

@@ -1,11 +1,13 @@
 import difflib
 import os.path as osp
 import re
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, \
+    Tuple, Union
 
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from torch_geometric.data import HeteroData
 
@@ -25,9 +27,104 @@ PARQUET_EXTENSIONS = ('.parquet', '.pq')
 COMPRESSION_EXTENSIONS = ('.gz', '.bz2', '.xz', '.zip', '.zst')
 
 
+class DataFileNotFoundError(DataError, FileNotFoundError):
+    r"""Raised when the file of interactions does not exist (a
+    :class:`FileNotFoundError` too)."""
+
+
 class ParquetEngineError(DataError, ImportError):
     r"""Raised when a Parquet file is read without an engine for it
     (:obj:`pyarrow` or :obj:`fastparquet`) installed."""
+
+
+class RawIds:
+    r"""The original ids of the nodes of one type in index order, as
+    :func:`read_interactions_table` stores them in
+    :obj:`data[node_type].raw_id`: :obj:`ids[i]` is the raw id
+    (:obj:`int`, :obj:`float` or :obj:`str`) of node :obj:`i`.
+
+    A read-only sequence rather than a :class:`list`: PyG's loaders
+    (:class:`~torch_geometric.loader.NeighborLoader`,
+    :class:`~torch_geometric.loader.LinkNeighborLoader`) slice every
+    node-level list, array or tensor of a graph and fail on a list of
+    strings, but pass this mapping to each batch whole (as they do any
+    other object), where :obj:`batch['user'].raw_id[batch['user'].n_id]`
+    are the raw ids of the batch's users. :meth:`tolist` gives the ids as a
+    list (*e.g.*, to save them as JSON); :obj:`==` compares them with a
+    list.
+
+    Args:
+        ids (Iterable): The raw ids in index order.
+    """
+    __slots__ = ('_ids', '_positions')
+
+    def __init__(self, ids: Iterable[Any]) -> None:
+        self._ids = list(ids)
+        self._positions: Optional[Dict[Any, int]] = None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._ids)
+
+    def __getitem__(self, index: Union[int, slice, Tensor, np.ndarray,
+                                       List[int]]) -> Any:
+        r"""The raw id of a node (an :obj:`int` index), or the list of
+        those of several nodes (a slice, a list, or a 1-dimensional index
+        tensor or array such as :obj:`n_id`)."""
+        if isinstance(index, (Tensor, np.ndarray)):
+            index = index.tolist()
+        if isinstance(index, slice):
+            return self._ids[index]
+        if isinstance(index, (list, tuple)):
+            return [self._ids[i] for i in index]
+        return self._ids[index]
+
+    def tolist(self) -> List[Any]:
+        r"""The raw ids as a new :class:`list`."""
+        return list(self._ids)
+
+    def index(self, raw_id: Any) -> int:
+        r"""The index of the node of raw id :obj:`raw_id` (a
+        :class:`ValueError` if there is none)."""
+        if self._positions is None:
+            self._positions = {v: i for i, v in enumerate(self._ids)}
+        try:
+            return self._positions[raw_id]
+        except (KeyError, TypeError):
+            raise ValueError(f'{raw_id!r} is not a raw id') from None
+
+    def count(self, raw_id: Any) -> int:
+        r"""How many nodes have the raw id :obj:`raw_id` (0 or 1)."""
+        return int(raw_id in self)
+
+    def __contains__(self, raw_id: Any) -> bool:
+        try:
+            self.index(raw_id)
+        except ValueError:
+            return False
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RawIds):
+            return self._ids == other._ids
+        if isinstance(other, (list, tuple)):
+            return self._ids == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore  # (mutable contents, like a list)
+
+    def __getstate__(self) -> List[Any]:
+        return self._ids
+
+    def __setstate__(self, state: List[Any]) -> None:
+        self._ids, self._positions = state, None
+
+    def __repr__(self) -> str:
+        head = ', '.join(repr(v) for v in self._ids[:3])
+        more = f', ...], len={len(self)}' if len(self) > 3 else ']'
+        return f'{self.__class__.__name__}([{head}{more})'
 
 
 # A canonically written integer (no leading zeros or plus sign):
@@ -88,10 +185,20 @@ def read_interactions_table(
     only define the order), as well as the reverse edge type
     :obj:`('item', 'rated_by', 'user')`.
     The id mappings are stored in :obj:`data['user'].raw_id` and
-    :obj:`data['item'].raw_id`: Python lists of the raw ids (:obj:`int`,
-    :obj:`float` or :obj:`str`) in index order, *i.e.*,
-    :obj:`data['user'].raw_id[i]` is the raw id of user :obj:`i`; they can
-    be saved as JSON as they are.
+    :obj:`data['item'].raw_id`: the raw ids (:obj:`int`, :obj:`float` or
+    :obj:`str`) in index order as :class:`RawIds`, *i.e.*,
+    :obj:`data['user'].raw_id[i]` is the raw id of user :obj:`i`;
+    :meth:`RawIds.tolist` gives them as a list that can be saved as JSON.
+    They are no node-level feature of PyG's loaders: a
+    :class:`~torch_geometric.loader.LinkNeighborLoader` or
+    :class:`~torch_geometric.loader.NeighborLoader` batch holds them whole,
+    and :obj:`batch['user'].raw_id[batch['user'].n_id]` are the raw ids of
+    its users.
+
+    The graph-level :obj:`data.file_order` says whether the sequences are
+    in file order (no time column), and :obj:`data.repeated_rows`
+    counts the rows equal to an earlier one in user, item and time (kept;
+    often a data error).
 
     Repeated (user, item) pairs are all kept, in time order, as sequential
     recommendation needs the full sequences (as for
@@ -135,7 +242,8 @@ def read_interactions_table(
             (default: :obj:`None`)
 
     Raises:
-        FileNotFoundError: If :obj:`path` does not exist.
+        DataFileNotFoundError: If :obj:`path` is no file (a
+            :class:`FileNotFoundError` too).
         DatasetFormatError: On an empty file, missing columns (the message
             lists the columns present and suggests the nearest ones), a
             missing user or item id, a missing or malformed time or rating, or
@@ -162,7 +270,10 @@ def read_interactions_table(
                          f"{user_col!r}, {item_col!r}, {time_col!r}, "
                          f"{rating_col!r})")
     if not osp.isfile(path):
-        raise FileNotFoundError(f"Interactions file '{path}' does not exist")
+        what = 'is a directory' if osp.isdir(path) else 'does not exist'
+        raise DataFileNotFoundError(
+            f"Interactions file '{path}' {what}",
+            hint='pass the path of a CSV, TSV or Parquet file')
 
     df, is_text = _read_table(path, name, sep)
     where = _locator(name, is_text, df.index.to_numpy())
@@ -222,12 +333,18 @@ def read_interactions_table(
     data = HeteroData()
     data['user'].num_nodes = len(user_raw)
     data['item'].num_nodes = len(item_raw)
-    data['user'].raw_id = _to_list(user_raw)
-    data['item'].raw_id = _to_list(item_raw)
+    data['user'].raw_id = RawIds(_to_list(user_raw))
+    data['item'].raw_id = RawIds(_to_list(item_raw))
     edge_index = torch.stack([row, col], dim=0)
     data[EDGE_TYPE].edge_index = edge_index
     data[EDGE_TYPE].time = position
     data[REV_EDGE_TYPE].edge_index = edge_index.flip([0])
+    # How the sequences were ordered, and the rows equal to an earlier one
+    # (user, item and time: kept, as repeats):
+    data.file_order = time is None
+    data.repeated_rows = 0 if time is None else int(pd.DataFrame({
+        'u': user_index, 'i': item_index, 't': time[keep]}).duplicated(
+        ).sum())
     return data
 
 
@@ -429,28 +546,54 @@ def _numbers(column: pd.Series, col: str, what: str,
 def _times(column: pd.Series, col: str,
            where: Callable[[Optional[int]], str]) -> np.ndarray:
     r"""The values of a time column as numbers: as they are if the first
-    value is a number, else as dates (nanoseconds since the epoch)."""
+    value is a number (all of them finite), else as dates (nanoseconds since
+    the epoch, none of them a bare number: a column holds numbers or dates,
+    not both)."""
     if pd.api.types.is_datetime64_any_dtype(column):
         values = column
+        bad = values.isna().to_numpy()
+        number = np.zeros(len(column), dtype=bool)
     else:
         first = column.iloc[0]
         if pd.isna(first) or not pd.isna(pd.to_numeric(first,
                                                        errors='coerce')):
-            return _numbers(column, col, 'time', where)
+            values = _numbers(column, col, 'time', where)
+            infinite = ~np.isfinite(values.astype(np.float64))
+            if infinite.any():
+                pos, more = _first_bad(infinite)
+                raw = _show(column.iloc[pos])
+                raise DatasetFormatError(
+                    f"{where(pos)}: time {raw} is not finite (column "
+                    f"{col!r}){more}")
+            return values
+        # ISO 8601 reads '1010' as the year 1010 and '20200101' as a date:
+        number = pd.to_numeric(column, errors='coerce').notna().to_numpy()
         values = pd.to_datetime(column, errors='coerce', utc=True,
                                 format='ISO8601')
-    bad = values.isna().to_numpy()
+        bad = values.isna().to_numpy() | number
     if bad.any():
         pos, more = _first_bad(bad)
-        raw = column.iloc[pos]
-        problem = ("missing time" if pd.isna(raw) else
-                   f"time {raw!r} is not a date in ISO 8601 form like the "
-                   f"first row's {column.iloc[0]!r}")
+        raw, first = column.iloc[pos], _show(column.iloc[0])
+        if pd.isna(raw):
+            problem = "missing time"
+        elif number[pos]:
+            problem = (f"time {_show(raw)} is a number, but the column "
+                       f"holds dates like the first row's {first} (a time "
+                       f"column is all numbers or all dates)")
+        else:
+            problem = (f"time {_show(raw)} is not a date in ISO 8601 form "
+                       f"like the first row's {first}")
         raise DatasetFormatError(f"{where(pos)}: {problem} (column "
                                  f"{col!r}){more}")
     if getattr(values.dt, 'tz', None) is not None:
         values = values.dt.tz_convert('UTC').dt.tz_localize(None)
     return values.to_numpy(dtype='datetime64[ns]').astype(np.int64)
+
+
+def _show(value: Any) -> str:
+    r"""A value of a cell as a message names it (:obj:`'x'`, :obj:`inf`;
+    NumPy scalars as Python ones)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _k_core(user: np.ndarray, item: np.ndarray, k: int) -> np.ndarray:

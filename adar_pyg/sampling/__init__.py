@@ -1,5 +1,5 @@
 from adar_pyg.registry import Registry
-from adar_pyg.sampling.base import NegativeSampler
+from adar_pyg.sampling.base import NegativeSampler, NoNegativeError
 from adar_pyg.sampling.uniform import UniformSampler
 from adar_pyg.sampling.dns import DNSSampler
 from adar_pyg.sampling.mixgcf import MixGCFSampler
@@ -14,6 +14,6 @@ SAMPLERS.register('mixgcf', MixGCFSampler)
 SAMPLERS.register('ahns', AHNSSampler)
 
 __all__ = [
-    'NegativeSampler', 'UniformSampler', 'DNSSampler', 'MixGCFSampler',
-    'AHNSSampler', 'SAMPLERS'
+    'NegativeSampler', 'NoNegativeError', 'UniformSampler', 'DNSSampler',
+    'MixGCFSampler', 'AHNSSampler', 'SAMPLERS'
 ]

@@ -1,7 +1,9 @@
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from adar_pyg.errors import DataError
 
 
 def candidate_scores(users: Tensor, candidates: Tensor, user_emb: Tensor,
@@ -21,6 +23,39 @@ def draw_device(generator: Optional[torch.Generator],
     trainer's CPU generator on a GPU run draws on the CPU, and the result is
     moved), else on :obj:`device`."""
     return generator.device if generator is not None else device
+
+
+class NoNegativeError(DataError, ValueError):
+    r"""Raised for a user who interacted with every item in training: no
+    item is left to draw as its negative.
+
+    Args:
+        user (int): The user's index.
+        num_items (int): The number of items.
+        raw_id (optional): The user's original id, named instead of the
+            index if given. (default: :obj:`None`)
+    """
+    def __init__(self, user: int, num_items: int,
+                 raw_id: Optional[Any] = None) -> None:
+        who = f'user {user}' if raw_id is None else f'user {raw_id!r}'
+        super().__init__(
+            f"{who} interacted with every item ({num_items}) in training: "
+            f"no negative can be drawn for it",
+            hint="drop the users who have seen every item, or add items "
+            "they have not seen: each positive is contrasted with an "
+            "unseen item")
+        self.user, self.num_items, self.raw_id = user, num_items, raw_id
+
+    def named(self, raw_ids: Sequence[Any]) -> 'NoNegativeError':
+        r"""The same error naming the user by :obj:`raw_ids[user]`, its
+        original id (:obj:`raw_ids`: the ids of the users in index order,
+        *e.g.* :obj:`data['user'].raw_id`)."""
+        return NoNegativeError(self.user, self.num_items,
+                               raw_ids[self.user])
+
+    def __reduce__(self):  # (pickled with its arguments, not the message)
+        return self.__class__, (self.user, self.num_items, self.raw_id)
+
 
 class NegativeSampler:
     r"""Base class of negative samplers for collaborative filtering: given a
@@ -42,6 +77,10 @@ class NegativeSampler:
         edge_index (torch.Tensor): Training (user, item) pairs :obj:`[2, E]`.
         num_users (int): Number of users.
         num_items (int): Number of items.
+
+    Raises:
+        NoNegativeError: If a user interacted with every item (a
+            :class:`~adar_pyg.errors.DataError` and a :class:`ValueError`).
     """
     #: Whether :meth:`negative_embeddings` needs the per-layer item
     #: representations :obj:`item_layers` (and :obj:`pool`) of the backbone.
@@ -61,15 +100,22 @@ class NegativeSampler:
         self.num_users, self.num_items = int(num_users), int(num_items)
         self.keys = torch.unique(edge_index[0] * self.num_items +
                                  edge_index[1])
-        deg = torch.bincount(edge_index[0], minlength=self.num_users)
-        if edge_index.numel() and int(deg.max()) >= self.num_items:
-            u = int(deg.argmax())
-            raise ValueError(f"user {u} interacted with every item: no "
-                             f"negative can be sampled for it")
+        self._gap_keys: Optional[Tensor] = None
+        # Distinct items per user (repeated pairs count once):
+        deg = torch.bincount(self.user_of(self.keys),
+                             minlength=self.num_users)
+        if self.keys.numel() and int(deg.max()) >= self.num_items:
+            raise NoNegativeError(int(deg.argmax()), self.num_items)
 
     def to(self, device) -> 'NegativeSampler':
         self.keys = self.keys.to(device)
+        if self._gap_keys is not None:
+            self._gap_keys = self._gap_keys.to(device)
         return self
+
+    def user_of(self, keys: Tensor) -> Tensor:
+        r"""The users of keys :math:`u \cdot |\mathcal{I}| + i`."""
+        return torch.div(keys, self.num_items, rounding_mode='floor')
 
     def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
         r"""Boolean mask: is :obj:`(users[k], items[k])` a training pair?"""
@@ -83,8 +129,20 @@ class NegativeSampler:
     def random_negatives(self, users: Tensor, num: int = 1,
                          generator: Optional[torch.Generator] = None,
                          max_rounds: int = 100) -> Tensor:
-        r"""Uniform items for each user, :obj:`[B, num]`, resampling the
-        entries that hit a training positive until none does."""
+        r"""Uniform items for each user, :obj:`[B, num]`, never a training
+        positive of the user: the entries that hit one are redrawn, up to
+        :obj:`max_rounds` times, and those still hitting one are then drawn
+        exactly among the user's unseen items (:meth:`unseen_items`; a user
+        who has seen almost every item). Each entry is uniform over the
+        user's unseen items, and the draw depends on :obj:`generator` only.
+
+        Args:
+            users (torch.Tensor): The users :obj:`[B]`.
+            num (int, optional): Items per user. (default: :obj:`1`)
+            generator (torch.Generator, optional): Source of randomness.
+            max_rounds (int, optional): Redraws before the exact draw.
+                (default: :obj:`100`)
+        """
         if self.keys.device != users.device:
             self.to(users.device)
         users = users.view(-1, 1).expand(-1, num)
@@ -99,8 +157,39 @@ class NegativeSampler:
                 self.num_items, (int(bad.sum()), ),
                 device=draw_device(generator, users.device),
                 generator=generator).to(users.device)
-        raise RuntimeError(f"could not draw negatives avoiding the training "
-                           f"positives in {max_rounds} rounds")
+        bad = self.is_positive(users, items)
+        if bool(bad.any()):
+            items[bad] = self.unseen_items(users[bad], generator)
+        return items
+
+    def unseen_items(self, users: Tensor,
+                     generator: Optional[torch.Generator] = None) -> Tensor:
+        r"""For each entry of :obj:`users` :obj:`[N]`, an item drawn
+        uniformly among the items the user has not interacted with in
+        training, :obj:`[N]`, without rejection: the :math:`k`-th unseen
+        item of user :math:`u` (:math:`k` uniform in :math:`[0, n_u)`) is
+        :math:`k` plus the number of its positives :math:`p_0 < p_1 <
+        \dots` with :math:`p_j - j \le k` (:math:`p_j - j` unseen items lie
+        below :math:`p_j`), found by one binary search over the sorted keys
+        :math:`u \cdot |\mathcal{I}| + p_j - j`."""
+        if self.keys.device != users.device:
+            self.to(users.device)
+        if self._gap_keys is None:
+            user = self.user_of(self.keys)
+            first = torch.searchsorted(self.keys, user * self.num_items)
+            rank = torch.arange(self.keys.numel(),
+                                device=self.keys.device) - first
+            self._gap_keys = self.keys - rank
+        start = torch.searchsorted(self.keys, users * self.num_items)
+        end = torch.searchsorted(self.keys, (users + 1) * self.num_items)
+        num_unseen = self.num_items - (end - start)
+        u = torch.rand(users.shape, dtype=torch.float64,
+                       device=draw_device(generator, users.device),
+                       generator=generator).to(users.device)
+        k = torch.minimum((u * num_unseen).long(), num_unseen - 1)
+        below = torch.searchsorted(self._gap_keys, users * self.num_items + k,
+                                   right=True) - start
+        return k + below
 
     def scored_candidates(
         self,

@@ -43,7 +43,8 @@ class DNSSampler(NegativeSampler):
                generator: Optional[torch.Generator] = None) -> Tensor:
         candidates, scores = self.scored_candidates(
             users, self.num_candidates, user_emb, item_emb, generator)
-        return candidates.gather(1, scores.argmax(dim=1, keepdim=True)).view(-1)
+        best = scores.argmax(dim=1, keepdim=True)
+        return candidates.gather(1, best).view(-1)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_users}, '

@@ -55,8 +55,9 @@ def test_string_ids_and_time_order(tmp_path):
     assert data[E].edge_index.dtype == torch.long
     assert data[E].time.dtype == torch.long
     assert torch.equal(data[R].edge_index, data[E].edge_index.flip([0]))
-    # The mappings can be saved as JSON as they are:
-    raw = json.loads(json.dumps([data['user'].raw_id, data['item'].raw_id]))
+    # The mappings can be saved as JSON as lists:
+    raw = json.loads(json.dumps([data['user'].raw_id.tolist(),
+                                 data['item'].raw_id.tolist()]))
     assert raw == [['alice', 'bob'], ['x', 'y', 'z']]
 
 
@@ -256,7 +257,8 @@ def test_same_form_as_built_in_datasets(tmp_path):
         assert set(data[key].keys()) == set(ref[key].keys())
         for attr in ref[key].keys():
             assert data[key][attr].dtype == ref[key][attr].dtype
-    assert set(data.keys()) == set(ref.keys()) | {'raw_id'}
+    assert set(data.keys()) == set(ref.keys()) | {
+        'raw_id', 'file_order', 'repeated_rows'}  # (own data: how it was read)
 
     train, val, test = PerUserRandomSplit(test_ratio=0.5,
                                           val_ratio=0.0)(data)
@@ -299,6 +301,25 @@ def test_same_form_as_built_in_datasets(tmp_path):
      DatasetFormatError, r"log.csv:3: time 'soon' is not a date"),
     ('log.csv', 'user,item,timestamp\n1,2,3\n1,3,\n', {}, DatasetFormatError,
      r"log.csv:3: missing time"),
+    ('log.csv', 'user,item,timestamp\n1,2,3\n1,3,inf\n1,4,-inf\n', {},
+     DatasetFormatError, r"log.csv:3: time 'inf' is not finite \(column "
+     r"'timestamp'\) \(and 1 more row\(s\)\)"),
+    ('log.csv', 'user,item,timestamp\n1,2,Infinity\n', {},
+     DatasetFormatError, r"log.csv:2: time 'Infinity' is not finite"),
+    ('log.csv', 'user,item,timestamp\n1,2,1e999\n', {},
+     DatasetFormatError, r"log.csv:2: time '1e999' is not finite"),
+    ('log.csv', 'user,item,timestamp\n1,2,2020-01-01\n1,3,1010\n', {},
+     DatasetFormatError, r"log.csv:3: time '1010' is a number, but the "
+     r"column holds dates like the first row's '2020-01-01' \(a time "
+     r"column is all numbers or all dates\) \(column 'timestamp'\)$"),
+    ('log.csv', 'user,item,t\n1,2,2020-01-01\n1,3,2020-01-02 10:00\n'
+     '1,4,soon\n1,5,20200101\n', dict(time_col='t'), DatasetFormatError,
+     r"log.csv:4: time 'soon' is not a date .* \(column 't'\) \(and 1 more"),
+    ('log.csv', 'user,item,t\n1,2,2020-01-01\n1,3,2020-01-02\n'
+     '1,4,20200101\n', dict(time_col='t'), DatasetFormatError,
+     r"log.csv:4: time '20200101' is a number, but the column holds dates"),
+    ('log.csv', 'user,item,timestamp\n1,2,1010\n1,3,2020-01-01\n', {},
+     DatasetFormatError, r"log.csv:3: time '2020-01-01' is not a number"),
     ('log.tsv', 'user\titem\tstars\n1\t2\t5\n1\t3\tgood\n',
      dict(rating_col='stars', min_rating=4), DatasetFormatError,
      r"log.tsv:3: rating 'good' is not a number \(column 'stars'\)"),
@@ -334,5 +355,19 @@ def test_not_utf8_names_the_line(tmp_path, name, opener):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r'nothing.csv'):
+    with pytest.raises(FileNotFoundError, match=r'nothing.csv') as e:
         read_interactions_table(str(tmp_path / 'nothing.csv'))
+    assert isinstance(e.value, DataError) and e.value.hint
+    with pytest.raises(DataError, match=r'is a directory'):
+        read_interactions_table(str(tmp_path))
+
+
+def test_order_and_repeated_rows_are_recorded(tmp_path):
+    path = tmp_path / 'r.csv'
+    path.write_text('user,item,timestamp\na,x,1\na,y,2\na,x,1\nb,x,5\n'
+                    'b,x,6\n')
+    data = read_interactions_table(str(path))
+    assert not data.file_order and data.repeated_rows == 1  # (a, x, 1)
+    path.write_text('user,item,when\na,x,1\na,x,1\n')
+    data = read_interactions_table(str(path))
+    assert data.file_order and data.repeated_rows == 0  # (no time: unknown)
