@@ -8,7 +8,7 @@ from .utils import (
     md5sum,
 )
 from .interactions import read_interactions, split_views
-from .table import read_interactions_table
+from .table import DataFileNotFoundError, RawIds, read_interactions_table
 from .lightgcn_format import read_lightgcn_split
 from .s3rec import (
     read_s3rec,
@@ -34,6 +34,8 @@ __all__ = [
     'read_s3rec',
     'read_interactions',
     'read_interactions_table',
+    'RawIds',
+    'DataFileNotFoundError',
     'read_lightgcn_split',
     'split_views',
     'default_mirror',
