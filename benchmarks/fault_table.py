@@ -163,6 +163,13 @@ CASES: List[Case] = [
     Case('bad-time', 'a timestamp that is not a number', TRAIN, 3,
          write('ratings.csv', 'user,item,timestamp\nu1,i1,1\nu2,i2,soon\n'),
          r"ratings.csv:3: time 'soon' is not a number"),
+    Case('infinite-time', 'a timestamp that is not finite', TRAIN, 3,
+         write('ratings.csv', 'user,item,timestamp\nu1,i1,1\nu2,i2,inf\n'),
+         r"ratings.csv:3: time 'inf' is not finite"),
+    Case('number-among-dates', 'a bare number in a column of dates',
+         TRAIN, 3, write('ratings.csv', 'user,item,timestamp\n'
+                         'u1,i1,2020-01-02\nu2,i2,1010\n'),
+         r"ratings.csv:3: time '1010' is a number"),
     Case('extra-field', 'a row with more fields than the header', TRAIN, 3,
          write('ratings.csv', 'user,item\nu1,i1\nu2,i2,7\n'),
          r'ratings.csv:3: could not be parsed'),
@@ -186,6 +193,13 @@ CASES: List[Case] = [
          write('ratings.csv', 'user,item\n' + ''.join(
              f'u{u},i{u}\n' for u in range(50))),
          'holds no test interactions.*\n.*--k-core', fast=True),
+    Case('sr-every-item', 'sequences: a user who saw every item in '
+         'training (no negative to draw)',
+         train('--task', 'sr', '--model', 'gru4rec'), 3,
+         write('ratings.csv', ratings() + ''.join(
+             f'all,i{i},{100 * r + i}\n' for r in range(2)
+             for i in range(40))),
+         "user 'all' interacted with every item"),
     Case('too-few-items', '10 items, fewer than the cut-off 20', TRAIN, 3,
          write('ratings.csv', ratings(items=10)), 'has 10 items'),
     Case('no-validation-item', '200 users with two interactions each (a '
@@ -231,6 +245,9 @@ CASES: List[Case] = [
     Case('abbreviated-flag', 'an abbreviated flag (--thread for --threads)',
          ['train', '--data', 'ratings.csv', '--thread', '1'], 2, GOOD,
          '--threads'),
+    Case('sr-sampler', 'a CF negative sampler with --task sr',
+         train('--task', 'sr', '--model', 'gru4rec', '--sampler', 'dns'), 2,
+         GOOD, "sampler.sampler 'dns' is for CF only"),
     Case('json-folder', '--json naming a folder', train('--json', '.'), 2,
          GOOD, 'folder|directory'),
     Case('no-cuda', '--device cuda without a GPU',
@@ -246,6 +263,9 @@ CASES: List[Case] = [
          "holds files that are not a study's"),
     Case('resume-not-a-run', 'resume of a folder that is no run',
          ['resume', 'folder'], 5, mkdir('folder'), 'not a run directory',
+         fast=True),
+    Case('evaluate-missing', 'evaluate of a folder that does not exist',
+         ['evaluate', 'nothing'], 5, None, "no run directory 'nothing'",
          fast=True),
     Case('evaluate-not-a-run', 'evaluate of a folder that is no run',
          ['evaluate', 'folder'], 5, mkdir('folder'),
