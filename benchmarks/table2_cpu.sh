@@ -105,7 +105,8 @@ lane)
             --out "runs/t2/sasrec_lambda_$lam"
     done
     for lam in "${LAMBDAS[@]}"; do  # the sweep steps another lane runs
-        while busy "sasrec_lambda_$lam"; do sleep 60; done
+        while [ ! -f "runs/t2/sasrec_lambda_$lam.json" ] &&
+                busy "sasrec_lambda_$lam"; do sleep 60; done
     done
     LAMBDA=$(sasrec_lambda)
     if [ -z "$LAMBDA" ]; then

@@ -133,6 +133,24 @@ def test_claims(tmp_path):
     assert (claims / 'cf_yelp_lightgcn_2' / 'pid').exists()
 
 
+def test_a_finished_sweep_step_of_a_live_lane_is_not_waited_for(tmp_path):
+    # Two lanes that each ran a sweep step, then waited for the other's
+    # (both alive, each holding its claim) waited forever.
+    sweep_cells(tmp_path / 'runs' / 't2',
+                {0.3: 0.05, 0.5: 0.09, 0.7: 0.08, 1.0: 0.07})
+    claims = tmp_path / 'runs' / 't2' / 'claims'
+    for lam in (0.3, 0.5, 0.7, 1.0):
+        (claims / f'sasrec_lambda_{lam}').mkdir(parents=True)
+        (claims / f'sasrec_lambda_{lam}' / 'pid').write_text(
+            str(os.getpid()))  # (a live process: this test)
+    proc, calls = run_script('lane', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert 'SASRec control λ (Beauty validation R@20, seed 0): 0.5' in \
+        proc.stdout
+    cells, _ = table_cells(calls)
+    assert ('toys', 'sasrec', 'reweight', 2) in cells
+
+
 def test_lane_stops_without_a_sweep(tmp_path):
     proc, calls = run_script('lane', tmp_path)
     assert proc.returncode == 1
