@@ -47,6 +47,15 @@ SR_MODEL_NAMES: Tuple[str, ...] = tuple(
 #: The augmenters (:obj:`--augmenter`); :obj:`'none'` trains without one.
 AUGMENTER_NAMES: Tuple[str, ...] = ('none', 'adar', 'cnsdiff', 'reweight',
                                     'noise')
+#: The augmenter settings each augmenter reads: a section (all of its
+#: settings) or one :obj:`'section.name'`; the other settings of the
+#: augmenter sections (:obj:`AUGMENTER_SECTIONS`) do not change its run
+#: (a test builds each augmenter with them changed).
+AUGMENTER_SETTINGS: Dict[str, Tuple[str, ...]] = {
+    'none': (), 'adar': ('adar', ), 'cnsdiff': ('cnsdiff', ),
+    'reweight': ('adar.weight', ), 'noise': ('adar.weight', )}
+#: The sections of augmenter settings.
+AUGMENTER_SECTIONS: Tuple[str, ...] = ('adar', 'cnsdiff')
 #: How several processes share a run (:obj:`--parallel`): :obj:`'data'`
 #: splits each global batch, :obj:`'columns'` the embedding columns (see
 #: :class:`~adar_pyg.train.Trainer`).

@@ -138,9 +138,12 @@ def markdown(rows: List[Dict[str, Any]], title: str,
 def run_label(config: Dict[str, Dict[str, Any]],
               differing: Sequence[str]) -> str:
     r"""A short name of a run: the settings (:obj:`section.name`) that
-    differ between the compared groups."""
-    parts = []
+    differ between the compared groups, those it does not read left out."""
+    from adar_pyg.config.config import unused_settings
+    parts, unused = [], unused_settings(config)
     for key in differing:
+        if key in unused:  # (not a setting of this run)
+            continue
         section, name = key.split('.', 1)
         parts.append(f'{name}={config.get(section, {}).get(name)}')
     return ', '.join(parts) or 'runs'
@@ -148,19 +151,25 @@ def run_label(config: Dict[str, Dict[str, Any]],
 
 def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
     r"""Groups runs (dicts with :obj:`config` and :obj:`result`) whose configs
-    are equal up to the seed and to where they ran or found their data
+    are equal up to the seed, to where they ran or found their data
     (:data:`adar_pyg.fingerprint.ENVIRONMENT`: device, threads, the data
-    file's path); each group is named by the settings in which the groups
+    file's path) and to the settings they do not read
+    (:func:`~adar_pyg.config.config.unused_settings`: ADAR's without an
+    augmenter); each group is named by the settings in which the groups
     differ, in the order the runs were given."""
+    from adar_pyg.config.config import unused_settings, with_defaults
     from adar_pyg.fingerprint import computed
 
     def flat(cfg: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+        cfg = with_defaults(cfg)  # (a run of an older version)
+        unused = {'run.seed', 'split.split_seed', *unused_settings(cfg)}
         return {k: json.dumps(v) for k, v in computed(cfg).items()
-                if k not in ('run.seed', 'split.split_seed')}
+                if k not in unused}
 
     flats = [flat(r['config']) for r in runs]
     keys = sorted(set().union(*flats)) if flats else []
-    differing = [k for k in keys if len({f.get(k) for f in flats}) > 1]
+    # (a setting that some runs do not read differs among those that do)
+    differing = [k for k in keys if len({f[k] for f in flats if k in f}) > 1]
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:
         groups.setdefault(run_label(run['config'], differing), []).append(run)

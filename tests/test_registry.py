@@ -71,3 +71,37 @@ def test_declared_names():
     assert SR_MODEL_NAMES == ('sasrec', 'gru4rec', 'cl4srec')
     assert tuple(MODEL_NAMES) == CF_MODEL_NAMES + SR_MODEL_NAMES
     assert AUGMENTER_NAMES[0] == 'none'
+
+
+@pytest.mark.parametrize('name', AUGMENTER_NAMES)
+def test_each_augmenter_reads_the_settings_declared_for_it(name):
+    r"""AUGMENTER_SETTINGS (what `report` ignores as unused) is what the
+    builder of each augmenter reads: a recording stand-in for the augmenter
+    sections, built through the registry."""
+    from adar_pyg.config import Config
+    from adar_pyg.config.config import unused_settings
+    from adar_pyg.pipeline import AUGMENTERS
+    from adar_pyg.registry import AUGMENTER_SECTIONS, AUGMENTER_SETTINGS
+    cfg = Config.build({'train': {'augmenter': name}})
+    read = set()
+
+    class Recording:
+        def __init__(self, key, section):
+            self._key, self._section = key, section
+
+        def __getattr__(self, attr):
+            read.add(f'{self._key}.{attr}')
+            return getattr(self._section, attr)
+
+    for key in AUGMENTER_SECTIONS:
+        setattr(cfg, key, Recording(key, getattr(cfg, key)))
+    AUGMENTERS.build(name, cfg, 8)
+    declared = AUGMENTER_SETTINGS[name]
+    assert all(k.split('.')[0] in declared or k in declared for k in read)
+    whole = [s for s in declared if '.' not in s]
+    for s in whole:  # A whole section: every setting read.
+        assert {k for k in read if k.startswith(f'{s}.')} == {
+            f'{s}.{f}' for f in Config.build({}).to_dict()[s]}
+    assert {k for k in declared if '.' in k} <= read
+    values = Config.build({'train': {'augmenter': name}}).to_dict()
+    assert not read & set(unused_settings(values))

@@ -102,6 +102,29 @@ def test_where_a_run_ran_or_found_its_data_does_not_split_a_group(
         '| augmenter=none', '| augmenter=adar']
 
 
+def test_settings_a_run_does_not_read_neither_split_nor_name_a_group(
+        tmp_path):
+    r"""ADAR's settings do not split the runs without an augmenter (nor
+    name their group); they do split ADAR's own runs."""
+    runs = []
+    for aug, weight, r in (('none', 0.7, 0.1), ('none', 0.5, 0.1),
+                           ('adar', 0.7, 0.2), ('adar', 0.5, 0.3)):
+        for s in (0, 1):
+            d = make_run(tmp_path, f'{aug}-{weight}-{s}', 'x', aug, s,
+                         r + s / 100)
+            path = os.path.join(d, 'config.yaml')
+            config = yaml.safe_load(open(path))
+            config['adar'] = {'weight': weight, 'num_steps': 20}
+            open(path, 'w').write(yaml.safe_dump(config))
+            runs.append(d)
+    runs = runs[:2] + runs[3:] + runs[2:3]  # (one base run per weight)
+    text = report_runs(runs)
+    assert '8 runs, 3 groups' in text
+    assert [r.split(' | ')[0] for r in rows_of(text)] == [
+        '| augmenter=none', '| weight=0.7, augmenter=adar',
+        '| weight=0.5, augmenter=adar']
+
+
 def test_runs_with_other_test_sets_are_never_paired(tmp_path):
     r"""Runs of one dataset tested on other test sets (leave-one-out and a
     random split, two test ratios, a k-core filter) are in separate

@@ -19,7 +19,9 @@ from adar_pyg.config.settings import (ConfigError, coerce, field_type,
                                       iter_settings, nearest, normalize,
                                       setting_names, suggest, valid_range)
 from adar_pyg.io import atomic_path
-from adar_pyg.registry import MODEL_NAMES
+from adar_pyg.registry import (AUGMENTER_SECTIONS, AUGMENTER_SETTINGS,
+                               MODEL_NAMES)
+from adar_pyg.sampling import SAMPLERS
 
 #: Model-dependent defaults of the settings left at :obj:`None` (declared
 #: with each model's name in :obj:`adar_pyg.registry.MODEL_NAMES`).
@@ -610,6 +612,25 @@ def with_defaults(values: Mapping[str, Mapping[str, Any]]
         body = out.setdefault(section.key, {})
         for name, value in section.defaults(task).items():
             body.setdefault(name, value)
+    return out
+
+
+def unused_settings(values: Mapping[str, Mapping[str, Any]]) -> List[str]:
+    r"""The settings (:obj:`'section.name'`) of :obj:`values` (by section,
+    as in a run's :obj:`config.yaml`) that the run does not read: those of
+    the augmenter sections its augmenter does not read
+    (:obj:`adar_pyg.registry.AUGMENTER_SETTINGS`; all of them without an
+    augmenter), and the own settings of the other negative samplers
+    (:obj:`ahns_alpha` with :obj:`dns`)."""
+    augmenter = values.get('train', {}).get('augmenter', 'none')
+    reads = AUGMENTER_SETTINGS.get(augmenter, AUGMENTER_SECTIONS)
+    out = [f'{section}.{name}' for section in AUGMENTER_SECTIONS
+           for name in values.get(section, {})
+           if section not in reads and f'{section}.{name}' not in reads]
+    sampler = values.get('sampler', {}).get('sampler', 'uniform')
+    others = [f'{n}_' for n in SAMPLERS if n != sampler]
+    out += [f'sampler.{name}' for name in values.get('sampler', {})
+            if name.startswith(tuple(others))]
     return out
 
 
