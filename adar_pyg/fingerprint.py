@@ -247,10 +247,14 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
     cfg = Config.build(raw, where=[path])
     data, trained = cfg.data.data, fp.get('data_path')
     if data and not os.path.isabs(data) and trained and \
-            os.path.isfile(trained):
+            os.path.isfile(trained) and (
+                not os.path.isfile(data) or
+                fp.get('data') != {os.path.basename(data): sha256_file(
+                    data)}):
         # A relative --data is the file it named at training, from any
-        # working directory (where it no longer lies: the path as given,
-        # from this one; its digest is checked either way).
+        # working directory, unless the one it names from this directory
+        # is the data trained on (its digest); where the training's no
+        # longer lies, the path as given. The digest is checked either way.
         cfg = Config.build(cfg.to_dict(), {'data': {'data': trained}})
     changed = _changed(recorded, settings(cfg))
     if changed:

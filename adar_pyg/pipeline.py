@@ -236,6 +236,13 @@ def check_items(stats: Dict[str, Any]) -> None:
             hint='use data with more items')
 
 
+def published_split(dataset: str) -> bool:
+    r"""Whether the built-in :obj:`dataset` comes with its published CF
+    split (its class has :meth:`splits`: OOD, Gowalla), used instead of
+    :obj:`split.test_ratio`'s random one."""
+    return hasattr(DATASETS.get(dataset), 'splits')
+
+
 def load_cf_data(cfg: Config) -> RunData:
     r"""The CF splits: the published ones of a dataset with :meth:`splits`
     (OOD: train, validation, test and OOD test; Gowalla: train and test, with
@@ -244,7 +251,7 @@ def load_cf_data(cfg: Config) -> RunData:
     name = cfg.dataset_name()
     seed = cfg.run.seed if cfg.split.split_seed is None else \
         cfg.split.split_seed
-    if not cfg.data.data and hasattr(DATASETS[cfg.data.dataset], 'splits'):
+    if not cfg.data.data and published_split(cfg.data.dataset):
         dataset = load_dataset(name, cfg.data.data_root, cfg.data.mirror)
         extra: Dict[str, Any] = {}
         if isinstance(dataset, Gowalla):
@@ -341,9 +348,9 @@ def load_sr_data(cfg: Config) -> RunData:
         num_users, {'val': split.val_edge_index[0],
                     'test': split.test_edge_index[0]}, counts)
     if cfg.data.data:  # Own data: how its sequences were ordered.
-        if data.file_order:
+        if 'file_order' in data and data.file_order:
             stats['order'] = 'file order (the file has no time column)'
-        if data.repeated_rows:
+        if 'repeated_rows' in data and data.repeated_rows:
             stats['repeated_rows'] = data.repeated_rows
     check_split(stats, task='sr')  # (a validation item before each test one)
     return RunData(split, statistics=stats, raw_ids=raw_ids(data))

@@ -273,13 +273,18 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
 def test_protocol(config: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
     r"""The settings of a run's :obj:`config.yaml` that decide its test set,
     beyond the dataset and the seed: the task (leave-one-out or a random
-    split), a CF split's :obj:`split.test_ratio`, and the data settings
+    split), a random CF split's :obj:`split.test_ratio` (not a published
+    split's), and the data settings
     (columns, filters; not where the file lies). Runs that differ in one
     are never compared."""
     from adar_pyg.fingerprint import computed
+    from adar_pyg.pipeline import published_split
     flat = computed(config)
-    keys = ['run.task'] + (['split.test_ratio'] if flat.get(
-        'run.task', 'cf') == 'cf' else []) + sorted(
+    random_split = flat.get('run.task', 'cf') == 'cf' and not (
+        not config.get('data', {}).get('data') and
+        published_split(flat.get('data.dataset')))
+    keys = ['run.task'] + (['split.test_ratio'] if random_split
+                           else []) + sorted(
         k for k in flat if k.startswith('data.') and k != 'data.dataset')
     return {k: json.dumps(flat.get(k)) for k in keys}
 
@@ -300,7 +305,20 @@ def compare(runs: List[Dict[str, Any]], split: str, dataset: str) -> tuple:
     improvement is that of the means shown; the runs of other seeds are
     listed as left out. Without such a seed, each group's mean is over its
     own seeds and nothing is compared."""
+    from adar_pyg.errors import UsageError
     groups = group_runs(runs)
+    for name, rs in groups.items():  # One run per seed and group:
+        by_seed: Dict[Any, str] = {}
+        for r in rs:
+            seed = r['config']['run']['seed']
+            if seed in by_seed:
+                raise UsageError(
+                    f"runs '{by_seed[seed]}' and '{r['dir']}' are the same "
+                    f"experiment ({name}) with the same seed {seed}: a mean "
+                    f"would count one of them twice or drop one",
+                    hint='give one run per seed (runs that differ only in '
+                    'device, threads or the data path are one experiment)')
+            by_seed[seed] = r['dir']
     # The base of the t-tests: a group without augmenter, else the first.
     names = sorted(groups, key=lambda n: groups[n][0]['config'].get(
         'train', {}).get('augmenter') != 'none')

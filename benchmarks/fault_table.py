@@ -86,10 +86,15 @@ def trained(name: str = 'run', *flags: str) -> Callable[[str], None]:
     return setup
 
 
-def truncate(path: str, keep: int = 100) -> Callable[[str], None]:
+def truncate(path: str, keep: int = 100, lines: bool = False
+             ) -> Callable[[str], None]:
+    r"""A setup cutting the file :obj:`path` to :obj:`keep` bytes (with
+    :obj:`lines`, back to the end of its last whole line: the cut then
+    does not depend on where a key happens to lie)."""
     def setup(folder: str) -> None:
         with open(os.path.join(folder, path), 'r+b') as f:
-            f.truncate(keep)
+            head = f.read(keep)
+            f.truncate(head.rfind(b'\n') + 1 if lines else keep)
     return setup
 
 
@@ -293,7 +298,8 @@ CASES: List[Case] = [
          'split_seed'),
     Case('config-cut-short', 'evaluate with a config.yaml cut short',
          ['evaluate', 'run'], 5,
-         steps(trained(), truncate('run/config.yaml', 200)), 'config.yaml'),
+         steps(trained(), truncate('run/config.yaml', 200, lines=True)),
+         'config.yaml lacks'),
     Case('resume-finished', 'resume of a finished run', ['resume', 'run'],
          5, trained(), 'is finished'),
     Case('overwrite-foreign', '--overwrite of a folder holding other files',

@@ -107,9 +107,11 @@ def test_settings_a_run_does_not_read_neither_split_nor_name_a_group(
     r"""ADAR's settings do not split the runs without an augmenter (nor
     name their group); they do split ADAR's own runs."""
     runs = []
-    for aug, weight, r in (('none', 0.7, 0.1), ('none', 0.5, 0.1),
-                           ('adar', 0.7, 0.2), ('adar', 0.5, 0.3)):
-        for s in (0, 1):
+    for aug, weight, r, seeds in (('none', 0.7, 0.1, [0]),
+                                  ('none', 0.5, 0.1, [1]),
+                                  ('adar', 0.7, 0.2, [0, 1]),
+                                  ('adar', 0.5, 0.3, [0, 1])):
+        for s in seeds:
             d = make_run(tmp_path, f'{aug}-{weight}-{s}', 'x', aug, s,
                          r + s / 100)
             path = os.path.join(d, 'config.yaml')
@@ -117,9 +119,8 @@ def test_settings_a_run_does_not_read_neither_split_nor_name_a_group(
             config['adar'] = {'weight': weight, 'num_steps': 20}
             open(path, 'w').write(yaml.safe_dump(config))
             runs.append(d)
-    runs = runs[:2] + runs[3:] + runs[2:3]  # (one base run per weight)
     text = report_runs(runs)
-    assert '8 runs, 3 groups' in text
+    assert '6 runs, 3 groups' in text
     assert [r.split(' | ')[0] for r in rows_of(text)] == [
         '| augmenter=none', '| weight=0.7, augmenter=adar',
         '| weight=0.5, augmenter=adar']
@@ -152,6 +153,19 @@ def test_runs_with_other_test_sets_are_never_paired(tmp_path):
         'x (k_core=5, task=cf, test_ratio=0.2)']
     assert all('4 runs, 2 groups' in t for t in tables)
     assert text.startswith('16 runs in 4 tables')
+
+
+def test_two_runs_of_one_experiment_and_seed_are_refused(tmp_path):
+    from adar_pyg.errors import UsageError
+    runs = [make_run(tmp_path, f'r-{device}', 'x', 'none', 0, r)
+            for device, r in (('cpu', 0.1), ('cuda', 0.3))]
+    path = os.path.join(runs[1], 'config.yaml')
+    config = yaml.safe_load(open(path))
+    config['run']['device'] = 'cuda'
+    open(path, 'w').write(yaml.safe_dump(config))
+    with pytest.raises(UsageError, match="runs '.*r-cpu' and '.*r-cuda' are "
+                       "the same experiment .* with the same seed 0"):
+        report_runs(runs)
 
 
 def test_a_run_given_twice_or_a_run_directory_as_out_is_refused(tmp_path):
@@ -255,3 +269,16 @@ def test_holm_step_down_and_nan():
     # A test without enough pairs is left out of the family:
     out = holm([math.nan, 0.02, 0.04])
     assert math.isnan(out[0]) and out[1:] == pytest.approx([0.04, 0.04])
+
+
+def test_a_published_split_ignores_test_ratio(tmp_path):
+    runs = []
+    for ratio, aug, r in ((0.2, 'none', 0.1), (0.5, 'adar', 0.2)):
+        for s in (0, 1):
+            d = make_run(tmp_path, f'{aug}-{s}', 'ood-food', aug, s, r)
+            path = os.path.join(d, 'config.yaml')
+            config = yaml.safe_load(open(path))
+            config['split']['test_ratio'] = ratio  # (not read: published)
+            open(path, 'w').write(yaml.safe_dump(config))
+            runs.append(d)
+    assert '4 runs, 2 groups' in report_runs(runs)

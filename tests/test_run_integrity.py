@@ -441,10 +441,14 @@ def test_a_relative_data_path_is_found_from_another_folder(tmp_path,
     # Another file of that name where it is read from: still the training's.
     (tmp_path / 'ratings.csv').write_text(csv.read_text() + 'u00,i31,9\n')
     assert run.evaluate('work/run') == result['test']
-    csv.write_text(csv.read_text() + 'u00,i31,999\n')
+    original = csv.read_text()
+    csv.write_text(original + 'u00,i31,999\n')
     with pytest.raises(RunDirError, match="data file '.*work/ratings.csv' "
                        "differs"):
         run.evaluate('work/run')
+    # ... unless the file of that name here is the data trained on:
+    (tmp_path / 'ratings.csv').write_text(original)
+    assert run.evaluate('work/run') == result['test']
 
 
 @pytest.mark.parametrize('read', [

@@ -49,9 +49,11 @@ class RawIds:
     node-level list, array or tensor of a graph and fail on a list of
     strings, but pass this mapping to each batch whole (as they do any
     other object), where :obj:`batch['user'].raw_id[batch['user'].n_id]`
-    are the raw ids of the batch's users. :meth:`tolist` gives the ids as a
-    list (*e.g.*, to save them as JSON); :obj:`==` compares them with a
-    list.
+    are the raw ids of the batch's users (:meth:`HeteroData.subgraph`
+    keeps them whole too). :meth:`tolist` gives the ids as a list (*e.g.*,
+    to save them as JSON, or a graph for :obj:`torch.load(...,
+    weights_only=True)`); :obj:`==` compares them with a list. An index
+    may be a boolean mask.
 
     Args:
         ids (Iterable): The raw ids in index order.
@@ -74,6 +76,12 @@ class RawIds:
         those of several nodes (a slice, a list, or a 1-dimensional index
         tensor or array such as :obj:`n_id`)."""
         if isinstance(index, (Tensor, np.ndarray)):
+            if index.dtype in (torch.bool, np.bool_):  # A mask:
+                if len(index) != len(self._ids):
+                    raise IndexError(f'a mask of {len(index)} for '
+                                     f'{len(self._ids)} ids')
+                index = index.nonzero()[0] if isinstance(
+                    index, np.ndarray) else index.nonzero().view(-1)
             index = index.tolist()
         if isinstance(index, slice):
             return self._ids[index]

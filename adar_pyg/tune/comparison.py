@@ -350,8 +350,12 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                                    seed_dir(out, name, seed), plot,
                                    resume=resume[seed]): seed
                        for seed, c in todo.items()}
-            for future in as_completed(futures):
-                trained(futures[future], future.result())
+            try:
+                for future in as_completed(futures):
+                    trained(futures[future], future.result())
+            except KeyboardInterrupt:  # The seed runs not started: none.
+                pool.shutdown(cancel_futures=True)
+                raise
     else:
         for seed, cfg_s in todo.items():
             if 'data' not in shared:  # Every seed run has the same split.

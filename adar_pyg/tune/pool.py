@@ -57,10 +57,14 @@ def in_pool(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     Ctrl-C, :obj:`fn` is not called."""
     if _ignored:
         return fn(*args, **kwargs)
+    global _stopped
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if _stopped:  # (checked once Ctrl-C can no longer be missed)
             raise KeyboardInterrupt
         return fn(*args, **kwargs)
+    except KeyboardInterrupt:  # The next tasks queued to it are not run.
+        _stopped = True
+        raise
     finally:
         _waiting()

@@ -133,3 +133,15 @@ def test_numbers_and_dates_that_stay_valid(tmp_path):
                     '1,3,2019-12-31T23:00:00Z\n1,4,2020-01-01 10:00\n')
     assert read_interactions_table(str(path))[E].edge_index[1].tolist() == \
         [1, 2, 0]
+
+
+def test_a_boolean_mask_selects():
+    import numpy as np
+    import torch
+
+    from adar_pyg.datasets import RawIds
+    ids = RawIds(['a', 'b', 'c'])
+    assert ids[torch.tensor([True, False, True])] == ['a', 'c']
+    assert ids[np.array([False, True, False])] == ['b']
+    with pytest.raises(IndexError, match='a mask of 2 for 3 ids'):
+        ids[torch.tensor([True, False])]

@@ -29,6 +29,19 @@ def test_ctrl_c_stops_the_task_and_is_noted_by_a_waiting_process(capfd):
 
 
 @pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
+def test_tasks_queued_behind_a_stopped_one_do_not_run():
+    with spawn_pool(1) as pool:
+        child = pool.submit(in_pool, os.getpid).result(timeout=120)
+        tasks = [pool.submit(in_pool, time.sleep, 3) for _ in range(3)]
+        time.sleep(1.0)
+        t0 = time.perf_counter()
+        os.kill(child, signal.SIGINT)  # (while the first one runs)
+        for task in tasks:
+            assert isinstance(task.exception(timeout=30), KeyboardInterrupt)
+        assert time.perf_counter() - t0 < 2.5  # Not 3 + 3 seconds more.
+
+
+@pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
 def test_a_caller_that_ignores_ctrl_c_has_tasks_that_do_too():
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:  # (as under nohup, or started in the background by a script)
