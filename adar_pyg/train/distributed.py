@@ -298,9 +298,31 @@ def init_process_group(rank: int, world_size: int, backend: str,
         timeout=datetime.timedelta(seconds=timeout))
 
 
+def _die_with_parent() -> None:
+    r"""Linux: this process is killed when the one that spawned it dies
+    (:obj:`kill -9` of the command): a rank left running would go on
+    writing the run directory whose lock died with the command. (torch's
+    :func:`spawn` asks for SIGINT instead, which a command started in the
+    background by a script, or under :obj:`nohup`, ignores, and so do its
+    ranks.) Where :obj:`prctl` is missing, nothing is done."""
+    import ctypes
+    import ctypes.util
+    import signal
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6',
+                           use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # (the parent died before the call)
+        os._exit(1)
+
+
 def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
             addr: str, port: int, timeout: float, threads: Optional[int],
             results: str) -> None:
+    _die_with_parent()
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(rank), MASTER_ADDR=addr,
                       MASTER_PORT=str(port))

@@ -225,6 +225,60 @@ def test_a_dying_rank_stops_the_run_with_a_clear_error():
     assert time.monotonic() - t0 < 90
 
 
+def _pid_then_sleep(rank, world_size, folder):
+    with open(os.path.join(folder, f'rank{rank}'), 'w') as f:
+        f.write(str(os.getpid()))
+    time.sleep(120)
+
+
+KILLED_LAUNCHER = '''
+import sys
+from adar_pyg.train.distributed import launch
+from test_distributed import _pid_then_sleep
+launch(_pid_then_sleep, 2, args=(sys.argv[1], ), threads=1, timeout=30,
+       deadline=150)
+'''
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self'), reason='Linux only')
+def test_ranks_die_with_a_killed_launcher(tmp_path):
+    r"""kill -9 of the command leaves no rank running (it would go on
+    writing the run directory whose lock died with the command), also when
+    the command ignores SIGINT (started with `&` by a script, or under
+    nohup), torch's own signal to the ranks of a dead parent."""
+    import signal
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join(
+        [here, os.path.dirname(here), os.environ.get('PYTHONPATH', '')])}
+    proc = subprocess.Popen(
+        [sys.executable, '-c', KILLED_LAUNCHER, str(tmp_path)], env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(tmp_path.glob('rank*'))) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        pids = [int(p.read_text()) for p in tmp_path.glob('rank*')]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in pids):
+            assert time.monotonic() < deadline, 'a rank outlived the command'
+            time.sleep(0.2)
+    finally:
+        proc.kill()
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(') ')[1][0] != 'Z'  # (a zombie is dead)
+    except OSError:
+        return False
+
+
 def test_bad_input():
     trainer = make_trainer('cf', 64)
     n = trainer.task.train_pairs.size(1)
