@@ -120,6 +120,17 @@ class Config:
                        f"model (choose from {', '.join(allowed)})")
         if self.train.sampled and task != 'cf':
             out.append('train.sampled is for CF (lightgcn, ngcf) only')
+        if self.train.sampled and self.run.nproc > 1:
+            out.append('train.sampled runs in one process (run.nproc must '
+                       'be 1)')
+        fanout, known = self.train.fanout, MODEL_NAMES.get(model)
+        layers = self.model.layers or (known.layers if known else None)
+        if fanout is not None and layers is not None and (
+                any(f == 0 or f < -1 for f in fanout) or
+                len(fanout) not in (1, layers)):
+            out.append(f'train.fanout (--fanout) must be one number per '
+                       f'layer ({layers}) or one for all, each positive or '
+                       f'-1 (all) (got {list(fanout)})')
         if self.train.sparse_grad and not self.train.sampled:
             out.append('train.sparse_grad needs train.sampled (--sampled): '
                        'the full-graph path reads every embedding row at '

@@ -208,6 +208,11 @@ def test_recorded_settings_of_new_and_old_results():
     ({'run': {'task': 'sr'}, 'model': {'model': 'ngcf'}}, 'not a SR model'),
     ({'run': {'task': 'sr'}, 'sampler': {'sampler': 'dns'}},
      "sampler.sampler 'dns' is for CF only"),
+    ({'train': {'sampled': True, 'fanout': [0]}},
+     r'train.fanout \(--fanout\) must be one number per layer \(3\)'),
+    ({'train': {'fanout': [5, 3]}}, r'one for all.* \(got \[5, 3\]\)'),
+    ({'train': {'sampled': True}, 'run': {'nproc': 2}},
+     'train.sampled runs in one process'),
     ({'data': {'min_rating': 3}}, 'needs data.rating_col'),
     ({'train': {'sparse_grad': True}}, 'train.sparse_grad needs '
      'train.sampled'),
