@@ -273,9 +273,18 @@ def claim(out: str, overwrite: bool = False) -> None:
     (:func:`guarded`) call: creates it if needed and locks it. Refuses
     (:class:`~adar_pyg.errors.RunDirError`) a path that is a file, a folder
     holding files that are not a run's (even with :obj:`overwrite`), and,
-    unless :obj:`overwrite`, one holding a run's files already. Nothing is
-    removed here (see :func:`clear`)."""
+    unless :obj:`overwrite`, one holding a run's files already, and a
+    folder inside another run directory (which it would make foreign to
+    that run's :obj:`--overwrite`). Nothing is removed here (see
+    :func:`clear`)."""
     refuse_foreign(out, [], 'a run')  # (a file)
+    parent = os.path.dirname(os.path.abspath(out))
+    while parent != os.path.dirname(parent):
+        if os.path.isfile(os.path.join(parent, CONFIG)) and \
+                os.path.isfile(os.path.join(parent, FINGERPRINT)):
+            raise RunDirError(f"--out '{out}' lies inside the run directory "
+                              f"'{parent}'", hint='pass a folder outside it')
+        parent = os.path.dirname(parent)
     created = not os.path.exists(out)
     if created:
         try:

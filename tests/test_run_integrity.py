@@ -462,3 +462,12 @@ def test_a_missing_run_directory_or_a_file_is_named_so(tmp_path, read):
     with pytest.raises(RunDirError, match="is a file, not a run directory"):
         read(str(tmp_path / 'file'))
     assert sorted(os.listdir(tmp_path)) == ['file']  # Nothing created.
+
+
+def test_a_run_inside_another_run_directory_is_refused(tmp_path):
+    cfg = Config.build(config(write_csv(tmp_path / 'ratings.csv')).to_dict(),
+                       {'train': {'epochs': 1}})
+    run.train(cfg, str(tmp_path / 'outer'), **QUIET)
+    with pytest.raises(RunDirError, match="lies inside the run directory"):
+        run.train(cfg, str(tmp_path / 'outer' / 'a' / 'inner'), **QUIET)
+    assert not (tmp_path / 'outer' / 'a').exists()

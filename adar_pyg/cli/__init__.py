@@ -247,7 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='write report.md and report.png here')
-    p.add_argument('--split', default='test')
+    p.add_argument('--split', default='test',
+                   help="the metrics compared: 'test' (default), 'val', or "
+                   "a further test split (test_ood) the runs recorded")
     p.set_defaults(fn=_report)
     p = sub.add_parser('recommend', allow_abbrev=False,
                        help="a user's top-k items (original "
