@@ -115,6 +115,30 @@ def check_writable(path: str, is_dir: bool = False) -> None:
             from None
 
 
+def check_output_file(path: str, cfg: Config, out: Optional[str]) -> None:
+    r"""Refuses (:class:`~adar_pyg.errors.UsageError`) an extra output file
+    of a run (:obj:`--json`, :obj:`--checkpoint`) that would replace its
+    data file, a file of another run directory, or something that is not a
+    regular file (a link, a pipe, a device)."""
+    real = os.path.realpath(path)
+    if os.path.lexists(path) and (os.path.islink(path) or
+                                  not os.path.isfile(path)):
+        raise UsageError(f"'{path}' exists and is not a regular file: "
+                         f"refusing to replace it", hint='pass a new path')
+    if cfg.data.data and real == os.path.realpath(cfg.data.data):
+        raise UsageError(f"'{path}' is the data file of this run: refusing "
+                         f"to replace it", hint='pass another path')
+    own = out and real.startswith(os.path.realpath(out) + os.sep)
+    folder = os.path.dirname(real)
+    while not own and folder != os.path.dirname(folder):
+        if os.path.isfile(os.path.join(folder, CONFIG)) and \
+                os.path.isfile(os.path.join(folder, fingerprint.FINGERPRINT)):
+            raise UsageError(f"'{path}' lies in the run directory "
+                             f"'{folder}': refusing to write into another "
+                             f"run", hint='pass a path outside it')
+        folder = os.path.dirname(folder)
+
+
 def prepare_out(out: str, overwrite: bool = False) -> None:
     r"""Checks that :obj:`out` can become a run directory and locks it for
     the calling :func:`train` (see :func:`adar_pyg.rundir.claim`): it must
@@ -230,6 +254,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         prepare_out(out, overwrite)
     for path in (json_path, checkpoint):
         if path and rank == 0:
+            check_output_file(path, cfg, out)
             check_writable(path)
     if world_size == 1 and cfg.run.nproc > 1:
         if on_evaluate is not None:

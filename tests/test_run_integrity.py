@@ -471,3 +471,29 @@ def test_a_run_inside_another_run_directory_is_refused(tmp_path):
     with pytest.raises(RunDirError, match="lies inside the run directory"):
         run.train(cfg, str(tmp_path / 'outer' / 'a' / 'inner'), **QUIET)
     assert not (tmp_path / 'outer' / 'a').exists()
+
+
+def test_extra_outputs_never_replace_inputs_or_another_run(tmp_path):
+    from adar_pyg.errors import UsageError
+    csv = write_csv(tmp_path / 'ratings.csv')
+    cfg = Config.build(config(csv).to_dict(), {'train': {'epochs': 1}})
+    run.train(cfg, str(tmp_path / 'one'), **QUIET)
+    (tmp_path / 'link.json').symlink_to(csv)
+    for kwargs, match in (
+            (dict(json_path=str(csv)), 'is the data file of this run'),
+            (dict(json_path=str(tmp_path / 'one' / 'result.json')),
+             'lies in the run directory'),
+            (dict(checkpoint=str(tmp_path / 'one' / 'x.pt')),
+             'lies in the run directory'),
+            (dict(json_path=str(tmp_path / 'link.json')),
+             'is not a regular file')):
+        before = csv.read_text(), (tmp_path / 'one' / 'result.json').read_text()
+        with pytest.raises(UsageError, match=match):
+            run.train(cfg, str(tmp_path / 'two'), **kwargs, **QUIET)
+        assert (csv.read_text(), (tmp_path / 'one' / 'result.json')
+                .read_text()) == before
+        assert not (tmp_path / 'two').exists()
+    # Into its own run directory: written.
+    run.train(cfg, str(tmp_path / 'two'), **QUIET,
+              json_path=str(tmp_path / 'two' / 'extra.json'))
+    assert (tmp_path / 'two' / 'extra.json').is_file()
