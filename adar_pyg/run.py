@@ -434,6 +434,8 @@ def _launch(cfg: Config, out: Optional[str],
             return launch(_rank_train, nproc, args=(cfg, out, kwargs),
                           backend='nccl' if device == 'cuda' else 'gloo',
                           port=cfg.run.port, timeout=cfg.run.dist_timeout)
+    except AdarError:  # A rank's, as it said it (message, hint, exit code).
+        raise
     except RuntimeError as e:  # Which rank failed, and its error's line:
         first, _, rest = str(e).partition('\n')
         last = [line for line in rest.splitlines() if line.strip()][-1:]

@@ -20,6 +20,7 @@ several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
   columns), and :func:`sync_columns` gives every rank the whole model
   and optimiser state from the ranks' own columns.
 """
+import json
 import os
 from typing import Any, List, Optional
 
@@ -27,6 +28,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.optim.adam import adam
+
+from adar_pyg.errors import AdarError
+from adar_pyg.io import write_text
 
 
 def world() -> tuple:
@@ -298,6 +302,16 @@ def init_process_group(rank: int, world_size: int, backend: str,
         timeout=datetime.timedelta(seconds=timeout))
 
 
+class RankError(AdarError):
+    r"""An :class:`~adar_pyg.errors.AdarError` of a rank of :func:`launch`
+    (a data error, a diverged run, ...), raised in the calling process with
+    its message, hint and exit code."""
+    def __init__(self, message: str, hint: Optional[str] = None,
+                 exit_code: int = 1) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code
+
+
 def _die_with_parent() -> None:
     r"""Linux: this process is killed when the one that spawned it dies
     (:obj:`kill -9` of the command): a rank left running would go on
@@ -335,6 +349,11 @@ def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
         out = fn(rank, world_size, *args)
         if rank == 0:  # To a file: shared tensors die with the process.
             torch.save(out, results)
+    except AdarError as e:  # For the caller to raise it as it is:
+        error = {'message': str(e), 'hint': e.hint,
+                 'exit_code': e.exit_code}
+        write_text(f'{results}.error{rank}', json.dumps(error))
+        raise
     finally:
         dist.destroy_process_group()
 
@@ -364,9 +383,13 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
         threads (int, optional): torch threads per process.
         deadline (float, optional): Wall-clock limit in seconds.
     """
+    import logging
     import time
 
     import torch.multiprocessing as mp
+    # (its 'Terminating process N via signal SIGTERM' of the other ranks,
+    # when one fails: the error says so)
+    logging.getLogger('torch.multiprocessing.spawn').setLevel(logging.ERROR)
     if backend == 'nccl' and nproc > torch.cuda.device_count():
         raise RuntimeError(f"{nproc} processes on CUDA need {nproc} GPUs "
                            f"(one each); this machine has "
@@ -393,6 +416,10 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
             f"{', signal ' + e.signal_name if e.signal_name else ''}); the "
             f"other ranks were stopped") from None
     except mp.ProcessRaisedException as e:
+        error = f'{results}.error{e.error_index}'
+        if os.path.exists(error):  # One of ours: the same in this process.
+            with open(error) as f:
+                raise RankError(**json.load(f)) from None
         raise RuntimeError(f"rank {e.error_index} of {nproc} failed; the "
                            f"other ranks were stopped. Its error:\n{e}"
                            ) from None

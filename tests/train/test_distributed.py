@@ -225,6 +225,24 @@ def test_a_dying_rank_stops_the_run_with_a_clear_error():
     assert time.monotonic() - t0 < 90
 
 
+def _data_error(rank, world_size):
+    from adar_pyg.errors import DataError
+    if rank == 1:
+        raise DataError("ratings.csv:3: time 'soon' is not a number",
+                        hint='fix the line')
+    time.sleep(30)
+
+
+def test_a_ranks_own_error_is_raised_as_it_is(capfd):
+    r"""An error of the package in a rank (bad data, a diverged run)
+    reaches the caller with its message, hint and exit code."""
+    from adar_pyg.errors import AdarError
+    with pytest.raises(AdarError, match="^ratings.csv:3: time 'soon'") as e:
+        launch(_data_error, 2, threads=1, timeout=30, deadline=120)
+    assert (e.value.exit_code, e.value.hint) == (3, 'fix the line')
+    assert 'Terminating process' not in capfd.readouterr().err
+
+
 def _pid_then_sleep(rank, world_size, folder):
     with open(os.path.join(folder, f'rank{rank}'), 'w') as f:
         f.write(str(os.getpid()))
