@@ -42,8 +42,8 @@ A run directory holds (paths inside are relative to it):
 import datetime
 import json
 import os
-import shlex
 import platform
+import shlex
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -173,7 +173,8 @@ def prepare_resume(out: str, lock: bool = True
         raise RunDirError(
             f"run '{out}' is finished{how}: nothing to resume",
             hint=f'its result is in {os.path.join(out, RESULT)}; re-score it '
-            f'with adar-pyg evaluate {shlex.quote(out)}, or train again with --overwrite')
+            f'with adar-pyg evaluate {shlex.quote(out)}, or train again '
+            f'with --overwrite')
     check_writable(out, is_dir=True)
     for folder in (out, os.path.dirname(os.path.join(out, LAST))):
         remove_stale_parts(folder)

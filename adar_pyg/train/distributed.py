@@ -312,13 +312,18 @@ class RankError(AdarError):
         self.exit_code = exit_code
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     r"""Linux: this process is killed when the one that spawned it dies
     (:obj:`kill -9` of the command): a rank left running would go on
     writing the run directory whose lock died with the command. (torch's
     :func:`spawn` asks for SIGINT instead, which a command started in the
     background by a script, or under :obj:`nohup`, ignores, and so do its
-    ranks.) Where :obj:`prctl` is missing, nothing is done."""
+    ranks.) Where :obj:`prctl` is missing, nothing is done.
+
+    Args:
+        parent (int): The process id of the spawning process (a rank whose
+            parent is no longer it exits at once).
+    """
     import ctypes
     import ctypes.util
     import signal
@@ -329,14 +334,14 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # (the parent died before the call)
+    if os.getppid() != parent:  # (it died before the call)
         os._exit(1)
 
 
 def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
             addr: str, port: int, timeout: float, threads: Optional[int],
-            results: str) -> None:
-    _die_with_parent()
+            results: str, parent: int) -> None:
+    _die_with_parent(parent)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(rank), MASTER_ADDR=addr,
                       MASTER_PORT=str(port))
@@ -402,7 +407,8 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
     folder = tempfile.TemporaryDirectory(prefix='adar-pyg-launch-')
     results = os.path.join(folder.name, 'result.pt')
     context = mp.spawn(_worker, args=(fn, args, nproc, backend, '127.0.0.1',
-                                      port, timeout, threads, results),
+                                      port, timeout, threads, results,
+                                      os.getpid()),
                        nprocs=nproc, join=False)
     start = time.monotonic()
     try:
