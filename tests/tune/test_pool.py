@@ -7,8 +7,18 @@ import pytest
 from adar_pyg.tune.pool import in_pool, spawn_pool
 
 
+@pytest.fixture
+def ctrl_c():
+    r"""Ctrl-C reaches this process as in a terminal (a pytest-xdist worker
+    ignores SIGINT, and the pool's processes would inherit that)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
-def test_ctrl_c_stops_the_task_and_is_noted_by_a_waiting_process(capfd):
+def test_ctrl_c_stops_the_task_and_is_noted_by_a_waiting_process(
+        capfd, ctrl_c):
     with spawn_pool(1) as pool:
         child = pool.submit(in_pool, os.getpid).result(timeout=120)
         # Ctrl-C while it runs a task: the task stops, as in the caller.
@@ -29,7 +39,7 @@ def test_ctrl_c_stops_the_task_and_is_noted_by_a_waiting_process(capfd):
 
 
 @pytest.mark.skipif(os.name != 'posix', reason='SIGINT to one process')
-def test_tasks_queued_behind_a_stopped_one_do_not_run():
+def test_tasks_queued_behind_a_stopped_one_do_not_run(ctrl_c):
     with spawn_pool(1) as pool:
         child = pool.submit(in_pool, os.getpid).result(timeout=120)
         tasks = [pool.submit(in_pool, time.sleep, 3) for _ in range(3)]
