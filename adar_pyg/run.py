@@ -129,14 +129,11 @@ def check_output_file(path: str, cfg: Config, out: Optional[str]) -> None:
         raise UsageError(f"'{path}' is the data file of this run: refusing "
                          f"to replace it", hint='pass another path')
     own = out and real.startswith(os.path.realpath(out) + os.sep)
-    folder = os.path.dirname(real)
-    while not own and folder != os.path.dirname(folder):
-        if os.path.isfile(os.path.join(folder, CONFIG)) and \
-                os.path.isfile(os.path.join(folder, fingerprint.FINGERPRINT)):
-            raise UsageError(f"'{path}' lies in the run directory "
-                             f"'{folder}': refusing to write into another "
-                             f"run", hint='pass a path outside it')
-        folder = os.path.dirname(folder)
+    folder = None if own else rundir.enclosing_run(os.path.dirname(real))
+    if folder is not None:
+        raise UsageError(f"'{path}' lies in the run directory '{folder}': "
+                         f"refusing to write into another run",
+                         hint='pass a path outside it')
 
 
 def prepare_out(out: str, overwrite: bool = False) -> None:

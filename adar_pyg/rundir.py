@@ -251,6 +251,20 @@ def _remove_if_empty(folder: str) -> None:
         pass
 
 
+def enclosing_run(folder: str) -> Optional[str]:
+    r"""The run directory (a folder holding a :obj:`config.yaml` and a
+    :obj:`fingerprint.json`) that is :obj:`folder` or holds it, else
+    :obj:`None`."""
+    folder = os.path.realpath(folder)
+    while True:
+        if os.path.isfile(os.path.join(folder, CONFIG)) and \
+                os.path.isfile(os.path.join(folder, FINGERPRINT)):
+            return folder
+        if folder == os.path.dirname(folder):
+            return None
+        folder = os.path.dirname(folder)
+
+
 def require(run_dir: str) -> None:
     r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`run_dir`
     is not a folder (does not exist, or is a file), before a command reads
@@ -278,13 +292,10 @@ def claim(out: str, overwrite: bool = False) -> None:
     that run's :obj:`--overwrite`). Nothing is removed here (see
     :func:`clear`)."""
     refuse_foreign(out, [], 'a run')  # (a file)
-    parent = os.path.dirname(os.path.abspath(out))
-    while parent != os.path.dirname(parent):
-        if os.path.isfile(os.path.join(parent, CONFIG)) and \
-                os.path.isfile(os.path.join(parent, FINGERPRINT)):
-            raise RunDirError(f"--out '{out}' lies inside the run directory "
-                              f"'{parent}'", hint='pass a folder outside it')
-        parent = os.path.dirname(parent)
+    parent = enclosing_run(os.path.dirname(os.path.abspath(out)))
+    if parent is not None:
+        raise RunDirError(f"--out '{out}' lies inside the run directory "
+                          f"'{parent}'", hint='pass a folder outside it')
     created = not os.path.exists(out)
     if created:
         try:
