@@ -294,6 +294,9 @@ def coerce(section: type, f: dataclasses.Field, value: Any,
         return v
 
     if is_list:
+        if isinstance(value, (int, float, str)) and not isinstance(value,
+                                                                    bool):
+            value = [value]  # `fanout: 5` in a YAML file: one for all
         if not isinstance(value, (list, tuple)) or not value:
             raise ConfigError(f"{name} must be a non-empty list (got "
                               f"{value!r})")

@@ -229,6 +229,14 @@ def test_bad_config(layer, match):
         Config.build(layer)
 
 
+def test_scalar_for_list():
+    # `fanout: 5` in a YAML file means one number for all layers
+    cfg = Config.build({'train': {'sampled': True, 'fanout': 5}})
+    assert cfg.train.fanout == [5]
+    with pytest.raises(ConfigError, match='must be an integer'):
+        Config.build({'train': {'fanout': 'five'}})
+
+
 def test_bad_files(tmp_path):
     with pytest.raises(ConfigError, match='does not exist'):
         Config.load(str(tmp_path / 'nope.yaml'))
