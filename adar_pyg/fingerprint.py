@@ -30,18 +30,20 @@ files lie, not what it computes: they may change (say, :obj:`run.device` to
 evaluate a GPU run on a CPU machine, or :obj:`data.data` after moving the
 file — its digest is still checked).
 """
+import contextlib
 import hashlib
 import json
 import math
 import os
 import shlex
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import torch
 
 import adar_pyg
 from adar_pyg.config import Config
 from adar_pyg.config.config import read_yaml, with_defaults
+from adar_pyg.config.settings import ConfigError
 from adar_pyg.errors import RunDirError
 from adar_pyg.io import write_text
 from adar_pyg.rundir import CONFIG, FINGERPRINT, IDS
@@ -215,13 +217,41 @@ def _changed(was: Mapping[str, Any], now: Mapping[str, Any]) -> List[str]:
             if _show(a.get(key)) != _show(b.get(key))]
 
 
+@contextlib.contextmanager
+def damaged(run_dir: str) -> Iterator[None]:
+    # A config.yaml a run wrote that does not read is the run directory's
+    # fault (edited or damaged), not a bad flag of this command.
+    try:
+        yield
+    except ConfigError as e:
+        raise RunDirError(f"run '{run_dir}': {e}", hint='restore '
+                          'config.yaml; the settings of the run are recorded '
+                          f"under 'config' in "
+                          f"{os.path.join(run_dir, FINGERPRINT)}") from None
+
+
+def read_run_config(run_dir: str) -> Dict[str, Any]:
+    r"""The sections of :obj:`run_dir/config.yaml` as written (a dict); a
+    missing, unreadable or damaged file raises a
+    :class:`~adar_pyg.errors.RunDirError`."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        raise RunDirError(f"'{run_dir}' is not a run directory (no {CONFIG})")
+    with damaged(run_dir):
+        raw = read_yaml(path)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file '{path}' must be a mapping of "
+                              f"sections (got {type(raw).__name__})")
+    return raw
+
+
 def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
     r"""The config of :obj:`run_dir/config.yaml`, checked against the
     settings recorded in :obj:`fp`: a section or setting the run had that
     the file lacks, or a changed setting (outside :obj:`ENVIRONMENT`),
     raises a :class:`~adar_pyg.errors.RunDirError` naming them."""
     path = os.path.join(run_dir, CONFIG)
-    raw = read_yaml(path)
+    raw = read_run_config(run_dir)
     recorded = fp['config']['settings']
     sections, keys = [], []
     for section, body in recorded.items():
@@ -244,7 +274,8 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
             f"which the run had (cut short or edited?)",
             hint=f'restore config.yaml; the settings of the run are '
             f"recorded under 'config' in {os.path.join(run_dir, FINGERPRINT)}")
-    cfg = Config.build(raw, where=[path])
+    with damaged(run_dir):
+        cfg = Config.build(raw, where=[path])
     data, trained = cfg.data.data, fp.get('data_path')
     if data and not os.path.isabs(data) and trained and \
             os.path.isfile(trained) and (

@@ -187,13 +187,12 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
     the first), all on the seeds every group has (see :func:`compare`),
     and, with :obj:`out`, :obj:`<out>/report.md` and
     :obj:`<out>/report.png` (one row of panels per dataset)."""
-    import yaml
 
     from adar_pyg import fingerprint
     from adar_pyg.errors import RunDirError, UsageError
     from adar_pyg.io import atomic_path
-    from adar_pyg.rundir import (FINGERPRINT, refuse_foreign, require,
-                                 run_files)
+    from adar_pyg.rundir import (FINGERPRINT, read_result, refuse_foreign,
+                                 require_finished, run_files)
     if out and os.path.isdir(out) and run_files(out):
         raise RunDirError(f"--out '{out}' is a run directory: refusing to "
                           f"write a report into it",
@@ -206,16 +205,9 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         if os.path.realpath(d) in seen:
             raise UsageError(f"run '{d}' is given twice")
         seen.add(os.path.realpath(d))
-        require(d)
-        paths = [os.path.join(d, n) for n in ('config.yaml', 'result.json')]
-        missing = [p for p in paths if not os.path.exists(p)]
-        if missing:
-            raise RunDirError(f"'{d}' is not a finished run directory (no "
-                              f"{os.path.basename(missing[0])})")
-        with open(paths[0]) as f:
-            config = yaml.safe_load(f)
-        with open(paths[1]) as f:
-            result = json.load(f)
+        require_finished(d)
+        config = fingerprint.read_run_config(d)
+        result = read_result(d)
         if split not in result:
             raise UsageError(f"run '{d}' has no '{split}' metrics")
         # (its data files' digests: runs on other data never pair up)

@@ -161,11 +161,10 @@ def prepare_resume(out: str, lock: bool = True
     recorded = fingerprint.load(out)
     if rundir.is_finished(out):
         try:
-            with open(os.path.join(out, RESULT)) as f:
-                done = json.load(f)
+            done = rundir.read_result(out)
             how = (f" ({done['epochs_run']} epochs, best epoch "
                    f"{done['best_epoch']})")
-        except (OSError, ValueError, KeyError, TypeError):
+        except (RunDirError, KeyError):
             how = ''
         raise RunDirError(
             f"run '{out}' is finished{how}: nothing to resume",
@@ -437,7 +436,12 @@ def _launch(cfg: Config, out: Optional[str],
     except RuntimeError as e:  # Which rank failed, and its error's line:
         first, _, rest = str(e).partition('\n')
         last = [line for line in rest.splitlines() if line.strip()][-1:]
-        raise AdarError(' '.join([first] + last)) from None
+        hint = None
+        if out and os.path.isfile(os.path.join(out, rundir.LAST)) and \
+                not rundir.is_finished(out):
+            hint = (f'continue from its latest evaluation with '
+                    f'`adar-pyg resume {shlex.quote(out)}`')
+        raise AdarError(' '.join([first] + last), hint=hint) from None
 
 
 @rundir.guarded
@@ -471,15 +475,13 @@ def resume(run_dir: str, *, json_path: Optional[str] = None,
 def read_run(run_dir: str) -> Tuple[Config, Dict[str, Any]]:
     r"""The config and the result of a finished run directory (the config
     checked against the run's :obj:`fingerprint.json`, if it has one)."""
-    rundir.require(run_dir)
-    for name in (CONFIG, RESULT):
-        if not os.path.exists(os.path.join(run_dir, name)):
-            raise RunDirError(f"'{run_dir}' is not a finished run "
-                              f"directory (no {name})")
-    with open(os.path.join(run_dir, RESULT)) as f:
-        result = json.load(f)
+    rundir.require_finished(run_dir)
+    raw = fingerprint.read_run_config(run_dir)
+    result = rundir.read_result(run_dir)
     if not os.path.exists(os.path.join(run_dir, fingerprint.FINGERPRINT)):
-        return Config.load(os.path.join(run_dir, CONFIG)), result
+        with fingerprint.damaged(run_dir):
+            return Config.build(raw, where=[os.path.join(run_dir, CONFIG)]), \
+                result
     return fingerprint.load_config(run_dir,
                                    fingerprint.load(run_dir)), result
 

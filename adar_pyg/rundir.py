@@ -18,6 +18,7 @@ files that are not a run's, and no empty directory left by a failed start.
 import errno
 import fcntl
 import functools
+import json
 import os
 import shutil
 import threading
@@ -320,6 +321,39 @@ def clear(out: str) -> None:
     :func:`claim` with :obj:`overwrite`)."""
     for name in run_files(out):
         os.remove(os.path.join(out, name))
+
+
+def require_finished(run_dir: str) -> None:
+    r""":func:`require`, and a :class:`~adar_pyg.errors.RunDirError` if
+    :obj:`run_dir` lacks the :obj:`config.yaml` or :obj:`result.json` of a
+    finished run."""
+    require(run_dir)
+    for name in (CONFIG, RESULT):
+        if not os.path.isfile(os.path.join(run_dir, name)):
+            raise RunDirError(f"'{run_dir}' is not a finished run "
+                              f"directory (no {name})")
+
+
+def read_result(run_dir: str) -> Dict[str, Any]:
+    r"""The :obj:`result.json` of the finished run :obj:`run_dir`; a
+    missing, unreadable or damaged one raises a
+    :class:`~adar_pyg.errors.RunDirError`."""
+    path = os.path.join(run_dir, RESULT)
+    if not os.path.isfile(path):
+        raise RunDirError(f"'{run_dir}' is not a finished run directory "
+                          f"(no {RESULT})")
+    try:
+        with open(path, encoding='utf-8') as f:
+            result = json.load(f)
+    except (OSError, ValueError) as e:
+        raise RunDirError(f"run '{run_dir}': cannot read {RESULT} ({e})",
+                          hint='train it again (adar-pyg train --config '
+                          f"{os.path.join(run_dir, CONFIG)} --out NEW)"
+                          ) from None
+    if not isinstance(result, dict):
+        raise RunDirError(f"run '{run_dir}': {RESULT} is damaged (not a "
+                          f"mapping)")
+    return result
 
 
 def is_finished(run_dir: str) -> bool:

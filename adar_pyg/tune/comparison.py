@@ -319,7 +319,7 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
     time (spawned ones, each loading the data, when > 1); returns their
     folders, test metrics, epochs and CPU seconds, by seed."""
     from adar_pyg.pipeline import load_data
-    from adar_pyg.rundir import RESULT
+    from adar_pyg.rundir import read_result
     ledger_path = os.path.join(out, name, SEEDS_JSON)
     ledger = seed_ledger(out, name)
     runs: Dict[str, Any] = {'runs': {}, 'test': {}, 'epochs': {},
@@ -365,8 +365,7 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                                       resume=resume[seed]))
     for seed in seeds:
         folder = seed_dir(out, name, seed)
-        with open(os.path.join(folder, RESULT)) as f:
-            result = json.load(f)
+        result = read_result(folder)
         key = str(seed)
         runs['runs'][key] = os.path.join(name, f'seed-{seed}')
         runs['test'][key] = result['test']
