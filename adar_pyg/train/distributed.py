@@ -22,6 +22,7 @@ several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
 """
 import json
 import os
+import signal
 from typing import Any, List, Optional
 
 import torch
@@ -338,10 +339,20 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
             addr: str, port: int, timeout: float, threads: Optional[int],
             results: str, parent: int) -> None:
     _die_with_parent(parent)
+    # Ctrl-C is the launcher's to handle (it stops the ranks); stopped, a
+    # rank exits as Python does, releasing what it holds (a SIGTERM that
+    # killed it outright left semaphores the resource tracker then
+    # reported as leaked).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _stop)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size),
                       LOCAL_RANK=str(rank), MASTER_ADDR=addr,
                       MASTER_PORT=str(port))

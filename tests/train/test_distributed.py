@@ -372,3 +372,61 @@ def test_cli_parallel_columns(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err and 'Traceback' not in err, err
         assert not bad.exists()
+
+
+def test_a_dead_rank_says_how_to_resume(tmp_path, monkeypatch):
+    r"""A rank killed after an evaluation: the error says how to continue
+    the run (its latest checkpoint is there)."""
+    import adar_pyg.train.distributed as distributed
+    from adar_pyg import run
+    from adar_pyg.config import Config
+    from adar_pyg.errors import AdarError
+
+    def died(*args, **kwargs):
+        raise RuntimeError('rank 1 of 2 died (exit code -9, signal SIGKILL); '
+                           'the other ranks were stopped')
+
+    monkeypatch.setattr(distributed, 'launch', died)
+    out = tmp_path / 'run'
+    (out / 'checkpoints').mkdir(parents=True)
+    cfg = Config.build({'run': {'nproc': 2}})
+    with pytest.raises(AdarError, match='rank 1 of 2 died') as e:
+        run._launch(cfg, str(out), {})
+    assert e.value.hint is None  # Nothing to resume from yet.
+    (out / 'checkpoints' / 'last.pt').write_bytes(b'')
+    with pytest.raises(AdarError) as e:
+        run._launch(cfg, str(out), {})
+    assert e.value.hint == (f'continue from its latest evaluation with '
+                            f'`adar-pyg resume {out}`')
+
+
+@pytest.mark.skipif(not os.path.exists('/proc/self'), reason='Linux only')
+def test_ctrl_c_of_a_two_process_run(tmp_path):
+    r"""Ctrl-C (SIGINT to the terminal's process group: the command and
+    its ranks) stops the run with the resume line alone: no traceback, no
+    rank left, no 'leaked semaphore' lines of the resource tracker (ranks
+    stopped by SIGTERM used to die without releasing theirs)."""
+    import signal
+    import subprocess
+    import sys
+    args = tiny_train_args(tmp_path)
+    args[args.index('--epochs') + 1] = '500'
+    args[args.index('--no-progress')] = '--progress'  # (tqdm's lock too)
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'adar_pyg', *args, '--nproc', '2', '--out',
+         str(tmp_path / 'run')], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / 'run' / 'checkpoints' / 'last.pt').exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert 'stopped; continue with `adar-pyg resume' in err
+    assert 'Traceback' not in err and 'leaked' not in err, err
