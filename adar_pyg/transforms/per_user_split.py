@@ -84,7 +84,11 @@ class PerUserRandomSplit(BaseTransform):
             type to split. (default: :obj:`('user', 'rates', 'item')`)
         rev_edge_type (Tuple[str, str, str], optional): The reverse edge type
             of :obj:`edge_type`, re-built from the training interactions.
-            Can be :obj:`None` in case no reverse edge type exists.
+            Can be :obj:`None` in case no reverse edge type exists. Any
+            other edge type from items to users (*e.g.*, the
+            :obj:`('item', 'rev_rates', 'user')` of
+            :class:`~torch_geometric.transforms.ToUndirected`) is refused: it
+            would keep the held-out interactions in the training graph.
             (default: :obj:`('item', 'rated_by', 'user')`)
     """
     def __init__(
@@ -123,6 +127,7 @@ class PerUserRandomSplit(BaseTransform):
                              f"edge type {self.edge_type} in the data "
                              f"(found {data.edge_types})")
 
+        self._check_reverse(data)
         store = data[self.edge_type]
         edge_index = store.edge_index
         device = edge_index.device
@@ -219,6 +224,23 @@ class PerUserRandomSplit(BaseTransform):
         for key in edge_attrs:
             store[key] = store[key][index]
         store.edge_index = store.edge_index[:, index]
+
+    def _check_reverse(self, data: HeteroData) -> None:
+        # An edge type from items to users other than `rev_edge_type` (the
+        # `rev_rates` of `ToUndirected`) would keep every interaction, the
+        # validation and test ones included, in the training graph.
+        src, _, dst = self.edge_type
+        others = [t for t in data.edge_types if t[0] == dst and t[2] == src
+                  and t != self.rev_edge_type]
+        if others:
+            raise ValueError(
+                f"'{self.__class__.__name__}' found the edge type "
+                f"{others[0]} from '{dst}' to '{src}', which is not its "
+                f"'rev_edge_type' {self.rev_edge_type}: it would keep the "
+                f"validation and test interactions in the training graph. "
+                f"Pass rev_edge_type={others[0]} (it is then re-built from "
+                f"the training interactions), or remove it before the split "
+                f"(and add it after, e.g. with ToUndirected)")
 
     def _reverse(self, data: HeteroData) -> None:
         # Re-builds the reverse edge type from the (split) forward edges:

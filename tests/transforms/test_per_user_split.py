@@ -203,6 +203,31 @@ def test_arguments():
         PerUserRandomSplit(edge_type=('user', 'buys', 'item'))(random_graph())
 
 
+def test_pyg_reverse_edge_type():
+    r"""ToUndirected's ('item', 'rev_rates', 'user') holds every interaction:
+    refused unless named as the reverse type, which is then re-built from
+    the training interactions (no held-out pair left in it)."""
+    import torch_geometric.transforms as T
+    data = random_graph()
+    del data[REV_EDGE_TYPE]
+    data = T.ToUndirected()(data)
+    rev = ('item', 'rev_rates', 'user')
+    assert rev in data.edge_types
+    with pytest.raises(ValueError, match="rev_edge_type=\\('item', "
+                       "'rev_rates', 'user'\\)"):
+        PerUserRandomSplit()(data)
+    with pytest.raises(ValueError, match='rev_rates'):
+        PerUserRandomSplit(rev_edge_type=None)(data)
+    train, val, test = PerUserRandomSplit(rev_edge_type=rev)(data)
+    for split in (train, val, test):
+        assert pairs(split[rev].edge_index.flip([0])) == pairs(
+            train[EDGE_TYPE].edge_index)
+    held_out = set(pairs(test[EDGE_TYPE].edge_label_index)) | set(
+        pairs(val[EDGE_TYPE].edge_label_index))
+    assert held_out and not held_out & set(
+        pairs(train[rev].edge_index.flip([0])))
+
+
 @pytest.fixture(scope='module')
 def beauty(tmp_path_factory):
     mirror = default_mirror()
