@@ -93,11 +93,13 @@ class DiffusionAugmenter(Augmenter):
     stepped by the augmenter (the alternating optimisation of Algorithm 1 of
     ADAR), created lazily and dropped on device moves and resets.
 
-    Subclasses set :obj:`embedding_dim`, :obj:`lr` and :obj:`denoiser`.
+    Subclasses set :obj:`embedding_dim`, :obj:`lr`, :obj:`denoiser` and
+    :obj:`diffusion` (whose buffers tell the module's device).
     """
     embedding_dim: int
     lr: float
     denoiser: torch.nn.Module
+    diffusion: torch.nn.Module
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,9 +110,13 @@ class DiffusionAugmenter(Augmenter):
 
     def _apply(self, fn, *args, **kwargs):
         # Moving or casting the module (`.to()`, `.cuda()`, `.double()`, ...)
-        # invalidates the optimizer state, so it is re-created lazily:
-        self.optimizer = None
-        return super()._apply(fn, *args, **kwargs)
+        # invalidates the optimizer state, so it is re-created lazily; a
+        # call that moves nothing (`.to()` its own device) keeps it.
+        before = [(p.device, p.dtype) for p in self.parameters()]
+        out = super()._apply(fn, *args, **kwargs)
+        if [(p.device, p.dtype) for p in self.parameters()] != before:
+            self.optimizer = None
+        return out
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         if self.optimizer is None:
@@ -138,6 +144,7 @@ class DiffusionAugmenter(Augmenter):
 
     def _check(self, **embs: Optional[Tensor]) -> None:
         size: Optional[int] = None
+        device = self.diffusion.betas.device
         for name, x in embs.items():
             if x is None:
                 continue
@@ -148,6 +155,10 @@ class DiffusionAugmenter(Augmenter):
                 raise ValueError(f"'{name}' must be of shape [N, "
                                  f"embedding_dim={self.embedding_dim}] "
                                  f"(got {list(x.shape)})")
+            if x.device != device:
+                raise ValueError(f"'{name}' is on {x.device}, the "
+                                 f"{self.__class__.__name__} on {device} "
+                                 f"(move one of them with .to())")
             if size is None:
                 size = x.size(0)
             elif x.size(0) != size:

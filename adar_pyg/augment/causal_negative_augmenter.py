@@ -269,10 +269,13 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
         \textrm{Beta}(\alpha_e, \beta_e)` as a tensor of shape
         :obj:`[num, 1]`."""
         alpha, beta = self.mix_parameters
+        # (torch draws Beta variates in float32 and float64 only)
+        draw = dtype if dtype in (None, torch.float32, torch.float64) \
+            else torch.float32
         dist = torch.distributions.Beta(
-            torch.tensor(alpha, device=device, dtype=dtype),
-            torch.tensor(beta, device=device, dtype=dtype))
-        return dist.sample((num, 1))
+            torch.tensor(alpha, device=device, dtype=draw),
+            torch.tensor(beta, device=device, dtype=draw))
+        return dist.sample((num, 1)).to(dtype)
 
     def candidates(self, pos_emb: Tensor) -> Tensor:
         r"""The generated negatives of all hardness levels, without gradient:
@@ -338,6 +341,10 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
             A detached tensor of shape :obj:`[N, d]`.
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
+        if pos_emb.size(0) == 0:  # (no rows, nothing drawn)
+            self.last_t_star = torch.zeros(0, dtype=torch.long,
+                                           device=pos_emb.device)
+            return pos_emb.detach().clone()
         cands = self.candidates(pos_emb)
         with torch.no_grad():
             user = user_emb.detach().to(cands.dtype)
@@ -424,6 +431,8 @@ class CausalNegativeAugmenter(DiffusionAugmenter):
                 :obj:`[N, d]`.
         """
         self._check(user_emb=user_emb, pos_emb=pos_emb)
+        if pos_emb.size(0) == 0:
+            return 0.0  # No rows: nothing to learn from.
         pos_emb = pos_emb.detach()
         if not self.train_denoiser:
             with torch.no_grad():

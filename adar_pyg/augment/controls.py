@@ -4,15 +4,8 @@ import torch
 from torch import Tensor
 
 from adar_pyg.augment.base import Augmenter
-from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT
+from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, check_weight
 from adar_pyg.checks import check_int
-
-
-def _check_args(embedding_dim: int, weight: float) -> None:
-    check_int('embedding_dim', embedding_dim)
-    if (isinstance(weight, bool) or not isinstance(weight, (int, float))
-            or not 0.0 <= weight <= 1.0):
-        raise ValueError(f"'weight' must be in [0, 1] (got {weight!r})")
 
 
 def _check_emb(name: str, x: Tensor, embedding_dim: int) -> None:
@@ -30,9 +23,9 @@ class _Control(Augmenter):
     def __init__(self, embedding_dim: int,
                  weight: float = AUGMENTER_WEIGHT) -> None:
         super().__init__()
-        _check_args(embedding_dim, weight)
+        check_int('embedding_dim', embedding_dim)
         self.embedding_dim = embedding_dim
-        self.weight = float(weight)
+        self.weight = check_weight(weight)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -62,6 +55,13 @@ class ReweightAugmenter(_Control):
     not to the extra :math:`\lambda`-weighted negative term in D-BPR. It
     has no parameters and no training step.
 
+    As every generated negative in D-BPR, the copy is a constant (it is
+    detached): the loss has the value above, and its gradient reaches
+    :math:`\mathbf{e}_u` through both negative terms but :math:`\mathbf{e}_j`
+    through the first only, *i.e.*, the sampled negative item is pushed
+    down as in BPR and the user :math:`(1 + \lambda)` times as hard, as
+    a generated negative, which reaches no item embedding, does in ADAR.
+
     Args:
         embedding_dim (int): The size :math:`d` of user and item embeddings.
         weight (float, optional): The weight :math:`\lambda \in [0, 1]` of
@@ -78,7 +78,9 @@ class ReweightAugmenter(_Control):
         of shape :obj:`[N, d]` (required)."""
         self._need_negative(neg_emb)
         assert neg_emb is not None
-        _check_emb('neg_emb', neg_emb, self.embedding_dim)
+        for name, x in (('user_emb', user_emb), ('pos_emb', pos_emb),
+                        ('neg_emb', neg_emb)):
+            _check_emb(name, x, self.embedding_dim)
         return neg_emb.detach().clone()
 
 
@@ -116,8 +118,11 @@ class NoiseAugmenter(_Control):
                 neg_emb: Optional[Tensor] = None) -> Tensor:
         r"""Returns noise of the shape, dtype and device of :obj:`pos_emb`
         (:obj:`[N, d]`), scaled by the batch RMS of :obj:`pos_emb`, without
-        gradient. :obj:`user_emb` and :obj:`neg_emb` are not used."""
+        gradient. :obj:`user_emb` (checked, if given) and :obj:`neg_emb`
+        are not used."""
         _check_emb('pos_emb', pos_emb, self.embedding_dim)
+        if user_emb is not None:
+            _check_emb('user_emb', user_emb, self.embedding_dim)
         pos_emb = pos_emb.detach()
         scale = pos_emb.pow(2).mean().sqrt() if pos_emb.numel() > 0 else 0.0
         return torch.randn_like(pos_emb) * scale

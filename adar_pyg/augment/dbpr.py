@@ -1,3 +1,4 @@
+import numbers
 from typing import Optional
 
 import torch.nn.functional as F
@@ -10,6 +11,16 @@ from torch import Tensor
 #: (LightGCN for CF, GRU4Rec for SR). Declared here once: the constructors
 #: default to it and the config (:obj:`adar.weight`) reads their default.
 AUGMENTER_WEIGHT = 0.7
+
+
+def check_weight(weight: float) -> float:
+    r"""Returns the D-BPR weight :math:`\lambda` as a :obj:`float`, or
+    raises a :class:`ValueError` unless it is a number (not a bool) in
+    :math:`[0, 1]`."""
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or \
+            not 0.0 <= weight <= 1.0:
+        raise ValueError(f"'weight' must be in [0, 1] (got {weight!r})")
+    return float(weight)
 
 
 def d_bpr_loss(
@@ -40,6 +51,9 @@ def d_bpr_loss(
     gradient of the generated term reaches :math:`\mathbf{e}_u` only, and
     never the diffusion model.
 
+    All embeddings must have one shape :obj:`[N, d]` with :math:`N > 0`
+    (a :class:`ValueError` otherwise: nothing is broadcast).
+
     Args:
         user_emb (torch.Tensor): User embeddings :math:`\mathbf{e}_u` of shape
             :obj:`[N, d]`.
@@ -53,6 +67,16 @@ def d_bpr_loss(
             negatives (the paper searches :math:`\lambda \in [0, 1]`).
             (default: :obj:`0.0`)
     """
+    embs = {'user_emb': user_emb, 'pos_emb': pos_emb, 'neg_emb': neg_emb}
+    if gen_emb is not None:
+        embs['gen_emb'] = gen_emb
+    shapes = {name: tuple(x.shape) for name, x in embs.items()}
+    if user_emb.dim() != 2 or len(set(shapes.values())) > 1:
+        raise ValueError(f"d_bpr_loss needs embeddings of one shape [N, d] "
+                         f"(got {shapes})")
+    if user_emb.size(0) == 0:
+        raise ValueError('d_bpr_loss of an empty batch (no rows) is '
+                         'undefined')
     pos_score = (user_emb * pos_emb).sum(dim=-1)
     neg_score = (user_emb * neg_emb).sum(dim=-1)
     if gen_emb is not None and weight != 0:

@@ -408,6 +408,26 @@ class GaussianDiffusion(torch.nn.Module):
         out = out.index_copy(0, order, out)  # Back to the rows' order.
         return out.squeeze(1) if squeeze else out
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        # The schedule is fixed at construction (and named in `schedule`):
+        # a state_dict of another schedule would swap it silently.
+        betas = state_dict.get(prefix + 'betas')
+        if isinstance(betas, Tensor) and (
+                betas.shape != self.betas.shape or not torch.allclose(
+                    betas.to(self.betas), self.betas, rtol=1e-6, atol=0.0)):
+            error_msgs.append(
+                f"{prefix}betas: the state_dict holds another noise "
+                f"schedule than this {self.__class__.__name__}'s "
+                f"({self.schedule!r}, {self.num_steps} steps): build the "
+                f"module with the schedule and number of steps it was saved "
+                f"with")
+            return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_steps={self.num_steps}, '
                 f'schedule={self.schedule!r})')

@@ -1,11 +1,12 @@
 import math
+import numbers
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from adar_pyg.augment.base import DiffusionAugmenter, NonFiniteError
-from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, d_bpr_loss
+from adar_pyg.augment.dbpr import AUGMENTER_WEIGHT, check_weight, d_bpr_loss
 from adar_pyg.augment.diffusion import GaussianDiffusion
 from adar_pyg.augment.film import FiLMDenoiser
 from adar_pyg.augment.schedule import SCHEDULES
@@ -20,6 +21,13 @@ MIXED_DIVISORS = (2, 4, 8, 10)
 
 # Bound on k * p_s before exp(.) in Eq. (11), so that it stays finite:
 MAX_EXPONENT = 60.0
+
+
+def _real(value: object, positive: bool = False) -> bool:
+    # A finite number (not a bool), positive or non-negative:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and (value > 0 if positive else
+                                          value >= 0))
 
 
 def _round_step(value: float, num_steps: int) -> int:
@@ -85,6 +93,10 @@ class NegativeAugmenter(DiffusionAugmenter):
     positive's (harder negatives, smaller :math:`t^*`), see
     :meth:`transition_from_scores`. For :math:`\mu^- > 0`, :math:`t^*`
     grows with :math:`\mu^+` (Theorem 1).
+
+    The diffusion computes in :obj:`float32` (its schedule's type): other
+    floating point embeddings are cast to it, and the generated negatives
+    cast back to the type of :obj:`pos_emb`.
 
     The module knows nothing about the recommendation model: it only sees
     user and item embeddings, and it owns the optimizer of its diffusion
@@ -191,8 +203,11 @@ class NegativeAugmenter(DiffusionAugmenter):
             :math:`\mathbf{x}_{t^*} = \sqrt{\bar{\alpha}_{t^*}} \mathbf{x}_0
             + \sqrt{1 - \bar{\alpha}_{t^*}} \boldsymbol{\epsilon}` of
             Eq. (2), drawn in one step without the denoiser; the
-            :obj:`"mixed"` strategy averages four independent draws).
-            :meth:`step` trains the denoiser either way.
+            :obj:`"mixed"` strategy averages four independent draws). With
+            :obj:`"forward"`, the denoiser (Eq. (5-8)) takes no part:
+            :meth:`step` does not train it, and :obj:`hidden_channels`,
+            :obj:`time_dim`, :obj:`lr`, :obj:`posterior_noise`,
+            :obj:`max_x0_weight` and :obj:`clip_x0` have no effect.
             (default: :obj:`"forward"`)
     """
     def __init__(
@@ -219,17 +234,21 @@ class NegativeAugmenter(DiffusionAugmenter):
 
         check_int('embedding_dim', embedding_dim)
         check_int('num_steps', num_steps)
-        if not 0.0 <= weight <= 1.0:
-            raise ValueError(f"'weight' must be in [0, 1] (got {weight})")
+        weight = check_weight(weight)
+        for name, flag in (('posterior_noise', posterior_noise),
+                           ('normalize', normalize)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"'{name}' must be True or False (got "
+                                 f"{flag!r})")
         if strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {strategy!r} (valid options: "
                              f"{', '.join(repr(s) for s in STRATEGIES)})")
         if score not in SCORES:
             raise ValueError(f"Unknown score {score!r} (valid options: "
                              f"{', '.join(repr(s) for s in SCORES)})")
-        if clip_x0 is not None and not clip_x0 > 0:
+        if clip_x0 is not None and not _real(clip_x0, positive=True):
             raise ValueError(f"'clip_x0' must be positive or None "
-                             f"(got {clip_x0})")
+                             f"(got {clip_x0!r})")
         if isinstance(schedule, str) and schedule not in SCHEDULES:
             raise ValueError(f"Unknown noise schedule {schedule!r} (valid "
                              f"options: "
@@ -237,9 +256,9 @@ class NegativeAugmenter(DiffusionAugmenter):
                              f"tensor of betas)")
         for name, value in (('omega', omega), ('k', k), ('lr', lr)):
             check_number(name, value)
-        if max_x0_weight is not None and not max_x0_weight >= 0:
+        if max_x0_weight is not None and not _real(max_x0_weight):
             raise ValueError(f"'max_x0_weight' must be non-negative or None "
-                             f"(got {max_x0_weight})")
+                             f"(got {max_x0_weight!r})")
         if not (isinstance(hardness, (int, float))
                 and not isinstance(hardness, bool)
                 and 0.0 <= hardness < 1.0):
@@ -447,6 +466,10 @@ class NegativeAugmenter(DiffusionAugmenter):
             self._check(user_emb=user_emb, pos_emb=pos_emb, neg_emb=neg_emb)
         else:
             self._check(user_emb=user_emb, pos_emb=pos_emb)
+        if pos_emb.size(0) == 0:  # (no rows, nothing drawn)
+            self.last_t_star = torch.zeros(0, dtype=torch.long,
+                                           device=pos_emb.device)
+            return pos_emb.detach().clone()
         with torch.no_grad():
             if self.strategy == 'transition':
                 assert neg_emb is not None
@@ -566,11 +589,32 @@ class NegativeAugmenter(DiffusionAugmenter):
         the loss. The Adam optimizer is created at the first call (and again
         after :meth:`reset_parameters` or a device move).
 
+        With :obj:`source="forward"` (the default), the generated negatives
+        do not depend on the denoiser, and :meth:`step` trains nothing: it
+        checks its inputs, draws the random numbers a training step would
+        (so that runs stay bit-identical to those of versions that trained
+        the unused denoiser) and returns :obj:`0.0`.
+
         Args:
             user_emb (torch.Tensor): User embeddings of shape :obj:`[N, d]`.
             pos_emb (torch.Tensor): Positive item embeddings of shape
                 :obj:`[N, d]`.
         """
+        if pos_emb.size(0) == 0:
+            self._check(user_emb=user_emb, pos_emb=pos_emb)
+            return 0.0  # No rows: nothing to learn from.
+        if self.source == 'forward':
+            # e_d of Eq. (2) does not depend on the denoiser: nothing to
+            # train. The step's random draws (its steps t and its noise)
+            # are made all the same, so that the rest of the run draws what
+            # it drew when the step trained the unused denoiser (committed
+            # runs re-run bit for bit).
+            self._check(user_emb=user_emb, pos_emb=pos_emb)
+            dtype = self.diffusion.betas.dtype
+            self.diffusion.sample_timesteps(pos_emb.size(0),
+                                            device=pos_emb.device)
+            torch.randn(pos_emb.shape, dtype=dtype, device=pos_emb.device)
+            return 0.0
         loss = self._optimize(
             lambda: self.diffusion_loss(user_emb, pos_emb))
         return float(loss)
@@ -607,12 +651,21 @@ class NegativeAugmenter(DiffusionAugmenter):
         return {'t_star': self.last_t_star.float().mean()}
 
     def __repr__(self) -> str:
-        extra = ''
+        # The settings that take part, given the strategy and the source:
+        parts = [str(self.embedding_dim), f'num_steps={self.num_steps}',
+                 f'strategy={self.strategy!r}']
         if self.strategy == 'transition':
-            extra += f', hardness={self.hardness}'
-        extra += f', source={self.source!r}'
-        return (f'{self.__class__.__name__}({self.embedding_dim}, '
-                f'num_steps={self.num_steps}, strategy={self.strategy!r}'
-                f'{extra}, score={self.score!r}, weight={self.weight}, '
-                f'schedule={self.diffusion.schedule!r}, '
-                f'normalize={self.normalize}, clip_x0={self.clip_x0})')
+            parts.append(f'hardness={self.hardness}')
+        if self.strategy == 'adaptive':
+            parts += [f'score={self.score!r}', f'omega={self.omega}',
+                      f'k={self.k}']
+        parts += [f'source={self.source!r}', f'weight={self.weight}',
+                  f'schedule={self.diffusion.schedule!r}',
+                  f'normalize={self.normalize}']
+        if self.source == 'chain':
+            parts += [f'clip_x0={self.clip_x0}',
+                      f'posterior_noise={self.posterior_noise}',
+                      f'max_x0_weight={self.max_x0_weight}',
+                      f'hidden_channels={self.denoiser.hidden_channels}',
+                      f'lr={self.lr}']
+        return f"{self.__class__.__name__}({', '.join(parts)})"

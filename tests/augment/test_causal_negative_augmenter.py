@@ -306,3 +306,15 @@ def test_bad_inputs():
         aug.loss(user, pos[:3], neg)
     with pytest.raises(TypeError, match='floating point'):
         aug.step(user.long(), pos)
+
+
+def test_half_precision_and_empty_batch():
+    aug = CausalNegativeAugmenter(8, hidden_channels=16)
+    user, pos, neg = embeddings()
+    gen = aug(user, pos)
+    # The Beta draw of the mixing ratio in half precision (torch has none):
+    loss = aug.loss(user.half(), pos.half(), neg.half(), gen.half())
+    assert loss.dtype == torch.float16 and bool(torch.isfinite(loss))
+    empty = torch.empty(0, 8)
+    assert aug.step(empty, empty) == 0.0
+    assert aug(empty, empty).shape == (0, 8)

@@ -121,3 +121,30 @@ def test_bad_arguments(cls, kwargs, match):
     kwargs = {'embedding_dim': 8, **kwargs}
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize('cls', [ReweightAugmenter, NoiseAugmenter])
+def test_user_embeddings_are_checked(cls):
+    aug = cls(8)
+    u, i, j = torch.randn(3, 5, 8).unbind(0)
+    with pytest.raises(ValueError, match=r"'user_emb' must be of shape "
+                       r"\[N, embedding_dim=8\] \(got \[5, 11\]\)"):
+        aug(torch.randn(5, 11), i, j)
+    with pytest.raises(ValueError, match='one shape'):  # (its loss)
+        aug.loss(u, i[:1], j, aug(u, i, j))
+
+
+def test_reweight_gradient_is_that_of_a_constant_copy():
+    r"""The value of softplus((1 + λ) e_u·e_j − e_u·e_i), with the copy a
+    constant: e_j gets BPR's gradient, e_u the full one (documented)."""
+    torch.manual_seed(0)
+    u, i, j = (torch.randn(6, 8, requires_grad=True) for _ in range(3))
+    aug = ReweightAugmenter(8, weight=0.7)
+    loss = aug.loss(u, i, j, aug(u, i, j))
+    full = F.softplus(1.7 * (u * j).sum(-1) - (u * i).sum(-1)).mean()
+    assert torch.allclose(loss, full)
+    loss.backward()
+    with torch.no_grad():
+        s = torch.sigmoid(1.7 * (u * j).sum(-1) - (u * i).sum(-1)).view(-1, 1)
+        assert torch.allclose(j.grad, s * u / 6, atol=1e-6)
+        assert torch.allclose(u.grad, s * (1.7 * j - i) / 6, atol=1e-6)

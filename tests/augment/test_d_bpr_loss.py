@@ -60,3 +60,17 @@ def test_d_bpr_loss_gradient():
         assert torch.allclose(u.grad, s * (j + weight * d - i) / 6, atol=1e-6)
         assert torch.allclose(i.grad, -s * u / 6, atol=1e-6)
         assert torch.allclose(j.grad, s * u / 6, atol=1e-6)
+
+
+def test_d_bpr_loss_refuses_broadcasting_and_empty_batches():
+    u, i, j = torch.randn(3, 5, 8).unbind(0)
+    with pytest.raises(ValueError, match=r"one shape \[N, d\] .*'pos_emb': "
+                       r"\(1, 8\)"):
+        d_bpr_loss(u, i[:1], j)  # (was broadcast silently)
+    with pytest.raises(ValueError, match='one shape'):
+        d_bpr_loss(u, i[0], j)
+    with pytest.raises(ValueError, match="'gen_emb': \\(5, 4\\)"):
+        d_bpr_loss(u, i, j, j[:, :4], weight=0.5)
+    empty = torch.empty(0, 8)
+    with pytest.raises(ValueError, match='empty batch'):
+        d_bpr_loss(empty, empty, empty)

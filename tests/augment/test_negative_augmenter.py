@@ -22,28 +22,29 @@ def embeddings(num=16, dim=8, seed=0, dtype=torch.float32):
 
 
 def test_repr():
+    # The settings that take part, given the strategy and the source:
     aug = NegativeAugmenter(64)
     assert str(aug) == ("NegativeAugmenter(64, num_steps=50, "
                         "strategy='transition', hardness=0.5, "
-                        "source='forward', score='cosine', weight=0.7, "
-                        "schedule='linear', normalize=True, clip_x0=5.0)")
+                        "source='forward', weight=0.7, schedule='linear', "
+                        "normalize=True)")
     aug = NegativeAugmenter(8, num_steps=20, strategy='mixed', weight=0.1,
                             schedule='cosine', score='dot', clip_x0=None,
-                            source='chain')
+                            source='chain', hidden_channels=16)
     assert str(aug) == ("NegativeAugmenter(8, num_steps=20, strategy='mixed', "
-                        "source='chain', score='dot', weight=0.1, schedule='cosine', "
-                        "normalize=True, clip_x0=None)")
-    aug = NegativeAugmenter(8, strategy='transition', hardness=0.25,
-                            source='forward')
+                        "source='chain', weight=0.1, schedule='cosine', "
+                        "normalize=True, clip_x0=None, posterior_noise=True, "
+                        "max_x0_weight=1.0, hidden_channels=16, lr=0.001)")
+    # Two adaptive augmenters that differ print apart:
+    aug = NegativeAugmenter(8, strategy='adaptive', omega=2.0, score='dot')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
-                        "strategy='transition', hardness=0.25, "
-                        "source='forward', score='cosine', weight=0.7, "
-                        "schedule='linear', normalize=True, clip_x0=5.0)")
+                        "strategy='adaptive', score='dot', omega=2.0, k=1.0, "
+                        "source='forward', weight=0.7, schedule='linear', "
+                        "normalize=True)")
     aug = NegativeAugmenter(8, strategy='fixed', source='forward')
     assert str(aug) == ("NegativeAugmenter(8, num_steps=50, "
-                        "strategy='fixed', source='forward', "
-                        "score='cosine', weight=0.7, schedule='linear', "
-                        "normalize=True, clip_x0=5.0)")
+                        "strategy='fixed', source='forward', weight=0.7, "
+                        "schedule='linear', normalize=True)")
 
 
 @pytest.mark.parametrize('strategy', ALL_STRATEGIES)
@@ -255,12 +256,22 @@ def test_forward_source_does_not_use_the_denoiser():
             p.fill_(float('nan'))
     assert bool(torch.isfinite(aug(u, i, j)).all())
 
-    # ... but step() still trains it:
+    # ... and step() does not train it, but draws what a training step
+    # draws (runs re-run bit for bit with versions that trained it):
     aug.reset_parameters()
     before = [p.clone() for p in aug.denoiser.parameters()]
-    assert aug.step(u, i, j) > 0
-    assert all(not torch.equal(a, b)
+    torch.manual_seed(1)
+    assert aug.step(u, i, j) == 0.0
+    after_forward = torch.get_rng_state()
+    assert all(torch.equal(a, b)
                for a, b in zip(before, aug.denoiser.parameters()))
+    chain = PaperAugmenter(8, num_steps=20, strategy='transition',
+                           hidden_channels=16, source='chain')
+    torch.manual_seed(1)
+    assert chain.step(u, i, j) > 0
+    assert torch.equal(after_forward, torch.get_rng_state())
+    with pytest.raises(ValueError, match='pos_emb'):
+        aug.step(u, i[:, :4])
 
 
 @pytest.mark.parametrize('num_steps,schedule', [
@@ -452,6 +463,57 @@ def test_bad_arguments(kwargs, match):
         PaperAugmenter(**kwargs)
 
 
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(normalize='False'), "'normalize' must be True or False"),
+    (dict(posterior_noise='no'), "'posterior_noise' must be True or False"),
+    (dict(weight=True), r"'weight' must be in \[0, 1\] \(got True\)"),
+    (dict(weight='0.5'), r"'weight' must be in \[0, 1\] \(got '0.5'\)"),
+    (dict(clip_x0='5'), "'clip_x0' must be positive or None"),
+    (dict(max_x0_weight=float('nan')), "'max_x0_weight' must be non-neg"),
+])
+def test_bad_argument_types(kwargs, match):
+    # (a string 'False' was taken as True, and repr said False)
+    with pytest.raises(ValueError, match=match):
+        NegativeAugmenter(8, **kwargs)
+
+
+@pytest.mark.parametrize('strategy', ALL_STRATEGIES)
+@pytest.mark.parametrize('source', ['chain', 'forward'])
+def test_empty_batch(strategy, source):  # (mixed, step: an error)
+    aug = PaperAugmenter(8, num_steps=20, strategy=strategy,
+                         hidden_channels=16, source=source)
+    empty = torch.empty(0, 8)
+    assert aug.step(empty, empty, empty) == 0.0
+    out = aug(empty, empty, empty)
+    assert out.shape == (0, 8) and aug.diagnostics()['t_star'].isnan()
+    with pytest.raises(ValueError, match='empty batch'):
+        aug.loss(empty, empty, empty, out)
+
+
+def test_device_and_move():
+    aug = PaperAugmenter(8, num_steps=20, hidden_channels=16)
+    u, i, j = embeddings()
+    with pytest.raises(ValueError, match="'pos_emb' is on meta, the "
+                       "NegativeAugmenter on cpu"):
+        aug(u, i.to('meta'), j)
+    aug.step(u, i)
+    state = aug.optimizer_state()
+    assert state is not None
+    aug.to('cpu')  # Moves nothing: the optimizer (Adam's moments) stays.
+    assert aug.optimizer_state() is not None
+    aug.double()  # A cast: re-created at the next step.
+    assert aug.optimizer is None
+
+
+def test_state_dict_of_another_schedule():
+    saved = NegativeAugmenter(8).state_dict()
+    aug = NegativeAugmenter(8, schedule='cosine')
+    with pytest.raises(RuntimeError, match="another noise schedule than "
+                       "this GaussianDiffusion's \\('cosine', 50 steps\\)"):
+        aug.load_state_dict(saved)
+    NegativeAugmenter(8).load_state_dict(saved)  # The same: loads.
+
+
 def test_bad_embeddings():
     aug = PaperAugmenter(8)
     u, i, j = embeddings()
@@ -482,12 +544,6 @@ def test_bad_embeddings():
             aug(u, i_bad)
         with pytest.raises(ValueError, match="'user_emb' contains NaN"):
             aug.step(i_bad.flip(0), u)
-
-
-def test_empty_batch():
-    aug = PaperAugmenter(8)
-    out = aug(torch.randn(0, 8), torch.randn(0, 8))
-    assert out.size() == (0, 8)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA not available')
