@@ -1,10 +1,34 @@
 r"""The argument checks of the library's constructors: each raises a
 :class:`ValueError` that names the argument and the value it got (the
 typed config checks its values before anything is built, see
-:mod:`adar_pyg.config`; these guard the Python API)."""
+:mod:`adar_pyg.config`; these guard the Python API).
+
+A *real number* here is a Python or NumPy number (not a bool) or a 0-d
+real tensor or array (as :obj:`float` reads it); a string, a bool or
+:obj:`None` is refused, never converted."""
 import math
 import numbers
 from typing import Any, Optional
+
+import numpy as np
+import torch
+
+
+def _real(value: Any) -> Optional[float]:
+    r"""The :obj:`float` of :obj:`value` if it is a real number (see the
+    module's docstring), else :obj:`None`."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, torch.Tensor):
+        ok = (value.dim() == 0 and value.dtype != torch.bool
+              and not value.dtype.is_complex)
+        return float(value) if ok else None
+    if isinstance(value, np.ndarray):
+        return float(value) if value.ndim == 0 and value.dtype.kind in 'iuf' \
+            else None
+    return None
 
 
 def check_int(name: str, value: Any, minimum: Optional[int] = 1,
@@ -24,33 +48,44 @@ def check_int(name: str, value: Any, minimum: Optional[int] = 1,
     return int(value)
 
 
-def check_real(name: str, value: Any, positive: bool = True) -> float:
+def check_real(name: str, value: Any,
+               positive: Optional[bool] = True) -> float:
     r"""Returns :obj:`value` as a :obj:`float`, or raises a
-    :class:`ValueError` naming :obj:`name` unless it is a real number (not
-    a bool), finite and positive (or, with :obj:`positive=False`,
-    non-negative)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-            not math.isfinite(value) or not (value > 0 if positive else
-                                             value >= 0):
-        raise ValueError(f"'{name}' must be a finite "
-                         f"{'positive' if positive else 'non-negative'} "
-                         f"number (got {value!r})")
-    return float(value)
+    :class:`ValueError` naming :obj:`name` unless it is a finite real
+    number and positive (or, with :obj:`positive=False`, non-negative;
+    with :obj:`positive=None`, of any sign)."""
+    x = _real(value)
+    if x is None or not math.isfinite(x) or not (
+            True if positive is None else x > 0 if positive else x >= 0):
+        what = ('' if positive is None else
+                'positive ' if positive else 'non-negative ')
+        raise ValueError(f"'{name}' must be a finite {what}number "
+                         f"(got {value!r})")
+    return x
 
 
-def check_number(name: str, value: float, positive: bool = True) -> None:
-    r"""Raises a :class:`ValueError` naming :obj:`name` unless the number
-    :obj:`value` is finite and positive (or, with :obj:`positive=False`,
-    non-negative); unlike :func:`check_real`, its type is not checked."""
-    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+def check_number(name: str, value: Any, positive: bool = True,
+                 optional: bool = False) -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value`
+    is a real number, finite and positive (or, with :obj:`positive=False`,
+    non-negative; or :obj:`None`, if :obj:`optional`). The same test as
+    :func:`check_real`, with the message of the augmenters' arguments, and
+    nothing returned: the callers keep their own conversion."""
+    if optional and value is None:
+        return
+    x = _real(value)
+    if x is None or not (math.isfinite(x) and (x > 0 if positive else
+                                               x >= 0)):
         what = 'positive' if positive else 'non-negative'
-        raise ValueError(f"'{name}' must be a {what} number (got {value})")
+        raise ValueError(f"'{name}' must be a {what} number"
+                         f"{' or None' if optional else ''} (got {value!r})")
 
 
-def check_fraction(name: str, value: float, closed: bool = True) -> None:
-    r"""Raises a :class:`ValueError` naming :obj:`name` unless
-    :obj:`value` lies in :math:`[0, 1]` (or, with :obj:`closed=False`,
+def check_fraction(name: str, value: Any, closed: bool = True) -> None:
+    r"""Raises a :class:`ValueError` naming :obj:`name` unless :obj:`value`
+    is a real number in :math:`[0, 1]` (or, with :obj:`closed=False`,
     :math:`[0, 1)`: a dropout probability)."""
-    if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
+    x = _real(value)
+    if x is None or not (0.0 <= x <= 1.0 if closed else 0.0 <= x < 1.0):
         raise ValueError(f"'{name}' must lie in [0, 1{']' if closed else ')'}"
-                         f" (got {value})")
+                         f" (got {value!r})")

@@ -1,8 +1,9 @@
-import numbers
 from typing import Optional
 
 import torch.nn.functional as F
 from torch import Tensor
+
+from adar_pyg.checks import check_fraction
 
 #: The default weight :math:`\lambda` of the generated negatives of the
 #: augmenters (:class:`~adar_pyg.augment.NegativeAugmenter` and the controls
@@ -17,9 +18,7 @@ def check_weight(weight: float) -> float:
     r"""Returns the D-BPR weight :math:`\lambda` as a :obj:`float`, or
     raises a :class:`ValueError` unless it is a number (not a bool) in
     :math:`[0, 1]`."""
-    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or \
-            not 0.0 <= weight <= 1.0:
-        raise ValueError(f"'weight' must be in [0, 1] (got {weight!r})")
+    check_fraction('weight', weight)
     return float(weight)
 
 

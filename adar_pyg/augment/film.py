@@ -1,3 +1,4 @@
+import numbers
 from typing import Optional, Tuple, Union
 
 import torch
@@ -53,7 +54,13 @@ class FiLMDenoiser(torch.nn.Module):
         for name, value in (('embedding_dim', embedding_dim),
                             ('hidden_channels', hidden_channels),
                             ('time_dim', time_dim), ('cond_dim', cond_dim)):
-            if value is not None and value < 1:
+            if value is None and name in ('time_dim', 'cond_dim'):
+                continue
+            if isinstance(value, bool) or not isinstance(value,
+                                                         numbers.Integral):
+                raise ValueError(f"'{name}' must be an integer of at least 1"
+                                 f" (got {value!r})")
+            if value < 1:
                 raise ValueError(f"'{name}' must be at least 1 (got {value})")
 
         self.embedding_dim = embedding_dim

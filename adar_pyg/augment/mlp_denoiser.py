@@ -1,4 +1,5 @@
 import math
+import numbers
 from typing import Optional, Union
 
 import torch
@@ -58,8 +59,9 @@ class MLPDenoiser(torch.nn.Module):
         check_int('embedding_dim', embedding_dim)
         check_int('hidden_channels', hidden_channels)
         check_int('time_dim', time_dim, optional=True)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"'dropout' must be in [0, 1) (got {dropout})")
+        if (isinstance(dropout, bool) or not isinstance(dropout, numbers.Real)
+                or not 0.0 <= dropout < 1.0):
+            raise ValueError(f"'dropout' must be in [0, 1) (got {dropout!r})")
 
         self.embedding_dim = embedding_dim
         self.hidden_channels = hidden_channels

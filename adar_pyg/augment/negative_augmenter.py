@@ -1,5 +1,4 @@
 import math
-import numbers
 from typing import Dict, Optional, Tuple, Union
 
 import torch
@@ -21,13 +20,6 @@ MIXED_DIVISORS = (2, 4, 8, 10)
 
 # Bound on k * p_s before exp(.) in Eq. (11), so that it stays finite:
 MAX_EXPONENT = 60.0
-
-
-def _real(value: object, positive: bool = False) -> bool:
-    # A finite number (not a bool), positive or non-negative:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and (value > 0 if positive else
-                                          value >= 0))
 
 
 def _round_step(value: float, num_steps: int) -> int:
@@ -246,9 +238,7 @@ class NegativeAugmenter(DiffusionAugmenter):
         if score not in SCORES:
             raise ValueError(f"Unknown score {score!r} (valid options: "
                              f"{', '.join(repr(s) for s in SCORES)})")
-        if clip_x0 is not None and not _real(clip_x0, positive=True):
-            raise ValueError(f"'clip_x0' must be positive or None "
-                             f"(got {clip_x0!r})")
+        check_number('clip_x0', clip_x0, optional=True)
         if isinstance(schedule, str) and schedule not in SCHEDULES:
             raise ValueError(f"Unknown noise schedule {schedule!r} (valid "
                              f"options: "
@@ -256,9 +246,8 @@ class NegativeAugmenter(DiffusionAugmenter):
                              f"tensor of betas)")
         for name, value in (('omega', omega), ('k', k), ('lr', lr)):
             check_number(name, value)
-        if max_x0_weight is not None and not _real(max_x0_weight):
-            raise ValueError(f"'max_x0_weight' must be non-negative or None "
-                             f"(got {max_x0_weight!r})")
+        check_number('max_x0_weight', max_x0_weight, positive=False,
+                     optional=True)
         if not (isinstance(hardness, (int, float))
                 and not isinstance(hardness, bool)
                 and 0.0 <= hardness < 1.0):

@@ -1,9 +1,14 @@
 import math
+import numbers
+import warnings
+from collections.abc import Iterable
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 from torch_geometric.utils import coalesce
+
+from adar_pyg.checks import check_int
 
 
 def _csr(edge_index: Tensor, num_rows: int, num_cols: int) -> tuple:
@@ -44,21 +49,30 @@ class FullRankingEvaluator:
         {\sum_{r=1}^{\min(|\mathcal{T}_u|, K)} 1 / \log_2(r + 1)}
 
     are averaged over users — the definitions of the LightGCN and AHNS
-    reference code (users without held-out items are skipped). Users are
-    processed in blocks: one score matmul, one masked :func:`torch.topk` and one
-    gather per block, no Python loop over users. Index structures are built
-    once at construction, so calling the evaluator every epoch is cheap.
+    reference code (users without held-out items are skipped; a held-out
+    pair that is also excluded is masked, so it counts as a miss, as there:
+    the constructor warns of such pairs with a :class:`UserWarning`). Users
+    are processed in blocks: one score matmul, one masked :func:`torch.topk`
+    and one gather per block, no Python loop over users. Index structures
+    are built once at construction, so calling the evaluator every epoch is
+    cheap.
 
     Args:
         target_edge_index (torch.Tensor): Held-out (user, item) pairs
-            :obj:`[2, E]` (0-based ids).
+            :obj:`[2, E]` (0-based ids; at least one pair).
         num_users (int): Number of users.
         num_items (int): Number of items.
         exclude_edge_index (torch.Tensor or list, optional): Pairs never to
             rank (e.g. training edges), one tensor or a list of tensors.
             (default: :obj:`None`)
-        ks (Sequence[int], optional): Cut-offs. (default: :obj:`(10, 20)`)
+        ks (Sequence[int], optional): Cut-offs (positive integers, at most
+            :obj:`num_items`). (default: :obj:`(10, 20)`)
         batch_size (int, optional): Users per block. (default: :obj:`2048`)
+
+    Raises:
+        ValueError: If an argument is invalid, an id is out of range, or
+            :obj:`target_edge_index` is empty (no user to evaluate).
+        TypeError: If an edge index does not hold integer ids.
     """
     def __init__(
         self,
@@ -69,28 +83,38 @@ class FullRankingEvaluator:
         ks: Sequence[int] = (10, 20),
         batch_size: int = 2048,
     ) -> None:
-        ks = sorted({int(k) for k in ks})
-        if not ks or ks[0] < 1:
-            raise ValueError(f"'ks' must hold positive cut-offs (got {ks})")
+        cut_offs = (list(ks) if isinstance(ks, Iterable)
+                    and not isinstance(ks, (str, bytes)) else [])
+        if not cut_offs or not all(
+                isinstance(k, numbers.Integral) and not isinstance(k, bool)
+                and k >= 1 for k in cut_offs):
+            raise ValueError(f"'ks' must hold positive integer cut-offs "
+                             f"(got {ks!r})")
+        ks = sorted({int(k) for k in cut_offs})
+        self.num_users = check_int('num_users', num_users)
+        self.num_items = check_int('num_items', num_items)
         if ks[-1] > num_items:
             raise ValueError(f"cut-off {ks[-1]} exceeds the number of items "
                              f"({num_items})")
-        if batch_size < 1:
-            raise ValueError(f"'batch_size' must be positive (got {batch_size})")
-        self.num_users, self.num_items = int(num_users), int(num_items)
-        self.ks, self.batch_size = ks, int(batch_size)
+        self.ks = ks
+        self.batch_size = check_int('batch_size', batch_size)
         self._check(target_edge_index, 'target_edge_index')
-        self.target = _csr(target_edge_index, self.num_users, self.num_items)
+        if target_edge_index.size(1) == 0:
+            raise ValueError("'target_edge_index' is empty (got shape "
+                             f"{list(target_edge_index.shape)}): no user has "
+                             "a held-out item to rank")
         if exclude_edge_index is None:
             exclude_edge_index = []
         elif isinstance(exclude_edge_index, Tensor):
             exclude_edge_index = [exclude_edge_index]
         for e in exclude_edge_index:
             self._check(e, 'exclude_edge_index')
+        self.target = _csr(target_edge_index, self.num_users, self.num_items)
         exclude = (torch.cat(list(exclude_edge_index), dim=1)
                    if len(exclude_edge_index) else
                    target_edge_index.new_empty((2, 0)))
         self.exclude = _csr(exclude, self.num_users, self.num_items)
+        self._warn_excluded_targets()
         self.num_targets = self.target[0].diff()
         self.users = self.num_targets.nonzero().view(-1)
         max_k = ks[-1]
@@ -102,7 +126,36 @@ class FullRankingEvaluator:
         self.process_group: Optional[Any] = None
         self._reduce_device = torch.device('cpu')
 
+    def _warn_excluded_targets(self) -> None:
+        # Held-out pairs that are also excluded are masked, so never ranked:
+        # each counts as a miss (as in the reference code), silently lowering
+        # the metrics. Said once, at construction.
+        keys = []
+        for indptr, indices in (self.target, self.exclude):
+            row = torch.repeat_interleave(
+                torch.arange(self.num_users, device=indptr.device),
+                indptr.diff())
+            keys.append(row * self.num_items + indices.long())
+        both = torch.isin(keys[0], keys[1])
+        if bool(both.any()):
+            users = torch.div(keys[0][both], self.num_items,
+                              rounding_mode='floor').unique()
+            warnings.warn(
+                f"{int(both.sum())} of the {keys[0].numel()} held-out "
+                f"(user, item) pairs of 'target_edge_index' (of "
+                f"{users.numel()} user(s), e.g. user {int(users[0])}) are "
+                f"also in 'exclude_edge_index': they are masked, never "
+                f"ranked, and count as misses", UserWarning, stacklevel=3)
+
     def _check(self, edge_index: Tensor, name: str) -> None:
+        if not isinstance(edge_index, Tensor):
+            raise TypeError(f"'{name}' must be a tensor (got "
+                            f"{type(edge_index).__name__})")
+        dtype = edge_index.dtype
+        if (dtype == torch.bool or dtype.is_floating_point
+                or dtype.is_complex):
+            raise TypeError(f"'{name}' must hold integer ids (got dtype "
+                            f"{dtype})")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'{name}' must have shape [2, E] "
                              f"(got {list(edge_index.shape)})")
@@ -148,6 +201,11 @@ class FullRankingEvaluator:
         final user embeddings :obj:`[num_users, F]` and item embeddings
         :obj:`[num_items, F]`. Non-finite embeddings raise a
         :class:`ValueError`."""
+        if user_emb.dim() != 2 or item_emb.dim() != 2:
+            raise ValueError(
+                f"the user and item embeddings must be 2-D, [num_users, F] "
+                f"and [num_items, F] (got shapes {list(user_emb.shape)} and "
+                f"{list(item_emb.shape)})")
         if user_emb.size(0) != self.num_users or item_emb.size(
                 0) != self.num_items:
             raise ValueError(

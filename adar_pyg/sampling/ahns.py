@@ -3,6 +3,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from adar_pyg.checks import check_int, check_real
 from adar_pyg.sampling.base import NegativeSampler
 from adar_pyg.sampling.base import candidate_scores
 
@@ -52,14 +53,12 @@ class AHNSSampler(NegativeSampler):
                  beta: float = 0.1, p: float = -2.0,
                  eps: float = 1e-6) -> None:
         super().__init__(edge_index, num_users, num_items)
-        if num_candidates < 1:
-            raise ValueError(f"'num_candidates' must be positive "
-                             f"(got {num_candidates})")
-        if eps <= 0:
-            raise ValueError(f"'eps' must be positive (got {eps})")
-        self.num_candidates = int(num_candidates)
-        self.alpha, self.beta = float(alpha), float(beta)
-        self.p, self.eps = float(p), float(eps)
+        self.num_candidates = check_int('num_candidates',
+                                        num_candidates)
+        self.alpha = check_real('alpha', alpha, positive=None)
+        self.beta = check_real('beta', beta, positive=None)
+        self.p = check_real('p', p, positive=None)
+        self.eps = check_real('eps', eps)
 
     def target(self, pos_scores: Tensor) -> Tensor:
         r"""The target negative score
@@ -76,6 +75,7 @@ class AHNSSampler(NegativeSampler):
                user_emb: Optional[Tensor] = None,
                item_emb: Optional[Tensor] = None,
                generator: Optional[torch.Generator] = None) -> Tensor:
+        self.check_ids(items=pos_items)
         candidates, neg_scores = self.scored_candidates(
             users, self.num_candidates, user_emb, item_emb, generator)
         pos_scores = candidate_scores(users, pos_items.view(-1, 1), user_emb,

@@ -3,6 +3,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from adar_pyg.checks import check_int
 from adar_pyg.errors import DataError
 
 
@@ -81,6 +82,10 @@ class NegativeSampler:
     Raises:
         NoNegativeError: If a user interacted with every item (a
             :class:`~adar_pyg.errors.DataError` and a :class:`ValueError`).
+        ValueError: If :obj:`num_users` or :obj:`num_items` is not a
+            positive integer, or an id of :obj:`edge_index` is out of
+            range (:meth:`check_ids`; so are the users of every draw).
+        TypeError: If :obj:`edge_index` does not hold integer ids.
     """
     #: Whether :meth:`negative_embeddings` needs the per-layer item
     #: representations :obj:`item_layers` (and :obj:`pool`) of the backbone.
@@ -94,18 +99,72 @@ class NegativeSampler:
 
     def __init__(self, edge_index: Tensor, num_users: int,
                  num_items: int) -> None:
+        if not isinstance(edge_index, Tensor):
+            raise TypeError(f"'edge_index' must be a tensor (got "
+                            f"{type(edge_index).__name__})")
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'edge_index' must have shape [2, E] "
                              f"(got {list(edge_index.shape)})")
-        self.num_users, self.num_items = int(num_users), int(num_items)
-        self.keys = torch.unique(edge_index[0] * self.num_items +
-                                 edge_index[1])
+        self.num_users = check_int('num_users', num_users)
+        self.num_items = check_int('num_items', num_items)
+        self.check_ids(edge_index[0], edge_index[1],
+                       ('edge_index[0]', 'edge_index[1]'))
+        # In int64: u * |I| + i overflows int32 ids beyond 2^31 pairs.
+        self.keys = torch.unique(edge_index[0].long() * self.num_items +
+                                 edge_index[1].long())
         self._gap_keys: Optional[Tensor] = None
         # Distinct items per user (repeated pairs count once):
         deg = torch.bincount(self.user_of(self.keys),
                              minlength=self.num_users)
         if self.keys.numel() and int(deg.max()) >= self.num_items:
             raise NoNegativeError(int(deg.argmax()), self.num_items)
+
+    def check_ids(self, users: Optional[Tensor] = None,
+                  items: Optional[Tensor] = None,
+                  names: Tuple[str, str] = ('users', 'pos_items')) -> None:
+        r"""Raises a :class:`TypeError` unless :obj:`users` and :obj:`items`
+        hold integers, and a :class:`ValueError` naming the argument and an
+        id out of range unless they lie in :math:`[0, |\mathcal{U}|)` and
+        :math:`[0, |\mathcal{I}|)`: a pair :math:`(u, i)` is keyed
+        :math:`u \cdot |\mathcal{I}| + i`, so an id out of range would
+        alias another user's pair. :obj:`None` is not checked. Costs the min
+        and max of each and one host synchronisation for both.
+
+        Args:
+            users (torch.Tensor, optional): User ids. (default: :obj:`None`)
+            items (torch.Tensor, optional): Item ids. (default: :obj:`None`)
+            names (Tuple[str, str], optional): How the messages name
+                :obj:`users` and :obj:`items`.
+                (default: :obj:`('users', 'pos_items')`)
+        """
+        parts = [(ids, name, what, bound) for ids, name, what, bound in
+                 [(users, names[0], 'user', self.num_users),
+                  (items, names[1], 'item', self.num_items)]
+                 if ids is not None]
+        for ids, name, _, _ in parts:
+            if not isinstance(ids, Tensor):
+                raise TypeError(f"'{name}' must be a tensor of ids (got "
+                                f"{type(ids).__name__})")
+            if (ids.dtype == torch.bool or ids.dtype.is_floating_point
+                    or ids.dtype.is_complex):
+                raise TypeError(f"'{name}' must hold integer ids (got "
+                                f"dtype {ids.dtype})")
+        bad: Optional[Tensor] = None
+        for ids, _, _, bound in parts:
+            if ids.numel():
+                low, high = torch.aminmax(ids)
+                out = (low < 0) | (high >= bound)
+                bad = out if bad is None else bad | out
+        if bad is None or not bool(bad):
+            return
+        for ids, name, what, bound in parts:
+            if not ids.numel():
+                continue
+            low, high = (int(x) for x in torch.aminmax(ids))
+            if low < 0 or high >= bound:
+                raise ValueError(
+                    f"'{name}' holds {what} id {low if low < 0 else high} "
+                    f"outside [0, {bound - 1}] (num_{what}s={bound})")
 
     def to(self, device) -> 'NegativeSampler':
         self.keys = self.keys.to(device)
@@ -118,8 +177,9 @@ class NegativeSampler:
         return torch.div(keys, self.num_items, rounding_mode='floor')
 
     def is_positive(self, users: Tensor, items: Tensor) -> Tensor:
-        r"""Boolean mask: is :obj:`(users[k], items[k])` a training pair?"""
-        query = users * self.num_items + items
+        r"""Boolean mask: is :obj:`(users[k], items[k])` a training pair?
+        (Ids in range only, unchecked: see :meth:`check_ids`.)"""
+        query = users.long() * self.num_items + items.long()
         pos = torch.searchsorted(self.keys, query).clamp_(
             max=max(self.keys.numel() - 1, 0))
         if self.keys.numel() == 0:
@@ -135,6 +195,8 @@ class NegativeSampler:
         exactly among the user's unseen items (:meth:`unseen_items`; a user
         who has seen almost every item). Each entry is uniform over the
         user's unseen items, and the draw depends on :obj:`generator` only.
+        Users out of range raise a :class:`ValueError`
+        (:meth:`check_ids`).
 
         Args:
             users (torch.Tensor): The users :obj:`[B]`.
@@ -143,6 +205,7 @@ class NegativeSampler:
             max_rounds (int, optional): Redraws before the exact draw.
                 (default: :obj:`100`)
         """
+        self.check_ids(users)
         if self.keys.device != users.device:
             self.to(users.device)
         users = users.view(-1, 1).expand(-1, num)
@@ -159,7 +222,7 @@ class NegativeSampler:
                 generator=generator).to(users.device)
         bad = self.is_positive(users, items)
         if bool(bad.any()):
-            items[bad] = self.unseen_items(users[bad], generator)
+            items[bad] = self._unseen_items(users[bad], generator)
         return items
 
     def unseen_items(self, users: Tensor,
@@ -171,7 +234,13 @@ class NegativeSampler:
         :math:`k` plus the number of its positives :math:`p_0 < p_1 <
         \dots` with :math:`p_j - j \le k` (:math:`p_j - j` unseen items lie
         below :math:`p_j`), found by one binary search over the sorted keys
-        :math:`u \cdot |\mathcal{I}| + p_j - j`."""
+        :math:`u \cdot |\mathcal{I}| + p_j - j`. Users out of range raise a
+        :class:`ValueError` (:meth:`check_ids`)."""
+        self.check_ids(users)
+        return self._unseen_items(users, generator)
+
+    def _unseen_items(self, users: Tensor,
+                      generator: Optional[torch.Generator] = None) -> Tensor:
         if self.keys.device != users.device:
             self.to(users.device)
         if self._gap_keys is None:
@@ -180,6 +249,7 @@ class NegativeSampler:
             rank = torch.arange(self.keys.numel(),
                                 device=self.keys.device) - first
             self._gap_keys = self.keys - rank
+        users = users.long()
         start = torch.searchsorted(self.keys, users * self.num_items)
         end = torch.searchsorted(self.keys, (users + 1) * self.num_items)
         num_unseen = self.num_items - (end - start)

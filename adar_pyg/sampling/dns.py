@@ -3,6 +3,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from adar_pyg.checks import check_int
 from adar_pyg.sampling.base import NegativeSampler
 
 
@@ -32,10 +33,8 @@ class DNSSampler(NegativeSampler):
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
                  num_candidates: int = 32) -> None:
         super().__init__(edge_index, num_users, num_items)
-        if num_candidates < 1:
-            raise ValueError(f"'num_candidates' must be positive "
-                             f"(got {num_candidates})")
-        self.num_candidates = int(num_candidates)
+        self.num_candidates = check_int('num_candidates',
+                                        num_candidates)
 
     def sample(self, users: Tensor, pos_items: Tensor,
                user_emb: Optional[Tensor] = None,

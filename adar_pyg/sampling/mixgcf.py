@@ -3,6 +3,7 @@ from typing import Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
+from adar_pyg.checks import check_int
 from adar_pyg.sampling.base import draw_device, NegativeSampler
 
 
@@ -56,10 +57,8 @@ class MixGCFSampler(NegativeSampler):
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
                  num_candidates: int = 16) -> None:
         super().__init__(edge_index, num_users, num_items)
-        if num_candidates < 1:
-            raise ValueError(f"'num_candidates' must be positive "
-                             f"(got {num_candidates})")
-        self.num_candidates = int(num_candidates)
+        self.num_candidates = check_int('num_candidates',
+                                        num_candidates)
 
     def select(self, users: Tensor, pos_items: Tensor, user_emb: Tensor,
                item_layers: Tensor,
@@ -79,6 +78,7 @@ class MixGCFSampler(NegativeSampler):
                 :obj:`[I, L + 1, F]`.
             generator (torch.Generator, optional): Source of randomness.
         """
+        self.check_ids(items=pos_items)
         candidates = self.random_negatives(users, self.num_candidates,
                                            generator)  # [B, M]
         alpha = torch.rand((users.numel(), item_layers.size(1)),

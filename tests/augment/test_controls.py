@@ -113,9 +113,9 @@ def test_noise_dtype_and_empty():
     (dict(embedding_dim=0), "'embedding_dim' must be a positive integer"),
     (dict(embedding_dim=2.5), "'embedding_dim' must be a positive integer"),
     (dict(embedding_dim=True), "'embedding_dim' must be a positive integer"),
-    (dict(weight=-0.1), r"'weight' must be in \[0, 1\]"),
-    (dict(weight=1.5), r"'weight' must be in \[0, 1\]"),
-    (dict(weight=float('nan')), r"'weight' must be in \[0, 1\]"),
+    (dict(weight=-0.1), r"'weight' must lie in \[0, 1\]"),
+    (dict(weight=1.5), r"'weight' must lie in \[0, 1\]"),
+    (dict(weight=float('nan')), r"'weight' must lie in \[0, 1\]"),
 ])
 def test_bad_arguments(cls, kwargs, match):
     kwargs = {'embedding_dim': 8, **kwargs}

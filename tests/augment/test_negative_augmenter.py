@@ -441,8 +441,8 @@ def test_reset_parameters():
     (dict(embedding_dim=0), "'embedding_dim' must be a positive integer"),
     (dict(num_steps=0), "'num_steps' must be a positive integer"),
     (dict(num_steps=2.5), "'num_steps' must be a positive integer"),
-    (dict(weight=-0.1), r"'weight' must be in \[0, 1\]"),
-    (dict(weight=1.5), r"'weight' must be in \[0, 1\]"),
+    (dict(weight=-0.1), r"'weight' must lie in \[0, 1\]"),
+    (dict(weight=1.5), r"'weight' must lie in \[0, 1\]"),
     (dict(strategy='hard'),
      "'adaptive', 'random', 'fixed', 'mixed', 'transition'"),
     (dict(hardness=1.0), r"'hardness' must be in \[0, 1\)"),
@@ -453,9 +453,9 @@ def test_reset_parameters():
     (dict(omega=0.0), "'omega' must be a positive number"),
     (dict(k=-1.0), "'k' must be a positive number"),
     (dict(lr=0.0), "'lr' must be a positive number"),
-    (dict(max_x0_weight=-1.0), "'max_x0_weight' must be non-negative"),
+    (dict(max_x0_weight=-1.0), "'max_x0_weight' must be a non-negative number"),
     (dict(score='l2'), "'cosine', 'dot'"),
-    (dict(clip_x0=0.0), "'clip_x0' must be positive or None"),
+    (dict(clip_x0=0.0), "'clip_x0' must be a positive number or None"),
 ])
 def test_bad_arguments(kwargs, match):
     kwargs = {'embedding_dim': 8, **kwargs}
@@ -466,10 +466,10 @@ def test_bad_arguments(kwargs, match):
 @pytest.mark.parametrize('kwargs, match', [
     (dict(normalize='False'), "'normalize' must be True or False"),
     (dict(posterior_noise='no'), "'posterior_noise' must be True or False"),
-    (dict(weight=True), r"'weight' must be in \[0, 1\] \(got True\)"),
-    (dict(weight='0.5'), r"'weight' must be in \[0, 1\] \(got '0.5'\)"),
-    (dict(clip_x0='5'), "'clip_x0' must be positive or None"),
-    (dict(max_x0_weight=float('nan')), "'max_x0_weight' must be non-neg"),
+    (dict(weight=True), r"'weight' must lie in \[0, 1\] \(got True\)"),
+    (dict(weight='0.5'), r"'weight' must lie in \[0, 1\] \(got '0.5'\)"),
+    (dict(clip_x0='5'), "'clip_x0' must be a positive number or None"),
+    (dict(max_x0_weight=float('nan')), "'max_x0_weight' must be a non-neg"),
 ])
 def test_bad_argument_types(kwargs, match):
     # (a string 'False' was taken as True, and repr said False)

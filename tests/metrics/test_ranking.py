@@ -138,3 +138,76 @@ def test_int32_ids_beyond_46341_rows():
     assert got[1].dtype == torch.int32
     pairs = set(map(tuple, edge_index.t().tolist()))
     assert int(want[0][-1]) == len(pairs)
+
+
+def test_embeddings_must_be_2d():
+    target = torch.stack([torch.arange(5), torch.arange(5)])
+    ev = FullRankingEvaluator(target, 5, 10, ks=(1, ))
+    match = (r"the user and item embeddings must be 2-D, \[num_users, F\] "
+             r"and \[num_items, F\] \(got shapes \[5\] and \[10\]\)")
+    with pytest.raises(ValueError, match=match):
+        ev(torch.randn(5), torch.randn(10))
+    with pytest.raises(ValueError, match='must be 2-D'):
+        ev(torch.randn(5, 4), torch.randn(10, 4, 1))
+
+
+def test_empty_target_is_an_error():
+    # (0.0 for every metric would read as a model that ranks nothing right)
+    for target in (torch.empty(2, 0, dtype=torch.long),
+                   torch.tensor([[], []], dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"'target_edge_index' is empty "
+                           r"\(got shape \[2, 0\]\): no user has a held-out"):
+            FullRankingEvaluator(target, 3, 4, ks=(1, ))
+
+
+def test_excluded_targets_warn_and_count_as_misses():
+    train, target, user, item = random_problem(seed=2)
+    # user 0's first training item is also held out
+    u0 = train[:, train[0] == 0][:, :1]
+    overlap = torch.cat([target, u0], dim=1)
+    with pytest.warns(UserWarning, match=r"1 of the \d+ held-out \(user, "
+                      r"item\) pairs of 'target_edge_index' \(of 1 user\(s\), "
+                      r"e.g. user 0\) are also in 'exclude_edge_index': they "
+                      r"are masked, never ranked, and count as misses"):
+        ev = FullRankingEvaluator(overlap, 30, 40, train, ks=(10, 20))
+    out = ev(user, item)
+    ref = naive(user, item, train, overlap, (10, 20))
+    for key in ref:
+        assert out[key] == pytest.approx(ref[key], abs=1e-6), key
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # disjoint: no warning
+        FullRankingEvaluator(target, 30, 40, [train], ks=(10, 20))
+        FullRankingEvaluator(target, 30, 40, ks=(10, 20))
+
+
+@pytest.mark.parametrize('kwargs,error,match', [
+    (dict(ks=(2.7, )), ValueError,
+     r"'ks' must hold positive integer cut-offs \(got \(2.7,\)\)"),
+    (dict(ks=(1, 0)), ValueError, "'ks' must hold positive integer"),
+    (dict(ks=()), ValueError, "'ks' must hold positive integer"),
+    (dict(ks=10), ValueError, r"'ks' must hold positive .* \(got 10\)"),
+    (dict(ks='10'), ValueError, r"'ks' must hold positive .* \(got '10'\)"),
+    (dict(ks=(True, )), ValueError, "'ks' must hold positive integer"),
+    (dict(num_users=3.0), ValueError,
+     r"'num_users' must be a positive integer \(got 3.0\)"),
+    (dict(num_items='4'), ValueError, "'num_items' must be a positive"),
+    (dict(batch_size=2.5), ValueError, "'batch_size' must be a positive"),
+    (dict(target_edge_index=torch.tensor([[0.], [1.]])), TypeError,
+     r"'target_edge_index' must hold integer ids \(got dtype "
+     r"torch.float32\)"),
+    (dict(exclude_edge_index=[torch.tensor([[0], [1]]).bool()]), TypeError,
+     "'exclude_edge_index' must hold integer ids"),
+])
+def test_bad_arguments(kwargs, error, match):
+    kwargs = {'target_edge_index': torch.tensor([[0], [1]]), 'num_users': 3,
+              'num_items': 4, 'ks': (1, ), **kwargs}
+    with pytest.raises(error, match=match):
+        FullRankingEvaluator(**kwargs)
+
+
+def test_ks_of_numpy_integers_and_generators():
+    import numpy as np
+    target = torch.tensor([[0], [1]])
+    for ks in ((np.int64(2), 1, 2), (k for k in (2, 1)), [1, 2]):
+        assert FullRankingEvaluator(target, 3, 4, ks=ks).ks == [1, 2]

@@ -202,3 +202,92 @@ def test_propagate_twice_differentiable():
     assert torch.autograd.gradgradcheck(
         lambda x: torch.cat(adj.propagate(x, alpha)), (x, ))
     assert torch.autograd.gradgradcheck(adj.matmul, (x, ))
+
+
+@pytest.mark.parametrize('dtype', [torch.float, torch.double])
+def test_cache_never_serves_a_freed_graph(dtype):
+    # The reviewer's case: new tensors, each freed after its use, that the
+    # allocator often places where the last one was (same address, shape
+    # and version counter 0).
+    U, I = 30, 20
+    model = LightGCN(U, I, embedding_dim=8, num_layers=2).to(dtype)
+    ref = LightGCN(U, I, embedding_dim=8, num_layers=2, cached=False)
+    ref.to(dtype).load_state_dict(model.state_dict())
+    for seed in range(50):
+        g = torch.Generator().manual_seed(seed)
+        e = torch.randint(U * I, (60, ), generator=g)
+        edge_index = torch.stack([e // I, e % I])
+        assert torch.equal(model(edge_index)[0], ref(edge_index)[0]), seed
+        del edge_index
+
+
+def test_cache_tells_tensors_at_the_same_address_apart():
+    # Deterministic: two tensors on one buffer, built in turn (the same
+    # address, shape and version counter), the second with other edges.
+    U, I = 6, 5
+    model = LightGCN(U, I, embedding_dim=4, num_layers=1)
+    ref = LightGCN(U, I, embedding_dim=4, num_layers=1, cached=False)
+    ref.load_state_dict(model.state_dict())
+    buf = bytearray(torch.tensor([[0, 1, 2], [0, 1, 2]]).numpy().tobytes())
+    first = torch.frombuffer(buf, dtype=torch.long).view(2, -1)
+    model(first)
+    ptr = first.data_ptr()
+    del first
+    buf[:] = torch.tensor([[3, 4, 5], [4, 3, 0]]).numpy().tobytes()
+    second = torch.frombuffer(buf, dtype=torch.long).view(2, -1)
+    assert second.data_ptr() == ptr and second._version == 0
+    assert torch.equal(model(second)[0], ref(second)[0])
+
+
+def test_cache_hits_the_same_tensor_and_holds_no_graph():
+    import copy
+    import gc
+    import pickle
+    import weakref
+    U, I = 30, 20
+    model = LightGCN(U, I, embedding_dim=8, num_layers=2)
+    edge_index = random_bipartite(U, I, 60)
+    adj = model.adjacency(edge_index)
+    assert model.adjacency(edge_index) is adj  # same tensor: cached
+    out = model(edge_index)
+    for copied in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert torch.equal(copied(edge_index)[0], out[0])  # rebuilt
+    assert model.adjacency(edge_index) is adj
+    edge_index[1, 0] = (edge_index[1, 0] + 1) % I  # in place: rebuilt
+    assert model.adjacency(edge_index) is not adj
+    ref = LightGCN(U, I, embedding_dim=8, num_layers=2, cached=False)
+    ref.load_state_dict(model.state_dict())
+    assert torch.equal(model(edge_index)[0], ref(edge_index)[0])
+    probe = edge_index.clone()
+    model.adjacency(probe)
+    probe_ref = weakref.ref(probe)
+    del probe
+    gc.collect()
+    assert probe_ref() is None  # the cache keeps no graph alive
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(num_users=2.5), "'num_users' must be a positive integer"),
+    (dict(num_users='30'), "'num_users' must be a positive integer"),
+    (dict(num_items=True), "'num_items' must be a positive integer"),
+    (dict(num_items=0), "'num_items' must be a positive integer"),
+    (dict(embedding_dim=8.0), "'embedding_dim' must be a positive integer"),
+    (dict(num_layers=1.5),
+     r"'num_layers' must be an integer of at least 0 \(got 1.5\)"),
+    (dict(num_layers=-1), "'num_layers' must be an integer of at least 0"),
+    (dict(alpha='0.5'), r"'alpha' must be a finite number \(got '0.5'\)"),
+    (dict(alpha=float('nan')), "'alpha' must be a finite number"),
+])
+def test_lightgcn_bad_arguments(kwargs, match):
+    kwargs = {'num_users': 30, 'num_items': 20, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        LightGCN(**kwargs)
+
+
+def test_lightgcn_numpy_and_float_arguments():
+    import numpy as np
+    a = LightGCN(np.int64(5), 6, embedding_dim=4, num_layers=np.int64(2),
+                 alpha=np.float32(0.25))
+    assert (a.num_users, a.num_layers) == (5, 2)
+    assert type(a.num_layers) is int
+    assert torch.equal(a.alpha, torch.full((3, ), 0.25))

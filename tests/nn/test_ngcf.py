@@ -251,3 +251,64 @@ def test_float64_model_equals_dense_reference():
     user.sum().backward()  # differentiable in float64 too
     assert model.embedding.weight.grad.dtype == torch.float64
     assert model.float()(edge_index)[0].dtype == torch.float32
+
+
+def test_cache_never_serves_a_freed_graph():
+    U, I = 30, 20
+    model = NGCF(U, I, embedding_dim=8, num_layers=2).eval()
+    ref = NGCF(U, I, embedding_dim=8, num_layers=2, cached=False).eval()
+    ref.load_state_dict(model.state_dict())
+    for seed in range(50):
+        g = torch.Generator().manual_seed(seed)
+        e = torch.randint(U * I, (60, ), generator=g)
+        edge_index = torch.stack([e // I, e % I])
+        assert torch.equal(model(edge_index)[0], ref(edge_index)[0]), seed
+        del edge_index  # the next one often lands at the same address
+    edge_index = random_bipartite(U, I, 60)
+    adj = model.adjacency(edge_index)
+    assert model.adjacency(edge_index) is adj  # the same tensor: cached
+    model.train()
+    model(edge_index)  # node dropout: one transpose per cached adjacency
+    perm = model._cache_perm
+    model(edge_index)
+    assert model._cache_perm is perm and model.adjacency(edge_index) is adj
+    # copies drop the caches (CSR tensors do not pickle) and rebuild them
+    import copy
+    import pickle
+    model.eval()
+    out = model(edge_index)[0]
+    for copied in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert copied._cache_perm is None
+        assert torch.equal(copied(edge_index)[0], out)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(num_users=2.5), "'num_users' must be a positive integer"),
+    (dict(num_layers=1.5), "'num_layers' must be an integer of at least 0"),
+    (dict(embedding_dim='8'), "'embedding_dim' must be a positive integer"),
+    (dict(node_dropout='0.1'),
+     r"'node_dropout' must lie in \[0, 1\) \(got '0.1'\)"),
+    (dict(message_dropout=None), "'message_dropout' must lie in"),
+    (dict(negative_slope='0.2'), "'negative_slope' must be a finite number"),
+])
+def test_ngcf_bad_arguments(kwargs, match):
+    kwargs = {'num_users': 5, 'num_items': 6, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        NGCF(**kwargs)
+
+
+@pytest.mark.parametrize('args,match', [
+    ((2.5, 4), r"'in_channels' must be a positive integer or -1 \(got 2.5\)"),
+    ((0, 4), "'in_channels' must be a positive integer or -1"),
+    ((4, '4'), r"'out_channels' must be a positive integer \(got '4'\)"),
+    ((4, 4, None), "'negative_slope' must be a finite number"),
+])
+def test_conv_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        NGCFConv(*args)
+
+
+def test_conv_lazy_in_channels():
+    conv = NGCFConv(-1, 4)
+    out = conv(torch.randn(5, 3), torch.tensor([[0, 1], [2, 3]]))
+    assert out.shape == (5, 4)

@@ -1,3 +1,4 @@
+import numbers
 from typing import Tuple, Union
 
 import torch
@@ -11,6 +12,7 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_torch_sparse_tensor, spmm
 
+from adar_pyg.checks import check_int, check_real
 from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_spmm
 # Re-exported from their former home (they live in adar_pyg.nn.sparse):
 from adar_pyg.nn.sparse import (DroppedBipartiteAdjacency,  # noqa: F401
@@ -55,7 +57,9 @@ class NGCFConv(MessagePassing):
     \mathbf{h}_i \odot \mathbf{x}_i`.
 
     Args:
-        in_channels (int): Size of each input sample.
+        in_channels (int): Size of each input sample, or :obj:`-1` to
+            infer it at the first call (as in
+            :class:`torch_geometric.nn.dense.Linear`).
         out_channels (int): Size of each output sample.
         negative_slope (float, optional): LeakyReLU slope (as in the
             reference code). (default: :obj:`0.2`)
@@ -67,6 +71,13 @@ class NGCFConv(MessagePassing):
     def __init__(self, in_channels: int, out_channels: int,
                  negative_slope: float = 0.2, bias: bool = True,
                  **kwargs) -> None:
+        if (isinstance(in_channels, bool)
+                or not isinstance(in_channels, numbers.Integral)
+                or not (in_channels >= 1 or in_channels == -1)):
+            raise ValueError(f"'in_channels' must be a positive integer or "
+                             f"-1 (got {in_channels!r})")
+        check_int('out_channels', out_channels)
+        check_real('negative_slope', negative_slope, positive=None)
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
         self.in_channels, self.out_channels = in_channels, out_channels

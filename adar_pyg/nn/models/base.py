@@ -1,8 +1,10 @@
-from typing import Optional, Tuple
+import weakref
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from adar_pyg.checks import check_int
 from adar_pyg.nn.sparse import BipartiteAdjacency, bipartite_norm_adj
 
 
@@ -32,14 +34,9 @@ class BipartiteRecommender(torch.nn.Module):
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int) -> None:
         super().__init__()
-        for name, value in [('num_users', num_users),
-                            ('num_items', num_items),
-                            ('embedding_dim', embedding_dim)]:
-            if int(value) < 1:
-                raise ValueError(f"'{name}' must be positive (got {value})")
-        self.num_users = int(num_users)
-        self.num_items = int(num_items)
-        self.embedding_dim = int(embedding_dim)
+        self.num_users = check_int('num_users', num_users)
+        self.num_items = check_int('num_items', num_items)
+        self.embedding_dim = check_int('embedding_dim', embedding_dim)
         self.cached = True
         self._cache_key: Optional[tuple] = None
         self._cache_adj: Optional[BipartiteAdjacency] = None
@@ -48,17 +45,34 @@ class BipartiteRecommender(torch.nn.Module):
         r"""Returns the normalised adjacency of the user-item edges
         :obj:`edge_index`, with weights of the embeddings' type, cached (when
         :obj:`self.cached`) for as long as the same, unmodified tensor is
-        passed and the type is unchanged."""
+        passed and the type is unchanged.
+
+        The same tensor is the same object (held by a weak reference, so
+        the cache keeps no graph alive): a new tensor always rebuilds the
+        adjacency, even one allocated where a freed one was (same address,
+        shape and version counter), and so does an in-place change of the
+        cached one (its version counter moves)."""
         dtype = self.ego_embeddings()[0].dtype
         key = (edge_index.data_ptr(), tuple(edge_index.shape),
                edge_index.device, edge_index._version, dtype)
-        if self.cached and self._cache_key == key:
+        cache = self._cache_key
+        if (self.cached and cache is not None and cache[0]() is edge_index
+                and cache[1:] == key):
             return self._cache_adj
         adj = bipartite_norm_adj(edge_index, self.num_users, self.num_items,
                                  dtype=dtype)
         if self.cached:
-            self._cache_key, self._cache_adj = key, adj
+            self._cache_key = (weakref.ref(edge_index), ) + key
+            self._cache_adj = adj
         return adj
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # A weak reference cannot be pickled (nor would it point anywhere
+        # after loading): the copy rebuilds its adjacency when first called.
+        state = super().__getstate__()
+        if isinstance(state, dict) and '_cache_key' in state:
+            state = dict(state, _cache_key=None, _cache_adj=None)
+        return state
 
     def forward(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
         r"""Returns the final user embeddings :obj:`[num_users, F]` and item

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
+from adar_pyg.checks import check_int, check_real
 from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
@@ -61,10 +62,7 @@ class LightGCN(BipartiteRecommender):
         cached: bool = True,
     ) -> None:
         super().__init__(num_users, num_items, embedding_dim)
-        if num_layers < 0:
-            raise ValueError(f"'num_layers' must be >= 0 (got {num_layers})")
-        self.num_layers = num_layers
-        self.cached = cached
+        num_layers = check_int('num_layers', num_layers, minimum=0)
         if alpha is None:
             alpha = 1. / (num_layers + 1)
         if isinstance(alpha, Tensor):
@@ -73,7 +71,10 @@ class LightGCN(BipartiteRecommender):
                                  f"(got {alpha.numel()})")
             alpha = alpha.to(torch.float)
         else:
-            alpha = torch.full((num_layers + 1, ), float(alpha))
+            alpha = torch.full((num_layers + 1, ),
+                               check_real('alpha', alpha, positive=None))
+        self.num_layers = num_layers
+        self.cached = cached
         self.register_buffer('alpha', alpha)
         self.embedding = Embedding(num_users + num_items, embedding_dim)
         self.convs = ModuleList(

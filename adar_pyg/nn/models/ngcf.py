@@ -1,11 +1,11 @@
-from typing import List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Embedding, ModuleList
 
-from adar_pyg.checks import check_fraction
+from adar_pyg.checks import check_fraction, check_int, check_real
 from adar_pyg.nn.conv.ngcf_conv import NGCFConv
 from adar_pyg.nn.models.base import BipartiteRecommender
 from adar_pyg.nn.sparse import (BipartiteAdjacency, edge_dropout,
@@ -86,11 +86,11 @@ class NGCF(BipartiteRecommender):
         cached: bool = True,
     ) -> None:
         super().__init__(num_users, num_items, embedding_dim)
-        if num_layers < 0:
-            raise ValueError(f"'num_layers' must be >= 0 (got {num_layers})")
+        num_layers = check_int('num_layers', num_layers, minimum=0)
         for name, p in [('node_dropout', node_dropout),
                         ('message_dropout', message_dropout)]:
             check_fraction(name, p, closed=False)
+        check_real('negative_slope', negative_slope, positive=None)
         self.num_layers = num_layers
         self.node_dropout = float(node_dropout)
         self.message_dropout = float(message_dropout)
@@ -183,6 +183,14 @@ class NGCF(BipartiteRecommender):
                 self._cache_perm = (adj, transpose_perm(adj))
             return self._cache_perm[1]
         return transpose_perm(adj)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # (the cached transpose goes with the cached adjacency: see
+        # BipartiteRecommender.__getstate__)
+        state = super().__getstate__()
+        if '_cache_perm' in state:
+            state = dict(state, _cache_perm=None)
+        return state
 
     def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
         return tuple(self.embedding.weight.split(
