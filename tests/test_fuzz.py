@@ -188,6 +188,10 @@ def test_evaluator_matches_naive_loop(U, I, F, density, seed, batch_size):
     ks = sorted({1, min(3, I), I})
     user = torch.randn(U, F, generator=g, dtype=torch.float64)
     item = torch.randn(I, F, generator=g, dtype=torch.float64)
+    if target.size(1) == 0:  # No user to evaluate: refused, not 0.0.
+        with pytest.raises(ValueError, match="'target_edge_index' is empty"):
+            FullRankingEvaluator(target, U, I, exclude, ks=ks)
+        return
     ev = FullRankingEvaluator(target, U, I, exclude, ks=ks,
                               batch_size=batch_size)
     out = ev(user, item)
