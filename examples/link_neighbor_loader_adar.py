@@ -30,9 +30,11 @@ Hence, with ``out = model(batch.n_id_dict, batch.edge_index_dict)``,
     neg = out['item'][batch['item'].dst_neg_index]   # e_j,  [B, d]
 
 and ``batch['user'].n_id[batch['user'].src_index]`` (and so on) are the global
-(user, positive, negative) ids. ADAR only sees these embeddings: it trains its
-diffusion model on (user, positive) pairs, generates one negative e_d per pair,
-and D-BPR (Eq. 12 of the paper) adds it to the sampled negative:
+(user, positive, negative) ids. ADAR only sees these embeddings: it generates
+one negative e_d per pair (by default by noising the positive to Theorem 1's
+transition point; with source='chain', from its diffusion model, which step()
+trains on the (user, positive) pairs), and D-BPR (Eq. 12 of the paper) adds it
+to the sampled negative:
 
     augmenter.step(user.detach(), pos.detach())
     neg_gen = augmenter(user.detach(), pos.detach(), neg.detach())
@@ -175,7 +177,7 @@ def train_step(
     user, pos, neg = triplet_embeddings(batch, out)
 
     if augmenter is not None:
-        augmenter.step(user.detach(), pos.detach())  # Trains the diffusion.
+        augmenter.step(user.detach(), pos.detach())  # (source='chain')
         neg_gen = augmenter(user.detach(), pos.detach(),  # e_d, no
                             neg.detach())  # gradient.
         loss = augmenter.loss(user, pos, neg, neg_gen)  # D-BPR, Eq. (12).

@@ -105,7 +105,7 @@ def test_embeddings_match_full_forward(example, num_layers):
 
 
 @needs_sampler
-def test_train_step_updates_model_and_denoiser(example):
+def test_train_step_updates_model_and_denoiser(example):  # (source='chain')
     torch.manual_seed(0)
     train = train_split()
     batch = next(iter(make_loader(train)))
@@ -132,8 +132,16 @@ def test_train_step_updates_model_and_denoiser(example):
         assert changed.any()
         assert not (changed & ~in_batch).any()
 
-    assert any(not torch.equal(p, q) for p, q in zip(
+    # The default source='forward' generates without the denoiser, and
+    # step() trains none:
+    assert all(torch.equal(p, q) for p, q in zip(
         augmenter.denoiser.parameters(), denoiser_before))
+    chain = NegativeAugmenter(8, num_steps=10, hidden_channels=16,
+                              source='chain')
+    before = [p.clone() for p in chain.denoiser.parameters()]
+    example.train_step(model, optimizer, batch, chain, l2=1e-4)
+    assert any(not torch.equal(p, q) for p, q in zip(
+        chain.denoiser.parameters(), before))
 
 
 def test_example_needs_no_sampling_backend(example, monkeypatch):
