@@ -95,15 +95,21 @@ def check_parallel(cfg: Config) -> None:
         raise ConfigError.of(errors, 'the settings')
 
 
-def setup(cfg: Config) -> torch.device:
-    r"""Threads, freed-memory reuse (:mod:`adar_pyg.train.memory`), the seed
-    of the global RNG and the device (with a clear error for a missing
-    GPU)."""
+def check_device(cfg: Config) -> str:
+    r"""The device name of :obj:`cfg`; a :class:`~adar_pyg.errors.UsageError`
+    for a GPU this machine lacks (nothing else is touched)."""
     device = cfg.device_name()
     if device == 'cuda' and not torch.cuda.is_available():
         from adar_pyg.errors import UsageError
         raise UsageError('--device cuda was asked for but CUDA is not '
                          'available', hint='use --device cpu')
+    return device
+
+
+def setup(cfg: Config) -> torch.device:
+    r"""Threads, freed-memory reuse (:mod:`adar_pyg.train.memory`), the seed
+    of the global RNG and the device (:func:`check_device`)."""
+    device = check_device(cfg)
     from adar_pyg.train.distributed import world
     rank, world_size = world()
     if cfg.run.threads:

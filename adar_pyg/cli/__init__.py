@@ -121,7 +121,7 @@ def _tune(args: argparse.Namespace) -> None:
     optuna = import_optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = tune(cfg, args.space, args.trials, args.out,
-                 prune=args.pruner if args.prune else False,
+                 prune=_prune(args),
                  storage=args.storage, progress=args.progress,
                  workers=args.workers,
                  log=None if args.progress else (lambda line: None),
@@ -153,7 +153,7 @@ def _compare(args: argparse.Namespace) -> None:
         return
     table = compare(cfg, args.arms, args.trials, args.seeds, args.out,
                     controls=args.controls,
-                    prune=args.pruner if args.prune else False,
+                    prune=_prune(args),
                     log=print if args.progress else None,
                     workers=args.workers)
     monitor = cfg.train.monitor
@@ -194,16 +194,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _prune(args: argparse.Namespace):
+    r"""The pruner of :obj:`--pruner` and :obj:`--no-prune` (which refuse
+    each other)."""
+    if args.pruner is not None and not args.prune:
+        from adar_pyg.errors import UsageError
+        raise UsageError(f'--pruner {args.pruner} and --no-prune contradict '
+                         f'each other', hint='give one of them')
+    return (args.pruner or 'median') if args.prune else False
+
+
 def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
     r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
     (sharing :obj:`shared`) and the preset."""
     from adar_pyg.config import PRESETS
     group.add_argument('--no-prune', dest='prune', action='store_false',
                        help='never stop a trial early')
-    group.add_argument('--pruner', default='median',
+    group.add_argument('--pruner', default=None,
                        choices=('median', 'halving'),
                        help='stops trials behind on validation (default: '
-                       'median)')
+                       'median; a study continues only with the one it '
+                       'began with)')
     group.add_argument('--workers', default=1, type=positive_int,
                        metavar='N', help=f'processes sharing {shared} '
                        '(default: 1)')

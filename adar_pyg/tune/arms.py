@@ -26,7 +26,9 @@ or of an arm (with the nearest name), an arm name that cannot be a folder
 name, a missing base arm, a control that is not an arm, an override that
 the setting refuses or that a comparison must not vary (the data, the
 split, the run section, the monitored metric), a setting both set and
-tuned, and every error of each arm's space, checked in the arm's config."""
+tuned, a setting set that none of the arm's trials reads (see
+:func:`~adar_pyg.tune.space.unread`), and every error of each arm's space,
+checked in the arm's config."""
 import os
 import re
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from adar_pyg.config import Config, ConfigError
 from adar_pyg.config.config import key_errors, read_yaml
 from adar_pyg.config.settings import suggest
 from adar_pyg.tune.space import (FIXED_SECTIONS, FIXED_SETTINGS, SearchSpace,
-                                 number as _number, parse_space)
+                                 number as _number, parse_space, unread_keys)
 
 #: The keys of an arms file, and of one arm.
 FILE_KEYS = ('arms', 'base', 'controls')
@@ -143,8 +145,10 @@ def parse_arms(spec: Any, config: Config, where: str = '',
         errors.append(f"{prefix}controls: a list of arm names (got "
                       f"{_short(wanted)})")
         wanted = []
+    flagged = [c for c in controls or [] if c not in wanted]
     wanted = list(dict.fromkeys([*wanted, *(controls or [])]))
     names = [str(n) for n in spec['arms']]
+    valid = [n for n in names if NAME.fullmatch(n)]  # (to suggest)
     folded: Dict[str, str] = {}  # (one folder on a case-blind file system)
     for name in names:
         if name.lower() in folded:
@@ -155,16 +159,18 @@ def parse_arms(spec: Any, config: Config, where: str = '',
     if base not in names:
         errors.append(f"{prefix}no arm '{base}', the base every arm is "
                       f"compared with (arms: {', '.join(names) or 'none'})"
-                      f"{suggest(str(base), names)}")
+                      f"{suggest(str(base), valid)}")
     elif len(names) < 2:
         errors.append(f"{prefix}a comparison needs the base and at least "
                       f"one other arm (got only '{base}')")
     for name in wanted:
+        # (a control of --controls is not the file's)
+        where = '--controls: ' if name in flagged else prefix
         if name not in names:
-            errors.append(f"{prefix}control '{name}' is not an arm (arms: "
-                          f"{', '.join(names)}){suggest(str(name), names)}")
+            errors.append(f"{where}control '{name}' is not an arm (arms: "
+                          f"{', '.join(names)}){suggest(str(name), valid)}")
         elif name == base:
-            errors.append(f"{prefix}control '{name}' is the base arm")
+            errors.append(f"{where}control '{name}' is the base arm")
     arms = []
     for name, body in spec['arms'].items():
         arm, arm_errors = _parse_arm(name, body, config, prefix)
@@ -221,6 +227,9 @@ def _parse_arm(name: Any, body: Any, config: Config, prefix: str
         return None, errors + list(e.errors)
     both = [p.key for p in space.params if p.key in overrides]
     errors += [f"{where}: '{key}' is both set and tuned" for key in both]
+    errors += [f"{where}.set: '{key}' {why}" for key, why in unread_keys(
+        [k for k in overrides if k not in both], space.params,
+        arm_config).items()]
     if errors:
         return None, errors
     return Arm(name, dict(overrides), space, arm_config), []

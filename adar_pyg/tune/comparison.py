@@ -209,8 +209,9 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
         best = summary['best']
         if best is None:
             raise UsageError(
-                f"arm '{arm.name}': none of its {trials} trials completed "
-                f"({_counts(summary)}), so it has no configuration to test",
+                f"arm '{arm.name}': none of its {arm_budget(arm, trials)} "
+                f"trials completed ({_counts(summary)}), so it has no "
+                f"configuration to test",
                 hint=f'see {study_dir(out, arm.name)}/tune.md; more '
                 '--trials, or another space')
         best_cfg = best_config(arm, best)
@@ -225,6 +226,7 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
                                             best['run_dir'])},
             'counts': summary['counts'], **runs,
             'budget': _budget(summary, runs),
+            'trials_budget': arm_budget(arm, trials),
             'tuning_plot': f'tuning-{arm.name}.png'}
     result = _result(config, arms, trials, seed_list, info)
     write_text(os.path.join(out, REPORT_JSON),
@@ -261,6 +263,15 @@ def resolve_arms(config: Config, arms: Union[Arms, Dict[str, Any], str,
     if isinstance(arms, (str, os.PathLike)):
         return config, load_arms(arms, config, controls)
     return config, parse_arms(arms, config, controls=controls)
+
+
+def arm_budget(arm: Any, trials: int) -> int:
+    r"""The trials :obj:`arm`'s study runs of :obj:`trials`: a grid (every
+    tuned setting a :obj:`choices`) runs each point once, so at most its
+    size."""
+    if arm.space.is_grid:
+        return min(trials, arm.space.grid_size())
+    return trials
 
 
 def best_config(arm: Any, best: Dict[str, Any]) -> Config:
@@ -471,9 +482,14 @@ def _result(config: Config, arms: Arms, trials: int, seeds: List[int],
         for row, q in zip(tested, holm([r['metrics'][m]['p']
                                         for r in tested])):
             row['metrics'][m]['p_holm'] = q
+    grids = [f'{a.name} {arm_budget(a, trials)}' for a in arms.arms
+             if arm_budget(a, trials) < trials]
+    capped = (f" (a grid runs each point once: {', '.join(grids)})"
+              if grids else '')
     return {
         'monitor': config.train.monitor,
-        'protocol': (f'each arm tuned with {trials} trials on validation '
+        'protocol': (f'each arm tuned with {trials} trials{capped} on '
+                     f'validation '
                      f'{config.train.monitor} (test never read), its best '
                      f'trial trained again with seeds '
                      f"{', '.join(map(str, seeds))} and tested once (split "

@@ -154,7 +154,10 @@ def parse_space(spec: Any, config: Optional[Config] = None,
     Args:
         spec (dict or SearchSpace): The space.
         config (Config, optional): The config the study tunes; every bound
-            and choice is checked in it (default: the defaults).
+            and choice is checked in it (default: the defaults), and with
+            it a setting that no trial reads is refused (its augmenter,
+            backbone, sampler or task does not read it: see
+            :func:`unread`).
         where (str, optional): The space's file, for the messages.
 
     Raises:
@@ -171,12 +174,15 @@ def parse_space(spec: Any, config: Optional[Config] = None,
     params = []
     for key, body in spec.items():
         try:
-            param = _parse_param(key, body)
+            params.append(_parse_param(key, body))
         except ConfigError as e:
             errors.append(f'{prefix}{e}')
-            continue
-        errors += [f'{prefix}{e}' for e in _value_errors(param, config)]
-        params.append(param)
+    for param in params:
+        errors += [f'{prefix}{e}' for e in _value_errors(param, config,
+                                                          params)]
+    if not errors and config is not None:  # (the study's: what it reads)
+        errors += [f"{prefix}'{key}' {why}" for key, why in unread_keys(
+            [p.key for p in params], params, config).items()]
     if errors:
         raise ConfigError.of(errors, 'the search space',
                              hint='see docs/tune.md for the format')
@@ -263,9 +269,14 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
+def _value_errors(param: Param, config: Optional[Config],
+                  params: Sequence[Param] = ()) -> List[str]:
     r"""The bounds and choices of :obj:`param` the setting refuses, each
-    checked by building :obj:`config` with it."""
+    checked by building :obj:`config` with it: a value refused there is
+    kept when a choice of another parameter of the space (:obj:`params`)
+    makes it valid (say :obj:`train.sparse_grad: true` with
+    :obj:`train.sampled: true`; the trials of a combination refused
+    together fail, each alone)."""
     base = config.to_dict() if config is not None else {}
     current = getattr(getattr(config or Config.build({}), param.section),
                       param.name)
@@ -280,11 +291,70 @@ def _value_errors(param: Param, config: Optional[Config]) -> List[str]:
         try:
             Config.build(base, {param.section: {param.name: value}})
         except ConfigError as e:
+            if _valid_with_another(param, value, base, params):
+                continue
             what = 'choice' if param.kind == 'choices' else 'bound'
             out.append(f"'{param.key}': the {what} {value!r} is refused: " +
                        '; '.join(e.errors))
     return out
 
 
+def _valid_with_another(param: Param, value: Any, base: Dict[str, Any],
+                        params: Sequence[Param]) -> bool:
+    r"""Whether :obj:`value` of :obj:`param` is valid with a choice of
+    another :obj:`choices` parameter of :obj:`params`."""
+    for other in params:
+        if other.key == param.key or other.kind != 'choices':
+            continue
+        for choice in other.choices or ():
+            try:
+                Config.build(base, SearchSpace.layer(
+                    {param.key: value, other.key: choice}))
+            except ConfigError:
+                continue
+            return True
+    return False
+
+
+#: The settings that choose what a trial reads (:func:`unread_keys`).
+SWITCHES = ('model.model', 'train.augmenter', 'sampler.sampler',
+            'train.sampled')
+
+def unread(config: Config) -> Dict[str, str]:
+    r"""The settings (:obj:`'section.name'`) a run of :obj:`config` does
+    not read, each with why
+    (:func:`adar_pyg.config.config.unused_settings`)."""
+    from adar_pyg.config.config import unused_settings
+    return unused_settings(config.resolved().to_dict())
+
+
+def unread_keys(keys: Sequence[str], params: Sequence[Param],
+                config: Optional[Config]) -> Dict[str, str]:
+    r"""Those of :obj:`keys` that no trial of the space :obj:`params` on
+    :obj:`config` reads (:func:`unread`), with why: tuning (or an arm's
+    setting) them changes nothing. Each combination of the tuned
+    :data:`SWITCHES` is looked at (the augmenter's settings are read when
+    some trial has the augmenter)."""
+    import itertools
+    config = config or Config.build({})
+    base = config.to_dict()
+    switches = [p for p in params if p.key in SWITCHES and
+                p.kind == 'choices']
+    configs = []
+    for values in itertools.islice(itertools.product(
+            *(p.choices or () for p in switches)), 256):
+        try:
+            configs.append(Config.build(base, SearchSpace.layer(
+                dict(zip((p.key for p in switches), values)))))
+        except ConfigError:
+            continue  # (a combination refused: its trials fail)
+    if not configs:
+        return {}
+    found = [unread(c) for c in configs]
+    return {key: f'is not read by any trial {found[0][key]}: tuning or '
+            f'setting it changes nothing' for key in keys
+            if all(key in f for f in found)}
+
+
 __all__ = ['SearchSpace', 'Param', 'parse_space', 'load_space',
-           'DISTRIBUTIONS']
+           'DISTRIBUTIONS', 'unread', 'unread_keys']

@@ -11,7 +11,8 @@ recorded, and an estimate of the CPU seconds left:
     \hat{c}_{\textrm{left}} = (N - n)\,\bar{c}_{\textrm{trial}} +
     (K - k)\,\bar{c}_{\textrm{seed}},
 
-with :math:`n` of :math:`N` trials and :math:`k` of :math:`K` seed runs
+with :math:`n` of :math:`N` trials (the arm's budget: :obj:`trials`, or
+its grid's size when smaller) and :math:`k` of :math:`K` seed runs
 finished, :math:`\bar{c}_{\textrm{trial}}` the mean CPU seconds of the
 arm's finished trials (of every arm's, before the arm has one) and
 :math:`\bar{c}_{\textrm{seed}}` that of its seed runs (else every arm's,
@@ -27,7 +28,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from adar_pyg.config import Config
 from adar_pyg.tune.arms import Arms
-from adar_pyg.tune.comparison import (best_config, check_folder,
+from adar_pyg.tune.comparison import (arm_budget, best_config,
+                                      check_folder,
                                       resolve_arms, seed_config, seed_dir,
                                       seed_ledger, seed_state, study_dir)
 
@@ -88,17 +90,13 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
     r"""The row of :obj:`arm` (its CPU means in :obj:`_trial_cpu`,
     :obj:`_complete_cpu` and :obj:`_seed_cpu`, for :func:`_estimate`)."""
     row: Dict[str, Any] = dict(
-        arm=arm.name, trials=0, budget=trials, complete=0, pruned=0,
-        failed=0, killed=0, running=0, best_trial=None, best_val=None,
+        arm=arm.name, trials=0, budget=arm_budget(arm, trials),
+        complete=0, pruned=0, failed=0, killed=0, running=0, best_trial=None, best_val=None,
         seeds_done=0, seeds=len(seeds), cpu_seconds=0.0,
         _trial_cpu=[], _complete_cpu=[], _seed_cpu=[])
     folder = study_dir(out, arm.name)
-    if not os.path.isfile(os.path.join(folder, tune_study.STORAGE_FILE)):
-        return row  # Not started (loading would create the storage).
-    try:
-        study = optuna.load_study(study_name=tune_study._name(folder),
-                                  storage=tune_study.storage_url(folder))
-    except KeyError:  # The storage, but not the study yet.
+    study = tune_study.load_existing(optuna, folder)
+    if study is None:  # Not started.
         return row
     trials = study.get_trials(deepcopy=False)
     summary = tune_study.summary(study)
@@ -146,7 +144,7 @@ def _estimate(rows: List[Dict[str, Any]], trials: int, seeds: int) -> None:
         trial, seed = mean('_trial_cpu', row), mean('_seed_cpu', row)
         if seed is None:
             seed = mean('_complete_cpu', row)
-        left_trials = max(trials - row['trials'], 0)
+        left_trials = max(row['budget'] - row['trials'], 0)
         left_seeds = seeds - row['seeds_done']
         parts = [(left_trials, trial), (left_seeds, seed)]
         row['cpu_seconds_left'] = (

@@ -133,16 +133,20 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             run again.
         out (str): The study folder (see the module doc).
         seed (int, optional): Seed of the sampler (default:
-            :obj:`config.run.seed`, which also seeds every trial). A
-            continued study seeds its sampler with :obj:`seed` plus the
-            number of trials it holds, so that it does not draw the first
-            trials' values again (TPE; a grid keeps :obj:`seed`, and runs
-            each point once: a budget beyond the grid ends with it).
+            :obj:`config.run.seed`, which also seeds every trial). Each
+            trial's values depend on :obj:`seed`, the trial's rank (the
+            trials before it, the retries of killed trials aside) and the
+            trials finished before it, not on the process (see
+            :func:`_sampler`): a study continued after a stop or a kill, or
+            with a larger budget, draws the values of the uninterrupted one
+            (in one process; a grid runs each point once: a budget beyond
+            the grid ends with it).
         prune (bool, str or optuna pruner, optional): :obj:`True` or
             :obj:`'median'` (:class:`~optuna.pruners.MedianPruner`),
             :obj:`'halving'` (:class:`~optuna.pruners.
             SuccessiveHalvingPruner`), :obj:`False` (no pruning), or a pruner.
-            (default: :obj:`True`)
+            A study continues only with the pruner it began with (a
+            pruner object: of the same class). (default: :obj:`True`)
         storage (str, optional): An RDB URL (default:
             :obj:`sqlite:///OUT/study.db`).
         progress (bool, optional): tqdm bars of each trial.
@@ -156,9 +160,9 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         workers (int, optional): Processes that share the study's trials
             on its storage: this one and :obj:`workers - 1` spawned
             processes, each starting a trial whenever it is free and the
-            budget is not taken (each trial is run once, by one of them;
-            each has its own sampler seed). :obj:`log` sees this process's
-            trials; the others' are logged by Optuna, at this process's
+            budget is not taken (each trial is run once, by one of them).
+            :obj:`log` sees this process's trials; the others' are logged
+            by Optuna, at this process's
             :func:`optuna.logging.get_verbosity`. :obj:`on_trial` sees
             every process's trials when it can be pickled (a module-level
             function, or a :func:`functools.partial` of one), else this
@@ -166,10 +170,14 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         notes (callable, optional): Receives the study's notes (the
             trials found killed and queued again). (default: :obj:`log`)
 
-    Everything is checked before the first trial: the space (each key,
-    distribution, range, bound and choice), the config, the data file, the
-    folder, and, for a continued study, that its space, config, metric and
-    data (the SHA-256 of the data files) are those it was started with.
+    Everything is checked before the first trial, and a refused study
+    writes nothing: the space (each key, distribution, range, bound and
+    choice, and that some trial reads each key), the config, the device,
+    the data file, the folder, the storage, and, for a continued study,
+    that its space, config, metric, pruner and data (the SHA-256 of the
+    data files, wherever they lie) are those it was started with. A trial
+    whose values are refused together, or whose run diverges, fails alone
+    (its user attribute :obj:`error` says why).
     """
     optuna = import_optuna()
     out = os.fspath(out)
@@ -182,26 +190,30 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         raise UsageError(f'workers must be a positive integer (got '
                          f'{workers!r})')
     _check_folder(out, storage)
+    url = storage  # Named in the report when not the default.
+    # Every check before anything is written: a refused study writes
+    # nothing (no folder, no storage, no empty study in a storage).
+    name, study = _open_study(optuna, settings, out, storage)
     try:
         ensure_writable(out, is_dir=True)
     except OSError as e:
         raise UsageError(str(e)) from None
-    url = storage  # Named in the report when not the default.
     storage = storage or storage_url(out)
-    study = optuna.create_study(storage=storage, study_name=_name(out),
-                                direction='maximize', load_if_exists=True,
-                                pruner=pruner)
-    _check_study(study, settings, out)
+    if study is None:
+        study = optuna.create_study(storage=_storage(optuna, storage),
+                                    study_name=name, direction='maximize',
+                                    load_if_exists=True, pruner=pruner)
+        _check_study(study, settings, out)  # (another process's, just made)
+    study.pruner = pruner
     for key, value in settings.items():
         if value is not None or key not in study.user_attrs:
             study.set_user_attr(key, value)
     requeued = _requeue_killed(optuna, study, out)
     notes = notes or log
     if requeued and notes is not None:
-        notes(f"trials {', '.join(map(str, requeued))} were killed while "
-              f"running: queued again with the same values")
-    held = len(study.trials)
-    study.sampler = _sampler(optuna, space, seed, held)
+        notes(f"{_trials_were(requeued)} killed while running: queued again "
+              f"with the same values")
+    study.sampler = _sampler(optuna, space, seed)
     left = trials - _finished(optuna, study)
     # Processes beyond the trials left would have nothing to do:
     spawned = range(1, min(workers, left))
@@ -211,8 +223,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
             with spawn_pool(len(spawned)) as pool:
                 futures = [pool.submit(
                     in_pool, _worker, i, config.to_dict(), space.to_dict(),
-                    out, trials, storage, url, seed,
-                    held + WORKER_SEED_STEP * i, pruner, plot,
+                    out, name, trials, storage, url, seed, pruner, plot,
                     optuna.logging.get_verbosity(),
                     on_trial if _picklable(on_trial) else None)
                     for i in spawned]
@@ -234,38 +245,140 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     return study
 
 
-#: Step between the sampler seeds of the workers of a study.
-WORKER_SEED_STEP = 10007
+def _trials_were(numbers: List[int]) -> str:
+    r"""'trial 1 was' or 'trials 1, 2 were'."""
+    if len(numbers) == 1:
+        return f'trial {numbers[0]} was'
+    return f"trials {', '.join(map(str, numbers))} were"
 
 
-def _sampler(optuna: Any, space: SearchSpace, seed: int, offset: int = 0
-             ) -> Any:
-    r"""The sampler of a study seeded with :obj:`seed`, in a process
-    :obj:`offset` away (a continuation, another worker): TPE seeded with
-    :obj:`seed + offset`, so that it draws other values; a grid with
-    :obj:`seed` alone, since the grid's order comes from its seed and a
-    trial's point from its number in that order (each point once, in every
-    process and continuation)."""
+def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
+    r"""The sampler of a study seeded with :obj:`seed`, the same in every
+    process and continuation: each trial's draw depends on :obj:`seed`,
+    its rank (the trials numbered before it, the retries of killed trials
+    aside) and the trials finished before it, never on the process, so
+    that a study continued after a stop, a kill or with a larger budget
+    draws what the uninterrupted one draws (see :func:`_rank`). TPE:
+    reseeded before each trial with :obj:`seed` and the rank; a grid
+    (every parameter a :obj:`choices`): the grid's order comes from
+    :obj:`seed`, and the trial of rank :obj:`r` takes its :obj:`r`-th
+    point (each point once; a point a trial left without running it, one
+    killed before its values were drawn, is taken by the first trial past
+    the grid)."""
     if space.is_grid:
-        return optuna.samplers.GridSampler(space.grid(), seed=seed)
-    return optuna.samplers.TPESampler(seed=seed + offset)
+        return _classes(optuna)['grid'](space.grid(), seed=seed)
+    return _classes(optuna)['tpe'](seed)
+
+
+def _rank(study: Any, number: int) -> int:
+    r"""The rank of trial :obj:`number` among the trials that draw values:
+    those numbered before it that are not queued with fixed values (the
+    retries of killed trials). Uninterrupted, it is the trial's number; a
+    continued study's trials have the ranks of the uninterrupted one's."""
+    return sum(t.number < number and 'fixed_params' not in t.system_attrs
+               for t in study._storage.get_all_trials(study._study_id,
+                                                      deepcopy=False))
+
+
+def _trial_seed(seed: int, rank: int) -> int:
+    import numpy as np
+    return int(np.random.SeedSequence([seed % 2 ** 32, rank])
+               .generate_state(1)[0])
+
+
+_CLASSES: Dict[str, Any] = {}
+
+
+def _classes(optuna: Any) -> Dict[str, Any]:
+    r"""The samplers of :func:`_sampler` (defined once Optuna is
+    imported)."""
+    if _CLASSES:
+        return _CLASSES
+
+    class RankSeededTPESampler(optuna.samplers.TPESampler):
+        r"""TPE whose random state is seeded before each trial with the
+        study's seed and the trial's rank (:func:`_rank`)."""
+        def __init__(self, seed: int) -> None:
+            super().__init__(seed=seed)
+            self._study_seed = seed
+
+        def before_trial(self, study: Any, trial: Any) -> None:
+            seed = _trial_seed(self._study_seed, _rank(study, trial.number))
+            self._rng.rng.seed(seed)
+            self._random_sampler._rng.rng.seed(seed)
+            super().before_trial(study, trial)
+
+    class RankGridSampler(optuna.samplers.GridSampler):
+        r"""A grid whose trial of rank :obj:`r` (:func:`_rank`) takes the
+        :obj:`r`-th point of the seeded order; a point is held by the
+        trial that ran or runs it (by its values), or by the retry queued
+        for a killed trial."""
+        def before_trial(self, study: Any, trial: Any) -> None:
+            attrs = trial.system_attrs
+            if 'grid_id' in attrs or 'fixed_params' in attrs:
+                return
+            held = self._held(study, trial.number)
+            rank = _rank(study, trial.number)
+            free = [i for i in range(len(self._all_grids)) if i not in held]
+            grid_id = rank if rank < len(self._all_grids) and \
+                rank not in held else (free[0] if free else
+                                       rank % len(self._all_grids))
+            study._storage.set_trial_system_attr(
+                trial._trial_id, 'search_space', self._search_space)
+            study._storage.set_trial_system_attr(trial._trial_id,
+                                                 'grid_id', grid_id)
+
+        def _held(self, study: Any, but: Optional[int] = None) -> set:
+            held = set()
+            for t in study._storage.get_all_trials(study._study_id,
+                                                   deepcopy=False):
+                if t.number == but or KILLED in t.user_attrs or \
+                        SURPLUS in t.user_attrs:
+                    continue  # (a killed trial's retry holds its point)
+                values = t.params if len(t.params) == len(
+                    self._param_names) else t.system_attrs.get(
+                        'fixed_params')
+                point = self._point(values)
+                if point is not None:
+                    held.add(point)
+                elif 'grid_id' in t.system_attrs:
+                    held.add(t.system_attrs['grid_id'])
+            return held
+
+        def _point(self, values: Any) -> Optional[int]:
+            if not values or len(values) != len(self._param_names):
+                return None
+            want = [values.get(n) for n in self._param_names]
+            for i, grid in enumerate(self._all_grids):
+                if all(self._grid_value_equal(a, b)
+                       for a, b in zip(grid, want)):
+                    return i
+            return None
+
+        def _get_unvisited_grid_ids(self, study: Any) -> List[int]:
+            held = self._held(study)
+            return [i for i in range(len(self._all_grids)) if i not in held]
+
+    _CLASSES.update(tpe=RankSeededTPESampler, grid=RankGridSampler)
+    return _CLASSES
 
 
 def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
-            out: str, trials: int, storage: str, url: Optional[str],
-            seed: int, offset: int, pruner: Any, plot: bool,
+            out: str, name: str, trials: int, storage: str,
+            url: Optional[str], seed: int, pruner: Any, plot: bool,
             verbosity: int,
             on_trial: Optional[Callable[[Dict[str, Any]], None]]) -> None:
     r"""A spawned process of :func:`tune` with :obj:`workers > 1`: runs
-    trials of the study on :obj:`storage` while its budget is not taken
-    (:func:`_optimize`), with Optuna's logging at the :obj:`verbosity` of
-    the process that spawned it, calling :obj:`on_trial` after each."""
+    trials of the study :obj:`name` on :obj:`storage` while its budget is
+    not taken (:func:`_optimize`), with Optuna's logging at the
+    :obj:`verbosity` of the process that spawned it, calling
+    :obj:`on_trial` after each."""
     optuna = import_optuna()
     optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
     config = Config.build(config)
     space = parse_space(space, config)
-    study = optuna.load_study(study_name=_name(out), storage=storage,
-                              sampler=_sampler(optuna, space, seed, offset),
+    study = optuna.load_study(study_name=name, storage=storage,
+                              sampler=_sampler(optuna, space, seed),
                               pruner=pruner)
     _optimize(optuna, study, config, space, out, trials, url, False,
               lambda line: None, plot, on_trial, worker)
@@ -344,6 +457,10 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
             quiet.stopping = True  # continued by the next command.
             _interrupted(study, trial)
             raise
+        except FAILS as e:  # Its values do not train: this trial fails,
+            trial.set_user_attr(ERROR, _reason(e))  # the study goes on.
+            quiet.failed.add(trial.number)  # (its reason recorded instead)
+            raise
 
     def run_trial(trial) -> float:
         values = space.suggest(trial)  # (a queued trial's values)
@@ -411,8 +528,7 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
                 shared['data'] = load_data(config.resolved())
             try:
                 study.optimize(objective, n_trials=1, callbacks=[record],
-                               catch=(DivergedError, FloatingPointError,
-                                      ConfigError))
+                               catch=FAILS)
             except _Surplus:
                 break
     finally:
@@ -422,13 +538,37 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
 class _NoInterruptTraceback(logging.Filter):
     r"""Drops Optuna's warnings (one with the traceback) that a trial
     stopped by Ctrl-C failed: the trial is queued again (see
-    :func:`_interrupted`), and the command says how it stopped."""
+    :func:`_interrupted`), and the command says how it stopped; and those
+    of a trial that failed by design (:data:`FAILS`): its reason is its
+    user attribute :data:`ERROR`, on its line and in the report."""
     stopping = False
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: set = set()
+
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (self.stopping or (
-            record.exc_info and
-            isinstance(record.exc_info[1], KeyboardInterrupt)))
+        if self.stopping or (record.exc_info and isinstance(
+                record.exc_info[1], (KeyboardInterrupt, *FAILS))):
+            return False
+        message = record.getMessage()
+        return not any(message.startswith(f'Trial {n} failed')
+                       for n in self.failed)
+
+
+#: What fails a trial, not the study: values that do not fit together
+#: (a refused combination) or a run that diverged.
+FAILS = (DivergedError, FloatingPointError, ConfigError)
+
+#: User attribute of a failed trial: why (one line).
+ERROR = 'error'
+
+
+def _reason(error: BaseException) -> str:
+    r"""Why a trial failed, in one line."""
+    if isinstance(error, ConfigError):
+        return '; '.join(error.errors)
+    return _one_line(error)
 
 
 def _queued(optuna: Any, study: Any) -> bool:
@@ -504,28 +644,114 @@ def check(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     space, _, _, settings = _prepare(optuna, config, space, trials, seed,
                                      prune)
     _check_folder(out, storage)
-    if storage is None and not os.path.isfile(os.path.join(out,
-                                                           STORAGE_FILE)):
-        if os.path.isdir(out) and any(n.startswith('trial-')
-                                      for n in os.listdir(out)):
-            raise UsageError(f"'{out}' holds trial folders but no study "
-                             f"({STORAGE_FILE} is missing)",
-                             hint='tune into a new folder')
-        return space
-    url = storage or storage_url(out)
-    try:
-        study = optuna.load_study(study_name=_name(out), storage=url)
-    except KeyError:  # No such study in the storage yet.
-        return space
-    _check_study(study, settings, out)
+    _open_study(optuna, settings, out, storage)
     return space
+
+
+def _storage(optuna: Any, url: str) -> Any:
+    r"""The Optuna storage of :obj:`url`, or a :class:`UsageError` naming
+    it (an unknown scheme, a missing driver, a folder that does not
+    exist, a server that does not answer)."""
+    try:
+        return optuna.storages.get_storage(url)
+    except Exception as e:  # (SQLAlchemy's, a driver's ImportError, ...)
+        raise UsageError(f"cannot open the storage '{url}': "
+                         f"{_one_line(e)}", hint='give an RDB URL, e.g. '
+                         'sqlite:///path/to/study.db or '
+                         'postgresql://user@host/db') from None
+
+
+def _one_line(error: BaseException) -> str:
+    r"""The first line of :obj:`error`'s message (its type without one)."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _own_storage(storage: Optional[str], out: str) -> bool:
+    r"""Whether :obj:`storage` is a file of the study folder :obj:`out`
+    (the default :obj:`study.db`, or a :obj:`sqlite:///` file in it)."""
+    if storage is None:
+        return True
+    if not storage.startswith('sqlite:///'):
+        return False
+    path = storage[len('sqlite:///'):]
+    return os.path.realpath(os.path.dirname(os.path.abspath(path))) == \
+        os.path.realpath(out)
+
+
+def _study_name(storage: Any, out: str, own: bool) -> str:
+    r"""The name of the study of :obj:`out` in :obj:`storage`: the
+    folder's name; in a storage of the folder's own (:func:`_own_storage`)
+    that holds no study of that name but exactly one other with trials or
+    settings, that one (the folder was moved or renamed)."""
+    name = _name(out)
+    studies = {s.study_name: s for s in storage.get_all_studies()}
+
+    def used(study: Any) -> bool:
+        return bool(study.user_attrs or storage.get_all_trials(
+            study._study_id, deepcopy=False))
+
+    if name in studies and (used(studies[name]) or not own):
+        return name
+    others = [n for n, s in studies.items() if used(s)]
+    if own and len(others) == 1:
+        return others[0]
+    return name
+
+
+def _open_study(optuna: Any, settings: Dict[str, Any], out: str,
+                storage: Optional[str]) -> tuple:
+    r"""The name of the study of :obj:`out` and the study, or :obj:`None`
+    for a new one, checked (:func:`_check_study`; a new one must not find
+    trial folders); creates nothing but the tables of a new
+    :obj:`storage` (a refused study writes nothing)."""
+    path = os.path.join(out, STORAGE_FILE) if storage is None else \
+        storage[len('sqlite:///'):] if _own_storage(storage, out) else None
+    if path is not None and not os.path.isfile(path):  # (opening would
+        _check_new(out)  # create it)
+        return _name(out), None
+    found = _storage(optuna, storage or storage_url(out))
+    name = _study_name(found, out, _own_storage(storage, out))
+    try:
+        study = optuna.load_study(study_name=name, storage=found)
+    except KeyError:  # No such study in the storage yet.
+        _check_new(out)
+        return name, None
+    _check_study(study, settings, out)
+    return name, study
+
+
+def load_existing(optuna: Any, out: str) -> Any:
+    r"""The study in the folder :obj:`out` (its :obj:`study.db`), or
+    :obj:`None` when it holds none; reads only (for
+    :obj:`adar-pyg compare --status`)."""
+    if not os.path.isfile(os.path.join(out, STORAGE_FILE)):
+        return None  # (loading would create the storage)
+    found = _storage(optuna, storage_url(out))
+    try:
+        return optuna.load_study(study_name=_study_name(found, out, True),
+                                 storage=found)
+    except KeyError:
+        return None
+
+
+def _check_new(out: str) -> None:
+    r"""A new study must not find trial folders of another study."""
+    if not os.path.isdir(out):
+        return
+    stale = sorted(n for n in os.listdir(out) if TRIAL_DIR.fullmatch(n))
+    if stale:
+        raise UsageError(f"'{out}' holds trial folders ({stale[0]}, ...) "
+                         f"but its storage holds no study of them",
+                         hint='tune into a new folder, or give the storage '
+                         'they were tuned with (--storage)')
 
 
 def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
              seed: Any, prune: Any) -> tuple:
     r"""The checks of :func:`tune` before any output: (the parsed space,
     the sampler's seed, the pruner, the study's recorded settings)."""
-    from adar_pyg.pipeline import check_data
+    from adar_pyg.pipeline import check_data, check_device
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f'trials must be a positive integer (got '
                          f'{trials!r})')
@@ -538,10 +764,12 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UsageError(f'seed must be an integer (got {seed!r})')
     pruner = _pruner(optuna, prune)
+    check_device(config)  # (a GPU this machine lacks: before any trial)
     check_data(config)  # A missing data file fails before any output.
     # (the data's digest: a study continues only on the data it began on)
     settings = {'config': config.to_dict(), 'space': space.to_dict(),
                 'monitor': config.train.monitor,
+                'pruner': _pruner_name(prune),
                 'data': data_digest(config)}
     return space, seed, pruner, settings
 
@@ -605,8 +833,9 @@ def trial_line(row: Dict[str, Any], monitor: str) -> str:
     how = (f"; continued {row['continues']}" if row.get('continues') else
            f"; could not continue {row['afresh']}, trained afresh"
            if row.get('afresh') else '')
+    why = f"; {row['error']}" if row.get('error') else ''
     return (f"trial {row['number']}: {row['state']}{value}{epochs} "
-            f"({params}){how}")
+            f"({params}){how}{why}")
 
 
 def _finished(optuna: Any, study: Any) -> int:
@@ -690,6 +919,7 @@ def _check_config(config: Config) -> None:
                          f'{config.run.nproc})', hint='set run.nproc: 1')
 
 
+
 def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
     if prune is True or prune == 'median':
         return optuna.pruners.MedianPruner()
@@ -709,11 +939,7 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
     data files; a new one must not find trial folders of another study."""
     held = study.user_attrs
     if not study.trials and not held:
-        stale = sorted(n for n in os.listdir(out) if n.startswith('trial-'))
-        if stale:
-            raise UsageError(f"'{out}' holds trial folders ({stale[0]}, ...) "
-                             f"but no study ({STORAGE_FILE} is new)",
-                             hint='tune into a new folder')
+        _check_new(out)
         return
     for key in ('monitor', 'space', 'config'):
         was, now = held.get(key), settings[key]
@@ -726,15 +952,46 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
                              f"{key} ({changed}); a study continues only "
                              f"with the same config, space and metric",
                              hint='tune into a new folder (--out)')
+    was, now = held.get('pruner'), settings.get('pruner')
+    if was is not None and now is not None and was != now:
+        raise UsageError(f"the study in '{out}' was started with the pruner "
+                         f"'{was}' (now '{now}'); a study continues with the "
+                         f"pruner it began with, which judged its trials",
+                         hint=_pruner_hint(was))
     was, now = held.get('data'), settings['data']
-    if was and now and was != now:  # (None: files not fetched yet)
-        changed = sorted(n for n in set(was) | set(now)
-                         if was.get(n) != now.get(n))
+    # (None: files not fetched yet.) The digests are compared, not the
+    # names: a data file moved or renamed is the same data.
+    if was and now and sorted(was.values()) != sorted(now.values()):
+        changed = sorted(n for n, d in now.items()
+                         if d not in was.values()) or sorted(
+            n for n, d in was.items() if d not in now.values())
         raise UsageError(f"the study in '{out}' was started on other data: "
                          f"{', '.join(changed)} changed since; a study "
                          f"continues only on the data it began on",
                          hint='restore the data, or tune into a new folder '
                          '(--out)')
+
+
+def _pruner_hint(name: str) -> str:
+    if name in ('median', 'halving'):
+        return (f'continue with --pruner {name} (pruner={name!r}), or tune '
+                f'into a new folder (--out)')
+    if name == 'none':
+        return 'continue with --no-prune (prune=False), or tune into a new ' \
+            'folder (--out)'
+    return f'continue with a {name}, or tune into a new folder (--out)'
+
+
+def _pruner_name(prune: Any) -> str:
+    r"""What :obj:`prune` names, as a study records it: :obj:`'median'`,
+    :obj:`'halving'`, :obj:`'none'`, or a pruner's class name."""
+    if prune is True or prune == 'median':
+        return 'median'
+    if prune is False or prune is None or prune == 'none':
+        return 'none'
+    if prune == 'halving':
+        return 'halving'
+    return type(prune).__name__
 
 
 def _plain(value: Any) -> Any:
@@ -795,6 +1052,7 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'moved_to': moved_to(t.user_attrs.get('run_dir')),
             'continues': t.user_attrs.get(CONTINUES),
             'afresh': t.user_attrs.get(AFRESH),
+            'error': t.user_attrs.get(ERROR),
             'best_epoch': t.user_attrs.get('best_epoch'),
             'epochs_run': t.user_attrs.get('epochs_run'),
             'epochs': (max(t.intermediate_values) if t.intermediate_values
@@ -814,7 +1072,7 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
         'objective': f"best validation {attrs.get('monitor')} of a trial "
                      f"(test never read)",
         'monitor': attrs.get('monitor'),
-        'sampler': type(study.sampler).__name__,
+        'sampler': _optuna_class(study.sampler),
         'pruner': type(study.pruner).__name__,
         'space': attrs.get('space'),
         'config': attrs.get('config'),
@@ -826,6 +1084,12 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
                                  SURPLUS, 'running', 'queued')},
         'trials': rows,
     }
+
+
+def _optuna_class(obj: Any) -> str:
+    r"""The name of the Optuna class :obj:`obj` is or derives from."""
+    return next((c.__name__ for c in type(obj).__mro__
+                 if c.__module__.startswith('optuna')), type(obj).__name__)
 
 
 def _best(study: Any) -> Any:
@@ -867,6 +1131,11 @@ def markdown(info: Dict[str, Any]) -> str:
             f"{'' if r['epochs'] is None else r['epochs']} | "
             f"{'' if r['seconds'] is None else format(r['seconds'], '.1f')} "
             f"| {_run_cell(r)} |")
+    failed = [r for r in info['trials'] if r.get('error')]
+    if failed:
+        lines += ['', 'Failed trials (their values do not train; each '
+                  'counts against the budget):', '']
+        lines += [f"- trial {r['number']}: {r['error']}" for r in failed]
     url = info['storage'].split(' ')[0]
     lines += ['', f'Browse: `optuna-dashboard {url}`' + (
         ' (from this folder)' if url.endswith(f'///{STORAGE_FILE}') else '') +

@@ -231,7 +231,7 @@ def test_a_killed_trial_is_run_again(csv, tmp_path):
         folder
     notes = []
     study = tune(cfg, space, 3, out, notes=notes.append, **QUIET)
-    assert notes == ['trials 1 were killed while running: queued again with '
+    assert notes == ['trial 1 was killed while running: queued again with '
                      'the same values']
     assert [t.state.name for t in study.trials] == [
         'COMPLETE', 'FAIL', 'COMPLETE', 'COMPLETE']
@@ -284,6 +284,9 @@ def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
                           capture_output=True, text=True)
     assert proc.returncode == -9, proc.stderr[-2000:]
     shutil.copytree(out, tmp_path / 'b' / 'study')  # The same killed study.
+    # (as if started with PruneAll: a study continues with its pruner)
+    optuna.load_study(study_name='study', storage=f'sqlite:///{out}/study.db'
+                      ).set_user_attr('pruner', 'PruneAll')
     space = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
     study = tune(cfg, space, 2, out, **{**QUIET, 'prune': PruneAll()})
     retry = study.trials[2]
@@ -417,7 +420,7 @@ def test_grid_when_every_parameter_is_a_choice(csv, tmp_path):
     # More trials than the grid holds: the grid is run once.
     study = tune(config(csv, epochs=1), space, 3, tmp_path / 'grid',
                  **QUIET)
-    assert type(study.sampler).__name__ == 'GridSampler'
+    assert isinstance(study.sampler, optuna.samplers.GridSampler)
     assert sorted(t.params['train.lr'] for t in study.trials) == [0.01, 0.05]
     # Continued (a sampler seeded in another process), each point once:
     space = {'train.lr': {'choices': [0.01, 0.02, 0.03, 0.04, 0.05]}}
