@@ -56,6 +56,18 @@ AUGMENTER_SETTINGS: Dict[str, Tuple[str, ...]] = {
     'reweight': ('adar.weight', ), 'noise': ('adar.weight', )}
 #: The sections of augmenter settings.
 AUGMENTER_SECTIONS: Tuple[str, ...] = ('adar', 'cnsdiff')
+#: The settings of the :obj:`model` section each backbone's builder reads
+#: (besides :obj:`model.model`); the others do not change its run (a test
+#: records what each builder reads).
+MODEL_SETTINGS: Dict[str, Tuple[str, ...]] = {
+    'lightgcn': ('dim', 'layers'),
+    'ngcf': ('dim', 'layers', 'ngcf_node_dropout', 'ngcf_message_dropout'),
+    'gru4rec': ('dim', 'layers', 'dropout'),
+    'sasrec': ('dim', 'layers', 'heads', 'dropout'),
+    'cl4srec': ('dim', 'layers', 'heads', 'dropout', 'cl_weight',
+                'cl_temperature', 'cl_similarity', 'crop_ratio',
+                'mask_ratio', 'reorder_ratio'),
+}
 #: How several processes share a run (:obj:`--parallel`): :obj:`'data'`
 #: splits each global batch, :obj:`'columns'` the embedding columns (see
 #: :class:`~adar_pyg.train.Trainer`).

@@ -105,3 +105,55 @@ def test_each_augmenter_reads_the_settings_declared_for_it(name):
     assert {k for k in declared if '.' in k} <= read
     values = Config.build({'train': {'augmenter': name}}).to_dict()
     assert not read & set(unused_settings(values))
+
+
+@pytest.mark.parametrize('name', ['lightgcn', 'ngcf', 'gru4rec', 'sasrec',
+                                  'cl4srec'])
+def test_each_backbone_reads_the_model_settings_declared_for_it(name):
+    r"""MODEL_SETTINGS (the model settings `unused_settings` leaves out of a
+    run: `report`'s groups, `tune`'s space) is what each backbone's builder
+    reads of the model section, recorded through the registry."""
+    from adar_pyg.config import Config
+    from adar_pyg.config.config import unused_settings
+    from adar_pyg.pipeline import MODELS
+    from adar_pyg.registry import MODEL_NAMES, MODEL_SETTINGS
+    task = MODEL_NAMES[name].task
+    cfg = Config.build({'run': {'task': task},
+                        'model': {'model': name}}).resolved()
+    read = set()
+
+    class Recording:
+        def __init__(self, section):
+            self._section = section
+
+        def __getattr__(self, attr):
+            read.add(attr)
+            return getattr(self._section, attr)
+
+    cfg.model = Recording(cfg.model)
+    MODELS.build(name, cfg, 10, 12)
+    assert read - {'model'} == set(MODEL_SETTINGS[name])
+    unused = unused_settings(Config.build({'run': {'task': task}, 'model': {
+        'model': name}}).to_dict())
+    assert not {f'model.{k}' for k in read} & set(unused)
+
+
+def test_unused_settings_say_why():
+    from adar_pyg.config import Config
+    from adar_pyg.config.config import unused_settings
+    cf = unused_settings(Config.build({'sampler': {'sampler': 'dns'}}
+                                      ).to_dict())
+    assert cf['model.heads'] == '(not read by model.model lightgcn)'
+    assert cf['train.max_batches'] == '(SR only; run.task cf)'
+    assert cf['adar.weight'] == '(train.augmenter none)'
+    assert cf['sampler.ahns_alpha'] == '(sampler.sampler dns)'
+    assert cf['train.fanout'] == '(read with train.sampled only)'
+    assert 'sampler.num_candidates' not in cf  # (dns draws candidates)
+    uniform = unused_settings(Config.build({}).to_dict())
+    assert uniform['sampler.num_candidates'] == '(sampler.sampler uniform)'
+    sr = unused_settings(Config.build({'run': {'task': 'sr'}, 'model': {
+        'model': 'sasrec'}}).to_dict())
+    assert sr['sampler.sampler'] == '(CF only; run.task sr)'
+    assert sr['train.sampled'] == '(CF only; run.task sr)'
+    assert 'model.heads' not in sr and 'train.max_batches' not in sr
+    assert not [k for k in sr if k.startswith(('run.', 'split.', 'data.'))]

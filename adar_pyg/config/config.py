@@ -4,6 +4,7 @@ command-line flags — and checked before any data are loaded."""
 import argparse
 import contextlib
 import dataclasses
+import inspect
 import io
 import os
 from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
@@ -20,7 +21,7 @@ from adar_pyg.config.settings import (ConfigError, coerce, field_type,
                                       setting_names, suggest, valid_range)
 from adar_pyg.io import atomic_path
 from adar_pyg.registry import (AUGMENTER_SECTIONS, AUGMENTER_SETTINGS,
-                               MODEL_NAMES)
+                               MODEL_NAMES, MODEL_SETTINGS)
 from adar_pyg.sampling import SAMPLERS
 
 #: Model-dependent defaults of the settings left at :obj:`None` (declared
@@ -626,22 +627,54 @@ def with_defaults(values: Mapping[str, Mapping[str, Any]]
     return out
 
 
-def unused_settings(values: Mapping[str, Mapping[str, Any]]) -> List[str]:
+def unused_settings(values: Mapping[str, Mapping[str, Any]]
+                    ) -> Dict[str, str]:
     r"""The settings (:obj:`'section.name'`) of :obj:`values` (by section,
-    as in a run's :obj:`config.yaml`) that the run does not read: those of
-    the augmenter sections its augmenter does not read
+    as in a run's :obj:`config.yaml`; missing ones at their defaults) that
+    the run does not read, each with why (in parentheses): those of the
+    augmenter sections its augmenter does not read
     (:obj:`adar_pyg.registry.AUGMENTER_SETTINGS`; all of them without an
-    augmenter), and the own settings of the other negative samplers
-    (:obj:`ahns_alpha` with :obj:`dns`)."""
-    augmenter = values.get('train', {}).get('augmenter', 'none')
+    augmenter), the model settings its backbone does not read
+    (:obj:`~adar_pyg.registry.MODEL_SETTINGS`), those of the other task
+    (a setting's or section's :obj:`task`), the own settings of the other
+    negative samplers (:obj:`ahns_alpha` with :obj:`dns`) and
+    :obj:`num_candidates` of a sampler that draws none, :obj:`--sampled`'s
+    own without it and :obj:`train.lr_scaling` in one process."""
+    values = with_defaults(values)
+    task = values['run']['task']
+    augmenter = values['train']['augmenter']
+    sampler, model = values['sampler']['sampler'], values['model']['model']
+    out: Dict[str, str] = {}
+    for section, f in iter_settings(SECTIONS):
+        key = f'{section.key}.{f.name}'
+        if f.name not in values.get(section.key, {}):
+            continue
+        owner = f.metadata.get('task') or section.for_task
+        if owner is not None and owner != task:
+            out[key] = f'({owner.upper()} only; run.task {task})'
     reads = AUGMENTER_SETTINGS.get(augmenter, AUGMENTER_SECTIONS)
-    out = [f'{section}.{name}' for section in AUGMENTER_SECTIONS
-           for name in values.get(section, {})
-           if section not in reads and f'{section}.{name}' not in reads]
-    sampler = values.get('sampler', {}).get('sampler', 'uniform')
+    for section in AUGMENTER_SECTIONS:
+        for name in values.get(section, {}):
+            if section not in reads and f'{section}.{name}' not in reads:
+                out[f'{section}.{name}'] = f'(train.augmenter {augmenter})'
+    backbone = MODEL_SETTINGS.get(model)
+    if backbone is not None:
+        for name in values['model']:
+            if name != 'model' and name not in backbone:
+                out.setdefault(f'model.{name}', f'(not read by model.model '
+                               f'{model})')
     others = [f'{n}_' for n in SAMPLERS if n != sampler]
-    out += [f'sampler.{name}' for name in values.get('sampler', {})
-            if name.startswith(tuple(others))]
+    for name in values['sampler']:
+        if name.startswith(tuple(others)) or (
+                name == 'num_candidates' and sampler in SAMPLERS and
+                'num_candidates' not in inspect.signature(
+                    SAMPLERS[sampler]).parameters):
+            out.setdefault(f'sampler.{name}', f'(sampler.sampler {sampler})')
+    if not values['train']['sampled']:
+        for name in ('fanout', 'sparse_grad'):
+            out.setdefault(f'train.{name}', '(read with train.sampled only)')
+    if values['run']['nproc'] == 1:
+        out['train.lr_scaling'] = '(read with run.nproc > 1 only)'
     return out
 
 

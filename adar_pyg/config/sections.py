@@ -174,6 +174,7 @@ class ModelConfig(Section):
 class SamplerConfig(Section):
     key: ClassVar[str] = 'sampler'
     title: ClassVar[str] = 'negative sampler (CF)'
+    for_task: ClassVar[Optional[str]] = 'cf'  # (SR: uniform negatives)
     sampler: str = setting('uniform', 'negative sampler',
                            choices=tuple(SAMPLERS),
                            aliases=('negative_sampler', 'neg_sampler'))
@@ -236,24 +237,24 @@ class TrainConfig(Section):
                                     'ndcg@20'),
                            aliases=('metric', 'valid_metric'))
     mask_history: bool = setting(True, 'SR: exclude the history items from '
-                                 'the ranking')
+                                 'the ranking', task='sr')
     sampled: bool = setting(
         False, 'CF: train each step on the subgraph LinkNeighborLoader '
         'samples around its triplets (SampledCFTask); evaluation stays '
-        'full')
+        'full', task='cf')
     fanout: Optional[List[int]] = setting(
         None, 'CF --sampled: neighbours per layer, one number per layer or '
         'one for all; -1: all; ignored without --sampled (default: 10 5 2)',
-        minimum=-1, aliases=('num_neighbors', 'fanouts'))
+        minimum=-1, aliases=('num_neighbors', 'fanouts'), task='cf')
     sparse_grad: bool = setting(
         False, 'CF --sampled: sparse gradients of the embedding table (its '
         "rows in each step's subgraph), updated by SparseAdam (lazy Adam: "
         'the moments of rows outside the step are not decayed), other '
         'parameters by Adam: optimiser cost per step independent of the '
-        'graph size')
+        'graph size', task='cf')
     max_batches: Optional[int] = setting(
         None, 'SR: stop every epoch after this many batches (smoke tests and '
-        'timing)', minimum=1)
+        'timing)', minimum=1, task='sr')
 
 
 def _adar(name: str) -> object:

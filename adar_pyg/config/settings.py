@@ -39,8 +39,8 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             old_flag: Optional[str] = None, sr: Any = dataclasses.MISSING,
             minimum: Optional[float] = None, maximum: Optional[float] = None,
             above: Optional[float] = None, below: Optional[float] = None,
-            aliases: Sequence[str] = (), nonpositive_is_none: bool = False
-            ) -> Any:
+            aliases: Sequence[str] = (), nonpositive_is_none: bool = False,
+            task: Optional[str] = None) -> Any:
     r"""Declares one hyper-parameter as a dataclass field.
 
     A setting added to a section must default to what the library did
@@ -77,11 +77,14 @@ def setting(default: Any, help: str, *, choices: Optional[Sequence] = None,
             only used to suggest the setting for a mistyped flag or key.
         nonpositive_is_none (bool): A value :math:`\le 0` means :obj:`None`
             (kept for flags that always worked so).
+        task (str, optional): The task whose runs alone read the setting
+            (:obj:`'cf'` or :obj:`'sr'`; see
+            :func:`~adar_pyg.config.config.unused_settings`).
     """
     metadata = {'help': help, 'choices': tuple(choices) if choices else None,
                 'old_flag': old_flag, 'minimum': minimum, 'maximum': maximum,
                 'above': above, 'below': below, 'aliases': tuple(aliases),
-                'nonpositive_is_none': nonpositive_is_none}
+                'nonpositive_is_none': nonpositive_is_none, 'task': task}
     if sr is not dataclasses.MISSING:
         metadata['sr'] = sr
     if isinstance(default, list):
@@ -139,6 +142,9 @@ class Section:
     key: typing.ClassVar[str] = ''
     prefix: typing.ClassVar[str] = ''
     title: typing.ClassVar[str] = ''
+    #: The task whose runs alone read the section (see :func:`setting`;
+    #: not :obj:`task`: a field of :class:`RunConfig`).
+    for_task: typing.ClassVar[Optional[str]] = None
 
     @classmethod
     def settings(cls) -> Tuple[dataclasses.Field, ...]:
