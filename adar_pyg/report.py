@@ -209,7 +209,12 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         config = fingerprint.read_run_config(d)
         result = read_result(d)
         if split not in result:
-            raise UsageError(f"run '{d}' has no '{split}' metrics")
+            other = [k for k in ('val', 'test') if k != split and k in result]
+            raise UsageError(
+                f"run '{d}' has no '{split}' metrics",
+                hint=f"report its {other[0]} metrics with --split "
+                f"{other[0]} (a tuning trial is never tested)" if other
+                else None)
         # (its data files' digests: runs on other data never pair up)
         data = fingerprint.load(d).get('data') if os.path.isfile(
             os.path.join(d, FINGERPRINT)) else None

@@ -282,3 +282,15 @@ def test_a_published_split_ignores_test_ratio(tmp_path):
             open(path, 'w').write(yaml.safe_dump(config))
             runs.append(d)
     assert '4 runs, 2 groups' in report_runs(runs)
+
+
+def test_a_run_without_the_split_hints_the_other(tmp_path):
+    from adar_pyg.errors import UsageError
+    d = make_run(tmp_path, 'trial-0', 'x', 'none', 0, 0.1)
+    result = json.loads(open(os.path.join(d, 'result.json')).read())
+    result['val'] = result.pop('test')  # (a tuning trial: never tested)
+    open(os.path.join(d, 'result.json'), 'w').write(json.dumps(result))
+    with pytest.raises(UsageError, match="has no 'test' metrics") as e:
+        report_runs([d])
+    assert e.value.hint == ('report its val metrics with --split val (a '
+                            'tuning trial is never tested)')
