@@ -21,7 +21,9 @@
 # Toys, Sports and Yelp (0-2), SASRec's control λ validated on Beauty (seed
 # 0, validation only, λ in 0.3 0.5 0.7 1.0), then SASRec at that λ on the
 # four datasets (0-2; on Beauty +ADAR and the control only: its base cells
-# are committed).
+# are committed). Then, one lane each, the equal-budget comparisons of
+# issue 27 on Beauty (GRU4Rec, MixGCF, NGCF: adar-pyg compare, 20 trials an
+# arm, 5 seeds; benchmarks/README.md), claimed as compare_<model>.
 set -eu
 LANE="${1:-}"
 PYTHON="${PYTHON:-python}"
@@ -117,6 +119,25 @@ lane)
     for s in 0 1 2; do
         cell sr beauty sasrec $s transition reweight
         for d in toys sports yelp; do cell sr $d sasrec $s; done
+    done
+    # Then the equal-budget comparisons of issue 27 on Beauty (the commands
+    # of benchmarks/README.md, "Equal-budget comparisons"), one lane each:
+    # a comparison continues where it stopped when its command runs again.
+    for name in gru4rec mixgcf ngcf; do
+        [ -f "runs/t2/claims/compare_$name/done" ] && continue
+        claim "compare_$name" || continue
+        case $name in
+        gru4rec) args=(--task sr --model gru4rec --epochs 150) ;;
+        mixgcf) args=(--sampler mixgcf --epochs 50) ;;
+        ngcf) args=(--model ngcf --epochs 50) ;;
+        esac
+        echo "[lane $$] compare $name"
+        "$PYTHON" -m adar_pyg compare \
+            --arms "benchmarks/compare/${name}_beauty.yaml" --trials 20 \
+            --seeds 5 --dataset beauty "${args[@]}" --eval-every 5 \
+            --patience 4 --threads 1 --no-progress \
+            --out "runs/compare/${name}_beauty"
+        touch "runs/t2/claims/compare_$name/done"
     done
     ;;
 merge)
