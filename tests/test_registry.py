@@ -149,6 +149,9 @@ def test_unused_settings_say_why():
     assert cf['sampler.ahns_alpha'] == '(sampler.sampler dns)'
     assert cf['train.fanout'] == '(read with train.sampled only)'
     assert 'sampler.num_candidates' not in cf  # (dns draws candidates)
+    # (under torchrun a run records run.nproc 1 and scales its lr all the
+    # same: lr_scaling must keep its runs apart in `report`)
+    assert 'train.lr_scaling' not in cf
     uniform = unused_settings(Config.build({}).to_dict())
     assert uniform['sampler.num_candidates'] == '(sampler.sampler uniform)'
     sr = unused_settings(Config.build({'run': {'task': 'sr'}, 'model': {

@@ -638,8 +638,8 @@ def unused_settings(values: Mapping[str, Mapping[str, Any]]
     (:obj:`~adar_pyg.registry.MODEL_SETTINGS`), those of the other task
     (a setting's or section's :obj:`task`), the own settings of the other
     negative samplers (:obj:`ahns_alpha` with :obj:`dns`) and
-    :obj:`num_candidates` of a sampler that draws none, :obj:`--sampled`'s
-    own without it and :obj:`train.lr_scaling` in one process."""
+    :obj:`num_candidates` of a sampler that draws none, and :obj:`--sampled`'s
+    own without it."""
     values = with_defaults(values)
     task = values['run']['task']
     augmenter = values['train']['augmenter']
@@ -673,9 +673,7 @@ def unused_settings(values: Mapping[str, Mapping[str, Any]]
     if not values['train']['sampled']:
         for name in ('fanout', 'sparse_grad'):
             out.setdefault(f'train.{name}', '(read with train.sampled only)')
-    if values['run']['nproc'] == 1:
-        out['train.lr_scaling'] = '(read with run.nproc > 1 only)'
-    return out
+    return out  # (train.lr_scaling: torchrun runs record run.nproc 1)
 
 
 def recorded_settings(result: Mapping[str, Any]

@@ -231,7 +231,7 @@ class PerUserRandomSplit(BaseTransform):
         # validation and test ones included, in the training graph.
         src, _, dst = self.edge_type
         others = [t for t in data.edge_types if t[0] == dst and t[2] == src
-                  and t != self.rev_edge_type]
+                  and t not in (self.rev_edge_type, self.edge_type)]
         if others:
             raise ValueError(
                 f"'{self.__class__.__name__}' found the edge type "

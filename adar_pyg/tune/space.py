@@ -325,7 +325,10 @@ def unread(config: Config) -> Dict[str, str]:
     not read, each with why
     (:func:`adar_pyg.config.config.unused_settings`)."""
     from adar_pyg.config.config import unused_settings
-    return unused_settings(config.resolved().to_dict())
+    out = unused_settings(config.resolved().to_dict())
+    # A trial runs in one process, where the learning rate is not scaled:
+    out['train.lr_scaling'] = '(a trial runs in one process)'
+    return out
 
 
 def unread_keys(keys: Sequence[str], params: Sequence[Param],

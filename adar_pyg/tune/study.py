@@ -273,9 +273,11 @@ def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
 def _rank(study: Any, number: int) -> int:
     r"""The rank of trial :obj:`number` among the trials that draw values:
     those numbered before it that are not queued with fixed values (the
-    retries of killed trials). Uninterrupted, it is the trial's number; a
+    retries of killed trials) nor surplus (started beyond the budget, not
+    run). Uninterrupted, it is the trial's number; a
     continued study's trials have the ranks of the uninterrupted one's."""
     return sum(t.number < number and 'fixed_params' not in t.system_attrs
+               and SURPLUS not in t.user_attrs  # (its draw is not run)
                for t in study._storage.get_all_trials(study._study_id,
                                                       deepcopy=False))
 
@@ -320,8 +322,10 @@ def _classes(optuna: Any) -> Dict[str, Any]:
             held = self._held(study, trial.number)
             rank = _rank(study, trial.number)
             free = [i for i in range(len(self._all_grids)) if i not in held]
+            # (a free point by rank: processes falling back at once do
+            # not all take the first one)
             grid_id = rank if rank < len(self._all_grids) and \
-                rank not in held else (free[0] if free else
+                rank not in held else (free[rank % len(free)] if free else
                                        rank % len(self._all_grids))
             study._storage.set_trial_system_attr(
                 trial._trial_id, 'search_space', self._search_space)

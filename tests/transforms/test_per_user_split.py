@@ -249,3 +249,17 @@ def test_real_beauty(beauty, val_ratio, sizes):
     assert actual == sizes, f'train/val/test sizes: {actual}'
     assert out[0].num_duplicates_removed == 0
     assert sum(actual) == beauty[EDGE_TYPE].num_edges
+
+
+def test_an_edge_type_between_one_node_type_splits():
+    # ('user', 'follows', 'user') is its own reverse: not a second type
+    # holding the interactions (refused before this was checked for).
+    data = HeteroData()
+    data['user'].num_nodes = 10
+    g = torch.Generator().manual_seed(0)
+    pairs_ = torch.unique(torch.randint(0, 100, (40, ), generator=g))
+    data['user', 'follows', 'user'].edge_index = torch.stack(
+        [pairs_ // 10, pairs_ % 10])
+    train, _, test = PerUserRandomSplit(
+        edge_type=('user', 'follows', 'user'), rev_edge_type=None)(data)
+    assert test['user', 'follows', 'user'].edge_label_index.size(1) > 0

@@ -273,3 +273,23 @@ def test_control_messages(csv):
     assert "--controls: control 'nope' is not an arm" in ' '.join(errors)
     assert not any('a.yaml: control \'nope\'' in x for x in errors)
     assert not any("did you mean 're.weight'" in x for x in errors), errors
+
+
+def test_a_surplus_trial_takes_no_rank():
+    r"""A trial started beyond the budget drew values but is not run: the
+    trials after it have the ranks of an uninterrupted study (whose
+    surplus trials depend on timing)."""
+    from types import SimpleNamespace
+
+    from adar_pyg.tune.study import SURPLUS, _rank
+
+    def trial(number, user_attrs=None, system_attrs=None):
+        return SimpleNamespace(number=number, user_attrs=user_attrs or {},
+                               system_attrs=system_attrs or {})
+
+    trials = [trial(0), trial(1, {SURPLUS: True}),
+              trial(2, system_attrs={'fixed_params': {'x': 1}}), trial(3)]
+    storage = SimpleNamespace(
+        get_all_trials=lambda study_id, deepcopy=False: trials)
+    study = SimpleNamespace(_storage=storage, _study_id=0)
+    assert [_rank(study, n) for n in (0, 1, 2, 3, 4)] == [0, 1, 1, 1, 2]
