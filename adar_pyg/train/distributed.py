@@ -335,12 +335,14 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # (it died before the call)
-        os._exit(1)
+    if os.getppid() != parent:  # (it died before the call: stop)
+        raise KeyboardInterrupt
 
 
 def _stop(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
+    # As a Ctrl-C: torch's wrapper of a rank takes KeyboardInterrupt for
+    # "stopped by the launcher" and lets the process end as Python does.
+    raise KeyboardInterrupt
 
 
 def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
