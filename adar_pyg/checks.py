@@ -54,13 +54,23 @@ def check_real(name: str, value: Any,
     :class:`ValueError` naming :obj:`name` unless it is a finite real
     number and positive (or, with :obj:`positive=False`, non-negative;
     with :obj:`positive=None`, of any sign)."""
-    x = _real(value)
-    if x is None or not math.isfinite(x) or not (
-            True if positive is None else x > 0 if positive else x >= 0):
+    x = _finite(value, positive)
+    if x is None:
         what = ('' if positive is None else
                 'positive ' if positive else 'non-negative ')
         raise ValueError(f"'{name}' must be a finite {what}number "
                          f"(got {value!r})")
+    return x
+
+
+def _finite(value: Any, positive: Optional[bool]) -> Optional[float]:
+    r"""The :obj:`float` of :obj:`value` if it is a finite real number,
+    positive (:obj:`positive=True`), non-negative (:obj:`False`) or of any
+    sign (:obj:`None`); else :obj:`None`."""
+    x = _real(value)
+    if x is None or not math.isfinite(x) or not (
+            positive is None or (x > 0 if positive else x >= 0)):
+        return None
     return x
 
 
@@ -73,9 +83,7 @@ def check_number(name: str, value: Any, positive: bool = True,
     nothing returned: the callers keep their own conversion."""
     if optional and value is None:
         return
-    x = _real(value)
-    if x is None or not (math.isfinite(x) and (x > 0 if positive else
-                                               x >= 0)):
+    if _finite(value, positive) is None:
         what = 'positive' if positive else 'non-negative'
         raise ValueError(f"'{name}' must be a {what} number"
                          f"{' or None' if optional else ''} (got {value!r})")

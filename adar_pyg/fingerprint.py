@@ -224,10 +224,13 @@ def damaged(run_dir: str) -> Iterator[None]:
     try:
         yield
     except ConfigError as e:
-        raise RunDirError(f"run '{run_dir}': {e}", hint='restore '
-                          'config.yaml; the settings of the run are recorded '
-                          f"under 'config' in "
-                          f"{os.path.join(run_dir, FINGERPRINT)}") from None
+        raise RunDirError(f"run '{run_dir}': {e}",
+                          hint=_restore_hint(run_dir)) from None
+
+
+def _restore_hint(run_dir: str) -> str:
+    return (f"restore config.yaml; the settings of the run are recorded "
+            f"under 'config' in {os.path.join(run_dir, FINGERPRINT)}")
 
 
 def read_run_config(run_dir: str) -> Dict[str, Any]:
@@ -272,8 +275,7 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
         raise RunDirError(
             f"run '{run_dir}': config.yaml lacks {' and '.join(missing)}, "
             f"which the run had (cut short or edited?)",
-            hint=f'restore config.yaml; the settings of the run are '
-            f"recorded under 'config' in {os.path.join(run_dir, FINGERPRINT)}")
+            hint=_restore_hint(run_dir))
     with damaged(run_dir):
         cfg = Config.build(raw, where=[path])
     data, trained = cfg.data.data, fp.get('data_path')

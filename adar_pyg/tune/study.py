@@ -923,18 +923,16 @@ def _check_config(config: Config) -> None:
                          f'{config.run.nproc})', hint='set run.nproc: 1')
 
 
-
 def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
-    if prune is True or prune == 'median':
-        return optuna.pruners.MedianPruner()
-    if prune == 'halving':
-        return optuna.pruners.SuccessiveHalvingPruner()
-    if prune is False or prune is None or prune == 'none':
-        return optuna.pruners.NopPruner()
     if isinstance(prune, optuna.pruners.BasePruner):
         return prune
-    raise UsageError(f"unknown pruner {prune!r} (choose from "
-                     f"{', '.join(PRUNERS)}, or no pruning)")
+    name = _pruner_name(prune)
+    if name not in ('median', 'halving', 'none'):
+        raise UsageError(f"unknown pruner {prune!r} (choose from "
+                         f"{', '.join(PRUNERS)}, or no pruning)")
+    return {'median': optuna.pruners.MedianPruner,
+            'halving': optuna.pruners.SuccessiveHalvingPruner,
+            'none': optuna.pruners.NopPruner}[name]()
 
 
 def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
