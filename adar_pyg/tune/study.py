@@ -33,7 +33,9 @@ retry's folder (user attribute :obj:`continues`), the pruner receives the
 evaluations before the checkpoint again (without judging those the killed
 trial passed), and a run that cannot be continued (its checks fail: its
 checkpoint is damaged, say) is trained afresh, with a log line. A trial
-stopped by Ctrl-C is marked and queued again the same way. (Changed data
+stopped by Ctrl-C, or by an error that is not of its values (a full disk,
+a bug: the study stops with it, its one line recorded as the trial's
+:obj:`error`), is marked and queued again the same way. (Changed data
 stop the study before any trial: it continues only on its data.)
 
 **Workers.** :obj:`tune(..., workers=N)` runs the trials in this process
@@ -238,8 +240,11 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
         elif left > 0:
             _optimize(optuna, study, config, space, out, trials, url, progress,
                       log, plot, on_trial)
-    except KeyboardInterrupt:  # (every process's trial stopped and marked)
-        write_report(study, out, url)
+    except BaseException:  # (every process's trial stopped and marked)
+        try:  # The report says so; its own failure (a full disk) does not
+            write_report(study, out, url)  # hide the error that stopped.
+        except Exception:
+            pass
         raise
     write_report(study, out, url)
     return study
@@ -465,6 +470,14 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
             trial.set_user_attr(ERROR, _reason(e))  # the study goes on.
             quiet.failed.add(trial.number)  # (its reason recorded instead)
             raise
+        except (optuna.TrialPruned, _Surplus):
+            raise
+        except Exception as e:  # Not of its values (a full disk, a bug):
+            # the study stops, the trial counts as killed, its retry runs
+            # with the next call; the command reports the error once.
+            quiet.stopping = True
+            _interrupted(study, trial, why=_one_line(e))
+            raise
 
     def run_trial(trial) -> float:
         values = space.suggest(trial)  # (a queued trial's values)
@@ -582,15 +595,19 @@ def _queued(optuna: Any, study: Any) -> bool:
                                  states=(optuna.trial.TrialState.WAITING,)))
 
 
-def _interrupted(study: Any, trial: Any) -> None:
-    r"""Marks the running :obj:`trial`, stopped by Ctrl-C, as a killed one
-    and queues it again with its values (as :func:`_requeue_killed` does
-    for a process that died): it does not count against the budget, and
-    its retry continues its run directory. A trial stopped before its
-    values were drawn, or beyond the budget, is not queued."""
+def _interrupted(study: Any, trial: Any, why: Optional[str] = None) -> None:
+    r"""Marks the running :obj:`trial`, stopped by Ctrl-C or by an error
+    that is not of its values (:obj:`why`: a full disk, a bug; recorded as
+    its :data:`ERROR`), as a killed one and queues it again with its values
+    (as :func:`_requeue_killed` does for a process that died): it does not
+    count against the budget, and its retry continues its run directory. A
+    trial stopped before its values were drawn, or beyond the budget, is
+    not queued."""
     if KILLED in trial.user_attrs or SURPLUS in trial.user_attrs:
         return  # (a second Ctrl-C)
     trial.set_user_attr(KILLED, True)
+    if why is not None:
+        trial.set_user_attr(ERROR, f'stopped: {why}')
     if trial.params:
         study.enqueue_trial(trial.params, user_attrs={
             'retry_of': trial.number}, skip_if_exists=False)
@@ -773,7 +790,7 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
     # (the data's digest: a study continues only on the data it began on)
     settings = {'config': config.to_dict(), 'space': space.to_dict(),
                 'monitor': config.train.monitor,
-                'pruner': _pruner_name(prune),
+                'pruner': _pruner_name(optuna, prune),
                 'data': data_digest(config)}
     return space, seed, pruner, settings
 
@@ -926,13 +943,21 @@ def _check_config(config: Config) -> None:
 def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
     if isinstance(prune, optuna.pruners.BasePruner):
         return prune
-    name = _pruner_name(prune)
-    if name not in ('median', 'halving', 'none'):
+    name = prune if isinstance(prune, str) else (
+        'median' if prune is True else
+        'none' if prune is False or prune is None else prune)
+    built = _built_pruners(optuna)
+    if name not in built:
         raise UsageError(f"unknown pruner {prune!r} (choose from "
                          f"{', '.join(PRUNERS)}, or no pruning)")
+    return built[name]()
+
+
+def _built_pruners(optuna: Any) -> Dict[str, Any]:
+    r"""The pruners named by :obj:`--pruner` (and :obj:`--no-prune`)."""
     return {'median': optuna.pruners.MedianPruner,
             'halving': optuna.pruners.SuccessiveHalvingPruner,
-            'none': optuna.pruners.NopPruner}[name]()
+            'none': optuna.pruners.NopPruner}
 
 
 def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
@@ -984,16 +1009,33 @@ def _pruner_hint(name: str) -> str:
     return f'continue with a {name}, or tune into a new folder (--out)'
 
 
-def _pruner_name(prune: Any) -> str:
-    r"""What :obj:`prune` names, as a study records it: :obj:`'median'`,
-    :obj:`'halving'`, :obj:`'none'`, or a pruner's class name."""
-    if prune is True or prune == 'median':
-        return 'median'
-    if prune is False or prune is None or prune == 'none':
-        return 'none'
-    if prune == 'halving':
-        return 'halving'
-    return type(prune).__name__
+def _pruner_name(optuna: Any, prune: Any) -> str:
+    r"""What :obj:`prune` is, as a study records it: :obj:`'median'`,
+    :obj:`'halving'`, :obj:`'none'` (those pruners with Optuna's defaults,
+    however given), or a pruner's class and settings,
+    :obj:`'MedianPruner(n_startup_trials=2, ...)'`: two pruners of one class
+    with other settings judge trials differently."""
+    pruner = _pruner(optuna, prune)
+    text = _describe_pruner(optuna, pruner)
+    return next((name for name, cls in _built_pruners(optuna).items()
+                 if type(pruner) is cls and
+                 text == _describe_pruner(optuna, cls())), text)
+
+
+def _describe_pruner(optuna: Any, pruner: Any) -> str:
+    r"""A pruner's class and the settings it was built with (its plain
+    attributes, and a wrapped pruner's, not the state it gathers)."""
+    def text(value: Any) -> Optional[str]:
+        if isinstance(value, optuna.pruners.BasePruner):
+            return _describe_pruner(optuna, value)
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return repr(value)
+        return None
+
+    items = [(key.lstrip('_'), text(value))
+             for key, value in sorted(vars(pruner).items())]
+    return f"{type(pruner).__name__}(" + ', '.join(
+        f'{key}={value}' for key, value in items if value is not None) + ')'
 
 
 def _plain(value: Any) -> Any:
@@ -1134,10 +1176,14 @@ def markdown(info: Dict[str, Any]) -> str:
             f"{'' if r['seconds'] is None else format(r['seconds'], '.1f')} "
             f"| {_run_cell(r)} |")
     failed = [r for r in info['trials'] if r.get('error')]
-    if failed:
-        lines += ['', 'Failed trials (their values do not train; each '
-                  'counts against the budget):', '']
-        lines += [f"- trial {r['number']}: {r['error']}" for r in failed]
+    for killed, title in ((False, 'Failed trials (their values do not '
+                           'train; each counts against the budget):'),
+                          (True, 'Stopped trials (an error not of their '
+                           'values; each is run again, not counted):')):
+        these = [r for r in failed if (r['state'] == 'killed') == killed]
+        if these:
+            lines += ['', title, '']
+            lines += [f"- trial {r['number']}: {r['error']}" for r in these]
     url = info['storage'].split(' ')[0]
     lines += ['', f'Browse: `optuna-dashboard {url}`' + (
         ' (from this folder)' if url.endswith(f'///{STORAGE_FILE}') else '') +

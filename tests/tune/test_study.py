@@ -314,23 +314,28 @@ def test_a_retry_judges_only_what_the_killed_trial_had_not_passed(
     ({'train.lr': {'log_uniform': [1e-3, 5e-2]}}, 3),
     ({'train.lr': {'choices': [0.01, 0.05]}}, 2),  # A grid.
 ])
+@pytest.mark.parametrize('error', [
+    KeyboardInterrupt, OSError(28, 'No space left on device')])
 def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
-        csv, tmp_path, monkeypatch, capfd, space, trials):
-    r"""A trial stopped by Ctrl-C counts as killed, not against the
-    budget, and Optuna's warnings that it failed are not shown: the next
-    call runs the budget's trials, the retry continuing the stopped
-    trial's run (also in a grid, which counts the stopped trial's point as
-    visited)."""
+        csv, tmp_path, monkeypatch, capfd, space, trials, error):
+    r"""A trial stopped by Ctrl-C, or by an error not of its values (a
+    full disk), counts as killed, not against the budget, and Optuna's
+    warnings that it failed are not shown: the next call runs the budget's
+    trials, the retry continuing the stopped trial's run (also in a grid,
+    which counts the stopped trial's point as visited)."""
     cfg, out = config(csv, epochs=3), tmp_path / 'study'
     train = run.train
 
-    def ctrl_c():
-        raise KeyboardInterrupt
+    def stop():
+        raise error
 
-    monkeypatch.setattr(run, 'train', stopped_at_trial_1(ctrl_c))
-    with pytest.raises(KeyboardInterrupt):
+    monkeypatch.setattr(run, 'train', stopped_at_trial_1(stop))
+    with pytest.raises(type(error) if isinstance(error, OSError) else error):
         tune(cfg, space, trials, out, **QUIET)
     assert 'failed' not in capfd.readouterr().err
+    if error is not KeyboardInterrupt:  # Its reason, in the report:
+        assert '- trial 1: stopped: [Errno 28] No space left on device' in (
+            out / 'tune.md').read_text()
     # The report says so (not 'running'), and what runs next:
     rows = json.loads((out / 'tune.json').read_text())['trials']
     assert [r['state'] for r in rows] == ['complete', 'killed', 'queued']

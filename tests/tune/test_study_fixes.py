@@ -245,6 +245,20 @@ def test_the_pruner_of_a_study_cannot_change(csv, tmp_path, capsys):
     assert not (tmp_path / 'new').exists()
 
 
+def test_a_pruner_is_recorded_with_its_settings(csv, tmp_path):
+    r"""Two pruners of one class with other settings judge differently:
+    a study continues only with the same settings, however given."""
+    out = tmp_path / 'study'
+    tune(config(csv, epochs=1), SPACE, 1, out, **QUIET)  # (median)
+    same = tune(config(csv, epochs=1), SPACE, 2, out,
+                prune=optuna.pruners.MedianPruner(), **QUIET)
+    assert len(same.trials) == 2
+    other = optuna.pruners.MedianPruner(n_startup_trials=2)
+    with pytest.raises(UsageError, match=r"pruner 'median' \(now "
+                       r"'MedianPruner\(.*n_startup_trials=2"):
+        tune(config(csv, epochs=1), SPACE, 3, out, prune=other, **QUIET)
+
+
 def test_a_grid_arm_reports_its_own_budget(csv, tmp_path):
     lr = {'train.lr': {'log_uniform': [1e-3, 5e-2]}}
     arms = {'arms': {'base': {'space': {'train.lr': {
