@@ -23,6 +23,7 @@ from adar_pyg.config.config import Config
 from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
                                Gowalla, OODFood, OODYelp2018, Yelp,
                                default_mirror)
+from adar_pyg.errors import UsageError
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.registry import AUGMENTER_NAMES, MODEL_NAMES, Registry
 from adar_pyg.sampling import SAMPLERS
@@ -100,7 +101,6 @@ def check_device(cfg: Config) -> str:
     for a GPU this machine lacks (nothing else is touched)."""
     device = cfg.device_name()
     if device == 'cuda' and not torch.cuda.is_available():
-        from adar_pyg.errors import UsageError
         raise UsageError('--device cuda was asked for but CUDA is not '
                          'available', hint='use --device cpu')
     return device
@@ -546,10 +546,18 @@ def _build_task(cfg: Config, data: RunData, device: torch.device,
                   ks=METRIC_KS, **task_kwargs)
 
 
-def augmented_dim(model: torch.nn.Module) -> int:
+def augmented_dim(task: RecTask) -> int:
     r"""The size of the representations the augmenter sees (NGCF: the
-    concatenated layers)."""
-    return getattr(model, 'out_channels', None) or model.embedding_dim
+    concatenated layers), which :obj:`task`'s model says
+    (:meth:`~adar_pyg.train.RecTask.representation_dim`)."""
+    dim = task.representation_dim()
+    if dim is None:
+        raise UsageError(
+            f"the model {type(task.model).__name__} does not say the size "
+            f"of its representations, which an augmenter is built for",
+            hint='derive it from adar_pyg.nn.BipartiteRecommender (its '
+            'out_channels) or adar_pyg.sequential.SequentialRecommender')
+    return dim
 
 
 def build_trainer(cfg: Config, task: RecTask,

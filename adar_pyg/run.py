@@ -271,7 +271,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
     load_seconds = time.perf_counter() - t0
     task = build_task(cfg, data, device, model_factory)
     model = task.model
-    augmenter = build_augmenter(cfg, augmented_dim(model))
+    augmenter = build_augmenter(cfg, augmented_dim(task)) \
+        if cfg.train.augmenter != 'none' else None
 
     meta = None
     if out:  # What this run is trained on, checked on resume:

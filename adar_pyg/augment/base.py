@@ -40,6 +40,10 @@ class Augmenter(torch.nn.Module, metaclass=ABCMeta):
     requires_negative: bool = False
     #: The weight :math:`\lambda` of the generated negatives in D-BPR.
     weight: float = 0.0
+    #: The size :math:`d` of the representations it takes (:obj:`None`:
+    #: any), checked against the task's by
+    #: :class:`~adar_pyg.train.Trainer` before training.
+    embedding_dim: Optional[int] = None
 
     def step(self, user_emb: Tensor, pos_emb: Tensor,
              neg_emb: Optional[Tensor] = None) -> float:
@@ -96,7 +100,6 @@ class DiffusionAugmenter(Augmenter):
     Subclasses set :obj:`embedding_dim`, :obj:`lr`, :obj:`denoiser` and
     :obj:`diffusion` (whose buffers tell the module's device).
     """
-    embedding_dim: int
     lr: float
     denoiser: torch.nn.Module
     diffusion: torch.nn.Module

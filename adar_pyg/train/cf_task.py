@@ -258,6 +258,10 @@ class CFTask(RecTask):
             raise ValueError(f"split '{split}' has no held-out interactions")
         return self.evaluators[split](*self.embeddings())
 
+    def representation_dim(self) -> Optional[int]:
+        return self.model.out_channels if isinstance(
+            self.model, BipartiteRecommender) else None
+
     def statistics(self) -> Dict[str, int]:
         return {'users': self.num_users, 'items': self.num_items,
                 **{f'{k}_interactions': v for k, v in self.sizes.items()}}

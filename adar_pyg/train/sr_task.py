@@ -221,6 +221,10 @@ class SRTask(RecTask):
         user_emb, item_emb = self.embeddings(split)  # Checks the split.
         return self.evaluators[split](user_emb, item_emb)
 
+    def representation_dim(self) -> Optional[int]:
+        return self.model.embedding_dim if isinstance(
+            self.model, SequentialRecommender) else None
+
     def statistics(self) -> Dict[str, int]:
         return {**self.split.statistics(),
                 'train_users': int(self.train_users.numel())}

@@ -125,3 +125,10 @@ class RecTask:
     def statistics(self) -> Dict[str, int]:
         r"""Sizes to report (users, items, interactions per split)."""
         return {}
+
+    def representation_dim(self) -> Optional[int]:
+        r"""The size :math:`F` of the representations :meth:`forward`
+        returns, which an augmenter must be built for (checked by
+        :class:`~adar_pyg.train.Trainer` before any training); :obj:`None`
+        where the model does not say (checked at the first batch then)."""
+        return None

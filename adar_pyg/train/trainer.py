@@ -196,6 +196,14 @@ class Trainer:
         if augmenter is not None and not isinstance(augmenter, Augmenter):
             raise TypeError(f"'augmenter' must be an adar_pyg.augment."
                             f"Augmenter (got {type(augmenter).__name__})")
+        dim = task.representation_dim()
+        if augmenter is not None and None not in (
+                dim, augmenter.embedding_dim) and augmenter.embedding_dim != dim:
+            raise ValueError(
+                f"the augmenter is built for representations of size "
+                f"{augmenter.embedding_dim} but the model "
+                f"{type(task.model).__name__} gives size {dim} (build it "
+                f"with embedding_dim={dim}: the model's out_channels)")
         if select_on not in ('val', 'test'):
             raise ValueError(f"'select_on' must be 'val' or 'test' "
                              f"(got '{select_on}')")

@@ -1,12 +1,13 @@
 import pytest
 import torch
 
-from adar_pyg.augment import Augmenter
-from adar_pyg.nn import LightGCN
+from adar_pyg.augment import Augmenter, NegativeAugmenter
+from adar_pyg.nn import NGCF, LightGCN
+from adar_pyg.sequential import GRU4Rec
 from adar_pyg.train import CFTask, Trainer, load_checkpoint
 from adar_pyg.transforms import PerUserRandomSplit
 
-from tiny_data import cf_task, clustered_graph
+from tiny_data import cf_task, clustered_graph, sr_task
 
 
 def clustered_data():
@@ -137,6 +138,23 @@ def test_augmenter_must_follow_the_protocol():
 
     with pytest.raises(TypeError):
         Incomplete()
+
+
+def test_an_augmenter_of_another_size_is_refused_before_training():
+    r"""The augmenter must take the representations the task's forward
+    returns (NGCF: its concatenated layers), checked at construction."""
+    ngcf = cf_task(clustered_data(), dim=8, layers=2, model=NGCF)
+    lightgcn = make_task()
+    sr = sr_task(clustered_data(), lambda: GRU4Rec(40, 12, max_len=10),
+                 max_len=10)
+    for task, dim in ((ngcf, 24), (lightgcn, 16), (sr, 12)):
+        assert task.representation_dim() == dim
+        out = task.forward(next(iter(task.batches(torch.Generator()))))
+        assert out.user.size(1) == out.neg.size(1) == dim
+        Trainer(task, NegativeAugmenter(dim), epochs=1)
+        with pytest.raises(ValueError, match=f'gives size {dim} .*'
+                           f'embedding_dim={dim}'):
+            Trainer(task, NegativeAugmenter(8 if dim != 8 else 16))
 
 
 def test_bad_input():

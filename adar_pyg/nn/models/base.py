@@ -41,6 +41,12 @@ class BipartiteRecommender(torch.nn.Module):
         self._cache_key: Optional[tuple] = None
         self._cache_adj: Optional[BipartiteAdjacency] = None
 
+    @property
+    def out_channels(self) -> int:
+        r"""Size of the final representations :meth:`forward` returns (the
+        embedding size; NGCF: its concatenated layers)."""
+        return self.embedding_dim
+
     def adjacency(self, edge_index: Tensor) -> BipartiteAdjacency:
         r"""Returns the normalised adjacency of the user-item edges
         :obj:`edge_index`, with weights of the embeddings' type, cached (when
