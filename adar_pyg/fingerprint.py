@@ -276,8 +276,20 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
             f"run '{run_dir}': config.yaml lacks {' and '.join(missing)}, "
             f"which the run had (cut short or edited?)",
             hint=_restore_hint(run_dir))
-    with damaged(run_dir):
+    try:
         cfg = Config.build(raw, where=[path])
+    except ConfigError as e:
+        if _changed(recorded, raw):  # Edited or damaged since training.
+            raise RunDirError(f"run '{run_dir}': {e}",
+                              hint=_restore_hint(run_dir)) from None
+        # As written at training: a setting the run's version took (and
+        # ignored) that this one refuses.
+        version = fp.get('adar_pyg', 'an older version')
+        raise RunDirError(
+            f"run '{run_dir}' was trained by adar_pyg {version} with "
+            f"settings this version refuses: {e}", hint='train a new run '
+            'without them; its result.json still reads (adar-pyg '
+            'report)') from None
     data, trained = cfg.data.data, fp.get('data_path')
     if data and not os.path.isabs(data) and trained and \
             os.path.isfile(trained) and (

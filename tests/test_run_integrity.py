@@ -207,6 +207,33 @@ def test_a_legacy_run_is_refused(finished, tmp_path):
         run.evaluate(str(out))
 
 
+@pytest.mark.parametrize('recorded', [True, False])
+def test_a_setting_an_older_version_took_is_named_so(finished, tmp_path,
+                                                     recorded):
+    r"""A config.yaml as the run wrote it (its fingerprint agrees) that this
+    version refuses was written by the older version that took it: the
+    error says so, not that the file was damaged; the run's report still
+    reads."""
+    out = copy(finished, tmp_path)
+    edit_config(out, lambda c: c['train'].update(sparse_grad=True))
+    if recorded:
+        path = out / 'fingerprint.json'
+        fp = json.loads(path.read_text())
+        fp['config']['settings']['train']['sparse_grad'] = True
+        fp['adar_pyg'] = '0.1.0'
+        path.write_text(json.dumps(fp))
+    refused_by_every_reader(out, (
+        r'trained by adar_pyg 0.1.0 with settings this version refuses: '
+        if recorded else r"run '.*': ") + r'.*sparse_grad needs')
+    with pytest.raises(RunDirError) as e:
+        run.evaluate(str(out))
+    assert ('still reads' if recorded else 'restore config.yaml') in \
+        e.value.hint
+    if recorded:
+        from adar_pyg.report import report_runs
+        assert f'- `{out}` (' in report_runs([str(out)])
+
+
 def forget_setting(out, section, name):
     r"""Makes :obj:`out` look recorded by a version without the setting
     :obj:`section.name`: gone from config.yaml, fingerprint.json and the
