@@ -284,12 +284,12 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
                               hint=_restore_hint(run_dir)) from None
         # As written at training: a setting the run's version took (and
         # ignored) that this one refuses.
-        version = fp.get('adar_pyg', 'an older version')
+        version = fp.get('adar_pyg', '?')
         raise RunDirError(
-            f"run '{run_dir}' was trained by adar_pyg {version} with "
-            f"settings this version refuses: {e}", hint='train a new run '
-            'without them; its result.json still reads (adar-pyg '
-            'report)') from None
+            f"run '{run_dir}' was trained with settings that this adar_pyg "
+            f"refuses (its config.yaml is as the run wrote it, by adar_pyg "
+            f"{version}): {e}", hint='train a new run without them; its '
+            'result.json still reads (adar-pyg report)') from None
     data, trained = cfg.data.data, fp.get('data_path')
     if data and not os.path.isabs(data) and trained and \
             os.path.isfile(trained) and (

@@ -300,6 +300,14 @@ CASES: List[Case] = [
          ['evaluate', 'run'], 5,
          steps(trained(), truncate('run/config.yaml', 200, lines=True)),
          'config.yaml lacks'),
+    Case('older-version-setting', 'evaluate of a run whose recorded '
+         'settings (config.yaml and fingerprint.json agree) hold one this '
+         'version refuses', ['evaluate', 'run'], 5,
+         steps(trained(), edit('run/config.yaml', 'sparse_grad: false',
+                               'sparse_grad: true'),
+               edit('run/fingerprint.json', '"sparse_grad": false',
+                    '"sparse_grad": true')),
+         'trained with settings that this adar_pyg refuses'),
     Case('config-not-yaml', 'report of a run whose config.yaml is not '
          'valid YAML', ['report', 'run'], 5,
          steps(trained(), write('run/config.yaml', 'train: [1, 2\n')),

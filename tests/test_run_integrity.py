@@ -223,7 +223,8 @@ def test_a_setting_an_older_version_took_is_named_so(finished, tmp_path,
         fp['adar_pyg'] = '0.1.0'
         path.write_text(json.dumps(fp))
     refused_by_every_reader(out, (
-        r'trained by adar_pyg 0.1.0 with settings this version refuses: '
+        r'trained with settings that this adar_pyg refuses \(its '
+        r'config.yaml is as the run wrote it, by adar_pyg 0.1.0\): '
         if recorded else r"run '.*': ") + r'.*sparse_grad needs')
     with pytest.raises(RunDirError) as e:
         run.evaluate(str(out))

@@ -191,7 +191,7 @@ def test_base_class_is_abstract(tmp_path):
         S3RecDataset(str(tmp_path))
 
 
-# Statistics from /work/shared/datasets/README.md:
+# Statistics from the mirror's README (../shared/datasets/README.md):
 REAL = [
     (AmazonBeauty, 22363, 12101, 198502, 0),
     (AmazonToys, 19412, 11924, 167597, 0),
