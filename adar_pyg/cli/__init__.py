@@ -18,6 +18,7 @@ traceback. Every flag of :obj:`train` is generated from
 :mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
 import math
+import os
 import sys
 from typing import List, Optional
 
@@ -155,7 +156,7 @@ def _compare(args: argparse.Namespace) -> None:
                     controls=args.controls,
                     prune=_prune(args),
                     log=print if args.progress else None,
-                    workers=args.workers)
+                    workers=args.workers, command=args.command_line)
     monitor = cfg.train.monitor
     refs = [c.rsplit('_vs_', 1)[1] for c in table.columns
             if c.startswith(f'{monitor}_p_vs_')]
@@ -342,6 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(argv: List[str]) -> str:
+    r"""The command :obj:`adar-pyg ARGV`, as a result file records it: each
+    word shell-quoted, an absolute path made relative to the working
+    directory (committed results never carry a machine's paths)."""
+    import shlex
+    return ' '.join(['adar-pyg'] + [shlex.quote(
+        os.path.relpath(w) if os.path.isabs(w) else w) for w in argv])
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parsed: List[argparse.Namespace] = []
@@ -351,6 +361,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         # subcommand), before missing ones:
         from adar_pyg.config import parse_args
         parsed.append(parse_args(build_parser(), argv))
+        parsed[0].command_line = command_line(argv)
 
     code = run_command(start)  # A Ctrl-C while starting too.
     if not code:

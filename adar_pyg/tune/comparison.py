@@ -110,7 +110,8 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
             *, controls: Optional[Sequence[str]] = None,
             prune: Union[bool, str, Any] = True, plot: bool = True,
             progress: bool = False,
-            log: Optional[Callable[[str], None]] = None, workers: int = 1):
+            log: Optional[Callable[[str], None]] = None, workers: int = 1,
+            command: Optional[str] = None):
     r"""Tunes every arm with :obj:`trials` trials, trains the best trial of
     each over :obj:`seeds` seeds, tests each once, and returns the table of
     the comparison (a :class:`pandas.DataFrame`, one row per arm); see the
@@ -140,6 +141,11 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
         workers (int, optional): Processes sharing each arm's trials (see
             :func:`~adar_pyg.tune.tune`) and then its seed runs (one seed
             run per process at a time). (default: :obj:`1`)
+        command (str, optional): The command that ran this call, recorded
+            in the report with its wall and CPU seconds (its own and its
+            worker processes'), after those of the earlier calls on the
+            folder (the :obj:`sessions` of :obj:`compare.json`).
+            (default: :obj:`None`: recorded as :obj:`'python'`)
 
     The DataFrame is indexed by arm; its columns: :obj:`seeds` (seed runs),
     the mean and :obj:`<metric>_std` of each test metric, for each
@@ -175,12 +181,13 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
         raise UsageError(str(e)) from None
 
     say = log or (lambda line: None)
+    session = _start_session(command)
     optuna = tune_study.import_optuna()
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # Ours instead.
     try:
         result = _run(config, arms, trials, seeds, out, prune, plot,
-                      progress, say, workers)
+                      progress, say, workers, session)
     finally:
         optuna.logging.set_verbosity(verbosity)
     return pd.DataFrame(table(result)).set_index('arm')
@@ -188,7 +195,8 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
 
 def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
          prune: Any, plot: bool, progress: bool,
-         say: Callable[[str], None], workers: int) -> Dict[str, Any]:
+         say: Callable[[str], None], workers: int,
+         session: Dict[str, Any]) -> Dict[str, Any]:
     r"""The trainings and the report of :func:`compare`, once checked."""
     from adar_pyg.tune import study as tune_study
 
@@ -229,11 +237,49 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
             'trials_budget': arm_budget(arm, trials),
             'tuning_plot': f'tuning-{arm.name}.png'}
     result = _result(config, arms, trials, seed_list, info)
+    result['sessions'] = _sessions(out) + [_end_session(session)]
     write_text(os.path.join(out, REPORT_JSON),
                json.dumps(result, indent=2) + '\n')
     plot_result(result, os.path.join(out, REPORT_PNG))
     write_text(os.path.join(out, REPORT_MD), markdown(result))
     return result
+
+
+def _start_session(command: Optional[str]) -> Dict[str, Any]:
+    r"""What :func:`_end_session` needs: the command and the clocks at the
+    start of this call."""
+    import datetime
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {'command': command or 'python',
+            'started': datetime.datetime.now(datetime.timezone.utc)
+            .isoformat(timespec='seconds'),
+            '_wall': time.perf_counter(), '_cpu': time.process_time() +
+            children.ru_utime + children.ru_stime}
+
+
+def _end_session(session: Dict[str, Any]) -> Dict[str, Any]:
+    r"""One entry of :obj:`compare.json`'s :obj:`sessions`: the command, its
+    start (UTC), wall seconds, and CPU seconds of this process and of its
+    finished worker processes."""
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() + children.ru_utime + children.ru_stime
+    return {'command': session['command'], 'started': session['started'],
+            'wall_seconds': round(time.perf_counter() - session['_wall'], 1),
+            'cpu_seconds': round(cpu - session['_cpu'], 1)}
+
+
+def _sessions(out: str) -> List[Dict[str, Any]]:
+    r"""The :obj:`sessions` of the :obj:`compare.json` already in
+    :obj:`out` (none where it is missing, unreadable or older)."""
+    try:
+        with open(os.path.join(out, REPORT_JSON), encoding='utf-8') as f:
+            sessions = json.load(f).get('sessions', [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [s for s in sessions if isinstance(s, dict)] \
+        if isinstance(sessions, list) else []
 
 
 def plot_result(result: Dict[str, Any], path: str) -> None:
@@ -597,7 +643,26 @@ def markdown(result: Dict[str, Any]) -> str:
     lines += ['', 'Runs: `ARM/seed-S/` (test metrics in `result.json`); '
               'studies: `ARM/study/` (browse one with `optuna-dashboard '
               'sqlite:///ARM/study/study.db`, from this folder).', '']
+    sessions = result.get('sessions') or []
+    if sessions:
+        lines += ['## Commands', '',
+                  'Each call on this folder, in order (wall and CPU seconds '
+                  'of the call, its worker processes included; a later call '
+                  'reuses every finished trial and seed run).', '',
+                  '| command | started (UTC) | wall | CPU s |', '|---|---|---|---|']
+        lines += [f"| `{s.get('command')}` | {s.get('started')} | "
+                  f"{_hms(s.get('wall_seconds'))} | "
+                  f"{_s(s.get('cpu_seconds'))} |" for s in sessions]
+        lines.append('')
     return '\n'.join(lines)
+
+
+def _hms(seconds: Optional[float]) -> str:
+    r"""Seconds as :obj:`h:mm:ss`."""
+    if not isinstance(seconds, (int, float)):
+        return ''
+    s = int(round(seconds))
+    return f'{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}'
 
 
 def _p(p: float) -> str:

@@ -151,6 +151,18 @@ def test_again_reuses_every_trial_and_seed_run(done, csv, monkeypatch,
     printed = capsys.readouterr().out
     assert trained == [] and printed.count('reused') == 4
     assert 'reweight: test recall@10' in printed and 'vs base p' in printed
+    # Each call is recorded, the command with its paths relative:
+    sessions = read(out / 'compare.json')['sessions']
+    assert [s['command'] for s in sessions] == ['python', 'python', (
+        f'adar-pyg compare --arms {os.path.relpath(arms)} --trials 2 --seeds '
+        f'2 --data {os.path.relpath(csv)} --device cpu --threads 1 --dim 8 '
+        f'--layers 1 --epochs 1 --batch-size 64 --monitor recall@10 --out '
+        f'{os.path.relpath(out)}')]
+    assert all(s['wall_seconds'] >= 0 and s['cpu_seconds'] >= 0 and
+               s['started'].endswith('+00:00') for s in sessions)
+    md = (out / 'compare.md').read_text()
+    assert f"| `{sessions[2]['command']}` | {sessions[2]['started']} | 0:00:" \
+        in md
     # An arm whose space changed is refused before any arm trains:
     changed = {'arms': {**ARMS['arms'], 'reweight': {
         **ARMS['arms']['reweight'], 'space': LR}}}
