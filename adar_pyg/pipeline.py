@@ -514,6 +514,10 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
         if data.raw_ids is None:
             raise
         raise e.named(data.raw_ids['user']) from None
+    except ValueError as e:  # The model does not fit the task's settings
+        # (a model without hops and --sampled, say): a usage error.
+        raise UsageError(f'model.model {cfg.model.model!r} cannot be '
+                         f'trained with these settings: {e}') from None
 
 
 def _build_task(cfg: Config, data: RunData, device: torch.device,
@@ -529,7 +533,7 @@ def _build_task(cfg: Config, data: RunData, device: torch.device,
             sampler=sampler, batch_size=cfg.train.batch_size,
             eval_batch_size=cfg.train.eval_batch_size, device=device,
             extra_test_data=data.extra_tests or None, ks=METRIC_KS,
-            **task_kwargs)
+            max_batches=cfg.train.max_batches, **task_kwargs)
         if cfg.train.sampled:
             from adar_pyg.train import SampledCFTask
             fanout = cfg.train.fanout

@@ -302,7 +302,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     print(f"{data.statistics['dataset']}: {num_users} users, "
           f'{num_items} items, {train_edges.size(1)} training pairs in '
-          f'{len(loader)} batches')
+          f'{len(loader)} batches' + (
+              f', {num_batches} of them per epoch (--max-batches)'
+              if num_batches < len(loader) else ''))
     print(f'{model.__class__.__name__}(dim={cfg.model.dim}, '
           f'layers={len(model.convs)}) + {augmenter or "BPR"}')
 

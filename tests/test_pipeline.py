@@ -106,3 +106,26 @@ def test_sr_statistics_say_how_own_data_were_ordered(tmp_path):
         stats = load_data(cfg).statistics
         assert stats.get('order') == order
         assert stats.get('repeated_rows') == (3 if order is None else None)
+
+
+def test_a_model_that_does_not_fit_the_task_is_a_usage_error(tmp_path):
+    r"""A backbone without hops (layers 0: matrix factorisation) cannot
+    be trained --sampled: one line naming the model, no traceback."""
+    import torch
+
+    from adar_pyg.errors import UsageError
+    from adar_pyg.nn import LightGCN
+    from adar_pyg.pipeline import build_task, load_data
+    rows = [f'u{u},i{(u + j) % 25},{j}' for u in range(40) for j in range(6)]
+    path = tmp_path / 'r.csv'
+    path.write_text('user,item,timestamp\n' + '\n'.join(rows) + '\n')
+    cfg = Config.build({'run': {'device': 'cpu'}, 'data': {'data': str(path)},
+                        'train': {'sampled': True}}).resolved()
+
+    def mf(cfg, num_users, num_items):
+        return LightGCN(num_users, num_items, embedding_dim=8, num_layers=0)
+
+    with pytest.raises(UsageError, match=r"model.model 'lightgcn' cannot be "
+                       r"trained with these settings: 'num_neighbors' needs "
+                       r"one fan-out per layer"):
+        build_task(cfg, load_data(cfg), torch.device('cpu'), mf)

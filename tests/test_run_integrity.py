@@ -273,12 +273,12 @@ def test_a_setting_added_later_resumes_at_its_default(tmp_path):
 
 def test_a_setting_added_later_and_changed_is_refused(finished, tmp_path):
     out = copy(finished, tmp_path)
-    forget_setting(out, 'train', 'mask_history')
+    forget_setting(out, 'sampler', 'sampler')
     # ... but the same run with the new setting away from its default is
     # another run:
-    edit_config(out, lambda c: c['train'].update(mask_history=False))
+    edit_config(out, lambda c: c['sampler'].update(sampler='dns'))
     refused_by_every_reader(out, r'config.yaml changed since training: '
-                            r'train.mask_history true -> false')
+                            r'sampler.sampler "uniform" -> "dns"')
 
 
 def test_resume_of_an_interrupted_run(tmp_path):

@@ -7,8 +7,8 @@ import dataclasses
 import inspect
 import io
 import os
-from typing import (Any, Dict, Iterator, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple, Union)
 
 import yaml
 
@@ -16,7 +16,7 @@ from adar_pyg.config.sections import (CF_MODELS, SECTIONS, SR_MODELS, TASKS,
                                       ADARConfig, CNSDiffConfig, DataConfig,
                                       ModelConfig, RunConfig, SamplerConfig,
                                       SplitConfig, TrainConfig)
-from adar_pyg.config.settings import (ConfigError, coerce, field_type,
+from adar_pyg.config.settings import (ConfigError, _plain, coerce, field_type,
                                       iter_settings, nearest, normalize,
                                       setting_names, suggest, valid_range)
 from adar_pyg.io import atomic_path
@@ -144,6 +144,7 @@ class Config:
             out.append(f'sampler.sampler {self.sampler.sampler!r} is for CF '
                        f'only (sequential training draws uniform '
                        f'negatives)')
+        out += self._other_task_errors()
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
         if self.data.data:
@@ -154,6 +155,24 @@ class Config:
             out.append(f'cnsdiff.start_steps must be distinct steps in [1, '
                        f'cnsdiff.num_steps={self.cnsdiff.num_steps}] (got '
                        f'{list(steps)})')
+        return out
+
+    def _other_task_errors(self) -> List[str]:
+        # A setting of the other task (its own or its section's) away from
+        # its default would be silently ignored: refused (train.sampled and
+        # sampler.sampler have their own lines above).
+        task, out = self.run.task, []
+        for section, f in iter_settings(SECTIONS):
+            key = f'{section.key}.{f.name}'
+            owner = f.metadata.get('task') or section.for_task
+            if owner in (None, task) or key in ('train.sampled',
+                                                'sampler.sampler'):
+                continue
+            value = getattr(getattr(self, section.key), f.name)
+            if _plain(value) != _plain(section.defaults(owner)[f.name]):
+                out.append(f'{key} ({section.flag(f)}) is for '
+                           f'{owner.upper()} only: a run of run.task {task} '
+                           f'would ignore it (got {_plain(value)!r})')
         return out
 
     def _column_errors(self) -> List[str]:
@@ -422,6 +441,9 @@ def add_config_args(parser: argparse.ArgumentParser,
                 kwargs['action'] = argparse.BooleanOptionalAction
             else:
                 kwargs['type'] = tp
+                if optional and not is_list and \
+                        not f.metadata.get('choices'):
+                    kwargs['type'] = _or_none(tp)  # As YAML's null.
                 if f.metadata.get('choices'):
                     kwargs['choices'] = f.metadata['choices']
                 if is_list:
@@ -432,6 +454,15 @@ def add_config_args(parser: argparse.ArgumentParser,
                 group.add_argument(old, **{
                     **kwargs, 'help': argparse.SUPPRESS,
                     'action': DeprecatedFlag, 'new': section.flag(f)})
+
+
+def _or_none(tp: Callable[[str], Any]) -> Callable[[str], Any]:
+    r"""The flag type of an optional setting: :obj:`none` or :obj:`null`
+    (any case) is :obj:`None`, as YAML's :obj:`null` is; else :obj:`tp`."""
+    def parse(text: str) -> Any:
+        return None if text.lower() in ('none', 'null') else tp(text)
+    parse.__name__ = getattr(tp, '__name__', 'value')  # (argparse's errors)
+    return parse
 
 
 class DeprecatedFlag(argparse.Action):

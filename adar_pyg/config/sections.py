@@ -253,8 +253,8 @@ class TrainConfig(Section):
         'parameters by Adam: optimiser cost per step independent of the '
         'graph size', task='cf')
     max_batches: Optional[int] = setting(
-        None, 'SR: stop every epoch after this many batches (smoke tests and '
-        'timing)', minimum=1, task='sr')
+        None, 'stop every epoch after this many batches (smoke tests and '
+        'timing)', minimum=1)
 
 
 def _adar(name: str) -> object:

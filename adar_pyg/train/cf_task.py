@@ -84,6 +84,9 @@ class CFTask(RecTask):
             splits by name (not :obj:`'train'`, :obj:`'val'` or
             :obj:`'test'`), in the form of :obj:`test_data`.
             (default: :obj:`None`)
+        max_batches (int, optional): Stop every epoch after this many
+            batches (smoke tests, timing; the first batches of the epoch's
+            shuffle); :obj:`None` runs full epochs. (default: :obj:`None`)
     """
     def __init__(
         self,
@@ -98,10 +101,14 @@ class CFTask(RecTask):
         edge_type: EdgeType = ('user', 'rates', 'item'),
         device: Union[str, torch.device] = 'cpu',
         extra_test_data: Optional[Dict[str, HeteroData]] = None,
+        max_batches: Optional[int] = None,
     ) -> None:
         for name, value in (('batch_size', batch_size),
                             ('eval_batch_size', eval_batch_size)):
             check_int(name, value)
+        if max_batches is not None:
+            check_int('max_batches', max_batches)
+        self.max_batches = max_batches
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"'model' must be a torch.nn.Module (got "
                             f"{type(model).__name__})")
@@ -169,16 +176,16 @@ class CFTask(RecTask):
         self._columns = (int(rank), int(world_size))
 
     def num_batches(self) -> int:
-        return self._num_steps(self.train_pairs.size(1))
+        n = self._num_steps(self.train_pairs.size(1))
+        return n if self.max_batches is None else min(n, self.max_batches)
 
     def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
         perm = torch.randperm(self.train_pairs.size(1), generator=generator)
         perm = perm.to(self.device)
         size = self.batch_size * self.world_size
-        for start in range(0, perm.numel(), size):
-            if perm.numel() - start < self.world_size:
-                break  # Never true in one process.
-            yield self.train_pairs[:, perm[start:start + size]]
+        for b in range(self.num_batches()):  # (a last global batch with
+            # fewer rows than ranks is not one of them)
+            yield self.train_pairs[:, perm[b * size:(b + 1) * size]]
 
     def forward(self, batch: Tensor,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:

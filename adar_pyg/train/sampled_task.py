@@ -304,7 +304,8 @@ class SampledCFTask(CFTask):
                               generator=generator)
         pairs = self.train_pairs_cpu[:, perm]
         it = iter(self.loader(pairs))
-        for start in range(0, pairs.size(1), self.batch_size):
+        for b in range(self.num_batches()):
+            start = b * self.batch_size
             self.negatives.prepare(pairs[0, start:start + self.batch_size],
                                    generator)
             yield next(it).to(self.device)

@@ -149,11 +149,14 @@ def test_old_flag_names_stay_valid(capsys):
         '--adar-hidden', '32', '--cnsdiff-steps', '30', '--cnsdiff-hidden',
         '16', '--cnsdiff-temperature', '0.5',
         '--adar-strategy', 'mixed', '--adar-schedule', 'linear-variance',
-        '--cnsdiff-frozen-denoiser', '--no-mask-history', '--sampler', 'dns',
+        '--cnsdiff-frozen-denoiser', '--sampler', 'dns',
         '--num-candidates', '8', '--val-ratio', '0', '--select-on', 'test'])
     cfg = config_from_args(args)
     assert cfg.adar.schedule == 'linear-variance'
-    assert cfg.cnsdiff.frozen_denoiser and not cfg.train.mask_history
+    assert cfg.cnsdiff.frozen_denoiser
+    sr = config_from_args(parse_args(parser(), [
+        '--task', 'sr', '--model', 'sasrec', '--no-mask-history']))
+    assert not sr.train.mask_history
     assert (cfg.run.seed, cfg.adar.num_steps, cfg.sampler.num_candidates) \
         == (4, 20, 8)
     # The renamed flags (flag = prefix + YAML key) keep their old spelling,
@@ -330,3 +333,36 @@ def test_config_build_is_a_deprecated_alias_of_the_pipeline():
         assert adar_pyg.config.build is adar_pyg.pipeline
     with pytest.raises(AttributeError, match='no attribute'):
         _ = adar_pyg.config.no_such_name
+
+
+@pytest.mark.parametrize('values, message', [
+    ({'train': {'mask_history': False}}, r'train.mask_history '
+     r'\(--mask-history\) is for SR only: a run of run.task cf would '
+     r'ignore it \(got False\)'),
+    ({'run': {'task': 'sr'}, 'model': {'model': 'sasrec'},
+      'sampler': {'ahns_alpha': 3.5}}, 'sampler.ahns_alpha .* CF only'),
+    ({'run': {'task': 'sr'}, 'model': {'model': 'sasrec'},
+      'sampler': {'num_candidates': 8}}, 'sampler.num_candidates .* CF only'),
+    ({'run': {'task': 'sr'}, 'model': {'model': 'gru4rec'},
+      'train': {'fanout': [5]}}, r'train.fanout \(--fanout\) is for CF only'),
+])
+def test_a_setting_of_the_other_task_is_refused_not_ignored(values, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.build(values)
+    # At its default it is no error (every run's config.yaml holds it):
+    task = values.get('run', {}).get('task', 'cf')
+    Config.build({'run': {'task': task},
+                  'model': values.get('model', {})})
+
+
+def test_an_optional_setting_takes_null_on_the_command_line():
+    r"""``none`` / ``null`` on a flag is YAML's null (the paper-literal
+    ``--adar-max-x0-weight null``); a bad value is still refused."""
+    for word in ('null', 'None', 'NONE'):
+        cfg = config_from_args(parse_args(parser(), [
+            '--adar-max-x0-weight', word, '--adar-clip-x0', word]))
+        assert cfg.adar.max_x0_weight is None and cfg.adar.clip_x0 is None
+    cfg = config_from_args(parse_args(parser(), ['--adar-clip-x0', '2.5']))
+    assert cfg.adar.clip_x0 == 2.5
+    with pytest.raises(SystemExit):
+        parse_args(parser(), ['--adar-clip-x0', 'abc'])

@@ -4,7 +4,7 @@ import torch
 from adar_pyg.augment import Augmenter, NegativeAugmenter
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.sequential import GRU4Rec
-from adar_pyg.train import CFTask, Trainer, load_checkpoint
+from adar_pyg.train import CFTask, SampledCFTask, Trainer, load_checkpoint
 from adar_pyg.transforms import PerUserRandomSplit
 
 from tiny_data import cf_task, clustered_graph, sr_task
@@ -155,6 +155,27 @@ def test_an_augmenter_of_another_size_is_refused_before_training():
         with pytest.raises(ValueError, match=f'gives size {dim} .*'
                            f'embedding_dim={dim}'):
             Trainer(task, NegativeAugmenter(8 if dim != 8 else 16))
+
+
+@pytest.mark.parametrize('task', [CFTask, SampledCFTask])
+def test_max_batches_stops_each_epoch_early(task):
+    r"""A CF epoch of max_batches is the first batches of the full epoch's
+    shuffle (smoke tests, timing)."""
+    full = cf_task(clustered_data(), dim=8, layers=2, task=task,
+                   batch_size=64)
+    short = cf_task(clustered_data(), dim=8, layers=2, task=task,
+                    batch_size=64, max_batches=2)
+    assert full.num_batches() > 2 == short.num_batches()
+    a = list(full.batches(torch.Generator().manual_seed(0)))
+    b = list(short.batches(torch.Generator().manual_seed(0)))
+    assert len(b) == 2
+    if task is CFTask:
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    result = Trainer(short, epochs=1, progress=False,
+                     log=lambda s: None).fit()
+    assert result.epochs_run == 1
+    with pytest.raises(ValueError, match='max_batches'):
+        cf_task(clustered_data(), dim=8, layers=2, task=task, max_batches=0)
 
 
 def test_bad_input():
