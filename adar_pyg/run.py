@@ -51,6 +51,7 @@ import torch
 
 from adar_pyg import fingerprint, rundir
 from adar_pyg.config import Config
+from adar_pyg.config.config import ignored_settings
 from adar_pyg.errors import (AdarError, DataError, ResourceError,
                              RunDirError, UsageError)
 from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
@@ -287,6 +288,10 @@ def train(cfg: Config, out: Optional[str] = None, *,
     if data.statistics.get('order'):  # Said before the first epoch:
         trainer.log(f"note: sequences in {data.statistics['order']}; name "
                     f"the time column with --time-col")
+    ignored = ignored_settings(cfg.to_dict())
+    if ignored and not resume:  # Given, but nothing this run does reads
+        trainer.log('note: not read by this run (recorded as given): ' +
+                    ', '.join(f'{k} {v}' for k, v in ignored.items()))
     if not test and trainer.select_on != 'val':
         raise UsageError('train(test=False) selects the epoch on the '
                          'validation split, but this run has none (or '

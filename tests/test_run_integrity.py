@@ -525,3 +525,25 @@ def test_extra_outputs_never_replace_inputs_or_another_run(tmp_path):
     run.train(cfg, str(tmp_path / 'two'), **QUIET,
               json_path=str(tmp_path / 'two' / 'extra.json'))
     assert (tmp_path / 'two' / 'extra.json').is_file()
+
+
+def test_a_setting_the_run_does_not_read_is_named_before_training(
+        tmp_path):
+    r"""Given but not read (ADAR's λ without an augmenter, SASRec's heads on
+    LightGCN): the run says so in one line before its first epoch."""
+    csv = write_csv(tmp_path / 'ratings.csv')
+    cfg = Config.build(config(csv, epochs=1).to_dict(),
+                       {'adar': {'weight': 0.5}, 'model': {'heads': 4}})
+    lines = []
+    run.train(cfg, str(tmp_path / 'run'), progress=False, plot=False,
+              log=lines.append)
+    notes = [line for line in lines if line.startswith('note: not read')]
+    assert notes == ['note: not read by this run (recorded as given): '
+                     'adar.weight 0.5 (train.augmenter none), model.heads 4 '
+                     '(not read by model.model lightgcn)']
+    assert lines.index(notes[0]) < min(
+        i for i, line in enumerate(lines) if line.startswith('epoch'))
+    lines.clear()  # A run at the defaults says nothing:
+    run.train(config(csv, epochs=1), str(tmp_path / 'plain'),
+              progress=False, plot=False, log=lines.append)
+    assert not [line for line in lines if 'not read' in line]

@@ -658,6 +658,23 @@ def with_defaults(values: Mapping[str, Mapping[str, Any]]
     return out
 
 
+def ignored_settings(values: Mapping[str, Mapping[str, Any]]
+                     ) -> Dict[str, str]:
+    r"""The :func:`unused_settings` of :obj:`values` that are not at their
+    defaults (given, and not read: a run says so before it trains), each
+    as :obj:`'value (why)'`."""
+    full = with_defaults(values)
+    task = full['run']['task']
+    sections = {s.key: s for s in SECTIONS}
+    out = {}
+    for key, why in unused_settings(values).items():
+        section, name = key.split('.', 1)
+        value = full[section][name]
+        if _plain(value) != _plain(sections[section].defaults(task)[name]):
+            out[key] = f'{_plain(value)!r} {why}'
+    return out
+
+
 def unused_settings(values: Mapping[str, Mapping[str, Any]]
                     ) -> Dict[str, str]:
     r"""The settings (:obj:`'section.name'`) of :obj:`values` (by section,
