@@ -23,7 +23,7 @@ from adar_pyg.config.config import Config
 from adar_pyg.datasets import (AmazonBeauty, AmazonSports, AmazonToys,
                                Gowalla, OODFood, OODYelp2018, Yelp,
                                default_mirror)
-from adar_pyg.errors import UsageError
+from adar_pyg.errors import DataError, UsageError
 from adar_pyg.nn import NGCF, LightGCN
 from adar_pyg.registry import AUGMENTER_NAMES, MODEL_NAMES, Registry
 from adar_pyg.sampling import SAMPLERS
@@ -514,8 +514,10 @@ def build_task(cfg: Config, data: RunData, device: torch.device,
         if data.raw_ids is None:
             raise
         raise e.named(data.raw_ids['user']) from None
-    except ValueError as e:  # The model does not fit the task's settings
-        # (a model without hops and --sampled, say): a usage error.
+    except ValueError as e:
+        if isinstance(e, DataError) or not cfg.train.sampled:
+            raise
+        # The model does not fit the sampled path (a model without hops):
         raise UsageError(f'model.model {cfg.model.model!r} cannot be '
                          f'trained with these settings: {e}') from None
 

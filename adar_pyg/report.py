@@ -271,9 +271,10 @@ def test_protocol(config: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
     r"""The settings of a run's :obj:`config.yaml` that decide its test set,
     beyond the dataset and the seed: the task (leave-one-out or a random
     split), a random CF split's :obj:`split.test_ratio` (not a published
-    split's), and the data settings
-    (columns, filters; not where the file lies). Runs that differ in one
-    are never compared."""
+    split's), the data settings
+    (columns, filters; not where the file lies), and for SR an unmasked
+    history (:obj:`train.mask_history` false: seen items ranked too). Runs
+    that differ in one are never compared."""
     from adar_pyg.fingerprint import computed
     from adar_pyg.pipeline import published_split
     flat = computed(config)
@@ -283,7 +284,11 @@ def test_protocol(config: Dict[str, Dict[str, Any]]) -> Dict[str, str]:
     keys = ['run.task'] + (['split.test_ratio'] if random_split
                            else []) + sorted(
         k for k in flat if k.startswith('data.') and k != 'data.dataset')
-    return {k: json.dumps(flat.get(k)) for k in keys}
+    out = {k: json.dumps(flat.get(k)) for k in keys}
+    if flat.get('run.task', 'cf') == 'sr' and \
+            flat.get('train.mask_history') is False:  # Ranks seen items too
+        out['train.mask_history'] = json.dumps(False)
+    return out
 
 
 def dataset_of(config: Dict[str, Dict[str, Any]]) -> str:

@@ -148,7 +148,7 @@ def test_runs_with_other_test_sets_are_never_paired(tmp_path):
     tables = text.split('### ')[1:]
     assert [t.split(':')[0] for t in tables] == [
         'x (k_core=None, task=cf, test_ratio=0.2)',
-        'x (k_core=None, task=sr, test_ratio=0.2)',
+        'x (k_core=None, task=sr)',  # (SR reads no test_ratio)
         'x (k_core=None, task=cf, test_ratio=0.5)',
         'x (k_core=5, task=cf, test_ratio=0.2)']
     assert all('4 runs, 2 groups' in t for t in tables)
@@ -294,3 +294,16 @@ def test_a_run_without_the_split_hints_the_other(tmp_path):
         report_runs([d])
     assert e.value.hint == ('report its val metrics with --split val (a '
                             'tuning trial is never tested)')
+
+
+def test_sr_runs_with_and_without_history_masking_are_never_compared():
+    r"""Masking the history changes which items a test ranks: SR runs that
+    differ in it are other test protocols (a run recorded before the
+    setting existed masked, as the default does)."""
+    from adar_pyg.report import test_protocol
+    sr = {'run': {'task': 'sr'}, 'data': {'dataset': 'beauty'}}
+    masked = test_protocol({**sr, 'train': {'mask_history': True}})
+    assert test_protocol({**sr, 'train': {'mask_history': False}}) != masked
+    assert test_protocol(sr) == masked
+    cf = {'run': {'task': 'cf'}, 'data': {'dataset': 'beauty'}}
+    assert 'train.mask_history' not in test_protocol(cf)

@@ -109,10 +109,11 @@ class SplitConfig(Section):
     val_ratio: float = setting(
         0.1, "CF: share of each user's training part held out for early "
         "stopping; 0 = the paper's literal protocol", minimum=0.0,
-        below=1.0, aliases=('valid_ratio', 'validation_ratio', 'val_size'))
+        below=1.0, aliases=('valid_ratio', 'validation_ratio', 'val_size'),
+        task='cf')
     test_ratio: float = setting(0.2, "CF: share of each user's interactions "
                                 'held out for testing', above=0.0,
-                                below=1.0, aliases=('test_size',))
+                                below=1.0, aliases=('test_size',), task='cf')
     split_seed: Optional[int] = setting(None, 'seed of the split (default: '
                                         '--seed)', minimum=0)
     max_len: int = setting(50, 'SR: maximum sequence length N', minimum=1,

@@ -3,6 +3,7 @@ from typing import Dict, Iterator, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from adar_pyg.errors import DataError
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.sampling import UniformSampler
 from adar_pyg.sequential.base import SequentialRecommender
@@ -16,6 +17,11 @@ def trim_padding(seq: Tensor, min_width: int = 1) -> Tensor:
     nonempty = (seq != PAD).any(dim=0).nonzero()
     start = int(nonempty[0]) if nonempty.numel() else seq.size(1)
     return seq[:, min(start, max(seq.size(1) - min_width, 0)):]
+
+
+class NoTrainingSequenceError(DataError, ValueError):
+    r"""Raised for leave-one-out data in which no user has a training
+    sequence of at least two items (nothing to train on)."""
 
 
 class SRTask(RecTask):
@@ -109,8 +115,11 @@ class SRTask(RecTask):
         self.mask_history, self.max_batches = mask_history, max_batches
         self.train_users = split.train_users().cpu()
         if self.train_users.numel() == 0:
-            raise ValueError("no user has a training sequence of at least two "
-                             "items")
+            raise NoTrainingSequenceError(
+                'no user has a training sequence of at least two items (a '
+                'user with 3 interactions keeps 1 to train on, after its '
+                'validation and test items)', hint='data with more '
+                'interactions per user (e.g. --k-core 4)')
         self.train_seq = split.train_seq.cpu()
         self.sampler = UniformSampler(split.train_edge_index.cpu(),
                                       split.num_users, split.num_items)

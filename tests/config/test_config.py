@@ -345,6 +345,8 @@ def test_config_build_is_a_deprecated_alias_of_the_pipeline():
       'sampler': {'num_candidates': 8}}, 'sampler.num_candidates .* CF only'),
     ({'run': {'task': 'sr'}, 'model': {'model': 'gru4rec'},
       'train': {'fanout': [5]}}, r'train.fanout \(--fanout\) is for CF only'),
+    ({'run': {'task': 'sr'}, 'model': {'model': 'sasrec'},
+      'split': {'val_ratio': 0.3}}, r'split.val_ratio .* CF only'),
 ])
 def test_a_setting_of_the_other_task_is_refused_not_ignored(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -158,3 +158,26 @@ def test_end_to_end(name, adar):
         assert 1 <= result.history[-1]['aug_t_star'] <= 5
     else:  # Random Recall@10 over 30 items is 1/3; the chains are learnable:
         assert result.test['recall@10'] > max(before, 0.6)
+
+
+def test_data_without_a_training_sequence_is_a_data_error():
+    r"""Every user with 3 interactions keeps one to train on: nothing to
+    train, said as a fault of the data (exit code 3), with what to do."""
+    import torch as _torch
+
+    from torch_geometric.data import HeteroData
+
+    from adar_pyg.errors import DataError
+    from adar_pyg.sequential import GRU4Rec, LeaveOneOutSplit
+    from adar_pyg.train import SRTask
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = 6, 10
+    user = _torch.arange(6).repeat_interleave(3)
+    item = (_torch.arange(18) * 7) % 10
+    data['user', 'rates', 'item'].edge_index = _torch.stack([user, item])
+    data['user', 'rates', 'item'].time = _torch.arange(18)
+    split = LeaveOneOutSplit(max_len=5)(data)
+    with pytest.raises(DataError, match='no user has a training sequence') \
+            as e:
+        SRTask(GRU4Rec(10, 8, max_len=5), split)
+    assert isinstance(e.value, ValueError) and '--k-core' in e.value.hint
