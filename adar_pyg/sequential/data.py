@@ -241,6 +241,10 @@ class LeaveOneOutSplit:
         self.edge_type = tuple(edge_type)
 
     def __call__(self, data: HeteroData) -> SequenceSplit:
+        if not isinstance(data, HeteroData):
+            raise ValueError(f"'{self.__class__.__name__}' expects a "
+                             f"'HeteroData' object (got "
+                             f"'{type(data).__name__}')")
         if self.edge_type not in data.edge_types:
             raise ValueError(f"'{self.__class__.__name__}' could not find the "
                              f"edge type {self.edge_type} in the data "
@@ -255,6 +259,11 @@ class LeaveOneOutSplit:
         if num_items is None:
             num_items = int(edge_index[1].max()) + 1
         time = store['time'] if 'time' in store else None
+        if time is not None and time.is_floating_point() and \
+                not bool(torch.isfinite(time).all()):
+            raise ValueError(f"the 'time' of {self.edge_type} holds NaN or "
+                             f"infinite values: they would order the "
+                             f"sequences arbitrarily (drop or fill them)")
         user, item, rank, count = chronological_order(edge_index, num_users,
                                                       time)
         n = count[user]

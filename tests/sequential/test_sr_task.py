@@ -181,3 +181,23 @@ def test_data_without_a_training_sequence_is_a_data_error():
             as e:
         SRTask(GRU4Rec(10, 8, max_len=5), split)
     assert isinstance(e.value, ValueError) and '--k-core' in e.value.hint
+
+
+def test_the_split_refuses_what_it_cannot_order():
+    r"""A NaN timestamp would sort last and become the test target; a
+    plain Data object has no edge types: both refused, named."""
+    import torch as _torch
+    from torch_geometric.data import Data, HeteroData
+
+    from adar_pyg.sequential import LeaveOneOutSplit
+    data = HeteroData()
+    data['user'].num_nodes, data['item'].num_nodes = 2, 5
+    data['user', 'rates', 'item'].edge_index = _torch.tensor(
+        [[0, 0, 0, 0, 1, 1, 1, 1], [0, 1, 2, 3, 1, 2, 3, 4]])
+    data['user', 'rates', 'item'].time = _torch.tensor(
+        [1., 2., float('nan'), 4., 1., 2., 3., 4.])
+    with pytest.raises(ValueError, match='NaN or infinite'):
+        LeaveOneOutSplit(max_len=5)(data)
+    with pytest.raises(ValueError, match="expects a 'HeteroData' object "
+                       r"\(got 'Data'\)"):
+        LeaveOneOutSplit(max_len=5)(Data())
