@@ -30,12 +30,11 @@ of the reference, whose time is extrapolated to the epoch (mean batch time x
 batches per epoch). Reported: medians over the rounds.
 """
 import argparse
-import itertools
 import platform
 import statistics
 import sys
 import warnings
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -290,18 +289,10 @@ def reference_of(model: BipartiteRecommender,
 
 class PartialEpochTask(CFTask):
     r""":class:`~adar_pyg.train.CFTask` whose epoch may stop after
-    :obj:`max_batches` batches (the first ones of the same shuffle)."""
-    max_batches: Optional[int] = None
-
+    :obj:`max_batches` batches (the first ones of the same shuffle, as
+    :class:`~adar_pyg.train.CFTask` does), knowing its full epoch's."""
     def batches_per_epoch(self) -> int:
-        return CFTask.num_batches(self)
-
-    def num_batches(self) -> int:
-        n = self.batches_per_epoch()
-        return n if self.max_batches is None else min(n, self.max_batches)
-
-    def batches(self, generator: torch.Generator) -> Iterator[Tensor]:
-        return itertools.islice(super().batches(generator), self.num_batches())
+        return self._num_steps(self.train_pairs.size(1))
 
 
 def row_config(cfg: Config, backbone: str, sampler: str) -> Config:

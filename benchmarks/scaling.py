@@ -230,6 +230,9 @@ class FirstBatches:
     def sparse_parameters(self) -> List[torch.Tensor]:
         return self.task.sparse_parameters()
 
+    def representation_dim(self) -> Optional[int]:
+        return self.task.representation_dim()
+
     def num_batches(self) -> int:
         return self.n + 1
 

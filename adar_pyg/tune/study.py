@@ -980,7 +980,10 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
                              f"with the same config, space and metric",
                              hint='tune into a new folder (--out)')
     was, now = held.get('pruner'), settings.get('pruner')
-    if was is not None and now is not None and was != now:
+    # (a study of an older version recorded a pruner object by its class
+    # name alone: the same class continues it)
+    older = '(' not in str(was) and str(now).startswith(f'{was}(')
+    if was is not None and now is not None and was != now and not older:
         raise UsageError(f"the study in '{out}' was started with the pruner "
                          f"'{was}' (now '{now}'); a study continues with the "
                          f"pruner it began with, which judged its trials",
