@@ -164,7 +164,7 @@ class Config:
         task, out = self.run.task, []
         for section, f in iter_settings(SECTIONS):
             key = f'{section.key}.{f.name}'
-            owner = f.metadata.get('task') or section.for_task
+            owner = section.task_of(f)
             if owner in (None, task) or key in ('train.sampled',
                                                 'sampler.sampler'):
                 continue
@@ -697,7 +697,7 @@ def unused_settings(values: Mapping[str, Mapping[str, Any]]
         key = f'{section.key}.{f.name}'
         if f.name not in values.get(section.key, {}):
             continue
-        owner = f.metadata.get('task') or section.for_task
+        owner = section.task_of(f)
         if owner is not None and owner != task:
             out[key] = f'({owner.upper()} only; run.task {task})'
     reads = AUGMENTER_SETTINGS.get(augmenter, AUGMENTER_SECTIONS)

@@ -151,6 +151,12 @@ class Section:
         return dataclasses.fields(cls)  # type: ignore[arg-type]
 
     @classmethod
+    def task_of(cls, f: dataclasses.Field) -> Optional[str]:
+        r"""The task that reads the setting: its own :obj:`task`, else the
+        section's :obj:`for_task`; :obj:`None`: both."""
+        return f.metadata.get('task') or cls.for_task
+
+    @classmethod
     def flag(cls, f: dataclasses.Field) -> str:
         r"""The flag of the setting: the section's prefix plus the field name
         (:obj:`train.lr` is :obj:`--lr`, :obj:`adar.num_steps` is
