@@ -21,18 +21,21 @@ T = TypeVar('T')
 
 
 class ModelName(NamedTuple):
-    r"""What the settings know of a backbone: its task and the defaults of
-    the model settings it leaves at :obj:`None`."""
+    r"""What the settings know of a backbone: its task, the defaults of
+    the model settings it leaves at :obj:`None`, and whether it gives
+    per-layer representations (its class's :obj:`per_layer`, as a sampler
+    with :obj:`requires_layers` needs; a test checks the two agree)."""
     task: str
     layers: int
     dropout: Optional[float] = None
+    per_layer: bool = False
 
 
 #: The backbones (:obj:`--model`): their task (:obj:`'cf'` or :obj:`'sr'`)
 #: and the defaults of :obj:`model.layers` and :obj:`model.dropout`. The
 #: order is that of :obj:`--help`.
 MODEL_NAMES: Dict[str, ModelName] = {
-    'lightgcn': ModelName('cf', layers=3),
+    'lightgcn': ModelName('cf', layers=3, per_layer=True),
     'ngcf': ModelName('cf', layers=3),
     'sasrec': ModelName('sr', layers=2, dropout=0.5),
     'gru4rec': ModelName('sr', layers=1, dropout=0.3),

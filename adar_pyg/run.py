@@ -536,9 +536,11 @@ def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
 
 def recommend(run_dir: str, user: Any, k: int = 10
               ) -> List[Tuple[Any, float]]:
-    r"""The top-:obj:`k` items (original ids, scores) for :obj:`user` (an
-    original id of your own data, or a 0-based user index of a built-in
-    dataset), excluding every item the user interacted with."""
+    r"""The top-:obj:`k` items (ids, scores) for :obj:`user`, excluding every
+    item the user interacted with. Users and items are named by their original
+    ids for your own data, by 0-based indices for a built-in dataset (whose
+    files number them already; e.g. Beauty's item index is its file id
+    minus 1)."""
     if k < 1:
         raise UsageError(f'--k must be positive (got {k})')
     cfg, data, task = restore(run_dir)

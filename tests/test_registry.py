@@ -161,3 +161,25 @@ def test_unused_settings_say_why():
     assert 'model.heads' not in sr and 'train.max_batches' not in sr
     assert [k for k in sr if k.startswith(('run.', 'split.', 'data.'))] == [
         'split.val_ratio', 'split.test_ratio']  # (leave-one-out reads none)
+
+
+def test_declared_per_layer_is_the_class_contract():
+    r"""`ModelName.per_layer` (what the settings check for a sampler with
+    `requires_layers`, before any data are read) is the backbone class's
+    `per_layer`, and such a backbone gives the layers `forward` pools."""
+    import torch
+
+    from adar_pyg.pipeline import MODELS
+    for name in CF_MODEL_NAMES:
+        cls = MODELS[name]
+        assert MODEL_NAMES[name].per_layer == cls.per_layer, name
+        model = cls(4, 5, 8)
+        edge_index = torch.tensor([[0, 1, 2, 3, 0], [0, 1, 2, 3, 4]])
+        if cls.per_layer:
+            users, items = model.layer_embeddings(edge_index)
+            out = model(edge_index)
+            assert torch.allclose(model.pool_layers(users), out[0])
+            assert torch.allclose(model.pool_layers(items), out[1])
+        else:
+            with pytest.raises(NotImplementedError, match='per-layer'):
+                model.layer_embeddings(edge_index)

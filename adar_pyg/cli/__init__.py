@@ -265,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=_report)
     p = sub.add_parser('recommend', allow_abbrev=False,
                        help="a user's top-k items (original "
-                       'ids), seen items excluded')
+                       'ids of your own data, 0-based indices of a built-in '
+                       'dataset), seen items excluded')
     p.add_argument('run_dir', metavar='RUN_DIR')
     p.add_argument('--user', required=True,
                    help='user id (original id of your own data; 0-based '

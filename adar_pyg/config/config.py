@@ -144,6 +144,15 @@ class Config:
             out.append(f'sampler.sampler {self.sampler.sampler!r} is for CF '
                        f'only (sequential training draws uniform '
                        f'negatives)')
+        model = MODEL_NAMES.get(self.model.model)
+        sampler = SAMPLERS.get(self.sampler.sampler)
+        if (task == 'cf' and model is not None and sampler is not None
+                and sampler.requires_layers and not model.per_layer):
+            per_layer = [n for n, m in MODEL_NAMES.items() if m.per_layer]
+            out.append(f'sampler.sampler {self.sampler.sampler!r} mixes '
+                       f'negatives layer by layer: it needs a model with '
+                       f'per-layer representations ({", ".join(per_layer)}),'
+                       f' not model.model {self.model.model!r}')
         out += self._other_task_errors()
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')

@@ -136,12 +136,11 @@ class CFTask(RecTask):
             sampler = SAMPLERS[sampler](train, num_users, num_items)
         self.sampler = sampler.to(self.device)
         if sampler.requires_layers and not (
-                hasattr(model, 'layer_embeddings')
-                and hasattr(model, 'pool_layers')):
+                isinstance(model, BipartiteRecommender) and model.per_layer):
             raise ValueError(
                 f"sampler '{sampler.__class__.__name__}' needs per-layer "
                 f"representations, which '{model.__class__.__name__}' does "
-                f"not provide ('layer_embeddings' and 'pool_layers')")
+                f"not provide (a BipartiteRecommender with 'per_layer')")
         self.sizes = {'train': train.size(1), 'val': val.size(1),
                       'test': test.size(1)}
         self.evaluators: Dict[str, FullRankingEvaluator] = {}

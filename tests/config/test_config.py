@@ -211,6 +211,9 @@ def test_recorded_settings_of_new_and_old_results():
     ({'run': {'task': 'sr'}, 'model': {'model': 'ngcf'}}, 'not a SR model'),
     ({'run': {'task': 'sr'}, 'sampler': {'sampler': 'dns'}},
      "sampler.sampler 'dns' is for CF only"),
+    ({'model': {'model': 'ngcf'}, 'sampler': {'sampler': 'mixgcf'}},
+     r"'mixgcf' mixes negatives layer by layer: it needs a model with "
+     r"per-layer representations \(lightgcn\), not model.model 'ngcf'"),
     ({'train': {'sampled': True, 'fanout': [0]}},
      r'train.fanout \(--fanout\) must be one number per layer \(3\)'),
     ({'train': {'fanout': [5, 3]}}, r'one for all.* \(got \[5, 3\]\)'),

@@ -30,6 +30,11 @@ class BipartiteRecommender(torch.nn.Module):
     #: give each process some of the columns (see
     #: :meth:`~adar_pyg.train.RecTask.shard_columns`).
     column_separable: bool = False
+    #: Whether the backbone gives its per-layer representations
+    #: (:meth:`layer_embeddings`, :meth:`pool_layers`, and
+    #: :meth:`propagate` with :obj:`layers=True`), as samplers with
+    #: :obj:`requires_layers` (MixGCF) need.
+    per_layer: bool = False
 
     def __init__(self, num_users: int, num_items: int,
                  embedding_dim: int) -> None:
@@ -105,3 +110,17 @@ class BipartiteRecommender(torch.nn.Module):
         r"""Returns the layer-0 user and item embedding tables (the ones that
         the L2 regulariser acts on)."""
         raise NotImplementedError
+
+    def layer_embeddings(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
+        r"""The per-layer user :obj:`[U, L + 1, F]` and item
+        :obj:`[I, L + 1, F]` representations of the training graph (backbones
+        with :obj:`per_layer` only)."""
+        raise NotImplementedError(
+            f"'{self.__class__.__name__}' gives no per-layer representations")
+
+    def pool_layers(self, layers: Tensor) -> Tensor:
+        r"""The final representations :obj:`[*, F]` of per-layer ones
+        :obj:`[*, L + 1, F]`: :obj:`pool_layers(layer_embeddings(e))` equals
+        :meth:`forward` (backbones with :obj:`per_layer` only)."""
+        raise NotImplementedError(
+            f"'{self.__class__.__name__}' gives no per-layer representations")

@@ -51,6 +51,7 @@ class LightGCN(BipartiteRecommender):
             between calls, e.g. with sampled subgraphs). (default: :obj:`True`)
     """
     column_separable = True  # Eq. 4 acts on each column alone.
+    per_layer = True  # Eq. 4 pools the layers E^(0..L).
 
     def __init__(
         self,
