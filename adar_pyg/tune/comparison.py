@@ -18,6 +18,11 @@ The folder :obj:`OUT` holds:
   the best settings and the budget each arm spent (trials, epochs trained,
   CPU seconds), written atomically;
 * :obj:`compare.png` — the test metrics of each arm's seed runs;
+* :obj:`sessions.json` — every call on the folder (command, start, wall
+  and CPU seconds), written at the call's start and brought up to date at
+  each of its trials and seed runs, so that a call stopped before its
+  report (killed, the end of a working session) is counted up to its last
+  one; the report lists them;
 * :obj:`tuning-ARM.png` — the validation metric of each trial against each
   tuned setting.
 
@@ -51,6 +56,8 @@ from adar_pyg.tune.arms import Arms, load_arms, parse_arms
 #: Files of a comparison folder.
 REPORT_MD, REPORT_JSON, SEEDS_JSON = 'compare.md', 'compare.json', \
     'seeds.json'
+#: The ledger of the calls on a comparison folder.
+SESSIONS_JSON = 'sessions.json'
 #: The plot of the arms' test metrics in a comparison folder.
 REPORT_PNG = 'compare.png'
 
@@ -79,8 +86,8 @@ def foreign_files(out: str) -> List[str]:
                 if not (is_own(n, (LOCK, SEEDS_JSON)) or (
                     ARM_DIRS.fullmatch(n) and
                     os.path.isdir(os.path.join(path, n))))]
-        elif not is_own(name, (LOCK, REPORT_MD, REPORT_JSON, REPORT_PNG),
-                        TUNING_PNG):
+        elif not is_own(name, (LOCK, REPORT_MD, REPORT_JSON, REPORT_PNG,
+                               SESSIONS_JSON), TUNING_PNG):
             found.append(name)
     return found
 
@@ -180,8 +187,13 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
     except OSError as e:
         raise UsageError(str(e)) from None
 
-    say = log or (lambda line: None)
-    session = _start_session(command)
+    session = Sessions(out, command)
+
+    def say(line: str) -> None:  # (a trial or seed run finished)
+        session.update()
+        if log is not None:
+            log(line)
+
     optuna = tune_study.import_optuna()
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # Ours instead.
@@ -196,7 +208,7 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
 def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
          prune: Any, plot: bool, progress: bool,
          say: Callable[[str], None], workers: int,
-         session: Dict[str, Any]) -> Dict[str, Any]:
+         session: 'Sessions') -> Dict[str, Any]:
     r"""The trainings and the report of :func:`compare`, once checked."""
     from adar_pyg.tune import study as tune_study
 
@@ -237,7 +249,7 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
             'trials_budget': arm_budget(arm, trials),
             'tuning_plot': f'tuning-{arm.name}.png'}
     result = _result(config, arms, trials, seed_list, info)
-    result['sessions'] = _sessions(out) + [_end_session(session)]
+    result['sessions'] = session.update(finished=True)
     write_text(os.path.join(out, REPORT_JSON),
                json.dumps(result, indent=2) + '\n')
     plot_result(result, os.path.join(out, REPORT_PNG))
@@ -245,41 +257,65 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
     return result
 
 
-def _start_session(command: Optional[str]) -> Dict[str, Any]:
-    r"""What :func:`_end_session` needs: the command and the clocks at the
-    start of this call."""
-    import datetime
+def _cpu_seconds() -> float:
+    r"""CPU seconds of this process and of its finished child processes."""
     import resource
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {'command': command or 'python',
-            'started': datetime.datetime.now(datetime.timezone.utc)
-            .isoformat(timespec='seconds'),
-            '_wall': time.perf_counter(), '_cpu': time.process_time() +
-            children.ru_utime + children.ru_stime}
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _end_session(session: Dict[str, Any]) -> Dict[str, Any]:
-    r"""One entry of :obj:`compare.json`'s :obj:`sessions`: the command, its
-    start (UTC), wall seconds, and CPU seconds of this process and of its
-    finished worker processes."""
-    import resource
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = time.process_time() + children.ru_utime + children.ru_stime
-    return {'command': session['command'], 'started': session['started'],
-            'wall_seconds': round(time.perf_counter() - session['_wall'], 1),
-            'cpu_seconds': round(cpu - session['_cpu'], 1)}
+class Sessions:
+    r"""This call's entry in the ledger of the calls on the comparison
+    folder :obj:`out` (:obj:`sessions.json`): the command, its start (UTC),
+    its wall seconds and the CPU seconds of this process and of its finished
+    worker processes, and whether it wrote its report (:obj:`finished`).
+    The entry is written at once and brought up to date by :meth:`update`
+    (after each trial and seed run), so that a call stopped before its
+    report still counts, up to its last update. The ledger is read again at
+    each update, so that calls running at once on the folder keep each
+    other's entries; a folder written before the ledger existed starts it
+    with the :obj:`sessions` of its :obj:`compare.json`."""
+
+    def __init__(self, out: str, command: Optional[str]) -> None:
+        import datetime
+        self.path = os.path.join(out, SESSIONS_JSON)
+        self.out = out
+        self.key = {'command': command or 'python',
+                    'started': datetime.datetime.now(datetime.timezone.utc)
+                    .isoformat(timespec='seconds'), 'pid': os.getpid()}
+        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        self.update()
+
+    def update(self, finished: bool = False) -> List[Dict[str, Any]]:
+        r"""Writes this call's entry as it stands; returns the ledger."""
+        entry = {**self.key,
+                 'wall_seconds': round(time.perf_counter() - self._wall, 1),
+                 'cpu_seconds': round(_cpu_seconds() - self._cpu, 1),
+                 'finished': finished}
+        same = list(self.key)
+        ledger = [s for s in read_sessions(self.out)
+                  if [s.get(k) for k in same] != [entry[k] for k in same]]
+        ledger.append(entry)
+        write_text(self.path, json.dumps(ledger, indent=2) + '\n')
+        return ledger
 
 
-def _sessions(out: str) -> List[Dict[str, Any]]:
-    r"""The :obj:`sessions` of the :obj:`compare.json` already in
-    :obj:`out` (none where it is missing, unreadable or older)."""
-    try:
-        with open(os.path.join(out, REPORT_JSON), encoding='utf-8') as f:
-            sessions = json.load(f).get('sessions', [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return [s for s in sessions if isinstance(s, dict)] \
-        if isinstance(sessions, list) else []
+def read_sessions(out: str) -> List[Dict[str, Any]]:
+    r"""The ledger of the calls on the comparison folder :obj:`out`
+    (:class:`Sessions`), in order of their start: :obj:`sessions.json`,
+    else the :obj:`sessions` of its :obj:`compare.json` (a folder of an
+    older version); none where both are missing or unreadable."""
+    for name, get in ((SESSIONS_JSON, lambda d: d),
+                      (REPORT_JSON, lambda d: d.get('sessions', []))):
+        try:
+            with open(os.path.join(out, name), encoding='utf-8') as f:
+                sessions = get(json.load(f))
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(sessions, list):
+            return sorted((s for s in sessions if isinstance(s, dict)),
+                          key=lambda s: str(s.get('started')))
+    return []
 
 
 def plot_result(result: Dict[str, Any], path: str) -> None:
@@ -648,10 +684,13 @@ def markdown(result: Dict[str, Any]) -> str:
         lines += ['## Commands', '',
                   'Each call on this folder, in order (wall and CPU seconds '
                   'of the call, its worker processes included; a later call '
-                  'reuses every finished trial and seed run).', '',
+                  'reuses every finished trial and seed run; a call stopped '
+                  'before its report, *stopped*, up to its last finished '
+                  'trial or seed run).', '',
                   '| command | started (UTC) | wall | CPU s |', '|---|---|---|---|']
         lines += [f"| `{s.get('command')}` | {s.get('started')} | "
-                  f"{_hms(s.get('wall_seconds'))} | "
+                  f"{_hms(s.get('wall_seconds'))}"
+                  f"{'' if s.get('finished', True) else ' *stopped*'} | "
                   f"{_s(s.get('cpu_seconds'))} |" for s in sessions]
         lines.append('')
     return '\n'.join(lines)

@@ -17,6 +17,7 @@ from adar_pyg.cli import main
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import RunDirError, UsageError
 from adar_pyg.tune import compare, compare_status, parse_arms
+from adar_pyg.tune import comparison
 from adar_pyg.tune.comparison import foreign_files
 
 from scripts import snapshot
@@ -261,6 +262,10 @@ def test_a_killed_seed_run_continues(csv, tmp_path, monkeypatch):
     folder = out / 'base' / 'seed-1'
     assert not (folder / 'result.json').exists()
     before = (folder / 'metrics.jsonl').read_text().splitlines()
+    # The stopped call is in the ledger, up to its last finished seed run:
+    stopped_call, = read(out / 'sessions.json')
+    assert not stopped_call['finished'] and stopped_call['cpu_seconds'] > 0
+    assert not (out / 'compare.json').exists()
     monkeypatch.setattr(run, 'train', train)
     lines = []
     compare(cfg, ARMS, trials=1, seeds=2, out=out, log=lines.append,
@@ -269,6 +274,13 @@ def test_a_killed_seed_run_continues(csv, tmp_path, monkeypatch):
                                'last evaluation') for line in lines), lines
     after = (folder / 'metrics.jsonl').read_text().splitlines()
     assert after[0] == before[0] and len(after) == 2  # Epoch 1 kept.
+    sessions = read(out / 'compare.json')['sessions']
+    assert sessions[0] == stopped_call and sessions[1]['finished']
+    assert read(out / 'sessions.json') == sessions
+    stopped_row = (f"| `python` | {stopped_call['started']} | "
+                   f"{comparison._hms(stopped_call['wall_seconds'])} "
+                   f"*stopped* |")
+    assert stopped_row in (out / 'compare.md').read_text()
     # The result of an uninterrupted run:
     ref = train(Config.load(str(folder / 'config.yaml')),
                 str(tmp_path / 'ref'), progress=False, **QUIET)
