@@ -191,8 +191,9 @@ def plot_changes(rows: List[Tuple[str, str, str, Dict[str, Any]]],
 def answer(rows: List[Tuple[str, str, str, Dict[str, Any]]],
            seeds: Sequence[int]) -> str:
     r"""The markdown answer: in how many rows +ADAR beats the base, and the
-    control, with p < 0.05 (raw and Holm-corrected over the rows)."""
-    lines = []
+    control, with p < 0.05 (raw and Holm-corrected over the rows' tests),
+    then every test's RelImp, p and Holm-adjusted p, one line per row."""
+    lines, detail = [], {}
     for other in ('base', CONTROL):
         tests = []  # (row name, metric, relimp, p)
         for task, d, m, cells in rows:
@@ -204,6 +205,8 @@ def answer(rows: List[Tuple[str, str, str, Dict[str, Any]]],
             lines.append(f'- vs {other}: no row has two paired seeds yet.')
             continue
         adjusted = holm([t[3] for t in tests])
+        for t, q in zip(tests, adjusted):
+            detail.setdefault(t[0], {})[(other, t[1])] = (t[2], t[3], q)
         wins = {t[0] for t in tests if t[2] > 0 and t[3] < 0.05}
         wins_holm = {t[0] for t, q in zip(tests, adjusted)
                      if t[2] > 0 and q < 0.05}
@@ -216,6 +219,26 @@ def answer(rows: List[Tuple[str, str, str, Dict[str, Any]]],
             f'**{len(wins_holm)}** ({", ".join(sorted(wins_holm)) or "none"})'
             f'; behind with p < 0.05 in {len(losses)}'
             f'{" (" + ", ".join(sorted(losses)) + ")" if losses else ""}.')
+    if detail:
+        columns = [(o, m) for o in ('base', CONTROL) for m in TESTED]
+        short = {'recall@20': 'R@20', 'ndcg@20': 'N@20'}
+        lines += ['', 'Each test: RelImp of +ADAR over the base or the '
+                  'control, paired-t p, and p after the Holm correction '
+                  '(over the tests against the same variant); **bold**: '
+                  'Holm p < 0.05, either way.', '',
+                  '| row | ' + ' | '.join(f'vs {o} {short.get(m, m)}'
+                                         for o, m in columns) + ' |',
+                  '|---|' + '---|' * len(columns)]
+        for name in sorted(detail):
+            cells = []
+            for key in columns:
+                if key not in detail[name]:
+                    cells.append('')
+                    continue
+                rel, p, q = detail[name][key]
+                text = f'{rel * 100:+.2f}%, p {p:.2g}, Holm {q:.2g}'
+                cells.append(f'**{text}**' if q < 0.05 else text)
+            lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 

@@ -557,6 +557,28 @@ def test_summary_rows_and_holm():
         [0.03, 0.06, 0.06])
 
 
+def test_summary_answer_lists_each_test():
+    """table2_summary.answer: the counts, and one line per row with each
+    test's RelImp, p (scipy's paired t) and Holm p (over the tests against
+    the same variant)."""
+    from scipy import stats
+    summary = load_script('benchmarks/table2_summary.py')
+    r = {'base': [0.10, 0.12, 0.11], 'transition': [0.12, 0.13, 0.125],
+         'reweight': [0.121, 0.128, 0.126]}
+    cells = {f'toys/lightgcn/{v}/seed{s}': {'test': {
+        'recall@20': r[v][s], 'ndcg@20': r[v][s] / 2}}
+        for v in r for s in range(3)}
+    text = summary.answer([('cf', 'toys', 'lightgcn', cells)], [0, 1, 2])
+    p = stats.ttest_rel(r['transition'], r['base']).pvalue
+    rel = sum(r['transition']) / sum(r['base']) - 1
+    line = next(x for x in text.splitlines()
+                if x.startswith('| lightgcn/toys |'))
+    q = min(1.0, 2 * p)  # Holm over the two tests (equal p) vs the base
+    assert f'{rel * 100:+.2f}%, p {p:.2g}, Holm {q:.2g}' in line
+    assert line.count('Holm') == 4
+    assert '**+ADAR vs base**: 1 rows' in text
+
+
 def test_summary_figure(tmp_path):
     """table2_summary: the paired-t interval of a row's change over the base
     (against scipy's interval of the differences) and the figure of the rows
