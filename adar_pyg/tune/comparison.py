@@ -295,7 +295,7 @@ class Sessions:
         same = list(self.key)
         ledger = [s for s in read_sessions(self.out)
                   if [s.get(k) for k in same] != [entry[k] for k in same]]
-        ledger.append(entry)
+        ledger = sorted(ledger + [entry], key=lambda s: str(s.get('started')))
         write_text(self.path, json.dumps(ledger, indent=2) + '\n')
         return ledger
 
