@@ -5,6 +5,7 @@
 #
 #     bash benchmarks/table2_cpu.sh lane    # on each core: takes the next free step, until none is left
 #     bash benchmarks/table2_cpu.sh merge   # the lanes' cells into the result files, and the tables
+#     bash benchmarks/table2_cpu.sh carry   # the unfinished comparisons' studies into git-tracked journals
 #
 # A step is one (dataset, model, seed) with the three variants (base, +ADAR
 # at the transition point with the Beauty-validated settings, the reweight
@@ -23,7 +24,12 @@
 # four datasets (0-2; on Beauty +ADAR and the control only: its base cells
 # are committed). Then, one lane each, the equal-budget comparisons of
 # issue 27 on Beauty (GRU4Rec, MixGCF, NGCF: adar-pyg compare, 20 trials an
-# arm, 5 seeds; benchmarks/README.md), claimed as compare_<model>.
+# arm, 5 seeds; benchmarks/README.md), claimed as compare_<model>. A
+# comparison outlives a working session, and the machine may come back
+# without runs/: `carry` saves each one's studies (every finished trial) as
+# journals in benchmarks/results/compare/carry/<model>_beauty/ (commit
+# them), and a lane puts them back before it continues a comparison whose
+# folder is gone (benchmarks/compare_carry.py).
 set -eu
 LANE="${1:-}"
 PYTHON="${PYTHON:-python}"
@@ -83,7 +89,7 @@ best = None
 # the lanes' sweep cells, or the committed merge of them (a machine that
 # lost runs/ does not train the sweep again)
 paths = sorted(glob.glob('runs/t2/sasrec_lambda_*.json')) or \
-    ['benchmarks/results/table2_sasrec_lambda.json']
+    glob.glob('benchmarks/results/table2_sasrec_lambda.json')
 for path in paths:
     for cell in json.load(open(path))['cells'].values():
         lam = recorded_settings(cell)['adar']['weight']
@@ -138,6 +144,9 @@ lane)
         ngcf) args=(--model ngcf --epochs 50) ;;
         esac
         echo "[lane $$] compare $name"
+        "$PYTHON" benchmarks/compare_carry.py restore \
+            "runs/compare/${name}_beauty" \
+            "benchmarks/results/compare/carry/${name}_beauty"
         "$PYTHON" -m adar_pyg compare \
             --arms "benchmarks/compare/${name}_beauty.yaml" --trials 20 \
             --seeds 5 --dataset beauty "${args[@]}" --eval-every 5 \
@@ -161,8 +170,16 @@ merge)
     merge sr "gru4rec sasrec cl4srec"
     "$PYTHON" benchmarks/table2_summary.py
     ;;
+carry)
+    for name in gru4rec mixgcf ngcf; do
+        [ -d "runs/compare/${name}_beauty" ] || continue
+        "$PYTHON" benchmarks/compare_carry.py save \
+            "runs/compare/${name}_beauty" \
+            "benchmarks/results/compare/carry/${name}_beauty"
+    done
+    ;;
 *)
-    echo "usage: bash benchmarks/table2_cpu.sh lane|merge" >&2
+    echo "usage: bash benchmarks/table2_cpu.sh lane|merge|carry" >&2
     exit 2
     ;;
 esac

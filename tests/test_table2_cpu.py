@@ -174,3 +174,39 @@ def test_unknown_command():
                           text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2
     assert 'usage' in proc.stderr
+
+
+def test_a_machine_without_runs_uses_what_git_holds(tmp_path):
+    # The committed merge of the SASRec sweep stands in for runs/t2's files
+    # (not trained again), and each comparison is put back from its carried
+    # journals before it continues; `carry` saves the comparisons there are.
+    results = tmp_path / 'benchmarks' / 'results'
+    sweep_cells(results, {0.3: 0.05, 0.5: 0.06, 0.7: 0.08, 1.0: 0.07})
+    cells = {}
+    for lam in (0.3, 0.5, 0.7, 1.0):
+        cells.update(json.loads((results / f'sasrec_lambda_{lam}.json')
+                                .read_text())['cells'])
+        (results / f'sasrec_lambda_{lam}.json').unlink()
+    (results / 'table2_sasrec_lambda.json').write_text(
+        json.dumps({'cells': cells}))
+    proc, calls = run_script('lane', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert 'control λ (Beauty validation R@20, seed 0): 0.7' in proc.stdout
+    assert not any(a[0] == 'benchmarks/adar_sweep.py' for a in calls)
+    steps = [a for a in calls if a[0] in ('benchmarks/compare_carry.py',
+                                          '-m')]
+    names = ('gru4rec', 'mixgcf', 'ngcf')
+    assert [a[:2] for a in steps] == [
+        x for n in names for x in (
+            ['benchmarks/compare_carry.py', 'restore'], ['-m', 'adar_pyg'])]
+    for n, (restore, compare) in zip(names, zip(steps[::2], steps[1::2])):
+        folder = f'runs/compare/{n}_beauty'
+        assert restore[2:] == [folder, f'benchmarks/results/compare/carry/'
+                               f'{n}_beauty']
+        assert compare[compare.index('--out') + 1] == folder
+    (tmp_path / 'runs' / 'compare' / 'ngcf_beauty').mkdir(parents=True)
+    proc, calls = run_script('carry', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert calls[-1] == ['benchmarks/compare_carry.py', 'save',
+                         'runs/compare/ngcf_beauty',
+                         'benchmarks/results/compare/carry/ngcf_beauty']

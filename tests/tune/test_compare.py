@@ -453,3 +453,37 @@ def test_seed_runs_in_two_processes_equal_those_in_one(csv, tmp_path):
     assert runs[2]['test'] == runs[1]['test']
     assert runs[2]['epochs'] == runs[1]['epochs']
     assert runs[2]['test']['0'] != runs[2]['test']['1']  # two seeds
+
+
+def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
+                                                      monkeypatch):
+    """benchmarks/compare_carry.py: the arms' studies saved as journals (and
+    the ledger), the folder lost, put back: compare reuses every finished
+    trial (none trained again) and trains the lost seed runs to the same
+    table; restore leaves an existing folder alone."""
+    from scripts import load_script
+    carry_script = load_script('benchmarks/compare_carry.py')
+    out, table, _ = done
+    carry = tmp_path / 'carry'
+    assert carry_script.save(str(out), str(carry)) == ['base', 'reweight']
+    assert sorted(os.listdir(carry)) == ['base.journal', 'reweight.journal',
+                                         'sessions.json']
+    moved = tmp_path / 'cmp'
+    assert carry_script.restore(str(out), str(carry)) == []  # (it exists)
+    assert carry_script.restore(str(moved), str(carry)) == ['base',
+                                                            'reweight']
+    assert sorted(os.listdir(moved)) == ['base', 'reweight', 'sessions.json']
+    trained, train = [], run.train
+
+    def counted(c, folder, **kwargs):
+        trained.append(os.path.relpath(folder, moved))
+        return train(c, folder, **kwargs)
+
+    monkeypatch.setattr(run, 'train', counted)
+    again = compare(tiny(csv), ARMS, trials=2, seeds=2, out=moved, **QUIET)
+    assert sorted(trained) == [os.path.join(a, f'seed-{s}')
+                               for a in ('base', 'reweight') for s in (0, 1)]
+    assert again.drop(columns='cpu_seconds').equals(
+        table.drop(columns='cpu_seconds'))
+    sessions = read(moved / 'compare.json')['sessions']
+    assert sessions[:-1] == read(carry / 'sessions.json')
