@@ -23,18 +23,21 @@ class Called(Exception):
 
 
 def stand_in(cls, seen):
-    r"""A callable with :obj:`cls`'s signature that records the arguments
-    it is called with in :obj:`seen` (by parameter name) and raises
-    :class:`Called`."""
+    r"""A subclass of :obj:`cls` (its declared contracts, *e.g.* a
+    sampler's :obj:`requires_layers`, as the settings read them) with its
+    signature, whose construction records the arguments in :obj:`seen` (by
+    parameter name) and raises :class:`Called`."""
     signature = inspect.signature(cls)
 
-    def call(*args, **kwargs):
-        seen.update(signature.bind(*args, **kwargs).arguments)
-        raise Called
+    class StandIn(cls):
+        __signature__ = signature
 
-    call.__signature__ = signature
-    call.__name__ = cls.__name__
-    return call
+        def __new__(klass, *args, **kwargs):
+            seen.update(signature.bind(*args, **kwargs).arguments)
+            raise Called
+
+    StandIn.__name__ = cls.__name__
+    return StandIn
 
 
 def differences(cls, seen):
