@@ -101,6 +101,8 @@ class ReferenceLightGCN(BipartiteRecommender):
         embedding_dim (int, optional): Embedding size. (default: :obj:`64`)
         num_layers (int, optional): Propagation layers. (default: :obj:`3`)
     """
+    per_layer = True  # layer_embeddings, pool_layers (for MixGCF)
+
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
                  embedding_dim: int = 64, num_layers: int = 3) -> None:
         super().__init__(num_users, num_items, embedding_dim)

@@ -184,8 +184,8 @@ def test_quick_flags():
             args.warmup_batches) == (3, 10, 2048, 2)
     # The rows replace the backbone and the sampler, nothing else:
     row = rs.row_config(cfg.replace({'train': {'lr': 0.01}}), 'ngcf',
-                        'mixgcf')
-    assert (row.model.model, row.sampler.sampler) == ('ngcf', 'mixgcf')
+                        'dns')
+    assert (row.model.model, row.sampler.sampler) == ('ngcf', 'dns')
     assert (row.train.lr, row.model.layers) == (0.01, None)
 
 
