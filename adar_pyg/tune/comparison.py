@@ -268,7 +268,8 @@ class Sessions:
     r"""This call's entry in the ledger of the calls on the comparison
     folder :obj:`out` (:obj:`sessions.json`): the command, its start (UTC),
     its wall seconds and the CPU seconds of this process and of its finished
-    worker processes, and whether it wrote its report (:obj:`finished`).
+    worker processes, and whether it wrote its report (:obj:`finished`);
+    :obj:`call` tells apart two calls of one process started in one second.
     The entry is written at once and brought up to date by :meth:`update`
     (after each trial and seed run), so that a call stopped before its
     report still counts, up to its last update. The ledger is read again at
@@ -278,11 +279,14 @@ class Sessions:
 
     def __init__(self, out: str, command: Optional[str]) -> None:
         import datetime
+        import uuid
         self.path = os.path.join(out, SESSIONS_JSON)
         self.out = out
         self.key = {'command': command or 'python',
                     'started': datetime.datetime.now(datetime.timezone.utc)
-                    .isoformat(timespec='seconds'), 'pid': os.getpid()}
+                    .isoformat(timespec='seconds'), 'pid': os.getpid(),
+                    # Two calls of one process may start in one second:
+                    'call': uuid.uuid4().hex[:12]}
         self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
         self.update()
 

@@ -487,3 +487,13 @@ def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
         table.drop(columns='cpu_seconds'))
     sessions = read(moved / 'compare.json')['sessions']
     assert sessions[:-1] == read(carry / 'sessions.json')
+
+
+def test_two_calls_of_one_process_in_one_second(tmp_path):
+    # (They share the command, the start second and the process id.)
+    first = comparison.Sessions(str(tmp_path), 'adar-pyg compare')
+    second = comparison.Sessions(str(tmp_path), 'adar-pyg compare')
+    first.update(finished=True)
+    ledger = second.update()
+    assert len(ledger) == 2 == len(comparison.read_sessions(str(tmp_path)))
+    assert sorted(s['finished'] for s in ledger) == [False, True]
