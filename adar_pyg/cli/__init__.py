@@ -149,7 +149,8 @@ def _compare(args: argparse.Namespace) -> None:
     if args.status:
         from adar_pyg.tune.status import compare_status, status_lines
         table = compare_status(cfg, args.arms, args.trials, args.seeds,
-                               args.out, controls=args.controls)
+                               args.out, controls=args.controls,
+                               prune=_prune(args))
         print('\n'.join(status_lines(table, cfg.train.monitor)))
         return
     table = compare(cfg, args.arms, args.trials, args.seeds, args.out,

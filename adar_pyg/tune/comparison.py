@@ -100,6 +100,41 @@ def check_folder(out: str) -> None:
     refuse_foreign(out, foreign_files(out), 'a comparison')
 
 
+def check_studies(arms: Arms, trials: int, out: str,
+                  prune: Any = True) -> None:
+    r"""Every check of the arms' studies before any trains: those of
+    :func:`~adar_pyg.tune.study.check` (the space, config and data, and
+    that a study already in :obj:`out` has them and the pruner
+    :obj:`prune`), and that none holds more trials than its budget of
+    :obj:`trials` (:func:`arm_budget`): its best would be chosen among more
+    trials than the others', and the arms not tuned at an equal budget."""
+    from adar_pyg.tune import study as tune_study
+    optuna = tune_study.import_optuna()
+    for arm in arms.arms:
+        folder = study_dir(out, arm.name)
+        tune_study.check(arm.config, arm.space, trials, folder, prune=prune)
+        study = tune_study.load_existing(optuna, folder)
+        if study is None:
+            continue
+        counts = tune_study.summary(study)['counts']
+        held = counts['complete'] + counts['pruned'] + counts['fail']
+        budget = arm_budget(arm, trials)
+        if held > budget:
+            raise UsageError(
+                f"arm '{arm.name}' holds {held} finished trials, more than "
+                f"its budget of {budget} (--trials {trials}): the arms "
+                f"would not be tuned at an equal budget",
+                hint=f'continue the comparison with --trials {held} or '
+                'more, or start another in a new folder')
+
+
+def _numbers(numbers: List[int]) -> str:
+    r"""'trial 1 is' or 'trials 1, 2 are'."""
+    if len(numbers) == 1:
+        return f'trial {numbers[0]} is'
+    return f"trials {', '.join(map(str, numbers))} are"
+
+
 def study_dir(out: str, arm: str) -> str:
     r"""The study folder of :obj:`arm`."""
     return os.path.join(out, arm, 'study')
@@ -179,9 +214,7 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
                              f'{value!r})')
     config, arms = resolve_arms(config, arms, controls)
     check_folder(out)
-    for arm in arms.arms:  # Every study, before any trains:
-        tune_study.check(arm.config, arm.space, trials,
-                         study_dir(out, arm.name), prune=prune)
+    check_studies(arms, trials, out, prune)
     try:
         ensure_writable(out, is_dir=True)
     except OSError as e:
@@ -226,6 +259,18 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
             workers=workers, on_trial=lambda row, name=arm.name: say(
                 f'{name}: ' + tune_study.trial_line(row, monitor)))
         summary = tune_study.summary(study)
+        running = [t['number'] for t in summary['trials']
+                   if t['state'] == 'running']
+        if running:  # Its best is not known yet: no seed run, no report.
+            raise UsageError(
+                f"arm '{arm.name}': {_numbers(running)} still running, in "
+                f"another process or killed under "
+                f"{tune_study.STALE_SECONDS:.0f} s ago (before its run "
+                f"directory or its result was recorded), so the arm's best "
+                f"trial is not known yet",
+                hint=f'run the command again when it has finished (a '
+                f'killed trial is run again from '
+                f'{tune_study.STALE_SECONDS:.0f} s after its kill)')
         best = summary['best']
         if best is None:
             raise UsageError(

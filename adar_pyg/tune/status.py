@@ -29,7 +29,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from adar_pyg.config import Config
 from adar_pyg.tune.arms import Arms
 from adar_pyg.tune.comparison import (arm_budget, best_config,
-                                      check_folder,
+                                      check_folder, check_studies,
                                       resolve_arms, seed_config, seed_dir,
                                       seed_ledger, seed_state, study_dir)
 
@@ -43,7 +43,8 @@ def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
                                                os.PathLike],
                    trials: int, seeds: int = 5,
                    out: Union[str, os.PathLike] = '', *,
-                   controls: Optional[Sequence[str]] = None):
+                   controls: Optional[Sequence[str]] = None,
+                   prune: Any = True):
     r"""The state of the comparison in :obj:`out` that
     :func:`~adar_pyg.tune.compare` with these arguments runs (a
     :class:`pandas.DataFrame` indexed by arm, columns :data:`COLUMNS`; see
@@ -56,6 +57,8 @@ def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
         seeds (int, optional): Its seed runs per arm. (default: :obj:`5`)
         out (str): Its folder.
         controls (list of str, optional): Its extra controls.
+        prune (bool or str, optional): Its pruner (:obj:`prune` of
+            :func:`~adar_pyg.tune.compare`). (default: :obj:`True`)
     """
     import pandas as pd
 
@@ -74,9 +77,7 @@ def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
                          f"comparison of them was started there",
                          hint='start it with the same command without '
                          '--status')
-    for arm in arms.arms:  # The checks compare makes (config, space, data):
-        tune_study.check(arm.config, arm.space, trials,
-                         study_dir(out, arm.name))
+    check_studies(arms, trials, out, prune)  # (those compare makes)
     optuna = tune_study.import_optuna()
     seed_list = [config.run.seed + i for i in range(seeds)]
     rows = [_arm(optuna, tune_study, arm, trials, seed_list, out)

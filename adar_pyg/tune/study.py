@@ -483,8 +483,18 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
         values = space.suggest(trial)  # (a queued trial's values)
         if _surplus(optuna, study, trial, trials):
             raise _Surplus(trial.number)
-        cfg = Config.build(config.to_dict(), space.layer(values),
-                           where=['config', f'trial {trial.number}'])
+        t0, c0 = time.perf_counter(), time.process_time()
+
+        def spent() -> None:  # Its seconds, refused or trained.
+            trial.set_user_attr('seconds', time.perf_counter() - t0)
+            trial.set_user_attr('cpu_seconds', time.process_time() - c0)
+
+        try:
+            cfg = Config.build(config.to_dict(), space.layer(values),
+                               where=['config', f'trial {trial.number}'])
+        except ConfigError:  # Values refused together: nothing trained,
+            spent()  # and the budget's CPU seconds stay known.
+            raise
         folder = trial_dir(out, trial.number)
         trial.set_user_attr('run_dir', os.path.basename(folder))
         trial.set_user_attr('worker', worker)
@@ -502,7 +512,6 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
                     f"epoch {record['epoch']}: val {monitor} {value:.4f} "
                     f"(best {best[0]:.4f})")
 
-        t0, c0 = time.perf_counter(), time.process_time()
         train = dict(data=shared['data'], progress=progress, log=log,
                      plot=plot, on_evaluate=report, test=False)
         try:
@@ -522,8 +531,7 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
                 passed[0] = None
                 result = run.train(cfg, folder, overwrite=True, **train)
         finally:
-            trial.set_user_attr('seconds', time.perf_counter() - t0)
-            trial.set_user_attr('cpu_seconds', time.process_time() - c0)
+            spent()
         trial.set_user_attr('best_epoch', result['best_epoch'])
         trial.set_user_attr('epochs_run', result['epochs_run'])
         return result['val'][monitor]

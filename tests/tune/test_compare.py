@@ -241,6 +241,72 @@ def test_status_and_compare_refuse_what_they_cannot_trust(done, csv,
     assert foreign_files(str(tmp_path / 'cmp')) == []
 
 
+def test_fewer_trials_than_a_study_holds_are_refused(done, csv,
+                                                     monkeypatch):
+    r"""A smaller --trials than an arm's study holds would choose that
+    arm's best among more trials than the others': compare and --status
+    refuse it before anything trains or is written."""
+    out = done[0]
+    before = snapshot(out)
+    trained = []
+    monkeypatch.setattr(run, 'train', lambda *a, **k: trained.append(a))
+    for fn, kw in ((compare, QUIET), (compare_status, {})):
+        with pytest.raises(UsageError, match="arm 'base' holds 2 finished "
+                           'trials, more than its budget of 1 '
+                           '\\(--trials 1\\)') as e:
+            fn(tiny(csv), ARMS, 1, 2, out, **kw)
+        assert '--trials 2 or more' in e.value.hint
+    assert trained == [] and snapshot(out) == before
+
+
+def test_a_trial_still_running_is_not_taken_for_the_best(done, csv,
+                                                         tmp_path,
+                                                         monkeypatch):
+    r"""A trial that is running (in another process, or killed in the
+    minute before its run directory or result is written, not yet known to
+    be dead) holds its place in the budget: the arm's best is not known, so
+    compare stops with a clear error instead of testing the best of the
+    others and writing a report."""
+    import optuna
+
+    from adar_pyg.tune import study as tune_study
+    out = tmp_path / 'cmp'
+    shutil.copytree(done[0], out)
+    for name in ('compare.json', 'compare.md'):
+        (out / name).unlink()
+    folder = str(out / 'base' / 'study')
+    tune_study.load_existing(optuna, folder).ask()  # trial 2, running
+    trained = []
+    monkeypatch.setattr(run, 'train', lambda *a, **k: trained.append(a))
+    with pytest.raises(UsageError, match="arm 'base': trial 2 is still "
+                       'running') as e:
+        compare(tiny(csv), ARMS, 3, 2, out, **QUIET)
+    assert 'run the command again' in e.value.hint
+    assert trained == [] and not (out / 'compare.json').exists()
+    assert compare_status(tiny(csv), ARMS, 3, 2, out).loc[
+        'base', 'running'] == 1
+
+
+def test_status_of_a_comparison_without_the_median_pruner(csv, tmp_path,
+                                                          capsys):
+    out, arms = tmp_path / 'cmp', tmp_path / 'arms.yaml'
+    arms.write_text(yaml.safe_dump(ARMS))
+    flags = ['compare', '--arms', str(arms), '--trials', '1', '--seeds',
+             '1', '--data', str(csv), '--device', 'cpu', '--threads', '1',
+             '--dim', '8', '--layers', '1', '--epochs', '1',
+             '--batch-size', '64', '--monitor', 'recall@10', '--out',
+             str(out), '--no-progress']
+    main([*flags, '--no-prune'])
+    capsys.readouterr()
+    main([*flags, '--no-prune', '--status'])
+    assert capsys.readouterr().out.splitlines()[1].split()[:2] == [
+        'base', '1/1']
+    assert compare_status(tiny(csv), ARMS, 1, 1, out, prune=False).loc[
+        'reweight', 'trials'] == 1
+    with pytest.raises(UsageError, match='started with the pruner'):
+        compare_status(tiny(csv), ARMS, 1, 1, out)
+
+
 class Stop(Exception):
     r"""A seed run stopped in its second evaluation (as if killed)."""
 

@@ -112,6 +112,10 @@ def test_a_trial_that_fails_by_design_says_why_without_a_traceback(
         2 if pair else 0)
     assert sum(e == 'the loss is nan at epoch 1' for e in errors.values()) \
         == (3 if pair else 1)
+    # Every finished trial has its seconds, a refused pair's too (so that
+    # the budget of a comparison knows its CPU time):
+    assert all(r['cpu_seconds'] is not None and r['seconds'] is not None
+               for r in info['trials'])
     md = (tmp_path / 'study' / 'tune.md').read_text()
     for number, error in errors.items():
         assert f'- trial {number}: {error}' in md
