@@ -245,17 +245,35 @@ def read_run_config(run_dir: str) -> Dict[str, Any]:
         if not isinstance(raw, dict):
             raise ConfigError(f"config file '{path}' must be a mapping of "
                               f"sections (got {type(raw).__name__})")
+        for key, body in raw.items():  # (as every run writes it)
+            if not isinstance(body, Mapping):
+                raise ConfigError(f"config file '{path}': '{key}' is not a "
+                                  f"section of settings (got "
+                                  f"{type(body).__name__})")
     return raw
 
 
-def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
-    r"""The config of :obj:`run_dir/config.yaml`, checked against the
-    settings recorded in :obj:`fp`: a section or setting the run had that
-    the file lacks, or a changed setting (outside :obj:`ENVIRONMENT`),
-    raises a :class:`~adar_pyg.errors.RunDirError` naming them."""
-    path = os.path.join(run_dir, CONFIG)
-    raw = read_run_config(run_dir)
+def check_written(run_dir: str, raw: Mapping[str, Any],
+                  fp: Mapping[str, Any]) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.RunDirError` when :obj:`raw`,
+    :obj:`run_dir/config.yaml` as read (:func:`read_run_config`), is not
+    what the run wrote: it lacks a section or setting recorded in
+    :obj:`fp`, or a setting differs from the recorded one (outside
+    :obj:`ENVIRONMENT`). Builds no :class:`Config`, so that a run whose
+    settings this version refuses still reads (:obj:`adar-pyg report`)."""
     recorded = fp['config']['settings']
+    _check_complete(run_dir, raw, recorded)
+    changed = _changed(recorded, raw)
+    if changed:
+        raise RunDirError(f"run '{run_dir}': config.yaml changed since "
+                          f"training: {', '.join(changed)}",
+                          hint=_restore_hint(run_dir))
+
+
+def _check_complete(run_dir: str, raw: Mapping[str, Any],
+                    recorded: Mapping[str, Any]) -> None:
+    r"""Raises a :class:`~adar_pyg.errors.RunDirError` naming the sections
+    and settings of :obj:`recorded` that :obj:`raw` lacks."""
     sections, keys = [], []
     for section, body in recorded.items():
         if not isinstance(raw.get(section), Mapping):
@@ -276,6 +294,17 @@ def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
             f"run '{run_dir}': config.yaml lacks {' and '.join(missing)}, "
             f"which the run had (cut short or edited?)",
             hint=_restore_hint(run_dir))
+
+
+def load_config(run_dir: str, fp: Mapping[str, Any]) -> Config:
+    r"""The config of :obj:`run_dir/config.yaml`, checked against the
+    settings recorded in :obj:`fp`: a section or setting the run had that
+    the file lacks, or a changed setting (outside :obj:`ENVIRONMENT`),
+    raises a :class:`~adar_pyg.errors.RunDirError` naming them."""
+    path = os.path.join(run_dir, CONFIG)
+    raw = read_run_config(run_dir)
+    recorded = fp['config']['settings']
+    _check_complete(run_dir, raw, recorded)
     try:
         cfg = Config.build(raw, where=[path])
     except ConfigError as e:

@@ -207,17 +207,24 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
         seen.add(os.path.realpath(d))
         require_finished(d)
         config = fingerprint.read_run_config(d)
+        # (what it is grouped and labelled by is what it was trained with)
+        fp = fingerprint.load(d) if os.path.isfile(
+            os.path.join(d, FINGERPRINT)) else None
+        if fp is not None:
+            fingerprint.check_written(d, config, fp)
+        elif 'seed' not in config.get('run', {}):  # (runs pair up by seed)
+            raise RunDirError(f"run '{d}': config.yaml has no run.seed")
         result = read_result(d)
-        if split not in result:
-            other = [k for k in ('val', 'test') if k != split and k in result]
+        if not result.get(split):  # (none, or empty: no validation split)
+            other = [k for k in ('val', 'test')
+                     if k != split and result.get(k)]
             raise UsageError(
                 f"run '{d}' has no '{split}' metrics",
                 hint=f"report its {other[0]} metrics with --split "
                 f"{other[0]} (a tuning trial is never tested)" if other
                 else None)
         # (its data files' digests: runs on other data never pair up)
-        data = fingerprint.load(d).get('data') if os.path.isfile(
-            os.path.join(d, FINGERPRINT)) else None
+        data = fp and fp.get('data')
         runs.append({'dir': d, 'config': config, 'result': result,
                      'data': data and fingerprint.sha256_json(data)})
     by_dataset: Dict[str, List[Dict[str, Any]]] = {}

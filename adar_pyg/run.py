@@ -130,6 +130,12 @@ def check_output_file(path: str, cfg: Config, out: Optional[str]) -> None:
         raise UsageError(f"'{path}' is the data file of this run: refusing "
                          f"to replace it", hint='pass another path')
     own = out and real.startswith(os.path.realpath(out) + os.sep)
+    name = own and os.path.relpath(real, os.path.realpath(out))
+    if name and (name in rundir.RUN_FILES or name == rundir.LOCK or
+                 name.split(os.sep)[0] == rundir.CHECKPOINTS):
+        raise UsageError(f"'{path}' is the run's own {name}: refusing to "
+                         f"replace it", hint='pass another name, or a path '
+                         'outside the run directory')
     folder = None if own else rundir.enclosing_run(os.path.dirname(real))
     if folder is not None:
         raise UsageError(f"'{path}' lies in the run directory '{folder}': "
@@ -385,7 +391,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
     if out:
         if checkpoint and os.path.exists(ckpt):
             import shutil
-            shutil.copyfile(ckpt, checkpoint)
+            with atomic_path(checkpoint) as tmp:
+                shutil.copyfile(ckpt, tmp)
         write_json({**report, 'checkpoint': CHECKPOINT,
                     'config': CONFIG}, os.path.join(out, RESULT))
         if plot:

@@ -311,6 +311,16 @@ CASES: List[Case] = [
                edit('run/fingerprint.json', '"sparse_grad": false',
                     '"sparse_grad": true')),
          'trained with settings that this adar_pyg refuses'),
+    Case('report-config-edited', 'report of a run whose config.yaml was '
+         'edited since training', ['report', 'run'], 5,
+         steps(trained(), edit('run/config.yaml', 'split_seed: 0',
+                               'split_seed: 1')),
+         'changed since training: split.split_seed 0 -> 1'),
+    Case('config-stray-value', 'evaluate of a run whose config.yaml gained '
+         'a top-level value that is no section', ['evaluate', 'run'], 5,
+         steps(trained(), edit('run/config.yaml', '\nrun:\n',
+                               '\nnotes: March export\nrun:\n')),
+         "'notes' is not a section of settings"),
     Case('config-not-yaml', 'report of a run whose config.yaml is not '
          'valid YAML', ['report', 'run'], 5,
          steps(trained(), write('run/config.yaml', 'train: [1, 2\n')),

@@ -18,14 +18,14 @@ def make_run(root, name, dataset, augmenter, seed, recall, data=None,
              digest=None):
     d = root / name
     d.mkdir()
-    if digest is not None:  # The data file's SHA-256, in fingerprint.json:
-        (d / 'fingerprint.json').write_text(json.dumps({
-            'format': 1, 'config': {'settings': {}},
-            'data': {'ratings.csv': digest}}))
     config = {'run': {'task': 'cf', 'seed': seed},
               'data': {'dataset': dataset, 'data': data},
               'split': {'split_seed': seed},
               'train': {'augmenter': augmenter}}
+    if digest is not None:  # The data file's SHA-256, in fingerprint.json:
+        (d / 'fingerprint.json').write_text(json.dumps({
+            'format': 1, 'config': {'settings': config},
+            'data': {'ratings.csv': digest}}))
     history = [{'epoch': e, 'loss': 1.0 / e, 'val_recall@20': recall * e / 3}
                for e in (1, 2, 3)]
     result = {'test': {m: recall for m in METRICS}, 'seconds_per_epoch': 1.0,
@@ -294,6 +294,53 @@ def test_a_run_without_the_split_hints_the_other(tmp_path):
         report_runs([d])
     assert e.value.hint == ('report its val metrics with --split val (a '
                             'tuning trial is never tested)')
+
+
+def test_a_run_with_an_empty_validation_split_hints_the_test(tmp_path):
+    from adar_pyg.errors import UsageError
+    d = make_run(tmp_path, 'no-val', 'x', 'none', 0, 0.1)
+    result = json.loads(open(os.path.join(d, 'result.json')).read())
+    result['val'] = {}  # (trained with split.val_ratio 0)
+    open(os.path.join(d, 'result.json'), 'w').write(json.dumps(result))
+    with pytest.raises(UsageError, match="has no 'val' metrics") as e:
+        report_runs([d], split='val')
+    assert e.value.hint.startswith('report its test metrics with --split '
+                                   'test')
+
+
+def test_a_run_is_grouped_by_what_it_was_trained_with(tmp_path):
+    r"""A config.yaml edited, cut short or damaged since training (its
+    settings recorded in fingerprint.json) is refused by name: the run's
+    metrics are never filed under settings it was not trained with."""
+    from adar_pyg.errors import RunDirError
+    runs = [make_run(tmp_path, f'{aug}-{s}', 'x', aug, s, 0.1,
+                     digest='a' * 64)
+            for aug in ('none', 'adar') for s in (0, 1)]
+    assert '4 runs, 2 groups' in report_runs(runs)
+    path = os.path.join(runs[0], 'config.yaml')
+    written = open(path).read()
+    for edit, match in (
+            (lambda c: c['train'].update(augmenter='adar'),
+             'changed since training: train.augmenter "none" -> "adar"'),
+            (lambda c: c['train'].update(lr=0.5),
+             'changed since training: train.lr 0.001 -> 0.5'),
+            (lambda c: c['run'].pop('seed'), "lacks setting 'run.seed'"),
+            (lambda c: c.update(notes='March export'),
+             "'notes' is not a section of settings \\(got str\\)")):
+        config = yaml.safe_load(written)
+        edit(config)
+        open(path, 'w').write(yaml.safe_dump(config))
+        with pytest.raises(RunDirError, match=match) as e:
+            report_runs(runs)
+        assert 'restore config.yaml' in e.value.hint
+    open(path, 'w').write(written)
+    # A run without fingerprint.json (an older version's) needs its seed:
+    old = make_run(tmp_path, 'old', 'x', 'none', 0, 0.1)
+    config = yaml.safe_load(open(os.path.join(old, 'config.yaml')))
+    del config['run']['seed']
+    open(os.path.join(old, 'config.yaml'), 'w').write(yaml.safe_dump(config))
+    with pytest.raises(RunDirError, match='has no run.seed'):
+        report_runs([old])
 
 
 def test_sr_runs_with_and_without_history_masking_are_never_compared():

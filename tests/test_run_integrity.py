@@ -180,6 +180,16 @@ def test_config_cut_short(finished, tmp_path, cut, missing):
                             f'run had')
 
 
+@pytest.mark.parametrize('stray', ['March export', 3, None])
+def test_config_with_a_value_that_is_no_section(finished, tmp_path, stray):
+    r"""A top-level value that is no section of settings (an edit) is
+    named, not a traceback."""
+    out = copy(finished, tmp_path)
+    edit_config(out, lambda c: c.update(notes=stray))
+    refused_by_every_reader(out, "'notes' is not a section of settings",
+                            recommend=True)
+
+
 def test_config_truncated_file(finished, tmp_path):
     out = copy(finished, tmp_path)
     text = (out / 'config.yaml').read_text()
@@ -514,7 +524,14 @@ def test_extra_outputs_never_replace_inputs_or_another_run(tmp_path):
             (dict(checkpoint=str(tmp_path / 'one' / 'x.pt')),
              'lies in the run directory'),
             (dict(json_path=str(tmp_path / 'link.json')),
-             'is not a regular file')):
+             'is not a regular file'),
+            # The run's own files (the copy would fail on itself, or
+            # replace its config with the report):
+            (dict(checkpoint=str(tmp_path / 'two' / 'checkpoints' /
+                                 'best.pt')),
+             "is the run's own checkpoints/best.pt: refusing"),
+            (dict(json_path=str(tmp_path / 'two' / 'config.yaml')),
+             "is the run's own config.yaml: refusing")):
         before = csv.read_text(), (tmp_path / 'one' / 'result.json').read_text()
         with pytest.raises(UsageError, match=match):
             run.train(cfg, str(tmp_path / 'two'), **kwargs, **QUIET)

@@ -901,8 +901,8 @@ def is_dead(t: Any, out: str) -> bool:
     r"""Whether the running trial :obj:`t` of the study in :obj:`out` is
     the trial of a killed process (see :func:`_requeue_killed`). Reads: it
     takes no lock where the process id in the run directory's lock file
-    (:func:`adar_pyg.rundir.holder`) is gone or missing, and otherwise only
-    tries a shared one, which fails at once while that process holds it,
+    (:func:`adar_pyg.rundir.holder`) is gone, and otherwise (alive, or not
+    written yet) only tries a shared one, which fails at once while that process holds it,
     so that it never stands in a writer's way (a reader such as
     :obj:`adar-pyg compare --status` may call it at any time)."""
     from adar_pyg import rundir
@@ -912,9 +912,10 @@ def is_dead(t: Any, out: str) -> bool:
     folder = trial_dir(out, t.number)
     if os.path.isdir(folder) and not rundir.is_finished(folder):
         pid = rundir.holder(folder)
-        if pid is None or not pid_alive(pid):
+        if pid is not None and not pid_alive(pid):
             return True
-        try:  # That id is alive: its writer, or a process that reused it.
+        try:  # That id is alive (its writer, or a process that reused it),
+            # or not written yet (its writer may hold the lock already):
             with rundir.lock(folder, shared=True):
                 return True
         except RunDirError:
