@@ -95,7 +95,8 @@ def split_digest(data: Any) -> str:
     h.update(f'users={users};items={items};'.encode())
     parts = {'train': data.train, 'val': data.val, 'test': data.test,
              **data.extra_tests}
-    if hasattr(data.train, 'train_seq'):  # Sequential: order matters.
+    from adar_pyg.sequential.data import SequenceSplit
+    if isinstance(data.train, SequenceSplit):  # Sequential: order matters.
         split = data.train
         for name in ('train_seq', 'val_seq', 'test_seq', 'val_target',
                      'test_target', 'train_edge_index', 'val_edge_index',

@@ -246,7 +246,8 @@ def published_split(dataset: str) -> bool:
     r"""Whether the built-in :obj:`dataset` comes with its published CF
     split (its class has :meth:`splits`: OOD, Gowalla), used instead of
     :obj:`split.test_ratio`'s random one."""
-    return hasattr(DATASETS.get(dataset), 'splits')
+    cls = DATASETS.get(dataset)
+    return cls is not None and cls.published_split
 
 
 def load_cf_data(cfg: Config) -> RunData:

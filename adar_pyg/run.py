@@ -349,7 +349,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         if out:
             metrics_file.close()
     extra_tests = {name: task.evaluate(name) for name in (
-        getattr(task, 'extra_test_splits', []) if test else [])}
+        task.extra_test_splits if test else [])}
     protocol = ('validation-selected' if result.selected_on == 'val' else
                 'test-selected (optimistic: epoch chosen on the test set)')
     if not test:
@@ -361,7 +361,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     report: Dict[str, Any] = {
         'statistics': data.statistics,
         'model': repr(model),
-        'sampler': repr(getattr(task, 'sampler', None)),
+        'sampler': repr(task.sampler),
         'augmenter': cfg.train.augmenter,
         'protocol': protocol,
         **({'test': result.test} if test else {}),
@@ -531,7 +531,7 @@ def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
     (:obj:`'test'`, :obj:`'val'` or a further test split such as
     :obj:`'test_ood'`)."""
     _, _, task = restore(run_dir)
-    names = ['val', 'test'] + list(getattr(task, 'extra_test_splits', []))
+    names = ['val', 'test'] + list(task.extra_test_splits)
     if split not in names:
         raise UsageError(f"unknown split '{split}' (choose from "
                          f"{', '.join(names)})")

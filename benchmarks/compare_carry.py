@@ -28,6 +28,7 @@ import sys
 import tempfile
 from typing import List
 
+from adar_pyg.io import atomic_path
 from adar_pyg.tune.comparison import SESSIONS_JSON
 from adar_pyg.tune.study import STORAGE_FILE, import_optuna
 
@@ -76,9 +77,8 @@ def save(folder: str, carry: str) -> List[str]:
                 os.remove(tmp)
     sessions = os.path.join(folder, SESSIONS_JSON)
     if os.path.isfile(sessions):
-        shutil.copyfile(sessions, os.path.join(carry, SESSIONS_JSON + '.tmp'))
-        os.replace(os.path.join(carry, SESSIONS_JSON + '.tmp'),
-                   os.path.join(carry, SESSIONS_JSON))
+        with atomic_path(os.path.join(carry, SESSIONS_JSON)) as tmp:
+            shutil.copyfile(sessions, tmp)
     return arms
 
 

@@ -28,16 +28,20 @@ from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 import torch
 
+from scaling import SHARED_CACHE
+
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
-from adar_pyg.train.sampled_task import SUBGRAPH_SAMPLERS
+from adar_pyg.train.sampled_task import DEFAULT_FANOUT, SUBGRAPH_SAMPLERS
 
 if TYPE_CHECKING:
     from adar_pyg.config import Config
 
 PHASES = ('sample', 'forward', 'backward', 'optimizer')
-#: The fan-out unless ``--fanout`` is given (one LightGCN layer per number).
-DEFAULT_FANOUT = [10, 5, 2]
+#: The settings unless given as flags: LightGCN, lr 1e-3, the library's
+#: fan-out (one LightGCN layer per number).
+PRESET = {'model': {'model': 'lightgcn'},
+          'train': {'fanout': DEFAULT_FANOUT, 'lr': 1e-3}}
 
 
 def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
@@ -58,8 +62,8 @@ def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
     train, val, test = synthetic_splits(size, seed, args.cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
     torch.manual_seed(seed)
-    cfg = cfg.replace({'model': {'model': 'lightgcn', 'layers': len(fanout)},
-                       'train': {'sampled': True, 'lr': 1e-3}})
+    cfg = cfg.replace({'model': {'layers': len(fanout)},
+                       'train': {'sampled': True}})
     task = pipeline.build_task(
         cfg, pipeline.RunData(train, val, test, statistics={
             'dataset': 'synthetic', 'users': U, 'items': I}),
@@ -181,11 +185,14 @@ def parse_args() -> Tuple[argparse.Namespace, 'Config']:
                         default=[100_000],
                         help='sizes whose operators are listed (one more '
                         'step under torch.profiler: slow, GBs of events)')
-    parser.add_argument('--cache', default='/tmp/scaling-cache')
+    parser.add_argument('--cache', default=SHARED_CACHE,
+                        help='folder of the generated graphs, reused '
+                        '(default: adar-pyg-scaling-cache in the temporary '
+                        'folder)')
     parser.add_argument('--out', default='benchmarks/results')
     args = parse_flags(parser)
     try:
-        cfg = config_from_args(args, {'train': {'fanout': DEFAULT_FANOUT}})
+        cfg = config_from_args(args, PRESET)
     except ConfigError as e:
         parser.error(str(e))
     return args, cfg.resolved()

@@ -94,6 +94,7 @@ from common import Stopwatch
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
+from adar_pyg.train.sampled_task import DEFAULT_FANOUT
 
 if TYPE_CHECKING:
     from adar_pyg.config import Config
@@ -111,8 +112,13 @@ QUICK = dict(sizes=[2_000, 8_000], datasets=['none'], batches=2,
              pyg_batches=1, eval_users=128,
              paths=['full', 'sampled', 'pyg'])
 QUICK_BATCH_SIZE, QUICK_DIM = 256, 16
-#: The fan-out of the sampled paths unless ``--fanout`` is given.
-DEFAULT_FANOUT, QUICK_FANOUT = [10, 5, 2], [5, 3, 2]
+#: The fan-out of the sampled paths unless ``--fanout`` is given: the
+#: library's (:obj:`adar_pyg.train.sampled_task.DEFAULT_FANOUT`), or with
+#: --quick a smaller one.
+QUICK_FANOUT = [5, 3, 2]
+#: The folder of the generated graphs that the profiling scripts reuse
+#: between runs unless ``--cache`` is given.
+SHARED_CACHE = os.path.join(tempfile.gettempdir(), 'adar-pyg-scaling-cache')
 #: The settings of --quick, as a preset layer (flags override them).
 QUICK_SETTINGS = {'train': {'batch_size': QUICK_BATCH_SIZE,
                             'fanout': QUICK_FANOUT},

@@ -23,6 +23,8 @@ from typing import Any, Dict, List
 import torch
 from torch_geometric.data import HeteroData
 
+from scaling import SHARED_CACHE
+
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
@@ -141,7 +143,10 @@ def main() -> None:
     parser.add_argument('--batch-sizes', type=int, nargs='+',
                         default=[2048, 512])
     parser.add_argument('--draws', type=int, default=5)
-    parser.add_argument('--cache', default='/tmp/scaling-cache')
+    parser.add_argument('--cache', default=SHARED_CACHE,
+                        help='folder of the generated graphs, reused '
+                        '(default: adar-pyg-scaling-cache in the temporary '
+                        'folder)')
     parser.add_argument('--out', default='benchmarks/results')
     args = parser.parse_args()
     if any(b < 1 for b in args.batch_sizes) or args.draws < 1:

@@ -7,7 +7,7 @@ PyG's :class:`~torch_geometric.loader.LinkNeighborLoader` (Amazon-Beauty).
 The model is a learnable embedding per node type followed by one
 :class:`~torch_geometric.nn.conv.SAGEConv` per edge type and layer
 (:class:`~torch_geometric.nn.conv.HeteroConv`), with one layer per hop of
-``--num-neighbors``. Each training batch is a subgraph sampled around
+``--fanout`` (the neighbours sampled per hop; here 10 5 unless given). Each training batch is a subgraph sampled around
 ``--batch-size`` training (user, item) pairs, with
 ``neg_sampling='triplet'`` drawing one random item per pair.
 
@@ -218,8 +218,8 @@ def full_embeddings(model: HeteroSAGE, data: HeteroData,
 
 def parse_args(argv: Optional[List[str]] = None
                ) -> Tuple[argparse.Namespace, Config]:
-    r"""The example's own flags (:obj:`--num-neighbors`, :obj:`--json`,
-    :obj:`--progress`) and the config of the settings."""
+    r"""The example's own flags (:obj:`--json`, :obj:`--progress`) and the
+    config of the settings."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0], allow_abbrev=False)
     # The settings (those of `adar-pyg train`): --dataset, --epochs,
@@ -227,23 +227,23 @@ def parse_args(argv: Optional[List[str]] = None
     # --max-batches (training batches per epoch; 0 or none: the whole
     # epoch), --adar-weight (0 = plain BPR, no ADAR), --adar-num-steps and the
     # other --adar-* flags, the split, --seed, --device, --threads,
-    # --data-root, --mirror. The model is HeteroSAGE (--model and --layers
-    # are ignored: one layer per hop of --num-neighbors).
+    # --data-root, --mirror, --fanout (the neighbours sampled per hop). The
+    # model is HeteroSAGE (--model and --layers are ignored: one layer per
+    # hop of --fanout).
     add_config_args(parser, config_file=False)
-    parser.add_argument('--num-neighbors', type=int, nargs='+',
-                        default=[10, 5], help='neighbors sampled per hop; '
-                        'the model has one layer per hop')
     parser.add_argument('--json', metavar='PATH', default=None,
                         help='write the metrics and timings here')
     parser.add_argument('--progress', default=True,
                         action=argparse.BooleanOptionalAction,
                         help='progress bars (default: on)')
-    # One epoch, and ADAR unless --adar-weight 0 or --augmenter none:
-    parser.set_defaults(epochs=1, augmenter='adar')
+    # One epoch, two hops, and ADAR unless --adar-weight 0 or --augmenter
+    # none:
+    parser.set_defaults(epochs=1, fanout=[10, 5], augmenter='adar')
     args = parse_flags(parser, argv)
     if getattr(args, 'max_batches', None) is not None and \
             args.max_batches <= 0:
         del args.max_batches  # 0: the whole epoch, as always.
+    args.layers = len(args.fanout)  # One layer per hop.
     try:
         cfg = config_from_args(args)
     except ConfigError as e:
@@ -271,13 +271,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     loader = LinkNeighborLoader(
         train_data,
-        num_neighbors=args.num_neighbors,
+        num_neighbors=cfg.train.fanout,
         edge_label_index=(EDGE, train_data[EDGE].edge_label_index),
         neg_sampling='triplet',
         batch_size=cfg.train.batch_size,
         shuffle=True,
         neighbor_sampler=TorchNeighborSampler(train_data,
-                                              args.num_neighbors),
+                                              cfg.train.fanout),
     )
     num_batches = len(loader)
     if cfg.train.max_batches is not None:
@@ -287,7 +287,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
         {'user': num_users, 'item': num_items},
         train_data.edge_types,
         embedding_dim=cfg.model.dim,
-        num_layers=len(args.num_neighbors),
+        num_layers=len(cfg.train.fanout),
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     augmenter: Optional[NegativeAugmenter] = None

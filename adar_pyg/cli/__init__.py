@@ -203,20 +203,20 @@ def _prune(args: argparse.Namespace):
         from adar_pyg.errors import UsageError
         raise UsageError(f'--pruner {args.pruner} and --no-prune contradict '
                          f'each other', hint='give one of them')
-    return (args.pruner or 'median') if args.prune else False
+    return (args.pruner or True) if args.prune else False
 
 
 def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
     r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
     (sharing :obj:`shared`) and the preset."""
     from adar_pyg.config import PRESETS
+    from adar_pyg.tune.study import PRUNERS
     group.add_argument('--no-prune', dest='prune', action='store_false',
                        help='never stop a trial early')
-    group.add_argument('--pruner', default=None,
-                       choices=('median', 'halving'),
+    group.add_argument('--pruner', default=None, choices=PRUNERS,
                        help='stops trials behind on validation (default: '
-                       'median; a study continues only with the one it '
-                       'began with)')
+                       f'{PRUNERS[0]}; a study continues only with the one '
+                       'it began with)')
     group.add_argument('--workers', default=1, type=positive_int,
                        metavar='N', help=f'processes sharing {shared} '
                        '(default: 1)')

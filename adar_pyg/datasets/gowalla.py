@@ -84,6 +84,7 @@ class Gowalla(VerifiedInMemoryDataset):
         force_reload (bool, optional): Whether to re-process the dataset.
             (default: :obj:`False`)
     """
+    published_split = True
     url = ('https://raw.githubusercontent.com/kuandeng/LightGCN/master/Data/'
            'gowalla/{}')
 

@@ -111,6 +111,7 @@ class OODDataset(VerifiedInMemoryDataset):
         force_reload (bool, optional): Whether to re-process the dataset.
             (default: :obj:`False`)
     """
+    published_split = True
     url = ('https://raw.githubusercontent.com/user683/DRGO/'
            'cb213e73b209e16dabc8a9ced98c4f84ce57c9fc/data_for_SELFRec/{}/{}')
 

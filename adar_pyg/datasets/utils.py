@@ -245,6 +245,9 @@ class VerifiedInMemoryDataset(InMemoryDataset):
     #: The expected statistics of the processed data (see
     #: :meth:`statistics`); empty: not checked.
     stats: Dict[str, int] = {}
+    #: Whether the dataset comes with its published CF split (its
+    #: :meth:`splits`), which a run uses instead of a random one.
+    published_split: bool = False
     #: The edge type whose edges :meth:`statistics` counts.
     edge_type = ('user', 'rates', 'item')
     #: The sidecar of the loaded cache (:obj:`processed/cache.json`): the

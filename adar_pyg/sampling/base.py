@@ -96,6 +96,9 @@ class NegativeSampler:
     #: columns, see :meth:`~adar_pyg.train.RecTask.shard_columns`) draws the
     #: negatives of one process.
     column_separable: bool = False
+    #: The candidate items drawn per row (:math:`M`: one for uniform
+    #: sampling; DNS, AHNS and MixGCF choose among more).
+    num_candidates: int = 1
 
     def __init__(self, edge_index: Tensor, num_users: int,
                  num_items: int) -> None:

@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.optim.adam import adam
 
 from adar_pyg.errors import AdarError
-from adar_pyg.io import write_text
+from adar_pyg.io import atomic_path, write_text
 
 
 def world() -> tuple:
@@ -89,7 +89,7 @@ def distribute_evaluators(task: Any) -> None:
     r"""Makes :obj:`task`'s evaluators rank their share of the users and
     reduce the metrics over the ranks."""
     device = next(task.model.parameters()).device
-    for evaluator in getattr(task, 'evaluators', {}).values():
+    for evaluator in task.evaluators.values():
         evaluator.distributed(
             device='cuda' if device.type == 'cuda' else 'cpu')
 
@@ -366,7 +366,8 @@ def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
     try:
         out = fn(rank, world_size, *args)
         if rank == 0:  # To a file: shared tensors die with the process.
-            torch.save(out, results)
+            with atomic_path(results) as tmp:
+                torch.save(out, tmp)
     except AdarError as e:  # For the caller to raise it as it is:
         error = {'message': str(e), 'hint': e.hint,
                  'exit_code': e.exit_code}
@@ -453,4 +454,6 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
     with folder:
         if not os.path.exists(results):
             return None
+        # (any object fn returns: written by this call's own rank 0, in its
+        # private temporary folder, never a file from elsewhere)
         return torch.load(results, weights_only=False)

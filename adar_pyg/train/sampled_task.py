@@ -278,7 +278,7 @@ class SampledCFTask(CFTask):
         # The sampler draws the candidates on the CPU (a copy whose training
         # pairs stay there) and chooses among them on `device`:
         cpu_sampler = copy.copy(self.sampler).to('cpu')
-        self.num_candidates = int(getattr(self.sampler, 'num_candidates', 1))
+        self.num_candidates = int(self.sampler.num_candidates)
         self.negatives = SamplerNegatives(cpu_sampler, self.num_candidates)
         self.train_pairs_cpu = self.train_pairs.cpu()
 

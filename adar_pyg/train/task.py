@@ -1,5 +1,7 @@
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional
+from types import MappingProxyType
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -30,18 +32,29 @@ class BatchOutput:
     rows_total: Optional[int] = None
 
 
-class RecTask:
+class RecTask(ABC):
     r"""The part of training that depends on the kind of recommender
     (collaborative filtering on a graph, sequential models, ...): how batches
     are drawn, how a batch becomes (user, positive, negative) representations,
     and how a split is evaluated. :class:`adar_pyg.train.Trainer` is the one
     loop that drives every task, with or without an augmenter.
 
+    A task implements :meth:`num_batches`, :meth:`batches`, :meth:`forward`,
+    :meth:`has_split` and :meth:`evaluate`.
+
     Attributes:
         model (torch.nn.Module): The trainable backbone.
     """
     model: torch.nn.Module
     batch_size: int
+    #: The full-ranking evaluator of each split it evaluates (none: the
+    #: metrics it returns are not known ahead, see
+    #: :func:`~adar_pyg.train.trainer.metric_names`).
+    evaluators: Mapping[str, Any] = MappingProxyType({})
+    #: The further test splits :meth:`evaluate` takes (e.g. :obj:`'test_ood'`).
+    extra_test_splits: Sequence[str] = ()
+    #: The negative sampler it draws with (reported), if any.
+    sampler: Optional[Any] = None
     #: This process's rank and the number of ranks (see :meth:`shard`).
     rank: int = 0
     world_size: int = 1
@@ -93,13 +106,17 @@ class RecTask:
         step = self.batch_size * self.world_size
         return num_rows // step + int(num_rows % step >= self.world_size)
 
+    @abstractmethod
     def num_batches(self) -> int:
+        r"""Batches per epoch."""
         raise NotImplementedError
 
+    @abstractmethod
     def batches(self, generator: torch.Generator) -> Iterator[Any]:
         r"""Yields the mini-batches of one epoch."""
         raise NotImplementedError
 
+    @abstractmethod
     def forward(self, batch: Any,
                 generator: Optional[torch.Generator] = None) -> BatchOutput:
         r"""Computes the representations of one mini-batch."""
@@ -113,11 +130,13 @@ class RecTask:
         :class:`~adar_pyg.train.optim.SparseDenseAdam`); none by default."""
         return []
 
+    @abstractmethod
     def has_split(self, split: str) -> bool:
         r"""Whether :obj:`split` (:obj:`'val'` or :obj:`'test'`) has held-out
         interactions."""
         raise NotImplementedError
 
+    @abstractmethod
     def evaluate(self, split: str) -> Dict[str, float]:
         r"""Full-ranking metrics of :obj:`split`."""
         raise NotImplementedError

@@ -48,11 +48,9 @@ def metric_names(task: RecTask) -> Optional[List[str]]:
     r"""The metrics :meth:`RecTask.evaluate` returns, for a task that ranks
     with :class:`~adar_pyg.metrics.FullRankingEvaluator` s (:obj:`None` if
     unknown)."""
-    evaluators = getattr(task, 'evaluators', None)
-    if not isinstance(evaluators, dict) or not evaluators:
+    if not task.evaluators:
         return None
-    ks = sorted({k for ev in evaluators.values() for k in getattr(ev, 'ks',
-                                                                   [])})
+    ks = sorted({k for ev in task.evaluators.values() for k in ev.ks})
     return [f'{m}@{k}' for k in ks for m in ('recall', 'ndcg')] or None
 
 

@@ -81,7 +81,7 @@ CONTINUES = 'continues'
 #: run (why): it trained afresh.
 AFRESH = 'afresh'
 
-#: What :obj:`prune` may name.
+#: What :obj:`prune` may name; the first is that of :obj:`prune=True`.
 PRUNERS = ('median', 'halving')
 
 
@@ -953,7 +953,7 @@ def _pruner(optuna: Any, prune: Union[bool, str, Any]) -> Any:
     if isinstance(prune, optuna.pruners.BasePruner):
         return prune
     name = prune if isinstance(prune, str) else (
-        'median' if prune is True else
+        PRUNERS[0] if prune is True else
         'none' if prune is False or prune is None else prune)
     built = _built_pruners(optuna)
     if name not in built:

@@ -151,3 +151,18 @@ def test_a_differing_default_is_reported():
     assert compared == ['dim', 'dropout']
     assert wrong == ["Model(dropout): the config passes 0.3, the "
                      "constructor declares 0.5"]
+
+
+def test_the_fanout_help_states_the_library_default():
+    r"""train.fanout defaults to None (the sampled task's own fan-out);
+    its help states that fan-out, which is declared once in
+    :obj:`adar_pyg.train.sampled_task.DEFAULT_FANOUT`."""
+    import dataclasses
+
+    from adar_pyg.config.sections import TrainConfig
+    from adar_pyg.train.sampled_task import DEFAULT_FANOUT
+    field = next(f for f in dataclasses.fields(TrainConfig)
+                 if f.name == 'fanout')
+    assert field.default is None
+    assert f"(default: {' '.join(map(str, DEFAULT_FANOUT))})" in \
+        field.metadata['help']
