@@ -256,6 +256,11 @@ def train(cfg: Config, out: Optional[str] = None, *,
         state = prepare_resume(out, lock=rank == 0)
     elif out and rank == 0:
         prepare_out(out, overwrite)
+    if json_path and checkpoint and \
+            os.path.realpath(json_path) == os.path.realpath(checkpoint):
+        raise UsageError(f"--json and --checkpoint name one file "
+                         f"'{json_path}': the report would replace the "
+                         f"checkpoint", hint='give each its own path')
     for path in (json_path, checkpoint):
         if path and rank == 0:
             check_output_file(path, cfg, out)
@@ -514,6 +519,12 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise RunDirError(f"'{run_dir}' has no checkpoint ({CHECKPOINT})")
+    if cfg.device_name() == 'cuda' and not torch.cuda.is_available():
+        raise UsageError(
+            f"run '{run_dir}' runs on CUDA (run.device in its {CONFIG}), "
+            f"which this machine lacks", hint=f"set 'device: cpu' under "
+            f"'run:' in {os.path.join(run_dir, CONFIG)} (the device is not "
+            f"part of what the run computes)")
     device = setup(cfg)
     data = data or load_data(cfg)
     fingerprint.check_inputs(run_dir, recorded, cfg, data)

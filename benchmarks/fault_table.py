@@ -18,9 +18,11 @@ exits with another code than expected or does not match its regex; the
 table is written all the same.
 """
 import argparse
+import gzip
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -175,6 +177,27 @@ CASES: List[Case] = [
          TRAIN, 3, write('ratings.csv', 'user,item,timestamp\n'
                          'u1,i1,2020-01-02\nu2,i2,1010\n'),
          r"ratings.csv:3: time '1010' is a number"),
+    Case('date-out-of-range', 'a placeholder date beyond the year 2262',
+         TRAIN, 3, write('ratings.csv', 'user,item,timestamp\n'
+                         'u1,i1,2020-01-02\nu2,i2,9999-12-31\n'),
+         r"ratings.csv:3: time '9999-12-31' is outside the dates that can "
+         r"be ordered"),
+    Case('blank-first-line', 'a blank first line before the header',
+         TRAIN, 3, write('ratings.csv', '\nuser,item\nu1,i1\n'),
+         'the file is empty or its first line is blank'),
+    Case('gz-cut-short', 'a .csv.gz cut short (an interrupted download)',
+         ['train', '--data', 'ratings.csv.gz', *TINY, '--out', 'run'], 3,
+         lambda folder: write('ratings.csv.gz', gzip.compress(
+             ratings(users=200).encode())[:300])(folder),
+         r'ratings.csv.gz: could not be decompressed as its extension says '
+         r'\(EOFError'),
+    Case('xz-not-compressed', 'a plain CSV named .csv.xz',
+         ['train', '--data', 'ratings.csv.xz', *TINY, '--out', 'run'], 3,
+         write('ratings.csv.xz', ratings()),
+         r'ratings.csv.xz: could not be decompressed as its extension says'),
+    Case('empty-column-name', "an empty column name (--time-col '')",
+         train('--time-col', ''), 2, GOOD,
+         r"data.time_col \(--time-col\) must name a column \(got ''\)"),
     Case('extra-field', 'a row with more fields than the header', TRAIN, 3,
          write('ratings.csv', 'user,item\nu1,i1\nu2,i2,7\n'),
          r'ratings.csv:3: could not be parsed'),
@@ -258,6 +281,15 @@ CASES: List[Case] = [
          'needs a model with per-layer representations'),
     Case('json-folder', '--json naming a folder', train('--json', '.'), 2,
          GOOD, 'folder|directory'),
+    Case('json-is-checkpoint', '--json and --checkpoint naming one file',
+         train('--json', 'out.bin', '--checkpoint', 'out.bin'), 2, GOOD,
+         '--json and --checkpoint name one file'),
+    Case('heads-dim', 'SASRec heads that do not divide the dimension',
+         train('--task', 'sr', '--model', 'sasrec', '--heads', '3'), 2,
+         GOOD, r'model.heads \(3\) must divide model.dim \(8\)'),
+    Case('seed-too-large', 'a seed beyond 64 bits',
+         train('--seed', str(2 ** 64)), 2, GOOD,
+         r'--seed must be in \[0, 9223372036854775807\]'),
     Case('no-cuda', '--device cuda without a GPU',
          ['train', '--data', 'ratings.csv', '--device', 'cuda'], 2, GOOD,
          'CUDA is not available', applies=no_gpu),
@@ -281,6 +313,12 @@ CASES: List[Case] = [
     Case('report-not-a-run', 'report over a folder that is no run',
          ['report', 'folder'], 5, mkdir('folder'),
          'not a finished run directory'),
+    Case('evaluate-gpu-run', 'evaluate of a run trained on CUDA, on a '
+         'machine without', ['evaluate', 'run'], 2,
+         steps(trained(), edit('run/config.yaml', 'device: cpu',
+                               'device: cuda')),
+         r"runs on CUDA \(run.device in its config.yaml\)(.|\n)*set "
+         r"'device: cpu'", applies=no_gpu),
     Case('evaluate-unknown-split', 'evaluate of an unknown split',
          ['evaluate', 'run', '--split', 'foo'], 2, trained(),
          "unknown split 'foo'"),
@@ -473,8 +511,8 @@ def table(results: List[Dict[str, object]]) -> str:
         what = case.what + (' *(fault injected)*' if case.inject else '')
         if case.pending:
             what += f' — **not handled yet** ({case.pending})'
-        command = ('adar-pyg ' + ' '.join(case.argv)).replace(
-            ' ' + ' '.join(TINY), '')
+        command = ('adar-pyg ' + shlex.join(case.argv)).replace(
+            ' ' + shlex.join(TINY), '')
         seen = '\n'.join(_code(_steady(line)) for line in r['shown'])
         rows.append(f"| {_cell(what)} | {_cell(_code(command))} | "
                     f"{r['code']} | {_cell(seen)} |")

@@ -43,6 +43,11 @@ def raiser(error):
     (FileNotFoundError(errno.ENOENT, 'No such file or directory', 'x.yaml'),
      2, "adar-pyg: error: No such file or directory: 'x.yaml'\n"),
     (MemoryError(), 6, 'adar-pyg: error: out of memory\n'),
+    # torch's CPU allocator (a huge --max-len or --eval-batch-size):
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. "
+                  "DefaultCPUAllocator: can't allocate memory: you tried to "
+                  "allocate 40000000000000 bytes."), 6,
+     'adar-pyg: error: out of memory ([enforce fail'),
     (IsADirectoryError(errno.EISDIR, 'Is a directory', '.r.json.1.part',
                        None, 'r.json'), 2,
      "adar-pyg: error: Is a directory: 'r.json'\n"),

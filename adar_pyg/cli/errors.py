@@ -56,7 +56,9 @@ def describe(error: BaseException,
     if isinstance(error, AdarError):
         return error.exit_code, str(error), error.hint
     if isinstance(error, MemoryError) or \
-            type(error).__name__ == 'OutOfMemoryError':
+            type(error).__name__ == 'OutOfMemoryError' or (
+                isinstance(error, RuntimeError) and
+                "DefaultCPUAllocator: can't allocate memory" in str(error)):
         first = str(error).strip().splitlines()[:1]
         return (ResourceError.exit_code,
                 'out of memory' + (f' ({first[0]})' if first else ''),

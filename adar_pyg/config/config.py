@@ -115,6 +115,7 @@ class Config:
         :func:`~adar_pyg.config.setting`, and run when it is read)."""
         out = []
         task, model = self.run.task, self.model.model
+        model_name = model
         allowed = CF_MODELS if task == 'cf' else SR_MODELS
         if model not in allowed:
             out.append(f"model.model {model!r} is not a {task.upper()} "
@@ -154,6 +155,11 @@ class Config:
                        f'per-layer representations ({", ".join(per_layer)}),'
                        f' not model.model {self.model.model!r}')
         out += self._other_task_errors()
+        if 'heads' in MODEL_SETTINGS.get(model_name, ()) and \
+                self.model.dim % self.model.heads:
+            out.append(f'model.heads ({self.model.heads}) must divide '
+                       f'model.dim ({self.model.dim}): each head attends '
+                       f'over dim / heads of the embedding')
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
         if self.data.data:
@@ -206,9 +212,15 @@ class Config:
         # The columns of --data, as read_interactions_table checks them:
         from adar_pyg.datasets.table import COLUMN_ARGS, shared_columns
         fields = {f.name: f for f in DataConfig.settings()}
+        out = [f'data.{name} ({DataConfig.flag(fields[name])}) must name a '
+               f'column (got {getattr(self.data, name)!r})'
+               for name in COLUMN_ARGS
+               if getattr(self.data, name) is not None and
+               not getattr(self.data, name).strip()]
+        if out:
+            return out
         shared = shared_columns(**{name: getattr(self.data, name)
                                    for name in COLUMN_ARGS})
-        out = []
         for column, names in shared.items():
             named = [f'data.{name} ({DataConfig.flag(fields[name])})'
                      for name in names]

@@ -15,6 +15,10 @@ from adar_pyg.registry import (AUGMENTER_NAMES, CF_MODEL_NAMES, MODEL_NAMES,
 from adar_pyg.sampling import SAMPLERS, AHNSSampler
 
 TASKS = ('cf', 'sr')
+#: The largest seed: torch's generators take 64 bits, and a run derives
+#: further seeds by adding small offsets (the seeds of a comparison, of the
+#: ranks of a data-parallel run).
+MAX_SEED = 2 ** 63 - 1
 # The names of the registries (the settings do not import the models):
 CF_MODELS = CF_MODEL_NAMES
 SR_MODELS = SR_MODEL_NAMES
@@ -38,7 +42,7 @@ class RunConfig(Section):
                         choices=TASKS)
     seed: int = setting(0, 'seed of all randomness (model, batches, '
                         'augmenter; the split too unless --split-seed)',
-                        minimum=0)
+                        minimum=0, maximum=MAX_SEED)
     device: str = setting('auto', "'auto' (cuda when available), 'cpu' or "
                           "'cuda'", choices=('auto', 'cpu', 'cuda'))
     threads: Optional[int] = setting(None, 'torch CPU threads (default: '
@@ -115,7 +119,8 @@ class SplitConfig(Section):
                                 'held out for testing', above=0.0,
                                 below=1.0, aliases=('test_size',), task='cf')
     split_seed: Optional[int] = setting(None, 'seed of the split (default: '
-                                        '--seed)', minimum=0)
+                                        '--seed)', minimum=0,
+                                        maximum=MAX_SEED)
     max_len: int = setting(50, 'SR: maximum sequence length N', minimum=1,
                            aliases=('max_seq_len', 'max_length', 'seq_len'))
 

@@ -113,7 +113,8 @@ def valid_range(f: dataclasses.Field, words: bool = False) -> str:
                    (m.get('minimum'), False))
     hi, hi_open = ((m['below'], True) if m.get('below') is not None else
                    (m.get('maximum'), False))
-    lo, hi = (None if x is None else format(x, 'g') for x in (lo, hi))
+    lo, hi = (None if x is None else str(x) if isinstance(x, int) else
+              format(x, 'g') for x in (lo, hi))
     if lo is not None and hi is not None:
         text = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
         return f'in {text}' if words else text

@@ -1,6 +1,8 @@
 import difflib
+import lzma
 import os.path as osp
 import re
+import zipfile
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, \
     Tuple, Union
 
@@ -376,9 +378,10 @@ def _read_table(path: str, name: str,
     the line number of each row minus 2 as index) and whether it is a text
     file."""
     base = name.lower()
+    compressed = False
     for ext in COMPRESSION_EXTENSIONS:
         if base.endswith(ext):
-            base = base[:-len(ext)]
+            base, compressed = base[:-len(ext)], True
             break
     ext = osp.splitext(base)[1]
 
@@ -412,9 +415,21 @@ def _read_table(path: str, name: str,
                          keep_default_na=False, na_values=[''],
                          skip_blank_lines=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise DatasetFormatError(f"{name}:1: the file is empty (expected a "
-                                 f"header line and one row per "
-                                 f"interaction)") from None
+        raise DatasetFormatError(
+            f"{name}:1: the file is empty or its first line is blank "
+            f"(expected a header line and one row per interaction)") from None
+    except (EOFError, OSError, lzma.LZMAError, zipfile.BadZipFile) as e:
+        # A compressed file cut short (an interrupted download) or not
+        # compressed as its extension says:
+        if not compressed:
+            raise
+        raise DatasetFormatError(
+            f"{name}: could not be decompressed as its extension says "
+            f"({type(e).__name__}: {e})",
+            hint='download it again, or name it by its format') from None
+    except ImportError as e:  # (.zst needs the zstandard package)
+        raise DatasetFormatError(f"{name}: {e}", hint='install the package '
+                                 'it names, or decompress the file') from None
     except UnicodeDecodeError as e:
         raise DatasetFormatError(_undecodable(path, name, e.encoding),
                                  hint='save the file as UTF-8') from e
@@ -595,6 +610,17 @@ def _times(column: pd.Series, col: str,
                                  f"{col!r}){more}")
     if getattr(values.dt, 'tz', None) is not None:
         values = values.dt.tz_convert('UTC').dt.tz_localize(None)
+    # Nanoseconds reach the years 1677 to 2262 only; a date beyond them (a
+    # placeholder such as 9999-12-31) would wrap around and be misordered:
+    outside = ((values < pd.Timestamp.min) |
+               (values > pd.Timestamp.max)).to_numpy()
+    if outside.any():
+        pos, more = _first_bad(outside)
+        raise DatasetFormatError(
+            f"{where(pos)}: time {_show(column.iloc[pos])} is outside the "
+            f"dates that can be ordered ({pd.Timestamp.min:%Y-%m-%d} to "
+            f"{pd.Timestamp.max:%Y-%m-%d}; column {col!r}){more}",
+            hint='replace placeholder dates, or drop those rows')
     return values.to_numpy(dtype='datetime64[ns]').astype(np.int64)
 
 
