@@ -94,6 +94,7 @@ from common import Stopwatch
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
+from adar_pyg.train import RecTask
 from adar_pyg.train.sampled_task import DEFAULT_FANOUT
 
 if TYPE_CHECKING:
@@ -218,7 +219,7 @@ def dataset_splits(name: str, cfg: 'Config'):
 
 
 # --- one cell: one graph, one path, in its own process -----------------------
-class FirstBatches:
+class FirstBatches(RecTask):
     r"""A :class:`~adar_pyg.train.RecTask` view of :obj:`task` whose epoch is
     one warm-up batch and :obj:`n` timed ones; :obj:`seconds` is the time
     from the end of the warm-up step to the end of the last step, and
@@ -229,7 +230,10 @@ class FirstBatches:
     :obj:`subgraphs` the (nodes, edges) of each timed sampled subgraph."""
     def __init__(self, task, n: int, device: torch.device) -> None:
         self.task, self.n, self.device = task, n, device
-        self.model = task.model
+        self.model, self.batch_size = task.model, task.batch_size
+        self.evaluators = task.evaluators
+        self.extra_test_splits, self.sampler = (task.extra_test_splits,
+                                                task.sampler)
         self.seconds = self.cpu_seconds = self.sample_seconds = math.nan
         self.subgraphs: List[Tuple[int, int]] = []
 
@@ -264,6 +268,9 @@ class FirstBatches:
 
     def has_split(self, split: str) -> bool:
         return self.task.has_split(split)
+
+    def evaluate(self, split: str) -> Dict[str, float]:
+        return self.task.evaluate(split)
 
     def shard(self, rank: int, world_size: int) -> None:
         self.task.shard(rank, world_size)  # As before it (idempotent).
