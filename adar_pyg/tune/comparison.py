@@ -51,6 +51,7 @@ from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
 from adar_pyg.io import ensure_writable, write_text
 from adar_pyg.report import METRICS, holm, mean_std, paired_ttest
+from adar_pyg.tune import study as tune_study
 from adar_pyg.tune.arms import Arms, load_arms, parse_arms
 
 #: Files of a comparison folder.
@@ -108,7 +109,6 @@ def check_studies(arms: Arms, trials: int, out: str,
     :obj:`prune`), and that none holds more trials than its budget of
     :obj:`trials` (:func:`arm_budget`): its best would be chosen among more
     trials than the others', and the arms not tuned at an equal budget."""
-    from adar_pyg.tune import study as tune_study
     optuna = tune_study.import_optuna()
     for arm in arms.arms:
         folder = study_dir(out, arm.name)
@@ -116,8 +116,7 @@ def check_studies(arms: Arms, trials: int, out: str,
         study = tune_study.load_existing(optuna, folder)
         if study is None:
             continue
-        counts = tune_study.summary(study)['counts']
-        held = counts['complete'] + counts['pruned'] + counts['fail']
+        held = tune_study.finished(tune_study.summary(study))
         budget = arm_budget(arm, trials)
         if held > budget:
             raise UsageError(
@@ -126,13 +125,6 @@ def check_studies(arms: Arms, trials: int, out: str,
                 f"would not be tuned at an equal budget",
                 hint=f'continue the comparison with --trials {held} or '
                 'more, or start another in a new folder')
-
-
-def _numbers(numbers: List[int]) -> str:
-    r"""'trial 1 is' or 'trials 1, 2 are'."""
-    if len(numbers) == 1:
-        return f'trial {numbers[0]} is'
-    return f"trials {', '.join(map(str, numbers))} are"
 
 
 def study_dir(out: str, arm: str) -> str:
@@ -202,7 +194,6 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
     """
     import pandas as pd
 
-    from adar_pyg.tune import study as tune_study
     out = os.fspath(out)
     if not out:
         raise UsageError('compare needs an output folder (out)')
@@ -243,7 +234,6 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
          say: Callable[[str], None], workers: int,
          session: 'Sessions') -> Dict[str, Any]:
     r"""The trainings and the report of :func:`compare`, once checked."""
-    from adar_pyg.tune import study as tune_study
 
     def quiet(line: str) -> None:  # The epoch lines of the trainings.
         pass
@@ -263,7 +253,7 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
                    if t['state'] == 'running']
         if running:  # Its best is not known yet: no seed run, no report.
             raise UsageError(
-                f"arm '{arm.name}': {_numbers(running)} still running, in "
+                f"arm '{arm.name}': {tune_study.trials_were(running, past=False)} still running, in "
                 f"another process or killed under "
                 f"{tune_study.STALE_SECONDS:.0f} s ago (before its run "
                 f"directory or its result was recorded), so the arm's best "
@@ -566,8 +556,7 @@ def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
     tuning_cpu = None if None in cpu else sum(cpu)
     seeds_cpu = None if None in seed_cpu else sum(seed_cpu)
     return {
-        'trials': sum(summary['counts'][s] for s in ('complete', 'pruned',
-                                                    'fail')),
+        'trials': tune_study.finished(summary),
         'killed': summary['counts']['killed'],
         'tuning_epochs': tuning_epochs,
         'seed_epochs': sum(runs['epochs'].values()),

@@ -104,7 +104,7 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
     counts = summary['counts']
     row.update(complete=counts['complete'], pruned=counts['pruned'],
                failed=counts['fail'], killed=counts['killed'])
-    row['trials'] = row['complete'] + row['pruned'] + row['failed']
+    row['trials'] = tune_study.finished(summary)
     for t, r in zip(trials, summary['trials']):
         if r['state'] == 'running':  # (or the trial of a dead process)
             row['killed' if tune_study.is_dead(t, folder) else

@@ -213,7 +213,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     requeued = _requeue_killed(optuna, study, out)
     notes = notes or log
     if requeued and notes is not None:
-        notes(f"{_trials_were(requeued)} killed while running: queued again "
+        notes(f"{trials_were(requeued)} killed while running: queued again "
               f"with the same values")
     study.sampler = _sampler(optuna, space, seed)
     left = trials - _finished(optuna, study)
@@ -250,11 +250,19 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     return study
 
 
-def _trials_were(numbers: List[int]) -> str:
-    r"""'trial 1 was' or 'trials 1, 2 were'."""
+def trials_were(numbers: List[int], past: bool = True) -> str:
+    r"""'trial 1 was' or 'trials 1, 2 were' ('is'/'are' without
+    :obj:`past`)."""
+    verb = ('was', 'were') if past else ('is', 'are')
     if len(numbers) == 1:
-        return f'trial {numbers[0]} was'
-    return f"trials {', '.join(map(str, numbers))} were"
+        return f'trial {numbers[0]} {verb[0]}'
+    return f"trials {', '.join(map(str, numbers))} {verb[1]}"
+
+
+def finished(summary: Dict[str, Any]) -> int:
+    r"""The trials of a :func:`summary` that count against the budget
+    (:func:`_counts`): complete, pruned or failed."""
+    return sum(summary['counts'][s] for s in ('complete', 'pruned', 'fail'))
 
 
 def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
