@@ -385,7 +385,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
         'global_batch_size': cfg.train.batch_size * (
             world_size if cfg.run.parallel == 'data' else 1),
         'device': str(device),
-        'torch': torch.__version__,
+        'torch': str(torch.__version__),
         'threads': torch.get_num_threads(),
         'host': platform.node(),
         'cpu': cpu_info(),

@@ -22,8 +22,9 @@ several ranks (see :meth:`Trainer.fit`), and nothing else of the loop.
 """
 import json
 import os
+import pickle
 import signal
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -380,11 +381,15 @@ def _worker(rank: int, fn: Any, args: tuple, world_size: int, backend: str,
 def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
            port: Optional[int] = None, timeout: float = 300.0,
            threads: Optional[int] = None,
-           deadline: Optional[float] = None) -> Any:
+           deadline: Optional[float] = None,
+           safe_globals: Sequence[type] = ()) -> Any:
     r"""Runs :obj:`fn(rank, world_size, *args)` in :obj:`nproc` fresh
     processes (:func:`torch.multiprocessing.spawn`) joined in one process
     group on 127.0.0.1 (gloo, or NCCL with one GPU per rank) and returns
-    rank 0's result (:obj:`fn` and its result must be picklable).
+    rank 0's result (:obj:`fn` must be picklable, and its result made of
+    tensors, numbers, strings, containers of them and the classes of
+    :obj:`safe_globals`: it is loaded with
+    :obj:`torch.load(..., weights_only=True)`).
 
     The processes are watched: if one fails or dies, the others are
     stopped and a :class:`RuntimeError` says which rank and why; a
@@ -401,6 +406,9 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
         timeout (float, optional): Collective timeout in seconds.
         threads (int, optional): torch threads per process.
         deadline (float, optional): Wall-clock limit in seconds.
+        safe_globals (sequence of types, optional): Classes of the result
+            to load besides tensors, numbers, strings and containers
+            (e.g. :class:`~adar_pyg.train.trainer.TrainResult`).
     """
     import logging
     import time
@@ -454,6 +462,12 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
     with folder:
         if not os.path.exists(results):
             return None
-        # (any object fn returns: written by this call's own rank 0, in its
-        # private temporary folder, never a file from elsewhere)
-        return torch.load(results, weights_only=False)
+        try:
+            with torch.serialization.safe_globals(list(safe_globals)):
+                return torch.load(results, weights_only=True)
+        except pickle.UnpicklingError as e:
+            why = str(e).partition('WeightsUnpickler error: ')[2]
+            raise RuntimeError(
+                f"rank 0's result holds objects other than tensors, numbers, "
+                f"strings, containers of them and safe_globals: "
+                f"{why.splitlines()[0] if why else e}") from None

@@ -17,6 +17,7 @@ from adar_pyg.augment import NegativeAugmenter
 from adar_pyg.metrics import FullRankingEvaluator
 from adar_pyg.sequential import GRU4Rec
 from adar_pyg.train import Trainer
+from adar_pyg.train.trainer import TrainResult
 from adar_pyg.train.distributed import check_port, launch
 
 from tiny_data import cf_task, chain_graph, clustered_graph, sr_task
@@ -135,7 +136,8 @@ def _equivalence(rank, world_size):
 def ddp_results(tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv('ADAR_TEST_TMP',
                               str(tmp_path_factory.mktemp('ddp')))
-    return launch(_equivalence, 2, threads=1, timeout=60, deadline=240)
+    return launch(_equivalence, 2, threads=1, timeout=60, deadline=240,
+                  safe_globals=[TrainResult])
 
 
 @pytest.fixture(scope='module')
@@ -241,6 +243,21 @@ def test_a_ranks_own_error_is_raised_as_it_is(capfd):
         launch(_data_error, 2, threads=1, timeout=30, deadline=120)
     assert (e.value.exit_code, e.value.hint) == (3, 'fix the line')
     assert 'Terminating process' not in capfd.readouterr().err
+
+
+class _Opaque:
+    pass
+
+
+def _opaque(rank, world_size):
+    return {'model': _Opaque()} if rank == 0 else None
+
+
+def test_rank_0_result_is_loaded_as_weights_only():
+    r"""Rank 0's result is read back with :obj:`weights_only=True`:
+    tensors and containers come back, an arbitrary object is refused."""
+    with pytest.raises(RuntimeError, match="rank 0.s result holds objects.*_Opaque"):
+        launch(_opaque, 2, threads=1, timeout=30, deadline=120)
 
 
 def _pid_then_sleep(rank, world_size, folder):
