@@ -17,6 +17,7 @@ Errors are reported in one line and an exit code per kind (see
 traceback. Every flag of :obj:`train` is generated from
 :mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
+import inspect
 import math
 import os
 import sys
@@ -206,20 +207,27 @@ def _prune(args: argparse.Namespace):
     return (args.pruner or True) if args.prune else False
 
 
+def _default(fn, name: str):
+    r"""The default of :obj:`fn`'s argument :obj:`name`: a flag's default
+    is that of the function it calls, declared there only."""
+    return inspect.signature(fn).parameters[name].default
+
+
 def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
     r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
     (sharing :obj:`shared`) and the preset."""
     from adar_pyg.config import PRESETS
-    from adar_pyg.tune.study import PRUNERS
+    from adar_pyg.tune.study import PRUNERS, tune
     group.add_argument('--no-prune', dest='prune', action='store_false',
                        help='never stop a trial early')
     group.add_argument('--pruner', default=None, choices=PRUNERS,
                        help='stops trials behind on validation (default: '
                        f'{PRUNERS[0]}; a study continues only with the one '
                        'it began with)')
-    group.add_argument('--workers', default=1, type=positive_int,
+    workers = _default(tune, 'workers')
+    group.add_argument('--workers', default=workers, type=positive_int,
                        metavar='N', help=f'processes sharing {shared} '
-                       '(default: 1)')
+                       f'(default: {workers})')
     group.add_argument('--preset', default=None, choices=sorted(PRESETS),
                        help='a named protocol applied before the config '
                        'file and the flags')
@@ -227,6 +235,9 @@ def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from adar_pyg.config import add_config_args, add_output_args
+    from adar_pyg.report import report_runs
+    from adar_pyg.run import evaluate, recommend
+    from adar_pyg.tune.comparison import compare
     parser = CommandParser(
         prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
         'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
@@ -251,8 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('evaluate', allow_abbrev=False,
                        help="re-score a saved run's model")
     p.add_argument('run_dir', metavar='RUN_DIR')
-    p.add_argument('--split', default='test',
-                   help="'test', 'val' or a further test split (test_ood)")
+    split = _default(evaluate, 'split')
+    p.add_argument('--split', default=split,
+                   help="'test', 'val' or a further test split (test_ood; "
+                   f'default: {split})')
     p.set_defaults(fn=_evaluate)
     p = sub.add_parser('report', allow_abbrev=False,
                        help='compare runs: markdown table (mean ± '
@@ -260,9 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='write report.md and report.png here')
-    p.add_argument('--split', default='test',
-                   help="the metrics compared: 'test' (default), 'val', or "
-                   "a further test split (test_ood) the runs recorded")
+    split = _default(report_runs, 'split')
+    p.add_argument('--split', default=split,
+                   help="the metrics compared: 'test', 'val', or a further "
+                   f'test split (test_ood) the runs recorded (default: '
+                   f'{split})')
     p.set_defaults(fn=_report)
     p = sub.add_parser('recommend', allow_abbrev=False,
                        help="a user's top-k items (original "
@@ -272,8 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--user', required=True,
                    help='user id (original id of your own data; 0-based '
                    'index for a built-in dataset)')
-    p.add_argument('--k', type=int, default=10,
-                   help='how many items (default: 10)')
+    k = _default(recommend, 'k')
+    p.add_argument('--k', type=int, default=k,
+                   help=f'how many items (default: {k})')
     p.set_defaults(fn=_recommend)
     p = sub.add_parser('tune', allow_abbrev=False,
                        help='tune settings on validation with Optuna '
@@ -317,9 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument('--trials', required=True, type=positive_int,
                        metavar='N', help='trials of each arm (again with the '
                        'same --out continues each study up to N)')
-    group.add_argument('--seeds', default=5, type=positive_int, metavar='K',
-                       help="seed runs of each arm's best configuration "
-                       '(default: 5)')
+    seeds = _default(compare, 'seeds')
+    group.add_argument('--seeds', default=seeds, type=positive_int,
+                       metavar='K', help="seed runs of each arm's best "
+                       f'configuration (default: {seeds})')
     group.add_argument('--controls', nargs='+', default=None, metavar='ARM',
                        help='arms every other arm is also tested against '
                        "(added to the file's controls)")
