@@ -127,6 +127,7 @@ class TorchNeighborSampler(NeighborSampler):
                     local[src][fresh] = torch.arange(
                         size[src], size[src] + fresh.numel())
                     size[src] += fresh.numel()
+                    nodes[src].append(fresh)  # (at once: reset if stopped)
                     new[src].append(fresh)
                     rows[edge_type].append(local[src][nbr])
                     cols[edge_type].append(col)
@@ -135,7 +136,6 @@ class TorchNeighborSampler(NeighborSampler):
                 for t, parts in new.items():
                     if parts:
                         ids = torch.cat(parts)
-                        nodes[t].append(ids)
                         frontier[t] = (ids, local[t][ids])
         finally:
             out_nodes = {t: _cat(v) for t, v in nodes.items()}

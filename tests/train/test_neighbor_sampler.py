@@ -142,6 +142,35 @@ def test_index_reset_after_an_error(monkeypatch):
     assert all((v == -1).all() for v in sampler._local.values())
 
 
+def test_index_reset_after_an_error_within_a_hop(monkeypatch):
+    r"""Stopped after some nodes of a hop were indexed, the sampler resets
+    them too: its next call is that of a fresh sampler."""
+    sampler = TorchNeighborSampler(graph(), [2, 2])
+    draw, calls = sampler._draw, []
+
+    def fail_second(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return draw(*args)
+
+    monkeypatch.setattr(sampler, '_draw', fail_second)
+    with pytest.raises(KeyboardInterrupt):
+        sampler._sample(seeds())
+    assert all((v == -1).all() for v in sampler._local.values())
+    monkeypatch.setattr(sampler, '_draw', draw)
+    torch.manual_seed(0)
+    out = sampler._sample(seeds())
+    fresh = TorchNeighborSampler(graph(), [2, 2])
+    torch.manual_seed(0)
+    ref = fresh._sample(seeds())
+    for t in out.node:
+        assert torch.equal(out.node[t], ref.node[t])
+    for e in out.row:
+        assert torch.equal(out.row[e], ref.row[e])
+        assert torch.equal(out.edge[e], ref.edge[e])
+
+
 def test_floyd_is_uniform_over_subsets():
     torch.manual_seed(0)
     n, deg, k = 60_000, 6, 2
