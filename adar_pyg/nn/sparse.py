@@ -429,11 +429,20 @@ def bipartite_norm_adj(edge_index: Tensor, num_users: int, num_items: int,
                              f"[0, {num_items - 1}]")
     user, item = coalesce(edge_index.long(),
                           num_nodes=max(num_users, num_items))
-    deg_u = torch.bincount(user, minlength=num_users).to(dtype)
-    deg_i = torch.bincount(item, minlength=num_items).to(dtype)
-    value = deg_u[user].rsqrt() * deg_i[item].rsqrt()
+    value = sym_norm(torch.bincount(user, minlength=num_users),
+                     torch.bincount(item, minlength=num_items), user, item,
+                     dtype)
     return BipartiteAdjacency.from_edges(user, item, value, num_users,
                                          num_items)
+
+
+def sym_norm(deg_user: Tensor, deg_item: Tensor, user: Tensor, item: Tensor,
+             dtype: torch.dtype = torch.float) -> Tensor:
+    r"""The weight :math:`1/\sqrt{\deg(u)\deg(i)}` of each edge
+    :obj:`(user, item)`, of type :obj:`dtype`, given the degrees of the
+    users :obj:`deg_user` and the items :obj:`deg_item` (the symmetric
+    normalisation of LightGCN's Eq. 3 and NGCF's)."""
+    return deg_user[user].to(dtype).rsqrt() * deg_item[item].to(dtype).rsqrt()
 
 
 def is_symmetric(adj: Tensor, atol: float = 1e-6) -> bool:

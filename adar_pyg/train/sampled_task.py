@@ -2,7 +2,6 @@ import copy
 from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import LinkNeighborLoader
@@ -11,7 +10,7 @@ from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 from torch_geometric.utils import coalesce
 
 from adar_pyg.nn.models import BipartiteRecommender
-from adar_pyg.nn.sparse import BipartiteAdjacency
+from adar_pyg.nn.sparse import BipartiteAdjacency, sym_norm
 from adar_pyg.sampling import NegativeSampler
 from adar_pyg.train.cf_task import CFTask, EdgeType, l2_term
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
@@ -154,10 +153,12 @@ class SampledCFTask(CFTask):
     representations. Evaluation is :class:`~adar_pyg.train.CFTask`'s: full
     propagation over the training graph and full ranking.
 
-    With :obj:`sparse_grad=True`, the subgraph's rows are read with
-    :func:`torch.nn.functional.embedding` (:obj:`sparse=True`), so that the
-    embedding table's gradient is sparse (its rows in the subgraph only),
-    and :meth:`sparse_parameters` names the table:
+    With :obj:`sparse_grad=True`, the subgraph's rows are read with the
+    backbone's :meth:`~adar_pyg.nn.models.BipartiteRecommender.ego_rows`
+    (:obj:`sparse=True`), so that the embedding table's gradient is sparse
+    (its rows in the subgraph only), and :meth:`sparse_parameters` names
+    the backbone's :meth:`~adar_pyg.nn.models.BipartiteRecommender.
+    sparse_tables`:
     :class:`~adar_pyg.train.Trainer` then updates it with
     :class:`~torch.optim.SparseAdam` (lazy Adam: the moments of rows outside
     a step's subgraph are not decayed, see
@@ -236,6 +237,10 @@ class SampledCFTask(CFTask):
                              f"and NGCF (any BipartiteRecommender with "
                              f"'propagate') (got "
                              f"'{model.__class__.__name__}')")
+        if sparse_grad and not model.sparse_tables():
+            raise ValueError(f"'sparse_grad' needs a backbone with sparse "
+                             f"tables (a TableRecommender such as LightGCN "
+                             f"or NGCF) (got '{model.__class__.__name__}')")
         num_layers = model.num_layers
         if num_neighbors is None:
             extra = max(num_layers - len(DEFAULT_FANOUT), 0)
@@ -266,10 +271,10 @@ class SampledCFTask(CFTask):
         self.graph = loader_graph(train_data[edge_type].edge_index,
                                   self.num_users, self.num_items, edge_type)
         edge_index = self.graph[edge_type].edge_index
-        deg_user = torch.bincount(edge_index[0], minlength=self.num_users)
-        deg_item = torch.bincount(edge_index[1], minlength=self.num_items)
-        self.deg_user_rsqrt = deg_user.float().rsqrt().to(self.device)
-        self.deg_item_rsqrt = deg_item.float().rsqrt().to(self.device)
+        self.deg_user = torch.bincount(
+            edge_index[0], minlength=self.num_users).to(self.device)
+        self.deg_item = torch.bincount(
+            edge_index[1], minlength=self.num_items).to(self.device)
         self.subgraph_sampler = subgraph_sampler
         self.neighbor_sampler = (TorchNeighborSampler if subgraph_sampler ==
                                  'torch' else NeighborSampler)(
@@ -321,23 +326,21 @@ class SampledCFTask(CFTask):
                            batch[self._rev_edge_type].edge_index.flip([0])],
                           dim=1)
         user, item = coalesce(pairs, num_nodes=max(nu, ni))
-        value = (self.deg_user_rsqrt[n_user[user]] *
-                 self.deg_item_rsqrt[n_item[item]])
+        value = sym_norm(self.deg_user, self.deg_item, n_user[user],
+                         n_item[item], self.model.ego_embeddings()[0].dtype)
         return BipartiteAdjacency.from_edges(user, item, value, nu, ni)
 
     def rows(self, n_user: Tensor, n_item: Tensor) -> Tuple[Tensor, Tensor]:
         r"""The layer-0 rows :obj:`[U', F]` and :obj:`[I', F]` of the
-        subgraph's users :obj:`n_user` and items :obj:`n_item` (global ids),
-        read so that the table's gradient is sparse with
-        :obj:`sparse_grad`."""
-        # One read of the table (one gradient of its size, not two):
-        x = F.embedding(torch.cat([n_user, self.num_users + n_item]),
-                        self.model.embedding.weight, sparse=self.sparse_grad)
-        return x[:n_user.numel()], x[n_user.numel():]
+        subgraph's users :obj:`n_user` and items :obj:`n_item` (global ids;
+        the backbone's :meth:`ego_rows`), read so that the table's gradient
+        is sparse with :obj:`sparse_grad`."""
+        return self.model.ego_rows(n_user, n_item, sparse=self.sparse_grad)
 
     def sparse_parameters(self) -> List[Tensor]:
-        r"""The embedding table with :obj:`sparse_grad`, else none."""
-        return [self.model.embedding.weight] if self.sparse_grad else []
+        r"""The backbone's :meth:`sparse_tables` with :obj:`sparse_grad`,
+        else none."""
+        return self.model.sparse_tables() if self.sparse_grad else []
 
     def propagate(self, x_user: Tensor, x_item: Tensor,
                   adj: BipartiteAdjacency) -> Tuple[Tensor, ...]:

@@ -4,6 +4,7 @@ import torch
 from adar_pyg import NegativeAugmenter
 from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.nn import NGCF, LightGCN, bipartite_norm_adj
+from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.sampling import SAMPLERS
 from adar_pyg.train import CFTask, SampledCFTask, Trainer
 from adar_pyg.transforms import PerUserRandomSplit
@@ -149,6 +150,48 @@ def test_trainer_drives_the_sampled_task_with_adar():
     # Evaluation is CFTask's: full propagation over the training graph.
     reference = CFTask(task.model, train, val, test)
     assert task.evaluate('test') == reference.evaluate('test')
+
+
+class TwoTables(LightGCN):
+    r"""LightGCN's propagation with separate user and item tables (no
+    :obj:`embedding` attribute read): the base class's :meth:`ego_rows`."""
+    def __init__(self, ref):
+        super().__init__(U, I, embedding_dim=8, num_layers=ref.num_layers)
+        user, item = (x.detach().clone() for x in ref.ego_embeddings())
+        self.user, self.item = (torch.nn.Parameter(user),
+                                torch.nn.Parameter(item))
+
+    def ego_embeddings(self):
+        return self.user, self.item
+
+    ego_rows = BipartiteRecommender.ego_rows
+    sparse_tables = BipartiteRecommender.sparse_tables
+
+
+@pytest.mark.parametrize('kind', ['two-tables', 'double'])
+def test_any_backbone_of_the_contract(kind):
+    r"""The sampled path reads the layer-0 rows through the backbone's
+    `ego_rows` (not a table of its own) and weighs the edges in the
+    embeddings' type: a backbone with two tables, and a double one, give
+    the outputs of the one-table float backbone."""
+    train, val, test = splits()
+    ref = SampledCFTask(make_model('lightgcn'), train, val, test,
+                        num_neighbors=-1, batch_size=16)
+    model = (TwoTables(make_model('lightgcn')) if kind == 'two-tables'
+             else make_model('lightgcn').double())
+    task = SampledCFTask(model, train, val, test, num_neighbors=-1,
+                         batch_size=16)
+    g, g_ref = (torch.Generator().manual_seed(2) for _ in range(2))
+    for batch, b_ref in zip(task.batches(g), ref.batches(g_ref)):
+        out, out_ref = task.forward(batch, g), ref.forward(b_ref, g_ref)
+        assert out.user.dtype == model.ego_embeddings()[0].dtype
+        for a, b in zip((out.user, out.pos, out.neg, out.reg),
+                        (out_ref.user, out_ref.pos, out_ref.neg,
+                         out_ref.reg)):
+            assert torch.allclose(a.double(), b.double(), atol=1e-6)
+    if kind == 'two-tables':
+        with pytest.raises(ValueError, match='needs a backbone with sparse'):
+            SampledCFTask(model, train, val, test, sparse_grad=True)
 
 
 def test_bad_input():

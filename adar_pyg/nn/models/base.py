@@ -1,7 +1,8 @@
 import weakref
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from adar_pyg.checks import check_int
@@ -111,6 +112,26 @@ class BipartiteRecommender(torch.nn.Module):
         the L2 regulariser acts on)."""
         raise NotImplementedError
 
+    def ego_rows(self, users: Tensor, items: Tensor, sparse: bool = False
+                 ) -> Tuple[Tensor, Tensor]:
+        r"""The layer-0 rows of the users :obj:`users` and items
+        :obj:`items` (global ids), as :class:`~adar_pyg.train.SampledCFTask`
+        reads them: by default, those of :meth:`ego_embeddings`. With
+        :obj:`sparse=True`, read so that the gradient of each table of
+        :meth:`sparse_tables` is sparse (backbones that have them only)."""
+        if sparse:
+            raise NotImplementedError(
+                f"'{self.__class__.__name__}' reads no sparse rows (it names "
+                f"no sparse_tables)")
+        x_user, x_item = self.ego_embeddings()
+        return x_user[users], x_item[items]
+
+    def sparse_tables(self) -> List[Tensor]:
+        r"""The tables :meth:`ego_rows` with :obj:`sparse=True` gives sparse
+        gradients of (for :class:`torch.optim.SparseAdam`); none by
+        default."""
+        return []
+
     def layer_embeddings(self, edge_index: Tensor) -> Tuple[Tensor, Tensor]:
         r"""The per-layer user :obj:`[U, L + 1, F]` and item
         :obj:`[I, L + 1, F]` representations of the training graph (backbones
@@ -124,3 +145,38 @@ class BipartiteRecommender(torch.nn.Module):
         :meth:`forward` (backbones with :obj:`per_layer` only)."""
         raise NotImplementedError(
             f"'{self.__class__.__name__}' gives no per-layer representations")
+
+
+class TableRecommender(BipartiteRecommender):
+    r"""A :class:`BipartiteRecommender` whose layer-0 embeddings are one
+    table :obj:`embedding` :obj:`[num_users + num_items, F]`, users first
+    (LightGCN, NGCF): its :meth:`ego_embeddings`, and :meth:`ego_rows`
+    with sparse gradients of the table (:obj:`--sparse-grad`).
+
+    Args:
+        num_users (int): Number of users.
+        num_items (int): Number of items.
+        embedding_dim (int): Size of the layer-0 embeddings.
+    """
+    def __init__(self, num_users: int, num_items: int,
+                 embedding_dim: int) -> None:
+        super().__init__(num_users, num_items, embedding_dim)
+        self.embedding = torch.nn.Embedding(num_users + num_items,
+                                            embedding_dim)
+
+    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
+        # split, not two slices: its backward concatenates the two
+        # gradients, where each slice's would zero-fill an [N, F] tensor
+        # and copy its rows in (the same values: their rows are disjoint)
+        return tuple(self.embedding.weight.split(
+            [self.num_users, self.num_items]))  # type: ignore
+
+    def ego_rows(self, users: Tensor, items: Tensor, sparse: bool = False
+                 ) -> Tuple[Tensor, Tensor]:
+        # One read of the table (one gradient of its size, not two):
+        x = F.embedding(torch.cat([users, self.num_users + items]),
+                        self.embedding.weight, sparse=sparse)
+        return x[:users.numel()], x[users.numel():]
+
+    def sparse_tables(self) -> List[Tensor]:
+        return [self.embedding.weight]

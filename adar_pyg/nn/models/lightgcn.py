@@ -2,15 +2,15 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.nn import Embedding, ModuleList
+from torch.nn import ModuleList
 
 from adar_pyg.checks import check_int, check_real
 from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
-from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.nn.models.base import TableRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
 
 
-class LightGCN(BipartiteRecommender):
+class LightGCN(TableRecommender):
     r"""The LightGCN model from the `"LightGCN: Simplifying and Powering Graph
     Convolution Network for Recommendation" <https://arxiv.org/abs/2002.02126>`_
     paper, on a user-item bipartite graph.
@@ -77,7 +77,6 @@ class LightGCN(BipartiteRecommender):
         self.num_layers = num_layers
         self.cached = cached
         self.register_buffer('alpha', alpha)
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
         self.convs = ModuleList(
             [LightGCNConv(symmetric=True) for _ in range(num_layers)])
         self.reset_parameters()
@@ -162,13 +161,6 @@ class LightGCN(BipartiteRecommender):
         (Eq. 4) of per-layer representations of shape :obj:`[*, L + 1, F]`,
         giving :obj:`[*, F]`."""
         return torch.einsum('...lf,l->...f', layers, self.alpha)
-
-    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
-        # split, not two slices: its backward concatenates the two
-        # gradients, where each slice's would zero-fill an [N, F] tensor
-        # and copy its rows in (the same values: their rows are disjoint)
-        return tuple(self.embedding.weight.split(
-            [self.num_users, self.num_items]))  # type: ignore
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_users}, '

@@ -3,16 +3,16 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Embedding, ModuleList
+from torch.nn import ModuleList
 
 from adar_pyg.checks import check_fraction, check_int, check_real
 from adar_pyg.nn.conv.ngcf_conv import NGCFConv
-from adar_pyg.nn.models.base import BipartiteRecommender
+from adar_pyg.nn.models.base import TableRecommender
 from adar_pyg.nn.sparse import (BipartiteAdjacency, edge_dropout,
                                 transpose_perm)
 
 
-class NGCF(BipartiteRecommender):
+class NGCF(TableRecommender):
     r"""The NGCF model from the `"Neural Graph Collaborative Filtering"
     <https://arxiv.org/abs/1905.08108>`_ paper, on a user-item bipartite graph.
 
@@ -96,7 +96,6 @@ class NGCF(BipartiteRecommender):
         self.message_dropout = float(message_dropout)
         self.normalize = normalize
         self.cached = cached
-        self.embedding = Embedding(num_users + num_items, embedding_dim)
         self.convs = ModuleList([
             NGCFConv(embedding_dim, embedding_dim, negative_slope)
             for _ in range(num_layers)
@@ -191,10 +190,6 @@ class NGCF(BipartiteRecommender):
         if '_cache_perm' in state:
             state = dict(state, _cache_perm=None)
         return state
-
-    def ego_embeddings(self) -> Tuple[Tensor, Tensor]:
-        return tuple(self.embedding.weight.split(
-            [self.num_users, self.num_items]))  # type: ignore
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(users={self.num_users}, '
