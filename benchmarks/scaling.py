@@ -17,12 +17,15 @@ step):
   whole training graph (cost per epoch ~ E^2 / B).
 * ``sampled``: :class:`~adar_pyg.train.SampledCFTask`, every step propagates
   over the subgraph that ``LinkNeighborLoader(neg_sampling='triplet')``
-  samples around its triplets with ``--fanout`` per layer (cost per epoch ~ E).
+  samples around its triplets with ``--fanout`` per layer (cost per step
+  bounded by the subgraph's cap, so per epoch ~ E once the graph is far
+  larger than it; below, the subgraph grows with the graph: the measured
+  slope is in the summary).
 * ``sampled_sparse``: the ``sampled`` path with sparse embedding
   gradients (``SampledCFTask(sparse_grad=True)``, ``--sparse-grad`` of
   ``adar-pyg train --sampled``): ``torch.optim.SparseAdam`` updates the
   subgraph's rows only (lazy Adam), so that the optimiser's cost per step
-  does not grow with the graph.
+  is that of the subgraph's rows, not of the whole table.
 * ``pyg``: PyG's stock ``torch_geometric.nn.models.LightGCN`` on the same
   triplets (as in ``benchmarks/train_speed.py``), up to
   ``--pyg-max-interactions`` (it stores one message per edge and layer).

@@ -256,8 +256,8 @@ class TrainConfig(Section):
         False, 'CF --sampled: sparse gradients of the embedding table (its '
         "rows in each step's subgraph), updated by SparseAdam (lazy Adam: "
         'the moments of rows outside the step are not decayed), other '
-        'parameters by Adam: optimiser cost per step independent of the '
-        'graph size', task='cf')
+        "parameters by Adam: the optimiser's cost per step is that of the "
+        "subgraph's rows, not of the whole table", task='cf')
     max_batches: Optional[int] = setting(
         None, 'stop every epoch after this many batches (smoke tests and '
         'timing)', minimum=1)

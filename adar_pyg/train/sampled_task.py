@@ -120,9 +120,14 @@ class SampledCFTask(CFTask):
     Representation Learning on Large Graphs"
     <https://arxiv.org/abs/1706.02216>`_ paper (GraphSAGE) and of PyG's
     :obj:`examples/multi_gpu/taobao.py`, instead of the whole training graph.
-    A step then propagates over at most :math:`3B(k_1 + k_1 k_2 + \dots +
-    k_1 \cdots k_L)` edges for fan-outs :math:`k_l`, however large the
-    graph, and an epoch grows linearly with the number of interactions.
+    A step then propagates over at most :math:`(2 + M)B(k_1 + k_1 k_2 +
+    \dots + k_1 \cdots k_L)` edges for fan-outs :math:`k_l` and :math:`M`
+    candidate negatives per row (:math:`M = 1` with uniform negatives),
+    however large the graph, so an epoch grows linearly with the number of
+    interactions once the graph is much larger than that bound (below it,
+    a step's subgraph covers a growing share of the graph: the measured
+    epoch grows about as :math:`E^{1.9}` up to 10M interactions, see
+    :obj:`benchmarks/README.md`).
 
     Each epoch shuffles the training pairs with the training loop's
     generator exactly as :class:`~adar_pyg.train.CFTask` does, and the
