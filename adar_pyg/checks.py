@@ -8,7 +8,7 @@ real tensor or array (as :obj:`float` reads it); a string, a bool or
 :obj:`None` is refused, never converted."""
 import math
 import numbers
-from typing import Any, Optional
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -97,3 +97,33 @@ def check_fraction(name: str, value: Any, closed: bool = True) -> None:
     if x is None or not (0.0 <= x <= 1.0 if closed else 0.0 <= x < 1.0):
         raise ValueError(f"'{name}' must lie in [0, 1{']' if closed else ')'}"
                          f" (got {value!r})")
+
+
+#: The fan-outs of the sampled path's layers (:obj:`--fanout`) unless given:
+#: cut, or extended with its last number, to the model's layers.
+DEFAULT_FANOUT = [10, 5, 2]
+
+
+def fanout_per_layer(fanout: Optional[Union[int, Sequence[int]]],
+                     num_layers: int) -> List[int]:
+    r"""The neighbours sampled at each of :obj:`num_layers` layers:
+    :obj:`fanout` one number per layer, or one for all (an :obj:`int` or a
+    one-element list), each positive or -1 (all); :obj:`None` gives
+    :obj:`DEFAULT_FANOUT` cut or extended with its last number. Raises a
+    :class:`ValueError` otherwise."""
+    given = None if fanout is None else [fanout] if isinstance(
+        fanout, numbers.Integral) else list(fanout)
+    if fanout is None and num_layers >= 1:
+        extra = max(num_layers - len(DEFAULT_FANOUT), 0)
+        return DEFAULT_FANOUT[:num_layers] + DEFAULT_FANOUT[-1:] * extra
+    out = [int(k) for k in given or []]
+    if len(out) == 1:
+        out = out * num_layers
+    if num_layers < 1 or len(out) != num_layers:
+        raise ValueError(f"one fan-out per layer of the model "
+                         f"({num_layers}, at least one) or one for all "
+                         f"(got {given})")
+    if any(k == 0 or k < -1 for k in out):
+        raise ValueError(f"fan-outs must be positive or -1 (all "
+                         f"neighbours) (got {given})")
+    return out

@@ -539,10 +539,9 @@ def _build_task(cfg: Config, data: RunData, device: torch.device,
             max_batches=cfg.train.max_batches, **task_kwargs)
         if cfg.train.sampled:
             from adar_pyg.train import SampledCFTask
-            fanout = cfg.train.fanout
             return SampledCFTask(
-                model, data.train, data.val, data.test, num_neighbors=(
-                    fanout[0] if fanout and len(fanout) == 1 else fanout),
+                model, data.train, data.val, data.test,
+                num_neighbors=cfg.train.fanout,
                 sparse_grad=cfg.train.sparse_grad, **kwargs)
         return CFTask(model, data.train, data.val, data.test, **kwargs)
     from adar_pyg.train import SRTask

@@ -32,16 +32,16 @@ from scaling import SHARED_CACHE
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
-from adar_pyg.train.sampled_task import DEFAULT_FANOUT, SUBGRAPH_SAMPLERS
+from adar_pyg.checks import fanout_per_layer
+from adar_pyg.train.sampled_task import SUBGRAPH_SAMPLERS
 
 if TYPE_CHECKING:
     from adar_pyg.config import Config
 
 PHASES = ('sample', 'forward', 'backward', 'optimizer')
-#: The settings unless given as flags: LightGCN, lr 1e-3, the library's
-#: fan-out (one LightGCN layer per number).
-PRESET = {'model': {'model': 'lightgcn'},
-          'train': {'fanout': DEFAULT_FANOUT, 'lr': 1e-3}}
+#: The settings unless given as flags: LightGCN, lr 1e-3 (and, as in
+#: ``adar-pyg train --sampled``, the library's fan-out for its layers).
+PRESET = {'model': {'model': 'lightgcn'}, 'train': {'lr': 1e-3}}
 
 
 def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
@@ -58,12 +58,11 @@ def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
     from adar_pyg.augment.dbpr import d_bpr_loss
     from scaling import synthetic_splits
     warnings.filterwarnings('ignore', message=".*without a 'pyg-lib'")
-    seed, fanout = cfg.run.seed, cfg.train.fanout
+    seed = cfg.run.seed
     train, val, test = synthetic_splits(size, seed, args.cache)
     U, I = train['user'].num_nodes, train['item'].num_nodes
     torch.manual_seed(seed)
-    cfg = cfg.replace({'model': {'layers': len(fanout)},
-                       'train': {'sampled': True}})
+    cfg = cfg.replace({'train': {'sampled': True}})
     task = pipeline.build_task(
         cfg, pipeline.RunData(train, val, test, statistics={
             'dataset': 'synthetic', 'users': U, 'items': I}),
@@ -88,7 +87,8 @@ def profile_size(size: int, cfg: 'Config', args: argparse.Namespace,
         nodes.append(sum(batch[k].num_nodes for k in batch.node_types))
         with record_function('forward'):
             out = task.forward(batch, generator)
-            loss = d_bpr_loss(out.user, out.pos, out.neg) + 1e-4 * out.reg
+            loss = d_bpr_loss(out.user, out.pos, out.neg) + \
+                cfg.train.l2 * out.reg
         t = phase('forward', t)
         with record_function('backward'):
             optimizer.zero_grad(set_to_none=True)
@@ -165,7 +165,8 @@ def markdown(result: Dict[str, Any]) -> str:
 
 def parse_args() -> Tuple[argparse.Namespace, 'Config']:
     r"""The script's own flags and the resolved config of the settings
-    (:obj:`train.fanout` :obj:`DEFAULT_FANOUT` unless given)."""
+    (:obj:`train.fanout` one number per layer:
+    :obj:`adar_pyg.checks.DEFAULT_FANOUT` unless given)."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
@@ -192,10 +193,12 @@ def parse_args() -> Tuple[argparse.Namespace, 'Config']:
     parser.add_argument('--out', default='benchmarks/results')
     args = parse_flags(parser)
     try:
-        cfg = config_from_args(args, PRESET)
-    except ConfigError as e:
+        cfg = config_from_args(args, PRESET).resolved()
+        cfg = cfg.replace({'train': {'fanout': fanout_per_layer(
+            cfg.train.fanout, cfg.model.layers)}})
+    except (ConfigError, ValueError) as e:
         parser.error(str(e))
-    return args, cfg.resolved()
+    return args, cfg
 
 
 def main() -> None:

@@ -98,7 +98,7 @@ from common import Stopwatch
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 from adar_pyg.train import RecTask
-from adar_pyg.train.sampled_task import DEFAULT_FANOUT
+from adar_pyg.checks import fanout_per_layer
 
 if TYPE_CHECKING:
     from adar_pyg.config import Config
@@ -117,7 +117,7 @@ QUICK = dict(sizes=[2_000, 8_000], datasets=['none'], batches=2,
              paths=['full', 'sampled', 'pyg'])
 QUICK_BATCH_SIZE, QUICK_DIM = 256, 16
 #: The fan-out of the sampled paths unless ``--fanout`` is given: the
-#: library's (:obj:`adar_pyg.train.sampled_task.DEFAULT_FANOUT`), or with
+#: library's (:obj:`adar_pyg.checks.DEFAULT_FANOUT`), or with
 #: --quick a smaller one.
 QUICK_FANOUT = [5, 3, 2]
 #: The folder of the generated graphs that the profiling scripts reuse
@@ -877,7 +877,7 @@ def parse_args(argv: Optional[Sequence[str]] = None
     r"""The script's own flags (the defaults of :obj:`--quick` filled in)
     and the resolved config of the settings: LightGCN's layers made
     concrete and :obj:`train.fanout` one number per layer (default
-    :obj:`DEFAULT_FANOUT`; :obj:`--quick`: :obj:`QUICK_SETTINGS`)."""
+    :obj:`adar_pyg.checks.DEFAULT_FANOUT`; :obj:`--quick`: :obj:`QUICK_SETTINGS`)."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(
@@ -925,10 +925,9 @@ def parse_args(argv: Optional[Sequence[str]] = None
                         'the rows of <out>/scaling.json (no timing)')
     parser.add_argument('--cell', default=None, help=argparse.SUPPRESS)
     args = parse_flags(parser, argv)
-    preset = QUICK_SETTINGS if args.quick else \
-        {'train': {'fanout': DEFAULT_FANOUT}}
     try:
-        cfg = config_from_args(args, preset).resolved()
+        cfg = config_from_args(args, QUICK_SETTINGS if args.quick else
+                               {}).resolved()
     except ConfigError as e:
         parser.error(str(e))
     defaults = dict(sizes=DEFAULT_SIZES, datasets=list(DATASETS), batches=3,
@@ -940,11 +939,11 @@ def parse_args(argv: Optional[Sequence[str]] = None
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.datasets = [d for d in args.datasets if d != 'none']
-    fanout, layers = cfg.train.fanout, cfg.model.layers
-    if len(fanout) == 1:
-        cfg = cfg.replace({'train': {'fanout': fanout * layers}})
-    if len(cfg.train.fanout) != layers:
-        parser.error(f'--fanout needs one number per layer ({layers})')
+    try:  # (recorded per layer)
+        cfg = cfg.replace({'train': {'fanout': fanout_per_layer(
+            cfg.train.fanout, cfg.model.layers)}})
+    except ValueError as e:
+        parser.error(f'--fanout: {e}')
     if cfg.run.device == 'cuda' and args.cell is None and \
             not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')

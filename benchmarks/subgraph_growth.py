@@ -25,6 +25,7 @@ from torch_geometric.data import HeteroData
 
 from scaling import SHARED_CACHE
 
+from adar_pyg.checks import fanout_per_layer
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
 from adar_pyg.train.neighbor_sampler import TorchNeighborSampler
@@ -36,15 +37,13 @@ SEED = 0
 
 
 def fanout(text: str) -> List[int]:
-    try:
+    try:  # (one layer per number)
         out = [int(k) for k in text.split(',')]
+        return fanout_per_layer(out, len(out))
     except ValueError:
-        out = []
-    if not out or any(k == 0 or k < -1 for k in out):
         raise argparse.ArgumentTypeError(
             f"a fan-out is positive numbers (or -1) joined by commas, one "
-            f"per layer, e.g. 10,5,2 (got '{text}')")
-    return out
+            f"per layer, e.g. 10,5,2 (got '{text}')") from None
 
 
 def measure(train: HeteroData, fanouts: List[List[int]],

@@ -12,6 +12,7 @@ from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
 
 import yaml
 
+from adar_pyg.checks import fanout_per_layer
 from adar_pyg.config.sections import (CF_MODELS, SECTIONS, SR_MODELS, TASKS,
                                       ADARConfig, CNSDiffConfig, DataConfig,
                                       ModelConfig, RunConfig, SamplerConfig,
@@ -127,12 +128,11 @@ class Config:
                        'be 1)')
         fanout, known = self.train.fanout, MODEL_NAMES.get(model)
         layers = self.model.layers or (known.layers if known else None)
-        if fanout is not None and layers is not None and (
-                any(f == 0 or f < -1 for f in fanout) or
-                len(fanout) not in (1, layers)):
-            out.append(f'train.fanout (--fanout) must be one number per '
-                       f'layer ({layers}) or one for all, each positive or '
-                       f'-1 (all) (got {list(fanout)})')
+        if fanout is not None and layers is not None:
+            try:
+                fanout_per_layer(fanout, layers)
+            except ValueError as e:
+                out.append(f'train.fanout (--fanout): {e}')
         if self.train.sparse_grad and not self.train.sampled:
             out.append('train.sparse_grad needs train.sampled (--sampled): '
                        'the full-graph path reads every embedding row at '

@@ -6,6 +6,7 @@ import inspect
 from dataclasses import dataclass
 from typing import ClassVar, List, Optional
 
+from adar_pyg.checks import DEFAULT_FANOUT
 from adar_pyg.augment import CausalNegativeAugmenter, NegativeAugmenter
 from adar_pyg.augment.negative_augmenter import SCORES, SOURCES, STRATEGIES
 from adar_pyg.augment.schedule import SCHEDULES
@@ -250,7 +251,9 @@ class TrainConfig(Section):
         'full', task='cf')
     fanout: Optional[List[int]] = setting(
         None, 'CF --sampled: neighbours per layer, one number per layer or '
-        'one for all; -1: all; ignored without --sampled (default: 10 5 2)',
+        'one for all; -1: all; ignored without --sampled (default: '
+        f"{' '.join(map(str, DEFAULT_FANOUT))}, cut or extended with its "
+        'last number to --layers)',
         minimum=-1, aliases=('num_neighbors', 'fanouts'), task='cf')
     sparse_grad: bool = setting(
         False, 'CF --sampled: sparse gradients of the embedding table (its '

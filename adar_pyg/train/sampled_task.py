@@ -9,6 +9,7 @@ from torch_geometric.sampler import NegativeSampling, NeighborSampler
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 from torch_geometric.utils import coalesce
 
+from adar_pyg.checks import fanout_per_layer
 from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency, sym_norm
 from adar_pyg.sampling import NegativeSampler
@@ -28,7 +29,6 @@ MISSING_BACKEND = (
 SUBGRAPH_SAMPLERS = ('torch', 'pyg')
 
 #: The fan-outs of the first layers when none are given (2 for the others).
-DEFAULT_FANOUT = [10, 5, 2]
 
 
 def loader_graph(edge_index: Tensor, num_users: int, num_items: int,
@@ -246,21 +246,10 @@ class SampledCFTask(CFTask):
             raise ValueError(f"'sparse_grad' needs a backbone with sparse "
                              f"tables (a TableRecommender such as LightGCN "
                              f"or NGCF) (got '{model.__class__.__name__}')")
-        num_layers = model.num_layers
-        if num_neighbors is None:
-            extra = max(num_layers - len(DEFAULT_FANOUT), 0)
-            num_neighbors = (DEFAULT_FANOUT[:num_layers] +
-                             DEFAULT_FANOUT[-1:] * extra)
-        if isinstance(num_neighbors, int):
-            num_neighbors = [num_neighbors] * num_layers
-        num_neighbors = [int(k) for k in num_neighbors]
-        if len(num_neighbors) != num_layers or num_layers < 1:
-            raise ValueError(f"'num_neighbors' needs one fan-out per layer "
-                             f"of the model ({num_layers}, at least one) "
-                             f"(got {num_neighbors})")
-        if any(k == 0 or k < -1 for k in num_neighbors):
-            raise ValueError(f"fan-outs must be positive or -1 (all "
-                             f"neighbours) (got {num_neighbors})")
+        try:
+            num_neighbors = fanout_per_layer(num_neighbors, model.num_layers)
+        except ValueError as e:
+            raise ValueError(f"'num_neighbors': {e}") from None
         super().__init__(model, train_data, val_data, test_data,
                          sampler=sampler, batch_size=batch_size, **kwargs)
         self.num_neighbors: List[int] = num_neighbors

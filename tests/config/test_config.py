@@ -215,7 +215,7 @@ def test_recorded_settings_of_new_and_old_results():
      r"'mixgcf' mixes negatives layer by layer: it needs a model with "
      r"per-layer representations \(lightgcn\), not model.model 'ngcf'"),
     ({'train': {'sampled': True, 'fanout': [0]}},
-     r'train.fanout \(--fanout\) must be one number per layer \(3\)'),
+     r'train.fanout \(--fanout\): fan-outs must be positive or -1'),
     ({'train': {'fanout': [5, 3]}}, r'one for all.* \(got \[5, 3\]\)'),
     ({'train': {'sampled': True}, 'run': {'nproc': 2}},
      'train.sampled runs in one process'),

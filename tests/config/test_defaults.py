@@ -10,7 +10,7 @@ import torch
 from tiny_data import chain_graph
 
 from adar_pyg import pipeline
-from adar_pyg.config import Config
+from adar_pyg.config import Config, ConfigError
 from adar_pyg.registry import AUGMENTER_NAMES, MODEL_NAMES
 from adar_pyg.sampling import SAMPLERS
 from adar_pyg.sequential import LeaveOneOutSplit
@@ -153,16 +153,33 @@ def test_a_differing_default_is_reported():
                      "constructor declares 0.5"]
 
 
-def test_the_fanout_help_states_the_library_default():
-    r"""train.fanout defaults to None (the sampled task's own fan-out);
-    its help states that fan-out, which is declared once in
-    :obj:`adar_pyg.train.sampled_task.DEFAULT_FANOUT`."""
+def test_fanout_per_layer_is_the_one_rule():
+    r"""train.fanout defaults to None: the library's fan-out
+    (:obj:`adar_pyg.checks.DEFAULT_FANOUT`, stated in the help) cut or
+    extended to the layers; one number is one for all; the config, the
+    task and the scripts refuse what :func:`fanout_per_layer` refuses."""
     import dataclasses
 
+    from adar_pyg.checks import DEFAULT_FANOUT, fanout_per_layer
     from adar_pyg.config.sections import TrainConfig
-    from adar_pyg.train.sampled_task import DEFAULT_FANOUT
     field = next(f for f in dataclasses.fields(TrainConfig)
                  if f.name == 'fanout')
     assert field.default is None
-    assert f"(default: {' '.join(map(str, DEFAULT_FANOUT))})" in \
+    assert f"(default: {' '.join(map(str, DEFAULT_FANOUT))}," in \
         field.metadata['help']
+    assert fanout_per_layer(None, 3) == DEFAULT_FANOUT == [10, 5, 2]
+    assert fanout_per_layer(None, 1) == [10]
+    assert fanout_per_layer(None, 5) == [10, 5, 2, 2, 2]
+    assert fanout_per_layer(4, 2) == fanout_per_layer([4], 2) == [4, 4]
+    assert fanout_per_layer([-1, 3], 2) == [-1, 3]
+    for fanout, layers, match in [([5, 5], 3, 'one fan-out per layer'),
+                                  (None, 0, 'at least one'),
+                                  ([5, 0, 5], 3, 'positive or -1'),
+                                  (-2, 2, 'positive or -1')]:
+        with pytest.raises(ValueError, match=match):
+            fanout_per_layer(fanout, layers)
+    for fanout, match in [([5, 5], 'one fan-out per layer'),
+                          ([5, 0, 5], 'fan-outs must be positive or -1')]:
+        with pytest.raises(ConfigError, match=r'train.fanout \(--fanout\): '
+                           + match):
+            Config.build({'train': {'sampled': True, 'fanout': fanout}})
