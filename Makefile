@@ -33,7 +33,7 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q "setuptools>=64" wheel
-	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q $(TORCH)
 	$(PIP) install -q --no-build-isolation $(FIND_LINKS) -e ".[$(EXTRAS)]"
 	touch $@
 

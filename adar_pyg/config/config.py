@@ -40,7 +40,8 @@ PRESETS: Dict[str, Dict[str, Dict[str, Any]]] = {
             'train': {'lr': 0.01, 'epochs': 120, 'eval_every': 1,
                       'patience': 120}},
     # ADAR as the paper selects its negative (Eq. 11's t* on the reverse
-    # chain), with the λ of the committed Tables 2-3 and OOD table:
+    # chain), with the λ of the committed SR cells of Table 2 and the OOD
+    # table (its CF cells and Table 3 add --adar-weight 0.1):
     'adar-eq11': {'adar': {'strategy': 'adaptive', 'source': 'chain',
                            'weight': 0.5}},
 }

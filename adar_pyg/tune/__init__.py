@@ -1,6 +1,6 @@
 r"""Hyper-parameter studies on `Optuna <https://optuna.org>`_ (the
-:obj:`tune` extra: :obj:`pip install 'adar_pyg[tune]'`, imported only when a
-study runs): a search space in YAML beside a normal config
+:obj:`tune` extra: :obj:`pip install -e '.[tune]'` from the checkout,
+imported only when a study runs): a search space in YAML beside a normal config
 (:mod:`~adar_pyg.tune.space`) and :func:`tune`, whose trials are ordinary
 run directories scored on validation only (:mod:`~adar_pyg.tune.study`).
 

@@ -92,7 +92,8 @@ def import_optuna():
         import optuna
     except ImportError:
         raise UsageError('adar_pyg.tune needs Optuna, which is not '
-                         'installed', hint="pip install 'adar_pyg[tune]'"
+                         'installed',
+                         hint="pip install -e '.[tune]' (from the checkout)"
                          ) from None
     return optuna
 

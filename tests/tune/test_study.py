@@ -472,7 +472,7 @@ def test_missing_optuna_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, 'optuna', None)
     with pytest.raises(UsageError) as e:
         import_optuna()
-    assert e.value.hint == "pip install 'adar_pyg[tune]'"
+    assert e.value.hint == "pip install -e '.[tune]' (from the checkout)"
 
 
 def test_cli(csv, tmp_path, capsys):
