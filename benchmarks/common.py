@@ -51,6 +51,42 @@ def sync(device: Union[torch.device, str, None]) -> None:
         torch.cuda.synchronize(device)
 
 
+def pyg_lightgcn_step(edge_index: torch.Tensor, num_users: int,
+                      num_items: int, dim: int, layers: int, lr: float,
+                      l2: float, device: Union[torch.device, str]
+                      ) -> Callable[[torch.Tensor, torch.Tensor,
+                                     torch.Tensor], None]:
+    r"""One training step of PyG's stock
+    :class:`torch_geometric.nn.models.LightGCN` on the user-item edges
+    :obj:`edge_index` (as one homogeneous graph, items after the users)
+    with our loss (BPR, :func:`~adar_pyg.augment.dbpr.d_bpr_loss`, plus
+    :obj:`l2` times :func:`~adar_pyg.train.cf_task.l2_term`) and Adam: the
+    reference the speed benchmarks time ours against, given triplets
+    :obj:`(users, pos, neg)`. Its model is drawn from torch's global
+    generator."""
+    from torch_geometric.nn.models import LightGCN
+
+    from adar_pyg.augment.dbpr import d_bpr_loss
+    from adar_pyg.train.cf_task import l2_term
+    U, edge = num_users, edge_index.to(device)
+    homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
+                      torch.stack([edge[1] + U, edge[0]])], dim=1)
+    model = LightGCN(U + num_items, dim, layers).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step(users: torch.Tensor, pos: torch.Tensor,
+             neg: torch.Tensor) -> None:
+        emb = model.get_embedding(homo)
+        w = model.embedding.weight
+        loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg]) + l2 * \
+            l2_term(w[users], w[U + pos], w[U + neg], users.numel())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def best_seconds(fn: Callable[[], Any], repeats: int = 5,
                  calls: int = 1) -> float:
     r"""The least processor seconds of one call of :obj:`fn` over

@@ -93,7 +93,7 @@ from typing import (TYPE_CHECKING, Any, Dict, Iterator, List, Optional,
 
 import torch
 
-from common import Stopwatch
+from common import Stopwatch, pyg_lightgcn_step
 
 from adar_pyg.io import atomic_path
 from adar_pyg.run import write_json
@@ -285,6 +285,16 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def timed_steps(task, batches: int) -> int:
+    r"""The steps timed of an epoch of :obj:`task`: at most :obj:`batches`,
+    after its first (a warm-up); an epoch of one step is refused."""
+    if task.num_batches() < 2:
+        raise ValueError(f'an epoch of this graph is {task.num_batches()} '
+                         f'step at this batch size: nothing to time after '
+                         f'the warm-up step (use a smaller --batch-size)')
+    return min(batches, task.num_batches() - 1)
+
+
 def time_ours(task, cfg: 'Config', batches: int, device: torch.device,
               details: Optional[Dict[str, Any]] = None
               ) -> Tuple[float, float, int]:
@@ -293,7 +303,7 @@ def time_ours(task, cfg: 'Config', batches: int, device: torch.device,
     :obj:`cfg`; :obj:`details` (if given) receives the sampling seconds per
     step and the mean size of the sampled subgraphs."""
     from adar_pyg.train import Trainer
-    view = FirstBatches(task, min(batches, task.num_batches() - 1), device)
+    view = FirstBatches(task, timed_steps(task, batches), device)
     seed = cfg.run.seed
     trainer = Trainer(view, lr=cfg.train.lr, l2=cfg.train.l2,
                       progress=False, seed=seed)
@@ -313,12 +323,9 @@ def time_pyg(task, cfg: 'Config', batches: int,
     r"""As :func:`time_ours` (without details), for PyG's LightGCN on the
     triplets of :obj:`task` (the batch size, dimension, layers, learning
     rate, L2 weight and seed of :obj:`cfg`)."""
-    from torch_geometric.nn.models import LightGCN as PyGLightGCN
-
-    from adar_pyg.augment.dbpr import d_bpr_loss
     U, I = task.num_users, task.num_items
-    n = min(batches, task.num_batches() - 1)
-    seed, size, l2 = cfg.run.seed, cfg.train.batch_size, cfg.train.l2
+    n = timed_steps(task, batches)
+    seed, size = cfg.run.seed, cfg.train.batch_size
     gen = torch.Generator().manual_seed(seed)
     sampler = copy.copy(task.sampler).to('cpu')
     pairs = task.train_pairs.cpu()
@@ -329,24 +336,10 @@ def time_pyg(task, cfg: 'Config', batches: int,
         neg = sampler.sample(batch[0], batch[1], generator=gen)
         triplets.append(tuple(t.to(device) for t in (batch[0], batch[1],
                                                      neg)))
-    edge = task.edge_index
-    homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
-                      torch.stack([edge[1] + U, edge[0]])], dim=1)
     torch.manual_seed(seed)
-    model = PyGLightGCN(U + I, cfg.model.dim, cfg.model.layers).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
-
-    def step(users, pos, neg) -> None:
-        emb = model.get_embedding(homo)
-        w = model.embedding.weight
-        loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
-        reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
-                     w[U + neg].square().sum()) / users.numel()
-        loss = loss + l2 * reg
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
+    step = pyg_lightgcn_step(task.edge_index, U, I, cfg.model.dim,
+                             cfg.model.layers, cfg.train.lr, cfg.train.l2,
+                             device)
     step(*triplets[0])  # warm-up
     with Stopwatch(device) as watch:
         for triplet in triplets[1:]:
@@ -583,6 +576,8 @@ def summarize(rows: List[Dict[str, Any]],
     full = {r['size']: r['seconds_per_epoch'] for r in by_path['full']}
     sampled = {r['size']: r['seconds_per_epoch'] for r in by_path['sampled']}
     common = sorted(set(full) & set(sampled))
+    # (a row added by --merge holds the index of its run)
+    run_of = {(r['path'], r['size']): r.get('merged') for r in rows}
     wins = [s for s in common if sampled[s] < full[s]]
     crossover: Dict[str, Any] = {}
     first = next((s for i, s in enumerate(common)
@@ -590,7 +585,9 @@ def summarize(rows: List[Dict[str, Any]],
     if first is not None:
         row = next(r for r in by_path['sampled'] if r['size'] == first)
         crossover = {'measured': True, 'interactions': row['interactions'],
-                     'speedup_there': full[first] / sampled[first]}
+                     'speedup_there': full[first] / sampled[first],
+                     'same_run': all(run_of['full', s] == run_of['sampled', s]
+                                     for s in common)}
     else:
         fs, fx = fit_loglog(by_path['full']), fit_loglog(by_path['sampled'])
         crossover = {'measured': False, 'interactions': None}
@@ -744,7 +741,11 @@ def markdown(result: Dict[str, Any]) -> str:
         lines.append(f"\nCrossover: the sampled path is faster than the full "
                      f"path from {c['interactions']:,} training interactions "
                      f"on (measured; {c['speedup_there']:.2f}x there) on the "
-                     f"synthetic graphs.")
+                     f"synthetic graphs." + (
+                         '' if c.get('same_run', True) else
+                         ' Some sizes have their full and sampled rows from '
+                         'different runs (see their load averages above): '
+                         'the load of the machine shows in the comparison.'))
     elif c.get('interactions'):
         lines.append(f"\nCrossover: not reached at the measured sizes; the "
                      f"fitted power laws cross at about "
@@ -944,6 +945,16 @@ def parse_args(argv: Optional[Sequence[str]] = None
             cfg.train.fanout, cfg.model.layers)}})
     except ValueError as e:
         parser.error(f'--fanout: {e}')
+    for flag, value, least in [('--batches', args.batches, 1),
+                               ('--pyg-batches', args.pyg_batches, 1),
+                               ('--eval-users', args.eval_users, 0),
+                               ('--sizes', min(args.sizes, default=1), 1)]:
+        if value < least:
+            parser.error(f'{flag} must be at least {least} (got {value})')
+    for flag, value in [('--memory-budget-gib', args.memory_budget_gib),
+                        ('--cell-timeout', args.cell_timeout)]:
+        if not value > 0:
+            parser.error(f'{flag} must be positive (got {value})')
     if cfg.run.device == 'cuda' and args.cell is None and \
             not torch.cuda.is_available():
         parser.error('--device cuda: CUDA is not available')

@@ -20,11 +20,9 @@ import statistics
 from typing import Dict, List, Optional
 
 import torch
-from torch_geometric.nn.models import LightGCN as PyGLightGCN
 
-from common import Stopwatch, command_line
+from common import Stopwatch, command_line, pyg_lightgcn_step
 
-from adar_pyg.augment.dbpr import d_bpr_loss
 from adar_pyg.config import (ConfigError, add_config_args, config_from_args,
                              parse_args)
 from adar_pyg.pipeline import (EDGE, build_augmenter, build_task,
@@ -120,22 +118,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     for batch in task.batches(gen):
         neg = task.sampler.sample(batch[0], batch[1], generator=gen)
         batches.append((batch[0], batch[1], neg))
-    edge = train[EDGE].edge_index.to(device)
-    homo = torch.cat([torch.stack([edge[0], edge[1] + U]),
-                      torch.stack([edge[1] + U, edge[0]])], dim=1)
-    pyg = PyGLightGCN(U + I, dim, layers).to(device)
-    pyg_opt = torch.optim.Adam(pyg.parameters(), lr=lr)
-
-    def pyg_step(users, pos, neg) -> None:
-        emb = pyg.get_embedding(homo)
-        w = pyg.embedding.weight
-        loss = d_bpr_loss(emb[users], emb[U + pos], emb[U + neg])
-        reg = 0.5 * (w[users].square().sum() + w[U + pos].square().sum() +
-                     w[U + neg].square().sum()) / users.numel()
-        loss = loss + l2 * reg
-        pyg_opt.zero_grad()
-        loss.backward()
-        pyg_opt.step()
+    pyg_step = pyg_lightgcn_step(train[EDGE].edge_index, U, I, dim, layers,
+                                 lr, l2, device)
 
     pyg_step(*batches[0])  # warm-up
     n = len(batches) if args.pyg_batches <= 0 else min(args.pyg_batches,

@@ -11,6 +11,16 @@ def scaling():
     return load_script('benchmarks/scaling.py')
 
 
+#: A run's meta as scaling.py records it (for its markdown).
+META = {'command': 'python benchmarks/scaling.py', 'device': 'cpu',
+        'threads': 1, 'torch': '2.13.0+cpu', 'torch_geometric': '2.8.1',
+        'host': 'vm', 'load_start': [0.5, 0.5, 0.5], 'batch_size': 1024,
+        'dim': 64, 'layers': 3, 'fanout': [10, 5, 2], 'batches': 3,
+        'pyg_batches': 2, 'pyg_max_interactions': 1_000_000,
+        'eval_users': 4096, 'memory_budget_gib': 24.0, 'notes': [],
+        'load_end': [0.5, 0.5, 0.5]}
+
+
 def row(path, size, step, cpu_step, sample=0.5):
     batches = size // 1000
     return {'graph': 'synthetic', 'size': size, 'interactions': size,
@@ -43,3 +53,20 @@ def test_sparse_rows_are_summarised(scaling):
     assert '| synthetic 400,000 | 400,000 | sampled_sparse | 1.000 |' in text
     assert 'sampled 0.5, sampled_sparse 0.0' in text
     assert 'synthetic 1,600,000 4.00x (1.00x)' in text
+
+
+def test_crossover_says_when_its_rows_come_from_two_runs(scaling):
+    r"""The crossover of ``full`` and ``sampled`` records whether every
+    size's two rows come from one run (a merged row holds its run's index),
+    and the report says so when not."""
+    rows = [row('full', 100_000, 0.5, 0.5), row('sampled', 100_000, 1.0, 1.0),
+            row('full', 400_000, 4.0, 4.0), row('sampled', 400_000, 2.0, 2.0)]
+    summary = scaling.summarize(rows, 24.0)
+    assert summary['crossover']['interactions'] == 400_000
+    assert summary['crossover']['same_run'] is True
+    rows[0]['merged'] = 0  # The full row at 0.1M from a later run:
+    summary = scaling.summarize(rows, 24.0)
+    assert summary['crossover']['same_run'] is False
+    text = scaling.markdown({'meta': META, 'rows': rows,
+                             'summary': summary})
+    assert 'full and sampled rows from different runs' in text
