@@ -8,6 +8,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+# pip flags for torch alone, e.g. --index-url https://download.pytorch.org/whl/cpu
+TORCH_FLAGS ?=
 WHEELS ?= ../shared/wheels
 MIRROR ?= ../shared/datasets
 ARGS ?=
@@ -33,7 +35,7 @@ $(VENV)/bin/python:
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q "setuptools>=64" wheel
-	$(PIP) install -q $(TORCH)
+	$(PIP) install -q $(TORCH_FLAGS) "$(TORCH)"
 	$(PIP) install -q --no-build-isolation $(FIND_LINKS) -e ".[$(EXTRAS)]"
 	touch $@
 

@@ -107,23 +107,30 @@ DEFAULT_FANOUT = [10, 5, 2]
 def fanout_per_layer(fanout: Optional[Union[int, Sequence[int]]],
                      num_layers: int) -> List[int]:
     r"""The neighbours sampled at each of :obj:`num_layers` layers:
-    :obj:`fanout` one number per layer, or one for all (an :obj:`int` or a
-    one-element list), each positive or -1 (all); :obj:`None` gives
+    :obj:`fanout` one integer per layer, or one for all (an integer or a
+    one-element sequence), each positive or -1 (all); :obj:`None` gives
     :obj:`DEFAULT_FANOUT` cut or extended with its last number. Raises a
-    :class:`ValueError` otherwise."""
-    given = None if fanout is None else [fanout] if isinstance(
-        fanout, numbers.Integral) else list(fanout)
+    :class:`ValueError` otherwise (a string, a bool or a float included)."""
     if fanout is None and num_layers >= 1:
         extra = max(num_layers - len(DEFAULT_FANOUT), 0)
         return DEFAULT_FANOUT[:num_layers] + DEFAULT_FANOUT[-1:] * extra
-    out = [int(k) for k in given or []]
+    if fanout is None or isinstance(fanout, numbers.Integral):
+        items: List[Any] = [] if fanout is None else [fanout]
+    elif isinstance(fanout, (str, bytes)) or not isinstance(
+            fanout, (Sequence, np.ndarray, torch.Tensor)):
+        raise ValueError(f"fan-outs must be an integer or a sequence of "
+                         f"integers (got {fanout!r})")
+    else:
+        items = (fanout.reshape(-1).tolist() if isinstance(
+            fanout, (np.ndarray, torch.Tensor)) else list(fanout))
+    out = [check_int('fan-out', k, minimum=-1) for k in items]
     if len(out) == 1:
         out = out * num_layers
     if num_layers < 1 or len(out) != num_layers:
         raise ValueError(f"one fan-out per layer of the model "
                          f"({num_layers}, at least one) or one for all "
-                         f"(got {given})")
-    if any(k == 0 or k < -1 for k in out):
+                         f"(got {fanout!r})")
+    if 0 in out:
         raise ValueError(f"fan-outs must be positive or -1 (all "
-                         f"neighbours) (got {given})")
+                         f"neighbours) (got {fanout!r})")
     return out

@@ -13,6 +13,8 @@ import math
 import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
+from adar_pyg import defaults
+
 METRICS = ('recall@10', 'recall@20', 'ndcg@10', 'ndcg@20')
 
 
@@ -69,7 +71,7 @@ def paired_note(row: Dict[str, Any], base_seeds: Sequence[int]) -> str:
 def summarize(cells: Dict[str, Dict[str, Any]], groups: Iterable[str],
               base: str, seeds: Sequence[int],
               key: Callable[[str, int], str],
-              split: str = 'test') -> List[Dict[str, Any]]:
+              split: str = defaults.SPLIT) -> List[Dict[str, Any]]:
     r"""Mean ± std per group over :obj:`seeds`, and the relative improvement and
     paired t-test p-value of each group against :obj:`base` (seeds present in
     both: :obj:`row['paired']`; :func:`markdown` says so when they are fewer
@@ -177,7 +179,7 @@ def group_runs(runs: List[Dict[str, Any]]) -> Dict[str, List[Dict[str, Any]]]:
 
 
 def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
-                split: str = 'test') -> str:
+                split: str = defaults.SPLIT) -> str:
     r"""A markdown report comparing finished run directories, one table per
     dataset (runs of different datasets, trained on different versions of
     a data file, or tested on other test sets — see :func:`test_protocol`

@@ -49,7 +49,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from adar_pyg import fingerprint, rundir
+from adar_pyg import defaults, fingerprint, rundir
 from adar_pyg.config import Config
 from adar_pyg.config.config import ignored_settings
 from adar_pyg.errors import (AdarError, DataError, ResourceError,
@@ -537,7 +537,7 @@ def restore(run_dir: str, data: Optional[RunData] = None):
     return cfg, data, task
 
 
-def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
+def evaluate(run_dir: str, split: str = defaults.SPLIT) -> Dict[str, float]:
     r"""Re-scores the saved model of :obj:`run_dir` on :obj:`split`
     (:obj:`'test'`, :obj:`'val'` or a further test split such as
     :obj:`'test_ood'`)."""
@@ -552,7 +552,7 @@ def evaluate(run_dir: str, split: str = 'test') -> Dict[str, float]:
     return task.evaluate(split)
 
 
-def recommend(run_dir: str, user: Any, k: int = 10
+def recommend(run_dir: str, user: Any, k: int = defaults.TOP_K
               ) -> List[Tuple[Any, float]]:
     r"""The top-:obj:`k` items (ids, scores) for :obj:`user`, excluding every
     item the user interacted with. Users and items are named by their original

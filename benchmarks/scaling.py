@@ -577,7 +577,8 @@ def summarize(rows: List[Dict[str, Any]],
     sampled = {r['size']: r['seconds_per_epoch'] for r in by_path['sampled']}
     common = sorted(set(full) & set(sampled))
     # (a row added by --merge holds the index of its run)
-    run_of = {(r['path'], r['size']): r.get('merged') for r in rows}
+    run_of = {(r['path'], r['size']): r.get('merged')
+              for path in ('full', 'sampled') for r in by_path[path]}
     wins = [s for s in common if sampled[s] < full[s]]
     crossover: Dict[str, Any] = {}
     first = next((s for i, s in enumerate(common)
@@ -878,7 +879,8 @@ def parse_args(argv: Optional[Sequence[str]] = None
     r"""The script's own flags (the defaults of :obj:`--quick` filled in)
     and the resolved config of the settings: LightGCN's layers made
     concrete and :obj:`train.fanout` one number per layer (default
-    :obj:`adar_pyg.checks.DEFAULT_FANOUT`; :obj:`--quick`: :obj:`QUICK_SETTINGS`)."""
+    :obj:`adar_pyg.checks.DEFAULT_FANOUT`; :obj:`--quick`:
+    :obj:`QUICK_SETTINGS`)."""
     from adar_pyg.config import (ConfigError, add_config_args,
                                  config_from_args, parse_args as parse_flags)
     parser = argparse.ArgumentParser(

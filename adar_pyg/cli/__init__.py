@@ -17,12 +17,12 @@ Errors are reported in one line and an exit code per kind (see
 traceback. Every flag of :obj:`train` is generated from
 :mod:`adar_pyg.config`; see :obj:`adar-pyg train --help`."""
 import argparse
-import inspect
 import math
 import os
 import sys
 from typing import List, Optional
 
+from adar_pyg import defaults
 from adar_pyg.cli.errors import CommandParser, run_command
 
 # The settings (adar_pyg.config) are imported in the functions, so that a
@@ -207,24 +207,18 @@ def _prune(args: argparse.Namespace):
     return (args.pruner or True) if args.prune else False
 
 
-def _default(fn, name: str):
-    r"""The default of :obj:`fn`'s argument :obj:`name`: a flag's default
-    is that of the function it calls, declared there only."""
-    return inspect.signature(fn).parameters[name].default
-
-
 def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
     r"""The flags :obj:`tune` and :obj:`compare` share: pruning, workers
     (sharing :obj:`shared`) and the preset."""
     from adar_pyg.config import PRESETS
-    from adar_pyg.tune.study import PRUNERS, tune
+    from adar_pyg.tune.study import PRUNERS
     group.add_argument('--no-prune', dest='prune', action='store_false',
                        help='never stop a trial early')
     group.add_argument('--pruner', default=None, choices=PRUNERS,
                        help='stops trials behind on validation (default: '
                        f'{PRUNERS[0]}; a study continues only with the one '
                        'it began with)')
-    workers = _default(tune, 'workers')
+    workers = defaults.WORKERS
     group.add_argument('--workers', default=workers, type=positive_int,
                        metavar='N', help=f'processes sharing {shared} '
                        f'(default: {workers})')
@@ -235,9 +229,6 @@ def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from adar_pyg.config import add_config_args, add_output_args
-    from adar_pyg.report import report_runs
-    from adar_pyg.run import evaluate, recommend
-    from adar_pyg.tune.comparison import compare
     parser = CommandParser(
         prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
         'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
@@ -262,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('evaluate', allow_abbrev=False,
                        help="re-score a saved run's model")
     p.add_argument('run_dir', metavar='RUN_DIR')
-    split = _default(evaluate, 'split')
+    split = defaults.SPLIT
     p.add_argument('--split', default=split,
                    help="'test', 'val' or a further test split (test_ood; "
                    f'default: {split})')
@@ -273,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
     p.add_argument('--out', default=None, metavar='DIR',
                    help='write report.md and report.png here')
-    split = _default(report_runs, 'split')
+    split = defaults.SPLIT
     p.add_argument('--split', default=split,
                    help="the metrics compared: 'test', 'val', or a further "
                    f'test split (test_ood) the runs recorded (default: '
@@ -287,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--user', required=True,
                    help='user id (original id of your own data; 0-based '
                    'index for a built-in dataset)')
-    k = _default(recommend, 'k')
+    k = defaults.TOP_K
     p.add_argument('--k', type=int, default=k,
                    help=f'how many items (default: {k})')
     p.set_defaults(fn=_recommend)
@@ -333,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument('--trials', required=True, type=positive_int,
                        metavar='N', help='trials of each arm (again with the '
                        'same --out continues each study up to N)')
-    seeds = _default(compare, 'seeds')
+    seeds = defaults.SEEDS
     group.add_argument('--seeds', default=seeds, type=positive_int,
                        metavar='K', help="seed runs of each arm's best "
                        f'configuration (default: {seeds})')

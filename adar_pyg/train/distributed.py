@@ -467,7 +467,9 @@ def launch(fn: Any, nproc: int, args: tuple = (), backend: str = 'gloo',
                 return torch.load(results, weights_only=True)
         except pickle.UnpicklingError as e:
             why = str(e).partition('WeightsUnpickler error: ')[2]
+            why = why.partition(' was not an allowed global')[0] or str(e)
             raise RuntimeError(
                 f"rank 0's result holds objects other than tensors, numbers, "
-                f"strings, containers of them and safe_globals: "
-                f"{why.splitlines()[0] if why else e}") from None
+                f"strings, containers of them and safe_globals ({why}); "
+                f"pass its classes as launch(..., safe_globals=[...])"
+                ) from None

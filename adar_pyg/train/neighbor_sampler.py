@@ -103,17 +103,17 @@ class TorchNeighborSampler(NeighborSampler):
         nodes: Dict[NodeType, List[Tensor]] = {t: [] for t in local}
         size = {t: 0 for t in local}
         frontier: Dict[NodeType, Tuple[Tensor, Tensor]] = {}
-        for t, ids in seed.items():
-            ids = ids.long()
-            local[t][ids] = torch.arange(ids.numel())
-            nodes[t].append(ids)
-            size[t] = ids.numel()
-            frontier[t] = (ids, torch.arange(ids.numel()))
         rows: Dict[EdgeType, List[Tensor]] = {e: [] for e in self.edge_types}
         cols: Dict[EdgeType, List[Tensor]] = {e: [] for e in self.edge_types}
         edges: Dict[EdgeType, List[Tensor]] = {e: [] for e in self.edge_types}
         fanouts = self.num_neighbors.get_mapped_values(self.edge_types)
-        try:
+        try:  # (every node indexed is in `nodes` at once: reset if stopped)
+            for t, ids in seed.items():
+                ids = ids.long()
+                nodes[t].append(ids)
+                local[t][ids] = torch.arange(ids.numel())
+                size[t] = ids.numel()
+                frontier[t] = (ids, torch.arange(ids.numel()))
             for hop in range(self.num_neighbors.num_hops):
                 new: Dict[NodeType, List[Tensor]] = {t: [] for t in local}
                 for edge_type in self.edge_types:
@@ -127,7 +127,7 @@ class TorchNeighborSampler(NeighborSampler):
                     local[src][fresh] = torch.arange(
                         size[src], size[src] + fresh.numel())
                     size[src] += fresh.numel()
-                    nodes[src].append(fresh)  # (at once: reset if stopped)
+                    nodes[src].append(fresh)
                     new[src].append(fresh)
                     rows[edge_type].append(local[src][nbr])
                     cols[edge_type].append(col)

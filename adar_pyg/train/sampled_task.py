@@ -9,7 +9,8 @@ from torch_geometric.sampler import NegativeSampling, NeighborSampler
 from torch_geometric.typing import WITH_PYG_LIB, WITH_TORCH_SPARSE
 from torch_geometric.utils import coalesce
 
-from adar_pyg.checks import fanout_per_layer
+from adar_pyg.checks import (  # noqa: F401 (importable from here)
+    DEFAULT_FANOUT, fanout_per_layer)
 from adar_pyg.nn.models import BipartiteRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency, sym_norm
 from adar_pyg.sampling import NegativeSampler
@@ -28,7 +29,6 @@ MISSING_BACKEND = (
 #: Who draws a step's neighbours: adar_pyg's vectorised sampler or PyG's.
 SUBGRAPH_SAMPLERS = ('torch', 'pyg')
 
-#: The fan-outs of the first layers when none are given (2 for the others).
 
 
 def loader_graph(edge_index: Tensor, num_users: int, num_items: int,
@@ -309,10 +309,12 @@ class SampledCFTask(CFTask):
                                    generator)
             yield next(it).to(self.device)
 
-    def adjacency(self, batch: HeteroData) -> BipartiteAdjacency:
+    def adjacency(self, batch: HeteroData, dtype: torch.dtype = torch.float
+                  ) -> BipartiteAdjacency:
         r"""The symmetric adjacency of a sampled subgraph (local ids, users
         first): its edges in both directions, weighted
-        :math:`1/\sqrt{\deg(u)\deg(i)}` with the full graph's degrees."""
+        :math:`1/\sqrt{\deg(u)\deg(i)}` with the full graph's degrees, in
+        :obj:`dtype` (that of the embeddings)."""
         src, _, dst = self._edge_type
         n_user, n_item = batch[src].n_id, batch[dst].n_id
         nu, ni = n_user.numel(), n_item.numel()
@@ -321,7 +323,7 @@ class SampledCFTask(CFTask):
                           dim=1)
         user, item = coalesce(pairs, num_nodes=max(nu, ni))
         value = sym_norm(self.deg_user, self.deg_item, n_user[user],
-                         n_item[item], self.model.ego_embeddings()[0].dtype)
+                         n_item[item], dtype)
         return BipartiteAdjacency.from_edges(user, item, value, nu, ni)
 
     def rows(self, n_user: Tensor, n_item: Tensor) -> Tuple[Tensor, Tensor]:
@@ -355,7 +357,8 @@ class SampledCFTask(CFTask):
         pos = batch[dst].dst_pos_index
         candidates = batch[dst].dst_neg_index.view(users.numel(), -1)
         x_user, x_item = self.rows(batch[src].n_id, batch[dst].n_id)
-        out = self.propagate(x_user, x_item, self.adjacency(batch))
+        out = self.propagate(x_user, x_item,
+                             self.adjacency(batch, x_user.dtype))
         sampler = local_sampler(self.sampler, candidates)
         if self.sampler.requires_layers:
             model: Any = self.model

@@ -47,6 +47,7 @@ import time
 from typing import (Any, Callable, Dict, List, Optional, Sequence,
                     Tuple, Union)
 
+from adar_pyg import defaults
 from adar_pyg.config import Config
 from adar_pyg.errors import UsageError
 from adar_pyg.io import ensure_writable, write_text
@@ -140,11 +141,13 @@ def seed_dir(out: str, arm: str, seed: int) -> str:
 
 def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
                                         os.PathLike],
-            trials: int, seeds: int = 5, out: Union[str, os.PathLike] = '',
+            trials: int, seeds: int = defaults.SEEDS,
+            out: Union[str, os.PathLike] = '',
             *, controls: Optional[Sequence[str]] = None,
             prune: Union[bool, str, Any] = True, plot: bool = True,
             progress: bool = False,
-            log: Optional[Callable[[str], None]] = None, workers: int = 1,
+            log: Optional[Callable[[str], None]] = None,
+            workers: int = defaults.WORKERS,
             command: Optional[str] = None):
     r"""Tunes every arm with :obj:`trials` trials, trains the best trial of
     each over :obj:`seeds` seeds, tests each once, and returns the table of
@@ -253,8 +256,9 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
                    if t['state'] == 'running']
         if running:  # Its best is not known yet: no seed run, no report.
             raise UsageError(
-                f"arm '{arm.name}': {tune_study.trials_were(running, past=False)} still running, in "
-                f"another process or killed under "
+                f"arm '{arm.name}': "
+                f"{tune_study.trials_were(running, past=False)} still "
+                f"running, in another process or killed under "
                 f"{tune_study.STALE_SECONDS:.0f} s ago (before its run "
                 f"directory or its result was recorded), so the arm's best "
                 f"trial is not known yet",
@@ -444,7 +448,8 @@ SEED_HOW = {'finished': 'reused',
 
 def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                out: str, shared: Dict[str, Any], plot: bool, progress: bool,
-               say: Callable[[str], None], workers: int = 1
+               say: Callable[[str], None],
+               workers: int = defaults.WORKERS
                ) -> Dict[str, Any]:
     r"""Trains (or reuses) the seed runs of one arm's best configuration
     :obj:`cfg` (of trial :obj:`trial`), in :obj:`workers` processes at a

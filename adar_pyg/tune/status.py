@@ -26,6 +26,7 @@ again, and later trials prune differently.
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from adar_pyg import defaults
 from adar_pyg.config import Config
 from adar_pyg.tune.arms import Arms
 from adar_pyg.tune.comparison import (arm_budget, best_config,
@@ -41,7 +42,7 @@ COLUMNS = ('trials', 'budget', 'complete', 'pruned', 'failed', 'killed',
 
 def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
                                                os.PathLike],
-                   trials: int, seeds: int = 5,
+                   trials: int, seeds: int = defaults.SEEDS,
                    out: Union[str, os.PathLike] = '', *,
                    controls: Optional[Sequence[str]] = None,
                    prune: Any = True):

@@ -55,6 +55,7 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Union
 
+from adar_pyg import defaults
 from adar_pyg.config import Config, ConfigError
 from adar_pyg.errors import DivergedError, UsageError
 from adar_pyg.fingerprint import computed, data_digest
@@ -117,7 +118,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
          storage: Optional[str] = None, progress: bool = False,
          log: Optional[Callable[[str], None]] = None, plot: bool = True,
          on_trial: Optional[Callable[[Dict[str, Any]], None]] = None,
-         workers: int = 1,
+         workers: int = defaults.WORKERS,
          notes: Optional[Callable[[str], None]] = None):
     r"""Runs (or continues) the study of :obj:`space` on :obj:`config` in the
     folder :obj:`out` until it holds :obj:`trials` finished trials, and

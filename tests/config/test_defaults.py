@@ -175,7 +175,10 @@ def test_fanout_per_layer_is_the_one_rule():
     for fanout, layers, match in [([5, 5], 3, 'one fan-out per layer'),
                                   (None, 0, 'at least one'),
                                   ([5, 0, 5], 3, 'positive or -1'),
-                                  (-2, 2, 'positive or -1')]:
+                                  (-2, 2, 'at least -1'),
+                                  ('5', 3, 'an integer or a sequence'),
+                                  (True, 2, 'at least -1 \\(got True'),
+                                  ([2.7], 2, 'at least -1 \\(got 2.7')]:
         with pytest.raises(ValueError, match=match):
             fanout_per_layer(fanout, layers)
     for fanout, match in [([5, 5], 'one fan-out per layer'),
