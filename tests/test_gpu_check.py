@@ -123,7 +123,8 @@ def test_summary_crossover_slopes_and_memory(scaling):
         math.log10(100) / 2, abs=0.01)
     assert summary['crossover'] == {'measured': True,
                                     'interactions': 10**6,
-                                    'speedup_there': 2.0}
+                                    'speedup_there': 2.0,
+                                    'same_run': True}
     budget = summary['largest_within_budget']
     # full: 1024 MB per 1.125M interactions from the two largest sizes.
     assert budget['full']['largest_measured_within'] == 10**7
