@@ -573,12 +573,11 @@ def summarize(rows: List[Dict[str, Any]],
                                                                     3)
     # The crossover: the smallest size from which the sampled path is faster
     # than the full path at every measured size.
-    full = {r['size']: r['seconds_per_epoch'] for r in by_path['full']}
-    sampled = {r['size']: r['seconds_per_epoch'] for r in by_path['sampled']}
+    full_rows = {r['size']: r for r in by_path['full']}
+    sampled_rows = {r['size']: r for r in by_path['sampled']}
+    full = {s: r['seconds_per_epoch'] for s, r in full_rows.items()}
+    sampled = {s: r['seconds_per_epoch'] for s, r in sampled_rows.items()}
     common = sorted(set(full) & set(sampled))
-    # (a row added by --merge holds the index of its run)
-    run_of = {(r['path'], r['size']): r.get('merged')
-              for path in ('full', 'sampled') for r in by_path[path]}
     wins = [s for s in common if sampled[s] < full[s]]
     crossover: Dict[str, Any] = {}
     first = next((s for i, s in enumerate(common)
@@ -587,7 +586,7 @@ def summarize(rows: List[Dict[str, Any]],
         row = next(r for r in by_path['sampled'] if r['size'] == first)
         crossover = {'measured': True, 'interactions': row['interactions'],
                      'speedup_there': full[first] / sampled[first],
-                     'same_run': all(run_of['full', s] == run_of['sampled', s]
+                     'same_run': all(same_run(full_rows[s], sampled_rows[s])
                                      for s in common)}
     else:
         fs, fx = fit_loglog(by_path['full']), fit_loglog(by_path['sampled'])
@@ -626,10 +625,15 @@ def paired_rows(rows: List[Dict[str, Any]], base: str, other: str,
             if r['path'] == other and r.get(field) and graph(r) in bases]
 
 
+def same_run(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    r"""Whether the rows :obj:`a` and :obj:`b` were measured by one run (a
+    row added by ``--merge`` holds the index of its run)."""
+    return a.get('merged') == b.get('merged')
+
+
 def _pair(r: Dict[str, Any], b: Dict[str, Any]) -> Dict[str, Any]:
     return {'graph': r['graph'], 'size': r.get('size'),
-            'interactions': r['interactions'],
-            'same_run': r.get('merged') == b.get('merged')}
+            'interactions': r['interactions'], 'same_run': same_run(r, b)}
 
 
 def ddp_vs_full(rows: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
