@@ -110,7 +110,7 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
         if r['state'] == 'running':  # (or the trial of a dead process)
             row['killed' if tune_study.is_dead(t, folder) else
                 'running'] += 1
-        elif r['state'] in ('complete', 'pruned', 'fail'):
+        elif r['state'] in tune_study.BUDGET:
             row['cpu_seconds'] += r['cpu_seconds'] or 0.0
             # (a continued trial's CPU time is that after the kill: no mean)
             if r['cpu_seconds'] is not None and not r['continues']:

@@ -73,6 +73,9 @@ STALE_SECONDS = 60.0
 #: User attribute of a trial started beyond the budget by a worker that
 #: raced another for the last trial (never trained, not counted).
 SURPLUS = 'surplus'
+#: The states (:func:`_state`) of the trials that count against a study's
+#: budget: complete, pruned, and failed (a diverged run).
+BUDGET = ('complete', 'pruned', 'fail')
 
 #: User attribute of the retry of a killed trial that continues the killed
 #: trial's run directory (moved to the retry's folder) from its checkpoint.
@@ -263,8 +266,8 @@ def trials_were(numbers: List[int], past: bool = True) -> str:
 
 def finished(summary: Dict[str, Any]) -> int:
     r"""The trials of a :func:`summary` that count against the budget
-    (:func:`_counts`): complete, pruned or failed."""
-    return sum(summary['counts'][s] for s in ('complete', 'pruned', 'fail'))
+    (:data:`BUDGET`; :func:`_finished` on the study)."""
+    return sum(summary['counts'][s] for s in BUDGET)
 
 
 def _sampler(optuna: Any, space: SearchSpace, seed: int) -> Any:
@@ -639,15 +642,23 @@ def _claimed(optuna: Any, study: Any) -> int:
 
 
 def _counts(optuna: Any, t: Any, running: bool = False) -> bool:
-    r"""Whether the trial :obj:`t` counts against the budget: complete,
-    pruned, or failed (a diverged run; not a killed one, which is run
-    again, nor a surplus one, never trained); with :obj:`running`, a
-    running one too."""
-    state = optuna.trial.TrialState
-    return (t.state in (state.COMPLETE, state.PRUNED) or
-            (running and t.state == state.RUNNING) or
-            (t.state == state.FAIL and KILLED not in t.user_attrs
-             and SURPLUS not in t.user_attrs))
+    r"""Whether the trial :obj:`t` counts against the budget: its
+    :func:`_state` is one of :data:`BUDGET` (a killed trial is run again, a
+    surplus one was never trained); with :obj:`running`, a running one
+    too."""
+    return _state(optuna, t) in (BUDGET + ('running', ) if running
+                                 else BUDGET)
+
+
+def _state(optuna: Any, t: Any) -> str:
+    r"""The state of the trial :obj:`t` as reports name it: :obj:`'queued'`
+    (the retry of a killed trial, waiting), :obj:`'killed'`,
+    :obj:`'surplus'`, or Optuna's state in lower case (:obj:`'complete'`,
+    :obj:`'pruned'`, :obj:`'fail'`: a diverged run, :obj:`'running'`)."""
+    if t.state == optuna.trial.TrialState.WAITING:
+        return 'queued'
+    return next((a for a in (KILLED, SURPLUS) if a in t.user_attrs),
+                t.state.name.lower())
 
 
 def _surplus(optuna: Any, study: Any, trial: Any, trials: int) -> bool:
@@ -1102,13 +1113,12 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             run_dir = moved[run_dir]
         return run_dir if seen else None
 
-    waiting = import_optuna().trial.TrialState.WAITING
+    optuna = import_optuna()
     for t in trials:
-        queued = t.state == waiting  # (the retry of a killed trial)
+        state = _state(optuna, t)
+        queued = state == 'queued'  # (the retry of a killed trial)
         rows.append({
-            'number': t.number, 'state': 'queued' if queued else next(
-                (a for a in (KILLED, SURPLUS) if a in t.user_attrs),
-                t.state.name.lower()),
+            'number': t.number, 'state': state,
             'value': t.value,
             # A queued trial's values, drawn when it runs:
             'params': t.system_attrs.get('fixed_params', {}) if queued
@@ -1146,8 +1156,8 @@ def summary(study: Any, storage: Optional[str] = None) -> Dict[str, Any]:
             'number': best.number, 'value': best.value, 'params': best.params,
             'run_dir': best.user_attrs.get('run_dir')},
         'counts': {state: sum(r['state'] == state for r in rows)
-                   for state in ('complete', 'pruned', 'fail', 'killed',
-                                 SURPLUS, 'running', 'queued')},
+                   for state in BUDGET + (KILLED, SURPLUS, 'running',
+                                          'queued')},
         'trials': rows,
     }
 
