@@ -105,8 +105,7 @@ class ReferenceLightGCN(BipartiteRecommender):
 
     def __init__(self, edge_index: Tensor, num_users: int, num_items: int,
                  embedding_dim: int = 64, num_layers: int = 3) -> None:
-        super().__init__(num_users, num_items, embedding_dim)
-        self.num_layers = num_layers
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
         init = torch.nn.init.xavier_uniform_
         self.user_embed = Parameter(init(torch.empty(num_users,
                                                      embedding_dim)))
@@ -194,8 +193,7 @@ class ReferenceNGCF(BipartiteRecommender):
                  embedding_dim: int = 64, num_layers: int = 3,
                  node_dropout: float = 0.1, message_dropout: float = 0.1,
                  negative_slope: float = 0.2) -> None:
-        super().__init__(num_users, num_items, embedding_dim)
-        self.num_layers = num_layers
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
         self.node_dropout, self.message_dropout = node_dropout, message_dropout
         self.negative_slope = negative_slope
         init = torch.nn.init.xavier_uniform_

@@ -191,8 +191,8 @@ class SampledCFTask(CFTask):
     Args:
         model (BipartiteRecommender): The backbone
             (:class:`~adar_pyg.nn.LightGCN`, :class:`~adar_pyg.nn.NGCF`, or
-            any with :meth:`~adar_pyg.nn.BipartiteRecommender.propagate`
-            and :obj:`num_layers`).
+            any with :meth:`~adar_pyg.nn.BipartiteRecommender.propagate`;
+            one hop is sampled for each of its :obj:`num_layers`).
         train_data (HeteroData): Training split.
         val_data (HeteroData): Validation split (may hold no edges).
         test_data (HeteroData): Test split.

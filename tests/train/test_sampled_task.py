@@ -217,6 +217,30 @@ def test_bad_input():
         SampledCFTask(make_model('lightgcn'), train, val, test).shard(0, 2)
 
 
+class NoLayers(BipartiteRecommender):
+    r"""A backbone written on the base class alone that propagates nothing
+    (matrix factorisation): its :obj:`num_layers` is the base's 0."""
+    def __init__(self):
+        super().__init__(U, I, 8)
+        self.table = torch.nn.Parameter(torch.randn(U + I, 8))
+
+    def ego_embeddings(self):
+        return tuple(self.table.split([U, I]))
+
+
+def test_layers_are_part_of_the_contract():
+    r"""Every backbone has :obj:`num_layers` (the base class's, checked): a
+    backbone of none is refused by the sampled path with the reason, not an
+    :class:`AttributeError`."""
+    train, val, test = splits()
+    assert NoLayers().num_layers == 0
+    assert TwoTables(make_model('lightgcn', layers=2)).num_layers == 2
+    with pytest.raises(ValueError, match=r"'num_neighbors'.*at least one"):
+        SampledCFTask(NoLayers(), train, val, test)
+    with pytest.raises(ValueError, match="'num_layers'"):
+        BipartiteRecommender(U, I, 8, num_layers=-1)
+
+
 def test_missing_backend(monkeypatch):
     monkeypatch.setattr('adar_pyg.train.sampled_task.WITH_PYG_LIB', False)
     monkeypatch.setattr('adar_pyg.train.sampled_task.WITH_TORCH_SPARSE',

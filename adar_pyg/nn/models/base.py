@@ -24,6 +24,11 @@ class BipartiteRecommender(torch.nn.Module):
         num_users (int): Number of users.
         num_items (int): Number of items.
         embedding_dim (int): Size of the layer-0 embeddings.
+        num_layers (int, optional): Number of propagation layers :math:`L`:
+            a node's final representation reads the layer-0 rows of the
+            nodes up to :math:`L` hops away (:obj:`0`: its own only), so
+            :class:`~adar_pyg.train.SampledCFTask` samples :math:`L` hops.
+            (default: :obj:`0`)
     """
     #: Whether :meth:`propagate` acts on each embedding column on its own
     #: (column :math:`f` of the output depends on column :math:`f` of the
@@ -38,11 +43,12 @@ class BipartiteRecommender(torch.nn.Module):
     per_layer: bool = False
 
     def __init__(self, num_users: int, num_items: int,
-                 embedding_dim: int) -> None:
+                 embedding_dim: int, num_layers: int = 0) -> None:
         super().__init__()
         self.num_users = check_int('num_users', num_users)
         self.num_items = check_int('num_items', num_items)
         self.embedding_dim = check_int('embedding_dim', embedding_dim)
+        self.num_layers = check_int('num_layers', num_layers, minimum=0)
         self.cached = True
         self._cache_key: Optional[tuple] = None
         self._cache_adj: Optional[BipartiteAdjacency] = None
@@ -157,10 +163,12 @@ class TableRecommender(BipartiteRecommender):
         num_users (int): Number of users.
         num_items (int): Number of items.
         embedding_dim (int): Size of the layer-0 embeddings.
+        num_layers (int, optional): Number of propagation layers :math:`L`.
+            (default: :obj:`0`)
     """
     def __init__(self, num_users: int, num_items: int,
-                 embedding_dim: int) -> None:
-        super().__init__(num_users, num_items, embedding_dim)
+                 embedding_dim: int, num_layers: int = 0) -> None:
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
         self.embedding = torch.nn.Embedding(num_users + num_items,
                                             embedding_dim)
 

@@ -4,7 +4,7 @@ import torch
 from torch import Tensor
 from torch.nn import ModuleList
 
-from adar_pyg.checks import check_int, check_real
+from adar_pyg.checks import check_real
 from adar_pyg.nn.conv.lightgcn_conv import LightGCNConv
 from adar_pyg.nn.models.base import TableRecommender
 from adar_pyg.nn.sparse import BipartiteAdjacency
@@ -62,8 +62,8 @@ class LightGCN(TableRecommender):
         alpha: Optional[Union[float, Tensor]] = None,
         cached: bool = True,
     ) -> None:
-        super().__init__(num_users, num_items, embedding_dim)
-        num_layers = check_int('num_layers', num_layers, minimum=0)
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
+        num_layers = self.num_layers
         if alpha is None:
             alpha = 1. / (num_layers + 1)
         if isinstance(alpha, Tensor):
@@ -74,7 +74,6 @@ class LightGCN(TableRecommender):
         else:
             alpha = torch.full((num_layers + 1, ),
                                check_real('alpha', alpha, positive=None))
-        self.num_layers = num_layers
         self.cached = cached
         self.register_buffer('alpha', alpha)
         self.convs = ModuleList(

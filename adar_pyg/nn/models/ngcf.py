@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import ModuleList
 
-from adar_pyg.checks import check_fraction, check_int, check_real
+from adar_pyg.checks import check_fraction, check_real
 from adar_pyg.nn.conv.ngcf_conv import NGCFConv
 from adar_pyg.nn.models.base import TableRecommender
 from adar_pyg.nn.sparse import (BipartiteAdjacency, edge_dropout,
@@ -85,20 +85,18 @@ class NGCF(TableRecommender):
         normalize: bool = True,
         cached: bool = True,
     ) -> None:
-        super().__init__(num_users, num_items, embedding_dim)
-        num_layers = check_int('num_layers', num_layers, minimum=0)
+        super().__init__(num_users, num_items, embedding_dim, num_layers)
         for name, p in [('node_dropout', node_dropout),
                         ('message_dropout', message_dropout)]:
             check_fraction(name, p, closed=False)
         check_real('negative_slope', negative_slope, positive=None)
-        self.num_layers = num_layers
         self.node_dropout = float(node_dropout)
         self.message_dropout = float(message_dropout)
         self.normalize = normalize
         self.cached = cached
         self.convs = ModuleList([
             NGCFConv(embedding_dim, embedding_dim, negative_slope)
-            for _ in range(num_layers)
+            for _ in range(self.num_layers)
         ])
         self._cache_perm: Optional[Tuple[BipartiteAdjacency, Tensor]] = None
         self.reset_parameters()
