@@ -84,8 +84,15 @@ def check_parallel(cfg: Config) -> None:
     r"""Raises :class:`~adar_pyg.config.ConfigError` if :obj:`cfg` asks for
     column-parallel training (:obj:`run.parallel`) of a backbone or a
     sampler that cannot be split by columns (their declared contracts, see
-    :func:`~adar_pyg.train.cf_task.column_parallel_errors`), before
-    anything is loaded or launched."""
+    :func:`~adar_pyg.train.cf_task.column_parallel_errors`), or for more
+    threads per process than this machine has CPUs (never faster; a huge
+    number exhausts the memory), before anything is loaded or launched."""
+    cpus = os.cpu_count() or 1
+    if cfg.run.threads and cfg.run.threads > cpus:
+        raise UsageError(f'--threads {cfg.run.threads} exceeds the {cpus} '
+                         f'CPUs of this machine',
+                         hint=f'give --threads {cpus} or fewer (or leave it '
+                         f'out: torch decides)')
     if cfg.run.parallel != 'columns' or cfg.run.task != 'cf':
         return  # (Config.errors refuses 'columns' for SR.)
     from adar_pyg.config.settings import ConfigError

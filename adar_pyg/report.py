@@ -218,13 +218,15 @@ def report_runs(run_dirs: Sequence[str], out: Optional[str] = None,
             raise RunDirError(f"run '{d}': config.yaml has no run.seed")
         result = read_result(d)
         if not result.get(split):  # (none, or empty: no validation split)
-            other = [k for k in ('val', 'test')
-                     if k != split and result.get(k)]
+            have = [k for k in ('val', 'test', *sorted(
+                k for k in result if k.startswith('test_')))
+                if isinstance(result.get(k), dict) and result[k]]
+            never = (' (a tuning trial is never tested)'
+                     if split == 'test' else '')
             raise UsageError(
                 f"run '{d}' has no '{split}' metrics",
-                hint=f"report its {other[0]} metrics with --split "
-                f"{other[0]} (a tuning trial is never tested)" if other
-                else None)
+                hint=f"it has {', '.join(have)} metrics: report them with "
+                f"--split {have[0]}{never}" if have else None)
         # (its data files' digests: runs on other data never pair up)
         data = fp and fp.get('data')
         runs.append({'dir': d, 'config': config, 'result': result,

@@ -299,6 +299,11 @@ def train(cfg: Config, out: Optional[str] = None, *,
     if data.statistics.get('order'):  # Said before the first epoch:
         trainer.log(f"note: sequences in {data.statistics['order']}; name "
                     f"the time column with --time-col")
+    if trainer.select_on != cfg.train.select_on and not resume and test:
+        trainer.log("note: the split holds no validation interactions "
+                    "(split.val_ratio 0: the paper's literal protocol): the "
+                    "epoch is selected on test (optimistic), not on "
+                    "train.select_on 'val'")
     ignored = ignored_settings(cfg.to_dict())
     if ignored and not resume:  # Given, but nothing this run does reads
         trainer.log('note: not read by this run (recorded as given): ' +

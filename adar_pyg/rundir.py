@@ -18,6 +18,7 @@ files that are not a run's, and no empty directory left by a failed start.
 import errno
 import fcntl
 import functools
+import glob
 import json
 import os
 import shutil
@@ -178,15 +179,19 @@ def foreign_files(folder: str) -> List[str]:
 
 
 def refuse_foreign(out: str, foreign: List[str], what: str,
-                   also: str = '') -> None:
+                   also: str = '', read: bool = False) -> None:
     r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`out` is a
     file, or if it holds the entries :obj:`foreign` that are not
     :obj:`what`'s (*e.g.* :obj:`'a run'`): no output is written among other
-    files."""
+    files (with :obj:`read`, nothing is read as :obj:`what` from them)."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunDirError(f"--out '{out}' is a file, not a directory")
     if foreign:
         shown = ', '.join(foreign[:5]) + (', ...' if len(foreign) > 5 else '')
+        if read:
+            raise RunDirError(
+                f"'{out}' holds files that are not {what}'s ({shown}): it "
+                f"is not {what}'s folder", hint=f"pass the --out of {what}")
         raise RunDirError(
             f"'{out}' holds files that are not {what}'s ({shown}): refusing "
             f"to write {what} there{also}",
@@ -313,7 +318,9 @@ def claim(out: str, overwrite: bool = False) -> None:
                    ' (even with --overwrite)' if overwrite else '')
     if run_files(out) and not overwrite:
         raise RunDirError(f"run directory '{out}' exists already: pass "
-                          f"--overwrite to replace it, or another --out")
+                          f"--overwrite to replace it, or another --out",
+                          hint=None if is_finished(out) else
+                          _not_finished_hint(out, RESULT))
 
 
 def clear(out: str) -> None:
@@ -331,7 +338,27 @@ def require_finished(run_dir: str) -> None:
     for name in (CONFIG, RESULT):
         if not os.path.isfile(os.path.join(run_dir, name)):
             raise RunDirError(f"'{run_dir}' is not a finished run "
-                              f"directory (no {name})")
+                              f"directory (no {name})",
+                              hint=_not_finished_hint(run_dir, name))
+
+
+def _not_finished_hint(folder: str, missing: str) -> Optional[str]:
+    r"""What to do with the folder :obj:`folder` that lacks :obj:`missing`
+    of a finished run: resume it (an interrupted run), or pass the run
+    directories it holds (a study's or a comparison's folder)."""
+    if missing == RESULT:
+        if os.path.isfile(os.path.join(folder, LAST)):
+            return (f"an interrupted run: continue it with 'adar-pyg resume "
+                    f"{folder}'")
+        return ("an unfinished run without a checkpoint to resume from: "
+                "train it again with --overwrite")
+    inner = sorted(glob.glob(os.path.join(glob.escape(folder), '*', CONFIG))
+                   + glob.glob(os.path.join(glob.escape(folder), '*', '*',
+                                            CONFIG)))
+    if inner:
+        return (f"it holds run directories (a study's or a comparison's "
+                f"folder): pass those, e.g. '{os.path.dirname(inner[0])}'")
+    return None
 
 
 def read_result(run_dir: str) -> Dict[str, Any]:

@@ -49,7 +49,8 @@ def fails(capsys, code, match, argv):
         main(argv)
     err = capsys.readouterr().err
     assert e.value.code == code, err
-    assert err.startswith('adar-pyg: error: ') and 'Traceback' not in err
+    assert re.match(r'adar-pyg( [a-z]+)?: error: ', err), err
+    assert 'Traceback' not in err
     assert re.search(match, err), err
 
 
@@ -241,6 +242,69 @@ def test_settings_are_checked_before_the_data(csv_path, tmp_path, capsys,
     fails(capsys, 2, match, ['train', '--data', csv_path, *TINY, *flags,
                              '--out', str(tmp_path / 'run')])
     assert not (tmp_path / 'run').exists()
+
+
+def test_mistakes_are_refused_not_recorded(csv_path, tmp_path, capsys):
+    r"""What a user's slips once did silently (an empty --data trained on
+    the built-in Beauty, a k-core filter of a built-in dataset was recorded
+    but not applied, an empty --out wrote to the default folder, a CF run
+    took an SR length, a huge --threads ended in a traceback) is refused
+    in one line before anything is read or written."""
+    run = str(tmp_path / 'run')
+    for code, match, argv in [
+            (2, r"data.data \(--data\) must name a file \(got ''",
+             ['--data', '']),
+            (2, r"data.k_core \(--k-core\) filters your own data",
+             ['--dataset', 'beauty', '--k-core', '5']),
+            (2, r"data.min_rating .* filters your own data",
+             ['--rating-col', 'r', '--min-rating', '3']),
+            (2, r'--out: an empty path', ['--data', csv_path, '--out', '']),
+            (2, r'--config: an empty path', ['--config', '']),
+            (2, r"split.max_len \(--max-len\) is for SR only",
+             ['--data', csv_path, *TINY, '--max-len', '5']),
+            (2, r"--threads 100000 exceeds the \d+ CPUs",
+             ['--data', csv_path, *TINY, '--threads', '100000']),
+            (2, r"result.json\)|best.pt\)",
+             ['--data', csv_path, *TINY, '--checkpoint', str(tmp_path)])]:
+        fails(capsys, code, match, ['train', *argv] + (
+            [] if '--out' in argv else ['--out', run]))
+        assert not os.path.exists(run)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(['train', '--data', csv_path, *TINY, '--checkpoint',
+              str(tmp_path)])
+    assert os.path.join(str(tmp_path), 'best.pt') in capsys.readouterr().err
+    for argv in (['report', ''], ['recommend', '', '--user', '1'],
+                 ['report', run, '--out', '']):
+        fails(capsys, 2, 'an empty path', argv)
+
+
+def test_unread_data_settings_are_noted(csv_path, tmp_path, capsys):
+    r"""A built-in dataset beside --data, and a rating column without a
+    minimum, are read by nothing: the run says so before it trains."""
+    train(csv_path, tmp_path / 'run', '--epochs', '1', '--dataset', 'toys',
+          '--val-ratio', '0')
+    err = ''.join(capsys.readouterr())  # (the run's log: stdout)
+    assert "data.dataset 'toys' (data.data is read instead)" in err
+    assert ("the epoch is selected on test (optimistic), not on "
+            "train.select_on 'val'") in err
+
+
+def test_unfinished_folders_say_what_to_do(csv_path, tmp_path, capsys):
+    r"""A folder that is not a finished run says what it is: an interrupted
+    run (resume it), or a folder of run directories (pass those)."""
+    out = tmp_path / 'runs' / 'a'
+    train(csv_path, out, '--epochs', '1')
+    os.remove(out / 'result.json')  # (killed before its end)
+    fails(capsys, 5, r"hint: an interrupted run: continue it with "
+          r"'adar-pyg resume ", ['evaluate', str(out)])
+    fails(capsys, 5, r"(?s)exists already.*interrupted run",
+          ['train', '--data', csv_path, *TINY, '--out', str(out)])
+    os.remove(out / 'checkpoints' / 'last.pt')
+    fails(capsys, 5, r"hint: an unfinished run without a checkpoint",
+          ['report', str(out)])
+    fails(capsys, 5, r"(?s)no config.yaml.*holds run directories.*runs.a'",
+          ['report', str(tmp_path)])
 
 
 def test_datasets_and_module_entry_point(capsys):

@@ -292,8 +292,8 @@ def test_a_run_without_the_split_hints_the_other(tmp_path):
     open(os.path.join(d, 'result.json'), 'w').write(json.dumps(result))
     with pytest.raises(UsageError, match="has no 'test' metrics") as e:
         report_runs([d])
-    assert e.value.hint == ('report its val metrics with --split val (a '
-                            'tuning trial is never tested)')
+    assert e.value.hint == ('it has val metrics: report them with --split '
+                            'val (a tuning trial is never tested)')
 
 
 def test_a_run_with_an_empty_validation_split_hints_the_test(tmp_path):
@@ -304,8 +304,13 @@ def test_a_run_with_an_empty_validation_split_hints_the_test(tmp_path):
     open(os.path.join(d, 'result.json'), 'w').write(json.dumps(result))
     with pytest.raises(UsageError, match="has no 'val' metrics") as e:
         report_runs([d], split='val')
-    assert e.value.hint.startswith('report its test metrics with --split '
-                                   'test')
+    assert e.value.hint == 'it has test metrics: report them with --split test'
+    result['test_ood'] = result['test']
+    open(os.path.join(d, 'result.json'), 'w').write(json.dumps(result))
+    with pytest.raises(UsageError, match="has no 'foo' metrics") as e:
+        report_runs([d], split='foo')  # (a split no run records)
+    assert e.value.hint == ('it has test, test_ood metrics: report them '
+                            'with --split test')
 
 
 def test_a_run_is_grouped_by_what_it_was_trained_with(tmp_path):

@@ -229,6 +229,7 @@ def _add_study_args(group: argparse._ArgumentGroup, shared: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from adar_pyg.config import add_config_args, add_output_args
+    from adar_pyg.config.config import path_arg
     parser = CommandParser(
         prog='adar-pyg', allow_abbrev=False, description='Recommendation on '
         'PyTorch Geometric with diffusion-generated hard negatives (ADAR, '
@@ -247,12 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help='continue an interrupted run from its '
                        'latest evaluation (checkpoints/last.pt); the result '
                        'is that of the uninterrupted run')
-    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('run_dir', metavar='RUN_DIR', type=path_arg)
     add_output_args(p, run_dir=False, preset=False)
     p.set_defaults(fn=_resume)
     p = sub.add_parser('evaluate', allow_abbrev=False,
                        help="re-score a saved run's model")
-    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('run_dir', metavar='RUN_DIR', type=path_arg)
     split = defaults.SPLIT
     p.add_argument('--split', default=split,
                    help="'test', 'val' or a further test split (test_ood; "
@@ -261,8 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('report', allow_abbrev=False,
                        help='compare runs: markdown table (mean ± '
                        'std, paired t-tests) and plots')
-    p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR')
+    p.add_argument('run_dirs', nargs='+', metavar='RUN_DIR', type=path_arg)
     p.add_argument('--out', default=None, metavar='DIR',
+                   type=path_arg,
                    help='write report.md and report.png here')
     split = defaults.SPLIT
     p.add_argument('--split', default=split,
@@ -274,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a user's top-k items (original "
                        'ids of your own data, 0-based indices of a built-in '
                        'dataset), seen items excluded')
-    p.add_argument('run_dir', metavar='RUN_DIR')
+    p.add_argument('run_dir', metavar='RUN_DIR', type=path_arg)
     p.add_argument('--user', required=True,
                    help='user id (original id of your own data; 0-based '
                    'index for a built-in dataset)')
@@ -291,12 +293,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p)
     group = p.add_argument_group('study')
     group.add_argument('--space', required=True, metavar='SPACE.yaml',
+                       type=path_arg,
                        help="search space: 'section.setting: {log_uniform|"
                        "uniform|int|choices: [...]}' (see docs/tune.md)")
     group.add_argument('--trials', required=True, type=positive_int,
                        metavar='N', help="the study's number of trials; "
                        'again with the same --out continues it up to N')
     group.add_argument('--out', required=True, metavar='DIR',
+                       type=path_arg,
                        help='study folder (study.db, trial-*/, tune.md)')
     group.add_argument('--storage', default=None, metavar='URL',
                        help='Optuna RDB storage (default: sqlite:///DIR/'
@@ -318,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(p)
     group = p.add_argument_group('comparison')
     group.add_argument('--arms', required=True, metavar='ARMS.yaml',
+                       type=path_arg,
                        help="'arms: {NAME: {set: {section.setting: value}, "
                        "space: {...}}}', with a 'base' arm (see "
                        'docs/tune.md)')
@@ -332,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='arms every other arm is also tested against '
                        "(added to the file's controls)")
     group.add_argument('--out', required=True, metavar='DIR',
+                       type=path_arg,
                        help='comparison folder (compare.md, compare.json, '
                        'ARM/study/, ARM/seed-S/)')
     group.add_argument('--progress', default=True,

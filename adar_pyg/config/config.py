@@ -4,6 +4,7 @@ command-line flags — and checked before any data are loaded."""
 import argparse
 import contextlib
 import dataclasses
+import functools
 import inspect
 import io
 import os
@@ -163,8 +164,14 @@ class Config:
                        f'over dim / heads of the embedding')
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
-        if self.data.data:
+        if self.data.data is not None and not self.data.data.strip():
+            out.append(f'data.data (--data) must name a file (got '
+                       f'{self.data.data!r}; without it, data.dataset is '
+                       f'trained on)')
+        elif self.data.data:
             out += self._data_column_errors()
+        else:
+            out += self._own_data_errors()
         steps = self.cnsdiff.start_steps
         if len(set(steps)) != len(steps) or \
                 max(steps) > self.cnsdiff.num_steps:
@@ -190,6 +197,18 @@ class Config:
                            f'{owner.upper()} only: a run of run.task {task} '
                            f'would ignore it (got {_plain(value)!r})')
         return out
+
+    def _own_data_errors(self) -> List[str]:
+        # The filters of --data change the data: given without it (a
+        # built-in dataset, filtered as published), refused rather than
+        # recorded as if applied.
+        fields = {f.name: f for f in DataConfig.settings()}
+        return [f'data.{name} ({DataConfig.flag(fields[name])}) filters '
+                f'your own data (data.data) only: the built-in data.dataset '
+                f'{self.data.dataset!r} is read as published (got '
+                f'{_plain(getattr(self.data, name))!r})'
+                for name in OWN_DATA_FILTERS
+                if getattr(self.data, name) != fields[name].default]
 
     def _column_errors(self) -> List[str]:
         # What run.parallel 'columns' needs that the settings can tell
@@ -441,6 +460,7 @@ def add_config_args(parser: argparse.ArgumentParser,
     parser.allow_abbrev = False
     if config_file:
         parser.add_argument('--config', metavar='FILE.yaml', default=None,
+                            type=path_arg,
                             help='YAML config (sections run, data, split, '
                             'model, sampler, train, adar, cnsdiff; e.g. a '
                             "run's config.yaml); flags override it")
@@ -515,7 +535,7 @@ def add_output_args(parser: argparse.ArgumentParser,
     group = parser.add_argument_group('outputs')
     if run_dir:
         group.add_argument('--out', metavar='RUN_DIR', default=None,
-                           help='run directory (default: runs/<dataset>-'
+                           type=path_arg, help='run directory (default: runs/<dataset>-'
                            '<model>[-<augmenter>]-<timestamp>)')
         group.add_argument('--overwrite', action='store_true',
                            help='replace an existing run directory')
@@ -523,7 +543,7 @@ def add_output_args(parser: argparse.ArgumentParser,
                        type=output_file,
                        help='also write the final metrics and timings here')
     group.add_argument('--checkpoint', metavar='PATH', default=None,
-                       type=output_file,
+                       type=functools.partial(output_file, example='best.pt'),
                        help='also write the best state here (atomically)')
     group.add_argument('--progress', default=True,
                        action=argparse.BooleanOptionalAction,
@@ -536,13 +556,25 @@ def add_output_args(parser: argparse.ArgumentParser,
                            'the reverse chain, as in the paper)')
 
 
-def output_file(path: str) -> str:
-    r"""The :obj:`type` of a flag that names a file to write: refuses a
-    folder (and a file under something that is not a folder) at once."""
+def path_arg(path: str) -> str:
+    r"""The :obj:`type` of a flag or argument that names a file or folder:
+    refuses an empty one (an unset shell variable), which would otherwise
+    fall back to a default."""
+    if not path.strip():
+        raise argparse.ArgumentTypeError(
+            f'an empty path (got {path!r}; an unset shell variable?)')
+    return path
+
+
+def output_file(path: str, example: str = 'result.json') -> str:
+    r"""The :obj:`type` of a flag that names a file to write: refuses an
+    empty path, a folder (suggesting :obj:`example` in it) and a file under
+    something that is not a folder, at once."""
+    path_arg(path)
     if os.path.isdir(path):
         raise argparse.ArgumentTypeError(
             f"'{path}' is a directory; give a file path (e.g. "
-            f"{os.path.join(path, 'result.json')})")
+            f"{os.path.join(path, example)})")
     parent = os.path.dirname(os.path.abspath(path))
     while not os.path.exists(parent):
         parent = os.path.dirname(parent)
@@ -680,6 +712,10 @@ def with_defaults(values: Mapping[str, Mapping[str, Any]]
     return out
 
 
+#: The settings of :class:`DataConfig` that filter :obj:`data.data`'s rows.
+OWN_DATA_FILTERS = ('rating_col', 'min_rating', 'k_core')
+
+
 def ignored_settings(values: Mapping[str, Mapping[str, Any]]
                      ) -> Dict[str, str]:
     r"""The :func:`unused_settings` of :obj:`values` that are not at their
@@ -743,6 +779,14 @@ def unused_settings(values: Mapping[str, Mapping[str, Any]]
     if not values['train']['sampled']:
         for name in ('fanout', 'sparse_grad'):
             out.setdefault(f'train.{name}', '(read with train.sampled only)')
+    data = values['data']
+    if data['data']:
+        out.setdefault('data.dataset', '(data.data is read instead)')
+    else:
+        for name in ('user_col', 'item_col', 'time_col'):
+            out.setdefault(f'data.{name}', '(read with data.data only)')
+    if data['min_rating'] is None:
+        out.setdefault('data.rating_col', '(read with data.min_rating only)')
     return out  # (train.lr_scaling: torchrun runs record run.nproc 1)
 
 

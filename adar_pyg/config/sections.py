@@ -123,7 +123,8 @@ class SplitConfig(Section):
                                         '--seed)', minimum=0,
                                         maximum=MAX_SEED)
     max_len: int = setting(50, 'SR: maximum sequence length N', minimum=1,
-                           aliases=('max_seq_len', 'max_length', 'seq_len'))
+                           aliases=('max_seq_len', 'max_length', 'seq_len'),
+                           task='sr')
 
 
 @dataclass

@@ -94,12 +94,13 @@ def foreign_files(out: str) -> List[str]:
     return found
 
 
-def check_folder(out: str) -> None:
+def check_folder(out: str, read: bool = False) -> None:
     r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`out` is a
     file or holds files that are not a comparison's
-    (:func:`foreign_files`)."""
+    (:func:`foreign_files`), to write there (or, with :obj:`read`, to read
+    it as a comparison)."""
     from adar_pyg.rundir import refuse_foreign
-    refuse_foreign(out, foreign_files(out), 'a comparison')
+    refuse_foreign(out, foreign_files(out), 'a comparison', read=read)
 
 
 def check_studies(arms: Arms, trials: int, out: str,

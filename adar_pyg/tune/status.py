@@ -66,7 +66,7 @@ def compare_status(config: Config, arms: Union[Arms, Dict[str, Any], str,
     from adar_pyg.errors import UsageError
     from adar_pyg.tune import study as tune_study
     out = os.fspath(out)
-    check_folder(out)
+    check_folder(out, read=True)
     if not out or not os.path.isdir(out):
         raise UsageError(f"no comparison folder '{out}'",
                          hint='start it with the same command without '

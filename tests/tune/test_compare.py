@@ -230,8 +230,11 @@ def test_status_and_compare_refuse_what_they_cannot_trust(done, csv,
     for folder, match in (('run', "not a comparison's \\(checkpoints/"),
                           ('file', 'is a file')):
         for fn, kw in ((compare_status, {}), (compare, QUIET)):
-            with pytest.raises(RunDirError, match=match):
+            with pytest.raises(RunDirError, match=match) as e:
                 fn(tiny(csv), ARMS, 2, 2, tmp_path / folder, **kw)
+            # (--status reads: it never says it refuses to write)
+            assert ('refusing to write' in str(e.value)) is (
+                fn is compare and folder == 'run')
     assert sorted(os.listdir(tmp_path / 'run')) == sorted(
         os.listdir(out / 'base' / 'seed-0'))
     # What a comparison killed while writing leaves is its own:
