@@ -157,6 +157,8 @@ def test_a_bad_flag_is_one_line_and_a_pointer_to_help(argv, line, capsys):
     err = capsys.readouterr().err
     assert err.startswith(line) and 'usage:' not in err
     assert err.splitlines()[1:] == [f'  hint: {prog} --help lists the {what}']
+    if argv == ['trian']:  # (a mistyped command, as a mistyped flag)
+        assert err.splitlines()[0].endswith("(did you mean 'train'?)")
 
 
 def test_a_closed_output_ends_the_command_quietly(monkeypatch):

@@ -27,6 +27,12 @@ TEXT_HINT = ("'.csv' files are read comma-separated, '.tsv' and '.txt' files "
              "tab-separated: save or rename the file to match")
 PARQUET_EXTENSIONS = ('.parquet', '.pq')
 COMPRESSION_EXTENSIONS = ('.gz', '.bz2', '.xz', '.zip', '.zst')
+#: The first bytes of the binary formats a text file may turn out to be
+#: (by the extension of each compression, as :func:`pandas.read_csv`
+#: infers it, or a format's name).
+MAGIC = {b'\x1f\x8b': '.gz', b'BZh': '.bz2', b'\xfd7zXZ\x00': '.xz',
+         b'PK\x03\x04': '.zip', b'\x28\xb5\x2f\xfd': '.zst',
+         b'PAR1': '.parquet'}
 
 
 class DataFileNotFoundError(DataError, FileNotFoundError):
@@ -406,6 +412,8 @@ def _read_table(path: str, name: str,
                 f"'.csv', '.tsv', '.txt', '.parquet' or '.pq' (optionally "
                 f"compressed, e.g. '.csv.gz')", hint=TEXT_HINT)
         sep = TEXT_SEPARATORS[ext]
+    if not compressed:
+        _refuse_binary(path, name)
     try:
         # Everything as strings, only empty fields missing: ids such as
         # "NA" or "007" are kept as they are.
@@ -445,6 +453,20 @@ def _read_table(path: str, name: str,
     df.index = df.index - 1
     # Without `skip_blank_lines`, row `i` is line `i + 2`; drop blank lines:
     return df[df.notna().any(axis=1)], True
+
+
+def _refuse_binary(path: str, name: str) -> None:
+    r"""Raises a :class:`DatasetFormatError` if the file :obj:`name`, read
+    as text by its extension, begins as a compressed or Parquet file does
+    (:data:`MAGIC`): a parse error at some line would not say why."""
+    with open(path, 'rb') as f:
+        head = f.read(8)
+    for magic, ext in MAGIC.items():
+        if head.startswith(magic):
+            kind = 'Parquet' if ext == '.parquet' else f"compressed ('{ext}')"
+            raise DatasetFormatError(
+                f"{name}: a {kind} file, not the text its extension says",
+                hint=f"name it by its format (e.g. '{name}{ext}')")
 
 
 def _undecodable(path: str, name: str, encoding: str) -> str:

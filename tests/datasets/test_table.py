@@ -354,6 +354,32 @@ def test_not_utf8_names_the_line(tmp_path, name, opener):
     assert e.value.hint == 'save the file as UTF-8'
 
 
+@pytest.mark.parametrize('ext', ['.gz', '.bz2', '.xz', '.zip'])
+def test_compressed_file_named_as_text(tmp_path, ext):
+    r"""A compressed file named as text (".csv") says so, not a parse error
+    at some line; named by its format, it is read."""
+    import bz2
+    import lzma
+    import zipfile
+    body = CSV.encode()
+    path = tmp_path / 'log.csv'
+    if ext == '.zip':
+        with zipfile.ZipFile(path, 'w') as z:
+            z.writestr('log.csv', body)
+    else:
+        path.write_bytes({'.gz': gzip.compress, '.bz2': bz2.compress,
+                          '.xz': lzma.compress}[ext](body))
+    with pytest.raises(DatasetFormatError,
+                       match=rf"log.csv: a compressed \('\{ext}'\) file, "
+                       r"not the text its extension says") as e:
+        read_interactions_table(str(path))
+    assert e.value.hint == f"name it by its format (e.g. 'log.csv{ext}')"
+    path.rename(tmp_path / f'log.csv{ext}')
+    expected = read_interactions_table(write(tmp_path, 'plain.csv', CSV))
+    got = read_interactions_table(str(tmp_path / f'log.csv{ext}'))
+    assert edges(got) == edges(expected)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'nothing.csv') as e:
         read_interactions_table(str(tmp_path / 'nothing.csv'))
