@@ -84,15 +84,8 @@ def check_parallel(cfg: Config) -> None:
     r"""Raises :class:`~adar_pyg.config.ConfigError` if :obj:`cfg` asks for
     column-parallel training (:obj:`run.parallel`) of a backbone or a
     sampler that cannot be split by columns (their declared contracts, see
-    :func:`~adar_pyg.train.cf_task.column_parallel_errors`), or for more
-    threads per process than this machine has CPUs (never faster; a huge
-    number exhausts the memory), before anything is loaded or launched."""
-    cpus = os.cpu_count() or 1
-    if cfg.run.threads and cfg.run.threads > cpus:
-        raise UsageError(f'--threads {cfg.run.threads} exceeds the {cpus} '
-                         f'CPUs of this machine',
-                         hint=f'give --threads {cpus} or fewer (or leave it '
-                         f'out: torch decides)')
+    :func:`~adar_pyg.train.cf_task.column_parallel_errors`), before
+    anything is loaded or launched."""
     if cfg.run.parallel != 'columns' or cfg.run.task != 'cf':
         return  # (Config.errors refuses 'columns' for SR.)
     from adar_pyg.config.settings import ConfigError
@@ -113,14 +106,23 @@ def check_device(cfg: Config) -> str:
     return device
 
 
+def threads_of(cfg: Config) -> int:
+    r"""The torch threads of :obj:`cfg.run.threads` on this machine: at most
+    its CPUs (more is never faster, and a huge number exhausts the memory;
+    the run says so, see :func:`~adar_pyg.run.train`). The thread count
+    changes no result, so a run of another machine resumes here."""
+    return min(cfg.run.threads or 1, os.cpu_count() or 1)
+
+
 def setup(cfg: Config) -> torch.device:
-    r"""Threads, freed-memory reuse (:mod:`adar_pyg.train.memory`), the seed
-    of the global RNG and the device (:func:`check_device`)."""
+    r"""Threads (:func:`threads_of`), freed-memory reuse
+    (:mod:`adar_pyg.train.memory`), the seed of the global RNG and the
+    device (:func:`check_device`)."""
     device = check_device(cfg)
     from adar_pyg.train.distributed import world
     rank, world_size = world()
     if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+        torch.set_num_threads(threads_of(cfg))
     elif world_size > 1:  # Not N processes x all cores:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
     if cfg.run.reuse_memory:

@@ -59,7 +59,7 @@ from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
 from adar_pyg.pipeline import (RunData, augmented_dim,
                                build_augmenter, build_task, build_trainer,
                                check_data, check_parallel, load_data,
-                               setup)
+                               setup, threads_of)
 from adar_pyg.rundir import (CHECKPOINT, CONFIG, CURVES, IDS, LAST,  # noqa
                              METRICS, RESULT)
 from adar_pyg.train import check_fits, load_checkpoint
@@ -300,10 +300,15 @@ def train(cfg: Config, out: Optional[str] = None, *,
         trainer.log(f"note: sequences in {data.statistics['order']}; name "
                     f"the time column with --time-col")
     if trainer.select_on != cfg.train.select_on and not resume and test:
-        trainer.log("note: the split holds no validation interactions "
-                    "(split.val_ratio 0: the paper's literal protocol): the "
-                    "epoch is selected on test (optimistic), not on "
-                    "train.select_on 'val'")
+        literal = (" (split.val_ratio 0: the paper's literal protocol)" if
+                   cfg.split.val_ratio == 0 else '')
+        trainer.log(f"note: the split holds no validation interactions"
+                    f"{literal}: the epoch is selected on test (optimistic), "
+                    f"not on train.select_on 'val'")
+    used = threads_of(cfg)
+    if cfg.run.threads and used < cfg.run.threads:
+        trainer.log(f'note: run.threads {cfg.run.threads} exceeds the {used} '
+                    f'CPUs of this machine: {used} are used')
     ignored = ignored_settings(cfg.to_dict())
     if ignored and not resume:  # Given, but nothing this run does reads
         trainer.log('note: not read by this run (recorded as given): ' +

@@ -344,9 +344,15 @@ def require_finished(run_dir: str) -> None:
 
 def _not_finished_hint(folder: str, missing: str) -> Optional[str]:
     r"""What to do with the folder :obj:`folder` that lacks :obj:`missing`
-    of a finished run: resume it (an interrupted run), or pass the run
-    directories it holds (a study's or a comparison's folder)."""
+    of a finished run: wait (a run in progress), resume it (an interrupted
+    run), or pass the run directories it holds (a study's or a comparison's
+    folder)."""
     if missing == RESULT:
+        try:  # (fails at once while a writer holds it; ours is re-entrant)
+            with lock(folder, shared=True):
+                pass
+        except RunDirError:
+            return 'a run in progress in another process: wait for it'
         if os.path.isfile(os.path.join(folder, LAST)):
             return (f"an interrupted run: continue it with 'adar-pyg resume "
                     f"{folder}'")

@@ -126,6 +126,7 @@ def test_a_model_that_does_not_fit_the_task_is_a_usage_error(tmp_path):
         return LightGCN(num_users, num_items, embedding_dim=8, num_layers=0)
 
     with pytest.raises(UsageError, match=r"model.model 'lightgcn' cannot be "
-                       r"trained with these settings: 'num_neighbors': one "
-                       r"fan-out per layer"):
+                       r"trained with these settings: 'SampledCFTask' "
+                       r"samples one hop per propagation layer, and "
+                       r"'LightGCN' has none"):
         build_task(cfg, load_data(cfg), torch.device('cpu'), mf)

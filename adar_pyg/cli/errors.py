@@ -116,11 +116,12 @@ class CommandParser(argparse.ArgumentParser):
     :class:`~adar_pyg.errors.UsageError`."""
     def error(self, message: str) -> NoReturn:
         what = 'commands' if self._subparsers is not None else 'options'
-        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        wrong = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)",
+                          message)
         if wrong and self._subparsers is not None:  # (a mistyped command)
             from adar_pyg.config.settings import suggest
-            commands = self._subparsers._group_actions[0].choices or {}
-            message += suggest(wrong.group(1), list(commands))
+            message += suggest(wrong.group(1),
+                               re.findall(r"'([^']*)'", wrong.group(2)))
         self.exit(UsageError.exit_code, f'{self.prog}: error: {message}\n'
                   f'  hint: {self.prog} --help lists the {what}\n')
 

@@ -785,8 +785,6 @@ def unused_settings(values: Mapping[str, Mapping[str, Any]]
     else:
         for name in ('user_col', 'item_col', 'time_col'):
             out.setdefault(f'data.{name}', '(read with data.data only)')
-    if data['min_rating'] is None:
-        out.setdefault('data.rating_col', '(read with data.min_rating only)')
     return out  # (train.lr_scaling: torchrun runs record run.nproc 1)
 
 

@@ -30,9 +30,10 @@ COMPRESSION_EXTENSIONS = ('.gz', '.bz2', '.xz', '.zip', '.zst')
 #: The first bytes of the binary formats a text file may turn out to be
 #: (by the extension of each compression, as :func:`pandas.read_csv`
 #: infers it, or a format's name).
-MAGIC = {b'\x1f\x8b': '.gz', b'BZh': '.bz2', b'\xfd7zXZ\x00': '.xz',
-         b'PK\x03\x04': '.zip', b'\x28\xb5\x2f\xfd': '.zst',
-         b'PAR1': '.parquet'}
+MAGIC = {b'\x1f\x8b': '.gz', b'\xfd7zXZ\x00': '.xz',
+         b'PK\x03\x04': '.zip', b'\x28\xb5\x2f\xfd': '.zst'}
+#: Bzip2's (after 'BZh' and the block size): text does not begin so.
+BZIP2 = re.compile(rb'BZh[1-9]1AY&SY')
 
 
 class DataFileNotFoundError(DataError, FileNotFoundError):
@@ -457,16 +458,28 @@ def _read_table(path: str, name: str,
 
 def _refuse_binary(path: str, name: str) -> None:
     r"""Raises a :class:`DatasetFormatError` if the file :obj:`name`, read
-    as text by its extension, begins as a compressed or Parquet file does
-    (:data:`MAGIC`): a parse error at some line would not say why."""
+    as text by its extension, is a compressed file (:data:`MAGIC`,
+    :data:`BZIP2`) or a Parquet one (:obj:`PAR1` at both ends): a parse
+    error at some line would not say why."""
     with open(path, 'rb') as f:
-        head = f.read(8)
-    for magic, ext in MAGIC.items():
-        if head.startswith(magic):
-            kind = 'Parquet' if ext == '.parquet' else f"compressed ('{ext}')"
-            raise DatasetFormatError(
-                f"{name}: a {kind} file, not the text its extension says",
-                hint=f"name it by its format (e.g. '{name}{ext}')")
+        head = f.read(10)
+        f.seek(max(osp.getsize(path) - 4, 0))
+        tail = f.read(4)
+    if head[:4] == tail == b'PAR1':
+        raise DatasetFormatError(
+            f"{name}: a Parquet file, not the text its extension says",
+            hint=f"name it by its format (e.g. '{name}.parquet')")
+    ext = '.bz2' if BZIP2.match(head) else next(
+        (e for magic, e in MAGIC.items() if head.startswith(magic)), None)
+    if ext is None:
+        return
+    excel = ext == '.zip'  # (an .xlsx is a zip file too)
+    raise DatasetFormatError(
+        f"{name}: a compressed ('{ext}') file"
+        f"{' or an Excel workbook' if excel else ''}, not the text its "
+        f"extension says",
+        hint=f"name it by its format (e.g. '{name}{ext}')"
+        f"{'; save a workbook as CSV' if excel else ''}")
 
 
 def _undecodable(path: str, name: str, encoding: str) -> str:

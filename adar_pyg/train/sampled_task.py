@@ -246,6 +246,11 @@ class SampledCFTask(CFTask):
             raise ValueError(f"'sparse_grad' needs a backbone with sparse "
                              f"tables (a TableRecommender such as LightGCN "
                              f"or NGCF) (got '{model.__class__.__name__}')")
+        if model.num_layers < 1:
+            raise ValueError(f"'{self.__class__.__name__}' samples one hop "
+                             f"per propagation layer, and "
+                             f"'{model.__class__.__name__}' has none "
+                             f"(num_layers 0)")
         try:
             num_neighbors = fanout_per_layer(num_neighbors, model.num_layers)
         except ValueError as e:

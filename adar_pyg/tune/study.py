@@ -801,7 +801,7 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
              seed: Any, prune: Any) -> tuple:
     r"""The checks of :func:`tune` before any output: (the parsed space,
     the sampler's seed, the pruner, the study's recorded settings)."""
-    from adar_pyg.pipeline import check_data, check_device, check_parallel
+    from adar_pyg.pipeline import check_data, check_device
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise UsageError(f'trials must be a positive integer (got '
                          f'{trials!r})')
@@ -815,7 +815,6 @@ def _prepare(optuna: Any, config: Config, space: Any, trials: Any,
         raise UsageError(f'seed must be an integer (got {seed!r})')
     pruner = _pruner(optuna, prune)
     check_device(config)  # (a GPU this machine lacks: before any trial)
-    check_parallel(config)  # (more threads than CPUs)
     check_data(config)  # A missing data file fails before any output.
     # (the data's digest: a study continues only on the data it began on)
     settings = {'config': config.to_dict(), 'space': space.to_dict(),

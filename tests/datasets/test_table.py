@@ -370,14 +370,29 @@ def test_compressed_file_named_as_text(tmp_path, ext):
         path.write_bytes({'.gz': gzip.compress, '.bz2': bz2.compress,
                           '.xz': lzma.compress}[ext](body))
     with pytest.raises(DatasetFormatError,
-                       match=rf"log.csv: a compressed \('\{ext}'\) file, "
-                       r"not the text its extension says") as e:
+                       match=rf"log.csv: a compressed \('\{ext}'\) file"
+                       r"( or an Excel workbook)?, not the text its "
+                       r"extension says") as e:
         read_interactions_table(str(path))
-    assert e.value.hint == f"name it by its format (e.g. 'log.csv{ext}')"
+    assert e.value.hint.startswith(
+        f"name it by its format (e.g. 'log.csv{ext}')")
     path.rename(tmp_path / f'log.csv{ext}')
     expected = read_interactions_table(write(tmp_path, 'plain.csv', CSV))
     got = read_interactions_table(str(tmp_path / f'log.csv{ext}'))
     assert edges(got) == edges(expected)
+
+
+def test_text_that_begins_as_a_binary_format_is_text(tmp_path):
+    r"""Only a format's whole signature counts: a header that begins with
+    "BZh" or "PAR1" is a header."""
+    for header in ('BZh,item\n', 'PAR1,item\n'):
+        path = write(tmp_path, 'log.csv', header + 'u,i\n')
+        data = read_interactions_table(path, user_col=header.split(',')[0])
+        assert edges(data) == [[0], [0]]
+    (tmp_path / 'log.csv').write_bytes(b'PAR1' + bytes(range(40)) + b'PAR1')
+    with pytest.raises(DatasetFormatError, match=r"log.csv: a Parquet file, "
+                       r"not the text its extension says"):
+        read_interactions_table(str(tmp_path / 'log.csv'))
 
 
 def test_missing_file(tmp_path):

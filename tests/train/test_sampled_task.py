@@ -235,7 +235,8 @@ def test_layers_are_part_of_the_contract():
     train, val, test = splits()
     assert NoLayers().num_layers == 0
     assert TwoTables(make_model('lightgcn', layers=2)).num_layers == 2
-    with pytest.raises(ValueError, match=r"'num_neighbors'.*at least one"):
+    with pytest.raises(ValueError, match=r"one hop per propagation layer, "
+                       r"and 'NoLayers' has none \(num_layers 0\)"):
         SampledCFTask(NoLayers(), train, val, test)
     with pytest.raises(ValueError, match="'num_layers'"):
         BipartiteRecommender(U, I, 8, num_layers=-1)
