@@ -159,8 +159,15 @@ def test_unused_settings_say_why():
     assert sr['sampler.sampler'] == '(CF only; run.task sr)'
     assert sr['train.sampled'] == '(CF only; run.task sr)'
     assert 'model.heads' not in sr and 'train.max_batches' not in sr
-    assert [k for k in sr if k.startswith(('run.', 'split.', 'data.'))] == [
+    assert [k for k in sr if k.startswith(('run.', 'split.'))] == [
         'split.val_ratio', 'split.test_ratio']  # (leave-one-out reads none)
+    # (the columns of your own data: a built-in dataset names its own)
+    assert [k for k in sr if k.startswith('data.')] == [
+        'data.user_col', 'data.item_col', 'data.time_col']
+    assert sr['data.user_col'] == '(read with data.data only)'
+    own = unused_settings(Config.build({'data': {'data': 'r.csv'}}).to_dict())
+    assert own['data.dataset'] == '(data.data is read instead)'
+    assert not any(k.startswith('data.') and k != 'data.dataset' for k in own)
 
 
 def test_declared_per_layer_is_the_class_contract():

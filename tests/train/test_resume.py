@@ -295,7 +295,7 @@ def test_run_directory_resume(task, augmenter, tmp_path):
         'data': {'data': str(csv), 'user_col': 'user_id',
                  'item_col': 'item_id', 'time_col': 'ts'},
         'model': {'dim': 8},
-        'split': {'max_len': 6},
+        'split': {'max_len': 6} if task == 'sr' else {},
         'train': {'augmenter': augmenter, 'epochs': 5, 'batch_size': 16},
         'adar': {'num_steps': 5}})
     run.train(cfg, str(tmp_path / 'full'), progress=False, plot=False,
