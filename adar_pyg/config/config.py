@@ -165,7 +165,7 @@ class Config:
         if self.data.min_rating is not None and not self.data.rating_col:
             out.append('data.min_rating needs data.rating_col')
         if self.data.data is not None and not self.data.data.strip():
-            out.append(f'data.data (--data) must name a file (got '
+            out.append(f'{_data_setting("data")} must name a file (got '
                        f'{self.data.data!r}; without it, data.dataset is '
                        f'trained on)')
         elif self.data.data:
@@ -202,13 +202,13 @@ class Config:
         # The filters of --data change the data: given without it (a
         # built-in dataset, filtered as published), refused rather than
         # recorded as if applied.
-        fields = {f.name: f for f in DataConfig.settings()}
-        return [f'data.{name} ({DataConfig.flag(fields[name])}) filters '
-                f'your own data (data.data) only: the built-in data.dataset '
-                f'{self.data.dataset!r} is read as published (got '
+        defaults = DataConfig.defaults(self.run.task)
+        return [f'{_data_setting(name)} filters your own data (data.data) '
+                f'only: the built-in data.dataset {self.data.dataset!r} is '
+                f'read as published (got '
                 f'{_plain(getattr(self.data, name))!r})'
                 for name in OWN_DATA_FILTERS
-                if getattr(self.data, name) != fields[name].default]
+                if getattr(self.data, name) != defaults[name]]
 
     def _column_errors(self) -> List[str]:
         # What run.parallel 'columns' needs that the settings can tell
@@ -231,9 +231,8 @@ class Config:
     def _data_column_errors(self) -> List[str]:
         # The columns of --data, as read_interactions_table checks them:
         from adar_pyg.datasets.table import COLUMN_ARGS, shared_columns
-        fields = {f.name: f for f in DataConfig.settings()}
-        out = [f'data.{name} ({DataConfig.flag(fields[name])}) must name a '
-               f'column (got {getattr(self.data, name)!r})'
+        out = [f'{_data_setting(name)} must name a column (got '
+               f'{getattr(self.data, name)!r})'
                for name in COLUMN_ARGS
                if getattr(self.data, name) is not None and
                not getattr(self.data, name).strip()]
@@ -242,8 +241,7 @@ class Config:
         shared = shared_columns(**{name: getattr(self.data, name)
                                    for name in COLUMN_ARGS})
         for column, names in shared.items():
-            named = [f'data.{name} ({DataConfig.flag(fields[name])})'
-                     for name in names]
+            named = [_data_setting(name) for name in names]
             out.append(f"{', '.join(named[:-1])} and {named[-1]} name the "
                        f"same column {column!r}; each must name a column of "
                        f"its own")
@@ -535,7 +533,8 @@ def add_output_args(parser: argparse.ArgumentParser,
     group = parser.add_argument_group('outputs')
     if run_dir:
         group.add_argument('--out', metavar='RUN_DIR', default=None,
-                           type=path_arg, help='run directory (default: runs/<dataset>-'
+                           type=path_arg,
+                           help='run directory (default: runs/<dataset>-'
                            '<model>[-<augmenter>]-<timestamp>)')
         group.add_argument('--overwrite', action='store_true',
                            help='replace an existing run directory')
@@ -714,6 +713,13 @@ def with_defaults(values: Mapping[str, Mapping[str, Any]]
 
 #: The settings of :class:`DataConfig` that filter :obj:`data.data`'s rows.
 OWN_DATA_FILTERS = ('rating_col', 'min_rating', 'k_core')
+
+
+def _data_setting(name: str) -> str:
+    r"""How errors name the setting :obj:`name` of :class:`DataConfig`:
+    :obj:`'data.k_core (--k-core)'`."""
+    f = next(f for f in DataConfig.settings() if f.name == name)
+    return f'data.{name} ({DataConfig.flag(f)})'
 
 
 def ignored_settings(values: Mapping[str, Mapping[str, Any]]
