@@ -29,7 +29,8 @@
 # without runs/: `carry` saves each one's studies (every finished trial) as
 # journals in benchmarks/results/compare/carry/<model>_beauty/ (commit
 # them), and a lane puts them back before it continues a comparison whose
-# folder is gone (benchmarks/compare_carry.py).
+# folder is gone (benchmarks/compare_carry.py). A comparison whose report
+# is committed (benchmarks/results/compare/<model>_beauty/compare.md) is done.
 set -eu
 LANE="${1:-}"
 PYTHON="${PYTHON:-python}"
@@ -51,6 +52,11 @@ claim() {  # step: succeeds when this lane may run it (unclaimed, its own,
            # or the claim of a lane that died, taken over)
     mkdir "runs/t2/claims/$1" 2>/dev/null || ! busy "$1" || return 1
     echo $$ > "runs/t2/claims/$1/pid"
+}
+
+done_report() {  # comparison: its report is committed (finished; not run
+                 # again, not carried: its journals are in git history)
+    [ -f "benchmarks/results/compare/$1_beauty/compare.md" ]
 }
 
 missing() {  # task dataset model seed variants...: those not committed yet
@@ -137,6 +143,7 @@ lane)
     # a comparison continues where it stopped when its command runs again.
     for name in gru4rec mixgcf ngcf; do
         [ -f "runs/t2/claims/compare_$name/done" ] && continue
+        done_report "$name" && continue
         claim "compare_$name" || continue
         case $name in
         gru4rec) args=(--task sr --model gru4rec --epochs 150) ;;
@@ -173,6 +180,7 @@ merge)
 carry)
     for name in gru4rec mixgcf ngcf; do
         [ -d "runs/compare/${name}_beauty" ] || continue
+        done_report "$name" && continue
         "$PYTHON" benchmarks/compare_carry.py save \
             "runs/compare/${name}_beauty" \
             "benchmarks/results/compare/carry/${name}_beauty"

@@ -176,11 +176,9 @@ def test_unknown_command():
     assert 'usage' in proc.stderr
 
 
-def test_a_machine_without_runs_uses_what_git_holds(tmp_path):
-    # The committed merge of the SASRec sweep stands in for runs/t2's files
-    # (not trained again), and each comparison is put back from its carried
-    # journals before it continues; `carry` saves the comparisons there are.
-    results = tmp_path / 'benchmarks' / 'results'
+def committed_sweep(folder):
+    # The committed merge of the SASRec λ sweep (best λ 0.7), no runs/t2.
+    results = folder / 'benchmarks' / 'results'
     sweep_cells(results, {0.3: 0.05, 0.5: 0.06, 0.7: 0.08, 1.0: 0.07})
     cells = {}
     for lam in (0.3, 0.5, 0.7, 1.0):
@@ -189,6 +187,14 @@ def test_a_machine_without_runs_uses_what_git_holds(tmp_path):
         (results / f'sasrec_lambda_{lam}.json').unlink()
     (results / 'table2_sasrec_lambda.json').write_text(
         json.dumps({'cells': cells}))
+    return results
+
+
+def test_a_machine_without_runs_uses_what_git_holds(tmp_path):
+    # The committed merge of the SASRec sweep stands in for runs/t2's files
+    # (not trained again), and each comparison is put back from its carried
+    # journals before it continues; `carry` saves the comparisons there are.
+    committed_sweep(tmp_path)
     proc, calls = run_script('lane', tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert 'control λ (Beauty validation R@20, seed 0): 0.7' in proc.stdout
@@ -210,3 +216,25 @@ def test_a_machine_without_runs_uses_what_git_holds(tmp_path):
     assert calls[-1] == ['benchmarks/compare_carry.py', 'save',
                          'runs/compare/ngcf_beauty',
                          'benchmarks/results/compare/carry/ngcf_beauty']
+
+
+def test_a_comparison_with_its_report_committed_is_done(tmp_path):
+    # MixGCF's report is committed: the lane runs GRU4Rec's and NGCF's
+    # comparisons only, and `carry` saves no journal for MixGCF's folder.
+    results = committed_sweep(tmp_path)
+    report = results / 'compare' / 'mixgcf_beauty' / 'compare.md'
+    report.parent.mkdir(parents=True)
+    report.write_text('# 3 arms at equal budget\n')
+    proc, calls = run_script('lane', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    outs = [a[a.index('--out') + 1] for a in calls if a[:2] == ['-m',
+                                                               'adar_pyg']]
+    assert outs == ['runs/compare/gru4rec_beauty', 'runs/compare/ngcf_beauty']
+    for name in ('mixgcf', 'ngcf'):
+        (tmp_path / 'runs' / 'compare' / f'{name}_beauty').mkdir(
+            parents=True, exist_ok=True)
+    proc, calls = run_script('carry', tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    saved = [a[2] for a in calls if a[:2] == ['benchmarks/compare_carry.py',
+                                              'save']]
+    assert saved == ['runs/compare/ngcf_beauty']
