@@ -473,11 +473,23 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             resume[seed] = state == 'unfinished'  # Killed: continued.
             todo[seed] = cfg_s
 
+    def said(seed: int) -> None:  # (its line, and the session's update)
+        result = read_result(seed_dir(out, name, seed))
+        shown = ', '.join(f'{m} {v:.4f}' for m, v in result['test'].items()
+                          if m in METRICS)
+        say(f'{name}: seed {seed} (trial {trial}): {how[seed]}; test '
+            f'{shown}')
+
     def trained(seed: int, seconds: Dict[str, Any]) -> None:
         if resume[seed] and not seconds['continued']:
             how[seed] = 'trained afresh (it could not be continued)'
         ledger[str(seed)] = {'trial': trial, **seconds}
         write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
+        said(seed)  # As it finishes, so that a stopped call counts it.
+
+    for seed in seeds:
+        if seed not in todo:
+            said(seed)
 
     if workers > 1 and len(todo) > 1:  # One seed run per process at a time:
         from concurrent.futures import as_completed
@@ -509,10 +521,6 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
         runs['test'][key] = result['test']
         runs['epochs'][key] = result['epochs_run']
         runs['cpu_seconds'][key] = (ledger.get(key) or {}).get('cpu_seconds')
-        shown = ', '.join(f'{m} {v:.4f}' for m, v in result['test'].items()
-                          if m in METRICS)
-        say(f'{name}: seed {seed} (trial {trial}): {how[seed]}; test '
-            f'{shown}')
     return runs
 
 

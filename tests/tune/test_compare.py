@@ -326,14 +326,21 @@ def test_a_killed_seed_run_continues(csv, tmp_path, monkeypatch):
         return train(c, folder, **kwargs)
 
     monkeypatch.setattr(run, 'train', stopped)
+    lines = []
     with pytest.raises(Stop):
-        compare(cfg, ARMS, trials=1, seeds=2, out=out, **QUIET)
+        compare(cfg, ARMS, trials=1, seeds=2, out=out, plot=False,
+                log=lines.append)
     folder = out / 'base' / 'seed-1'
     assert not (folder / 'result.json').exists()
     before = (folder / 'metrics.jsonl').read_text().splitlines()
-    # The stopped call is in the ledger, up to its last finished seed run:
+    # Seed 0 was told as it finished, and the stopped call is in the ledger
+    # up to it (written after seed 0's entry in seeds.json):
+    assert lines[-1].startswith('base: seed 0 (trial 0): trained; test '), \
+        lines
     stopped_call, = read(out / 'sessions.json')
     assert not stopped_call['finished'] and stopped_call['cpu_seconds'] > 0
+    assert (out / 'sessions.json').stat().st_mtime_ns >= \
+        (out / 'base' / 'seeds.json').stat().st_mtime_ns
     assert not (out / 'compare.json').exists()
     monkeypatch.setattr(run, 'train', train)
     lines = []
@@ -507,21 +514,23 @@ def test_holm_over_the_comparisons_of_each_metric():
 
 def test_seed_runs_in_two_processes_equal_those_in_one(csv, tmp_path):
     """With workers, an arm's seed runs train in spawned processes (each
-    loading the data), with the results of the runs in this process."""
+    loading the data), with the results of the runs in this process, each
+    told once as it finishes."""
     from adar_pyg.tune import comparison
     cfg = comparison.pinned_split(tiny(csv))
-    runs = {}
+    runs, lines = {}, {1: [], 2: []}
     for workers in (1, 2):
         out = str(tmp_path / f'w{workers}')
         runs[workers] = comparison._seed_runs(
-            'base', cfg, 0, [0, 1], out, {}, False, False, lambda line: None,
-            workers=workers)
+            'base', cfg, 0, [0, 1], out, {}, False, False,
+            lines[workers].append, workers=workers)
         ledger = read(tmp_path / f'w{workers}' / 'base' / 'seeds.json')
         assert set(ledger) == {'0', '1'}
         assert all(v['cpu_seconds'] > 0 for v in ledger.values())
     assert runs[2]['test'] == runs[1]['test']
     assert runs[2]['epochs'] == runs[1]['epochs']
     assert runs[2]['test']['0'] != runs[2]['test']['1']  # two seeds
+    assert len(lines[2]) == 2 and sorted(lines[2]) == lines[1]
 
 
 def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
