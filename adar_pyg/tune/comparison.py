@@ -473,8 +473,10 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             resume[seed] = state == 'unfinished'  # Killed: continued.
             todo[seed] = cfg_s
 
+    results: Dict[int, Dict[str, Any]] = {}  # (each read once, when told)
+
     def said(seed: int) -> None:  # (its line, and the session's update)
-        result = read_result(seed_dir(out, name, seed))
+        result = results[seed] = read_result(seed_dir(out, name, seed))
         shown = ', '.join(f'{m} {v:.4f}' for m, v in result['test'].items()
                           if m in METRICS)
         say(f'{name}: seed {seed} (trial {trial}): {how[seed]}; test '
@@ -514,8 +516,7 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
                                       data=shared['data'], progress=progress,
                                       resume=resume[seed]))
     for seed in seeds:
-        folder = seed_dir(out, name, seed)
-        result = read_result(folder)
+        result = results[seed]
         key = str(seed)
         runs['runs'][key] = os.path.join(name, f'seed-{seed}')
         runs['test'][key] = result['test']
