@@ -9,6 +9,11 @@ from typing import Iterable, Iterator, List, Optional, Union
 
 from adar_pyg.errors import DataError, ResourceError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover (not POSIX)
+    fcntl = None
+
 #: The errors numbers of a full disk (and of an exceeded quota).
 DISK_FULL = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
 
@@ -38,8 +43,9 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     r"""Yields a temporary path for writing :obj:`path` atomically: a name
     unique to this call (process id and a random suffix) in the folder of
     :obj:`path`. When the block exits without error, the file written there
-    is flushed to disk and renamed over :obj:`path` with :func:`os.replace`;
-    when it raises, the temporary file is removed.
+    is flushed to disk and renamed over :obj:`path` with :func:`os.replace`,
+    and the folder is flushed too (the rename survives a power loss); when
+    it raises, the temporary file is removed.
 
     Readers therefore see the old file or the complete new one, never a
     partial one, and concurrent writers of the same path (two runs fetching
@@ -76,6 +82,7 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+        _fsync_folder(folder)
     except OSError as e:  # A full disk names the file, not the temporary:
         if e.errno in DISK_FULL and not isinstance(e, ResourceError):
             raise disk_full_error(path, e) from e
@@ -83,6 +90,21 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def _fsync_folder(folder: str) -> None:
+    r"""Flushes the entries of :obj:`folder` to disk, where the file system
+    can (not every one can flush a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Union[str, os.PathLike], text: str) -> None:
@@ -155,12 +177,44 @@ def remove_stale_parts(folder: Union[str, os.PathLike],
     return removed
 
 
+@contextmanager
+def file_lock(path: Union[str, os.PathLike], exclusive: bool = True
+              ) -> Iterator[None]:
+    r"""Holds the :func:`fcntl.flock` lock of the file :obj:`path` (created
+    if missing) for the block, waiting for it: exclusive, or shared with
+    other readers. Without :mod:`fcntl` (not POSIX), or for a shared lock in
+    a folder that cannot be written (where nobody writes), nothing is
+    locked.
+
+    Args:
+        path (str): The lock file.
+        exclusive (bool, optional): An exclusive lock, else a shared one.
+            (default: :obj:`True`)
+    """
+    fd = None
+    if fcntl is not None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            if exclusive:
+                raise
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # Releases the lock.
+
+
 def ensure_writable(path: Union[str, os.PathLike], is_dir: bool = False
                     ) -> None:
     r"""Creates the folder of :obj:`path` (or :obj:`path` itself, with
     :obj:`is_dir`) and tests that a file can be written there, so that a run
-    fails before any compute rather than after it. Raises an
-    :class:`OSError` naming the folder."""
+    fails before any compute rather than after it. Raises a
+    :class:`~adar_pyg.errors.ResourceError` (an :class:`OSError`) naming
+    the folder, or an :class:`IsADirectoryError` for a file path that is a
+    folder."""
     path = os.fspath(path)
     folder = path if is_dir else osp.dirname(osp.abspath(path))
     if not is_dir and osp.isdir(path):
@@ -173,6 +227,5 @@ def ensure_writable(path: Union[str, os.PathLike], is_dir: bool = False
             pass
         os.remove(probe)
     except OSError as e:
-        message = f"cannot write to '{folder}': {e.strerror or e}"
-        raise (type(e)(e.errno, message) if e.errno else
-               OSError(message)) from None
+        raise ResourceError(f"cannot write to '{folder}': "
+                            f"{e.strerror or e}") from None

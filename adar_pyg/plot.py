@@ -31,10 +31,20 @@ def save_figure(fig, path: str, tight: bool = True) -> None:
 
 
 def plot_curves(history: List[Dict[str, Any]], path: str,
-                title: str = '') -> None:
+                title: str = '', best_epoch: Optional[int] = None) -> None:
     r"""Loss and validation Recall/NDCG over epochs (one record per
     evaluation, as in :obj:`metrics.jsonl`), plus the augmenter's
-    :math:`t^*` and hardness when present; the selected epoch is marked."""
+    :math:`t^*` and hardness when present; the selected epoch is marked.
+
+    Args:
+        history (list): The records of the evaluations.
+        path (str): The PNG file to write.
+        title (str, optional): The figure's title. (default: :obj:`''`)
+        best_epoch (int, optional): The selected epoch (the run's, which
+            its monitored metric chose). If set to :obj:`None`, the epoch of
+            the highest first Recall@20/NDCG@20 record is marked.
+            (default: :obj:`None`)
+    """
     plt = pyplot()
     diag = [k for k in DIAGNOSTICS if any(k in h for h in history)]
     panels = 2 + len(diag)
@@ -45,8 +55,8 @@ def plot_curves(history: List[Dict[str, Any]], path: str,
                    and k.split('_', 1)[0] in ('val', 'test')]
     axes[0].plot(epochs, [h['loss'] for h in history], marker='.')
     axes[0].set(xlabel='epoch', ylabel='mean training loss', title='loss')
-    best = None
-    if metric_keys:
+    best = best_epoch
+    if best is None and metric_keys:
         sel = metric_keys[0]
         best = max(history, key=lambda h: h[sel])['epoch']
     for key in metric_keys:

@@ -52,10 +52,9 @@ import torch
 from adar_pyg import defaults, fingerprint, rundir
 from adar_pyg.config import Config
 from adar_pyg.config.config import ignored_settings
-from adar_pyg.errors import (AdarError, DataError, ResourceError,
-                             RunDirError, UsageError)
+from adar_pyg.errors import AdarError, DataError, RunDirError, UsageError
 from adar_pyg.io import (DISK_FULL, atomic_path, disk_full_error,
-                         remove_stale_parts)
+                         ensure_writable, remove_stale_parts)
 from adar_pyg.pipeline import (RunData, augmented_dim,
                                build_augmenter, build_task, build_trainer,
                                check_data, check_parallel, load_data,
@@ -98,22 +97,6 @@ def write_json(obj: Any, path: Optional[str]) -> None:
     with atomic_path(path) as tmp, open(tmp, 'w') as f:
         json.dump(obj, f, indent=2)
         f.write('\n')
-
-
-def check_writable(path: str, is_dir: bool = False) -> None:
-    r"""Creates the folder of :obj:`path` (or :obj:`path` itself) and tests
-    that a file can be written there, so that a run fails before any
-    compute rather than after it."""
-    folder = path if is_dir else (os.path.dirname(os.path.abspath(path)))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, f'.write-test-{os.getpid()}')
-        with open(probe, 'w'):
-            pass
-        os.remove(probe)
-    except OSError as e:
-        raise ResourceError(f"cannot write to '{folder}': {e.strerror}") \
-            from None
 
 
 def check_output_file(path: str, cfg: Config, out: Optional[str]) -> None:
@@ -178,7 +161,7 @@ def prepare_resume(out: str, lock: bool = True
             hint=f'its result is in {os.path.join(out, RESULT)}; re-score it '
             f'with adar-pyg evaluate {shlex.quote(out)}, or train again '
             f'with --overwrite')
-    check_writable(out, is_dir=True)
+    ensure_writable(out, is_dir=True)
     for folder in (out, os.path.dirname(os.path.join(out, LAST))):
         remove_stale_parts(folder)
     path = os.path.join(out, LAST)
@@ -264,7 +247,7 @@ def train(cfg: Config, out: Optional[str] = None, *,
     for path in (json_path, checkpoint):
         if path and rank == 0:
             check_output_file(path, cfg, out)
-            check_writable(path)
+            ensure_writable(path)
     if world_size == 1 and cfg.run.nproc > 1:
         if on_evaluate is not None:
             raise UsageError('train(on_evaluate=...) runs in one process '
@@ -414,7 +397,8 @@ def train(cfg: Config, out: Optional[str] = None, *,
             from adar_pyg.plot import plot_curves
             plot_curves(result.history, os.path.join(out, CURVES),
                         title=f"{data.statistics['dataset']}: "
-                        f"{cfg.model.model} + {cfg.train.augmenter}")
+                        f"{cfg.model.model} + {cfg.train.augmenter}",
+                        best_epoch=result.best_epoch)
     write_json(report, json_path)
     return report
 

@@ -156,6 +156,17 @@ def test_saved_config_reproduces_the_run(csv_path, tmp_path):
         open(again / 'config.yaml').read()
 
 
+def test_curves_mark_the_epoch_the_monitor_chose(csv_path, tmp_path,
+                                                  monkeypatch):
+    from adar_pyg import plot
+    marked = []
+    monkeypatch.setattr(plot, 'plot_curves', lambda history, path, **kw:
+                        marked.append(kw['best_epoch']))
+    train(csv_path, tmp_path / 'run', '--monitor', 'ndcg@10', '--layers', '1')
+    result = json.load(open(tmp_path / 'run' / 'result.json'))
+    assert marked == [result['best_epoch']]
+
+
 def test_sr_run(csv_path, tmp_path):
     out = tmp_path / 'sr'
     train(csv_path, out, '--task', 'sr', '--model', 'gru4rec', '--max-len',

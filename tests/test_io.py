@@ -17,6 +17,42 @@ def test_atomic_path_writes_and_leaves_nothing_else(tmp_path):
     assert os.listdir(tmp_path / 'sub') == ['out.txt']
 
 
+def test_atomic_path_flushes_the_file_then_its_folder(tmp_path,
+                                                     monkeypatch):
+    synced, fsync = [], os.fsync
+
+    def record(fd):
+        synced.append(os.fstat(fd).st_ino)
+        fsync(fd)
+
+    monkeypatch.setattr(os, 'fsync', record)
+    write_text(tmp_path / 'out.txt', 'new')
+    assert synced == [os.stat(tmp_path / 'out.txt').st_ino,
+                      os.stat(tmp_path).st_ino]
+
+
+def test_file_lock_waits_for_the_holder(tmp_path):
+    import threading
+
+    from adar_pyg.io import file_lock
+    order = []
+
+    def take():
+        with file_lock(tmp_path / '.lock'):
+            order.append('b')
+
+    with file_lock(tmp_path / '.lock'):
+        other = threading.Thread(target=take)
+        other.start()
+        other.join(0.3)
+        order.append('a')
+    other.join(10)
+    assert order == ['a', 'b']
+    with file_lock(tmp_path / '.lock', exclusive=False), \
+            file_lock(tmp_path / '.lock', exclusive=False):
+        pass  # (readers share it)
+
+
 def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     path = tmp_path / 'out.txt'
     path.write_text('old')

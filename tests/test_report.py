@@ -262,6 +262,19 @@ def test_plots_label_every_axis_with_integer_epochs(figures):
     assert len(figures[1].axes) == 6  # 2 datasets x (2 metrics + curves)
 
 
+def test_curves_mark_the_run_s_selected_epoch(figures):
+    # Selected on NDCG@10 (`train.monitor`): epoch 2, not Recall@20's 3.
+    history = [{'epoch': e, 'loss': 1.0, 'val_recall@20': 0.1 * e,
+                'val_ndcg@10': [0.1, 0.3, 0.2][e - 1]} for e in (1, 2, 3)]
+    plot.plot_curves(history, 'unused.png', best_epoch=2)
+    plot.plot_curves(history, 'unused.png')
+    assert [f.axes[1].get_title() for f in figures] == [
+        'selected: epoch 2', 'selected: epoch 3']
+    marks = [line.get_xdata()[0] for line in figures[0].axes[0].lines
+             if line.get_linestyle() == ':']
+    assert marks == [2]
+
+
 def test_holm_step_down_and_nan():
     # Sorted 0.01 < 0.03 < 0.04: times 3, 2, 1, made non-decreasing:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])

@@ -4,6 +4,7 @@ from .utils import (
     ChecksumError,
     DatasetFormatError,
     DatasetFormatWarning,
+    DownloadError,
     default_mirror,
     md5sum,
 )
@@ -43,4 +44,5 @@ __all__ = [
     'DatasetFormatError',
     'DatasetFormatWarning',
     'ChecksumError',
+    'DownloadError',
 ]

@@ -17,12 +17,7 @@ from torch_geometric.data import Data, InMemoryDataset, download_url
 from torch_geometric.data.data import BaseData
 
 from adar_pyg.errors import DataError
-from adar_pyg.io import CorruptFileError, atomic_path, write_text
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover (not POSIX)
-    fcntl = None
+from adar_pyg.io import CorruptFileError, atomic_path, file_lock, write_text
 
 #: Environment variable naming a local mirror of the dataset files.
 MIRROR_ENV_VAR = 'ADAR_PYG_MIRROR'
@@ -46,6 +41,13 @@ class DatasetFormatWarning(UserWarning):
 class ChecksumError(DataError, RuntimeError):
     r"""Raised when a fetched dataset file does not have the expected MD5
     checksum.
+    """
+
+
+class DownloadError(DataError, RuntimeError):
+    r"""Raised when a dataset file cannot be downloaded from its canonical
+    URL (no internet access, a server that refuses); the message names the
+    mirror that would do instead.
     """
 
 
@@ -164,7 +166,7 @@ def fetch_file(
                 download_url(url, osp.dirname(tmp_path),
                              filename=osp.basename(tmp_path))
             except urllib.error.URLError as e:
-                raise RuntimeError(
+                raise DownloadError(
                     f"Could not download '{url}' ({e}). Without internet "
                     f"access, pass 'mirror' or set {MIRROR_ENV_VAR} to a "
                     f"local folder holding '{mirror_path or file_name}'"
@@ -342,24 +344,10 @@ class VerifiedInMemoryDataset(InMemoryDataset):
 
     @contextmanager
     def _cache_lock(self, exclusive: bool) -> Iterator[None]:
-        fd = None
-        if fcntl is not None:
-            try:
-                if exclusive:
-                    os.makedirs(self.processed_dir, exist_ok=True)
-                fd = os.open(osp.join(self.processed_dir, '.lock'),
-                             os.O_RDWR | os.O_CREAT, 0o666)
-            except OSError:
-                if exclusive:
-                    raise
-                # A read-only folder: nobody can rebuild it meanwhile.
-        try:
-            if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if exclusive:
+            os.makedirs(self.processed_dir, exist_ok=True)
+        with file_lock(osp.join(self.processed_dir, '.lock'), exclusive):
             yield
-        finally:
-            if fd is not None:
-                os.close(fd)  # Releases the lock.
 
     def _process(self) -> None:
         # Replaces PyG's `Dataset._process`, which unpickles

@@ -194,17 +194,21 @@ def rng_state(generator: Optional[torch.Generator] = None) -> Dict[str, Any]:
 
 def set_rng_state(state: Dict[str, Any],
                   generator: Optional[torch.Generator] = None) -> None:
-    r"""Restores the states saved by :func:`rng_state`."""
+    r"""Restores the states saved by :func:`rng_state`. Raises
+    :class:`CheckpointMismatchError`, before it restores any, when the
+    states of CUDA devices do not match this machine's devices in number."""
+    cuda = state.get('cuda') if torch.cuda.is_available() else None
+    if cuda is not None and len(cuda) != torch.cuda.device_count():
+        raise CheckpointMismatchError(
+            f"the checkpoint holds the random states of {len(cuda)} CUDA "
+            f"devices, this process sees {torch.cuda.device_count()}",
+            hint='resume with the devices it was trained with visible '
+                 '(CUDA_VISIBLE_DEVICES)')
     torch.set_rng_state(state['torch'])
     random.setstate(_as_tuple(state['python']))
     if generator is not None and 'generator' in state:
         generator.set_state(state['generator'])
-    if 'cuda' in state and torch.cuda.is_available():
-        cuda = state['cuda']
-        if len(cuda) != torch.cuda.device_count():
-            raise ValueError(f"the checkpoint holds the random states of "
-                             f"{len(cuda)} CUDA devices, this machine has "
-                             f"{torch.cuda.device_count()}")
+    if cuda is not None:
         torch.cuda.set_rng_state_all(cuda)
     if 'numpy' in state:
         import numpy as np

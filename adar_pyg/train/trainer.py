@@ -601,6 +601,11 @@ class Trainer:
                            optimizer, generator)
         if self.data_parallel and self.rank > 0:
             torch.manual_seed(self.seed + self.rank + 7919 * run.epoch)
+        if run.best_state is not None:
+            # A run killed between writing its best checkpoint and its last
+            # left the best of an evaluation this state has not seen; a
+            # replay that does not improve again would not replace it.
+            self._save_best(run)
         self.log(f'resumed from epoch {run.epoch}' + (
             '' if isinstance(resume_from, dict) else f' ({source})'))
         return generator, run
@@ -635,14 +640,19 @@ class Trainer:
             run.best_metrics = metrics
             run.best_state = ckpt.weights(self.task.model, self.augmenter)
             run.bad_evals = 0
-            if self.checkpoint:
-                save_checkpoint({**run.best_state, 'epoch': epoch,
-                                 'score': score, 'meta': self.meta},
-                                self.checkpoint)
+            self._save_best(run)
         else:
             run.bad_evals += 1
             if run.bad_evals >= self.patience:
                 run.stopped = True
+
+    def _save_best(self, run: FitState) -> None:
+        r"""Writes the best checkpoint (the weights of the best evaluation
+        so far, its epoch and score), if the trainer keeps one."""
+        if self.checkpoint:
+            save_checkpoint({**run.best_state, 'epoch': run.best_epoch,
+                             'score': run.best_score, 'meta': self.meta},
+                            self.checkpoint)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.task}, augmenter='

@@ -49,8 +49,8 @@ from typing import (Any, Callable, Dict, List, Optional, Sequence,
 
 from adar_pyg import defaults
 from adar_pyg.config import Config
-from adar_pyg.errors import UsageError
-from adar_pyg.io import ensure_writable, write_text
+from adar_pyg.errors import RunDirError, UsageError
+from adar_pyg.io import ensure_writable, file_lock, write_text
 from adar_pyg.report import METRICS, holm, mean_std, paired_ttest
 from adar_pyg.tune import study as tune_study
 from adar_pyg.tune.arms import Arms, load_arms, parse_arms
@@ -98,9 +98,14 @@ def check_folder(out: str, read: bool = False) -> None:
     r"""Raises a :class:`~adar_pyg.errors.RunDirError` if :obj:`out` is a
     file or holds files that are not a comparison's
     (:func:`foreign_files`), to write there (or, with :obj:`read`, to read
-    it as a comparison)."""
+    it as a comparison), or ledgers that cannot be read (of the calls,
+    :func:`read_sessions`; of each arm's seed runs, :func:`seed_ledger`)."""
     from adar_pyg.rundir import refuse_foreign
     refuse_foreign(out, foreign_files(out), 'a comparison', read=read)
+    read_sessions(out)
+    for name in sorted(os.listdir(out)) if os.path.isdir(out) else ():
+        if os.path.isdir(os.path.join(out, name)):
+            seed_ledger(out, name)
 
 
 def check_studies(arms: Arms, trials: int, out: str,
@@ -210,10 +215,7 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
     config, arms = resolve_arms(config, arms, controls)
     check_folder(out)
     check_studies(arms, trials, out, prune)
-    try:
-        ensure_writable(out, is_dir=True)
-    except OSError as e:
-        raise UsageError(str(e)) from None
+    ensure_writable(out, is_dir=True)
 
     session = Sessions(out, command)
 
@@ -313,9 +315,10 @@ class Sessions:
     The entry is written at once and brought up to date by :meth:`update`
     (after each trial and seed run), so that a call stopped before its
     report still counts, up to its last update. The ledger is read again at
-    each update, so that calls running at once on the folder keep each
-    other's entries; a folder written before the ledger existed starts it
-    with the :obj:`sessions` of its :obj:`compare.json`."""
+    each update, under the folder's lock (:func:`ledger_lock`), so that
+    calls running at once on the folder keep each other's entries; a folder
+    written before the ledger existed starts it with the :obj:`sessions` of
+    its :obj:`compare.json`."""
 
     def __init__(self, out: str, command: Optional[str]) -> None:
         import datetime
@@ -337,29 +340,57 @@ class Sessions:
                  'cpu_seconds': round(_cpu_seconds() - self._cpu, 1),
                  'finished': finished}
         same = list(self.key)
-        ledger = [s for s in read_sessions(self.out)
-                  if [s.get(k) for k in same] != [entry[k] for k in same]]
-        ledger = sorted(ledger + [entry], key=lambda s: str(s.get('started')))
-        write_text(self.path, json.dumps(ledger, indent=2) + '\n')
+        with ledger_lock(self.out):
+            ledger = [s for s in read_sessions(self.out) if
+                      [s.get(k) for k in same] != [entry[k] for k in same]]
+            ledger = sorted(ledger + [entry],
+                            key=lambda s: str(s.get('started')))
+            write_text(self.path, json.dumps(ledger, indent=2) + '\n')
         return ledger
+
+
+def ledger_lock(out: str):
+    r"""The lock of the ledgers of the comparison folder :obj:`out`
+    (:obj:`sessions.json`, each arm's :obj:`seeds.json`), held while one is
+    read and written again (:func:`~adar_pyg.io.file_lock`)."""
+    from adar_pyg.rundir import LOCK
+    return file_lock(os.path.join(out, LOCK))
+
+
+def read_ledger(path: str, kind: type, lost: str) -> Any:
+    r"""The JSON document of the ledger file :obj:`path`, of type
+    :obj:`kind`, or :obj:`None` if it is missing; one that cannot be read,
+    or of another type, raises a :class:`~adar_pyg.errors.RunDirError`
+    (rather than being written again without what it held: :obj:`lost`)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        doc = e
+    if not isinstance(doc, kind):
+        why = (doc if isinstance(doc, Exception) else
+               f'not a JSON {"list" if kind is list else "mapping"}')
+        raise RunDirError(f"cannot read the ledger '{path}' ({why})",
+                          hint=f'restore it, or delete it to go on without '
+                          f'{lost}')
+    return doc
 
 
 def read_sessions(out: str) -> List[Dict[str, Any]]:
     r"""The ledger of the calls on the comparison folder :obj:`out`
     (:class:`Sessions`), in order of their start: :obj:`sessions.json`,
     else the :obj:`sessions` of its :obj:`compare.json` (a folder of an
-    older version); none where both are missing or unreadable."""
-    for name, get in ((SESSIONS_JSON, lambda d: d),
-                      (REPORT_JSON, lambda d: d.get('sessions', []))):
-        try:
-            with open(os.path.join(out, name), encoding='utf-8') as f:
-                sessions = get(json.load(f))
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(sessions, list):
-            return sorted((s for s in sessions if isinstance(s, dict)),
-                          key=lambda s: str(s.get('started')))
-    return []
+    older version); none where both are missing. A file that exists but
+    cannot be read raises a :class:`~adar_pyg.errors.RunDirError`."""
+    lost = 'the calls it records (their budget is kept in the runs)'
+    sessions = read_ledger(os.path.join(out, SESSIONS_JSON), list, lost)
+    if sessions is None:
+        report = read_ledger(os.path.join(out, REPORT_JSON), dict, lost)
+        sessions = (report or {}).get('sessions') or []
+    return sorted((s for s in sessions if isinstance(s, dict)),
+                  key=lambda s: str(s.get('started')))
 
 
 def plot_result(result: Dict[str, Any], path: str) -> None:
@@ -419,12 +450,12 @@ def seed_state(folder: str, cfg: Config) -> str:
     (nothing, or an unfinished run of another configuration)."""
     from adar_pyg.fingerprint import computed
     from adar_pyg.rundir import CONFIG, is_finished
-    have = None
-    if os.path.isfile(os.path.join(folder, CONFIG)):
-        have = _plain(computed(Config.load(os.path.join(folder, CONFIG))
-                               .resolved().to_dict()))
-    # (where it runs and where its data lie aside, as for the study)
-    same = have == _plain(computed(cfg.resolved().to_dict()))
+    def key(config: Config) -> Any:  # (where it runs and where its data
+        return tune_study.as_json(  # lie aside, as for the study)
+            computed(config.resolved().to_dict()))
+
+    saved = os.path.join(folder, CONFIG)
+    same = os.path.isfile(saved) and key(Config.load(saved)) == key(cfg)
     if is_finished(folder):
         return 'finished' if same else 'outdated'
     return 'unfinished' if same else 'new'
@@ -458,8 +489,6 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
     folders, test metrics, epochs and CPU seconds, by seed."""
     from adar_pyg.pipeline import load_data
     from adar_pyg.rundir import read_result
-    ledger_path = os.path.join(out, name, SEEDS_JSON)
-    ledger = seed_ledger(out, name)
     runs: Dict[str, Any] = {'runs': {}, 'test': {}, 'epochs': {},
                             'cpu_seconds': {}}
     how: Dict[int, str] = {}
@@ -485,8 +514,11 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
     def trained(seed: int, seconds: Dict[str, Any]) -> None:
         if resume[seed] and not seconds['continued']:
             how[seed] = 'trained afresh (it could not be continued)'
-        ledger[str(seed)] = {'trial': trial, **seconds}
-        write_text(ledger_path, json.dumps(ledger, indent=2) + '\n')
+        with ledger_lock(out):  # Another call may have written meanwhile.
+            ledger = seed_ledger(out, name)
+            ledger[str(seed)] = {'trial': trial, **seconds}
+            write_text(os.path.join(out, name, SEEDS_JSON),
+                       json.dumps(ledger, indent=2) + '\n')
         said(seed)  # As it finishes, so that a stopped call counts it.
 
     for seed in seeds:
@@ -505,8 +537,12 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             try:
                 for future in as_completed(futures):
                     trained(futures[future], future.result())
-            except KeyboardInterrupt:  # The seed runs not started: none.
-                pool.shutdown(cancel_futures=True)
+            except BaseException:  # The seed runs not started: none; those
+                pool.shutdown(cancel_futures=True)  # running end, and each
+                for future, seed in futures.items():  # finished one counts.
+                    if seed not in results and not future.cancelled() and \
+                            future.exception() is None:
+                        trained(seed, future.result())
                 raise
     else:
         for seed, cfg_s in todo.items():
@@ -515,6 +551,7 @@ def _seed_runs(name: str, cfg: Config, trial: int, seeds: List[int],
             trained(seed, _train_seed(cfg_s, seed_dir(out, name, seed), plot,
                                       data=shared['data'], progress=progress,
                                       resume=resume[seed]))
+    ledger = seed_ledger(out, name)
     for seed in seeds:
         result = results[seed]
         key = str(seed)
@@ -773,18 +810,12 @@ def _counts(summary: Dict[str, Any]) -> str:
     return ', '.join(f'{n} {s}' for s, n in summary['counts'].items() if n)
 
 
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def seed_ledger(out: str, arm: str) -> Dict[str, Any]:
     r"""The :obj:`ARM/seeds.json` of :obj:`arm` (seed -> the trial of its
-    run, its CPU and wall seconds); empty if missing or unreadable."""
-    try:
-        with open(os.path.join(out, arm, SEEDS_JSON)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+    run, its CPU and wall seconds); empty if missing. One that cannot be
+    read raises a :class:`~adar_pyg.errors.RunDirError`."""
+    return read_ledger(os.path.join(out, arm, SEEDS_JSON), dict,
+                       'the CPU seconds of its seed runs') or {}
 
 
 __all__ = ['compare', 'study_dir', 'seed_dir', 'seed_ledger', 'seed_state',

@@ -9,16 +9,24 @@ printing a traceback of :mod:`concurrent.futures`' internals, and a task
 already queued to it still ran after the Ctrl-C (the caller waits for it).
 A task a process receives after a Ctrl-C raises :class:`KeyboardInterrupt`
 without running.
+
+A pool may share a stop event with its processes (:func:`stop_event`):
+the calling process sets it when it fails, and a task that runs one unit
+of work after another (the trials of a worker) asks :func:`stop_requested`
+before each, so that it finishes the one it runs and takes no other,
+rather than going on until its budget is spent while the command waits.
 """
 import signal
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 #: Whether this (spawned) process received Ctrl-C while it waited.
 _stopped = False
 #: Whether the calling process ignores Ctrl-C (a command started in the
 #: background by a script, under ``nohup``): then so do its tasks.
 _ignored = False
+#: The stop event this (spawned) process shares with the calling one.
+_stop: Optional[Any] = None
 
 
 def _note_interrupt(signum: int, frame: Any) -> None:
@@ -26,11 +34,12 @@ def _note_interrupt(signum: int, frame: Any) -> None:
     _stopped = True
 
 
-def _start() -> None:
-    r"""A spawned process of the pool, before its first task: ignores Ctrl-C
-    where the calling process does (the spawned one inherits it), else
-    notes it (:func:`_waiting`)."""
-    global _ignored
+def _start(stop: Optional[Any] = None) -> None:
+    r"""A spawned process of the pool, before its first task: keeps the
+    pool's stop event, and ignores Ctrl-C where the calling process does
+    (the spawned one inherits it), else notes it (:func:`_waiting`)."""
+    global _ignored, _stop
+    _stop = stop
     _ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     if not _ignored:
         _waiting()
@@ -41,14 +50,32 @@ def _waiting() -> None:
     signal.signal(signal.SIGINT, _note_interrupt)
 
 
-def spawn_pool(processes: int) -> ProcessPoolExecutor:
+def _context() -> Any:
+    import multiprocessing
+    return multiprocessing.get_context('spawn')
+
+
+def stop_event() -> Any:
+    r"""An event to share with the processes of a :func:`spawn_pool`
+    (:obj:`stop`): set by the calling process, seen by
+    :func:`stop_requested` in theirs."""
+    return _context().Event()
+
+
+def stop_requested() -> bool:
+    r"""Whether the calling process set the stop event of the pool this
+    process belongs to (:obj:`False` outside a pool)."""
+    return _stop is not None and _stop.is_set()
+
+
+def spawn_pool(processes: int, stop: Optional[Any] = None
+               ) -> ProcessPoolExecutor:
     r"""A pool of :obj:`processes` spawned processes (no fork of a process
     holding torch's threads) that run tasks submitted with
-    :func:`in_pool`."""
-    import multiprocessing
-    return ProcessPoolExecutor(
-        processes, mp_context=multiprocessing.get_context('spawn'),
-        initializer=_start)
+    :func:`in_pool`, sharing the event :obj:`stop` (:func:`stop_event`),
+    if given."""
+    return ProcessPoolExecutor(processes, mp_context=_context(),
+                               initializer=_start, initargs=(stop,))
 
 
 def in_pool(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

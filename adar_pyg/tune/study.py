@@ -201,10 +201,7 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     # Every check before anything is written: a refused study writes
     # nothing (no folder, no storage, no empty study in a storage).
     name, study = _open_study(optuna, settings, out, storage)
-    try:
-        ensure_writable(out, is_dir=True)
-    except OSError as e:
-        raise UsageError(str(e)) from None
+    ensure_writable(out, is_dir=True)
     storage = storage or storage_url(out)
     if study is None:
         study = optuna.create_study(storage=_storage(optuna, storage),
@@ -226,8 +223,9 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
     spawned = range(1, min(workers, left))
     try:
         if spawned:
-            from adar_pyg.tune.pool import in_pool, spawn_pool
-            with spawn_pool(len(spawned)) as pool:
+            from adar_pyg.tune.pool import in_pool, spawn_pool, stop_event
+            stop = stop_event()
+            with spawn_pool(len(spawned), stop) as pool:
                 futures = [pool.submit(
                     in_pool, _worker, i, config.to_dict(), space.to_dict(),
                     out, name, trials, storage, url, seed, pruner, plot,
@@ -237,8 +235,15 @@ def tune(config: Config, space: Union[SearchSpace, Dict[str, Any], str,
                 try:
                     _optimize(optuna, study, config, space, out, trials, url,
                               progress, log, plot, on_trial)
-                finally:
-                    errors = [f.exception() for f in futures]
+                except BaseException:  # The workers finish the trial they
+                    stop.set()  # run and start no other; what stopped
+                    for i, future in zip(spawned, futures):  # them is said.
+                        error = future.exception()
+                        if error is not None and notes is not None and \
+                                not isinstance(error, KeyboardInterrupt):
+                            notes(f'worker {i}: {_one_line(error)}')
+                    raise
+                errors = [f.exception() for f in futures]
             for error in errors:
                 if error is not None:
                     raise error
@@ -399,11 +404,12 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
     optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
     config = Config.build(config)
     space = parse_space(space, config)
+    from adar_pyg.tune.pool import stop_requested
     study = optuna.load_study(study_name=name, storage=storage,
                               sampler=_sampler(optuna, space, seed),
                               pruner=pruner)
     _optimize(optuna, study, config, space, out, trials, url, False,
-              lambda line: None, plot, on_trial, worker)
+              lambda line: None, plot, on_trial, worker, stop_requested)
 
 
 def _take_over(study: Any, out: str, trial: Any, folder: str
@@ -459,10 +465,12 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
               progress: bool, log: Optional[Callable[[str], None]],
               plot: bool,
               on_trial: Optional[Callable[[Dict[str, Any]], None]],
-              worker: int = 0) -> None:
+              worker: int = 0,
+              stopped: Callable[[], bool] = lambda: False) -> None:
     r"""Runs trials of :obj:`study` in this process, one after another,
     while the study holds fewer than :obj:`trials` finished or running
-    ones (those of the other workers count too)."""
+    ones (those of the other workers count too) and :obj:`stopped` (asked
+    before each) is false."""
     from adar_pyg import run
     from adar_pyg.errors import RunDirError
     from adar_pyg.io import CorruptFileError
@@ -557,7 +565,7 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
 
     logging.getLogger('optuna.study._optimize').addFilter(quiet)
     try:
-        while _claimed(optuna, study) < trials and not (
+        while not stopped() and _claimed(optuna, study) < trials and not (
                 space.is_grid and study.sampler.is_exhausted(study) and
                 not _queued(optuna, study)):  # (a retry holds its point)
             if 'data' not in shared:  # Before a trial: data that cannot be
@@ -897,11 +905,14 @@ def _requeue_killed(optuna: Any, study: Any, out: str) -> List[int]:
     r"""Marks failed the trials left running by a killed process and queues
     each again with its values; returns their numbers. A running trial is
     a killed one when its run directory is unfinished and no process holds
-    its lock, or, without a run directory (killed before writing it) or
-    with a finished one (killed before recording it), when it has been in
-    that state for :data:`STALE_SECONDS` (a live process leaves it within
-    a second): a running trial takes a place of the budget, so a dead one
-    must not keep it."""
+    its lock, the lock file naming a process (a killed writer's), or, in
+    the states a live process passes through (a run directory whose lock
+    names none: not taken yet, or let go by a trial pruned or failed and
+    not yet recorded; none: killed before writing it; a finished one:
+    killed before recording it), when it has been in that state for
+    :data:`STALE_SECONDS` (a live process leaves it within a second): a
+    running trial takes a place of the budget, so a dead one must not keep
+    it."""
     killed = []
     for t in study.get_trials(deepcopy=False,
                               states=(optuna.trial.TrialState.RUNNING,)):
@@ -930,6 +941,7 @@ def is_dead(t: Any, out: str) -> bool:
     from adar_pyg.errors import RunDirError
     from adar_pyg.io import pid_alive
     from adar_pyg.rundir import RESULT
+    from adar_pyg.rundir import LOCK
     folder = trial_dir(out, t.number)
     if os.path.isdir(folder) and not rundir.is_finished(folder):
         pid = rundir.holder(folder)
@@ -938,11 +950,18 @@ def is_dead(t: Any, out: str) -> bool:
         try:  # That id is alive (its writer, or a process that reused it),
             # or not written yet (its writer may hold the lock already):
             with rundir.lock(folder, shared=True):
-                return True
+                pass
         except RunDirError:
             return False  # Running in another process.
-    since = (os.path.getmtime(os.path.join(folder, RESULT))
-             if os.path.isdir(folder) else t.datetime_start.timestamp())
+        if pid is not None:  # (a writer clears it before it lets go)
+            return True
+        # Not locked yet, or just let go: since the lock file last changed.
+        lock = os.path.join(folder, LOCK)
+        since = os.path.getmtime(lock if os.path.exists(lock) else folder)
+    elif os.path.isdir(folder):
+        since = os.path.getmtime(os.path.join(folder, RESULT))
+    else:
+        since = t.datetime_start.timestamp()
     # (a live process may be about to write it or record it)
     return time.time() - since >= STALE_SECONDS
 
@@ -1002,7 +1021,7 @@ def _check_study(study: Any, settings: Dict[str, Any], out: str) -> None:
         was, now = held.get(key), settings[key]
         if key == 'config' and was is not None:  # Where it runs and where
             was, now = computed(was), computed(now)  # its data lie: free.
-        if key in held and _plain(was) != _plain(now):
+        if key in held and as_json(was) != as_json(now):
             changed = _changes(was, now) \
                 if key != 'monitor' else f'{was} -> {now}'
             raise UsageError(f"the study in '{out}' was started with another "
@@ -1071,12 +1090,14 @@ def _describe_pruner(optuna: Any, pruner: Any) -> str:
         f'{key}={value}' for key, value in items if value is not None) + ')'
 
 
-def _plain(value: Any) -> Any:
+def as_json(value: Any) -> Any:
+    r""":obj:`value` as JSON reads it back (tuples as lists, keys as
+    strings): what a stored value is compared with."""
     return json.loads(json.dumps(value))
 
 
 def _changes(old: Any, new: Any) -> str:
-    old, new = _plain(old), _plain(new)
+    old, new = as_json(old), as_json(new)
     if not isinstance(old, dict) or not isinstance(new, dict):
         return f'{old!r} -> {new!r}'
     out = []

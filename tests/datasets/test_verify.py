@@ -155,3 +155,29 @@ def test_damaged_checkpoint_names_the_file(tmp_path):
             load_checkpoint(path)
     with pytest.raises(FileNotFoundError, match='no checkpoint at'):
         load_checkpoint(tmp_path / 'missing.pt')
+
+
+def test_failed_download_is_a_one_line_data_error(tmp_path, monkeypatch):
+    import urllib.error
+
+    from adar_pyg.cli.errors import describe
+    from adar_pyg.datasets import DownloadError
+    from adar_pyg.datasets import utils
+
+    def offline(url, folder, filename=None):
+        raise urllib.error.URLError('[Errno -3] Temporary failure in name '
+                                    'resolution')
+
+    monkeypatch.setattr(utils, 'download_url', offline)
+    raw_dir = tmp_path / 'raw'
+    raw_dir.mkdir()
+    with pytest.raises(DownloadError, match=r"Could not download 'https://"
+                       r"example.org/Beauty.txt' .* set ADAR_PYG_MIRROR to "
+                       r"a local folder holding 'amazon-beauty/Beauty.txt'"
+                       ) as info:
+        utils.fetch_file('AmazonBeauty', 'https://example.org/Beauty.txt',
+                         '0' * 32, str(raw_dir), 'Beauty.txt',
+                         mirror_path='amazon-beauty/Beauty.txt')
+    code, message, _ = describe(info.value)  # Not a traceback (a bug):
+    assert code == 3 and message.startswith('Could not download')
+    assert os.listdir(raw_dir) == []  # Nothing half-written is left.

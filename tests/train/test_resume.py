@@ -172,6 +172,28 @@ def test_resume_a_finished_run(tmp_path):
     assert result.epochs_run == 6
 
 
+def test_resume_replaces_a_best_checkpoint_the_state_has_not_seen(
+        tmp_path):
+    # Killed after the best checkpoint of an evaluation was written and
+    # before the last one: on replay that evaluation may not improve again
+    # (other threads, a GPU), so the best checkpoint left behind would
+    # disagree with the result. Resume writes it from the restored state.
+    expected, best = reference('cf', tmp_path)
+    folder = tmp_path / 'reference'
+    stale = {**best, 'epoch': best['epoch'] + 1, 'score': 2.0,
+             'model': {k: v + 1 for k, v in best['model'].items()}}
+    torch.save(stale, folder / 'best.pt')
+    task, aug = build('cf', init_seed=5)
+    result = trainer(task, aug, folder, []).fit(
+        resume_from=str(folder / 'last.pt'))
+    assert summary(result) == expected
+    got = load_checkpoint(folder / 'best.pt')
+    assert got['epoch'] == best['epoch'] == result.best_epoch
+    assert got['score'] == best['score']
+    for key, value in best['model'].items():
+        assert torch.equal(got['model'][key], value), key
+
+
 def test_resume_checks_the_checkpoint(tmp_path):
     reference('cf', tmp_path)
     last = tmp_path / 'reference' / 'last.pt'

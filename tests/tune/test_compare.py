@@ -533,6 +533,29 @@ def test_seed_runs_in_two_processes_equal_those_in_one(csv, tmp_path):
     assert len(lines[2]) == 2 and sorted(lines[2]) == lines[1]
 
 
+def test_seed_runs_that_finish_after_a_failure_count(csv, tmp_path):
+    """A failure in this process while spawned seed runs train (a full disk
+    when it tells one) stops the comparison; the seed runs not started are
+    dropped, and each that finishes is in the ledger, as before it."""
+    from adar_pyg.tune import comparison
+    cfg = comparison.pinned_split(tiny(csv))
+    told = []
+
+    def say(line):
+        told.append(line)
+        if len(told) == 1:
+            raise OSError(28, 'No space left on device')
+
+    with pytest.raises(OSError, match='No space left'):
+        comparison._seed_runs('base', cfg, 0, [0, 1, 2], str(tmp_path), {},
+                              False, False, say, workers=2)
+    finished = {str(s) for s in range(3)
+                if (tmp_path / 'base' / f'seed-{s}' / 'result.json').exists()}
+    assert len(finished) >= 2  # (the two running when it failed)
+    assert set(read(tmp_path / 'base' / 'seeds.json')) == finished
+    assert len(told) == len(finished)
+
+
 def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
                                                       monkeypatch):
     """benchmarks/compare_carry.py: the arms' studies saved as journals (and
@@ -575,3 +598,38 @@ def test_two_calls_of_one_process_in_one_second(tmp_path):
     ledger = second.update()
     assert len(ledger) == 2 == len(comparison.read_sessions(str(tmp_path)))
     assert sorted(s['finished'] for s in ledger) == [False, True]
+
+
+@pytest.mark.parametrize('ledger', ['sessions.json', 'base/seeds.json'])
+@pytest.mark.parametrize('damage', ['{"half', '{"a": 1}', '[1, 2]'])
+def test_a_damaged_ledger_is_refused_not_written_again(done, csv, tmp_path,
+                                                       ledger, damage):
+    r"""A ledger (of the calls, of an arm's seed runs) that cannot be read,
+    or holds another type, stops compare and --status with its name before
+    anything is trained or written: written again, it would lose what it
+    recorded without a word."""
+    out = tmp_path / 'cmp'
+    shutil.copytree(done[0], out)
+    if (ledger == 'sessions.json') == damage.startswith('['):
+        damage = '{"half'  # (a list is the type of the calls' ledger)
+    (out / ledger).write_text(damage)
+    before = snapshot(out)
+    for fn, kw in ((compare_status, {}), (compare, QUIET)):
+        with pytest.raises(RunDirError, match=r"cannot read the ledger "
+                           rf"'.*{ledger}' \(") as e:
+            fn(tiny(csv), ARMS, 2, 2, out, **kw)
+        assert 'delete it to go on without' in e.value.hint
+    assert snapshot(out) == before
+
+
+def test_calls_update_the_ledger_one_at_a_time(tmp_path):
+    import threading
+    session = comparison.Sessions(str(tmp_path), 'adar-pyg compare')
+    with comparison.ledger_lock(str(tmp_path)):
+        other = threading.Thread(target=session.update, args=(True,))
+        other.start()
+        other.join(0.5)
+        assert other.is_alive()  # Waits for the lock.
+        assert not read(tmp_path / 'sessions.json')[0]['finished']
+    other.join(10)
+    assert read(tmp_path / 'sessions.json')[0]['finished']

@@ -550,6 +550,50 @@ def test_workers_share_the_trials(csv, tmp_path, capfd):
         tune(config(csv), SPACE, 4, out, workers=0, **QUIET)
 
 
+def test_a_failing_call_stops_its_workers(csv, tmp_path, monkeypatch):
+    r"""An error not of a trial's values (a full disk) in the calling
+    process stops the study: its workers finish the trial they run and
+    start no other, rather than spending the budget while it waits."""
+    import errno
+
+    def full(*args, **kwargs):  # (this process only: the worker is spawned)
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(run, 'train', full)
+    out = tmp_path / 'study'
+    with pytest.raises(OSError, match='No space left'):
+        tune(config(csv, epochs=1), SPACE, 8, out, workers=2, **QUIET)
+    rows = json.loads((out / 'tune.json').read_text())['trials']
+    assert [r['state'] for r in rows].count('complete') <= 1, rows
+
+
+def test_a_trial_let_go_and_not_yet_recorded_is_not_taken_for_killed(
+        csv, tmp_path, monkeypatch):
+    """Between a trial's run directory and its lock (a claim), and between
+    a pruned trial letting its lock go and Optuna recording it, no process
+    holds the lock and none is named in it: such a trial is killed only
+    once that lasts (another call starting then must not queue it again);
+    a lock file naming a dead process is a kill at once."""
+    from adar_pyg.rundir import LOCK
+    from adar_pyg.tune import study as tune_study
+    out = tmp_path / 'study'
+    study = tune(config(csv, epochs=1), SPACE, 1, out, **QUIET)
+    running = study.ask()
+    folder = out / f'trial-{running.number}'
+    folder.mkdir()
+    (folder / LOCK).write_text('')  # (its writer cleared it: let go)
+    trial = study.trials[-1]
+    assert not tune_study.is_dead(trial, str(out))
+    monkeypatch.setattr(tune_study, 'STALE_SECONDS', 0.0)
+    assert tune_study.is_dead(trial, str(out))
+    monkeypatch.setattr(tune_study, 'STALE_SECONDS', 60.0)
+    dead = subprocess.run([sys.executable, '-c', 'import os; '
+                           'print(os.getpid())'], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (folder / LOCK).write_text(f'{dead}\n')  # (a writer killed with -9)
+    assert tune_study.is_dead(trial, str(out))
+
+
 def test_a_free_worker_starts_a_trial_only_within_the_budget(csv, tmp_path):
     """The trials are not dealt out in advance: a process starts one while
     the study holds fewer finished or running trials than the budget, and of
