@@ -404,12 +404,11 @@ def _worker(worker: int, config: Dict[str, Any], space: Dict[str, Any],
     optuna.logging.set_verbosity(verbosity)  # Quiet if the caller is.
     config = Config.build(config)
     space = parse_space(space, config)
-    from adar_pyg.tune.pool import stop_requested
     study = optuna.load_study(study_name=name, storage=storage,
                               sampler=_sampler(optuna, space, seed),
                               pruner=pruner)
     _optimize(optuna, study, config, space, out, trials, url, False,
-              lambda line: None, plot, on_trial, worker, stop_requested)
+              lambda line: None, plot, on_trial, worker)
 
 
 def _take_over(study: Any, out: str, trial: Any, folder: str
@@ -465,16 +464,17 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
               progress: bool, log: Optional[Callable[[str], None]],
               plot: bool,
               on_trial: Optional[Callable[[Dict[str, Any]], None]],
-              worker: int = 0,
-              stopped: Callable[[], bool] = lambda: False) -> None:
+              worker: int = 0) -> None:
     r"""Runs trials of :obj:`study` in this process, one after another,
     while the study holds fewer than :obj:`trials` finished or running
-    ones (those of the other workers count too) and :obj:`stopped` (asked
-    before each) is false."""
+    ones (those of the other workers count too) and, in a spawned worker,
+    the calling process has not asked it to stop
+    (:func:`~adar_pyg.tune.pool.stop_requested`, asked before each)."""
     from adar_pyg import run
     from adar_pyg.errors import RunDirError
     from adar_pyg.io import CorruptFileError
     from adar_pyg.pipeline import load_data
+    from adar_pyg.tune.pool import stop_requested
     monitor = config.train.monitor
     shared: Dict[str, Any] = {}  # The data, loaded once for every trial.
 
@@ -565,7 +565,7 @@ def _optimize(optuna: Any, study: Any, config: Config, space: SearchSpace,
 
     logging.getLogger('optuna.study._optimize').addFilter(quiet)
     try:
-        while not stopped() and _claimed(optuna, study) < trials and not (
+        while not stop_requested() and _claimed(optuna, study) < trials and not (
                 space.is_grid and study.sampler.is_exhausted(study) and
                 not _queued(optuna, study)):  # (a retry holds its point)
             if 'data' not in shared:  # Before a trial: data that cannot be
@@ -940,8 +940,7 @@ def is_dead(t: Any, out: str) -> bool:
     from adar_pyg import rundir
     from adar_pyg.errors import RunDirError
     from adar_pyg.io import pid_alive
-    from adar_pyg.rundir import RESULT
-    from adar_pyg.rundir import LOCK
+    from adar_pyg.rundir import LOCK, RESULT
     folder = trial_dir(out, t.number)
     if os.path.isdir(folder) and not rundir.is_finished(folder):
         pid = rundir.holder(folder)
