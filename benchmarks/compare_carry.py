@@ -9,7 +9,10 @@ seconds) is in `ARM/study/study.db`, and `compare` reuses a finished trial
 from the study alone (its run directory is not read again; a trial that was
 running is queued again). This script writes each study as an Optuna
 journal, a few KiB of JSON lines per arm that git diffs as text, beside the
-folder's `sessions.json` (the calls and their cost), and puts them back:
+folder's `sessions.json` (the calls and their cost), with the record of
+each finished seed run (its `config.yaml`, `fingerprint.json`,
+`metrics.jsonl` and `result.json`, a few KiB; not its checkpoints) and
+the arm's `seeds.json`, and puts them back:
 
     python benchmarks/compare_carry.py save runs/compare/ngcf_beauty \
         benchmarks/results/compare/carry/ngcf_beauty
@@ -17,9 +20,11 @@ folder's `sessions.json` (the calls and their cost), and puts them back:
         benchmarks/results/compare/carry/ngcf_beauty
 
 `restore` writes nothing where the comparison folder exists already (the
-machine kept it: it is newer than any carry). The seed runs of the best
-trials are not carried: a lost one is trained again, to the same numbers
-(a seed run is deterministic on one machine).
+machine kept it: it is newer than any carry). A carried seed run is
+reused by `compare` as it is (its test metrics are in its `result.json`;
+`adar-pyg recommend` needs its checkpoint, which stays behind); one that
+was running is not carried, and is trained again (a seed run is
+deterministic on one machine).
 """
 import argparse
 import os
@@ -29,11 +34,40 @@ import tempfile
 from typing import List
 
 from adar_pyg.io import atomic_path
-from adar_pyg.tune.comparison import SESSIONS_JSON
+from adar_pyg.rundir import CONFIG, FINGERPRINT, METRICS, RESULT, is_finished
+from adar_pyg.tune.comparison import SEEDS_JSON, SESSIONS_JSON
 from adar_pyg.tune.study import STORAGE_FILE, import_optuna
 
 #: The journal of an arm's study in a carry folder.
 JOURNAL = '{arm}.journal'
+#: What is carried of a finished seed run (in a carry folder's ARM/seed-S/).
+SEED_FILES = (CONFIG, FINGERPRINT, METRICS, RESULT)
+
+
+def _copy(source: str, target: str) -> None:
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def _seed_runs(arm_dir: str) -> List[str]:
+    r"""The finished seed runs (their folder names) in :obj:`arm_dir`."""
+    return sorted(n for n in os.listdir(arm_dir) if n.startswith('seed-')
+                  and is_finished(os.path.join(arm_dir, n))) \
+        if os.path.isdir(arm_dir) else []
+
+
+def _carry_seed_runs(source: str, target: str) -> None:
+    r"""The finished seed runs' records and the :obj:`seeds.json` of the arm
+    folder :obj:`source` copied into :obj:`target`."""
+    for run in _seed_runs(source):
+        for name in SEED_FILES:
+            if os.path.isfile(os.path.join(source, run, name)):
+                _copy(os.path.join(source, run, name),
+                      os.path.join(target, run, name))
+    if os.path.isfile(os.path.join(source, SEEDS_JSON)):
+        _copy(os.path.join(source, SEEDS_JSON),
+              os.path.join(target, SEEDS_JSON))
 
 
 def _journal(path: str):
@@ -75,6 +109,7 @@ def save(folder: str, carry: str) -> List[str]:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+        _carry_seed_runs(os.path.join(folder, arm), os.path.join(carry, arm))
     sessions = os.path.join(folder, SESSIONS_JSON)
     if os.path.isfile(sessions):
         with atomic_path(os.path.join(carry, SESSIONS_JSON)) as tmp:
@@ -92,8 +127,9 @@ def restore(folder: str, carry: str) -> List[str]:
                   if n.endswith(suffix)) if os.path.isdir(carry) else []
     if os.path.exists(folder) or not arms:
         return []
-    staging = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(folder)),
-                               prefix='.carry-')
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)  # a fresh machine has no runs/
+    staging = tempfile.mkdtemp(dir=parent, prefix='.carry-')
     try:
         for arm in arms:
             journal = _journal(os.path.join(carry, JOURNAL.format(arm=arm)))
@@ -103,6 +139,8 @@ def restore(folder: str, carry: str) -> List[str]:
             optuna.copy_study(from_study_name=name, from_storage=journal,
                               to_storage='sqlite:///' + os.path.join(
                                   study_dir, STORAGE_FILE), to_study_name=name)
+            _carry_seed_runs(os.path.join(carry, arm),
+                             os.path.join(staging, arm))
         if os.path.isfile(os.path.join(carry, SESSIONS_JSON)):
             shutil.copyfile(os.path.join(carry, SESSIONS_JSON),
                             os.path.join(staging, SESSIONS_JSON))

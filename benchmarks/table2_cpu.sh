@@ -27,7 +27,8 @@
 # arm, 5 seeds; benchmarks/README.md), claimed as compare_<model>. A
 # comparison outlives a working session, and the machine may come back
 # without runs/: `carry` saves each one's studies (every finished trial) as
-# journals in benchmarks/results/compare/carry/<model>_beauty/ (commit
+# journals, and its finished seed runs' records (not their checkpoints),
+# in benchmarks/results/compare/carry/<model>_beauty/ (commit
 # them), and a lane puts them back before it continues a comparison whose
 # folder is gone (benchmarks/compare_carry.py). A comparison whose report
 # is committed (benchmarks/results/compare/<model>_beauty/compare.md) is done.

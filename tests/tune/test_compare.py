@@ -559,17 +559,23 @@ def test_seed_runs_that_finish_after_a_failure_count(csv, tmp_path):
 def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
                                                       monkeypatch):
     """benchmarks/compare_carry.py: the arms' studies saved as journals (and
-    the ledger), the folder lost, put back: compare reuses every finished
-    trial (none trained again) and trains the lost seed runs to the same
-    table; restore leaves an existing folder alone."""
+    the ledger and the finished seed runs' records), the folder lost, put
+    back: compare reuses every finished trial and seed run (none trained
+    again) to the same table, and trains a seed run that was not carried
+    again; restore leaves an existing folder alone."""
     from scripts import load_script
     carry_script = load_script('benchmarks/compare_carry.py')
     out, table, _ = done
     carry = tmp_path / 'carry'
     assert carry_script.save(str(out), str(carry)) == ['base', 'reweight']
-    assert sorted(os.listdir(carry)) == ['base.journal', 'reweight.journal',
-                                         'sessions.json']
-    moved = tmp_path / 'cmp'
+    assert sorted(os.listdir(carry)) == ['base', 'base.journal', 'reweight',
+                                         'reweight.journal', 'sessions.json']
+    assert sorted(os.listdir(carry / 'base')) == ['seed-0', 'seed-1',
+                                                  'seeds.json']
+    assert sorted(os.listdir(carry / 'base' / 'seed-0')) == sorted(
+        carry_script.SEED_FILES)  # (no checkpoint)
+    shutil.rmtree(carry / 'reweight' / 'seed-1')  # (as if it was running)
+    moved = tmp_path / 'runs' / 'cmp'  # (runs/ itself is gone too)
     assert carry_script.restore(str(out), str(carry)) == []  # (it exists)
     assert carry_script.restore(str(moved), str(carry)) == ['base',
                                                             'reweight']
@@ -582,8 +588,7 @@ def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
 
     monkeypatch.setattr(run, 'train', counted)
     again = compare(tiny(csv), ARMS, trials=2, seeds=2, out=moved, **QUIET)
-    assert sorted(trained) == [os.path.join(a, f'seed-{s}')
-                               for a in ('base', 'reweight') for s in (0, 1)]
+    assert trained == [os.path.join('reweight', 'seed-1')]
     assert again.drop(columns='cpu_seconds').equals(
         table.drop(columns='cpu_seconds'))
     sessions = read(moved / 'compare.json')['sessions']
