@@ -94,10 +94,15 @@ def save(folder: str, carry: str) -> List[str]:
     if not arms:
         raise SystemExit(f'compare_carry: no study in {folder}')
     os.makedirs(carry, exist_ok=True)
+    saved = []
     for arm in arms:
         storage = 'sqlite:///' + os.path.join(folder, arm, 'study',
                                               STORAGE_FILE)
-        name, = optuna.get_all_study_names(storage)
+        names = optuna.get_all_study_names(storage)
+        if not names:  # (killed as it created its study: nothing to carry)
+            continue
+        name, = names
+        saved.append(arm)
         # Written whole in a temporary file, then moved into place:
         fd, tmp = tempfile.mkstemp(dir=carry, suffix='.tmp')
         os.close(fd)
@@ -114,7 +119,7 @@ def save(folder: str, carry: str) -> List[str]:
     if os.path.isfile(sessions):
         with atomic_path(os.path.join(carry, SESSIONS_JSON)) as tmp:
             shutil.copyfile(sessions, tmp)
-    return arms
+    return saved
 
 
 def restore(folder: str, carry: str) -> List[str]:

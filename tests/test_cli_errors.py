@@ -59,6 +59,46 @@ def test_one_line_and_the_kinds_exit_code(error, code, text, monkeypatch):
     assert err.startswith(text) and 'Traceback' not in err
 
 
+def _storage_error(words):
+    import sqlite3
+
+    from optuna.exceptions import StorageInternalError
+    try:  # (as Optuna's RDB storage raises it, from SQLAlchemy's, from
+        try:  # SQLite's)
+            raise sqlite3.OperationalError(words)
+        except sqlite3.OperationalError as e:
+            raise RuntimeError(f'(sqlite3.OperationalError) {words}') from e
+    except RuntimeError as e:
+        error = StorageInternalError('An exception is raised during the '
+                                     'commit. This typically happens due '
+                                     'to invalid data in the commit.')
+        error.__cause__ = e
+        return error
+
+
+@pytest.mark.parametrize('error,text', [
+    (lambda: _storage_error('database or disk is full'),
+     "adar-pyg: error: disk full while writing the study's storage"),
+    (lambda: _storage_error('database is locked'),
+     "adar-pyg: error: the study's storage (study.db) stayed locked"),
+    (lambda: _storage_error('no such table: trials'),
+     "adar-pyg: error: the study's storage failed (no such table: trials)"),
+    (lambda: __import__('concurrent.futures.process').futures.process
+     .BrokenProcessPool('A process in the process pool was terminated '
+                        'abruptly'),
+     'adar-pyg: error: a worker process died (killed, or out of memory)'),
+])
+def test_a_study_storage_or_worker_failure_is_one_line(error, text,
+                                                       monkeypatch):
+    r"""What tune and compare meet outside torch: a SQLite study that
+    fails (a full disk reaches them as Optuna's StorageInternalError), a
+    worker process killed (out of memory)."""
+    monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
+    got, err = report(raiser(error()))
+    assert got == ResourceError.exit_code
+    assert err.startswith(text) and 'Traceback' not in err
+
+
 def test_interrupted_names_the_run_to_resume(tmp_path, monkeypatch):
     monkeypatch.delenv('ADAR_PYG_DEBUG', raising=False)
     code, err = report(raiser(KeyboardInterrupt()),

@@ -143,6 +143,8 @@ def _tune(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    import functools
+
     from adar_pyg.config import config_from_args
     from adar_pyg.tune import compare
     from adar_pyg.tune.comparison import REPORT_JSON, REPORT_MD, REPORT_PNG
@@ -157,7 +159,8 @@ def _compare(args: argparse.Namespace) -> None:
     table = compare(cfg, args.arms, args.trials, args.seeds, args.out,
                     controls=args.controls,
                     prune=_prune(args),
-                    log=print if args.progress else None,
+                    log=functools.partial(print, flush=True)
+                    if args.progress else None,  # (to the workers too)
                     workers=args.workers, command=args.command_line)
     monitor = cfg.train.monitor
     refs = [c.rsplit('_vs_', 1)[1] for c in table.columns

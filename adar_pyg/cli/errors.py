@@ -67,7 +67,43 @@ def describe(error: BaseException,
                 'model')
     if isinstance(error, OSError):
         return describe_os_error(error)
+    from concurrent.futures import BrokenExecutor
+    if isinstance(error, BrokenExecutor):  # (a worker of tune or compare)
+        return (ResourceError.exit_code, 'a worker process died (killed, or '
+                'out of memory)', 'run the command again: it continues '
+                'from what finished; fewer --workers if memory is short')
+    if type(error).__name__ == 'StorageInternalError' and \
+            type(error).__module__.startswith('optuna'):
+        return describe_storage_error(error)
     return None
+
+
+def describe_storage_error(error: BaseException
+                           ) -> Tuple[int, str, Optional[str]]:
+    r"""(exit code, message, hint) of Optuna's :obj:`StorageInternalError`
+    (its RDB storage failed): a full disk, a database locked too long, or
+    the database's own words."""
+    causes = []
+    cause: Optional[BaseException] = error
+    while cause is not None and len(causes) < 8:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.errno in (
+                errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC)):
+            return describe_os_error(cause)
+    text = ' '.join(str(c) for c in causes).lower()
+    if 'disk is full' in text:  # (SQLite's words for ENOSPC)
+        return (ResourceError.exit_code, "disk full while writing the "
+                "study's storage (study.db)",
+                'free some space: the command continues where it stopped')
+    if 'database is locked' in text:
+        return (ResourceError.exit_code, "the study's storage (study.db) "
+                'stayed locked by another process', 'run the command again, '
+                'or give --storage an RDB server for many workers')
+    words = str(causes[-1]).strip().splitlines()[:1]
+    return (ResourceError.exit_code, "the study's storage failed" +
+            (f' ({words[0]})' if words else ''), None)
 
 
 def stopped_message(run_dir: Optional[str]) -> str:

@@ -180,7 +180,9 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
             (default: :obj:`True`)
         progress (bool, optional): tqdm bars of each training.
         log (callable, optional): Receives one line per finished trial and
-            seed run (with :obj:`workers`, the trials of this process).
+            seed run (with :obj:`workers`, in each worker process its own
+            trials' lines where :obj:`log` can be pickled, as :func:`print`;
+            else the trials of this process only).
         workers (int, optional): Processes sharing each arm's trials (see
             :func:`~adar_pyg.tune.tune`) and then its seed runs (one seed
             run per process at a time). (default: :obj:`1`)
@@ -229,16 +231,51 @@ def compare(config: Config, arms: Union[Arms, Dict[str, Any], str,
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # Ours instead.
     try:
         result = _run(config, arms, trials, seeds, out, prune, plot,
-                      progress, say, workers, session)
+                      progress, say, workers, session, log)
     finally:
         optuna.logging.set_verbosity(verbosity)
     return pd.DataFrame(table(result)).set_index('arm')
 
 
+class TrialSaid:
+    r"""The :obj:`on_trial` of an arm's study in :func:`compare`: the
+    trial's line to :obj:`log` (if any), prefixed by the arm, after the
+    :class:`Sessions` ledger is brought up to date. It goes to the workers
+    too (where :obj:`log` can be pickled, as :func:`print`), which say
+    their trials' lines but leave the ledger to the calling process.
+
+    Args:
+        arm (str): The arm's name.
+        monitor (str): The validation metric of the lines.
+        log (callable, optional): Receives each line. (default: :obj:`None`)
+        session (Sessions, optional): The call's ledger entry (of the
+            calling process only). (default: :obj:`None`)
+    """
+    def __init__(self, arm: str, monitor: str,
+                 log: Optional[Callable[[str], None]] = None,
+                 session: Optional['Sessions'] = None) -> None:
+        self.arm, self.monitor, self.log = arm, monitor, log
+        self.session = session
+
+    def __call__(self, row: Dict[str, Any]) -> None:
+        if self.session is not None:
+            self.session.update()
+        if self.log is not None:
+            self.log(f'{self.arm}: ' + tune_study.trial_line(row,
+                                                             self.monitor))
+
+    def __reduce__(self) -> Any:  # (to a worker: without the ledger)
+        return TrialSaid, (self.arm, self.monitor, self.log)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}({self.arm!r})'
+
+
 def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
          prune: Any, plot: bool, progress: bool,
          say: Callable[[str], None], workers: int,
-         session: 'Sessions') -> Dict[str, Any]:
+         session: 'Sessions', log: Optional[Callable[[str], None]]
+         ) -> Dict[str, Any]:
     r"""The trainings and the report of :func:`compare`, once checked."""
 
     def quiet(line: str) -> None:  # The epoch lines of the trainings.
@@ -252,8 +289,8 @@ def _run(config: Config, arms: Arms, trials: int, seeds: int, out: str,
         study = tune_study.tune(
             arm.config, arm.space, trials, study_dir(out, arm.name),
             prune=prune, progress=progress, log=quiet, plot=plot,
-            workers=workers, on_trial=lambda row, name=arm.name: say(
-                f'{name}: ' + tune_study.trial_line(row, monitor)))
+            workers=workers, on_trial=TrialSaid(arm.name, monitor, log,
+                                                session))
         summary = tune_study.summary(study)
         running = [t['number'] for t in summary['trials']
                    if t['state'] == 'running']
@@ -595,15 +632,17 @@ def _budget(summary: Dict[str, Any], runs: Dict[str, Any]
             ) -> Dict[str, Any]:
     r"""What an arm spent: finished trials, epochs trained and CPU seconds
     (:obj:`None` where not recorded), tuning and seed runs. A killed
-    trial's CPU seconds are not known (its process died before recording
-    them): they are left out, and counted in :obj:`killed`; its epochs
+    trial's CPU seconds count where it recorded them (stopped by Ctrl-C or
+    an error), and are left out where its process died before it could (a
+    signal); it is counted in :obj:`killed`; its epochs
     count when its retry trained them again, not when the retry continued
     its run (the retry's epochs hold them)."""
     rows = [t for t in summary['trials']
             if t['state'] not in ('running', 'surplus', 'queued')]
     tuning_epochs = sum(t['epochs_run'] or t['epochs'] or 0 for t in rows
                         if not t.get('moved_to'))
-    cpu = [t['cpu_seconds'] for t in rows if t['state'] != 'killed']
+    cpu = [t['cpu_seconds'] for t in rows
+           if t['state'] != 'killed' or t['cpu_seconds'] is not None]
     seed_cpu = list(runs['cpu_seconds'].values())
     tuning_cpu = None if None in cpu else sum(cpu)
     seeds_cpu = None if None in seed_cpu else sum(seed_cpu)
@@ -751,8 +790,10 @@ def markdown(result: Dict[str, Any]) -> str:
     if killed:
         lines += ['', 'Killed trials (run again, not counted in the trials): '
                   + ', '.join(f'{name} {n}' for name, n in killed.items()) +
-                  '. Their CPU seconds before the kill were not recorded and '
-                  'are left out; their epochs count once where the retry '
+                  '. Their CPU seconds before the kill count where they '
+                  'were recorded (a trial stopped by Ctrl-C or an error) and '
+                  'are left out where not (killed by a signal); their epochs '
+                  'count once where the retry '
                   'continued the run, twice where it trained it again.']
     lines += ['', '## Best settings', '']
     for name, a in arms.items():

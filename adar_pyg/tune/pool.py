@@ -15,8 +15,15 @@ the calling process sets it when it fails, and a task that runs one unit
 of work after another (the trials of a worker) asks :func:`stop_requested`
 before each, so that it finishes the one it runs and takes no other,
 rather than going on until its budget is spent while the command waits.
+
+A spawned process dies with the calling one (on Linux: the parent-death
+signal, :obj:`PR_SET_PDEATHSIG`): :obj:`kill -9` of the command alone (not
+of its process group) would otherwise leave its processes running trials
+of the study, unseen and uncounted, beside the command run again.
 """
+import os
 import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Optional
 
@@ -34,11 +41,36 @@ def _note_interrupt(signum: int, frame: Any) -> None:
     _stopped = True
 
 
-def _start(stop: Optional[Any] = None) -> None:
-    r"""A spawned process of the pool, before its first task: keeps the
+#: Linux's :obj:`prctl` option that signals a process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> bool:
+    r"""Asks Linux to kill this process when its parent :obj:`parent` (a
+    process id) dies, and kills it now if the parent died already; returns
+    whether it could ask (not on other systems)."""
+    if not sys.platform.startswith('linux'):
+        return False
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # It died before the request: as if after.
+        os.kill(os.getpid(), signal.SIGKILL)
+    return True
+
+
+def _start(stop: Optional[Any] = None, parent: Optional[int] = None) -> None:
+    r"""A spawned process of the pool, before its first task: dies with the
+    calling process :obj:`parent` (:func:`die_with_parent`), keeps the
     pool's stop event, and ignores Ctrl-C where the calling process does
     (the spawned one inherits it), else notes it (:func:`_waiting`)."""
     global _ignored, _stop
+    if parent is not None:
+        die_with_parent(parent)
     _stop = stop
     _ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     if not _ignored:
@@ -73,9 +105,10 @@ def spawn_pool(processes: int, stop: Optional[Any] = None
     r"""A pool of :obj:`processes` spawned processes (no fork of a process
     holding torch's threads) that run tasks submitted with
     :func:`in_pool`, sharing the event :obj:`stop` (:func:`stop_event`),
-    if given."""
+    if given; they die with the calling process."""
     return ProcessPoolExecutor(processes, mp_context=_context(),
-                               initializer=_start, initargs=(stop,))
+                               initializer=_start,
+                               initargs=(stop, os.getpid()))
 
 
 def in_pool(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

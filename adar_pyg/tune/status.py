@@ -117,6 +117,8 @@ def _arm(optuna: Any, tune_study: Any, arm: Any, trials: int,
                 row['_trial_cpu'].append(r['cpu_seconds'])
                 if r['state'] == 'complete':
                     row['_complete_cpu'].append(r['cpu_seconds'])
+        elif r['state'] == 'killed':  # (recorded if stopped by Ctrl-C)
+            row['cpu_seconds'] += r['cpu_seconds'] or 0.0
     best = summary['best']
     if best is None:
         return row

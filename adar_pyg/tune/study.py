@@ -11,7 +11,8 @@ A study folder :obj:`OUT` holds:
   :obj:`metrics.jsonl`, curves, checkpoints; see :mod:`adar_pyg.run`),
   without any test metric;
 * :obj:`tune.md` and :obj:`tune.json` — the best parameters and value and
-  every trial, rewritten (atomically) when :func:`tune` returns.
+  every trial, rewritten (atomically) after each trial and when
+  :func:`tune` returns.
 
 **Protocol.** The objective is the best validation value of
 :obj:`train.monitor` (*e.g.* :obj:`recall@20`) over the trial's

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import shutil
+import time
 
 import pytest
 import yaml
@@ -171,6 +172,31 @@ def test_again_reuses_every_trial_and_seed_run(done, csv, monkeypatch,
                        'with another space'):
         compare(tiny(csv), changed, trials=3, seeds=2, out=out, **QUIET)
     assert trained == []
+
+
+def test_every_worker_says_its_trials(csv, tmp_path, capfd, monkeypatch):
+    r"""With --workers, the trials run by the workers are said too (each
+    arm's line per trial), not only those of the calling process."""
+    from adar_pyg.tune import study as tune_study
+    optimize = tune_study._optimize
+
+    def late(*args, **kwargs):  # The calling process's trials start once
+        time.sleep(20)  # the worker ran them all (it is spawned: its
+        return optimize(*args, **kwargs)  # _optimize is not this one).
+
+    monkeypatch.setattr(tune_study, '_optimize', late)
+    arms = tmp_path / 'arms.yaml'
+    arms.write_text(yaml.safe_dump(ARMS))
+    main(['compare', '--arms', str(arms), '--trials', '3', '--seeds', '1',
+          '--data', str(csv), '--device', 'cpu', '--threads', '1', '--dim',
+          '8', '--layers', '1', '--epochs', '1', '--batch-size', '64',
+          '--monitor', 'recall@10', '--workers', '2', '--out',
+          str(tmp_path / 'cmp')])
+    printed = capfd.readouterr().out.splitlines()
+    for arm in ARMS['arms']:
+        said = sorted(int(line.split()[2].rstrip(':')) for line in printed
+                      if line.startswith(f'{arm}: trial '))
+        assert said == [0, 1, 2]
 
 
 def test_status_reads_where_it_stands(done, csv, capsys):
@@ -379,6 +405,37 @@ def test_the_budget_of_killed_trials():
     assert budget['tuning_epochs'] == 3 + 3 + 1 + 3  # Trial 1's in trial 2.
     assert budget['tuning_cpu_seconds'] == 5.5  # Unknown: the killed ones'.
     assert budget['cpu_seconds'] == 7.0 and budget['epochs'] == 13
+    # A trial stopped by Ctrl-C recorded its CPU seconds: they count.
+    summary['trials'][3]['cpu_seconds'] = 0.75
+    assert _budget(summary, {'epochs': {'0': 3}, 'cpu_seconds': {'0': 1.5}}
+                   )['tuning_cpu_seconds'] == 6.25
+
+
+def test_a_stopped_trials_cpu_counts_in_the_budget_and_the_status(
+        csv, tmp_path, monkeypatch):
+    r"""A trial stopped by Ctrl-C recorded its CPU seconds before it
+    stopped: the report's budget and --status count them (a trial killed by
+    a signal recorded none: those are left out)."""
+    from test_study import stopped_at_trial_1
+    cfg, out, train = config(csv, epochs=3), tmp_path / 'cmp', run.train
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, 'train', stopped_at_trial_1(ctrl_c))
+    with pytest.raises(KeyboardInterrupt):
+        compare(cfg, ARMS, trials=2, seeds=1, out=out, **QUIET)
+    monkeypatch.setattr(run, 'train', train)
+    compare(cfg, ARMS, trials=2, seeds=1, out=out, **QUIET)
+    budget = read(out / 'compare.json')['arms']['base']['budget']
+    trials = read(out / 'base' / 'study' / 'tune.json')['trials']
+    killed, = [t for t in trials if t['state'] == 'killed']
+    assert killed['cpu_seconds'] > 0 and budget['killed'] == 1
+    assert budget['tuning_cpu_seconds'] == pytest.approx(
+        sum(t['cpu_seconds'] for t in trials))
+    status = compare_status(cfg, ARMS, 2, 1, out)
+    assert status.loc['base', 'cpu_seconds'] == pytest.approx(
+        budget['cpu_seconds'])
 
 
 @pytest.mark.parametrize('arms, match', [
@@ -563,6 +620,8 @@ def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
     back: compare reuses every finished trial and seed run (none trained
     again) to the same table, and trains a seed run that was not carried
     again; restore leaves an existing folder alone."""
+    import optuna
+
     from scripts import load_script
     carry_script = load_script('benchmarks/compare_carry.py')
     out, table, _ = done
@@ -575,6 +634,15 @@ def test_carried_studies_continue_on_an_empty_machine(done, csv, tmp_path,
     assert sorted(os.listdir(carry / 'base' / 'seed-0')) == sorted(
         carry_script.SEED_FILES)  # (no checkpoint)
     shutil.rmtree(carry / 'reweight' / 'seed-1')  # (as if it was running)
+    # An arm killed as it created its study (a storage without one) is not
+    # carried, and does not stop the others:
+    mixed = tmp_path / 'mixed'
+    shutil.copytree(out, mixed)
+    (mixed / 'new' / 'study').mkdir(parents=True)
+    optuna.storages.RDBStorage('sqlite:///' + str(mixed / 'new' / 'study' /
+                                                  'study.db'))
+    assert carry_script.save(str(mixed), str(tmp_path / 'c2')) == [
+        'base', 'reweight']
     moved = tmp_path / 'runs' / 'cmp'  # (runs/ itself is gone too)
     assert carry_script.restore(str(out), str(carry)) == []  # (it exists)
     assert carry_script.restore(str(moved), str(carry)) == ['base',

@@ -1,5 +1,8 @@
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 
 import pytest
@@ -63,3 +66,49 @@ def test_a_caller_that_ignores_ctrl_c_has_tasks_that_do_too():
             assert sleeping.result(timeout=30) is None
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+#: A command that runs a task in its pool, says the task's process, waits.
+PARENT = textwrap.dedent("""
+    import os, sys, time
+    from adar_pyg.tune.pool import in_pool, spawn_pool
+    if __name__ == '__main__':
+        with spawn_pool(1) as pool:
+            pool.submit(in_pool, time.sleep, 0).result(timeout=120)
+            child, = pool._processes
+            print(child, flush=True)
+            pool.submit(in_pool, time.sleep, 600)
+            time.sleep(600)
+""")
+
+
+def _alive(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().split(')')[-1].split()[0] != 'Z'
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='the parent-death signal is Linux\'s')
+def test_a_process_of_the_pool_dies_with_the_command():
+    r"""kill -9 of the command alone (not of its process group): its pool's
+    process, running a task, dies too, instead of running on unseen."""
+    parent = subprocess.Popen([sys.executable, '-c', PARENT],
+                              stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        child = int(parent.stdout.readline())
+        assert _alive(child)
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child)
+    finally:
+        try:  # (whatever is left of the command's process group)
+            os.killpg(parent.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

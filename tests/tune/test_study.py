@@ -339,6 +339,7 @@ def test_ctrl_c_stops_a_trial_that_the_next_call_continues(
     # The report says so (not 'running'), and what runs next:
     rows = json.loads((out / 'tune.json').read_text())['trials']
     assert [r['state'] for r in rows] == ['complete', 'killed', 'queued']
+    assert rows[1]['cpu_seconds'] is not None  # (counted in a budget)
     assert rows[2]['params'] == rows[1]['params']
     assert '| 2 | queued |' in (out / 'tune.md').read_text()
     assert '(retries trial 1)' in (out / 'tune.md').read_text()
