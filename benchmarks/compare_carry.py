@@ -45,6 +45,7 @@ SEED_FILES = (CONFIG, FINGERPRINT, METRICS, RESULT)
 
 
 def _copy(source: str, target: str) -> None:
+    r""":obj:`source` copied to :obj:`target` (atomically; its folder made)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
@@ -117,8 +118,7 @@ def save(folder: str, carry: str) -> List[str]:
         _carry_seed_runs(os.path.join(folder, arm), os.path.join(carry, arm))
     sessions = os.path.join(folder, SESSIONS_JSON)
     if os.path.isfile(sessions):
-        with atomic_path(os.path.join(carry, SESSIONS_JSON)) as tmp:
-            shutil.copyfile(sessions, tmp)
+        _copy(sessions, os.path.join(carry, SESSIONS_JSON))
     return saved
 
 
